@@ -1,0 +1,1 @@
+//! autograd: reverse-mode differentiation over `tensor` ops (filled by its issue).

@@ -1,0 +1,1 @@
+//! lawcat: conv1d, gated linear attention, the LAWCAT layer, distillation, evaluation.

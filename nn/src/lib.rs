@@ -1,0 +1,1 @@
+//! nn: the Llama architecture, checkpoint loading, tokenizer, generation (filled by its issue).

@@ -1,0 +1,167 @@
+//! The device boundary. Every primitive op a tensor can run is a method of
+//! [`BackendStorage`], with no default bodies: the CPU implements all of them (`cpu/`), and a
+//! GPU backend (the `ptx` crate) implements the same trait for its own storage, so it slots
+//! in beside the CPU without touching the ops or the autograd rules built on top. A backend
+//! that forgets an op does not compile.
+
+use crate::cpu::CpuStorage;
+use crate::{DType, Layout, Result};
+use std::any::Any;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// Shared, immutable storage; views share it, ops make new storage.
+pub type Storage = Arc<dyn BackendStorage>;
+
+/// Where a tensor's storage lives.
+#[derive(Clone, Debug)]
+pub enum Device {
+    Cpu,
+    /// An accelerator provided by another crate (the `ptx` crate's CUDA device).
+    Accel(Arc<dyn AccelDevice>),
+}
+
+impl Device {
+    pub fn is_cpu(&self) -> bool {
+        matches!(self, Device::Cpu)
+    }
+    pub fn same(&self, other: &Device) -> bool {
+        match (self, other) {
+            (Device::Cpu, Device::Cpu) => true,
+            (Device::Accel(a), Device::Accel(b)) => a.ordinal() == b.ordinal() && a.name() == b.name(),
+            (Device::Cpu, Device::Accel(_)) | (Device::Accel(_), Device::Cpu) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => f.write_str("cpu"),
+            Device::Accel(a) => write!(f, "{}:{}", a.name(), a.ordinal()),
+        }
+    }
+}
+
+/// An accelerator that can take host data.
+pub trait AccelDevice: Send + Sync + Debug {
+    fn name(&self) -> &str;
+    fn ordinal(&self) -> usize;
+    fn upload(&self, data: &CpuStorage) -> Result<Storage>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Recip,
+    Sqr,
+    Abs,
+    Relu,
+    Silu,
+    Sigmoid,
+    LogSigmoid,
+    Softplus,
+    Tanh,
+    /// `x` for x > 0, `alpha * (exp(x) - 1)` otherwise.
+    Elu(f64),
+    Powf(f64),
+    /// `x * mul + add`.
+    Affine { mul: f64, add: f64 },
+    Clamp { min: f64, max: f64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Max,
+    Min,
+    Pow,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    Sum,
+    Max,
+    Min,
+    ArgMax,
+    ArgMin,
+    LogSumExp,
+}
+
+/// The primitive ops, each over strided inputs, each returning new contiguous storage.
+/// Binary inputs arrive already broadcast to the output shape (stride 0 where stretched).
+pub trait BackendStorage: Send + Sync + Debug + 'static {
+    fn as_any(&self) -> &dyn Any;
+    fn device(&self) -> Device;
+    fn dtype(&self) -> DType;
+    /// Elements held (not bytes).
+    fn len(&self) -> usize;
+    /// The elements of `layout`, contiguous, on the host.
+    fn to_cpu(&self, layout: &Layout) -> Result<CpuStorage>;
+    fn contiguous(&self, layout: &Layout) -> Result<Storage>;
+    fn cast(&self, layout: &Layout, dtype: DType) -> Result<Storage>;
+    fn unary(&self, layout: &Layout, op: UnaryOp) -> Result<Storage>;
+    fn binary(&self, layout: &Layout, rhs: &dyn BackendStorage, rhs_layout: &Layout, op: BinaryOp) -> Result<Storage>;
+    /// Comparison; the result is U8 (1 where true).
+    fn cmp(&self, layout: &Layout, rhs: &dyn BackendStorage, rhs_layout: &Layout, op: CmpOp) -> Result<Storage>;
+    /// `self` is the condition (non-zero = true).
+    fn where_cond(
+        &self,
+        layout: &Layout,
+        on_true: &dyn BackendStorage,
+        true_layout: &Layout,
+        on_false: &dyn BackendStorage,
+        false_layout: &Layout,
+    ) -> Result<Storage>;
+    /// Reduces `dim`; the output has the input's shape with `dim` of size 1.
+    /// ArgMax/ArgMin give I64.
+    fn reduce(&self, layout: &Layout, dim: usize, op: ReduceOp) -> Result<Storage>;
+    fn softmax(&self, layout: &Layout, dim: usize, log: bool) -> Result<Storage>;
+    /// Inclusive cumulative sum along `dim` (from the end when `reverse`).
+    fn cumsum(&self, layout: &Layout, dim: usize, reverse: bool) -> Result<Storage>;
+    /// `[..., m, k] @ [..., k, n]`, batch dims already equal (broadcast with stride 0).
+    fn matmul(&self, layout: &Layout, rhs: &dyn BackendStorage, rhs_layout: &Layout) -> Result<Storage>;
+    /// Rows `ids` (I64, 1-D) of `dim`.
+    fn index_select(&self, layout: &Layout, ids: &dyn BackendStorage, ids_layout: &Layout, dim: usize) -> Result<Storage>;
+    /// `out[i][j][k] = self[i][index[i][j][k]][k]` for dim = 1 (torch.gather).
+    fn gather(&self, layout: &Layout, index: &dyn BackendStorage, index_layout: &Layout, dim: usize) -> Result<Storage>;
+    /// A copy of `self` with `src` added at `index` along `dim` (torch.scatter_add).
+    fn scatter_add(
+        &self,
+        layout: &Layout,
+        index: &dyn BackendStorage,
+        index_layout: &Layout,
+        src: &dyn BackendStorage,
+        src_layout: &Layout,
+        dim: usize,
+    ) -> Result<Storage>;
+    /// A copy of `self` with slice `i` of `src` added to slice `ids[i]` along `dim` (torch.index_add).
+    fn index_add(
+        &self,
+        layout: &Layout,
+        ids: &dyn BackendStorage,
+        ids_layout: &Layout,
+        src: &dyn BackendStorage,
+        src_layout: &Layout,
+        dim: usize,
+    ) -> Result<Storage>;
+    /// `self` followed by `rest` along `dim`; all of one dtype, shapes equal but for `dim`.
+    fn concat(&self, layout: &Layout, rest: &[(&dyn BackendStorage, &Layout)], dim: usize) -> Result<Storage>;
+}

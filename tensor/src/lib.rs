@@ -1,0 +1,45 @@
+//! # tensor
+//!
+//! The tensor type of lawcat-rs: f32, f64, bf16 and f16 storage (plus i64 ids and u8 masks),
+//! shape + strides + offset over shared storage, zero-copy views, broadcasting element-wise
+//! ops, reductions, softmax, cumsum, indexing, a packed cache-blocked matmul with an
+//! AVX2+FMA micro-kernel, and safetensors I/O.
+//!
+//! Layout of the crate:
+//! * `layout` — shapes, strides, views (pure index arithmetic).
+//! * `backend` — the device boundary: the [`BackendStorage`] trait every device implements.
+//! * `cpu/` — the CPU backend (`map`, `reduce`, `index` kernels, rayon-parallel).
+//! * `matmul/` — batched matmul: driver, packed GEMM, micro-kernels, the naive reference.
+//! * `tensor`, `view`, `ops` — the user-facing [`Tensor`] API.
+//! * `safetensors_io`, `atomic` — files; `random` — seeded RNG; `tolerance` — comparisons.
+//!
+//! Dependencies and why: `half` (bf16/f16 types), `rayon` (CPU parallelism), `bytemuck`
+//! (safe byte views for file I/O), `safetensors` (header parsing/serialization),
+//! `memmap2` (map large weight files instead of reading them whole), `thiserror` (errors),
+//! `serde_json` (JSON sidecar files).
+
+pub mod atomic;
+pub mod backend;
+pub mod cpu;
+mod display;
+mod dtype;
+mod error;
+pub mod layout;
+pub mod matmul;
+mod ops;
+pub mod random;
+pub mod safetensors_io;
+mod tensor;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod tolerance;
+mod view;
+
+pub use backend::{AccelDevice, BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, Storage, UnaryOp};
+pub use cpu::CpuStorage;
+pub use dtype::{DType, Elem, FloatElem, Real};
+pub use error::{Error, Result};
+pub use half::{bf16, f16};
+pub use layout::{Layout, Shape};
+pub use random::Rng;
+pub use tensor::Tensor;

@@ -1,0 +1,273 @@
+//! The packed, cache-blocked GEMM (the BLIS loop nest) for one matrix product:
+//! `C[m x n] = A[m x k] * B[k x n]`, A and B read through any strides (transposed views need
+//! no copy: packing reads them in place and converts bf16/f16 to f32 on the way).
+//!
+//! Loops, outermost first: `jc` over NC columns (B block in L3), `pc` over KC depth (pack
+//! B~), `ic` over MC rows (pack A~, in L2), `jr` over NR columns (a B~ panel in L1), `ir`
+//! over MR rows (the micro-kernel).
+
+use super::kernels::{self, KernelFn, F32_MR, F32_NR};
+use crate::{FloatElem, Real};
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+/// A strided matrix operand: element (i, j) is `data[off + i * rs + j * cs]`.
+#[derive(Clone, Copy)]
+pub struct MatRef<'a, T> {
+    pub data: &'a [T],
+    pub off: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a, T: Copy> MatRef<'a, T> {
+    #[inline(always)]
+    pub fn at(&self, i: usize, j: usize) -> T {
+        self.data[self.off + i * self.rs + j * self.cs]
+    }
+    /// The sub-matrix starting at (i, j).
+    pub fn shift(&self, i: usize, j: usize) -> Self {
+        MatRef { off: self.off + i * self.rs + j * self.cs, ..*self }
+    }
+}
+
+/// Block sizes, tuned on a Zen 3 core (32 KiB L1d, 512 KiB L2): B~ panel KC*NR*4 = 16 KiB,
+/// A~ block MC*KC*4 = 96 KiB. `LAWCAT_GEMM_BLOCKS=kc,mc,nc` overrides them (for tuning on
+/// other CPUs; MC is rounded up to whole MR panels).
+#[derive(Clone, Copy, Debug)]
+pub struct Blocks {
+    pub kc: usize,
+    pub mc: usize,
+    pub nc: usize,
+}
+pub const DEFAULT_BLOCKS: Blocks = Blocks { kc: 256, mc: 96, nc: 2048 };
+
+pub fn blocks() -> Blocks {
+    static B: OnceLock<Blocks> = OnceLock::new();
+    *B.get_or_init(|| {
+        let parsed = std::env::var("LAWCAT_GEMM_BLOCKS").ok().and_then(|s| {
+            let v: Vec<usize> = s.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+            (v.len() == 3 && v.iter().all(|&x| x > 0)).then(|| Blocks { kc: v[0], mc: v[1], nc: v[2] })
+        });
+        parsed.unwrap_or(DEFAULT_BLOCKS)
+    })
+}
+
+/// A compute type with its micro-kernel and per-thread packing buffers.
+pub trait GemmScalar: Real {
+    const MR: usize;
+    const NR: usize;
+    fn kernel() -> KernelFn<Self>;
+    fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [Self], &mut [Self]) -> R) -> R;
+}
+
+macro_rules! thread_buffers {
+    ($name:ident, $t:ty) => {
+        thread_local! {
+            static $name: RefCell<(Vec<$t>, Vec<$t>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+        }
+    };
+}
+thread_buffers!(BUF_F32, f32);
+thread_buffers!(BUF_F64, f64);
+
+/// Extra elements so that a 64-byte aligned start fits (packed panels are read with
+/// 32-byte loads; a cache-line-aligned start keeps each load inside one line).
+const ALIGN_PAD: usize = 16;
+
+fn aligned<S>(v: &mut [S], n: usize) -> &mut [S] {
+    let skip = v.as_ptr().align_offset(64).min(ALIGN_PAD);
+    &mut v[skip..skip + n]
+}
+
+fn with_bufs<S: Real, R>(
+    key: &'static std::thread::LocalKey<RefCell<(Vec<S>, Vec<S>)>>,
+    na: usize,
+    nb: usize,
+    f: impl FnOnce(&mut [S], &mut [S]) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut bufs) => {
+            let (a, b) = &mut *bufs;
+            if a.len() < na + ALIGN_PAD {
+                a.resize(na + ALIGN_PAD, S::ZERO);
+            }
+            if b.len() < nb + ALIGN_PAD {
+                b.resize(nb + ALIGN_PAD, S::ZERO);
+            }
+            f(aligned(a, na), aligned(b, nb))
+        }
+        // Re-entered on this thread (never expected): fall back to fresh buffers.
+        Err(_) => {
+            let (mut a, mut b) = (vec![S::ZERO; na + ALIGN_PAD], vec![S::ZERO; nb + ALIGN_PAD]);
+            f(aligned(&mut a, na), aligned(&mut b, nb))
+        }
+    })
+}
+
+impl GemmScalar for f32 {
+    const MR: usize = F32_MR;
+    const NR: usize = F32_NR;
+    fn kernel() -> KernelFn<f32> {
+        static K: OnceLock<KernelFn<f32>> = OnceLock::new();
+        *K.get_or_init(kernels::f32_kernel)
+    }
+    fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+        with_bufs(&BUF_F32, na, nb, f)
+    }
+}
+
+impl GemmScalar for f64 {
+    const MR: usize = 4;
+    const NR: usize = 8;
+    fn kernel() -> KernelFn<f64> {
+        kernels::kernel_portable::<f64, 4, 8>
+    }
+    fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [f64], &mut [f64]) -> R) -> R {
+        with_bufs(&BUF_F64, na, nb, f)
+    }
+}
+
+/// Packs the `mc x kc` block of A into MR-row panels, each `kc` steps of MR values,
+/// zero-padding the last panel.
+fn pack_a<T: FloatElem>(a: MatRef<T>, mc: usize, kc: usize, out: &mut [T::C])
+where
+    T::C: GemmScalar,
+{
+    let mr = <T::C as GemmScalar>::MR;
+    assert!(out.len() >= mc.div_ceil(mr) * mr * kc && (mc == 0 || kc == 0 || a.off + (mc - 1) * a.rs + (kc - 1) * a.cs < a.data.len()));
+    for (pi, panel) in out.chunks_mut(mr * kc).take(mc.div_ceil(mr)).enumerate() {
+        let i0 = pi * mr;
+        let rows = mr.min(mc - i0);
+        if rows < mr {
+            panel.fill(T::C::ZERO);
+        }
+        let src = a.data.as_ptr();
+        let dst = panel.as_mut_ptr();
+        // SAFETY: every (i, p) read is inside A (asserted above for the block's far corner),
+        // every write inside the panel (kc * MR values).
+        unsafe {
+            if a.cs == 1 {
+                // Rows contiguous: read along each row, write with stride MR.
+                for i in 0..rows {
+                    let row = src.add(a.off + (i0 + i) * a.rs);
+                    for p in 0..kc {
+                        *dst.add(p * mr + i) = (*row.add(p)).to_c();
+                    }
+                }
+            } else if a.rs == 1 && rows == mr {
+                // Columns contiguous (a transposed A): MR values per step are adjacent.
+                for p in 0..kc {
+                    let col = src.add(a.off + i0 + p * a.cs);
+                    for i in 0..mr {
+                        *dst.add(p * mr + i) = (*col.add(i)).to_c();
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    for i in 0..rows {
+                        *dst.add(p * mr + i) = (*src.add(a.off + (i0 + i) * a.rs + p * a.cs)).to_c();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs the `kc x nc` block of B into NR-column panels, each `kc` steps of NR values.
+fn pack_b<T: FloatElem>(b: MatRef<T>, kc: usize, nc: usize, out: &mut [T::C])
+where
+    T::C: GemmScalar,
+{
+    let nr = <T::C as GemmScalar>::NR;
+    assert!(out.len() >= nc.div_ceil(nr) * nr * kc && (nc == 0 || kc == 0 || b.off + (kc - 1) * b.rs + (nc - 1) * b.cs < b.data.len()));
+    for (pj, panel) in out.chunks_mut(nr * kc).take(nc.div_ceil(nr)).enumerate() {
+        let j0 = pj * nr;
+        let cols = nr.min(nc - j0);
+        if cols < nr {
+            panel.fill(T::C::ZERO);
+        }
+        let src = b.data.as_ptr();
+        let dst = panel.as_mut_ptr();
+        // SAFETY: reads inside B (far corner asserted above), writes inside the panel.
+        unsafe {
+            if b.cs == 1 {
+                for p in 0..kc {
+                    let row = src.add(b.off + p * b.rs + j0);
+                    let d = dst.add(p * nr);
+                    for j in 0..cols {
+                        *d.add(j) = (*row.add(j)).to_c();
+                    }
+                }
+            } else if b.rs == 1 {
+                // Columns contiguous (a transposed operand, x @ W^T): read down each column.
+                for j in 0..cols {
+                    let col = src.add(b.off + (j0 + j) * b.cs);
+                    for p in 0..kc {
+                        *dst.add(p * nr + j) = (*col.add(p)).to_c();
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    for j in 0..cols {
+                        *dst.add(p * nr + j) = (*src.add(b.off + p * b.rs + (j0 + j) * b.cs)).to_c();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `C = A * B` for one matrix, on the calling thread. `c` is row-major with row stride
+/// `ldc`; only its `m x n` corner is written.
+#[allow(non_snake_case)]
+pub fn gemm<TA, TB>(m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], ldc: usize)
+where
+    TA: FloatElem,
+    TB: FloatElem<C = TA::C>,
+    TA::C: GemmScalar,
+{
+    type S<T> = <T as FloatElem>::C;
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            c[i * ldc..i * ldc + n].fill(S::<TA>::ZERO);
+        }
+        return;
+    }
+    let (mr, nr) = (S::<TA>::MR, S::<TA>::NR);
+    let kernel = S::<TA>::kernel();
+    let Blocks { kc: KC, mc, nc: NC } = blocks();
+    let MC = mc.div_ceil(mr) * mr;
+    let kc_max = KC.min(k);
+    let mc_max = MC.min(m).div_ceil(mr) * mr;
+    let nc_max = NC.min(n).div_ceil(nr) * nr;
+    assert!(c.len() >= (m - 1) * ldc + n, "gemm: C buffer too small");
+    S::<TA>::with_buffers(mc_max * kc_max, kc_max * nc_max, |ap, bp| {
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                pack_b(b.shift(pc, jc), kc, nc, bp);
+                for ic in (0..m).step_by(MC) {
+                    let mc = MC.min(m - ic);
+                    pack_a(a.shift(ic, pc), mc, kc, ap);
+                    for jr in (0..nc).step_by(nr) {
+                        let cols = nr.min(nc - jr);
+                        let bpanel = bp[jr * kc..].as_ptr();
+                        for ir in (0..mc).step_by(mr) {
+                            let rows = mr.min(mc - ir);
+                            let apanel = ap[ir * kc..].as_ptr();
+                            let off = (ic + ir) * ldc + jc + jr;
+                            // SAFETY: panels hold kc*MR / kc*NR packed values; the tile's
+                            // rows x cols corner lies inside C (checked above).
+                            unsafe { kernel(kc, apanel, bpanel, c.as_mut_ptr().add(off), ldc, rows, cols, pc > 0) };
+                        }
+                    }
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,184 @@
+//! The [`Tensor`] type: shared storage plus a strided [`Layout`]. Cloning is cheap (the
+//! storage is reference-counted); views share storage; every op makes new storage.
+
+use crate::backend::{Device, Storage};
+use crate::cpu::CpuStorage;
+use crate::random::Rng;
+use crate::{bail, DType, Elem, Error, Layout, Result, Shape};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Tensor {
+    storage: Storage,
+    layout: Layout,
+}
+
+impl Tensor {
+    /// A tensor over `storage` seen through `layout` (checked to stay inside the storage).
+    pub fn from_storage(storage: Storage, layout: Layout) -> Result<Tensor> {
+        if layout.storage_extent() > storage.len() {
+            bail!("from_storage", "layout {:?} reaches past a storage of {} elements", layout, storage.len())
+        }
+        Ok(Tensor { storage, layout })
+    }
+    /// A contiguous tensor over new storage (the shape is trusted to match).
+    pub(crate) fn contiguous_from(storage: Storage, shape: impl Into<Shape>) -> Tensor {
+        let layout = Layout::contiguous(shape);
+        debug_assert_eq!(layout.numel(), storage.len());
+        Tensor { storage, layout }
+    }
+    pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
+        Tensor { storage: self.storage.clone(), layout }
+    }
+    pub fn from_cpu(data: CpuStorage, shape: impl Into<Shape>) -> Result<Tensor> {
+        let shape = shape.into();
+        if data.len() != shape.numel() {
+            bail!("from_cpu", "{} elements do not fill shape {shape:?} ({} elements)", data.len(), shape.numel())
+        }
+        Ok(Tensor::contiguous_from(Arc::new(data), shape))
+    }
+    pub fn from_vec<T: Elem>(data: Vec<T>, shape: impl Into<Shape>) -> Result<Tensor> {
+        Tensor::from_cpu(T::wrap(data), shape)
+    }
+    pub fn from_slice<T: Elem>(data: &[T], shape: impl Into<Shape>) -> Result<Tensor> {
+        Tensor::from_vec(data.to_vec(), shape)
+    }
+    /// A rank-0 tensor.
+    pub fn scalar(value: f64, dtype: DType) -> Tensor {
+        Tensor::full(value, (), dtype)
+    }
+    pub fn full(value: f64, shape: impl Into<Shape>, dtype: DType) -> Tensor {
+        let shape = shape.into();
+        Tensor::contiguous_from(Arc::new(CpuStorage::full(value, shape.numel(), dtype)), shape)
+    }
+    pub fn zeros(shape: impl Into<Shape>, dtype: DType) -> Tensor {
+        Tensor::full(0.0, shape, dtype)
+    }
+    pub fn ones(shape: impl Into<Shape>, dtype: DType) -> Tensor {
+        Tensor::full(1.0, shape, dtype)
+    }
+    /// Zeros of this tensor's shape, dtype and device.
+    pub fn zeros_like(&self) -> Result<Tensor> {
+        Tensor::zeros(self.shape(), self.dtype()).to_device(&self.device())
+    }
+    pub fn ones_like(&self) -> Result<Tensor> {
+        Tensor::ones(self.shape(), self.dtype()).to_device(&self.device())
+    }
+    /// `start, start + 1, ..., end - 1`.
+    pub fn arange(start: i64, end: i64, dtype: DType) -> Tensor {
+        let v: Vec<f64> = (start..end.max(start)).map(|i| i as f64).collect();
+        let n = v.len();
+        Tensor::from_vec(v, n).expect("length matches").to_dtype(dtype).expect("every dtype casts")
+    }
+    /// Standard normal values times `std`, from `rng`.
+    pub fn randn(shape: impl Into<Shape>, std: f64, dtype: DType, rng: &mut Rng) -> Tensor {
+        let shape = shape.into();
+        let v: Vec<f64> = (0..shape.numel()).map(|_| rng.normal() * std).collect();
+        Tensor::from_vec(v, shape).expect("length matches").to_dtype(dtype).expect("every dtype casts")
+    }
+    /// Uniform values in `[lo, hi)`, from `rng`.
+    pub fn rand_uniform(shape: impl Into<Shape>, lo: f64, hi: f64, dtype: DType, rng: &mut Rng) -> Tensor {
+        let shape = shape.into();
+        let v: Vec<f64> = (0..shape.numel()).map(|_| lo + (hi - lo) * rng.uniform()).collect();
+        Tensor::from_vec(v, shape).expect("length matches").to_dtype(dtype).expect("every dtype casts")
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+    pub fn shape(&self) -> &Shape {
+        self.layout.shape()
+    }
+    pub fn dims(&self) -> &[usize] {
+        self.layout.dims()
+    }
+    pub fn rank(&self) -> usize {
+        self.dims().len()
+    }
+    /// Size of `dim`, an error naming the shape when out of range.
+    pub fn dim(&self, dim: usize) -> Result<usize> {
+        self.layout.check_dim("dim", dim)?;
+        Ok(self.dims()[dim])
+    }
+    pub fn numel(&self) -> usize {
+        self.layout.numel()
+    }
+    pub fn dtype(&self) -> DType {
+        self.storage.dtype()
+    }
+    pub fn device(&self) -> Device {
+        self.storage.device()
+    }
+    pub fn is_contiguous(&self) -> bool {
+        self.layout.is_contiguous()
+    }
+    /// True when both share storage (a view of the other, or a clone).
+    pub fn same_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.storage, &other.storage)
+    }
+
+    /// A contiguous tensor with the same elements (itself when already contiguous).
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() {
+            return Ok(self.clone());
+        }
+        Ok(Tensor::contiguous_from(self.storage.contiguous(&self.layout)?, self.shape()))
+    }
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        Ok(Tensor::contiguous_from(self.storage.cast(&self.layout, dtype)?, self.shape()))
+    }
+    pub fn to_device(&self, device: &Device) -> Result<Tensor> {
+        if device.same(&self.device()) {
+            return Ok(self.clone());
+        }
+        let host = self.storage.to_cpu(&self.layout)?;
+        let storage: Storage = match device {
+            Device::Cpu => Arc::new(host),
+            Device::Accel(d) => d.upload(&host)?,
+        };
+        Ok(Tensor::contiguous_from(storage, self.shape()))
+    }
+    /// The elements, contiguous, on the host.
+    pub fn to_cpu_storage(&self) -> Result<CpuStorage> {
+        self.storage.to_cpu(&self.layout)
+    }
+    /// The elements as a `Vec<T>`; `T` must be this tensor's dtype.
+    pub fn to_vec<T: Elem>(&self) -> Result<Vec<T>> {
+        if T::DTYPE != self.dtype() {
+            bail!("to_vec", "tensor is {}, asked for {}", self.dtype(), T::DTYPE)
+        }
+        match self.to_cpu_storage()? {
+            s => Ok(T::slice(&s).expect("dtype checked").to_vec()),
+        }
+    }
+    pub fn to_vec_f32(&self) -> Result<Vec<f32>> {
+        self.to_dtype(DType::F32)?.to_vec()
+    }
+    pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
+        self.to_dtype(DType::F64)?.to_vec()
+    }
+    pub fn to_vec_i64(&self) -> Result<Vec<i64>> {
+        self.to_dtype(DType::I64)?.to_vec()
+    }
+    /// The single value of a one-element tensor.
+    pub fn to_scalar(&self) -> Result<f64> {
+        if self.numel() != 1 {
+            bail!("to_scalar", "tensor of shape {:?} has {} elements, not 1", self.dims(), self.numel())
+        }
+        Ok(self.to_vec_f64()?[0])
+    }
+
+    /// Errors unless the shape is exactly `expect` (for checking inputs from outside).
+    pub fn expect_shape(&self, what: &str, expect: &[usize]) -> Result<()> {
+        if self.dims() != expect {
+            return Err(Error::op("shape check", format!("{what}: expected shape {expect:?}, got {:?}", self.dims())));
+        }
+        Ok(())
+    }
+}

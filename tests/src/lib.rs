@@ -1,0 +1,1 @@
+//! Cross-crate tests against the outside references in `../shared/fixtures`.
