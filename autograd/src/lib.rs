@@ -1,1 +1,31 @@
-//! autograd: reverse-mode differentiation over `tensor` ops (filled by its issue).
+//! # autograd
+//!
+//! Reverse-mode automatic differentiation over the `tensor` crate's ops.
+//!
+//! * [`Var`] — a value in a recorded computation; ops on `Var`s record a graph of nodes
+//!   (each holding its inputs and what its backward rule needs) while gradients are on.
+//! * [`Var::backward`] — gradients of a scalar, summed into [`Param`] slots and returned
+//!   for every leaf; the graph is freed as the pass runs through it.
+//! * [`no_grad`] — inference without a graph; [`Var::detach`] cuts a value off.
+//! * `ops/` — every differentiable op, its backward beside its forward with the
+//!   derivative in a comment; other crates add fused ops by implementing [`Backward`] and
+//!   calling [`Var::from_op`].
+//! * [`gradcheck()`] — analytic vs central-difference gradients in f64.
+//! * `optim` — SGD with momentum, AdamW, gradient clipping, learning-rate schedules,
+//!   state save/restore.
+//!
+//! Dependencies: `tensor` only.
+
+mod backward;
+pub mod gradcheck;
+pub mod ops;
+pub mod optim;
+mod param;
+mod var;
+
+pub use backward::{backward_multi, Gradients};
+pub use gradcheck::{gradcheck, GradcheckOptions};
+pub use ops::loss::{cross_entropy, kl_div, mse};
+pub use ops::sum_to_shape;
+pub use param::Param;
+pub use var::{grad_enabled, live_nodes, no_grad, Backward, NoGradGuard, Var};

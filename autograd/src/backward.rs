@@ -1,0 +1,143 @@
+//! The backward pass: nodes in reverse topological order, each op's rule applied once,
+//! gradients summed where a value was used more than once. Running through a node frees
+//! what it saved; a second backward through the same graph is an error, as in PyTorch.
+
+use crate::var::{Node, Var};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tensor::{bail, Error, Result, Tensor};
+
+/// Gradients of the leaves reached by a backward pass, by leaf.
+#[derive(Default, Debug)]
+pub struct Gradients {
+    map: HashMap<u64, Tensor>,
+}
+
+impl Gradients {
+    pub fn get(&self, v: &Var) -> Option<&Tensor> {
+        self.map.get(&v.id())
+    }
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+fn add_grad(map: &mut HashMap<u64, Tensor>, id: u64, g: Tensor) -> Result<()> {
+    match map.remove(&id) {
+        Some(prev) => {
+            map.insert(id, prev.add(&g)?);
+        }
+        None => {
+            map.insert(id, g);
+        }
+    }
+    Ok(())
+}
+
+/// Every node reachable from `roots`, each after all nodes that consume its outputs.
+fn reverse_topo(roots: &[&Var]) -> Vec<Arc<Node>> {
+    let mut order = Vec::new();
+    let mut seen = HashSet::new();
+    // Iterative post-order DFS: (node, next input to visit).
+    let mut stack: Vec<(Arc<Node>, usize)> = Vec::new();
+    for r in roots {
+        if let Some(n) = &r.0.node {
+            if seen.insert(n.id) {
+                stack.push((n.clone(), 0));
+            }
+        }
+        while let Some((node, i)) = stack.pop() {
+            if i < node.inputs.len() {
+                let child = node.inputs[i].0.node.clone();
+                stack.push((node, i + 1));
+                if let Some(c) = child {
+                    if seen.insert(c.id) {
+                        stack.push((c, 0));
+                    }
+                }
+            } else {
+                order.push(node);
+            }
+        }
+    }
+    order.reverse();
+    order
+}
+
+/// Backpropagates `cotangent` of every root; returns the gradients of the leaves reached,
+/// and adds them into the gradient slots of parameters.
+pub fn backward_multi(roots: &[(&Var, Tensor)]) -> Result<Gradients> {
+    let mut grads: HashMap<u64, Tensor> = HashMap::new();
+    for (v, g) in roots {
+        if !v.requires_grad() {
+            bail!("backward", "the output does not require a gradient (no parameter or leaf in its graph, or built under no_grad)")
+        }
+        if g.dims() != v.dims() {
+            bail!("backward", "gradient shape {:?} differs from output shape {:?}", g.dims(), v.dims())
+        }
+        add_grad(&mut grads, v.id(), g.to_dtype(v.dtype())?)?;
+    }
+    let vars: Vec<&Var> = roots.iter().map(|(v, _)| *v).collect();
+    let mut leaves: HashMap<u64, Var> = roots.iter().filter(|(v, _)| v.is_leaf()).map(|(v, _)| (v.id(), (*v).clone())).collect();
+    for node in reverse_topo(&vars) {
+        let outs: Vec<Option<Tensor>> = node.outputs.iter().map(|id| grads.remove(id)).collect();
+        let op = node.op.lock().map_err(|_| Error::op("backward", "a graph lock was poisoned"))?.take();
+        let Some(op) = op else {
+            bail!("backward", "op {} was already run backward: its graph is freed after one backward pass", node.name)
+        };
+        if outs.iter().all(Option::is_none) {
+            continue;
+        }
+        let ins = op.backward(&outs)?;
+        drop(op);
+        if ins.len() != node.inputs.len() {
+            bail!("backward", "op {} returned {} gradients for {} inputs", node.name, ins.len(), node.inputs.len())
+        }
+        for (input, g) in node.inputs.iter().zip(ins) {
+            let Some(g) = g else { continue };
+            if !input.requires_grad() {
+                continue;
+            }
+            if g.dims() != input.dims() {
+                bail!("backward", "op {} gave a gradient of shape {:?} for an input of shape {:?}", node.name, g.dims(), input.dims())
+            }
+            let g = g.to_dtype(input.dtype())?;
+            add_grad(&mut grads, input.id(), g)?;
+            if input.is_leaf() {
+                leaves.entry(input.id()).or_insert_with(|| input.clone());
+            }
+        }
+    }
+    let mut out = Gradients::default();
+    for (id, leaf) in leaves {
+        if let Some(g) = grads.remove(&id) {
+            if let Some(slot) = &leaf.0.slot {
+                let mut s = slot.lock().map_err(|_| Error::op("backward", "a gradient slot lock was poisoned"))?;
+                *s = Some(match s.take() {
+                    Some(prev) => prev.add(&g)?,
+                    None => g.clone(),
+                });
+            }
+            out.map.insert(id, g);
+        }
+    }
+    Ok(out)
+}
+
+impl Var {
+    /// Backpropagates from a one-element output (a loss), seeding it with 1.
+    pub fn backward(&self) -> Result<Gradients> {
+        if self.value().numel() != 1 {
+            bail!("backward", "needs a one-element output, got shape {:?}; use backward_with for others", self.dims())
+        }
+        let one = Tensor::ones(self.dims(), self.dtype()).to_device(&self.value().device())?;
+        backward_multi(&[(self, one)])
+    }
+    /// Backpropagates a given gradient of this output.
+    pub fn backward_with(&self, grad: Tensor) -> Result<Gradients> {
+        backward_multi(&[(self, grad)])
+    }
+}

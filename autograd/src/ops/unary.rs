@@ -1,0 +1,195 @@
+//! Element-wise ops of one input. Each arm of [`Unary::backward`] is the derivative of the
+//! same arm of [`Unary::forward`], written next to it as `d/dx`.
+
+use super::mask_as;
+use crate::var::{Backward, Var};
+use tensor::{Result, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Recip,
+    Sqr,
+    Abs,
+    Relu,
+    Silu,
+    Sigmoid,
+    LogSigmoid,
+    Softplus,
+    Tanh,
+    Elu(f64),
+    Powf(f64),
+    Affine { mul: f64, add: f64 },
+    Clamp { min: f64, max: f64 },
+}
+
+impl Unary {
+    pub fn forward(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Unary::Neg => x.neg(),
+            Unary::Exp => x.exp(),
+            Unary::Log => x.log(),
+            Unary::Sqrt => x.sqrt(),
+            Unary::Rsqrt => x.rsqrt(),
+            Unary::Recip => x.recip(),
+            Unary::Sqr => x.sqr(),
+            Unary::Abs => x.abs(),
+            Unary::Relu => x.relu(),
+            Unary::Silu => x.silu(),
+            Unary::Sigmoid => x.sigmoid(),
+            Unary::LogSigmoid => x.log_sigmoid(),
+            Unary::Softplus => x.softplus(),
+            Unary::Tanh => x.tanh(),
+            Unary::Elu(a) => x.elu(a),
+            Unary::Powf(e) => x.powf(e),
+            Unary::Affine { mul, add } => x.affine(mul, add),
+            Unary::Clamp { min, max } => x.clamp(min, max),
+        }
+    }
+
+    /// `g * dy/dx`, from the input `x` and the output `y`.
+    pub fn backward(self, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
+        let zero = || Tensor::zeros((), x.dtype());
+        match self {
+            // d/dx -x = -1
+            Unary::Neg => g.neg(),
+            // d/dx e^x = e^x = y
+            Unary::Exp => g.mul(y),
+            // d/dx ln x = 1/x
+            Unary::Log => g.div(x),
+            // d/dx sqrt x = 1 / (2 sqrt x) = 0.5 / y
+            Unary::Sqrt => g.div(y)?.scale(0.5),
+            // d/dx x^-1/2 = -1/2 x^-3/2 = -0.5 y^3
+            Unary::Rsqrt => g.mul(&y.powf(3.0)?)?.scale(-0.5),
+            // d/dx 1/x = -1/x^2 = -y^2
+            Unary::Recip => g.mul(&y.sqr()?)?.neg(),
+            // d/dx x^2 = 2x
+            Unary::Sqr => g.mul(x)?.scale(2.0),
+            // d/dx |x| = sign(x) (0 at 0)
+            Unary::Abs => {
+                let sign = mask_as(&x.gt(&zero())?, x.dtype())?.sub(&mask_as(&x.lt(&zero())?, x.dtype())?)?;
+                g.mul(&sign)
+            }
+            // d/dx max(x, 0) = [x > 0]
+            Unary::Relu => g.mul(&mask_as(&x.gt(&zero())?, x.dtype())?),
+            // d/dx x s(x) = s(x) (1 + x (1 - s(x))), s = sigmoid
+            Unary::Silu => {
+                let s = x.sigmoid()?;
+                let d = s.mul(&x.mul(&s.affine(-1.0, 1.0)?)?.add_scalar(1.0)?)?;
+                g.mul(&d)
+            }
+            // d/dx s(x) = s(x) (1 - s(x)) = y (1 - y)
+            Unary::Sigmoid => g.mul(&y.mul(&y.affine(-1.0, 1.0)?)?),
+            // d/dx log s(x) = 1 - s(x) = s(-x)
+            Unary::LogSigmoid => g.mul(&x.neg()?.sigmoid()?),
+            // d/dx log(1 + e^x) = s(x)
+            Unary::Softplus => g.mul(&x.sigmoid()?),
+            // d/dx tanh x = 1 - tanh^2 x = 1 - y^2
+            Unary::Tanh => g.mul(&y.sqr()?.affine(-1.0, 1.0)?),
+            // d/dx elu(x) = 1 for x > 0, alpha e^x = y + alpha otherwise
+            Unary::Elu(a) => {
+                let pos = x.gt(&zero())?;
+                g.mul(&pos.where_cond(&Tensor::ones((), x.dtype()), &y.add_scalar(a)?)?)
+            }
+            // d/dx x^e = e x^(e-1)
+            Unary::Powf(e) => g.mul(&x.powf(e - 1.0)?)?.scale(e),
+            // d/dx (m x + a) = m
+            Unary::Affine { mul, .. } => g.scale(mul),
+            // d/dx clamp(x, lo, hi) = [lo <= x <= hi]
+            Unary::Clamp { min, max } => {
+                let inside = mask_as(&x.ge(&Tensor::scalar(min, x.dtype()))?, x.dtype())?
+                    .mul(&mask_as(&x.le(&Tensor::scalar(max, x.dtype()))?, x.dtype())?)?;
+                g.mul(&inside)
+            }
+        }
+    }
+}
+
+struct UnaryBackward {
+    op: Unary,
+    x: Tensor,
+    y: Tensor,
+}
+
+impl Backward for UnaryBackward {
+    fn name(&self) -> &'static str {
+        "unary"
+    }
+    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        let Some(g) = &g[0] else { return Ok(vec![None]) };
+        Ok(vec![Some(self.op.backward(&self.x, &self.y, g)?)])
+    }
+}
+
+/// A dtype conversion; the gradient converts back.
+struct CastBackward {
+    from: tensor::DType,
+}
+impl Backward for CastBackward {
+    fn name(&self) -> &'static str {
+        "to_dtype"
+    }
+    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![g[0].as_ref().map(|g| g.to_dtype(self.from)).transpose()?])
+    }
+}
+
+macro_rules! unary_methods {
+    ($($name:ident => $op:expr;)*) => {
+        impl Var {
+            $(pub fn $name(&self) -> Result<Var> { self.unary($op) })*
+        }
+    };
+}
+unary_methods! {
+    neg => Unary::Neg;
+    exp => Unary::Exp;
+    log => Unary::Log;
+    sqrt => Unary::Sqrt;
+    rsqrt => Unary::Rsqrt;
+    recip => Unary::Recip;
+    sqr => Unary::Sqr;
+    abs => Unary::Abs;
+    relu => Unary::Relu;
+    silu => Unary::Silu;
+    sigmoid => Unary::Sigmoid;
+    log_sigmoid => Unary::LogSigmoid;
+    softplus => Unary::Softplus;
+    tanh => Unary::Tanh;
+}
+
+impl Var {
+    pub fn unary(&self, op: Unary) -> Result<Var> {
+        let y = op.forward(self.value())?;
+        Ok(Var::from_op1(UnaryBackward { op, x: self.value().clone(), y: y.clone() }, &[self], y))
+    }
+    pub fn elu(&self, alpha: f64) -> Result<Var> {
+        self.unary(Unary::Elu(alpha))
+    }
+    pub fn powf(&self, e: f64) -> Result<Var> {
+        self.unary(Unary::Powf(e))
+    }
+    pub fn affine(&self, mul: f64, add: f64) -> Result<Var> {
+        self.unary(Unary::Affine { mul, add })
+    }
+    pub fn scale(&self, s: f64) -> Result<Var> {
+        self.affine(s, 0.0)
+    }
+    pub fn add_scalar(&self, s: f64) -> Result<Var> {
+        self.affine(1.0, s)
+    }
+    pub fn clamp(&self, min: f64, max: f64) -> Result<Var> {
+        self.unary(Unary::Clamp { min, max })
+    }
+    pub fn to_dtype(&self, dtype: tensor::DType) -> Result<Var> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        let y = self.value().to_dtype(dtype)?;
+        Ok(Var::from_op1(CastBackward { from: self.dtype() }, &[self], y))
+    }
+}

@@ -1,0 +1,86 @@
+//! Optimizers (SGD with momentum, AdamW), gradient clipping by global norm, learning-rate
+//! schedules, and saving/restoring optimizer state so a run resumes exactly.
+
+mod adamw;
+mod schedule;
+mod sgd;
+
+pub use adamw::AdamW;
+pub use schedule::LrSchedule;
+pub use sgd::Sgd;
+
+use crate::Param;
+use std::collections::HashMap;
+use std::path::Path;
+use tensor::{bail, DType, Error, Result, Tensor};
+
+/// What every optimizer does.
+pub trait Optimizer {
+    /// Applies one update from the gradients in the parameters' slots.
+    fn step(&mut self) -> Result<()>;
+    fn params(&self) -> &[Param];
+    fn lr(&self) -> f64;
+    fn set_lr(&mut self, lr: f64);
+    /// Updates taken so far.
+    fn steps(&self) -> u64;
+    /// The state to save (named tensors) and its scalars (as metadata strings).
+    fn state(&self) -> (Vec<(String, Tensor)>, HashMap<String, String>);
+    /// Restores what [`Optimizer::state`] gave.
+    fn load_state(&mut self, tensors: &HashMap<String, Tensor>, meta: &HashMap<String, String>) -> Result<()>;
+
+    fn zero_grad(&self) {
+        for p in self.params() {
+            p.zero_grad();
+        }
+    }
+    /// Saves the state to a safetensors file (atomically).
+    fn save_state(&self, path: &Path) -> Result<()> {
+        let (tensors, meta) = self.state();
+        tensor::safetensors_io::save(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta), path)
+    }
+    /// Loads a state saved by [`Optimizer::save_state`].
+    fn restore_state(&mut self, path: &Path) -> Result<()> {
+        let f = tensor::safetensors_io::SafetensorsFile::open(path)?;
+        let tensors: HashMap<String, Tensor> = f.load_all()?.into_iter().collect();
+        let meta = f.metadata().clone();
+        self.load_state(&tensors, &meta).map_err(|e| Error::file(path, e.to_string()))
+    }
+}
+
+/// Scales all gradients so that their global L2 norm is at most `max_norm` (as PyTorch's
+/// `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)` when above). Returns the norm
+/// before clipping.
+pub fn clip_grad_norm(params: &[Param], max_norm: f64) -> Result<f64> {
+    let mut sq = 0.0;
+    for p in params {
+        if let Some(g) = p.grad() {
+            sq += g.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar()?;
+        }
+    }
+    let norm = sq.sqrt();
+    if norm.is_finite() && norm > max_norm {
+        let f = max_norm / (norm + 1e-6);
+        for p in params {
+            if let Some(g) = p.grad() {
+                p.set_grad(Some(g.scale(f)?));
+            }
+        }
+    }
+    Ok(norm)
+}
+
+pub(crate) fn meta_f64(meta: &HashMap<String, String>, key: &str) -> Result<f64> {
+    match meta.get(key).map(|s| s.parse::<f64>()) {
+        Some(Ok(v)) => Ok(v),
+        _ => bail!("optimizer state", "missing or unreadable {key:?} in the saved state"),
+    }
+}
+
+/// The saved tensor `name`, checked against the shape it must have.
+pub(crate) fn state_tensor(tensors: &HashMap<String, Tensor>, name: &str, like: &Tensor) -> Result<Option<Tensor>> {
+    match tensors.get(name) {
+        None => Ok(None),
+        Some(t) if t.dims() == like.dims() => Ok(Some(t.to_dtype(like.dtype())?)),
+        Some(t) => bail!("optimizer state", "{name} has shape {:?}, the parameter has {:?}", t.dims(), like.dims()),
+    }
+}
