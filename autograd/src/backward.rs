@@ -5,7 +5,7 @@
 use crate::var::{Node, Var};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tensor::{bail, Error, Result, Tensor};
+use tensor::{bail, DType, Error, Result, Tensor};
 
 /// Gradients of the leaves reached by a backward pass, by leaf.
 #[derive(Default, Debug)]
@@ -22,6 +22,16 @@ impl Gradients {
     }
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+}
+
+/// The dtype a gradient of a `dtype` value is kept in: its own, except that bf16/f16
+/// values get f32 gradients (rounding a gradient to 8 bits of mantissa loses too much; the
+/// optimizer rounds once, when it writes the parameter).
+pub fn grad_dtype(dtype: DType) -> DType {
+    match dtype {
+        DType::BF16 | DType::F16 => DType::F32,
+        DType::F32 | DType::F64 | DType::I64 | DType::U8 => dtype,
     }
 }
 
@@ -78,7 +88,7 @@ pub fn backward_multi(roots: &[(&Var, Tensor)]) -> Result<Gradients> {
         if g.dims() != v.dims() {
             bail!("backward", "gradient shape {:?} differs from output shape {:?}", g.dims(), v.dims())
         }
-        add_grad(&mut grads, v.id(), g.to_dtype(v.dtype())?)?;
+        add_grad(&mut grads, v.id(), g.to_dtype(grad_dtype(v.dtype()))?)?;
     }
     let vars: Vec<&Var> = roots.iter().map(|(v, _)| *v).collect();
     let mut leaves: HashMap<u64, Var> = roots.iter().filter(|(v, _)| v.is_leaf()).map(|(v, _)| (v.id(), (*v).clone())).collect();
@@ -104,7 +114,7 @@ pub fn backward_multi(roots: &[(&Var, Tensor)]) -> Result<Gradients> {
             if g.dims() != input.dims() {
                 bail!("backward", "op {} gave a gradient of shape {:?} for an input of shape {:?}", node.name, g.dims(), input.dims())
             }
-            let g = g.to_dtype(input.dtype())?;
+            let g = g.to_dtype(grad_dtype(input.dtype()))?;
             add_grad(&mut grads, input.id(), g)?;
             if input.is_leaf() {
                 leaves.entry(input.id()).or_insert_with(|| input.clone());

@@ -153,9 +153,8 @@ impl Tensor {
         if T::DTYPE != self.dtype() {
             bail!("to_vec", "tensor is {}, asked for {}", self.dtype(), T::DTYPE)
         }
-        match self.to_cpu_storage()? {
-            s => Ok(T::slice(&s).expect("dtype checked").to_vec()),
-        }
+        let s = self.to_cpu_storage()?;
+        Ok(T::slice(&s).expect("dtype checked").to_vec())
     }
     pub fn to_vec_f32(&self) -> Result<Vec<f32>> {
         self.to_dtype(DType::F32)?.to_vec()
@@ -172,6 +171,18 @@ impl Tensor {
             bail!("to_scalar", "tensor of shape {:?} has {} elements, not 1", self.dims(), self.numel())
         }
         Ok(self.to_vec_f64()?[0])
+    }
+
+    /// Runs `f` on this tensor's host data and layout without copying; an error when the
+    /// tensor is not on the CPU or not of element type `T`. For kernels outside this crate.
+    pub fn with_cpu_slice<T: Elem, R>(&self, f: impl FnOnce(&[T], &Layout) -> R) -> Result<R> {
+        let Some(cpu) = self.storage.as_any().downcast_ref::<CpuStorage>() else {
+            bail!("with_cpu_slice", "tensor is on {}, not the CPU", self.device())
+        };
+        let Some(data) = T::slice(cpu) else {
+            bail!("with_cpu_slice", "tensor is {}, asked for {}", self.dtype(), T::DTYPE)
+        };
+        Ok(f(data, &self.layout))
     }
 
     /// Errors unless the shape is exactly `expect` (for checking inputs from outside).

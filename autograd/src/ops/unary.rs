@@ -125,7 +125,8 @@ impl Backward for UnaryBackward {
     }
 }
 
-/// A dtype conversion; the gradient converts back.
+/// A dtype conversion; the gradient converts back (to f32 for bf16/f16 inputs, see
+/// [`crate::grad_dtype`]).
 struct CastBackward {
     from: tensor::DType,
 }
@@ -134,7 +135,7 @@ impl Backward for CastBackward {
         "to_dtype"
     }
     fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![g[0].as_ref().map(|g| g.to_dtype(self.from)).transpose()?])
+        Ok(vec![g[0].as_ref().map(|g| g.to_dtype(crate::grad_dtype(self.from))).transpose()?])
     }
 }
 

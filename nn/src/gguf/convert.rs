@@ -1,0 +1,203 @@
+//! A Llama GGUF as our model: config from `llama.*` metadata, tensors renamed to Hugging
+//! Face names with llama.cpp's q/k row permutation undone, and the tokenizer rebuilt from
+//! `tokenizer.ggml.*` as a `tokenizer.json`.
+
+use super::{GgufFile, Value};
+use crate::config::{LlamaConfig, RopeScaling};
+use crate::model::Llama;
+use crate::tokenizer::Tokenizer;
+use serde_json::json;
+use std::collections::BTreeMap;
+use tensor::{DType, Error, Result, Tensor};
+
+/// The Llama config a GGUF's metadata describes.
+pub fn config(g: &GgufFile) -> Result<LlamaConfig> {
+    let arch = g.require("general.architecture")?.as_str().unwrap_or("");
+    if arch != "llama" {
+        return Err(Error::file(&g.path, format!("architecture {arch:?} is not supported (this converter reads \"llama\")")));
+    }
+    let n = |k: &str| g.require_u64(&format!("llama.{k}")).map(|v| v as usize);
+    let hidden_size = n("embedding_length")?;
+    let heads = n("attention.head_count")?;
+    let kv_heads = g.get("llama.attention.head_count_kv").and_then(Value::as_u64).map(|v| v as usize).unwrap_or(heads);
+    if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
+        return Err(Error::file(&g.path, format!("head counts {heads} / {kv_heads} do not fit grouped-query attention")));
+    }
+    let head_dim = g.get("llama.attention.key_length").and_then(Value::as_u64).map(|v| v as usize).unwrap_or(hidden_size / heads);
+    let embd = g.info("token_embd.weight").ok_or_else(|| Error::file(&g.path, "no token_embd.weight tensor"))?;
+    let vocab_size = g.get("llama.vocab_size").and_then(Value::as_u64).map(|v| v as usize).unwrap_or(embd.shape()[0]);
+    let rope_theta = g.get("llama.rope.freq_base").and_then(Value::as_f64).unwrap_or(10000.0);
+    let rope_scaling = rope_scaling(g, head_dim, rope_theta)?;
+    let eos = g.get("tokenizer.ggml.eos_token_id").and_then(Value::as_u64).map(|v| v as u32);
+    let mut eos_ids: Vec<u32> = eos.into_iter().collect();
+    if let Some(eot) = g.get("tokenizer.ggml.eot_token_id").and_then(Value::as_u64) {
+        if !eos_ids.contains(&(eot as u32)) {
+            eos_ids.push(eot as u32);
+        }
+    }
+    Ok(LlamaConfig {
+        hidden_size,
+        intermediate_size: n("feed_forward_length")?,
+        num_hidden_layers: n("block_count")?,
+        num_attention_heads: heads,
+        num_key_value_heads: kv_heads,
+        head_dim,
+        vocab_size,
+        rms_norm_eps: g.get("llama.attention.layer_norm_rms_epsilon").and_then(Value::as_f64).unwrap_or(1e-5),
+        rope_theta,
+        rope_scaling,
+        max_position_embeddings: g.get("llama.context_length").and_then(Value::as_u64).unwrap_or(2048) as usize,
+        tie_word_embeddings: g.info("output.weight").is_none(),
+        attention_bias: g.info("blk.0.attn_q.bias").is_some(),
+        mlp_bias: g.info("blk.0.ffn_up.bias").is_some(),
+        bos_token_id: g.get("tokenizer.ggml.bos_token_id").and_then(Value::as_u64).map(|v| v as u32),
+        eos_token_ids: eos_ids,
+        dtype: DType::F32,
+    })
+}
+
+/// Llama 3.1+ GGUFs store the llama3 rope rule as per-frequency divisors (`rope_freqs`);
+/// recover the rule's parameters and check they reproduce every divisor.
+fn rope_scaling(g: &GgufFile, head_dim: usize, theta: f64) -> Result<RopeScaling> {
+    let kind = g.get("llama.rope.scaling.type").and_then(Value::as_str).unwrap_or("none");
+    if kind != "none" && kind != "llama3" {
+        return Err(Error::file(&g.path, format!("rope scaling type {kind:?} is not supported (none, llama3)")));
+    }
+    let Some(_) = g.info("rope_freqs.weight") else { return Ok(RopeScaling::Default) };
+    let factors = g.tensor("rope_freqs.weight")?.to_vec::<f32>()?;
+    let factor = factors.iter().cloned().fold(1f32, f32::max) as f64;
+    let original = g.get("llama.rope.scaling.original_context_length").and_then(Value::as_u64).unwrap_or(8192) as usize;
+    let rule = RopeScaling::Llama3 { factor, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: original };
+    let plain = crate::rope::Rope::new(head_dim, theta, &RopeScaling::Default);
+    let scaled = crate::rope::Rope::new(head_dim, theta, &rule);
+    for (i, f) in factors.iter().enumerate() {
+        let implied = plain.inv_freq[i] as f64 / scaled.inv_freq[i] as f64;
+        if (implied - *f as f64).abs() > 1e-3 * implied.max(1.0) {
+            return Err(Error::file(&g.path, format!("rope_freqs[{i}] = {f} does not follow the llama3 rule with factor {factor}, low 1, high 4, original context {original}")));
+        }
+    }
+    Ok(rule)
+}
+
+/// Undoes llama.cpp's interleaving of q/k rows: GGUF row `h*d + 2i + j` is HF row
+/// `h*d + j*d/2 + i` (the converter reshapes `[heads, 2, d/2, in]` and swaps axes 1, 2).
+pub fn unpermute_qk(w: &Tensor, heads: usize) -> Result<Tensor> {
+    let (out, inp) = (w.dims()[0], w.dims()[1]);
+    let d = out / heads;
+    w.reshape([heads, d / 2, 2, inp])?.transpose(1, 2)?.contiguous()?.reshape([out, inp])
+}
+
+/// The HF name of a GGUF tensor (`None` for tensors with no weight to carry, e.g. `rope_freqs`).
+pub fn hf_name(gguf: &str) -> Option<String> {
+    let fixed = match gguf {
+        "token_embd.weight" => Some("model.embed_tokens.weight"),
+        "output_norm.weight" => Some("model.norm.weight"),
+        "output.weight" => Some("lm_head.weight"),
+        "rope_freqs.weight" => return None,
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(f.to_string());
+    }
+    let rest = gguf.strip_prefix("blk.")?;
+    let (layer, name) = rest.split_once('.')?;
+    let (base, suffix) = name.rsplit_once('.')?;
+    let hf = match base {
+        "attn_norm" => "input_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_output" => "self_attn.o_proj",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        _ => return Some(format!("unknown.{gguf}")),
+    };
+    Some(format!("model.layers.{layer}.{hf}.{suffix}"))
+}
+
+/// Every weight under its HF name, dequantized to f32, q/k rows in HF order.
+pub fn tensors(g: &GgufFile, c: &LlamaConfig) -> Result<BTreeMap<String, Tensor>> {
+    let mut out = BTreeMap::new();
+    for info in &g.tensors {
+        let Some(name) = hf_name(&info.name) else { continue };
+        let mut t = g.tensor(&info.name)?;
+        if name.ends_with("q_proj.weight") {
+            t = unpermute_qk(&t, c.num_attention_heads)?;
+        } else if name.ends_with("k_proj.weight") {
+            t = unpermute_qk(&t, c.num_key_value_heads)?;
+        } else if name.ends_with("q_proj.bias") || name.ends_with("k_proj.bias") {
+            let heads = if name.contains("q_proj") { c.num_attention_heads } else { c.num_key_value_heads };
+            t = unpermute_qk(&t.unsqueeze(1)?, heads)?.squeeze(1)?;
+        }
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+/// The pre-tokenizer of a `tokenizer.ggml.pre` name (llama.cpp's names).
+fn pre_tokenizer(g: &GgufFile, pre: &str) -> Result<serde_json::Value> {
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
+    Ok(match pre {
+        "llama-bpe" | "llama3" | "llama-v3" => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false},
+            byte_level(false)]}),
+        "smollm" | "starcoder" | "refact" => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
+        "gpt2" | "default" => byte_level(true),
+        other => return Err(Error::file(&g.path, format!("tokenizer pre-type {other:?} is not supported (llama-bpe, smollm, starcoder, gpt2)"))),
+    })
+}
+
+/// The tokenizer described by the file's `tokenizer.ggml.*` keys (byte-level BPE).
+pub fn tokenizer(g: &GgufFile) -> Result<Tokenizer> {
+    let model = g.require("tokenizer.ggml.model")?.as_str().unwrap_or("");
+    if model != "gpt2" {
+        return Err(Error::file(&g.path, format!("tokenizer model {model:?} is not supported (byte-level BPE, \"gpt2\", is)")));
+    }
+    let tokens: Vec<&str> = g.require("tokenizer.ggml.tokens")?.as_array().unwrap_or(&[]).iter().map(|v| v.as_str().unwrap_or("")).collect();
+    let merges: Vec<&str> = g.get("tokenizer.ggml.merges").and_then(Value::as_array).unwrap_or(&[]).iter().map(|v| v.as_str().unwrap_or("")).collect();
+    let types: Vec<u64> = g.get("tokenizer.ggml.token_type").and_then(Value::as_array).unwrap_or(&[]).iter().map(|v| v.as_u64().unwrap_or(1)).collect();
+    let pre = g.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
+    let vocab: serde_json::Map<String, serde_json::Value> = tokens.iter().enumerate().map(|(i, t)| (t.to_string(), json!(i))).collect();
+    // Control (3) and user-defined (4) tokens are matched whole before BPE.
+    let added: Vec<serde_json::Value> = types
+        .iter()
+        .enumerate()
+        .filter(|(_, &t)| t == 3 || t == 4)
+        .map(|(i, &t)| json!({"id": i, "content": tokens[i], "single_word": false, "lstrip": false, "rstrip": false, "normalized": t == 4, "special": t == 3}))
+        .collect();
+    let add_bos = g.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(false);
+    let bos = g.get("tokenizer.ggml.bos_token_id").and_then(Value::as_u64).map(|v| v as usize);
+    let byte_post = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true});
+    let post = match (add_bos, bos) {
+        (true, Some(b)) if b < tokens.len() => {
+            let bt = tokens[b];
+            json!({"type": "Sequence", "processors": [byte_post, {"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": bt, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                "pair": [{"SpecialToken": {"id": bt, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": bt, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                "special_tokens": {bt: {"id": bt, "ids": [b], "tokens": [bt]}}}]})
+        }
+        _ => byte_post,
+    };
+    let doc = json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": added, "normalizer": null,
+        "pre_tokenizer": pre_tokenizer(g, pre)?,
+        "post_processor": post,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                  "fuse_unk": false, "byte_fallback": false, "ignore_merges": pre.starts_with("llama"), "vocab": vocab, "merges": merges},
+    });
+    Tokenizer::from_json(&doc.to_string(), &g.path)
+}
+
+/// The model and tokenizer of a Llama GGUF file.
+pub fn load(path: &std::path::Path) -> Result<(Llama, Tokenizer)> {
+    let g = GgufFile::open(path)?;
+    let c = config(&g)?;
+    let t = tensors(&g, &c)?;
+    let model = Llama::from_tensors(c, t).map_err(|e| Error::file(path, e.to_string()))?;
+    Ok((model, tokenizer(&g)?))
+}

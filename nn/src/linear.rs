@@ -1,0 +1,68 @@
+//! `Linear` (`y = x W^T + b`, W stored `[out, in]` as in PyTorch) and `Embedding`
+//! (row lookup). Weights keep the dtype they were stored in; activations are f32.
+
+use autograd::{Param, Var};
+use tensor::{bail, DType, Result, Rng, Tensor};
+
+pub struct Linear {
+    pub weight: Param,
+    pub bias: Option<Param>,
+}
+
+impl Linear {
+    pub fn new(weight: Param, bias: Option<Param>) -> Linear {
+        Linear { weight, bias }
+    }
+    /// Kaiming-uniform-like init: U(-1/sqrt(in), 1/sqrt(in)), PyTorch's default scale.
+    pub fn init(name: &str, in_features: usize, out_features: usize, bias: bool, rng: &mut Rng) -> Linear {
+        let bound = 1.0 / (in_features as f64).sqrt();
+        let w = Tensor::rand_uniform([out_features, in_features], -bound, bound, DType::F32, rng);
+        let b = bias.then(|| Param::new(format!("{name}.bias"), Tensor::rand_uniform(out_features, -bound, bound, DType::F32, rng)));
+        Linear { weight: Param::new(format!("{name}.weight"), w), bias: b }
+    }
+    pub fn in_features(&self) -> usize {
+        self.weight.value().dims()[1]
+    }
+    pub fn out_features(&self) -> usize {
+        self.weight.value().dims()[0]
+    }
+    /// `x [.., in] -> [.., out]`: leading dims flattened into one matrix product.
+    pub fn forward(&self, x: &Var) -> Result<Var> {
+        let dims = x.dims().to_vec();
+        let Some((&last, lead)) = dims.split_last() else { bail!("Linear", "input must have at least one dim") };
+        if last != self.in_features() {
+            bail!("Linear", "{}: input has {last} features, the layer takes {}", self.weight.name(), self.in_features())
+        }
+        let rows: usize = lead.iter().product();
+        let x2 = x.reshape([rows, last])?;
+        let mut y = x2.matmul(&self.weight.var().t()?)?;
+        if let Some(b) = &self.bias {
+            y = y.add(&b.var())?;
+        }
+        let mut out = lead.to_vec();
+        out.push(self.out_features());
+        y.reshape(out)
+    }
+    pub fn params(&self) -> Vec<Param> {
+        std::iter::once(self.weight.clone()).chain(self.bias.clone()).collect()
+    }
+}
+
+pub struct Embedding {
+    pub weight: Param,
+}
+
+impl Embedding {
+    /// Rows `ids` (i64, any shape) of the table, as f32: `[..ids, dim]`.
+    pub fn forward(&self, ids: &Tensor) -> Result<Var> {
+        let v = self.weight.value().dims()[0];
+        let flat = ids.flatten_all()?;
+        if let Some(&bad) = flat.to_vec::<i64>()?.iter().find(|&&i| i < 0 || i as usize >= v) {
+            bail!("Embedding", "token id {bad} is outside the vocabulary of {v}")
+        }
+        let rows = self.weight.var().index_select(&flat, 0)?.to_dtype(DType::F32)?;
+        let mut dims = ids.dims().to_vec();
+        dims.push(self.weight.value().dims()[1]);
+        rows.reshape(dims)
+    }
+}

@@ -1,0 +1,249 @@
+//! `LlamaForCausalLM`: token embedding, decoder layers (pre-norm attention and SwiGLU, each
+//! with a residual), final RMSNorm, and the LM head (tied to the embedding or separate).
+//! Field names follow the checkpoint (`embed_tokens`, `self_attn`, `input_layernorm` ...).
+
+use crate::attention::LlamaAttention;
+use crate::block::{AttentionBlock, LayerState};
+use crate::config::LlamaConfig;
+use crate::linear::{Embedding, Linear};
+use crate::mlp::Mlp;
+use crate::norm::RmsNorm;
+use crate::rope::Rope;
+use autograd::{cross_entropy, Param, Var};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tensor::{bail, DType, Error, Result, Rng, Tensor};
+
+pub struct DecoderLayer {
+    pub input_layernorm: RmsNorm,
+    pub self_attn: Box<dyn AttentionBlock>,
+    pub post_attention_layernorm: RmsNorm,
+    pub mlp: Mlp,
+}
+
+impl DecoderLayer {
+    /// `x + attn(norm(x))`, then `h + mlp(norm(h))`.
+    pub fn forward(&self, x: &Var, start: usize, state: Option<&mut dyn LayerState>) -> Result<Var> {
+        let h = x.add(&self.self_attn.forward(&self.input_layernorm.forward(x)?, start, state)?)?;
+        h.add(&self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?)
+    }
+}
+
+pub struct Llama {
+    pub config: LlamaConfig,
+    pub embed_tokens: Embedding,
+    pub layers: Vec<DecoderLayer>,
+    pub norm: RmsNorm,
+    /// `None` when the head is tied to `embed_tokens`.
+    pub lm_head: Option<Linear>,
+    pub rope: Arc<Rope>,
+}
+
+/// Per-layer decoding states (KV caches for softmax attention).
+pub struct Cache {
+    pub layers: Vec<Box<dyn LayerState>>,
+    /// Positions already processed.
+    pub len: usize,
+}
+
+impl Cache {
+    /// Bytes held by all layers.
+    pub fn bytes(&self) -> usize {
+        self.layers.iter().map(|l| l.bytes()).sum()
+    }
+}
+
+pub struct Output {
+    /// `[B, T, V]` f32.
+    pub logits: Var,
+    /// When asked for: the input of every layer, then the final normed state (L + 1).
+    pub hidden_states: Vec<Var>,
+}
+
+impl Llama {
+    /// A randomly initialised model (for tests and for training small teachers): normal
+    /// weights with std 0.02 as in HF's `_init_weights`, norms at 1.
+    pub fn init(config: &LlamaConfig, rng: &mut Rng) -> Result<Llama> {
+        let mut tensors = BTreeMap::new();
+        for (name, shape) in expected_shapes(config) {
+            let t = if name.ends_with("norm.weight") { Tensor::ones(shape, DType::F32) } else { Tensor::randn(shape, 0.02, DType::F32, rng) };
+            tensors.insert(name, t);
+        }
+        Llama::from_tensors(config.clone(), tensors)
+    }
+
+    /// Builds the model from tensors named as in HF checkpoints. Missing, unexpected or
+    /// wrongly shaped tensors are reported together in one error.
+    pub fn from_tensors(config: LlamaConfig, mut tensors: BTreeMap<String, Tensor>) -> Result<Llama> {
+        let expect = expected_shapes(&config);
+        let mut problems = vec![];
+        for (name, shape) in &expect {
+            match tensors.get(name) {
+                None => problems.push(format!("missing {name} {shape:?}")),
+                Some(t) if t.dims() != shape.as_slice() => problems.push(format!("{name} has shape {:?}, expected {shape:?}", t.dims())),
+                Some(t) if !t.dtype().is_float() => problems.push(format!("{name} has dtype {}, expected a float", t.dtype())),
+                Some(_) => {}
+            }
+        }
+        let known: std::collections::HashSet<&String> = expect.iter().map(|(n, _)| n).collect();
+        // HF checkpoints may carry precomputed rotary tables; they are derived, not weights.
+        for name in tensors.keys().filter(|n| !known.contains(n) && !n.ends_with("rotary_emb.inv_freq")) {
+            let shape = tensors[name].dims().to_vec();
+            problems.push(format!("unexpected {name} {shape:?}"));
+        }
+        if !problems.is_empty() {
+            return Err(Error::op("load Llama", format!("{} problem(s) with the weights:\n  {}", problems.len(), problems.join("\n  "))));
+        }
+        let mut take = |name: &str| Param::new(name, tensors.remove(name).expect("checked above"));
+        let c = &config;
+        let rope = Arc::new(Rope::from_config(c));
+        let linear = |take: &mut dyn FnMut(&str) -> Param, p: &str, bias: bool| Linear::new(take(&format!("{p}.weight")), bias.then(|| take(&format!("{p}.bias"))));
+        let embed_tokens = Embedding { weight: take("model.embed_tokens.weight") };
+        let mut layers = vec![];
+        for i in 0..c.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let a = format!("{p}.self_attn");
+            let m = format!("{p}.mlp");
+            let attn = LlamaAttention {
+                q_proj: linear(&mut take, &format!("{a}.q_proj"), c.attention_bias),
+                k_proj: linear(&mut take, &format!("{a}.k_proj"), c.attention_bias),
+                v_proj: linear(&mut take, &format!("{a}.v_proj"), c.attention_bias),
+                o_proj: linear(&mut take, &format!("{a}.o_proj"), c.attention_bias),
+                num_heads: c.num_attention_heads,
+                num_kv_heads: c.num_key_value_heads,
+                head_dim: c.head_dim,
+                rope: rope.clone(),
+            };
+            layers.push(DecoderLayer {
+                input_layernorm: RmsNorm { weight: take(&format!("{p}.input_layernorm.weight")), eps: c.rms_norm_eps },
+                self_attn: Box::new(attn),
+                post_attention_layernorm: RmsNorm { weight: take(&format!("{p}.post_attention_layernorm.weight")), eps: c.rms_norm_eps },
+                mlp: Mlp {
+                    gate_proj: linear(&mut take, &format!("{m}.gate_proj"), c.mlp_bias),
+                    up_proj: linear(&mut take, &format!("{m}.up_proj"), c.mlp_bias),
+                    down_proj: linear(&mut take, &format!("{m}.down_proj"), c.mlp_bias),
+                },
+            });
+        }
+        let norm = RmsNorm { weight: take("model.norm.weight"), eps: c.rms_norm_eps };
+        let lm_head = (!c.tie_word_embeddings).then(|| Linear::new(take("lm_head.weight"), None));
+        Ok(Llama { config, embed_tokens, layers, norm, lm_head, rope })
+    }
+
+    /// Every parameter by its checkpoint name (the tied head appears once, as the embedding).
+    pub fn named_params(&self) -> Vec<(String, Param)> {
+        let mut out = vec![("model.embed_tokens.weight".to_string(), self.embed_tokens.weight.clone())];
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.push((format!("{p}.input_layernorm.weight"), l.input_layernorm.weight.clone()));
+            out.extend(l.self_attn.named_params(&format!("{p}.self_attn")));
+            out.push((format!("{p}.post_attention_layernorm.weight"), l.post_attention_layernorm.weight.clone()));
+            out.extend(l.mlp.named_params(&format!("{p}.mlp")));
+        }
+        out.push(("model.norm.weight".to_string(), self.norm.weight.clone()));
+        if let Some(h) = &self.lm_head {
+            out.push(("lm_head.weight".to_string(), h.weight.clone()));
+        }
+        out
+    }
+
+    pub fn new_cache(&self, batch: usize) -> Cache {
+        Cache { layers: self.layers.iter().map(|l| l.self_attn.new_state(batch)).collect(), len: 0 }
+    }
+
+    /// Logits `[B, T, V]` for token ids `[B, T]` (i64). With a cache, the ids continue
+    /// what the cache has seen; `hidden_states` asks for every layer's input as well.
+    pub fn forward(&self, ids: &Tensor, cache: Option<&mut Cache>, hidden_states: bool) -> Result<Output> {
+        if ids.rank() != 2 || ids.dtype() != DType::I64 {
+            bail!("Llama::forward", "token ids must be i64 [B, T], got {:?} {}", ids.dims(), ids.dtype())
+        }
+        let t = ids.dims()[1];
+        let mut x = self.embed_tokens.forward(ids)?;
+        let mut hs = vec![];
+        let start = cache.as_ref().map_or(0, |c| c.len);
+        match cache {
+            Some(cache) => {
+                if cache.layers.len() != self.layers.len() {
+                    bail!("Llama::forward", "cache has {} layers, the model {}", cache.layers.len(), self.layers.len())
+                }
+                for (layer, st) in self.layers.iter().zip(cache.layers.iter_mut()) {
+                    if hidden_states {
+                        hs.push(x.clone());
+                    }
+                    x = layer.forward(&x, start, Some(st.as_mut()))?;
+                }
+                cache.len += t;
+            }
+            None => {
+                for layer in &self.layers {
+                    if hidden_states {
+                        hs.push(x.clone());
+                    }
+                    x = layer.forward(&x, 0, None)?;
+                }
+            }
+        }
+        let x = self.norm.forward(&x)?;
+        if hidden_states {
+            hs.push(x.clone());
+        }
+        let logits = self.head(&x)?;
+        Ok(Output { logits, hidden_states: hs })
+    }
+
+    /// The LM head on final hidden states `[.., D]`.
+    pub fn head(&self, x: &Var) -> Result<Var> {
+        match &self.lm_head {
+            Some(h) => h.forward(x),
+            None => Linear::new(self.embed_tokens.weight.clone(), None).forward(x),
+        }
+    }
+
+    /// Mean next-token cross-entropy over `ids [B, T]` (positions 0..T-2 predict 1..T-1).
+    pub fn loss(&self, ids: &Tensor) -> Result<Var> {
+        let out = self.forward(ids, None, false)?;
+        next_token_loss(&out.logits, ids)
+    }
+}
+
+/// Cross-entropy of `logits [B, T, V]` predicting `ids [B, T]` shifted by one.
+pub fn next_token_loss(logits: &Var, ids: &Tensor) -> Result<Var> {
+    let (b, t) = (ids.dims()[0], ids.dims()[1]);
+    if t < 2 {
+        bail!("next_token_loss", "needs at least 2 tokens per sequence, got {t}")
+    }
+    let v = logits.dims()[2];
+    let pred = logits.narrow(1, 0, t - 1)?.reshape([b * (t - 1), v])?;
+    let target = ids.narrow(1, 1, t - 1)?.contiguous()?.reshape(b * (t - 1))?;
+    cross_entropy(&pred, &target, None)
+}
+
+/// Every tensor a model with this config has, with its shape.
+pub fn expected_shapes(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
+    let (d, f, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+    let q = c.num_attention_heads * c.head_dim;
+    let kv = c.num_key_value_heads * c.head_dim;
+    let mut out = vec![("model.embed_tokens.weight".to_string(), vec![v, d])];
+    for i in 0..c.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        out.push((format!("{p}.input_layernorm.weight"), vec![d]));
+        for (name, o, inp) in [("q_proj", q, d), ("k_proj", kv, d), ("v_proj", kv, d), ("o_proj", d, q)] {
+            out.push((format!("{p}.self_attn.{name}.weight"), vec![o, inp]));
+            if c.attention_bias {
+                out.push((format!("{p}.self_attn.{name}.bias"), vec![o]));
+            }
+        }
+        out.push((format!("{p}.post_attention_layernorm.weight"), vec![d]));
+        for (name, o, inp) in [("gate_proj", f, d), ("up_proj", f, d), ("down_proj", d, f)] {
+            out.push((format!("{p}.mlp.{name}.weight"), vec![o, inp]));
+            if c.mlp_bias {
+                out.push((format!("{p}.mlp.{name}.bias"), vec![o]));
+            }
+        }
+    }
+    out.push(("model.norm.weight".to_string(), vec![d]));
+    if !c.tie_word_embeddings {
+        out.push(("lm_head.weight".to_string(), vec![v, d]));
+    }
+    out
+}

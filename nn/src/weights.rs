@@ -1,0 +1,73 @@
+//! Checkpoints in Hugging Face's layout: a folder with `config.json`, the weights as
+//! `model.safetensors` or shards listed in `model.safetensors.index.json`, and usually a
+//! `tokenizer.json`. Reading maps the files; saving writes each file atomically.
+
+use crate::config::LlamaConfig;
+use crate::model::Llama;
+use crate::tokenizer::Tokenizer;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tensor::safetensors_io::{save, SafetensorsFile};
+use tensor::{Error, Result, Tensor};
+
+/// All tensors of a folder's safetensors weights (single file or sharded).
+pub fn read_hf_tensors(dir: &Path) -> Result<BTreeMap<String, Tensor>> {
+    let single = dir.join("model.safetensors");
+    let index = dir.join("model.safetensors.index.json");
+    if single.exists() {
+        return tensor::safetensors_io::load(&single);
+    }
+    if !index.exists() {
+        return Err(Error::file(dir, "no model.safetensors or model.safetensors.index.json in this folder"));
+    }
+    let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::file(&index, format!("not valid JSON: {e}")))?;
+    let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::file(&index, "no \"weight_map\" object"))?;
+    let mut by_shard: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, shard) in map {
+        let shard = shard.as_str().ok_or_else(|| Error::file(&index, format!("weight_map entry {name:?} is not a file name")))?;
+        by_shard.entry(shard.to_string()).or_default().push(name.clone());
+    }
+    let mut out = BTreeMap::new();
+    for (shard, names) in by_shard {
+        let f = SafetensorsFile::open(dir.join(&shard))?;
+        for name in names {
+            if !f.contains(&name) {
+                return Err(Error::file(f.path(), format!("the index lists {name:?} in this shard, but it is not there")));
+            }
+            out.insert(name.clone(), f.load(&name)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A model with what came with it.
+pub struct Loaded {
+    pub model: Llama,
+    pub tokenizer: Option<Tokenizer>,
+}
+
+/// Loads an HF folder: config, weights, and the tokenizer when there is one.
+pub fn load_hf_dir(dir: &Path) -> Result<Loaded> {
+    let config = LlamaConfig::from_file(dir.join("config.json"))?;
+    let tensors = read_hf_tensors(dir)?;
+    let model = Llama::from_tensors(config, tensors).map_err(|e| Error::file(dir, e.to_string()))?;
+    let tok = dir.join("tokenizer.json");
+    let tokenizer = if tok.exists() { Some(Tokenizer::from_file(&tok)?) } else { None };
+    Ok(Loaded { model, tokenizer })
+}
+
+/// Saves a model as an HF folder (`config.json`, `model.safetensors`, and `tokenizer.json`
+/// when given); each file is written whole or not at all.
+pub fn save_hf_dir(model: &Llama, tokenizer: Option<&Tokenizer>, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let params = model.named_params();
+    let values: Vec<(String, Tensor)> = params.iter().map(|(n, p)| (n.clone(), p.value())).collect();
+    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    save(values.iter().map(|(n, t)| (n.as_str(), t)), Some(meta), dir.join("model.safetensors"))?;
+    tensor::atomic::write_bytes_atomic(&dir.join("config.json"), model.config.to_json().as_bytes())?;
+    if let Some(t) = tokenizer {
+        tensor::atomic::write_bytes_atomic(&dir.join("tokenizer.json"), t.to_json()?.as_bytes())?;
+    }
+    Ok(())
+}
