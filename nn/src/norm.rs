@@ -1,4 +1,5 @@
-//! RMSNorm, `y = x / sqrt(mean(x^2) + eps) * w` over the last dim, in f32, as one fused op
+//! RMSNorm, `y = x / sqrt(mean(x^2) + eps) * w` over the last dim, in f32 (f64 for f64
+//! inputs), as one fused op
 //! (a single graph node) beside the composite it must match ([`rms_norm_composite`]).
 
 use autograd::{Backward, Param, Var};
@@ -36,17 +37,27 @@ impl Backward for RmsNormBackward {
     }
 }
 
+/// f32 for activations stored in f32/bf16/f16, f64 for f64 (gradchecks).
+pub fn compute_dtype(d: DType) -> DType {
+    if d == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    }
+}
+
 /// The fused op: `x [.., D]`, `w [D]`.
 pub fn rms_norm(x: &Var, w: &Var, eps: f64) -> Result<Var> {
     let d = *x.dims().last().unwrap_or(&0);
     if w.dims() != [d] {
         bail!("rms_norm", "weight of shape {:?} does not match input features {d}", w.dims())
     }
-    let xf = x.value().to_dtype(DType::F32)?;
+    let cd = compute_dtype(x.dtype());
+    let xf = x.value().to_dtype(cd)?;
     let last = xf.rank() - 1;
     let r = xf.sqr()?.mean(last, true)?.add_scalar(eps)?.rsqrt()?;
     let n = xf.mul(&r)?;
-    let wf = w.value().to_dtype(DType::F32)?;
+    let wf = w.value().to_dtype(cd)?;
     let y = n.mul(&wf)?;
     let back = RmsNormBackward { n, r, w: wf };
     Ok(Var::from_op1(back, &[x, w], y))
@@ -55,9 +66,10 @@ pub fn rms_norm(x: &Var, w: &Var, eps: f64) -> Result<Var> {
 /// The same function from primitive ops (the reference the fused op is tested against).
 pub fn rms_norm_composite(x: &Var, w: &Var, eps: f64) -> Result<Var> {
     let last = x.rank() - 1;
-    let x = x.to_dtype(DType::F32)?;
+    let cd = compute_dtype(x.dtype());
+    let x = x.to_dtype(cd)?;
     let r = x.sqr()?.mean(last, true)?.add_scalar(eps)?.rsqrt()?;
-    x.mul(&r)?.mul(&w.to_dtype(DType::F32)?)
+    x.mul(&r)?.mul(&w.to_dtype(cd)?)
 }
 
 impl RmsNorm {

@@ -4,7 +4,7 @@
 
 use crate::config::{LlamaConfig, RopeScaling};
 use autograd::{Backward, Var};
-use tensor::{bail, DType, Result, Tensor};
+use tensor::{bail, Result, Tensor};
 
 #[derive(Clone, Debug)]
 pub struct Rope {
@@ -96,7 +96,7 @@ pub fn apply_rope(x: &Var, rope: &Rope, start: usize) -> Result<Var> {
     let t = x.dims()[1];
     let (cos, sin) = rope.tables(start, t)?;
     let (cos, sin) = (cos.unsqueeze(1)?, sin.unsqueeze(1)?);
-    let xv = x.value().to_dtype(DType::F32)?;
+    let xv = x.value().to_dtype(crate::norm::compute_dtype(x.dtype()))?;
     let y = xv.mul(&cos)?.add(&rotate_half(&xv, 1.0)?.mul(&sin)?)?;
     Ok(Var::from_op1(RopeBackward { cos, sin }, &[x], y))
 }
