@@ -174,6 +174,11 @@ where
     }
 }
 
+/// True when `T` is f32 itself (so its values can be read as f32 without conversion).
+fn is_f32<T: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
 /// Packs the `kc x nc` block of B into NR-column panels, each `kc` steps of NR values.
 fn pack_b<T: FloatElem>(b: MatRef<T>, kc: usize, nc: usize, out: &mut [T::C])
 where
@@ -199,6 +204,11 @@ where
                         *d.add(j) = (*row.add(j)).to_c();
                     }
                 }
+            } else if b.rs == 1 && cols == nr && is_f32::<T>() && nr == 16 && kernels::avx2_packing() {
+                // Columns contiguous and plain f32 (x @ W^T with f32 weights): 8x8
+                // transposes in registers.
+                #[cfg(target_arch = "x86_64")]
+                kernels::pack_panel16_colmajor_avx2(src.add(b.off + j0 * b.cs) as *const f32, b.cs, kc, dst as *mut f32);
             } else if b.rs == 1 {
                 // Columns contiguous (a transposed operand, x @ W^T): read down each column.
                 for j in 0..cols {

@@ -133,3 +133,74 @@ pub fn f32_kernel() -> KernelFn<f32> {
 pub fn force_portable() -> bool {
     std::env::var_os("LAWCAT_PORTABLE_MATMUL").is_some_and(|v| v != "0")
 }
+
+/// Packs one full 16-column panel of a column-major f32 operand (`B[p][j]` at
+/// `col(j)[p]`, columns `cs` apart) for `kc` steps: 8x8 transposes in registers instead of
+/// 16-strided scalar stores. `dst` holds `kc * 16` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn pack_panel16_colmajor_avx2(src: *const f32, cs: usize, kc: usize, dst: *mut f32) {
+    use std::arch::x86_64::*;
+    let mut p0 = 0;
+    while p0 + 8 <= kc {
+        for half in 0..2 {
+            let col = |c: usize| src.add((8 * half + c) * cs + p0);
+            let r0 = _mm256_loadu_ps(col(0));
+            let r1 = _mm256_loadu_ps(col(1));
+            let r2 = _mm256_loadu_ps(col(2));
+            let r3 = _mm256_loadu_ps(col(3));
+            let r4 = _mm256_loadu_ps(col(4));
+            let r5 = _mm256_loadu_ps(col(5));
+            let r6 = _mm256_loadu_ps(col(6));
+            let r7 = _mm256_loadu_ps(col(7));
+            let t0 = _mm256_unpacklo_ps(r0, r1);
+            let t1 = _mm256_unpackhi_ps(r0, r1);
+            let t2 = _mm256_unpacklo_ps(r2, r3);
+            let t3 = _mm256_unpackhi_ps(r2, r3);
+            let t4 = _mm256_unpacklo_ps(r4, r5);
+            let t5 = _mm256_unpackhi_ps(r4, r5);
+            let t6 = _mm256_unpacklo_ps(r6, r7);
+            let t7 = _mm256_unpackhi_ps(r6, r7);
+            let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            let rows = [
+                _mm256_permute2f128_ps::<0x20>(s0, s4),
+                _mm256_permute2f128_ps::<0x20>(s1, s5),
+                _mm256_permute2f128_ps::<0x20>(s2, s6),
+                _mm256_permute2f128_ps::<0x20>(s3, s7),
+                _mm256_permute2f128_ps::<0x31>(s0, s4),
+                _mm256_permute2f128_ps::<0x31>(s1, s5),
+                _mm256_permute2f128_ps::<0x31>(s2, s6),
+                _mm256_permute2f128_ps::<0x31>(s3, s7),
+            ];
+            for (p, r) in rows.iter().enumerate() {
+                _mm256_storeu_ps(dst.add((p0 + p) * 16 + 8 * half), *r);
+            }
+        }
+        p0 += 8;
+    }
+    for p in p0..kc {
+        for j in 0..16 {
+            *dst.add(p * 16 + j) = *src.add(j * cs + p);
+        }
+    }
+}
+
+/// Whether the AVX2 packing routines may run here.
+pub fn avx2_packing() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *OK.get_or_init(|| std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") && !force_portable())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
