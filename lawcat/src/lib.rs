@@ -12,5 +12,8 @@
 //! scans over batch and heads).
 
 pub mod audit;
+pub mod config;
+pub mod layer;
+pub mod student;
 pub mod cli;
 pub mod ops;

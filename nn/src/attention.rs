@@ -155,4 +155,7 @@ impl AttentionBlock for LlamaAttention {
     fn as_any(&self) -> &dyn Any {
         self
     }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }

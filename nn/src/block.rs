@@ -25,4 +25,5 @@ pub trait AttentionBlock: Send + Sync {
     /// A short name of the mechanism ("softmax", "lawcat").
     fn kind(&self) -> &'static str;
     fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }

@@ -4,6 +4,7 @@
 use autograd::{Param, Var};
 use tensor::{bail, DType, Result, Rng, Tensor};
 
+#[derive(Clone)]
 pub struct Linear {
     pub weight: Param,
     pub bias: Option<Param>,
@@ -48,6 +49,7 @@ impl Linear {
     }
 }
 
+#[derive(Clone)]
 pub struct Embedding {
     pub weight: Param,
 }

@@ -4,6 +4,7 @@ use crate::linear::Linear;
 use autograd::{Param, Var};
 use tensor::Result;
 
+#[derive(Clone)]
 pub struct Mlp {
     pub gate_proj: Linear,
     pub up_proj: Linear,

@@ -130,6 +130,21 @@ impl Llama {
         Ok(Llama { config, embed_tokens, layers, norm, lm_head, rope })
     }
 
+    /// A model sharing every parameter of this one (the same handles) but with the given
+    /// attention blocks, one per layer: how a student is made from its teacher.
+    pub fn with_blocks(&self, blocks: Vec<Box<dyn AttentionBlock>>) -> Result<Llama> {
+        if blocks.len() != self.layers.len() {
+            bail!("Llama::with_blocks", "{} blocks for {} layers", blocks.len(), self.layers.len())
+        }
+        let layers = self
+            .layers
+            .iter()
+            .zip(blocks)
+            .map(|(l, b)| DecoderLayer { input_layernorm: l.input_layernorm.clone(), self_attn: b, post_attention_layernorm: l.post_attention_layernorm.clone(), mlp: l.mlp.clone() })
+            .collect();
+        Ok(Llama { config: self.config.clone(), embed_tokens: self.embed_tokens.clone(), layers, norm: self.norm.clone(), lm_head: self.lm_head.clone(), rope: self.rope.clone() })
+    }
+
     /// Every parameter by its checkpoint name (the tied head appears once, as the embedding).
     pub fn named_params(&self) -> Vec<(String, Param)> {
         let mut out = vec![("model.embed_tokens.weight".to_string(), self.embed_tokens.weight.clone())];

@@ -5,6 +5,7 @@
 use autograd::{Backward, Param, Var};
 use tensor::{bail, DType, Result, Tensor};
 
+#[derive(Clone)]
 pub struct RmsNorm {
     pub weight: Param,
     pub eps: f64,
