@@ -41,7 +41,9 @@ pub struct LawcatConfig {
     pub gate_rank: usize,
     /// `g = logsigmoid(x G1 G2 + b_g) / tau`.
     pub gate_tau: f64,
-    /// Initial value of `b_g` (larger: slower forgetting at the start of training).
+    /// Initial value of `b_g` (larger: slower forgetting at the start of training). The
+    /// default 4 starts every gate at `logsigmoid(4) / 16 = -0.0011` per step (half-life
+    /// ~600 tokens): students distilled on short sequences then keep more of the context.
     pub gate_bias_init: f64,
     /// Normalized GLA (divide by `phi_q . z`); false gives plain GLA with scale `F^-1/2`.
     pub normalize: bool,
@@ -66,7 +68,7 @@ impl Default for LawcatConfig {
             gate: GateKind::PerFeature,
             gate_rank: 16,
             gate_tau: 16.0,
-            gate_bias_init: 0.0,
+            gate_bias_init: 4.0,
             normalize: true,
             eps: 1e-6,
             rope: false,

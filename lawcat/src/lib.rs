@@ -12,8 +12,16 @@
 //! scans over batch and heads).
 
 pub mod audit;
+pub mod builtin;
 pub mod config;
+pub mod data;
+pub mod demo;
+pub mod distill;
+pub mod eval;
 pub mod layer;
 pub mod student;
+pub mod synth;
+pub mod teacher;
+pub mod train;
 pub mod cli;
 pub mod ops;

@@ -20,6 +20,17 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: distill the built-in teacher into a LAWCAT student on short sequences
+    /// and compare passkey retrieval at 1x, 2x, 4x and 8x that length.
+    Demo(cli::demo::Args),
+    /// Distill a teacher into a LAWCAT student (stage 1 attention transfer, stage 2 KL).
+    Distill(cli::distill::Args),
+    /// Evaluate models on passkey, S-NIAH-1/2/3 or bAbI-style QA2/QA3.
+    Eval(cli::eval::Args),
+    /// Time matmul, model forwards, and LAWCAT's scan against softmax attention.
+    Bench(cli::bench::Args),
+    /// Train the small built-in demo teacher from scratch.
+    TrainTeacher(cli::train_teacher::Args),
     /// Show a model's config, parameter count and dtypes.
     Inspect(cli::inspect::Args),
     /// Generate text from a model.
@@ -30,11 +41,36 @@ enum Command {
     Audit(cli::audit::Args),
 }
 
+/// glibc's malloc hands blocks above a threshold straight back to the kernel, so every
+/// large tensor freed and allocated again costs fresh zeroed pages (page faults took a
+/// fifth of the demo's time). Keep freed memory in the process instead.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_TRIM_THRESHOLD: i32 = -1;
+    const M_MMAP_THRESHOLD: i32 = -3;
+    // SAFETY: mallopt only changes allocator tunables; called before any threads start.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 1 << 30);
+        mallopt(M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let args = Args::parse();
     let run = || -> anyhow::Result<ExitCode> {
         cli::setup(&args.device, args.threads)?;
         match &args.command {
+            Command::Demo(a) => cli::demo::run(a),
+            Command::Distill(a) => cli::distill::run(a),
+            Command::Eval(a) => cli::eval::run(a),
+            Command::Bench(a) => cli::bench::run(a),
+            Command::TrainTeacher(a) => cli::train_teacher::run(a),
             Command::Inspect(a) => cli::inspect::run(a),
             Command::Generate(a) => cli::generate::run(a),
             Command::Convert(a) => cli::convert::run(a),

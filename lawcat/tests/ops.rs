@@ -165,6 +165,21 @@ fn conv1d_gradchecks_and_rejects_bad_shapes() {
 }
 
 #[test]
+fn per_head_scalar_gates_equal_broadcast_feature_gates_and_gradcheck() {
+    let c = case(1, 9, 2, 3, 2, 2.0, DType::F64, 4);
+    let g3 = c.g.narrow(3, 0, 1).unwrap().squeeze(3).unwrap().contiguous().unwrap();
+    let g4 = g3.unsqueeze(3).unwrap().broadcast_as([1, 9, 2, 3]).unwrap().contiguous().unwrap();
+    let q = Var::constant(c.q.clone());
+    let (a, _) = gla(&q, &Var::constant(c.k.clone()), &Var::constant(c.v.clone()), &Var::constant(g3.clone()), None, 0.5, GlaMode::Chunked(4)).unwrap();
+    let (b, _) = gla(&q, &Var::constant(c.k.clone()), &Var::constant(c.v.clone()), &Var::constant(g4), None, 0.5, GlaMode::Recurrent).unwrap();
+    assert!(compare_tensors(a.value(), b.value(), Tol { atol: 1e-12, rtol: 1e-10, rms: 1e-10 }).unwrap().pass);
+    gradcheck(|v| {
+        let (o, s) = gla(&v[0], &v[1], &v[2], &v[3], None, 0.5, GlaMode::Chunked(4))?;
+        Ok(vec![o, s])
+    }, &[c.q, c.k, c.v, g3], &GradcheckOptions::default()).unwrap();
+}
+
+#[test]
 fn gla_rejects_mismatched_shapes() {
     let q = Var::constant(Tensor::zeros([1, 4, 2, 8], DType::F32));
     let v = Var::constant(Tensor::zeros([1, 5, 2, 8], DType::F32));

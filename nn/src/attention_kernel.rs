@@ -29,8 +29,17 @@ pub fn sdpa_blocked(q: &Tensor, ks: &[Tensor], vs: &[Tensor], start: usize) -> R
     }
     let rep = h / hkv;
     let qf = q.to_dtype(DType::F32)?.contiguous()?.to_vec::<f32>()?;
-    let kc: Vec<Vec<f32>> = ks.iter().map(|k| k.to_dtype(DType::F32)?.contiguous()?.to_vec::<f32>()).collect::<Result<_>>()?;
-    let vc: Vec<Vec<f32>> = vs.iter().map(|v| v.to_dtype(DType::F32)?.contiguous()?.to_vec::<f32>()).collect::<Result<_>>()?;
+    // The cache chunks are read in place when they are contiguous f32 (they are, as the
+    // attention layer stores them); anything else is converted once.
+    let own = |t: &Tensor| -> Result<Tensor> { t.to_dtype(DType::F32)?.contiguous() };
+    let kt: Vec<Tensor> = ks.iter().map(own).collect::<Result<_>>()?;
+    let vt: Vec<Tensor> = vs.iter().map(own).collect::<Result<_>>()?;
+    fn slice(t: &Tensor) -> Result<&[f32]> {
+        let (data, layout) = t.as_cpu_slice::<f32>().ok_or_else(|| tensor::Error::op("sdpa_blocked", "key/value chunks must be on the CPU"))?;
+        Ok(&data[layout.offset()..layout.offset() + layout.numel()])
+    }
+    let kc: Vec<&[f32]> = kt.iter().map(|t| slice(t)).collect::<Result<_>>()?;
+    let vc: Vec<&[f32]> = vt.iter().map(|t| slice(t)).collect::<Result<_>>()?;
     let lens: Vec<usize> = ks.iter().map(|k| k.dims()[1]).collect();
     let scale = 1.0 / (d as f32).sqrt();
     let tblocks = t.div_ceil(QB);
@@ -64,8 +73,8 @@ pub fn sdpa_blocked(q: &Tensor, ks: &[Tensor], vs: &[Tensor], start: usize) -> R
                     let kb = KB.min(sc - j0);
                     let off = ((bi * sc + j0) * hkv + kvh) * d;
                     let a = MatRef { data: &qb[..], off: 0, rs: d, cs: 1 };
-                    let kt = MatRef { data: &kc[ci][..], off, rs: 1, cs: hkv * d };
-                    gemm::<f32, f32>(rows, kb, d, a, kt, &mut s, kb);
+                    let kmat = MatRef { data: kc[ci], off, rs: 1, cs: hkv * d };
+                    gemm::<f32, f32>(rows, kb, d, a, kmat, &mut s, kb);
                     for i in 0..rows {
                         let qpos = start + t0 + i;
                         let row = &mut s[i * kb..(i + 1) * kb];
@@ -90,7 +99,7 @@ pub fn sdpa_blocked(q: &Tensor, ks: &[Tensor], vs: &[Tensor], start: usize) -> R
                         acc[i * d..(i + 1) * d].iter_mut().for_each(|x| *x *= alpha);
                     }
                     let p = MatRef { data: &s[..], off: 0, rs: kb, cs: 1 };
-                    let vb = MatRef { data: &vc[ci][..], off, rs: hkv * d, cs: 1 };
+                    let vb = MatRef { data: vc[ci], off, rs: hkv * d, cs: 1 };
                     gemm::<f32, f32>(rows, d, kb, p, vb, &mut pv, d);
                     acc.iter_mut().zip(&pv).for_each(|(a, x)| *a += x);
                 }

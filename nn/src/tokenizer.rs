@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use tensor::{Error, Result};
 
+#[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     source: PathBuf,

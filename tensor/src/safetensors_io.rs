@@ -96,6 +96,24 @@ impl SafetensorsFile {
     }
 }
 
+/// Reads safetensors data held in memory (`name` says where it came from, for errors).
+pub fn load_bytes(bytes: &[u8], name: &str) -> Result<BTreeMap<String, Tensor>> {
+    let path = PathBuf::from(name);
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::file(&path, format!("not valid safetensors data: {e}")))?;
+    let mut out = BTreeMap::new();
+    for (n, view) in st.tensors() {
+        let (dtype, widen) = to_dtype(&path, &n, view.dtype())?;
+        let data = view.data();
+        let storage = if widen {
+            CpuStorage::I64(data.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64).collect())
+        } else {
+            CpuStorage::from_bytes(data, dtype).ok_or_else(|| Error::file(&path, format!("tensor {n:?}: bad data length")))?
+        };
+        out.insert(n.clone(), Tensor::from_cpu(storage, view.shape().to_vec())?);
+    }
+    Ok(out)
+}
+
 /// Reads a whole file.
 pub fn load(path: impl AsRef<Path>) -> Result<BTreeMap<String, Tensor>> {
     SafetensorsFile::open(path)?.load_all()

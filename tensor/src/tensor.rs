@@ -173,6 +173,13 @@ impl Tensor {
         Ok(self.to_vec_f64()?[0])
     }
 
+    /// This tensor's host data (the whole storage) and layout, borrowed; `None` when the
+    /// tensor is not on the CPU or not of element type `T`.
+    pub fn as_cpu_slice<T: Elem>(&self) -> Option<(&[T], &Layout)> {
+        let cpu = self.storage.as_any().downcast_ref::<CpuStorage>()?;
+        Some((T::slice(cpu)?, &self.layout))
+    }
+
     /// Runs `f` on this tensor's host data and layout without copying; an error when the
     /// tensor is not on the CPU or not of element type `T`. For kernels outside this crate.
     pub fn with_cpu_slice<T: Elem, R>(&self, f: impl FnOnce(&[T], &Layout) -> R) -> Result<R> {

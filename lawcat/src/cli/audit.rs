@@ -17,6 +17,28 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 pub enum What {
+    /// Gated linear attention against a dump of q, k, v, g (and initial_state), o,
+    /// final_state, and the gradients dq, dk, dv, dg (d_initial_state) of random
+    /// cotangents do, d_final_state (the format of shared/fixtures/gla).
+    Gla {
+        reference: PathBuf,
+        /// The normalized variant (otherwise recognised from "normalized" in the file name).
+        #[arg(long)]
+        normalized: bool,
+        /// Chunked form with this chunk length (0: the recurrent form).
+        #[arg(long, default_value_t = 64)]
+        chunk: usize,
+        /// Relative error bound.
+        #[arg(long, default_value_t = 1e-4)]
+        tol: f64,
+    },
+    /// The causal depthwise conv1d against a dump of x, weight, bias, y, dy, dx, dweight,
+    /// dbias (the format of shared/fixtures/conv1d).
+    Conv1d {
+        reference: PathBuf,
+        #[arg(long, default_value_t = 1e-4)]
+        tol: f64,
+    },
     /// A Llama model against a dump of input_ids, logits, hidden_states.i, loss and grad.*
     /// (the format of shared/fixtures/tiny-llama/reference.safetensors).
     Llama {
@@ -40,6 +62,11 @@ pub enum What {
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let report = match &a.what {
         What::Llama { reference, model, tol_values, tol_loss, tol_grads } => audit_llama(reference, model, *tol_values, *tol_loss, *tol_grads)?,
+        What::Gla { reference, normalized, chunk, tol } => {
+            let norm = *normalized || reference.file_name().is_some_and(|n| n.to_string_lossy().contains("normalized"));
+            audit_gla(reference, norm, *chunk, *tol)?
+        }
+        What::Conv1d { reference, tol } => audit_conv1d(reference, *tol)?,
     };
     print!("{}", report.render());
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -85,6 +112,70 @@ fn audit_llama(reference: &PathBuf, model: &PathBuf, tol_values: f64, tol_loss: 
                 let got = p.grad().unwrap_or(Tensor::zeros(p.value().dims(), tensor::DType::F32));
                 report.check(g, &got, &r.load(g)?, tol_grads)?;
             }
+        }
+    }
+    Ok(report)
+}
+
+fn require(r: &SafetensorsFile, name: &str) -> anyhow::Result<Tensor> {
+    r.load(name).with_context(|| format!("{} must hold {name}", r.path().display()))
+}
+
+fn audit_gla(reference: &PathBuf, normalized: bool, chunk: usize, tol: f64) -> anyhow::Result<Report> {
+    use crate::ops::gla::{gla, gla_normalized, GlaMode};
+    use autograd::{backward_multi, Var};
+    let r = SafetensorsFile::open(reference)?;
+    let leaf = |n: &str| -> anyhow::Result<Var> { Ok(Var::leaf(require(&r, n)?)) };
+    let (q, k, v, g) = (leaf("q")?, leaf("k")?, leaf("v")?, leaf("g")?);
+    let mode = if chunk == 0 { GlaMode::Recurrent } else { GlaMode::Chunked(chunk) };
+    let s0 = if r.contains("initial_state") { Some(leaf("initial_state")?) } else { None };
+    let (o, sf) = if normalized {
+        let (o, st) = gla_normalized(&q, &k, &v, &g, None, 1e-6, mode)?;
+        (o, st.s)
+    } else {
+        gla(&q, &k, &v, &g, s0.as_ref(), 1.0 / (q.dims()[3] as f64).sqrt(), mode)?
+    };
+    let kind = if normalized { "normalized GLA" } else { "GLA" };
+    let mut report = Report::new(format!("audit {kind} ({mode:?}) against {}", reference.display()));
+    report.check("o", o.value(), &require(&r, "o")?, tol)?;
+    if r.contains("final_state") {
+        report.check("final_state", sf.value(), &require(&r, "final_state")?, tol)?;
+    }
+    if r.contains("do") {
+        let mut roots = vec![(&o, require(&r, "do")?)];
+        if r.contains("d_final_state") {
+            roots.push((&sf, require(&r, "d_final_state")?));
+        }
+        let grads = backward_multi(&roots)?;
+        let mut pairs = vec![(&q, "dq"), (&k, "dk"), (&v, "dv"), (&g, "dg")];
+        if let Some(s) = &s0 {
+            pairs.push((s, "d_initial_state"));
+        }
+        for (x, name) in pairs {
+            if r.contains(name) {
+                let got = grads.get(x).cloned().unwrap_or(Tensor::zeros(x.dims(), tensor::DType::F32));
+                report.check(name, &got, &require(&r, name)?, tol)?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn audit_conv1d(reference: &PathBuf, tol: f64) -> anyhow::Result<Report> {
+    use autograd::Var;
+    let r = SafetensorsFile::open(reference)?;
+    let x = Var::leaf(require(&r, "x")?);
+    let w = Var::leaf(require(&r, "weight")?);
+    let b = if r.contains("bias") { Some(Var::leaf(require(&r, "bias")?)) } else { None };
+    let y = crate::ops::conv1d::conv1d(&x, &w, b.as_ref())?;
+    let mut report = Report::new(format!("audit conv1d against {}", reference.display()));
+    report.check("y", y.value(), &require(&r, "y")?, tol)?;
+    if r.contains("dy") {
+        let grads = y.backward_with(require(&r, "dy")?)?;
+        report.check("dx", grads.get(&x).expect("x is a leaf"), &require(&r, "dx")?, tol)?;
+        report.check("dweight", grads.get(&w).expect("w is a leaf"), &require(&r, "dweight")?, tol)?;
+        if let (Some(b), true) = (&b, r.contains("dbias")) {
+            report.check("dbias", grads.get(b).expect("b is a leaf"), &require(&r, "dbias")?, tol)?;
         }
     }
     Ok(report)

@@ -1,10 +1,17 @@
 //! The `lawcat` program's commands, one file each.
 
 pub mod audit;
+pub mod bench;
 pub mod convert;
+pub mod demo;
+pub mod distill;
+pub mod eval;
 pub mod generate;
 pub mod inspect;
+pub mod lawcat_opts;
+pub mod train_teacher;
 
+use crate::student::AnyModel;
 use anyhow::{bail, Context};
 use std::path::Path;
 
@@ -25,7 +32,17 @@ pub fn setup(device: &str, threads: Option<usize>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A model and its tokenizer from an HF folder or a GGUF file.
+/// A model by name: "builtin" (the demo teacher), a student folder, an HF folder or a
+/// GGUF file.
+pub fn load_named(name: &str) -> anyhow::Result<AnyModel> {
+    if name == "builtin" {
+        return crate::builtin::teacher().context("loading the built-in teacher");
+    }
+    crate::student::load_any(Path::new(name)).with_context(|| format!("loading the model {name}"))
+}
+
+/// A teacher model and its tokenizer from an HF folder or a GGUF file.
 pub fn load(path: &Path) -> anyhow::Result<nn::weights::Loaded> {
-    nn::load_model(path).with_context(|| format!("loading the model {}", path.display()))
+    let m = load_named(&path.to_string_lossy())?;
+    Ok(nn::weights::Loaded { model: m.model, tokenizer: m.tokenizer })
 }

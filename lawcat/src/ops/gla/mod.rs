@@ -203,8 +203,20 @@ impl Backward for GlaBackward {
     }
 }
 
+/// Per-head scalar gates `[B, T, H]` stretched over the features (their gradient sums
+/// back over K through the broadcast); per-feature gates `[B, T, H, K]` as they are.
+fn gates(g: &Var, q: &Var) -> Result<Var> {
+    if g.rank() == 3 && q.rank() == 4 && g.dims() == &q.dims()[..3] {
+        g.unsqueeze(3)?.broadcast_as(q.dims())?.contiguous()
+    } else {
+        Ok(g.clone())
+    }
+}
+
 /// Plain GLA (fla `chunk_gla` semantics): returns `(o [B, T, H, V], S_T [B, H, K, V])`.
+/// `g` is `[B, T, H, K]` (per feature) or `[B, T, H]` (one scalar gate per head).
 pub fn gla(q: &Var, k: &Var, v: &Var, g: &Var, initial: Option<&Var>, scale: f64, mode: GlaMode) -> Result<(Var, Var)> {
+    let g = &gates(g, q)?;
     let (o, sf) = forward(q.value(), k.value(), v.value(), g.value(), initial.map(|s| s.value()), scale, mode)?;
     let back = GlaBackward {
         q: q.value().clone(),

@@ -1,0 +1,130 @@
+//! `lawcat bench`: timings on this machine. `model` — load time and forward tokens/s of a
+//! model; `scan` — the LAWCAT student's attention (chunked and recurrent GLA) against
+//! softmax attention as the context grows; `matmul` — our GEMM's GFLOP/s (the ratio to
+//! the `matrixmultiply` crate is `cargo bench -p tensor --bench matmul`).
+
+use anyhow::bail;
+use autograd::{no_grad, Var};
+use std::process::ExitCode;
+use std::time::Instant;
+use tensor::{DType, Rng, Tensor};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub what: What,
+}
+
+#[derive(clap::Subcommand)]
+pub enum What {
+    /// Load time and forward (prefill) tokens/s of a model.
+    Model {
+        /// HF folder, .gguf file, student folder or "builtin".
+        model: String,
+        #[arg(long, value_delimiter = ',', default_value = "256,1024")]
+        lengths: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
+    /// Attention-mixing cost per layer as the context grows: softmax attention (the
+    /// teacher's, blocked CPU kernel) against the student's gated linear attention.
+    Scan {
+        #[arg(long, value_delimiter = ',', default_value = "1024,4096,16384")]
+        lengths: Vec<usize>,
+        #[arg(long, default_value_t = 9)]
+        heads: usize,
+        #[arg(long, default_value_t = 3)]
+        kv_heads: usize,
+        #[arg(long, default_value_t = 64)]
+        head_dim: usize,
+    },
+    /// f32 GEMM GFLOP/s at square sizes.
+    Matmul {
+        #[arg(long, value_delimiter = ',', default_value = "256,512,1024,2048")]
+        sizes: Vec<usize>,
+    },
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn time(reps: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    f()?;
+    let mut t = vec![];
+    for _ in 0..reps.max(1) {
+        let s = Instant::now();
+        f()?;
+        t.push(s.elapsed().as_secs_f64());
+    }
+    Ok(median(t))
+}
+
+pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
+    println!("{} threads", rayon::current_num_threads());
+    match &a.what {
+        What::Model { model, lengths, reps } => {
+            let t0 = Instant::now();
+            let m = super::load_named(model)?;
+            println!("load {model}: {:.2} s", t0.elapsed().as_secs_f64());
+            let v = m.model.config.vocab_size as i64;
+            for &n in lengths {
+                if n == 0 {
+                    bail!("--lengths must be positive");
+                }
+                let ids = Tensor::from_vec((0..n as i64).map(|i| (i * 7919 + 13) % v).collect::<Vec<_>>(), [1, n])?;
+                let s = time(*reps, || {
+                    no_grad(|| m.model.forward(&ids, None, false))?;
+                    Ok(())
+                })?;
+                println!("forward {n:>6} tokens: {:>8.1} ms  {:>8.1} tokens/s", s * 1e3, n as f64 / s);
+            }
+        }
+        What::Scan { lengths, heads, kv_heads, head_dim } => {
+            let (h, hkv, d) = (*heads, *kv_heads, *head_dim);
+            if hkv == 0 || h % hkv != 0 {
+                bail!("--heads must be a multiple of --kv-heads");
+            }
+            println!("one layer's token mixing, batch 1, {h} heads ({hkv} kv), head dim {d}; GLA with the hedgehog feature dim {}", 2 * d);
+            println!("{:>8} {:>14} {:>14} {:>14} {:>10}", "length", "softmax ms", "gla chunk ms", "gla recur ms", "speed-up");
+            let mut rng = Rng::new(0);
+            for &n in lengths {
+                let q = Tensor::randn([1, n, h, d], 1.0, DType::F32, &mut rng);
+                let k = Tensor::randn([1, n, hkv, d], 1.0, DType::F32, &mut rng);
+                let v = Tensor::randn([1, n, hkv, d], 1.0, DType::F32, &mut rng);
+                let soft = time(1, || {
+                    nn::attention_kernel::sdpa_blocked(&q, &[k.clone()], &[v.clone()], 0)?;
+                    Ok(())
+                })?;
+                let f = 2 * d;
+                let pq = Var::constant(Tensor::rand_uniform([1, n, h, f], 0.0, 1.0, DType::F32, &mut rng));
+                let pk = Var::constant(Tensor::rand_uniform([1, n, h, f], 0.0, 1.0, DType::F32, &mut rng));
+                let vv = Var::constant(Tensor::randn([1, n, h, d], 1.0, DType::F32, &mut rng));
+                let g = Var::constant(Tensor::rand_uniform([1, n, h, f], -0.1, -0.001, DType::F32, &mut rng));
+                let gla = |mode| {
+                    time(1, || {
+                        crate::ops::gla::gla_normalized(&pq, &pk, &vv, &g, None, 1e-6, mode)?;
+                        Ok(())
+                    })
+                };
+                let chunked = gla(crate::ops::gla::GlaMode::Chunked(64))?;
+                let recurrent = gla(crate::ops::gla::GlaMode::Recurrent)?;
+                println!("{n:>8} {:>14.1} {:>14.1} {:>14.1} {:>9.2}x", soft * 1e3, chunked * 1e3, recurrent * 1e3, soft / chunked.min(recurrent));
+            }
+        }
+        What::Matmul { sizes } => {
+            let mut rng = Rng::new(1);
+            for &n in sizes {
+                let x = Tensor::randn([n, n], 1.0, DType::F32, &mut rng);
+                let y = Tensor::randn([n, n], 1.0, DType::F32, &mut rng);
+                let s = time(3, || {
+                    x.matmul(&y)?;
+                    Ok(())
+                })?;
+                println!("{n:>6}^3: {:>8.1} GFLOP/s", 2.0 * (n as f64).powi(3) / s / 1e9);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,87 @@
+//! `lawcat demo`: the main job (see `crate::demo`). Runs on the built-in teacher with no
+//! download; `--teacher PATH` runs the same pipeline on a real model (HF folder or GGUF).
+
+use super::lawcat_opts::LawcatFlags;
+use crate::demo::{run_demo, DemoConfig};
+use crate::distill::DistillConfig;
+use crate::train::StageConfig;
+use anyhow::bail;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The teacher: "builtin" (default) or an HF folder / .gguf file (e.g. SmolLM2-135M).
+    #[arg(long, default_value = "builtin")]
+    pub teacher: String,
+    /// Where the student, metrics, demo.json and passkey.svg go.
+    #[arg(long, default_value = "runs/demo")]
+    pub out: PathBuf,
+    /// Distillation length L (default: the built-in teacher's training length, 256; 1024
+    /// for other teachers).
+    #[arg(long)]
+    pub seq_len: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub stage1_steps: Option<u64>,
+    #[arg(long)]
+    pub stage2_steps: Option<u64>,
+    #[arg(long)]
+    pub lr1: Option<f64>,
+    #[arg(long)]
+    pub lr2: Option<f64>,
+    /// Examples per (length, depth) cell.
+    #[arg(long, default_value_t = 4)]
+    pub samples: usize,
+    /// Evaluation lengths as multiples of L.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    pub multiples: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "0,0.25,0.5,0.75,1")]
+    pub depths: Vec<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub no_progress: bool,
+    #[command(flatten)]
+    pub lawcat: LawcatFlags,
+}
+
+pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
+    let builtin = a.teacher == "builtin";
+    let t = super::load_named(&a.teacher)?;
+    let (len, batch, s1, s2, lr1, lr2) = if builtin { (crate::builtin::training_length(), 8, 200, 300, 1e-2, 1e-3) } else { (1024, 1, 40, 40, 1e-2, 1e-4) };
+    let seq_len = a.seq_len.unwrap_or(len);
+    if seq_len < 64 || a.multiples.is_empty() || a.multiples.contains(&0) || a.samples == 0 {
+        bail!("--seq-len must be at least 64, --multiples positive, --samples at least 1");
+    }
+    let stage = |steps, lr| StageConfig { steps, lr, warmup_frac: 0.1, min_lr_ratio: 0.1, weight_decay: 0.0, clip: 1.0 };
+    let distill = DistillConfig {
+        seq_len,
+        batch_size: a.batch_size.unwrap_or(batch),
+        stage1: stage(a.stage1_steps.unwrap_or(s1), a.lr1.unwrap_or(lr1)),
+        stage2: stage(a.stage2_steps.unwrap_or(s2), a.lr2.unwrap_or(lr2)),
+        checkpoint_every: 0,
+        seed: a.seed,
+        ..DistillConfig::default()
+    };
+    let cfg = DemoConfig { distill, lawcat: a.lawcat.config()?, multiples: a.multiples.clone(), depths: a.depths.clone(), samples: a.samples, built_in_data: builtin };
+    let c = &t.model.config;
+    println!(
+        "teacher: {} ({} layers, hidden {}, {} heads / {} kv heads, {:.2} M parameters)",
+        a.teacher,
+        c.num_hidden_layers,
+        c.hidden_size,
+        c.num_attention_heads,
+        c.num_key_value_heads,
+        c.num_parameters() as f64 / 1e6
+    );
+    println!("distilling a LAWCAT student on {seq_len}-token sequences ({} + {} steps), then passkey retrieval at {:?} x {seq_len} tokens", cfg.distill.stage1.steps, cfg.distill.stage2.steps, a.multiples);
+    let rep = run_demo(&t, &a.teacher, &cfg, &a.out, !a.no_progress)?;
+    for s in &rep.stages {
+        println!("stage {}: loss {:.4} -> {:.4} in {:.0} s", s.stage, s.first_loss, s.last_loss, s.seconds);
+    }
+    print!("\n{}", rep.table());
+    println!("\nwrote {0}/demo.json, {0}/passkey.svg, student in {0}/student ({1:.0} s in all)", a.out.display(), rep.seconds);
+    Ok(ExitCode::SUCCESS)
+}

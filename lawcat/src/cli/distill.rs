@@ -1,0 +1,131 @@
+//! `lawcat distill`: a teacher into a LAWCAT student, stage 1 then stage 2, with progress,
+//! metrics, checkpoints and `--resume`.
+
+use super::lawcat_opts::LawcatFlags;
+use crate::data::{BuiltIn, Data};
+use crate::distill::{distill, DistillConfig, DistillOptions};
+use crate::student::{build_student, save_student, StudentInfo};
+use crate::train::{RunDir, StageConfig};
+use anyhow::{bail, Context};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The teacher: HF folder, .gguf file, or "builtin" (the demo teacher).
+    #[arg(long)]
+    pub teacher: String,
+    /// Training text: .txt / .jsonl ({"text": ...}) files or folders; without it, built-in
+    /// synthetic long-context documents.
+    #[arg(long)]
+    pub data: Vec<PathBuf>,
+    #[arg(long, default_value_t = 1024)]
+    pub seq_len: usize,
+    #[arg(long, default_value_t = 1)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 200)]
+    pub stage1_steps: u64,
+    #[arg(long, default_value_t = 200)]
+    pub stage2_steps: u64,
+    #[arg(long, default_value_t = 1e-2)]
+    pub lr1: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr2: f64,
+    /// Fraction of each stage spent warming the learning rate up.
+    #[arg(long, default_value_t = 0.1)]
+    pub warmup: f64,
+    /// Gradient clipping (global norm).
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f64,
+    /// Add this weight times the next-token cross-entropy to the stage-2 KL.
+    #[arg(long, default_value_t = 0.0)]
+    pub ce_weight: f64,
+    /// LoRA (rank 8, alpha 16 unless set) on q/k/v/o in stage 2.
+    #[arg(long)]
+    pub lora: bool,
+    #[arg(long, default_value_t = 8)]
+    pub lora_rank: usize,
+    #[arg(long, default_value_t = 16.0)]
+    pub lora_alpha: f64,
+    #[arg(long, default_value_t = 50)]
+    pub checkpoint_every: u64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The run folder: metrics.jsonl, checkpoints/, student/.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many steps (the run can be resumed later).
+    #[arg(long)]
+    pub stop_after: Option<u64>,
+    #[arg(long)]
+    pub no_progress: bool,
+    #[command(flatten)]
+    pub lawcat: LawcatFlags,
+}
+
+pub fn config(a: &Args) -> anyhow::Result<DistillConfig> {
+    if a.seq_len < 2 || a.batch_size == 0 {
+        bail!("--seq-len must be at least 2 and --batch-size at least 1");
+    }
+    for (name, v) in [("--lr1", a.lr1), ("--lr2", a.lr2), ("--clip", a.clip)] {
+        if !(v > 0.0) {
+            bail!("{name} must be positive, got {v}");
+        }
+    }
+    if !(0.0..1.0).contains(&a.warmup) {
+        bail!("--warmup must be in [0, 1), got {}", a.warmup);
+    }
+    let stage = |steps, lr| StageConfig { steps, lr, warmup_frac: a.warmup, min_lr_ratio: 0.1, weight_decay: 0.0, clip: a.clip };
+    Ok(DistillConfig {
+        seq_len: a.seq_len,
+        batch_size: a.batch_size,
+        stage1: stage(a.stage1_steps, a.lr1),
+        stage2: stage(a.stage2_steps, a.lr2),
+        ce_weight: a.ce_weight,
+        kl_temperature: 1.0,
+        lora_rank: if a.lora { a.lora_rank } else { 0 },
+        lora_alpha: a.lora_alpha,
+        checkpoint_every: a.checkpoint_every,
+        seed: a.seed,
+    })
+}
+
+pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
+    let cfg = config(a)?;
+    let lcfg = a.lawcat.config()?;
+    let t = super::load_named(&a.teacher)?;
+    let tok = t.tokenizer.as_ref().with_context(|| format!("the teacher {} has no tokenizer", a.teacher))?;
+    let eos = t.model.config.eos_token_ids.first().copied().unwrap_or(0);
+    let data = if a.data.is_empty() {
+        let kind = if a.teacher == "builtin" { BuiltIn::Passkey } else { BuiltIn::Mixed };
+        Data::built_in(kind, tok.clone(), eos, cfg.seq_len, cfg.batch_size, cfg.seed)
+    } else {
+        Data::from_files(&a.data, tok, eos, cfg.seq_len, cfg.batch_size, cfg.seed)?
+    };
+    if a.out.join("checkpoints").join("latest.json").exists() && !a.resume {
+        bail!("{} already holds a run; pass --resume to continue it or choose another --out", a.out.display());
+    }
+    let dir = RunDir::create(&a.out)?;
+    eprintln!("data: {}", data.describe());
+    let mut student = build_student(&t.model, &lcfg, cfg.seed)?;
+    let opts = DistillOptions { dir: &dir, resume: a.resume, progress: !a.no_progress, stop_after: a.stop_after };
+    let summaries = distill(&t.model, &mut student, &lcfg, &data, &cfg, &opts)?;
+    for s in &summaries {
+        println!("stage {}: {} steps, loss {:.5} -> {:.5} ({:.0} tokens/s, {:.1} s)", s.stage, s.steps, s.first_loss, s.last_loss, s.tokens_per_second, s.seconds);
+    }
+    let done = summaries.last().is_some_and(|s| s.steps >= if s.stage == 1 && cfg.stage2.steps == 0 { cfg.stage1.steps } else { cfg.stage2.steps }) || (cfg.stage1.steps == 0 && cfg.stage2.steps == 0);
+    let mut final_lcfg = lcfg.clone();
+    final_lcfg.lora_rank = cfg.lora_rank;
+    final_lcfg.lora_alpha = cfg.lora_alpha;
+    let info = StudentInfo { lawcat: final_lcfg, teacher: a.teacher.clone(), notes: serde_json::json!({"distill": cfg, "summaries": summaries}) };
+    if done {
+        save_student(&student, &info, Some(tok), &a.out.join("student"))?;
+        println!("student saved to {}", a.out.join("student").display());
+    } else {
+        println!("stopped before the end; continue with --resume");
+    }
+    Ok(ExitCode::SUCCESS)
+}

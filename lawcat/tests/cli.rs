@@ -1,0 +1,80 @@
+//! The `lawcat` program: help for every command, and readable errors (not panics) for bad
+//! arguments and files.
+
+use std::process::Command;
+
+fn lawcat(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lawcat")).args(args).output().expect("run lawcat");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!text.contains("panicked"), "lawcat {args:?} panicked:\n{text}");
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn fixtures() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in ["demo", "distill", "eval", "generate", "convert", "inspect", "audit", "bench", "train-teacher"] {
+        let (code, text) = lawcat(&[cmd, "--help"]);
+        assert_eq!(code, 0, "{cmd}: {text}");
+        assert!(text.contains("Usage"), "{cmd}: {text}");
+        assert!(text.contains("--device"), "{cmd} should accept --device: {text}");
+    }
+}
+
+#[test]
+fn bad_arguments_and_files_are_readable_errors() {
+    let tmp = std::env::temp_dir().join(format!("lawcat-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["inspect".into(), "/no/such/model".into()], "/no/such/model"),
+        (vec!["inspect".into(), "builtin".into(), "--device".into(), "cuda".into()], "no GPU backend"),
+        (vec!["inspect".into(), "builtin".into(), "--device".into(), "tpu".into()], "expected cpu or cuda"),
+        (vec!["generate".into(), "builtin".into(), "--prompt".into(), "The".into(), "--top-p".into(), "2".into()], "--top-p"),
+        (vec!["eval".into(), "--model".into(), "builtin".into(), "--task".into(), "bogus".into()], "--task"),
+        (vec!["eval".into(), "--model".into(), "builtin".into(), "--task".into(), "s-niah-2".into(), "--lengths".into(), "512".into(), "--samples".into(), "1".into(), "--out".into(), tmp.join("e").to_string_lossy().into()], "--haystack"),
+        (vec!["eval".into(), "--model".into(), "builtin".into(), "--depths".into(), "2".into()], "--depths"),
+        (vec!["distill".into(), "--teacher".into(), "builtin".into(), "--out".into(), tmp.join("d").to_string_lossy().into(), "--data".into(), "/no/such/data.txt".into()], "/no/such/data.txt"),
+        (vec!["distill".into(), "--teacher".into(), "builtin".into(), "--out".into(), tmp.join("d2").to_string_lossy().into(), "--feature-map".into(), "cosine".into()], "--feature-map"),
+        (vec!["distill".into(), "--teacher".into(), "builtin".into(), "--out".into(), tmp.join("d3").to_string_lossy().into(), "--resume".into()], "no checkpoint"),
+        (vec!["convert".into(), fixtures().join("tiny-llama/config.json").to_string_lossy().into(), tmp.join("c").to_string_lossy().into()], "not a GGUF file"),
+        (vec!["audit".into(), "gla".into(), fixtures().join("conv1d/conv1d_b2_t19_d6_w4.safetensors").to_string_lossy().into()], "must hold q"),
+        (vec!["demo".into(), "--seq-len".into(), "8".into()], "--seq-len"),
+        (vec!["bench".into(), "scan".into(), "--heads".into(), "5".into(), "--kv-heads".into(), "2".into()], "--heads"),
+    ];
+    for (args, expect) in cases {
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let (code, text) = lawcat(&a);
+        assert_ne!(code, 0, "lawcat {a:?} should fail:\n{text}");
+        assert!(text.contains(expect), "lawcat {a:?}: expected {expect:?} in:\n{text}");
+    }
+    // A bad .jsonl line is named with its file and line.
+    let bad = tmp.join("bad.jsonl");
+    std::fs::write(&bad, "{\"text\": \"fine\"}\n{\"txt\": 1}\n").unwrap();
+    let (code, text) = lawcat(&["distill", "--teacher", "builtin", "--out", &tmp.join("d4").to_string_lossy(), "--data", &bad.to_string_lossy()]);
+    assert_ne!(code, 0);
+    assert!(text.contains("bad.jsonl") && text.contains("line 2"), "{text}");
+}
+
+#[test]
+fn audits_pass_on_the_fixtures_and_fail_on_a_wrong_model() {
+    let f = fixtures();
+    let (code, text) = lawcat(&["audit", "llama", &f.join("tiny-llama/reference.safetensors").to_string_lossy(), "--model", &f.join("tiny-llama").to_string_lossy()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("0 failed"), "{text}");
+    for (file, extra) in [("gla/gla_b2_t37_h3_k16_v8.safetensors", "0"), ("gla/gla_normalized_b1_t50_h2_k8_v12.safetensors", "64")] {
+        let (code, text) = lawcat(&["audit", "gla", &f.join(file).to_string_lossy(), "--chunk", extra]);
+        assert_eq!(code, 0, "{text}");
+    }
+    let (code, text) = lawcat(&["audit", "conv1d", &f.join("conv1d/conv1d_b2_t19_d6_w4.safetensors").to_string_lossy()]);
+    assert_eq!(code, 0, "{text}");
+    // the bf16 model against the f32 model's reference: shapes differ -> error, not a pass
+    let (code, _) = lawcat(&["audit", "llama", &f.join("tiny-llama/reference.safetensors").to_string_lossy(), "--model", &f.join("tiny-llama-bf16-tied").to_string_lossy()]);
+    assert_ne!(code, 0);
+    // the plain GLA dump audited as normalized fails with a table, exit 1
+    let (code, text) = lawcat(&["audit", "gla", &f.join("gla/gla_b2_t37_h3_k16_v8.safetensors").to_string_lossy(), "--normalized"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("FAIL"), "{text}");
+}
