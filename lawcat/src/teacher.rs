@@ -82,30 +82,12 @@ pub fn train_teacher(c: &TeacherConfig, out: &Path, run: &RunDir, progress: bool
     let copy_len = 64.min(c.seq_len);
     let copy = Data::built_in(BuiltIn::Repeat, demo_tokenizer()?, eos, copy_len, c.batch_size * c.seq_len / copy_len, c.seed ^ 1);
     let params: Vec<Param> = model.named_params().into_iter().map(|(_, p)| p).collect();
-    if c.copy_steps > 0 {
-        let cfg = StageConfig { steps: c.copy_steps, warmup_frac: 0.02, min_lr_ratio: 1.0, weight_decay: 0.0, ..c.train.clone() };
-        let mut opt = new_optimizer(params.clone(), &cfg);
-        let r = StageRun {
-            name: "copy",
-            stage: 0,
-            cfg: &cfg,
-            params: params.clone(),
-            tokens_per_step: c.seq_len * c.batch_size,
-            checkpoint_every: 0,
-            start_step: 0,
-            dir: Some(run),
-            run_info: serde_json::json!({"teacher": c}),
-            progress,
-            stop_after: None,
-        };
-        run_stage(r, &mut opt, |step| model.loss(&copy.batch(0, step)?))?;
-    }
-    let mut opt = new_optimizer(params.clone(), &c.train);
-    let r = StageRun {
-        name: "teacher",
-        stage: 1,
-        cfg: &c.train,
-        params,
+    let copy_cfg = StageConfig { steps: c.copy_steps, warmup_frac: 0.02, min_lr_ratio: 1.0, weight_decay: 0.0, ..c.train.clone() };
+    let stage = |name, stage, cfg| StageRun {
+        name,
+        stage,
+        cfg,
+        params: params.clone(),
         tokens_per_step: c.seq_len * c.batch_size,
         checkpoint_every: 0,
         start_step: 0,
@@ -114,7 +96,12 @@ pub fn train_teacher(c: &TeacherConfig, out: &Path, run: &RunDir, progress: bool
         progress,
         stop_after: None,
     };
-    let summary = run_stage(r, &mut opt, |step| model.loss(&data.batch(1, step)?))?;
+    if c.copy_steps > 0 {
+        let mut opt = new_optimizer(params.clone(), &copy_cfg);
+        run_stage(stage("copy", 0, &copy_cfg), &mut opt, |step| model.loss(&copy.batch(0, step)?))?;
+    }
+    let mut opt = new_optimizer(params.clone(), &c.train);
+    let summary = run_stage(stage("teacher", 1, &c.train), &mut opt, |step| model.loss(&data.batch(1, step)?))?;
     nn::weights::save_hf_dir(&model, Some(&tok), out)?;
     let info = serde_json::json!({"made_by": "lawcat train-teacher", "config": c, "summary": summary});
     tensor::atomic::write_bytes_atomic(&out.join("training.json"), serde_json::to_string_pretty(&info).expect("serializes").as_bytes())?;
