@@ -154,8 +154,8 @@ fn dims(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<(usize, usize, 
     Ok((x.dims()[0], x.dims()[1], x.dims()[2], w.dims()[1]))
 }
 
-/// A compute type with its storage type being itself (f32 or f64).
-pub trait Compute: FloatElem<C = Self> + Real {}
+/// A compute type with its storage type being itself (f32 or f64), with a GEMM.
+pub trait Compute: FloatElem<C = Self> + Real + tensor::matmul::gemm::GemmScalar {}
 impl Compute for f32 {}
 impl Compute for f64 {}
 

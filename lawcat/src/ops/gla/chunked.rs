@@ -1,5 +1,6 @@
-//! The chunkwise-parallel form for one lane. Inside a chunk of `C` steps, with
-//! `b = cumsum(g)` from the chunk's start (log space, never increasing):
+//! The chunkwise-parallel form for one lane, built on matrix products (the packed GEMM of
+//! `tensor::matmul`). Inside a chunk of `C` steps, with `b = cumsum(g)` from the chunk's
+//! start (log space, never increasing):
 //!
 //! ```text
 //! O = scale * [ (Q e^b) S_prev + (A masked) V ],     A_ij = sum_k q_ik k_jk e^(b_ik - b_jk)  (j <= i)
@@ -24,8 +25,34 @@
 
 use super::{Dims, Lane, LaneGrads};
 use crate::ops::conv1d::Compute;
+use tensor::matmul::gemm::{gemm, MatRef};
 
 const SUB: usize = 16;
+
+/// A row-major `[_, cols]` matrix.
+fn rows<T>(data: &[T], cols: usize) -> MatRef<'_, T> {
+    MatRef { data, off: 0, rs: cols, cs: 1 }
+}
+
+/// The transpose of a row-major `[_, cols]` matrix.
+fn transposed<T>(data: &[T], cols: usize) -> MatRef<'_, T> {
+    MatRef { data, off: 0, rs: 1, cs: cols }
+}
+
+/// `c[m, n] (row stride ldc) = a[m, k] b[k, n]`, or `+=` when `acc`.
+fn mm<T: Compute>(m: usize, n: usize, k: usize, a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: usize, acc: bool) {
+    if !acc {
+        gemm::<T, T>(m, n, k, a, b, c, ldc);
+        return;
+    }
+    let mut tmp = vec![T::ZERO; m * n];
+    gemm::<T, T>(m, n, k, a, b, &mut tmp, n);
+    for i in 0..m {
+        for (x, y) in c[i * ldc..i * ldc + n].iter_mut().zip(&tmp[i * n..(i + 1) * n]) {
+            *x += *y;
+        }
+    }
+}
 
 /// Cumulative log gates inside the chunk `[c0, c1)`: `[L, K]`.
 fn cumgates<T: Compute>(g: &[T], c0: usize, c1: usize, kd: usize) -> Vec<T> {
@@ -90,18 +117,12 @@ fn for_blocks<T: Compute>(q: &[T], k: &[T], b: &[T], l: usize, kd: usize, mut vi
     }
 }
 
-/// The masked intra-chunk score matrix `A [L, L]`.
+/// The masked intra-chunk score matrix `A [L, L]` (zero above the diagonal).
 fn scores<T: Compute>(q: &[T], k: &[T], b: &[T], l: usize, kd: usize) -> Vec<T> {
     let mut a = vec![T::ZERO; l * l];
     for_blocks(q, k, b, l, kd, |blk| match blk {
-        Block::Off { i0, i1, j0, j1, qr, kr, .. } => {
-            for i in i0..i1 {
-                for j in j0..j1 {
-                    let (qi, kj) = (&qr[(i - i0) * kd..(i - i0 + 1) * kd], &kr[(j - j0) * kd..(j - j0 + 1) * kd]);
-                    a[i * l + j] = qi.iter().zip(kj).map(|(x, y)| *x * *y).sum();
-                }
-            }
-        }
+        // A_IJ = Qr Kr^T
+        Block::Off { i0, i1, j0, j1, qr, kr, .. } => mm(i1 - i0, j1 - j0, kd, rows(qr, kd), transposed(kr, kd), &mut a[i0 * l + j0..], l, false),
         Block::Pair { i, j, fac } => {
             let (qi, kj) = (&q[i * kd..(i + 1) * kd], &k[j * kd..(j + 1) * kd]);
             a[i * l + j] = (0..kd).map(|kk| qi[kk] * kj[kk] * fac[kk]).sum();
@@ -110,90 +131,91 @@ fn scores<T: Compute>(q: &[T], k: &[T], b: &[T], l: usize, kd: usize) -> Vec<T> 
     a
 }
 
+/// Per-chunk quantities shared by the forward and the backward.
+struct Chunk<T> {
+    len: usize,
+    /// cumulative gates `[L, K]`, their last row, `q e^b`, `k e^(b_C - b)`, `A [L, L]`
+    b: Vec<T>,
+    bl: Vec<T>,
+    qt: Vec<T>,
+    kh: Vec<T>,
+    a: Vec<T>,
+}
+
+fn chunk<T: Compute>(q: &[T], k: &[T], g: &[T], c0: usize, c1: usize, kd: usize) -> Chunk<T> {
+    let len = c1 - c0;
+    let b = cumgates(g, c0, c1, kd);
+    let bl = b[(len - 1) * kd..len * kd].to_vec();
+    let qt: Vec<T> = q.iter().zip(&b).map(|(x, bb)| *x * bb.exp()).collect();
+    let kh: Vec<T> = k.iter().zip(&b).enumerate().map(|(i, (x, bb))| *x * (bl[i % kd] - *bb).exp()).collect();
+    let a = scores(q, k, &b, len, kd);
+    Chunk { len, b, bl, qt, kh, a }
+}
+
 /// `(o [T, V], states)`: states `S_0, S_1, ...` at every chunk boundary, `[K, V]` each.
-pub fn forward<T: Compute>(l: &Lane<T>, d: Dims, scale: T, chunk: usize) -> (Vec<T>, Vec<T>) {
+pub fn forward<T: Compute>(l: &Lane<T>, d: Dims, scale: T, chunk_len: usize) -> (Vec<T>, Vec<T>) {
     let (kd, vd) = (d.k, d.v);
-    let chunk = chunk.max(1);
+    let cl = chunk_len.max(1);
     let mut s = l.s0.to_vec();
     let mut states = s.clone();
     let mut o = vec![T::ZERO; d.t * vd];
-    for c0 in (0..d.t).step_by(chunk) {
-        let c1 = (c0 + chunk).min(d.t);
-        let len = c1 - c0;
+    for c0 in (0..d.t).step_by(cl) {
+        let c1 = (c0 + cl).min(d.t);
         let (q, k, v) = (&l.q[c0 * kd..c1 * kd], &l.k[c0 * kd..c1 * kd], &l.v[c0 * vd..c1 * vd]);
-        let b = cumgates(l.g, c0, c1, kd);
-        let a = scores(q, k, &b, len, kd);
-        for i in 0..len {
-            let oi = &mut o[(c0 + i) * vd..(c0 + i + 1) * vd];
-            // inter-chunk: (q e^b) S_prev
-            for kk in 0..kd {
-                let qt = q[i * kd + kk] * b[i * kd + kk].exp();
-                for (ov, sv) in oi.iter_mut().zip(&s[kk * vd..(kk + 1) * vd]) {
-                    *ov += qt * *sv;
-                }
-            }
-            // intra-chunk: A V
-            for j in 0..=i {
-                let aij = a[i * len + j];
-                for (ov, vv) in oi.iter_mut().zip(&v[j * vd..(j + 1) * vd]) {
-                    *ov += aij * *vv;
-                }
-            }
-            oi.iter_mut().for_each(|x| *x *= scale);
-        }
-        // state: e^(b_C) S + (k e^(b_C - b))^T v
-        let bl = &b[(len - 1) * kd..len * kd];
+        let c = chunk(q, k, l.g, c0, c1, kd);
+        let oc = &mut o[c0 * vd..c1 * vd];
+        // O = scale * ((q e^b) S_prev + A V)
+        mm(c.len, vd, kd, rows(&c.qt, kd), rows(&s, vd), oc, vd, false);
+        mm(c.len, vd, c.len, rows(&c.a, c.len), rows(v, vd), oc, vd, true);
+        oc.iter_mut().for_each(|x| *x *= scale);
+        // S = e^(b_C) S + (k e^(b_C - b))^T V
         for kk in 0..kd {
-            let row = &mut s[kk * vd..(kk + 1) * vd];
-            let decay = bl[kk].exp();
-            row.iter_mut().for_each(|x| *x *= decay);
-            for j in 0..len {
-                let kh = k[j * kd + kk] * (bl[kk] - b[j * kd + kk]).exp();
-                for (sv, vv) in row.iter_mut().zip(&v[j * vd..(j + 1) * vd]) {
-                    *sv += kh * *vv;
-                }
-            }
+            let decay = c.bl[kk].exp();
+            s[kk * vd..(kk + 1) * vd].iter_mut().for_each(|x| *x *= decay);
         }
+        mm(kd, vd, c.len, transposed(&c.kh, kd), rows(v, vd), &mut s, vd, true);
         states.extend_from_slice(&s);
     }
     (o, states)
 }
 
-pub fn backward<T: Compute>(l: &Lane<T>, d_o: &[T], d_sf: &[T], d: Dims, scale: T, chunk: usize) -> LaneGrads<T> {
+pub fn backward<T: Compute>(l: &Lane<T>, d_o: &[T], d_sf: &[T], d: Dims, scale: T, chunk_len: usize) -> LaneGrads<T> {
     let (kd, vd, kv) = (d.k, d.v, d.k * d.v);
-    let chunk = chunk.max(1);
-    let (_, states) = forward(l, d, scale, chunk);
+    let cl = chunk_len.max(1);
+    let (_, states) = forward(l, d, scale, cl);
     let mut gr = LaneGrads { dq: vec![T::ZERO; d.t * kd], dk: vec![T::ZERO; d.t * kd], dv: vec![T::ZERO; d.t * vd], dg: vec![T::ZERO; d.t * kd], ds0: vec![] };
     let mut dmat = d_sf.to_vec();
-    let starts: Vec<usize> = (0..d.t).step_by(chunk).collect();
+    let starts: Vec<usize> = (0..d.t).step_by(cl).collect();
     for (ci, &c0) in starts.iter().enumerate().rev() {
-        let c1 = (c0 + chunk).min(d.t);
-        let len = c1 - c0;
+        let c1 = (c0 + cl).min(d.t);
         let (q, k, v) = (&l.q[c0 * kd..c1 * kd], &l.k[c0 * kd..c1 * kd], &l.v[c0 * vd..c1 * vd]);
         let dob = &d_o[c0 * vd..c1 * vd];
         let (s_prev, s_cur) = (&states[ci * kv..(ci + 1) * kv], &states[(ci + 1) * kv..(ci + 2) * kv]);
-        let b = cumgates(l.g, c0, c1, kd);
-        let bl = b[(len - 1) * kd..len * kd].to_vec();
-        let a = scores(q, k, &b, len, kd);
-        // dA = scale * dO V^T, masked
+        let c = chunk(q, k, l.g, c0, c1, kd);
+        let len = c.len;
+        // dA = scale * dO V^T, masked to j <= i
         let mut da = vec![T::ZERO; len * len];
+        mm(len, len, vd, rows(dob, vd), transposed(v, vd), &mut da, len, false);
         for i in 0..len {
-            for j in 0..=i {
-                da[i * len + j] = scale * dob[i * vd..(i + 1) * vd].iter().zip(&v[j * vd..(j + 1) * vd]).map(|(x, y)| *x * *y).sum::<T>();
+            for j in 0..len {
+                da[i * len + j] = if j <= i { da[i * len + j] * scale } else { T::ZERO };
             }
         }
         let (mut dq, mut dk) = (vec![T::ZERO; len * kd], vec![T::ZERO; len * kd]);
         // intra parts of dq and dk, block by block like the scores
-        for_blocks(q, k, &b, len, kd, |blk| match blk {
+        let mut tmp = vec![T::ZERO; SUB * kd];
+        for_blocks(q, k, &c.b, len, kd, |blk| match blk {
             Block::Off { i0, i1, j0, j1, qr, kr, er, ej } => {
-                for i in i0..i1 {
-                    for j in j0..j1 {
-                        let g = da[i * len + j];
-                        for kk in 0..kd {
-                            dq[i * kd + kk] += g * kr[(j - j0) * kd + kk] * er[(i - i0) * kd + kk];
-                            dk[j * kd + kk] += g * qr[(i - i0) * kd + kk] * ej[(j - j0) * kd + kk];
-                        }
-                    }
+                let (ni, nj) = (i1 - i0, j1 - j0);
+                // dq_I += (dA_IJ Kr) e^(b_I - r)
+                mm(ni, kd, nj, MatRef { data: &da, off: i0 * len + j0, rs: len, cs: 1 }, rows(kr, kd), &mut tmp, kd, false);
+                for (x, (t, e)) in dq[i0 * kd..i1 * kd].iter_mut().zip(tmp.iter().zip(er)) {
+                    *x += *t * *e;
+                }
+                // dk_J += (dA_IJ^T Qr) e^(r - b_J)
+                mm(nj, kd, ni, MatRef { data: &da, off: i0 * len + j0, rs: 1, cs: len }, rows(qr, kd), &mut tmp, kd, false);
+                for (x, (t, e)) in dk[j0 * kd..j1 * kd].iter_mut().zip(tmp.iter().zip(ej)) {
+                    *x += *t * *e;
                 }
             }
             Block::Pair { i, j, fac } => {
@@ -204,33 +226,22 @@ pub fn backward<T: Compute>(l: &Lane<T>, d_o: &[T], d_sf: &[T], d: Dims, scale: 
                 }
             }
         });
-        for i in 0..len {
-            let doi = &dob[i * vd..(i + 1) * vd];
-            for kk in 0..kd {
-                // inter-chunk dq: scale e^b (dO S_prev^T)
-                let sp = &s_prev[kk * vd..(kk + 1) * vd];
-                let acc: T = doi.iter().zip(sp).map(|(x, y)| *x * *y).sum();
-                dq[i * kd + kk] += scale * b[i * kd + kk].exp() * acc;
-                // state part of dk: e^(b_C - b) (V D^T)
-                let dr = &dmat[kk * vd..(kk + 1) * vd];
-                let vdot: T = v[i * vd..(i + 1) * vd].iter().zip(dr).map(|(x, y)| *x * *y).sum();
-                dk[i * kd + kk] += (bl[kk] - b[i * kd + kk]).exp() * vdot;
-            }
-            // dv = scale A^T dO + (K e^(b_C - b)) D
-            let dvi = &mut gr.dv[(c0 + i) * vd..(c0 + i + 1) * vd];
-            for ii in i..len {
-                let w = scale * a[ii * len + i];
-                for (x, y) in dvi.iter_mut().zip(&dob[ii * vd..(ii + 1) * vd]) {
-                    *x += w * *y;
-                }
-            }
-            for kk in 0..kd {
-                let kh = k[i * kd + kk] * (bl[kk] - b[i * kd + kk]).exp();
-                for (x, y) in dvi.iter_mut().zip(&dmat[kk * vd..(kk + 1) * vd]) {
-                    *x += kh * *y;
-                }
-            }
+        // inter-chunk dq: scale e^b (dO S_prev^T)
+        let mut inter = vec![T::ZERO; len * kd];
+        mm(len, kd, vd, rows(dob, vd), transposed(s_prev, vd), &mut inter, kd, false);
+        for ((x, t), bb) in dq.iter_mut().zip(&inter).zip(&c.b) {
+            *x += scale * bb.exp() * *t;
         }
+        // state part of dk: e^(b_C - b) (V D^T)
+        mm(len, kd, vd, rows(v, vd), transposed(&dmat, vd), &mut inter, kd, false);
+        for (i, (x, t)) in dk.iter_mut().zip(&inter).enumerate() {
+            *x += (c.bl[i % kd] - c.b[i]).exp() * *t;
+        }
+        // dv = scale A^T dO + (k e^(b_C - b)) D
+        let dvb = &mut gr.dv[c0 * vd..c1 * vd];
+        mm(len, vd, len, transposed(&c.a, len), rows(dob, vd), dvb, vd, false);
+        dvb.iter_mut().for_each(|x| *x *= scale);
+        mm(len, vd, kd, rows(&c.kh, kd), rows(&dmat, vd), dvb, vd, true);
         // db = q dq - k dk (+ rowsum(D S) on the last step); dg = reverse cumsum in the chunk
         let mut acc = vec![T::ZERO; kd];
         for i in (0..len).rev() {
@@ -247,16 +258,11 @@ pub fn backward<T: Compute>(l: &Lane<T>, d_o: &[T], d_sf: &[T], d: Dims, scale: 
         gr.dk[c0 * kd..c1 * kd].copy_from_slice(&dk);
         // D <- scale (q e^b)^T dO + e^(b_C) D
         for kk in 0..kd {
-            let decay = bl[kk].exp();
-            let row = &mut dmat[kk * vd..(kk + 1) * vd];
-            row.iter_mut().for_each(|x| *x *= decay);
-            for i in 0..len {
-                let qt = scale * q[i * kd + kk] * b[i * kd + kk].exp();
-                for (x, y) in row.iter_mut().zip(&dob[i * vd..(i + 1) * vd]) {
-                    *x += qt * *y;
-                }
-            }
+            let decay = c.bl[kk].exp();
+            dmat[kk * vd..(kk + 1) * vd].iter_mut().for_each(|x| *x *= decay);
         }
+        let qts: Vec<T> = c.qt.iter().map(|x| *x * scale).collect();
+        mm(kd, vd, len, transposed(&qts, kd), rows(dob, vd), &mut dmat, vd, true);
     }
     gr.ds0 = dmat;
     gr
