@@ -14,14 +14,83 @@ fn fixtures() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
 }
 
+/// The subcommands a help text lists under "Commands:" (without `help`).
+fn subcommands(help: &str) -> Vec<String> {
+    let mut lines = help.lines().skip_while(|l| !l.starts_with("Commands:")).skip(1);
+    let mut out = vec![];
+    while let Some(l) = lines.next().filter(|l| l.starts_with("  ")) {
+        let name = l.split_whitespace().next().unwrap_or("");
+        if !name.is_empty() && name != "help" && !l.starts_with("   ") {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// The flags and arguments in a help text that have no description (clap prints only the
+/// name, perhaps with a default). Handles both layouts: description on the same line, or on
+/// the next line.
+fn undocumented(help: &str) -> Vec<String> {
+    let lines: Vec<&str> = help.lines().collect();
+    let mut bad = vec![];
+    let mut in_list = false;
+    for (i, l) in lines.iter().enumerate() {
+        if *l == "Options:" || *l == "Arguments:" {
+            in_list = true;
+            continue;
+        }
+        if !l.is_empty() && !l.starts_with(' ') {
+            in_list = false;
+        }
+        let t = l.trim_start();
+        let indent = l.len() - t.len();
+        if !in_list || !(2..=6).contains(&indent) || !(t.starts_with('-') || t.starts_with('<') || t.starts_with('[')) {
+            continue;
+        }
+        // The name ends at the first run of two spaces.
+        let (name, rest) = t.split_once("  ").unwrap_or((t, ""));
+        let desc = if rest.trim().is_empty() { lines.get(i + 1).map(|n| n.trim()).unwrap_or("") } else { rest.trim() };
+        if desc.is_empty() || desc.starts_with("[default") || desc.starts_with("[possible") || desc.starts_with('-') {
+            bad.push(name.trim().to_string());
+        }
+    }
+    bad
+}
+
 #[test]
 fn every_command_has_help() {
+    let (code, top) = lawcat(&["--help"]);
+    assert_eq!(code, 0, "{top}");
+    let mut todo: Vec<Vec<String>> = subcommands(&top).into_iter().map(|c| vec![c]).collect();
     for cmd in ["demo", "distill", "eval", "generate", "convert", "inspect", "audit", "bench", "train-teacher"] {
-        let (code, text) = lawcat(&[cmd, "--help"]);
-        assert_eq!(code, 0, "{cmd}: {text}");
-        assert!(text.contains("Usage"), "{cmd}: {text}");
-        assert!(text.contains("--device"), "{cmd} should accept --device: {text}");
+        assert!(todo.iter().any(|c| c[0] == cmd), "lawcat should have the command {cmd}:\n{top}");
     }
+    let mut seen = 0;
+    while let Some(cmd) = todo.pop() {
+        let mut args: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
+        args.push("--help");
+        let (code, text) = lawcat(&args);
+        assert_eq!(code, 0, "{cmd:?}: {text}");
+        assert!(text.contains("Usage"), "{cmd:?}: {text}");
+        assert!(text.contains("--device"), "{cmd:?} should accept --device: {text}");
+        let missing = undocumented(&text);
+        assert!(missing.is_empty(), "lawcat {cmd:?}: no description for {missing:?}:\n{text}");
+        for sub in subcommands(&text) {
+            todo.push(cmd.iter().cloned().chain([sub]).collect());
+        }
+        seen += 1;
+    }
+    // demo distill eval generate convert inspect train-teacher, audit + 3, bench + 3.
+    assert!(seen >= 15, "only {seen} commands found");
+}
+
+#[test]
+fn the_help_checker_sees_a_missing_description() {
+    let inline = "Options:\n      --seq-len <SEQ_LEN>    [default: 256]\n      --lr <LR>    Learning rate [default: 0.001]\n";
+    assert_eq!(undocumented(inline), ["--seq-len <SEQ_LEN>"]);
+    let next_line = "Arguments:\n  <MODEL>\n          A model\n\nOptions:\n      --seed <SEED>\n          [default: 0]\n\n      --no-progress\n          \n\n  -h, --help\n          Print help\n";
+    assert_eq!(undocumented(next_line), ["--seed <SEED>", "--no-progress"]);
+    assert_eq!(subcommands("Usage: x\n\nCommands:\n  model  Load time\n  scan   Cost\n  help   Print this\n\nOptions:\n"), ["model", "scan"]);
 }
 
 #[test]

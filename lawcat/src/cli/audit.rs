@@ -21,6 +21,7 @@ pub enum What {
     /// final_state, and the gradients dq, dk, dv, dg (d_initial_state) of random
     /// cotangents do, d_final_state (the format of shared/fixtures/gla).
     Gla {
+        /// The reference .safetensors file.
         reference: PathBuf,
         /// The normalized variant (otherwise recognised from "normalized" in the file name).
         #[arg(long)]
@@ -35,7 +36,9 @@ pub enum What {
     /// The causal depthwise conv1d against a dump of x, weight, bias, y, dy, dx, dweight,
     /// dbias (the format of shared/fixtures/conv1d).
     Conv1d {
+        /// The reference .safetensors file.
         reference: PathBuf,
+        /// Relative error bound.
         #[arg(long, default_value_t = 1e-4)]
         tol: f64,
     },

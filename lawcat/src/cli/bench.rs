@@ -21,25 +21,32 @@ pub enum What {
     Model {
         /// HF folder, .gguf file, student folder or "builtin".
         model: String,
+        /// Prompt lengths in tokens, comma separated.
         #[arg(long, value_delimiter = ',', default_value = "256,1024")]
         lengths: Vec<usize>,
+        /// Timed runs per length after one warm-up (the median is printed).
         #[arg(long, default_value_t = 3)]
         reps: usize,
     },
     /// Attention-mixing cost per layer as the context grows: softmax attention (the
     /// teacher's, blocked CPU kernel) against the student's gated linear attention.
     Scan {
+        /// Context lengths in tokens, comma separated.
         #[arg(long, value_delimiter = ',', default_value = "1024,4096,16384")]
         lengths: Vec<usize>,
+        /// Query heads (SmolLM2-135M's shape by default).
         #[arg(long, default_value_t = 9)]
         heads: usize,
+        /// Key/value heads (grouped-query attention).
         #[arg(long, default_value_t = 3)]
         kv_heads: usize,
+        /// Dimension per head.
         #[arg(long, default_value_t = 64)]
         head_dim: usize,
     },
     /// f32 GEMM GFLOP/s at square sizes.
     Matmul {
+        /// Square sizes n (n x n times n x n), comma separated.
         #[arg(long, value_delimiter = ',', default_value = "256,512,1024,2048")]
         sizes: Vec<usize>,
     },

@@ -19,16 +19,22 @@ pub struct Args {
     /// synthetic long-context documents.
     #[arg(long)]
     pub data: Vec<PathBuf>,
+    /// Distillation sequence length: documents are tokenized and packed to it.
     #[arg(long, default_value_t = 1024)]
     pub seq_len: usize,
+    /// Sequences per step.
     #[arg(long, default_value_t = 1)]
     pub batch_size: usize,
+    /// Stage-1 (attention transfer, all layers from the teacher's hidden states) steps.
     #[arg(long, default_value_t = 200)]
     pub stage1_steps: u64,
+    /// Stage-2 (end-to-end KL to the teacher's next-token distribution) steps.
     #[arg(long, default_value_t = 200)]
     pub stage2_steps: u64,
+    /// Stage-1 peak learning rate (AdamW, warmup then cosine).
     #[arg(long, default_value_t = 1e-2)]
     pub lr1: f64,
+    /// Stage-2 peak learning rate (AdamW, warmup then cosine).
     #[arg(long, default_value_t = 1e-4)]
     pub lr2: f64,
     /// Fraction of each stage spent warming the learning rate up.
@@ -43,12 +49,16 @@ pub struct Args {
     /// LoRA (rank 8, alpha 16 unless set) on q/k/v/o in stage 2.
     #[arg(long)]
     pub lora: bool,
+    /// LoRA rank (with --lora).
     #[arg(long, default_value_t = 8)]
     pub lora_rank: usize,
+    /// LoRA scale alpha: the update is (alpha / rank) B A (with --lora).
     #[arg(long, default_value_t = 16.0)]
     pub lora_alpha: f64,
+    /// Write a checkpoint (atomically) every this many steps, and at each stage's end.
     #[arg(long, default_value_t = 50)]
     pub checkpoint_every: u64,
+    /// Seed for data order, initialisation and LoRA; the same seed resumes to the same weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// The run folder: metrics.jsonl, checkpoints/, student/.
@@ -60,6 +70,7 @@ pub struct Args {
     /// Stop after this many steps (the run can be resumed later).
     #[arg(long)]
     pub stop_after: Option<u64>,
+    /// No progress bar (plain log lines).
     #[arg(long)]
     pub no_progress: bool,
     #[command(flatten)]

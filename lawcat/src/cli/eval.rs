@@ -17,6 +17,7 @@ pub struct Args {
     /// teacher is used when it can be found, unless --no-teacher.
     #[arg(long)]
     pub teacher: Option<String>,
+    /// Evaluate --model alone, without the recorded teacher beside it.
     #[arg(long)]
     pub no_teacher: bool,
     /// passkey, s-niah-1, s-niah-2, s-niah-3, qa2 or qa3.
@@ -31,6 +32,7 @@ pub struct Args {
     /// Examples per (length, depth) cell.
     #[arg(long, default_value_t = 5)]
     pub samples: usize,
+    /// Seed for the examples (needles, filler, stories).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// A natural-text file for the haystack (needed by S-NIAH-2/3, optional for QA).
@@ -39,6 +41,7 @@ pub struct Args {
     /// Folder for eval-<task>.json and eval-<task>.svg.
     #[arg(long, default_value = "runs/eval")]
     pub out: PathBuf,
+    /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
 }

@@ -12,19 +12,23 @@ pub struct Args {
     /// The prompt text.
     #[arg(long)]
     pub prompt: String,
+    /// Most tokens to generate after the prompt.
     #[arg(long, default_value_t = 32)]
     pub max_new_tokens: usize,
     /// 0 for greedy decoding.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
+    /// Nucleus sampling: draw from the smallest set of tokens whose probability reaches this
+    /// (1: all tokens; used with --temperature > 0).
     #[arg(long, default_value_t = 1.0)]
     pub top_p: f64,
+    /// Sampling seed: the same seed, prompt and settings give the same text.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Add the tokenizer's special tokens (e.g. Llama 3's <|begin_of_text|>) to the prompt.
     #[arg(long)]
     pub add_special: bool,
-    /// Stop at the model's end-of-sequence tokens (default) or run the full budget.
+    /// Ignore the model's end-of-sequence tokens and generate the full --max-new-tokens.
     #[arg(long)]
     pub no_stop: bool,
 }

@@ -14,8 +14,10 @@ pub struct LawcatFlags {
     /// Gate: per-feature (GLA) or per-head (one scalar per head).
     #[arg(long, default_value = "per-feature")]
     pub gate: String,
+    /// Rank of the low-rank gate projection x G1 G2.
     #[arg(long, default_value_t = 16)]
     pub gate_rank: usize,
+    /// Gate temperature tau: g = logsigmoid(x G1 G2 + b_g) / tau.
     #[arg(long, default_value_t = 16.0)]
     pub gate_tau: f64,
     /// Initial gate bias b_g (larger: slower forgetting at the start).
@@ -24,6 +26,7 @@ pub struct LawcatFlags {
     /// Leave out the causal conv on q and k (the ablation).
     #[arg(long)]
     pub no_conv: bool,
+    /// Causal conv kernel width W (taps over the current and W-1 earlier tokens).
     #[arg(long, default_value_t = 4)]
     pub conv_width: usize,
     /// Plain gated linear attention instead of the normalized form.

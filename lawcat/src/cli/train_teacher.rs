@@ -17,14 +17,19 @@ pub struct Args {
     /// Steps of copy practice (repeated random token strings) first.
     #[arg(long, default_value_t = 200)]
     pub copy_steps: u64,
+    /// Training sequence length (the demo distils the student at this length).
     #[arg(long, default_value_t = 256)]
     pub seq_len: usize,
+    /// Sequences per step.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
+    /// Peak learning rate (AdamW, warmup then cosine).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Seed for initialisation and data: the same seed gives the same teacher.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// No progress bar (plain log lines).
     #[arg(long)]
     pub no_progress: bool,
 }
