@@ -56,6 +56,27 @@ proptest! {
     }
 
     #[test]
+    fn gemm_into_accumulates_and_leaves_the_rest_of_c(m in dim(), n in dim(), k in 0usize..300, pad in 0usize..5, accumulate in any::<bool>(), seed in any::<u64>()) {
+        use tensor::matmul::gemm::{gemm_into, MatRef};
+        let mut rng = Rng::new(seed);
+        let a = Tensor::rand_uniform([m, k], -1.0, 1.0, DType::F32, &mut rng).to_vec::<f32>().unwrap();
+        let b = Tensor::rand_uniform([k, n], -1.0, 1.0, DType::F32, &mut rng).to_vec::<f32>().unwrap();
+        let ldc = n + pad;
+        let c0 = Tensor::rand_uniform([m, ldc], -1.0, 1.0, DType::F32, &mut rng).to_vec::<f32>().unwrap();
+        let mut c = c0.clone();
+        gemm_into::<f32, f32>(m, n, k, MatRef { data: &a, off: 0, rs: k, cs: 1 }, MatRef { data: &b, off: 0, rs: n, cs: 1 }, &mut c, ldc, accumulate);
+        let ab = matmul_naive(m, n, k, &a.iter().map(|&x| x as f64).collect::<Vec<_>>(), 0, k, 1, &b.iter().map(|&x| x as f64).collect::<Vec<_>>(), 0, n, 1);
+        let mut want: Vec<f64> = c0.iter().map(|&x| x as f64).collect();
+        for i in 0..m {
+            for j in 0..n {
+                want[i * ldc + j] = ab[i * n + j] + if accumulate { c0[i * ldc + j] as f64 } else { 0.0 };
+            }
+        }
+        let got: Vec<f64> = c.iter().map(|&x| x as f64).collect();
+        assert_close(&format!("gemm_into {m}x{k}x{n} ldc={ldc} accumulate={accumulate}"), &got, &want, tol(DType::F32, k + 1));
+    }
+
+    #[test]
     fn single_thread_and_pool_agree(m in dim(), n in dim(), k in dim(), ta in any::<bool>(), tb in any::<bool>(), seed in any::<u64>()) {
         let mut rng = Rng::new(seed);
         let a = operand(m, k, ta, DType::F32, &mut rng);

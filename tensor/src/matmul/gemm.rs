@@ -230,15 +230,26 @@ where
 
 /// `C = A * B` for one matrix, on the calling thread. `c` is row-major with row stride
 /// `ldc`; only its `m x n` corner is written.
-#[allow(non_snake_case)]
 pub fn gemm<TA, TB>(m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], ldc: usize)
 where
     TA: FloatElem,
     TB: FloatElem<C = TA::C>,
     TA::C: GemmScalar,
 {
+    gemm_into(m, n, k, a, b, c, ldc, false)
+}
+
+/// `C = A * B`, or `C += A * B` when `accumulate` (the micro-kernel adds its tile to C, so
+/// accumulating costs nothing extra).
+#[allow(non_snake_case, clippy::too_many_arguments)]
+pub fn gemm_into<TA, TB>(m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], ldc: usize, accumulate: bool)
+where
+    TA: FloatElem,
+    TB: FloatElem<C = TA::C>,
+    TA::C: GemmScalar,
+{
     type S<T> = <T as FloatElem>::C;
-    if m == 0 || n == 0 {
+    if m == 0 || n == 0 || (k == 0 && accumulate) {
         return;
     }
     if k == 0 {
@@ -273,7 +284,7 @@ where
                             let off = (ic + ir) * ldc + jc + jr;
                             // SAFETY: panels hold kc*MR / kc*NR packed values; the tile's
                             // rows x cols corner lies inside C (checked above).
-                            unsafe { kernel(kc, apanel, bpanel, c.as_mut_ptr().add(off), ldc, rows, cols, pc > 0) };
+                            unsafe { kernel(kc, apanel, bpanel, c.as_mut_ptr().add(off), ldc, rows, cols, accumulate || pc > 0) };
                         }
                     }
                 }

@@ -25,7 +25,7 @@
 
 use super::{Dims, Lane, LaneGrads};
 use crate::ops::conv1d::Compute;
-use tensor::matmul::gemm::{gemm, MatRef};
+use tensor::matmul::gemm::{gemm_into, MatRef};
 
 const SUB: usize = 16;
 
@@ -40,18 +40,9 @@ fn transposed<T>(data: &[T], cols: usize) -> MatRef<'_, T> {
 }
 
 /// `c[m, n] (row stride ldc) = a[m, k] b[k, n]`, or `+=` when `acc`.
+#[allow(clippy::too_many_arguments)]
 fn mm<T: Compute>(m: usize, n: usize, k: usize, a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: usize, acc: bool) {
-    if !acc {
-        gemm::<T, T>(m, n, k, a, b, c, ldc);
-        return;
-    }
-    let mut tmp = vec![T::ZERO; m * n];
-    gemm::<T, T>(m, n, k, a, b, &mut tmp, n);
-    for i in 0..m {
-        for (x, y) in c[i * ldc..i * ldc + n].iter_mut().zip(&tmp[i * n..(i + 1) * n]) {
-            *x += *y;
-        }
-    }
+    gemm_into::<T, T>(m, n, k, a, b, c, ldc, acc);
 }
 
 /// Cumulative log gates inside the chunk `[c0, c1)`: `[L, K]`.
