@@ -313,10 +313,7 @@ impl AttentionBlock for LawcatAttention {
     fn named_params(&self, prefix: &str) -> Vec<(String, Param)> {
         let mut out = vec![];
         for (name, l) in [("q_proj", &self.q_proj), ("k_proj", &self.k_proj), ("v_proj", &self.v_proj), ("o_proj", &self.o_proj)] {
-            out.push((format!("{prefix}.{name}.weight"), l.base.weight.clone()));
-            if let Some(b) = &l.base.bias {
-                out.push((format!("{prefix}.{name}.bias"), b.clone()));
-            }
+            out.extend(l.base.named_params(&format!("{prefix}.{name}")));
         }
         out.extend(self.own_params(prefix));
         out

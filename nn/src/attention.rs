@@ -140,14 +140,10 @@ impl AttentionBlock for LlamaAttention {
         Box::new(KvCache::default())
     }
     fn named_params(&self, prefix: &str) -> Vec<(String, Param)> {
-        let mut out = vec![];
-        for (name, l) in [("q_proj", &self.q_proj), ("k_proj", &self.k_proj), ("v_proj", &self.v_proj), ("o_proj", &self.o_proj)] {
-            out.push((format!("{prefix}.{name}.weight"), l.weight.clone()));
-            if let Some(b) = &l.bias {
-                out.push((format!("{prefix}.{name}.bias"), b.clone()));
-            }
-        }
-        out
+        [("q_proj", &self.q_proj), ("k_proj", &self.k_proj), ("v_proj", &self.v_proj), ("o_proj", &self.o_proj)]
+            .into_iter()
+            .flat_map(|(name, l)| l.named_params(&format!("{prefix}.{name}")))
+            .collect()
     }
     fn kind(&self) -> &'static str {
         "softmax"

@@ -47,6 +47,12 @@ impl Linear {
     pub fn params(&self) -> Vec<Param> {
         std::iter::once(self.weight.clone()).chain(self.bias.clone()).collect()
     }
+    /// `{prefix}.weight` and, when there is one, `{prefix}.bias` (HF's tensor names).
+    pub fn named_params(&self, prefix: &str) -> Vec<(String, Param)> {
+        let mut out = vec![(format!("{prefix}.weight"), self.weight.clone())];
+        out.extend(self.bias.iter().map(|b| (format!("{prefix}.bias"), b.clone())));
+        out
+    }
 }
 
 #[derive(Clone)]

@@ -17,13 +17,9 @@ impl Mlp {
         self.down_proj.forward(&g.mul(&self.up_proj.forward(x)?)?)
     }
     pub fn named_params(&self, prefix: &str) -> Vec<(String, Param)> {
-        let mut out = vec![];
-        for (name, l) in [("gate_proj", &self.gate_proj), ("up_proj", &self.up_proj), ("down_proj", &self.down_proj)] {
-            out.push((format!("{prefix}.{name}.weight"), l.weight.clone()));
-            if let Some(b) = &l.bias {
-                out.push((format!("{prefix}.{name}.bias"), b.clone()));
-            }
-        }
-        out
+        [("gate_proj", &self.gate_proj), ("up_proj", &self.up_proj), ("down_proj", &self.down_proj)]
+            .into_iter()
+            .flat_map(|(name, l)| l.named_params(&format!("{prefix}.{name}")))
+            .collect()
     }
 }
