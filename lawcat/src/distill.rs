@@ -57,11 +57,9 @@ pub fn teacher_attention_io(teacher: &Llama, ids: &Tensor) -> Result<Vec<(Tensor
         let mut x = teacher.embed_tokens.forward(ids)?;
         let mut out = vec![];
         for layer in &teacher.layers {
-            let xn = layer.input_layernorm.forward(&x)?;
-            let a = layer.self_attn.forward(&xn, 0, None)?;
-            out.push((xn.value().clone(), a.value().clone()));
-            let h = x.add(&a)?;
-            x = h.add(&layer.mlp.forward(&layer.post_attention_layernorm.forward(&h)?)?)?;
+            let parts = layer.forward_parts(&x, 0, None)?;
+            out.push((parts.attn_in.value().clone(), parts.attn_out.value().clone()));
+            x = parts.output;
         }
         Ok(out)
     })

@@ -24,9 +24,24 @@ pub struct DecoderLayer {
 impl DecoderLayer {
     /// `x + attn(norm(x))`, then `h + mlp(norm(h))`.
     pub fn forward(&self, x: &Var, start: usize, state: Option<&mut dyn LayerState>) -> Result<Var> {
-        let h = x.add(&self.self_attn.forward(&self.input_layernorm.forward(x)?, start, state)?)?;
-        h.add(&self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?)
+        Ok(self.forward_parts(x, start, state)?.output)
     }
+    /// [`forward`](Self::forward), also handing back the attention block's input and output
+    /// (what LAWCAT's attention transfer matches, layer by layer).
+    pub fn forward_parts(&self, x: &Var, start: usize, state: Option<&mut dyn LayerState>) -> Result<LayerParts> {
+        let attn_in = self.input_layernorm.forward(x)?;
+        let attn_out = self.self_attn.forward(&attn_in, start, state)?;
+        let h = x.add(&attn_out)?;
+        let output = h.add(&self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?)?;
+        Ok(LayerParts { output, attn_in, attn_out })
+    }
+}
+
+/// One decoder layer's output with its attention block's input (after the norm) and output.
+pub struct LayerParts {
+    pub output: Var,
+    pub attn_in: Var,
+    pub attn_out: Var,
 }
 
 pub struct Llama {
