@@ -157,7 +157,7 @@ impl LawcatAttention {
             layer.cfg.lora_rank = cfg.lora_rank;
             layer.add_lora(prefix, &mut Rng::new(0));
         }
-        for (_, p) in layer.own_params(prefix) {
+        for (_, p) in layer.own_params() {
             let t = tensors.remove(p.name()).ok_or_else(|| Error::op("load student", format!("missing tensor {}", p.name())))?;
             let want = p.value();
             if t.dims() != want.dims() {
@@ -169,7 +169,7 @@ impl LawcatAttention {
     }
 
     /// The parameters LAWCAT adds (conv, feature map, gate, LoRA), by name.
-    pub fn own_params(&self, _prefix: &str) -> Vec<(String, Param)> {
+    pub fn own_params(&self) -> Vec<(String, Param)> {
         let mut out: Vec<Param> = [&self.conv_q, &self.conv_k, &self.feature_map].into_iter().flatten().cloned().collect();
         out.extend([self.gate_g1.clone(), self.gate_g2.clone(), self.gate_bias.clone()]);
         for l in [&self.q_proj, &self.k_proj, &self.v_proj, &self.o_proj] {
@@ -315,7 +315,7 @@ impl AttentionBlock for LawcatAttention {
         for (name, l) in [("q_proj", &self.q_proj), ("k_proj", &self.k_proj), ("v_proj", &self.v_proj), ("o_proj", &self.o_proj)] {
             out.extend(l.base.named_params(&format!("{prefix}.{name}")));
         }
-        out.extend(self.own_params(prefix));
+        out.extend(self.own_params());
         out
     }
 

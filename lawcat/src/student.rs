@@ -56,7 +56,7 @@ pub fn lawcat_layers(student: &Llama) -> Result<Vec<&LawcatAttention>> {
 /// The parameters distillation trains: every LAWCAT layer's own (conv, feature map, gate,
 /// LoRA), by name.
 pub fn trainable_params(student: &Llama) -> Result<Vec<(String, Param)>> {
-    Ok(lawcat_layers(student)?.iter().enumerate().flat_map(|(i, l)| l.own_params(&format!("model.layers.{i}.self_attn"))).collect())
+    Ok(lawcat_layers(student)?.iter().flat_map(|l| l.own_params()).collect())
 }
 
 /// Adds LoRA to q/k/v/o of every LAWCAT layer (for stage 2).
