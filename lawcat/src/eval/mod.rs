@@ -33,13 +33,18 @@ pub struct Cell {
     pub misses: Vec<(String, String)>,
 }
 
+/// `hits / total`, 0 for no examples.
+fn accuracy(hits: usize, total: usize) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        hits as f64 / total as f64
+    }
+}
+
 impl Cell {
     pub fn accuracy(&self) -> f64 {
-        if self.total == 0 {
-            0.0
-        } else {
-            self.hits as f64 / self.total as f64
-        }
+        accuracy(self.hits, self.total)
     }
 }
 
@@ -54,13 +59,8 @@ pub struct ModelResult {
 
 impl ModelResult {
     pub fn accuracy_at(&self, length: usize) -> f64 {
-        let cells: Vec<&Cell> = self.cells.iter().filter(|c| c.length == length).collect();
-        let (h, t) = cells.iter().fold((0, 0), |(h, t), c| (h + c.hits, t + c.total));
-        if t == 0 {
-            0.0
-        } else {
-            h as f64 / t as f64
-        }
+        let (h, t) = self.cells.iter().filter(|c| c.length == length).fold((0, 0), |(h, t), c| (h + c.hits, t + c.total));
+        accuracy(h, t)
     }
 }
 
