@@ -210,12 +210,9 @@ fn niah_example(tok: &Tokenizer, len: usize, rng: &mut Rng) -> Result<Vec<u32>> 
     let key = synth::niah_key(rng);
     let uuid = rng.below(2) == 0;
     let value = synth::niah_value(rng, uuid);
-    let head = tok.encode(synth::NIAH_INTRO, false)?;
     let fill = tok.encode(synth::FILLER, false)?;
-    let nd = tok.encode(&synth::niah_needle(&key, &value), false)?;
-    let q = tok.encode(&synth::niah_question(&key), false)?;
     let answer = tok.encode(&format!(" {value}."), false)?;
-    let mut ids = synth::assemble(&head, &fill, &nd, &q, len.saturating_sub(answer.len()), rng.uniform());
+    let mut ids = synth::niah_prompt(tok, &fill, &key, &value, len.saturating_sub(answer.len()), rng.uniform())?;
     ids.extend(answer);
     Ok(ids)
 }

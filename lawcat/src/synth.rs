@@ -104,6 +104,15 @@ pub fn niah_question(key: &str) -> String {
     format!("\nWhat is the special magic number for {key} mentioned in the provided text? The special magic number for {key} mentioned in the provided text is")
 }
 
+/// Token ids of an S-NIAH prompt of `len` tokens over the haystack tokens `fill`, with the
+/// needle "`key` is `value`" at `depth`: `intro + hay + needle + hay + question`.
+pub fn niah_prompt(tok: &Tokenizer, fill: &[u32], key: &str, value: &str, len: usize, depth: f64) -> Result<Vec<u32>> {
+    let head = tok.encode(NIAH_INTRO, false)?;
+    let nd = tok.encode(&niah_needle(key, value), false)?;
+    let q = tok.encode(&niah_question(key), false)?;
+    Ok(assemble(&head, fill, &nd, &q, len, depth))
+}
+
 /// People, places and objects of the bAbI-style world.
 const PEOPLE: &[&str] = &["Mary", "John", "Sandra", "Daniel"];
 const PLACES: &[&str] = &["kitchen", "garden", "hallway", "bathroom", "office", "bedroom"];

@@ -101,10 +101,7 @@ pub fn example(task: &Task, tok: &Tokenizer, haystack: Option<&str>, len: usize,
         Task::Sniah1 | Task::Sniah2 | Task::Sniah3 => {
             let key = synth::niah_key(rng);
             let value = synth::niah_value(rng, *task == Task::Sniah3);
-            let head = tok.encode(synth::NIAH_INTRO, false)?;
-            let nd = tok.encode(&synth::niah_needle(&key, &value), false)?;
-            let q = tok.encode(&synth::niah_question(&key), false)?;
-            Example { ids: synth::assemble(&head, &fill, &nd, &q, len, depth), answer: value }
+            Example { ids: synth::niah_prompt(tok, &fill, &key, &value, len, depth)?, answer: value }
         }
         Task::Qa2 | Task::Qa3 => {
             let story = synth::babi_story(rng, *task == Task::Qa3);
