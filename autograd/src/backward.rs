@@ -101,7 +101,8 @@ pub fn backward_multi(roots: &[(&Var, Tensor)]) -> Result<Gradients> {
         if outs.iter().all(Option::is_none) {
             continue;
         }
-        let ins = op.backward(&outs)?;
+        let needs: Vec<bool> = node.inputs.iter().map(Var::requires_grad).collect();
+        let ins = op.backward(&outs, &needs)?;
         drop(op);
         if ins.len() != node.inputs.len() {
             bail!("backward", "op {} returned {} gradients for {} inputs", node.name, ins.len(), node.inputs.len())

@@ -9,11 +9,13 @@ use std::sync::{Arc, Mutex};
 use tensor::{Result, Tensor};
 
 /// The backward rule of one op: from the gradients of its outputs (`None` where nothing
-/// flowed back) to the gradients of its inputs (`None` where an input needs none).
-/// Implement it to add a fused op from another crate (see [`Var::from_op`]).
+/// flowed back) to the gradients of its inputs. `needs[i]` says whether input `i` wants a
+/// gradient (a frozen weight or data does not): a rule computes only those, and returns
+/// `None` for the others. Implement it to add a fused op from another crate (see
+/// [`Var::from_op`]).
 pub trait Backward: Send + Sync {
     fn name(&self) -> &'static str;
-    fn backward(&self, grad_outputs: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>>;
+    fn backward(&self, grad_outputs: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>>;
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);

@@ -215,7 +215,7 @@ fn gradcheck_catches_a_wrong_rule() {
         fn name(&self) -> &'static str {
             "wrong"
         }
-        fn backward(&self, g: &[Option<Tensor>]) -> tensor::Result<Vec<Option<Tensor>>> {
+        fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> tensor::Result<Vec<Option<Tensor>>> {
             Ok(vec![Some(g[0].as_ref().unwrap().mul(&self.0)?)])
         }
     }

@@ -5,7 +5,7 @@
 //! Tested against the differentiable [`crate::attention::sdpa`].
 
 use rayon::prelude::*;
-use tensor::matmul::gemm::{gemm, MatRef};
+use tensor::cpu::gemm::{gemm, MatRef};
 use tensor::{bail, DType, Result, Tensor};
 
 const QB: usize = 32;

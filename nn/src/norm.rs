@@ -26,7 +26,7 @@ impl Backward for RmsNormBackward {
     // With n = x r and y = n w:
     //   dL/dw = sum over rows of g * n
     //   dL/dx = r * (g w - n * mean(g w n))      (the mean is over the normalized dim)
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None, None]) };
         let last = self.n.rank() - 1;
         let dn = g.mul(&self.w)?;

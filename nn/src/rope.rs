@@ -81,7 +81,7 @@ impl Backward for RopeBackward {
     }
     // y = x cos + R(x) sin with R(x) = [-x2, x1]; R is orthogonal with R^T(z) = [z2, -z1],
     // so dL/dx = g cos + R^T(g sin).
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None]) };
         let gx = g.mul(&self.cos)?.add(&rotate_half(&g.mul(&self.sin)?, -1.0)?)?;
         Ok(vec![Some(gx)])

@@ -4,7 +4,7 @@
 //! in beside the CPU without touching the ops or the autograd rules built on top. A backend
 //! that forgets an op does not compile.
 
-use crate::cpu::CpuStorage;
+use crate::host::CpuStorage;
 use crate::{DType, Layout, Result};
 use std::any::Any;
 use std::fmt::Debug;
@@ -74,6 +74,7 @@ pub enum UnaryOp {
     Clamp { min: f64, max: f64 },
 }
 
+/// The element-wise ops of two operands (the one list: autograd adds each one's derivative).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinaryOp {
     Add,
@@ -83,6 +84,21 @@ pub enum BinaryOp {
     Max,
     Min,
     Pow,
+}
+
+impl BinaryOp {
+    /// The name of the tensor method that runs it (for error messages).
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Max => "maximum",
+            BinaryOp::Min => "minimum",
+            BinaryOp::Pow => "pow",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! f64 storage): [`FloatElem::C`] is the compute type of each storage type. I64 holds token
 //! ids and indices, U8 holds comparison masks.
 
-use crate::cpu::CpuStorage;
+use crate::host::CpuStorage;
 use half::{bf16, f16};
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
@@ -54,6 +54,14 @@ impl DType {
             "u8" | "uint8" | "bool" => DType::U8,
             _ => return None,
         })
+    }
+    /// The dtype float kernels compute in for storage of this dtype: f64 stays f64 (tests
+    /// and gradchecks), every other float (f32, bf16, f16) computes in f32.
+    pub fn compute(self) -> DType {
+        match self {
+            DType::F64 => DType::F64,
+            DType::F32 | DType::BF16 | DType::F16 | DType::I64 | DType::U8 => DType::F32,
+        }
     }
     /// The dtype two float operands are computed and stored in when they differ:
     /// f64 wins, otherwise f32 (bf16 with f16 gives f32, as in PyTorch).

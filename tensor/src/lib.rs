@@ -7,9 +7,11 @@
 //!
 //! Layout of the crate:
 //! * `layout` — shapes, strides, views (pure index arithmetic).
+//! * `host` — host memory ([`CpuStorage`]), what files and transfers read and write.
 //! * `backend` — the device boundary: the [`BackendStorage`] trait every device implements.
-//! * `cpu/` — the CPU backend (`map`, `reduce`, `index` kernels, rayon-parallel).
-//! * `matmul/` — batched matmul: driver, packed GEMM, micro-kernels, the naive reference.
+//! * `cpu/` — the CPU backend (`map`, `reduce`, `index` kernels, rayon-parallel), with
+//!   `cpu/matmul/` (batched matmul: driver, packed GEMM, micro-kernels, the naive reference)
+//!   and `cpu::gemm`, the matrix product CPU bodies of fused ops may call.
 //! * `tensor`, `view`, `ops` — the user-facing [`Tensor`] API.
 //! * `safetensors_io`, `atomic` — files; `random` — seeded RNG; `tolerance` — comparisons.
 //!
@@ -21,11 +23,12 @@
 pub mod atomic;
 pub mod backend;
 pub mod cpu;
+mod host;
+mod send_ptr;
 mod display;
 mod dtype;
 mod error;
 pub mod layout;
-pub mod matmul;
 mod ops;
 pub mod random;
 pub mod safetensors_io;
@@ -36,7 +39,7 @@ pub mod tolerance;
 mod view;
 
 pub use backend::{AccelDevice, BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, Storage, UnaryOp};
-pub use cpu::CpuStorage;
+pub use host::CpuStorage;
 pub use dtype::{DType, Elem, FloatElem, Real};
 pub use error::{Error, Result};
 pub use half::{bf16, f16};

@@ -13,7 +13,7 @@ macro_rules! unary_fns {
 }
 macro_rules! binary_fns {
     ($($name:ident => $op:expr;)*) => {
-        $(pub fn $name(&self, rhs: &Tensor) -> Result<Tensor> { self.binary(rhs, $op, stringify!($name)) })*
+        $(pub fn $name(&self, rhs: &Tensor) -> Result<Tensor> { self.binary(rhs, $op) })*
     };
 }
 macro_rules! cmp_fns {
@@ -89,7 +89,8 @@ impl Tensor {
         }
         Ok((a.broadcast_as(&shape)?, b.broadcast_as(shape)?))
     }
-    pub fn binary(&self, rhs: &Tensor, op: BinaryOp, name: &'static str) -> Result<Tensor> {
+    pub fn binary(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
+        let name = op.name();
         let (a, b) = self.broadcast_pair(rhs, name)?;
         if !a.dtype().is_float() {
             bail!(name, "needs float tensors, got {}", a.dtype())

@@ -3,7 +3,7 @@
 //! I32 is widened to I64 on reading.
 
 use crate::atomic::write_atomic;
-use crate::cpu::CpuStorage;
+use crate::host::CpuStorage;
 use crate::{DType, Error, Result, Tensor};
 use safetensors::tensor::{Dtype as StDtype, TensorInfo};
 use std::borrow::Cow;

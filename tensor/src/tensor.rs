@@ -2,7 +2,7 @@
 //! storage is reference-counted); views share storage; every op makes new storage.
 
 use crate::backend::{Device, Storage};
-use crate::cpu::CpuStorage;
+use crate::host::CpuStorage;
 use crate::random::Rng;
 use crate::{bail, DType, Elem, Error, Layout, Result, Shape};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! few hundred (not multiples of any block size), transposed and strided operands.
 
 use proptest::prelude::*;
-use tensor::matmul::naive::matmul_naive;
+use tensor::cpu::gemm::matmul_naive;
 use tensor::testing::*;
 use tensor::tolerance::{assert_close, Tol};
 use tensor::{DType, Rng, Tensor};
@@ -57,7 +57,7 @@ proptest! {
 
     #[test]
     fn gemm_into_accumulates_and_leaves_the_rest_of_c(m in dim(), n in dim(), k in 0usize..300, pad in 0usize..5, accumulate in any::<bool>(), seed in any::<u64>()) {
-        use tensor::matmul::gemm::{gemm_into, MatRef};
+        use tensor::cpu::gemm::{gemm_into, MatRef};
         let mut rng = Rng::new(seed);
         let a = Tensor::rand_uniform([m, k], -1.0, 1.0, DType::F32, &mut rng).to_vec::<f32>().unwrap();
         let b = Tensor::rand_uniform([k, n], -1.0, 1.0, DType::F32, &mut rng).to_vec::<f32>().unwrap();

@@ -24,7 +24,7 @@ impl Backward for IndexBackward {
             Index::Gather { .. } => "gather",
         }
     }
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None]) };
         let zeros = Tensor::zeros(self.dims.as_slice(), g.dtype()).to_device(&g.device())?;
         let gx = match &self.op {

@@ -30,7 +30,7 @@ impl Backward for CrossEntropy {
         "cross_entropy"
     }
     // d/dz_j [lse(z) - z_t] = softmax(z)_j - [j = t], per counted row, over the count.
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None]) };
         let p = self.logits.softmax(1)?;
         let idx = self.safe_targets.unsqueeze(1)?;
@@ -80,7 +80,7 @@ impl Backward for KlToTeacher {
         "kl_div"
     }
     // d/dz_j sum_k p_k (log p_k - log softmax(z/T)_k) = (softmax(z/T)_j - p_j) / T, per row.
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None]) };
         let q = self.student.softmax(1)?;
         let d = q.sub(&self.teacher_p)?.scale(self.inv_t_over_n)?.mul(&g.to_dtype(q.dtype())?)?;

@@ -14,11 +14,11 @@ impl Backward for MatmulBackward {
     fn name(&self) -> &'static str {
         "matmul"
     }
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None, None]) };
-        let ga = g.matmul(&self.b.t()?)?;
-        let gb = self.a.t()?.matmul(g)?;
-        Ok(vec![Some(sum_to_shape(&ga, self.a.dims())?), Some(sum_to_shape(&gb, self.b.dims())?)])
+        let ga = if needs[0] { Some(sum_to_shape(&g.matmul(&self.b.t()?)?, self.a.dims())?) } else { None };
+        let gb = if needs[1] { Some(sum_to_shape(&self.a.t()?.matmul(g)?, self.b.dims())?) } else { None };
+        Ok(vec![ga, gb])
     }
 }
 

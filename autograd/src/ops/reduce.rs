@@ -36,7 +36,7 @@ impl Backward for ReduceBackward {
             Reduce::LogSumExp { .. } => "logsumexp",
         }
     }
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None]) };
         let g = keep(g, self.dim, self.keepdim)?;
         let gx = match &self.op {
@@ -79,7 +79,7 @@ impl Backward for AlongBackward {
             Along::Cumsum => "cumsum",
         }
     }
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None]) };
         let d = self.dim;
         let gx = match &self.op {

@@ -84,7 +84,7 @@ impl Backward for UnaryBackward {
     fn name(&self) -> &'static str {
         "unary"
     }
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None]) };
         Ok(vec![Some(self.op.backward(&self.x, &self.y, g)?)])
     }
@@ -99,7 +99,7 @@ impl Backward for CastBackward {
     fn name(&self) -> &'static str {
         "to_dtype"
     }
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![g[0].as_ref().map(|g| g.to_dtype(crate::grad_dtype(self.from))).transpose()?])
     }
 }

@@ -22,7 +22,7 @@ impl Backward for View {
             View::Broadcast { .. } => "broadcast",
         }
     }
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None]) };
         let gx = match self {
             // reshape is a relabelling: the gradient is relabelled back
@@ -62,12 +62,12 @@ impl Backward for Cat {
     fn name(&self) -> &'static str {
         "cat"
     }
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None; self.sizes.len()]) };
         let mut at = 0;
         let mut out = vec![];
-        for &s in &self.sizes {
-            out.push(Some(g.narrow(self.dim, at, s)?));
+        for (&s, &need) in self.sizes.iter().zip(needs) {
+            out.push(if need { Some(g.narrow(self.dim, at, s)?) } else { None });
             at += s;
         }
         Ok(out)
@@ -84,12 +84,12 @@ impl Backward for Where {
     fn name(&self) -> &'static str {
         "where"
     }
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None, None]) };
         let z = Tensor::zeros((), g.dtype()).to_device(&g.device())?;
-        let ga = self.cond.where_cond(g, &z)?;
-        let gb = self.cond.where_cond(&z, g)?;
-        Ok(vec![Some(sum_to_shape(&ga, &self.a)?), Some(sum_to_shape(&gb, &self.b)?)])
+        let ga = if needs[0] { Some(sum_to_shape(&self.cond.where_cond(g, &z)?, &self.a)?) } else { None };
+        let gb = if needs[1] { Some(sum_to_shape(&self.cond.where_cond(&z, g)?, &self.b)?) } else { None };
+        Ok(vec![ga, gb])
     }
 }
 

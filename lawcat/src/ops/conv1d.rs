@@ -155,7 +155,7 @@ fn dims(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<(usize, usize, 
 }
 
 /// A compute type with its storage type being itself (f32 or f64), with a GEMM.
-pub trait Compute: FloatElem<C = Self> + Real + tensor::matmul::gemm::GemmScalar {}
+pub trait Compute: FloatElem<C = Self> + Real + tensor::cpu::gemm::GemmScalar {}
 impl Compute for f32 {}
 impl Compute for f64 {}
 
@@ -188,7 +188,7 @@ impl Backward for Conv1dBackward {
     fn name(&self) -> &'static str {
         "conv1d"
     }
-    fn backward(&self, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(dy) = &g[0] else { return Ok(vec![None, None, None]) };
         fn go<T: Compute>(x: &Tensor, w: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
             let (b, t, c, kw) = dims(x, w, None)?;

@@ -3,7 +3,8 @@
 //! error naming the op, the index and the size.
 
 use super::map::copy_strided;
-use super::CpuStorage;
+use crate::host::CpuStorage;
+use crate::send_ptr::SendPtr;
 use crate::{bail, Elem, FloatElem, Layout, Result};
 use rayon::prelude::*;
 
@@ -126,10 +127,6 @@ pub fn index_add<T: FloatElem>(dst: &[T], dl: &Layout, ids: &[i64], src: &[T], s
     Ok(acc.into_iter().map(T::from_c).collect())
 }
 
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
 
 /// Concatenation along `dim`; `first` fixes the element type of every part.
 pub fn concat_parts<T: Elem>(_first: &[T], parts: &[(&CpuStorage, &Layout)], dim: usize) -> CpuStorage {

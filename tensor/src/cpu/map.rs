@@ -2,7 +2,7 @@
 //! `where`. Floats are computed in their compute type (`FloatElem::C`).
 
 use super::strided::for_each_row;
-use super::CpuStorage;
+use crate::host::CpuStorage;
 use crate::backend::{BinaryOp, CmpOp, UnaryOp};
 use crate::{DType, Elem, FloatElem, Layout, Real};
 use half::{bf16, f16};

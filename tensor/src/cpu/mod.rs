@@ -1,41 +1,26 @@
-//! The CPU backend: host vectors per dtype, and the [`BackendStorage`] implementation that
-//! sends each op to its kernel file (`map`, `reduce`, `index`, and `crate::matmul`).
+//! The CPU backend: the [`BackendStorage`] implementation for host memory ([`CpuStorage`])
+//! that sends each op to its kernel file (`map`, `reduce`, `index`, `matmul`). `gemm` is the
+//! packed matrix product that CPU bodies of fused ops (in other crates) may call.
 
 pub mod index;
 pub mod map;
+pub(crate) mod matmul;
+
+/// The packed, cache-blocked matrix product on host slices, and its naive reference: what
+/// the CPU bodies of fused ops (attention, the chunked scan) call for their small products.
+pub mod gemm {
+    pub use super::matmul::gemm::{gemm, gemm_into, GemmScalar, MatRef};
+    pub use super::matmul::naive::matmul_naive;
+}
 pub mod reduce;
 pub mod strided;
 
 use crate::backend::{BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, Storage, UnaryOp};
+use crate::host::{any_dtype, CpuStorage};
 use crate::{bail, DType, Elem, Error, Layout, Result};
-use half::{bf16, f16};
 use std::any::Any;
 use std::sync::Arc;
 
-/// Host memory of one dtype.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CpuStorage {
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-    BF16(Vec<bf16>),
-    F16(Vec<f16>),
-    I64(Vec<i64>),
-    U8(Vec<u8>),
-}
-
-/// Runs `$body` with `$v` bound to the typed vector of any dtype.
-macro_rules! any_dtype {
-    ($s:expr, $v:ident => $body:expr) => {
-        match $s {
-            CpuStorage::F32($v) => $body,
-            CpuStorage::F64($v) => $body,
-            CpuStorage::BF16($v) => $body,
-            CpuStorage::F16($v) => $body,
-            CpuStorage::I64($v) => $body,
-            CpuStorage::U8($v) => $body,
-        }
-    };
-}
 /// Runs `$body` with `$v` bound to the typed vector of a float dtype; errors for others.
 macro_rules! float_dtype {
     ($op:expr, $s:expr, $v:ident => $body:expr) => {
@@ -64,59 +49,6 @@ macro_rules! float_pair {
 }
 
 impl CpuStorage {
-    pub fn dtype(&self) -> DType {
-        match self {
-            CpuStorage::F32(_) => DType::F32,
-            CpuStorage::F64(_) => DType::F64,
-            CpuStorage::BF16(_) => DType::BF16,
-            CpuStorage::F16(_) => DType::F16,
-            CpuStorage::I64(_) => DType::I64,
-            CpuStorage::U8(_) => DType::U8,
-        }
-    }
-    pub fn len(&self) -> usize {
-        any_dtype!(self, v => v.len())
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// `n` copies of `value` in `dtype`.
-    pub fn full(value: f64, n: usize, dtype: DType) -> CpuStorage {
-        fn fill<T: Elem>(value: f64, n: usize) -> CpuStorage {
-            T::wrap(vec![T::from_f64_as(value); n])
-        }
-        match dtype {
-            DType::F32 => fill::<f32>(value, n),
-            DType::F64 => fill::<f64>(value, n),
-            DType::BF16 => fill::<bf16>(value, n),
-            DType::F16 => fill::<f16>(value, n),
-            DType::I64 => fill::<i64>(value, n),
-            DType::U8 => fill::<u8>(value, n),
-        }
-    }
-    /// The raw little-endian bytes (for writing files).
-    pub fn as_bytes(&self) -> &[u8] {
-        any_dtype!(self, v => bytemuck::cast_slice(v))
-    }
-    /// Elements of `dtype` from little-endian bytes; `None` when the length does not fit.
-    pub fn from_bytes(bytes: &[u8], dtype: DType) -> Option<CpuStorage> {
-        fn read<T: Elem>(b: &[u8]) -> Option<CpuStorage> {
-            let n = std::mem::size_of::<T>();
-            if b.len() % n != 0 {
-                return None;
-            }
-            // The bytes may be unaligned (memory-mapped files): copy element by element.
-            Some(T::wrap(b.chunks_exact(n).map(bytemuck::pod_read_unaligned::<T>).collect()))
-        }
-        match dtype {
-            DType::F32 => read::<f32>(bytes),
-            DType::F64 => read::<f64>(bytes),
-            DType::BF16 => read::<bf16>(bytes),
-            DType::F16 => read::<f16>(bytes),
-            DType::I64 => read::<i64>(bytes),
-            DType::U8 => read::<u8>(bytes),
-        }
-    }
     fn arc(self) -> Storage {
         Arc::new(self)
     }
@@ -197,7 +129,7 @@ impl BackendStorage for CpuStorage {
     }
     fn matmul(&self, layout: &Layout, rhs: &dyn BackendStorage, rhs_layout: &Layout) -> Result<Storage> {
         let rhs = cpu_of("matmul", rhs)?;
-        crate::matmul::matmul_storage(self, layout, rhs, rhs_layout).map(CpuStorage::arc)
+        matmul::matmul_storage(self, layout, rhs, rhs_layout).map(CpuStorage::arc)
     }
     fn index_select(&self, layout: &Layout, ids: &dyn BackendStorage, ids_layout: &Layout, dim: usize) -> Result<Storage> {
         let ids = map::copy_strided(ids_of("index_select", ids)?, ids_layout);

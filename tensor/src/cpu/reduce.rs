@@ -3,7 +3,7 @@
 //! around the reduced dim: `post == 1` runs along contiguous lanes, `post > 1` adds whole rows.
 
 use super::map::copy_strided;
-use super::CpuStorage;
+use crate::host::CpuStorage;
 use crate::backend::ReduceOp;
 use crate::{Elem, FloatElem, Layout, Real};
 use rayon::prelude::*;

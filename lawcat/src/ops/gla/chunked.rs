@@ -1,5 +1,5 @@
 //! The chunkwise-parallel form for one lane, built on matrix products (the packed GEMM of
-//! `tensor::matmul`). Inside a chunk of `C` steps, with `b = cumsum(g)` from the chunk's
+//! `tensor::cpu::gemm`). Inside a chunk of `C` steps, with `b = cumsum(g)` from the chunk's
 //! start (log space, never increasing):
 //!
 //! ```text
@@ -25,7 +25,7 @@
 
 use super::{Dims, Lane, LaneGrads};
 use crate::ops::conv1d::Compute;
-use tensor::matmul::gemm::{gemm_into, MatRef};
+use tensor::cpu::gemm::{gemm_into, MatRef};
 
 const SUB: usize = 16;
 

@@ -187,7 +187,7 @@ impl Backward for GlaBackward {
     fn name(&self) -> &'static str {
         "gla"
     }
-    fn backward(&self, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, grads: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let dt = if self.q.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
         let d_o = match &grads[0] {
             Some(g) => g.clone(),

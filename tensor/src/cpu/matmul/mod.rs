@@ -4,10 +4,11 @@
 //! matrix-vector loop when one side is a single row or column (decoding).
 
 pub mod gemm;
-pub mod kernels;
+pub(crate) mod kernels;
 pub mod naive;
 
-use crate::cpu::CpuStorage;
+use crate::host::CpuStorage;
+use crate::send_ptr::SendPtr;
 use crate::{bail, Elem, FloatElem, Layout, Real, Result};
 use gemm::{GemmScalar, MatRef};
 use half::{bf16, f16};
@@ -125,10 +126,6 @@ where
     out
 }
 
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
 
 /// Dot product with eight partial sums (vectorizes).
 #[inline]

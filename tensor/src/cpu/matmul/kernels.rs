@@ -8,6 +8,10 @@ use crate::Real;
 pub type KernelFn<S> = unsafe fn(usize, *const S, *const S, *mut S, usize, usize, usize, bool);
 
 /// Writes a finished `MR x NR` tile held in `tile` to the `rows x cols` corner of C.
+///
+/// # Safety
+/// `c` must point at a row-major matrix with row stride `ldc` whose `rows x cols` corner
+/// (`rows <= MR`, `cols <= NR`) is valid for reads and writes.
 #[inline(always)]
 unsafe fn store_tile<S: Real, const MR: usize, const NR: usize>(tile: &[[S; NR]; MR], c: *mut S, ldc: usize, rows: usize, cols: usize, acc: bool) {
     for (i, row) in tile.iter().enumerate().take(rows) {
@@ -19,6 +23,11 @@ unsafe fn store_tile<S: Real, const MR: usize, const NR: usize>(tile: &[[S; NR];
 }
 
 /// Portable kernel: plain loops the compiler vectorizes for whatever the target allows.
+///
+/// # Safety
+/// `a` must be valid for reads of `kc * MR` values and `b` of `kc * NR` values (packed
+/// panels); `c` as for [`store_tile`]: its `rows x cols` corner (row stride `ldc`) valid for
+/// reads and writes.
 pub unsafe fn kernel_portable<S: Real, const MR: usize, const NR: usize>(
     kc: usize,
     a: *const S,
@@ -47,6 +56,11 @@ pub unsafe fn kernel_portable<S: Real, const MR: usize, const NR: usize>(
 pub const F32_MR: usize = 6;
 pub const F32_NR: usize = 16;
 
+/// The AVX2+FMA f32 micro-kernel (6 x 16 tile).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA (checked by [`f32_kernel`] before handing it out);
+/// the pointer contracts are those of [`kernel_portable`] with `MR = 6`, `NR = 16`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn kernel_f32_avx2(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
@@ -137,6 +151,10 @@ pub fn force_portable() -> bool {
 /// Packs one full 16-column panel of a column-major f32 operand (`B[p][j]` at
 /// `col(j)[p]`, columns `cs` apart) for `kc` steps: 8x8 transposes in registers instead of
 /// 16-strided scalar stores. `dst` holds `kc * 16` values.
+///
+/// # Safety
+/// The CPU must support AVX2 ([`avx2_packing`]); `src.add(j * cs + p)` must be readable for
+/// every column `j < 16` and step `p < kc`, and `dst` writable for `kc * 16` values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn pack_panel16_colmajor_avx2(src: *const f32, cs: usize, kc: usize, dst: *mut f32) {
