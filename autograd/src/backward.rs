@@ -144,7 +144,7 @@ impl Var {
         if self.value().numel() != 1 {
             bail!("backward", "needs a one-element output, got shape {:?}; use backward_with for others", self.dims())
         }
-        let one = Tensor::ones(self.dims(), self.dtype()).to_device(&self.value().device())?;
+        let one = self.value().ones_like()?;
         backward_multi(&[(self, one)])
     }
     /// Backpropagates a given gradient of this output.

@@ -6,7 +6,7 @@
 use crate::backward::backward_multi;
 use crate::var::{no_grad, Var};
 use tensor::tolerance::{compare, Comparison, Tol};
-use tensor::{bail, DType, Result, Rng, Tensor};
+use tensor::{bail, DType, Device, Result, Rng, Tensor};
 
 pub struct GradcheckOptions {
     pub eps: f64,
@@ -32,7 +32,7 @@ where
     let leaves: Vec<Var> = xs.iter().map(|t| Var::leaf(t.clone())).collect();
     let outs = f(&leaves)?;
     let mut rng = Rng::new(opts.seed);
-    let cots: Vec<Tensor> = outs.iter().map(|o| Tensor::randn(o.dims(), 1.0, DType::F64, &mut rng)).collect();
+    let cots: Vec<Tensor> = outs.iter().map(|o| Tensor::randn(o.dims(), 1.0, DType::F64, &Device::Cpu, &mut rng)).collect::<Result<_>>()?;
     let roots: Vec<(&Var, Tensor)> = outs.iter().zip(&cots).filter(|(o, _)| o.requires_grad()).map(|(o, c)| (o, c.clone())).collect();
     let grads = if roots.is_empty() { Default::default() } else { backward_multi(&roots)? };
     let objective = |xs: &[Tensor]| -> Result<f64> {
@@ -59,10 +59,10 @@ where
             let mut probe = xs.clone();
             let mut v = base.clone();
             v[j] = base[j] + opts.eps;
-            probe[i] = Tensor::from_vec(v.clone(), x.dims())?;
+            probe[i] = Tensor::from_vec(v.clone(), x.dims(), &Device::Cpu)?;
             let up = objective(&probe)?;
             v[j] = base[j] - opts.eps;
-            probe[i] = Tensor::from_vec(v, x.dims())?;
+            probe[i] = Tensor::from_vec(v, x.dims(), &Device::Cpu)?;
             let down = objective(&probe)?;
             numeric[j] = (up - down) / (2.0 * opts.eps);
         }

@@ -53,6 +53,26 @@ impl Param {
         *v = Var::leaf_with_slot(value, self.0.slot.clone());
         Ok(())
     }
+    /// Changes the value in place through `f` (an optimizer's fused update). The value's
+    /// storage is written directly when nothing else holds it (the graph of the last step
+    /// is freed by then); otherwise `f` writes into a copy, as the in-place ops do, so no
+    /// one else sees the change. Shape and dtype must stay.
+    pub fn update(&self, f: impl FnOnce(&mut Tensor) -> Result<()>) -> Result<()> {
+        let mut guard = self.0.var.write().expect("param lock");
+        let (dims, dtype) = (guard.dims().to_vec(), guard.dtype());
+        match guard.value_mut() {
+            Some(value) => f(value)?,
+            None => {
+                let mut value = guard.value().clone();
+                f(&mut value)?;
+                *guard = Var::leaf_with_slot(value, self.0.slot.clone());
+            }
+        }
+        if guard.dims() != dims.as_slice() || guard.dtype() != dtype {
+            bail!("Param::update", "{}: the update changed {:?} {} into {:?} {}", self.0.name, dims, dtype, guard.dims(), guard.dtype())
+        }
+        Ok(())
+    }
     pub fn grad(&self) -> Option<Tensor> {
         self.0.slot.lock().expect("grad lock").clone()
     }

@@ -139,6 +139,10 @@ impl Var {
     pub fn value(&self) -> &Tensor {
         &self.0.value
     }
+    /// The value, mutably, when this is the only handle to the variable.
+    pub(crate) fn value_mut(&mut self) -> Option<&mut Tensor> {
+        Arc::get_mut(&mut self.0).map(|inner| &mut inner.value)
+    }
     pub fn id(&self) -> u64 {
         self.0.id
     }

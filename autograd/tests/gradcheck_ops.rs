@@ -5,10 +5,10 @@ use autograd::{cross_entropy, gradcheck, kl_div, mse, GradcheckOptions, Var};
 use proptest::prelude::*;
 use tensor::layout::broadcast_shapes;
 use tensor::testing::{arb_broadcast_pair, config};
-use tensor::{DType, Rng, Tensor};
+use tensor::{DType, Device, Rng, Tensor};
 
 fn rand(dims: &[usize], lo: f64, hi: f64, seed: u64) -> Tensor {
-    Tensor::rand_uniform(dims, lo, hi, DType::F64, &mut Rng::new(seed))
+    Tensor::rand_uniform(dims, lo, hi, DType::F64, &Device::Cpu, &mut Rng::new(seed)).unwrap()
 }
 
 /// Small shapes (gradcheck costs two forward passes per element).
@@ -135,7 +135,7 @@ proptest! {
         for (name, f) in views {
             check(|v| f(&v[0]), &[x.clone()]).map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
         }
-        let cond = x.gt(&Tensor::scalar(0.0, DType::F64))?;
+        let cond = x.gt(&Tensor::scalar(0.0, DType::F64, &Device::Cpu).unwrap())?;
         check(|v| Ok(vec![Var::where_cond(&cond, &v[0], &v[1])?]), &[x.clone(), rand(&shape[1..], -1.0, 1.0, seed ^ 1)])?;
     }
 
@@ -154,10 +154,10 @@ proptest! {
     #[test]
     fn gather_and_index_select(rows in 1usize..5, cols in 1usize..5, n in 1usize..6, seed in any::<u64>()) {
         let mut rng = Rng::new(seed);
-        let ids = Tensor::from_vec((0..n).map(|_| rng.below(rows) as i64).collect::<Vec<_>>(), n)?;
+        let ids = Tensor::from_vec((0..n).map(|_| rng.below(rows) as i64).collect::<Vec<_>>(), n, &Device::Cpu)?;
         let x = rand(&[rows, cols], -1.0, 1.0, seed);
         check(|v| Ok(vec![v[0].index_select(&ids, 0)?]), &[x.clone()])?;
-        let gi = Tensor::from_vec((0..rows * n).map(|_| rng.below(cols) as i64).collect::<Vec<_>>(), [rows, n])?;
+        let gi = Tensor::from_vec((0..rows * n).map(|_| rng.below(cols) as i64).collect::<Vec<_>>(), [rows, n], &Device::Cpu)?;
         check(|v| Ok(vec![v[0].gather(&gi, 1)?]), &[x])?;
     }
 
@@ -167,7 +167,7 @@ proptest! {
         let logits = rand(&[n, v], -2.0, 2.0, seed);
         let mut t: Vec<i64> = (0..n).map(|_| rng.below(v) as i64).collect();
         if n > 1 { t[0] = -100; }
-        let targets = Tensor::from_vec(t, n)?;
+        let targets = Tensor::from_vec(t, n, &Device::Cpu)?;
         check(|x| Ok(vec![cross_entropy(&x[0], &targets, Some(-100))?]), &[logits.clone()])?;
         let teacher = rand(&[n, v], -2.0, 2.0, seed ^ 5);
         check(|x| Ok(vec![kl_div(&x[0], &teacher, temp)?]), &[logits.clone()])?;
@@ -178,23 +178,23 @@ proptest! {
 #[test]
 fn fused_losses_match_their_composites() {
     let mut rng = Rng::new(4);
-    let logits = Tensor::randn([2, 3, 7], 2.0, DType::F64, &mut rng);
-    let targets = Tensor::from_vec(vec![1i64, 6, -100, 0, 3, 2], [2, 3]).unwrap();
+    let logits = Tensor::randn([2, 3, 7], 2.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
+    let targets = Tensor::from_vec(vec![1i64, 6, -100, 0, 3, 2], [2, 3], &Device::Cpu).unwrap();
     let x = Var::leaf(logits.clone());
     let fused = cross_entropy(&x, &targets, Some(-100)).unwrap();
     let gf = fused.backward().unwrap().get(&x).unwrap().to_vec_f64().unwrap();
     // composite: mean over counted rows of lse - z_t
     let y = Var::leaf(logits.clone());
     let flat = y.reshape([6, 7]).unwrap();
-    let safe = Tensor::from_vec(vec![1i64, 6, 0, 0, 3, 2], [6, 1]).unwrap();
-    let mask = Tensor::from_vec(vec![1.0, 1.0, 0.0, 1.0, 1.0, 1.0], [6, 1]).unwrap();
+    let safe = Tensor::from_vec(vec![1i64, 6, 0, 0, 3, 2], [6, 1], &Device::Cpu).unwrap();
+    let mask = Tensor::from_vec(vec![1.0, 1.0, 0.0, 1.0, 1.0, 1.0], [6, 1], &Device::Cpu).unwrap();
     let per = flat.logsumexp(1, true).unwrap().sub(&flat.gather(&safe, 1).unwrap()).unwrap();
     let comp = per.mul(&Var::constant(mask)).unwrap().sum_all().unwrap().scale(1.0 / 5.0).unwrap();
     assert!((fused.to_scalar().unwrap() - comp.to_scalar().unwrap()).abs() < 1e-12);
     let gc = comp.backward().unwrap().get(&y).unwrap().to_vec_f64().unwrap();
     tensor::tolerance::assert_close("ce grad", &gf, &gc, tensor::tolerance::Tol::elementwise(DType::F64));
 
-    let teacher = Tensor::randn([2, 3, 7], 2.0, DType::F64, &mut rng);
+    let teacher = Tensor::randn([2, 3, 7], 2.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
     let x = Var::leaf(logits.clone());
     let fused = kl_div(&x, &teacher, 2.0).unwrap();
     let gf = fused.backward().unwrap().get(&x).unwrap().to_vec_f64().unwrap();
@@ -205,6 +205,38 @@ fn fused_losses_match_their_composites() {
     assert!((fused.to_scalar().unwrap() - comp.to_scalar().unwrap()).abs() < 1e-12);
     let gc = comp.backward().unwrap().get(&y).unwrap().to_vec_f64().unwrap();
     tensor::tolerance::assert_close("kl grad", &gf, &gc, tensor::tolerance::Tol::elementwise(DType::F64));
+}
+
+#[test]
+fn fused_mse_matches_its_composite_and_computes_only_needed_gradients() {
+    let mut rng = Rng::new(9);
+    let a = Tensor::randn([3, 5], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
+    let b = Tensor::randn([3, 5], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
+    let (x, y) = (Var::leaf(a.clone()), Var::leaf(b.clone()));
+    let fused = mse(&x, &y).unwrap();
+    let g = fused.backward().unwrap();
+    let (x2, y2) = (Var::leaf(a.clone()), Var::leaf(b.clone()));
+    let comp = x2.sub(&y2).unwrap().sqr().unwrap().mean_all().unwrap();
+    let gc = comp.backward().unwrap();
+    assert!((fused.to_scalar().unwrap() - comp.to_scalar().unwrap()).abs() < 1e-14);
+    for (f, c) in [(g.get(&x), gc.get(&x2)), (g.get(&y), gc.get(&y2))] {
+        tensor::tolerance::assert_close("mse grad", &f.unwrap().to_vec_f64().unwrap(), &c.unwrap().to_vec_f64().unwrap(), tensor::tolerance::Tol::elementwise(DType::F64));
+    }
+    // a constant target gets no gradient
+    let x3 = Var::leaf(a);
+    let g3 = mse(&x3, &Var::constant(b)).unwrap().backward().unwrap();
+    assert_eq!(g3.len(), 1);
+}
+
+#[test]
+fn var_chunk_and_tensor_chunk_agree() {
+    let t = rand(&[5, 2], -1.0, 1.0, 1);
+    let v = Var::leaf(t.clone());
+    for n in 1..7 {
+        let (a, b) = (t.chunk(n, 0).unwrap(), v.chunk(n, 0).unwrap());
+        assert_eq!(a.iter().map(|x| x.dims().to_vec()).collect::<Vec<_>>(), b.iter().map(|x| x.dims().to_vec()).collect::<Vec<_>>());
+    }
+    assert!(t.chunk(0, 0).is_err() && v.chunk(0, 0).is_err());
 }
 
 #[test]
@@ -227,7 +259,7 @@ fn gradcheck_catches_a_wrong_rule() {
 #[test]
 fn casts_pass_the_gradient_through_in_the_input_dtype() {
     let x = Var::leaf(rand(&[4], -1.0, 1.0, 3));
-    let w = Tensor::from_vec(vec![0.5f32, -2.0, 3.0, 0.25], 4).unwrap();
+    let w = Tensor::from_vec(vec![0.5f32, -2.0, 3.0, 0.25], 4, &Device::Cpu).unwrap();
     let y = x.to_dtype(DType::BF16).unwrap().to_dtype(DType::F32).unwrap().mul(&Var::constant(w)).unwrap().sum_all().unwrap();
     let g = y.backward().unwrap().get(&x).unwrap().clone();
     assert_eq!(g.dtype(), DType::F64);

@@ -3,7 +3,7 @@
 
 use autograd::optim::{clip_grad_norm, AdamW, LrSchedule, Optimizer, Sgd};
 use autograd::{live_nodes, mse, no_grad, Param, Var};
-use tensor::{DType, Rng, Tensor};
+use tensor::{DType, Device, Rng, Tensor};
 
 fn f64s(t: &Tensor) -> Vec<f64> {
     t.to_vec_f64().unwrap()
@@ -11,7 +11,7 @@ fn f64s(t: &Tensor) -> Vec<f64> {
 
 #[test]
 fn adamw_matches_the_pytorch_formula_step_by_step() {
-    let p = Param::new("w", Tensor::from_vec(vec![1.0f64, -2.0, 0.5], 3).unwrap());
+    let p = Param::new("w", Tensor::from_vec(vec![1.0f64, -2.0, 0.5], 3, &Device::Cpu).unwrap());
     let mut opt = AdamW::new(vec![p.clone()], 0.1).with_weight_decay(0.1);
     let grads = [[0.5, -1.0, 2.0], [0.1, 0.3, -0.4], [-0.2, 0.0, 1.5], [1.0, 1.0, 1.0]];
     // By hand, in f64, as torch.optim.AdamW computes it.
@@ -29,7 +29,7 @@ fn adamw_matches_the_pytorch_formula_step_by_step() {
             let denom = v[i].sqrt() / bc2.sqrt() + eps;
             x[i] -= lr / bc1 * m[i] / denom;
         }
-        p.set_grad(Some(Tensor::from_vec(g.to_vec(), 3).unwrap()));
+        p.set_grad(Some(Tensor::from_vec(g.to_vec(), 3, &Device::Cpu).unwrap()));
         opt.step().unwrap();
         let got = f64s(&p.value());
         for i in 0..3 {
@@ -40,13 +40,13 @@ fn adamw_matches_the_pytorch_formula_step_by_step() {
 
 #[test]
 fn sgd_momentum_matches_the_pytorch_formula() {
-    let p = Param::new("w", Tensor::from_vec(vec![1.0f64], 1).unwrap());
+    let p = Param::new("w", Tensor::from_vec(vec![1.0f64], 1, &Device::Cpu).unwrap());
     let mut opt = Sgd::new(vec![p.clone()], 0.1, 0.9);
     let (mut x, mut b) = (1.0f64, 0.0f64);
     for (t, g) in [0.5, -0.25, 1.0].iter().enumerate() {
         b = if t == 0 { *g } else { 0.9 * b + g };
         x -= 0.1 * b;
-        p.set_grad(Some(Tensor::from_vec(vec![*g], 1).unwrap()));
+        p.set_grad(Some(Tensor::from_vec(vec![*g], 1, &Device::Cpu).unwrap()));
         opt.step().unwrap();
         assert!((f64s(&p.value())[0] - x).abs() < 1e-15);
     }
@@ -54,18 +54,79 @@ fn sgd_momentum_matches_the_pytorch_formula() {
 
 #[test]
 fn clip_grad_norm_scales_to_the_bound() {
-    let a = Param::new("a", Tensor::zeros(2, DType::F32));
-    let b = Param::new("b", Tensor::zeros(1, DType::F32));
-    a.set_grad(Some(Tensor::from_vec(vec![3.0f32, 0.0], 2).unwrap()));
-    b.set_grad(Some(Tensor::from_vec(vec![4.0f32], 1).unwrap()));
-    let n = clip_grad_norm(&[a.clone(), b.clone()], 1.0).unwrap();
+    let a = Param::new("a", Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap());
+    let b = Param::new("b", Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap());
+    a.set_grad(Some(Tensor::from_vec(vec![3.0f32, 0.0], 2, &Device::Cpu).unwrap()));
+    b.set_grad(Some(Tensor::from_vec(vec![4.0f32], 1, &Device::Cpu).unwrap()));
+    let n = clip_grad_norm(&[a.clone(), b.clone()], 1.0).unwrap().unwrap().to_scalar().unwrap();
     assert!((n - 5.0).abs() < 1e-6);
     let ga = a.grad().unwrap().to_vec_f64().unwrap();
     assert!((ga[0] - 3.0 / 5.0).abs() < 1e-6);
     // below the bound: untouched
-    let n2 = clip_grad_norm(&[a.clone(), b], 10.0).unwrap();
+    let n2 = clip_grad_norm(&[a.clone(), b.clone()], 10.0).unwrap().unwrap().to_scalar().unwrap();
     assert!((n2 - 1.0).abs() < 1e-5);
     assert_eq!(a.grad().unwrap().to_vec_f64().unwrap(), ga);
+    // a norm that is not finite leaves the gradients alone
+    b.set_grad(Some(Tensor::from_vec(vec![f32::INFINITY], 1, &Device::Cpu).unwrap()));
+    let n3 = clip_grad_norm(&[a.clone(), b], 1.0).unwrap().unwrap().to_scalar().unwrap();
+    assert!(n3.is_infinite());
+    assert_eq!(a.grad().unwrap().to_vec_f64().unwrap(), ga);
+    assert!(clip_grad_norm(&[Param::new("c", Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap())], 1.0).unwrap().is_none());
+}
+
+/// A bf16 parameter trains through its f32 master copy: the parameter is the master
+/// rounded once per step, and small updates that bf16 alone would lose accumulate.
+#[test]
+fn adamw_keeps_an_f32_master_copy_of_bf16_parameters() {
+    let start = vec![1.0f32, -2.0, 0.5, 3.0];
+    let p16 = Param::new("w", Tensor::from_vec(start.clone(), 4, &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap());
+    let p32 = Param::new("w", Tensor::from_vec(start, 4, &Device::Cpu).unwrap());
+    let mut o16 = AdamW::new(vec![p16.clone()], 1e-4).with_weight_decay(0.0);
+    let mut o32 = AdamW::new(vec![p32.clone()], 1e-4).with_weight_decay(0.0);
+    for step in 0..20 {
+        let g = Tensor::from_vec(vec![0.3f32, -0.1, 0.7, (step as f32).sin()], 4, &Device::Cpu).unwrap();
+        p16.set_grad(Some(g.clone()));
+        p32.set_grad(Some(g));
+        o16.step().unwrap();
+        o32.step().unwrap();
+    }
+    assert_eq!(p16.value().dtype(), DType::BF16);
+    let (w32, w16) = (p32.value().to_vec_f64().unwrap(), p16.value().to_vec_f64().unwrap());
+    let rounded: Vec<f64> = p32.value().to_dtype(DType::BF16).unwrap().to_vec_f64().unwrap();
+    assert_eq!(w16, rounded, "the bf16 parameter is the f32 trajectory rounded");
+    assert_ne!(w32[0], 1.0, "20 steps of 1e-4 moved the f32 weights ({w32:?})");
+    let (tensors, _) = o16.state();
+    let master = tensors.iter().find(|(n, _)| n == "w.master").expect("master copy saved");
+    assert_eq!(master.1.dtype(), DType::F32);
+    assert_eq!(master.1.to_vec_f64().unwrap(), w32);
+    assert!(tensors.iter().all(|(_, t)| t.dtype() == DType::F32), "moments in f32");
+}
+
+/// The optimizer works where the parameters are: on the checking device a whole update
+/// (clipping included) transfers nothing; the norm is one read.
+#[test]
+fn clipping_and_adamw_run_on_the_device_without_transfers() {
+    let dev = tensor::check_device::CheckDevice::new();
+    let d = Device::Accel(std::sync::Arc::new(dev.clone()));
+    let p = Param::new("w", Tensor::from_vec(vec![1.0f32, -2.0, 0.5], 3, &Device::Cpu).unwrap().to_device(&d).unwrap());
+    let mut opt = AdamW::new(vec![p.clone()], 0.1).with_weight_decay(0.1);
+    let cpu = Param::new("w", Tensor::from_vec(vec![1.0f32, -2.0, 0.5], 3, &Device::Cpu).unwrap());
+    let mut cpu_opt = AdamW::new(vec![cpu.clone()], 0.1).with_weight_decay(0.1);
+    dev.reset();
+    let mut norm = None;
+    for _ in 0..3 {
+        p.set_grad(Some(p.value().mul(&p.value()).unwrap().scale(3.0).unwrap()));
+        norm = clip_grad_norm(&[p.clone()], 1.0).unwrap();
+        opt.step().unwrap();
+        cpu.set_grad(Some(cpu.value().mul(&cpu.value()).unwrap().scale(3.0).unwrap()));
+        clip_grad_norm(&[cpu.clone()], 1.0).unwrap();
+        cpu_opt.step().unwrap();
+    }
+    assert!(dev.transfers().is_empty(), "{:?}", dev.transfers());
+    assert!(p.value().device().same(&d));
+    assert!(norm.unwrap().to_scalar().unwrap() > 1.0);
+    assert_eq!(dev.transfers().len(), 1);
+    assert_eq!(p.value().to_vec::<f32>().unwrap(), cpu.value().to_vec::<f32>().unwrap());
 }
 
 struct Mlp {
@@ -79,10 +140,10 @@ impl Mlp {
     fn new(seed: u64) -> Mlp {
         let mut rng = Rng::new(seed);
         Mlp {
-            w1: Param::new("w1", Tensor::randn([2, 8], 1.0, DType::F32, &mut rng)),
-            b1: Param::new("b1", Tensor::zeros(8, DType::F32)),
-            w2: Param::new("w2", Tensor::randn([8, 1], 0.5, DType::F32, &mut rng)),
-            b2: Param::new("b2", Tensor::zeros(1, DType::F32)),
+            w1: Param::new("w1", Tensor::randn([2, 8], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap()),
+            b1: Param::new("b1", Tensor::zeros(8, DType::F32, &Device::Cpu).unwrap()),
+            w2: Param::new("w2", Tensor::randn([8, 1], 0.5, DType::F32, &Device::Cpu, &mut rng).unwrap()),
+            b2: Param::new("b2", Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap()),
         }
     }
     fn params(&self) -> Vec<Param> {
@@ -95,8 +156,8 @@ impl Mlp {
 }
 
 fn xor() -> (Var, Var) {
-    let x = Tensor::from_vec(vec![0f32, 0., 0., 1., 1., 0., 1., 1.], [4, 2]).unwrap();
-    let y = Tensor::from_vec(vec![0f32, 1., 1., 0.], [4, 1]).unwrap();
+    let x = Tensor::from_vec(vec![0f32, 0., 0., 1., 1., 0., 1., 1.], [4, 2], &Device::Cpu).unwrap();
+    let y = Tensor::from_vec(vec![0f32, 1., 1., 0.], [4, 1], &Device::Cpu).unwrap();
     (Var::constant(x), Var::constant(y))
 }
 
@@ -191,7 +252,7 @@ fn graphs_are_freed_so_memory_does_not_grow() {
 
 #[test]
 fn no_grad_and_detach_record_nothing() {
-    let p = Param::new("p", Tensor::ones(3, DType::F32));
+    let p = Param::new("p", Tensor::ones(3, DType::F32, &Device::Cpu).unwrap());
     let y = no_grad(|| p.var().exp().unwrap().sum_all().unwrap());
     assert!(!y.requires_grad() && y.op_name().is_none());
     assert!(y.backward().is_err());
@@ -207,6 +268,6 @@ fn no_grad_and_detach_record_nothing() {
     p.zero_grad();
     assert!(p.grad().is_none());
     // frozen parameters are constants
-    let f = Param::frozen("f", Tensor::ones(2, DType::F32));
+    let f = Param::frozen("f", Tensor::ones(2, DType::F32, &Device::Cpu).unwrap());
     assert!(!f.var().requires_grad());
 }

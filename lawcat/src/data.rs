@@ -159,7 +159,7 @@ impl Data {
                 }
             }
         }
-        Tensor::from_vec(ids, [b, l])
+        Tensor::from_vec(ids, [b, l], &tensor::Device::Cpu)
     }
 }
 

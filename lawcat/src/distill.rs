@@ -67,7 +67,7 @@ pub fn teacher_attention_io(teacher: &Llama, ids: &Tensor) -> Result<Vec<(Tensor
 
 /// Stage 1's loss on one batch.
 pub fn attention_transfer_loss(teacher: &Llama, student: &Llama, ids: &Tensor) -> Result<Var> {
-    let io = teacher_attention_io(teacher, ids)?;
+    let io = teacher_attention_io(teacher, &teacher.ids_to_device(ids)?)?;
     let layers = lawcat_layers(student)?;
     let mut total: Option<Var> = None;
     for (l, (xn, a)) in layers.iter().zip(&io) {
@@ -83,6 +83,7 @@ pub fn attention_transfer_loss(teacher: &Llama, student: &Llama, ids: &Tensor) -
 
 /// Stage 2's loss on one batch.
 pub fn end_to_end_loss(teacher: &Llama, student: &Llama, ids: &Tensor, temperature: f64, ce_weight: f64) -> Result<Var> {
+    let ids = &teacher.ids_to_device(ids)?;
     let t = no_grad(|| teacher.forward(ids, None, false))?.logits.value().clone();
     let s = student.forward(ids, None, false)?.logits;
     let kl = kl_div(&s, &t, temperature)?;

@@ -10,9 +10,9 @@
 //! Decoding keeps `(S, z)` and the last `W - 1` projected q/k rows: constant memory.
 
 use crate::config::{FeatureMap, GateKind, LawcatConfig};
-use crate::ops::conv1d::{conv1d, conv1d_step, identity_weight};
-use crate::ops::gla::{gla, gla_normalized, GlaMode, NormState};
-use autograd::{Param, Var};
+use crate::ops::conv1d::{conv1d, conv1d_step, conv1d_step_inplace, identity_weight};
+use crate::ops::gla::{forward as gla_forward, gla, gla_normalized, GlaMode, GlaStep, NormState};
+use autograd::{grad_enabled, Param, Var};
 use nn::block::{AttentionBlock, LayerState};
 use nn::linear::Linear;
 use nn::rope::{apply_rope, Rope};
@@ -40,12 +40,14 @@ impl LoraLinear {
             }
         }
     }
-    fn add_lora(&mut self, name: &str, rank: usize, alpha: f64, rng: &mut Rng) {
+    fn add_lora(&mut self, name: &str, rank: usize, alpha: f64, rng: &mut Rng) -> Result<()> {
         let (out, inp) = (self.base.out_features(), self.base.in_features());
+        let dev = self.base.weight.value().device();
         let bound = 1.0 / (inp as f64).sqrt();
-        let a = Param::new(format!("{name}.lora_A"), Tensor::rand_uniform([rank, inp], -bound, bound, DType::F32, rng));
-        let b = Param::new(format!("{name}.lora_B"), Tensor::zeros([out, rank], DType::F32));
+        let a = Param::new(format!("{name}.lora_A"), Tensor::rand_uniform([rank, inp], -bound, bound, DType::F32, &dev, rng)?);
+        let b = Param::new(format!("{name}.lora_B"), Tensor::zeros([out, rank], DType::F32, &dev)?);
         self.lora = Some((a, b, alpha / rank as f64));
+        Ok(())
     }
 }
 
@@ -70,10 +72,12 @@ pub struct LawcatAttention {
     pub rope: Arc<Rope>,
 }
 
-/// What a LAWCAT layer keeps while decoding.
+/// What a LAWCAT layer keeps while decoding, on the layer's device, written in place
+/// token by token: the scan's state `S [B, H, F, V]` (for normalized GLA with the
+/// normaliser `z` as one more column, `[B, H, F, V + 1]`, as the scan carries it) and the
+/// last `W - 1` projected q and k rows for the convolutions.
 pub struct LawcatState {
-    pub s: Option<Tensor>,
-    pub z: Option<Tensor>,
+    pub s: Tensor,
     pub q_tail: Tensor,
     pub k_tail: Tensor,
     pub len: usize,
@@ -81,7 +85,7 @@ pub struct LawcatState {
 
 impl LayerState for LawcatState {
     fn bytes(&self) -> usize {
-        [self.s.as_ref(), self.z.as_ref(), Some(&self.q_tail), Some(&self.k_tail)].into_iter().flatten().map(|t| t.numel() * t.dtype().size_in_bytes()).sum()
+        [&self.s, &self.q_tail, &self.k_tail].into_iter().map(|t| t.numel() * t.dtype().size_in_bytes()).sum()
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
@@ -106,7 +110,10 @@ impl LawcatAttention {
             GateKind::PerHead => h,
         };
         let [cq, ck, fm, g1, g2, gb] = names(prefix);
-        let conv = |name: String, ch: usize| cfg.conv.then(|| Param::new(name, identity_weight(ch, cfg.conv_width)));
+        // the layer's tensors live where the teacher's do (drawn on the host, so a seed
+        // gives the same student on every device)
+        let dev = t.q_proj.weight.value().device();
+        let conv = |name: String, ch: usize| cfg.conv.then(|| identity_weight(ch, cfg.conv_width).to_device(&dev).map(|w| Param::new(name, w))).transpose();
         let fmap = (cfg.feature_map == FeatureMap::Hedgehog).then(|| {
             let mut eye = vec![0f32; h * d * f];
             for hh in 0..h {
@@ -114,8 +121,8 @@ impl LawcatAttention {
                     eye[hh * d * f + i * f + i] = 1.0;
                 }
             }
-            Param::new(fm, Tensor::from_vec(eye, [h, d, f]).expect("shape matches"))
-        });
+            Tensor::from_vec(eye, [h, d, f], &dev).map(|t| Param::new(fm, t))
+        }).transpose()?;
         let wrap = |l: &Linear| LoraLinear { base: l.clone(), lora: None };
         let mut layer = LawcatAttention {
             cfg: cfg.clone(),
@@ -123,30 +130,31 @@ impl LawcatAttention {
             k_proj: wrap(&t.k_proj),
             v_proj: wrap(&t.v_proj),
             o_proj: wrap(&t.o_proj),
-            conv_q: conv(cq, h * d),
-            conv_k: conv(ck, hkv * d),
+            conv_q: conv(cq, h * d)?,
+            conv_k: conv(ck, hkv * d)?,
             feature_map: fmap,
-            gate_g1: Param::new(g1, Tensor::randn([cfg.gate_rank, hidden], 1.0 / (hidden as f64).sqrt(), DType::F32, rng)),
-            gate_g2: Param::new(g2, Tensor::randn([gate_out, cfg.gate_rank], 0.1 / (cfg.gate_rank as f64).sqrt(), DType::F32, rng)),
-            gate_bias: Param::new(gb, Tensor::full(cfg.gate_bias_init, gate_out, DType::F32)),
+            gate_g1: Param::new(g1, Tensor::randn([cfg.gate_rank, hidden], 1.0 / (hidden as f64).sqrt(), DType::F32, &dev, rng)?),
+            gate_g2: Param::new(g2, Tensor::randn([gate_out, cfg.gate_rank], 0.1 / (cfg.gate_rank as f64).sqrt(), DType::F32, &dev, rng)?),
+            gate_bias: Param::new(gb, Tensor::full(cfg.gate_bias_init, gate_out, DType::F32, &dev)?),
             num_heads: h,
             num_kv_heads: hkv,
             head_dim: d,
             rope: t.rope.clone(),
         };
         if cfg.lora_rank > 0 {
-            layer.add_lora(prefix, rng);
+            layer.add_lora(prefix, rng)?;
         }
         Ok(layer)
     }
 
     /// Adds LoRA (rank and alpha from the config) to q/k/v/o.
-    pub fn add_lora(&mut self, prefix: &str, rng: &mut Rng) {
+    pub fn add_lora(&mut self, prefix: &str, rng: &mut Rng) -> Result<()> {
         let (r, a) = (self.cfg.lora_rank.max(1), self.cfg.lora_alpha);
         self.cfg.lora_rank = r;
         for (name, l) in [("q_proj", &mut self.q_proj), ("k_proj", &mut self.k_proj), ("v_proj", &mut self.v_proj), ("o_proj", &mut self.o_proj)] {
-            l.add_lora(&format!("{prefix}.{name}"), r, a, rng);
+            l.add_lora(&format!("{prefix}.{name}"), r, a, rng)?;
         }
+        Ok(())
     }
 
     /// Rebuilds a saved layer: the teacher's projections plus the LAWCAT tensors, removed
@@ -155,7 +163,7 @@ impl LawcatAttention {
         let mut layer = LawcatAttention::from_teacher(t, &LawcatConfig { lora_rank: 0, ..cfg.clone() }, prefix, &mut Rng::new(0))?;
         if cfg.lora_rank > 0 {
             layer.cfg.lora_rank = cfg.lora_rank;
-            layer.add_lora(prefix, &mut Rng::new(0));
+            layer.add_lora(prefix, &mut Rng::new(0))?;
         }
         for (_, p) in layer.own_params() {
             let t = tensors.remove(p.name()).ok_or_else(|| Error::op("load student", format!("missing tensor {}", p.name())))?;
@@ -163,7 +171,7 @@ impl LawcatAttention {
             if t.dims() != want.dims() {
                 bail!("load student", "{} has shape {:?}, expected {:?}", p.name(), t.dims(), want.dims())
             }
-            p.set(t.to_dtype(want.dtype())?)?;
+            p.set(t.to_dtype(want.dtype())?.to_device(&want.device())?)?;
         }
         Ok(layer)
     }
@@ -223,6 +231,36 @@ impl LawcatAttention {
         }
     }
 
+    /// The plain scan's output scale `F^-1/2` (the normalized scan divides instead).
+    fn scale(&self) -> f64 {
+        if self.cfg.normalize {
+            1.0
+        } else {
+            1.0 / (self.phi_dim() as f64).sqrt()
+        }
+    }
+
+    /// The scan for decoding, advancing `state` in place: one token by the recurrent step,
+    /// a longer prompt by the configured form from the state, copied back into it. For the
+    /// normalized scan `v` gets its column of ones (so the state's last column is `z`) and
+    /// the output is divided by the normaliser.
+    fn scan_inplace(&self, pq: &Var, pk: &Var, v: &Var, g: &Var, state: &mut Tensor) -> Result<Var> {
+        let (b, t, h, d) = (v.dims()[0], v.dims()[1], v.dims()[2], v.dims()[3]);
+        let g = if g.rank() == 4 { g.value().contiguous()? } else { g.value().clone() };
+        let v1 = if self.cfg.normalize { Tensor::cat(&[v.value(), &Tensor::ones([b, t, h, 1], v.dtype(), &v.value().device())?], 3)? } else { v.value().clone() };
+        let o1 = if t == 1 || self.mode() == GlaMode::Recurrent {
+            let mut o = Tensor::zeros([b, t, h, v1.dims()[3]], DType::F32, &v1.device())?;
+            Tensor::apply_op_inplace(&GlaStep { scale: self.scale() }, &[pq.value(), pk.value(), &v1, &g], &mut [state, &mut o])?;
+            o
+        } else {
+            let (o, fin) = gla_forward(pq.value(), pk.value(), &v1, &g, Some(state), self.scale(), self.mode())?;
+            state.slice_assign(0, 0, &fin)?;
+            o
+        };
+        let o = if self.cfg.normalize { o1.narrow(3, 0, d)?.div(&o1.narrow(3, d, 1)?.add_scalar(self.cfg.eps)?)? } else { o1 };
+        Ok(Var::constant(o))
+    }
+
     fn mode(&self) -> GlaMode {
         if self.cfg.chunk == 0 {
             GlaMode::Recurrent
@@ -254,8 +292,15 @@ impl AttentionBlock for LawcatAttention {
         let mut q = self.q_proj.forward(x)?;
         let mut k = self.k_proj.forward(x)?;
         let v = self.v_proj.forward(x)?;
+        // Decoding without a graph advances the states in place; with a graph (training
+        // through a state) the differentiable forms compute new ones.
+        let inplace = !(grad_enabled() && (x.requires_grad() || self.own_params().iter().any(|(_, p)| p.trainable())));
         if let (Some(cq), Some(ck)) = (&self.conv_q, &self.conv_k) {
             match st.as_deref_mut() {
+                Some(s) if inplace => {
+                    q = Var::constant(conv1d_step_inplace(q.value(), &mut s.q_tail, &cq.value(), None)?);
+                    k = Var::constant(conv1d_step_inplace(k.value(), &mut s.k_tail, &ck.value(), None)?);
+                }
                 Some(s) => {
                     let (q2, qt) = conv1d_step(&q, &s.q_tail, &cq.var(), None)?;
                     let (k2, kt) = conv1d_step(&k, &s.k_tail, &ck.var(), None)?;
@@ -279,22 +324,27 @@ impl AttentionBlock for LawcatAttention {
         }
         let (pq, pk) = (self.phi(&q)?, self.phi(&k)?);
         let g = self.gate(x)?;
-        let o = if self.cfg.normalize {
-            let init = st.as_ref().and_then(|s| Some(NormState { s: Var::constant(s.s.clone()?), z: Var::constant(s.z.clone()?) }));
-            let (o, fin) = gla_normalized(&pq, &pk, &v, &g, init.as_ref(), self.cfg.eps, self.mode())?;
-            if let Some(s) = st.as_deref_mut() {
-                s.s = Some(fin.s.value().clone());
-                s.z = Some(fin.z.value().clone());
+        let o = match st.as_deref_mut() {
+            Some(s) if inplace => self.scan_inplace(&pq, &pk, &v, &g, &mut s.s)?,
+            _ if self.cfg.normalize => {
+                let init = match st.as_deref() {
+                    Some(s) => Some(NormState { s: Var::constant(s.s.narrow(3, 0, d)?), z: Var::constant(s.s.narrow(3, d, 1)?.squeeze(3)?) }),
+                    None => None,
+                };
+                let (o, fin) = gla_normalized(&pq, &pk, &v, &g, init.as_ref(), self.cfg.eps, self.mode())?;
+                if let Some(s) = st.as_deref_mut() {
+                    s.s = Tensor::cat(&[fin.s.value(), &fin.z.value().unsqueeze(3)?], 3)?;
+                }
+                o
             }
-            o
-        } else {
-            let init = st.as_ref().and_then(|s| s.s.clone()).map(Var::constant);
-            let scale = 1.0 / (self.phi_dim() as f64).sqrt();
-            let (o, fin) = gla(&pq, &pk, &v, &g, init.as_ref(), scale, self.mode())?;
-            if let Some(s) = st.as_deref_mut() {
-                s.s = Some(fin.value().clone());
+            _ => {
+                let init = st.as_deref().map(|s| Var::constant(s.s.clone()));
+                let (o, fin) = gla(&pq, &pk, &v, &g, init.as_ref(), self.scale(), self.mode())?;
+                if let Some(s) = st.as_deref_mut() {
+                    s.s = fin.value().clone();
+                }
+                o
             }
-            o
         };
         if let Some(s) = st.as_deref_mut() {
             s.len += t;
@@ -302,12 +352,17 @@ impl AttentionBlock for LawcatAttention {
         self.o_proj.forward(&o.reshape([b, t, h * d])?)
     }
 
-    fn new_state(&self, batch: usize) -> Box<dyn LayerState> {
+    fn new_state(&self, batch: usize) -> Result<Box<dyn LayerState>> {
         let (h, hkv, d, f) = (self.num_heads, self.num_kv_heads, self.head_dim, self.phi_dim());
         let w = if self.cfg.conv { self.cfg.conv_width - 1 } else { 0 };
-        let s = Tensor::zeros([batch, h, f, d], DType::F32);
-        let z = self.cfg.normalize.then(|| Tensor::zeros([batch, h, f], DType::F32));
-        Box::new(LawcatState { s: Some(s), z, q_tail: Tensor::zeros([batch, w, h * d], DType::F32), k_tail: Tensor::zeros([batch, w, hkv * d], DType::F32), len: 0 })
+        let dev = self.q_proj.base.weight.value().device();
+        let cols = if self.cfg.normalize { d + 1 } else { d };
+        Ok(Box::new(LawcatState {
+            s: Tensor::zeros([batch, h, f, cols], DType::F32, &dev)?,
+            q_tail: Tensor::zeros([batch, w, h * d], DType::F32, &dev)?,
+            k_tail: Tensor::zeros([batch, w, hkv * d], DType::F32, &dev)?,
+            len: 0,
+        }))
     }
 
     fn named_params(&self, prefix: &str) -> Vec<(String, Param)> {

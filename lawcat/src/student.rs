@@ -67,7 +67,7 @@ pub fn add_lora(student: &mut Llama, rank: usize, alpha: f64, seed: u64) -> Resu
         let Some(lc) = lc else { bail!("add_lora", "layer {i} is not a LAWCAT layer") };
         lc.cfg.lora_rank = rank;
         lc.cfg.lora_alpha = alpha;
-        lc.add_lora(&format!("model.layers.{i}.self_attn"), &mut rng.fork(i as u64));
+        lc.add_lora(&format!("model.layers.{i}.self_attn"), &mut rng.fork(i as u64))?;
     }
     Ok(())
 }

@@ -71,10 +71,11 @@ pub fn llama_config(c: &TeacherConfig, tok: &Tokenizer) -> LlamaConfig {
 
 /// Trains a teacher and saves it (with the demo tokenizer) to `out`; `run` keeps metrics
 /// and checkpoints.
-pub fn train_teacher(c: &TeacherConfig, out: &Path, run: &RunDir, progress: bool) -> Result<StageSummary> {
+pub fn train_teacher(c: &TeacherConfig, out: &Path, run: &RunDir, device: &tensor::Device, progress: bool) -> Result<StageSummary> {
     let tok = demo_tokenizer()?;
     let lc = llama_config(c, &tok);
     let model = Llama::init(&lc, &mut Rng::new(c.seed))?;
+    model.to_device(device)?;
     let eos = tok.token_to_id("</s>").unwrap_or(0);
     let data = Data::built_in(BuiltIn::Passkey, demo_tokenizer()?, eos, c.seq_len, c.batch_size, c.seed);
     // Copy practice in short sequences (one or two strings each, few chance repeats of a

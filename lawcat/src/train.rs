@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tensor::{Error, Result, Tensor};
+use tensor::{DType, Error, Result, Tensor};
 
 /// Optimizer settings of one stage.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -156,6 +156,16 @@ pub fn new_optimizer(params: Vec<Param>, cfg: &StageConfig) -> AdamW {
     AdamW::new(params, cfg.lr).with_weight_decay(cfg.weight_decay)
 }
 
+/// The loss and the gradient norm (`NaN` when there is none) in one transfer to the host.
+fn read_loss_and_norm(loss: &Tensor, norm: Option<&Tensor>) -> Result<(f64, f64)> {
+    let l = loss.to_dtype(DType::F64)?.reshape(1)?;
+    let both = match norm {
+        Some(n) => Tensor::cat(&[&l, &n.to_dtype(DType::F64)?.reshape(1)?], 0)?.to_vec_f64()?,
+        None => vec![l.to_scalar()?, f64::NAN],
+    };
+    Ok((both[0], both[1]))
+}
+
 /// Runs steps `start_step..cfg.steps`; `loss(step)` builds the loss of a step. A loss that
 /// is not finite stops the run with an error naming the step, the last checkpoint kept.
 pub fn run_stage(r: StageRun, opt: &mut AdamW, mut loss: impl FnMut(u64) -> Result<Var>) -> Result<StageSummary> {
@@ -177,15 +187,16 @@ pub fn run_stage(r: StageRun, opt: &mut AdamW, mut loss: impl FnMut(u64) -> Resu
         opt.set_lr(sched.lr(cfg.lr, step));
         opt.zero_grad();
         let l = loss(step)?;
-        let value = l.to_scalar()?;
+        l.backward()?;
+        let norm = clip_grad_norm(&r.params, cfg.clip)?;
+        // The step's one host read: the loss and the gradient norm together.
+        let (value, norm) = read_loss_and_norm(l.value(), norm.as_ref())?;
+        drop(l);
         if !value.is_finite() {
             let last = r.dir.and_then(|d| d.latest().ok().flatten()).map_or("none".to_string(), |c| format!("{} (stage {} step {})", c.folder, c.stage, c.step));
             pb.abandon();
             return Err(Error::op("train", format!("{}: loss is {value} at step {} of stage {}; stopped. Last good checkpoint: {last}", r.name, step + 1, r.stage)));
         }
-        l.backward()?;
-        drop(l);
-        let norm = clip_grad_norm(&r.params, cfg.clip)?;
         opt.step()?;
         step += 1;
         ran += 1;

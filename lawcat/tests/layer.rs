@@ -2,42 +2,17 @@
 //! forward (random splits, every option), the identity-initialised conv leaves the student
 //! equal to the one without conv, decoding memory is constant, students save and load.
 
+mod common;
+
 use autograd::no_grad;
+use common::{ids, teacher};
 use lawcat::config::{FeatureMap, GateKind, LawcatConfig};
 use lawcat::student::{build_student, load_any, save_student, trainable_params, StudentInfo};
-use nn::{Llama, LlamaConfig, RopeScaling};
+use nn::Llama;
 use proptest::prelude::*;
 use tensor::testing::config;
 use tensor::tolerance::{compare_tensors, Tol};
-use tensor::{DType, Rng, Tensor};
-
-fn teacher(kv: usize, seed: u64) -> Llama {
-    let c = LlamaConfig {
-        hidden_size: 32,
-        intermediate_size: 48,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: kv,
-        head_dim: 8,
-        vocab_size: 40,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10000.0,
-        rope_scaling: RopeScaling::Default,
-        max_position_embeddings: 512,
-        tie_word_embeddings: true,
-        attention_bias: false,
-        mlp_bias: false,
-        bos_token_id: None,
-        eos_token_ids: vec![],
-        dtype: DType::F32,
-    };
-    Llama::init(&c, &mut Rng::new(seed)).unwrap()
-}
-
-fn ids(b: usize, t: usize, seed: u64) -> Tensor {
-    let mut rng = Rng::new(seed);
-    Tensor::from_vec((0..b * t).map(|_| rng.below(40) as i64).collect::<Vec<_>>(), [b, t]).unwrap()
-}
+use tensor::{DType, Device, Rng, Tensor};
 
 fn arb_cfg() -> impl Strategy<Value = LawcatConfig> {
     (
@@ -67,7 +42,7 @@ fn perturb(student: &Llama, seed: u64) {
     let mut rng = Rng::new(seed);
     for (_, p) in trainable_params(student).unwrap() {
         let v = p.value();
-        let noise = Tensor::randn(v.dims(), 0.3, DType::F32, &mut rng);
+        let noise = Tensor::randn(v.dims(), 0.3, DType::F32, &Device::Cpu, &mut rng).unwrap();
         p.set(v.add(&noise).unwrap()).unwrap();
     }
 }
@@ -83,7 +58,7 @@ proptest! {
         let x = ids(2, t, seed);
         let full = no_grad(|| st.forward(&x, None, false)).unwrap().logits.value().clone();
         let cut = ((t as f64 * cut) as usize).clamp(1, t);
-        let mut cache = st.new_cache(2);
+        let mut cache = st.new_cache(2).unwrap();
         let mut parts = vec![no_grad(|| st.forward(&x.narrow(1, 0, cut).unwrap(), Some(&mut cache), false)).unwrap().logits.value().clone()];
         let bytes_after_prefill = cache.bytes();
         for i in cut..t {

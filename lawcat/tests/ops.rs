@@ -9,7 +9,7 @@ use lawcat::ops::gla::{gla, gla_normalized, GlaMode, NormState};
 use proptest::prelude::*;
 use tensor::testing::config;
 use tensor::tolerance::{compare_tensors, Tol};
-use tensor::{DType, Rng, Tensor};
+use tensor::{DType, Device, Rng, Tensor};
 
 struct Case {
     q: Tensor,
@@ -24,11 +24,11 @@ struct Case {
 fn case(b: usize, t: usize, h: usize, k: usize, v: usize, strength: f64, dtype: DType, seed: u64) -> Case {
     let mut rng = Rng::new(seed);
     Case {
-        q: Tensor::randn([b, t, h, k], 1.0, dtype, &mut rng),
-        k: Tensor::randn([b, t, h, k], 1.0, dtype, &mut rng),
-        v: Tensor::randn([b, t, h, v], 1.0, dtype, &mut rng),
-        g: Tensor::rand_uniform([b, t, h, k], -strength, -strength / 100.0, dtype, &mut rng),
-        s0: Tensor::randn([b, h, k, v], 1.0, dtype, &mut rng),
+        q: Tensor::randn([b, t, h, k], 1.0, dtype, &Device::Cpu, &mut rng).unwrap(),
+        k: Tensor::randn([b, t, h, k], 1.0, dtype, &Device::Cpu, &mut rng).unwrap(),
+        v: Tensor::randn([b, t, h, v], 1.0, dtype, &Device::Cpu, &mut rng).unwrap(),
+        g: Tensor::rand_uniform([b, t, h, k], -strength, -strength / 100.0, dtype, &Device::Cpu, &mut rng).unwrap(),
+        s0: Tensor::randn([b, h, k, v], 1.0, dtype, &Device::Cpu, &mut rng).unwrap(),
     }
 }
 
@@ -46,7 +46,7 @@ fn run(c: &Case, mode: GlaMode, normalized: bool, with_s0: bool, seed: u64) -> V
     };
     let mut rng = Rng::new(seed);
     let dt = o.dtype();
-    let grads = backward_multi(&[(&o, Tensor::randn(o.dims(), 1.0, dt, &mut rng)), (&st, Tensor::randn(st.dims(), 1.0, dt, &mut rng))]).unwrap();
+    let grads = backward_multi(&[(&o, Tensor::randn(o.dims(), 1.0, dt, &Device::Cpu, &mut rng).unwrap()), (&st, Tensor::randn(st.dims(), 1.0, dt, &Device::Cpu, &mut rng).unwrap())]).unwrap();
     let mut out = vec![o.value().clone(), st.value().clone()];
     for x in [&q, &k, &v, &g] {
         out.push(grads.get(x).unwrap().clone());
@@ -111,10 +111,10 @@ proptest! {
     #[test]
     fn conv1d_matches_reference_loops(b in 1usize..3, t in 1usize..40, c in prop_oneof![1usize..8, Just(64), Just(70)], w in 1usize..6, bias in any::<bool>(), seed in any::<u64>()) {
         let mut rng = Rng::new(seed);
-        let x = Tensor::randn([b, t, c], 1.0, DType::F64, &mut rng);
-        let wt = Tensor::randn([c, w], 1.0, DType::F64, &mut rng);
-        let bt = Tensor::randn(c, 1.0, DType::F64, &mut rng);
-        let dy = Tensor::randn([b, t, c], 1.0, DType::F64, &mut rng);
+        let x = Tensor::randn([b, t, c], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
+        let wt = Tensor::randn([c, w], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
+        let bt = Tensor::randn(c, 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
+        let dy = Tensor::randn([b, t, c], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
         let (xv, wv, bv, dyv) = (Var::leaf(x.clone()), Var::leaf(wt.clone()), Var::leaf(bt.clone()), dy.to_vec_f64()?);
         let y = conv1d(&xv, &wv, bias.then_some(&bv))?;
         let bias_vals = bt.to_vec_f64()?;
@@ -133,12 +133,12 @@ proptest! {
     fn conv1d_decoding_steps_equal_one_pass(t in 1usize..30, split in 0usize..30, w in 1usize..5, seed in any::<u64>()) {
         let mut rng = Rng::new(seed);
         let (b, c) = (2, 5);
-        let x = Tensor::randn([b, t, c], 1.0, DType::F32, &mut rng);
-        let wt = Var::constant(Tensor::randn([c, w], 1.0, DType::F32, &mut rng));
-        let bt = Var::constant(Tensor::randn(c, 1.0, DType::F32, &mut rng));
+        let x = Tensor::randn([b, t, c], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
+        let wt = Var::constant(Tensor::randn([c, w], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap());
+        let bt = Var::constant(Tensor::randn(c, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap());
         let full = conv1d(&Var::constant(x.clone()), &wt, Some(&bt))?;
         let cut = split.min(t);
-        let mut tail = Tensor::zeros([b, w - 1, c], DType::F32);
+        let mut tail = Tensor::zeros([b, w - 1, c], DType::F32, &Device::Cpu).unwrap();
         let mut parts = vec![];
         for (s, n) in [(0, cut), (cut, t - cut)] {
             if n == 0 { continue; }
@@ -156,11 +156,11 @@ proptest! {
 #[test]
 fn conv1d_gradchecks_and_rejects_bad_shapes() {
     let mut rng = Rng::new(1);
-    let x = Tensor::randn([2, 7, 3], 1.0, DType::F64, &mut rng);
-    let w = Tensor::randn([3, 4], 1.0, DType::F64, &mut rng);
-    let b = Tensor::randn(3, 1.0, DType::F64, &mut rng);
+    let x = Tensor::randn([2, 7, 3], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
+    let w = Tensor::randn([3, 4], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
+    let b = Tensor::randn(3, 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
     gradcheck(|v| Ok(vec![conv1d(&v[0], &v[1], Some(&v[2]))?]), &[x.clone(), w, b], &GradcheckOptions::default()).unwrap();
-    let e = conv1d(&Var::constant(x), &Var::constant(Tensor::zeros([4, 4], DType::F64)), None).unwrap_err().to_string();
+    let e = conv1d(&Var::constant(x), &Var::constant(Tensor::zeros([4, 4], DType::F64, &Device::Cpu).unwrap()), None).unwrap_err().to_string();
     assert!(e.contains("conv1d") && e.contains("[2, 7, 3]") && e.contains("[4, 4]"), "{e}");
 }
 
@@ -181,8 +181,8 @@ fn per_head_scalar_gates_equal_broadcast_feature_gates_and_gradcheck() {
 
 #[test]
 fn gla_rejects_mismatched_shapes() {
-    let q = Var::constant(Tensor::zeros([1, 4, 2, 8], DType::F32));
-    let v = Var::constant(Tensor::zeros([1, 5, 2, 8], DType::F32));
+    let q = Var::constant(Tensor::zeros([1, 4, 2, 8], DType::F32, &Device::Cpu).unwrap());
+    let v = Var::constant(Tensor::zeros([1, 5, 2, 8], DType::F32, &Device::Cpu).unwrap());
     let e = gla(&q, &q, &v, &q, None, 1.0, GlaMode::Recurrent).unwrap_err().to_string();
     assert!(e.contains("gla") && e.contains("[1, 5, 2, 8]"), "{e}");
 }

@@ -1,46 +1,70 @@
-//! Inference attention on the CPU: for each (sequence, head, block of 32 queries), scores
-//! against blocks of 256 keys by the packed GEMM, an online softmax (running max and sum,
-//! FlashAttention's recurrence), and the value product by the GEMM again. Memory is
-//! O(block) instead of O(T x S), and the KV cache is read in place, chunk by chunk.
-//! Tested against the differentiable [`crate::attention::sdpa`].
+//! Inference attention, as one fused op ([`SdpaBlocked`]): for each (sequence, head, block of
+//! 32 queries), scores against blocks of 256 keys by the packed GEMM, an online softmax
+//! (running max and sum, FlashAttention's recurrence), and the value product by the GEMM
+//! again. Memory is O(block) instead of O(T x S), and the keys and values are read in place
+//! through their strides (a KV cache is a view of a bigger buffer). Tested against the
+//! differentiable [`crate::attention::sdpa`].
 
 use rayon::prelude::*;
 use tensor::cpu::gemm::{gemm, MatRef};
-use tensor::{bail, DType, Result, Tensor};
+use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Result, Tensor};
 
 const QB: usize = 32;
 const KB: usize = 256;
 
-/// `q [B, T, H, d]` against keys/values given as chunks `[B, s_i, H_kv, d]` (positions
-/// `0..sum s_i`), queries at `start..start+T`, causal. Returns `[B, T, H, d]` f32.
-pub fn sdpa_blocked(q: &Tensor, ks: &[Tensor], vs: &[Tensor], start: usize) -> Result<Tensor> {
-    if q.rank() != 4 || ks.is_empty() || ks.len() != vs.len() {
-        bail!("sdpa_blocked", "needs q [B, T, H, d] and matching key/value chunks, got q {:?} and {} / {} chunks", q.dims(), ks.len(), vs.len())
+/// Causal grouped-query attention of `q [B, T, H, d]` (positions `start..start + T`) over
+/// `k, v [B, S, H_kv, d]` (positions `0..S`), output `[B, T, H, d]` f32.
+pub struct SdpaBlocked {
+    pub start: usize,
+}
+
+impl CustomOp for SdpaBlocked {
+    fn name(&self) -> &'static str {
+        "sdpa_blocked"
     }
-    let (b, t, h, d) = (q.dims()[0], q.dims()[1], q.dims()[2], q.dims()[3]);
-    let hkv = ks[0].dims()[2];
-    for (k, v) in ks.iter().zip(vs) {
-        if k.rank() != 4 || k.dims() != v.dims() || k.dims()[0] != b || k.dims()[2] != hkv || k.dims()[3] != d {
-            bail!("sdpa_blocked", "key/value chunk {:?} / {:?} does not fit q {:?}", k.dims(), v.dims(), q.dims())
-        }
+    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+        let out = cpu_attention(&ins[0], &ins[1], &ins[2], self.start)?;
+        outs[0].write(&out)
     }
+    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+        Err(no_kernel(self.name(), device))
+    }
+}
+
+/// Checks the shapes, then runs [`SdpaBlocked`].
+pub fn sdpa_blocked(q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
+    if q.rank() != 4 || k.rank() != 4 || k.dims() != v.dims() || k.dims()[0] != q.dims()[0] || k.dims()[3] != q.dims()[3] {
+        bail!("sdpa_blocked", "needs q [B, T, H, d] and k, v [B, S, H_kv, d]; got q {:?}, k {:?}, v {:?}", q.dims(), k.dims(), v.dims())
+    }
+    let (h, hkv) = (q.dims()[2], k.dims()[2]);
     if hkv == 0 || h % hkv != 0 {
         bail!("sdpa_blocked", "{h} query heads do not share {hkv} key/value heads evenly")
     }
-    let rep = h / hkv;
-    let qf = q.to_dtype(DType::F32)?.contiguous()?.to_vec::<f32>()?;
-    // The cache chunks are read in place when they are contiguous f32 (they are, as the
-    // attention layer stores them); anything else is converted once.
-    let own = |t: &Tensor| -> Result<Tensor> { t.to_dtype(DType::F32)?.contiguous() };
-    let kt: Vec<Tensor> = ks.iter().map(own).collect::<Result<_>>()?;
-    let vt: Vec<Tensor> = vs.iter().map(own).collect::<Result<_>>()?;
-    fn slice(t: &Tensor) -> Result<&[f32]> {
-        let (data, layout) = t.as_cpu_slice::<f32>().ok_or_else(|| tensor::Error::op("sdpa_blocked", "key/value chunks must be on the CPU"))?;
-        Ok(&data[layout.offset()..layout.offset() + layout.numel()])
+    if start + q.dims()[1] > k.dims()[1] {
+        bail!("sdpa_blocked", "queries at {start}..{} need keys up to there, only {} given", start + q.dims()[1], k.dims()[1])
     }
-    let kc: Vec<&[f32]> = kt.iter().map(|t| slice(t)).collect::<Result<_>>()?;
-    let vc: Vec<&[f32]> = vt.iter().map(|t| slice(t)).collect::<Result<_>>()?;
-    let lens: Vec<usize> = ks.iter().map(|k| k.dims()[1]).collect();
+    Ok(Tensor::apply_op(&SdpaBlocked { start }, &[q, k, v], &[(q.shape().clone(), DType::F32)])?.remove(0))
+}
+
+/// A `[B, S, H_kv, d]` operand as f32 values with its strides (in place when it is f32 with
+/// a contiguous last dim, converted once otherwise).
+fn strided_f32<'a>(x: &HostIn<'a>) -> Result<(std::borrow::Cow<'a, [f32]>, [usize; 3], usize)> {
+    let l = x.layout;
+    if let (Some(data), 1) = (<f32 as tensor::Elem>::slice(x.data), l.strides()[3]) {
+        let s = l.strides();
+        return Ok((std::borrow::Cow::Borrowed(data), [s[0], s[1], s[2]], l.offset()));
+    }
+    let d = l.dims();
+    Ok((x.values::<f32>()?, [d[1] * d[2] * d[3], d[2] * d[3], d[3]], 0))
+}
+
+fn cpu_attention(q: &HostIn, k: &HostIn, v: &HostIn, start: usize) -> Result<Vec<f32>> {
+    let (b, t, h, d) = (q.dims()[0], q.dims()[1], q.dims()[2], q.dims()[3]);
+    let (sc, hkv) = (k.dims()[1], k.dims()[2]);
+    let rep = h / hkv;
+    let qf = q.values::<f32>()?;
+    let (kc, ks, ko) = strided_f32(k)?;
+    let (vc, vs, vo) = strided_f32(v)?;
     let scale = 1.0 / (d as f32).sqrt();
     let tblocks = t.div_ceil(QB);
     let tasks: Vec<(usize, usize, usize)> = (0..b).flat_map(|bi| (0..h).flat_map(move |hi| (0..tblocks).map(move |tb| (bi, hi, tb)))).collect();
@@ -63,17 +87,14 @@ pub fn sdpa_blocked(q: &Tensor, ks: &[Tensor], vs: &[Tensor], start: usize) -> R
             let mut s = vec![0f32; rows * KB];
             let mut pv = vec![0f32; rows * d];
             let last_query = start + t0 + rows - 1;
-            let mut g0 = 0; // global position of the chunk's first key
-            'chunks: for (ci, &sc) in lens.iter().enumerate() {
-                for j0 in (0..sc).step_by(KB) {
-                    let gpos = g0 + j0;
+            for j0 in (0..sc).step_by(KB) {
+                    let gpos = j0;
                     if gpos > last_query {
-                        break 'chunks;
+                        break;
                     }
                     let kb = KB.min(sc - j0);
-                    let off = ((bi * sc + j0) * hkv + kvh) * d;
                     let a = MatRef { data: &qb[..], off: 0, rs: d, cs: 1 };
-                    let kmat = MatRef { data: kc[ci], off, rs: 1, cs: hkv * d };
+                    let kmat = MatRef { data: &kc[..], off: ko + bi * ks[0] + j0 * ks[1] + kvh * ks[2], rs: 1, cs: ks[1] };
                     gemm::<f32, f32>(rows, kb, d, a, kmat, &mut s, kb);
                     for i in 0..rows {
                         let qpos = start + t0 + i;
@@ -99,11 +120,9 @@ pub fn sdpa_blocked(q: &Tensor, ks: &[Tensor], vs: &[Tensor], start: usize) -> R
                         acc[i * d..(i + 1) * d].iter_mut().for_each(|x| *x *= alpha);
                     }
                     let p = MatRef { data: &s[..], off: 0, rs: kb, cs: 1 };
-                    let vb = MatRef { data: vc[ci], off, rs: hkv * d, cs: 1 };
+                    let vb = MatRef { data: &vc[..], off: vo + bi * vs[0] + j0 * vs[1] + kvh * vs[2], rs: vs[1], cs: 1 };
                     gemm::<f32, f32>(rows, d, kb, p, vb, &mut pv, d);
                     acc.iter_mut().zip(&pv).for_each(|(a, x)| *a += x);
-                }
-                g0 += sc;
             }
             for i in 0..rows {
                 let inv = if l[i] > 0.0 { 1.0 / l[i] } else { f32::NAN };
@@ -120,5 +139,5 @@ pub fn sdpa_blocked(q: &Tensor, ks: &[Tensor], vs: &[Tensor], start: usize) -> R
             out[dst..dst + d].copy_from_slice(row);
         }
     }
-    Tensor::from_vec(out, [b, t, h, d])
+    Ok(out)
 }

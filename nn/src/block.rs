@@ -18,8 +18,8 @@ pub trait AttentionBlock: Send + Sync {
     /// returns `[B, T, D]` (after the output projection). With a state, the block reads
     /// what earlier calls left there and appends this call's tokens.
     fn forward(&self, x: &Var, start: usize, state: Option<&mut dyn LayerState>) -> Result<Var>;
-    /// A fresh state for decoding a batch of `batch` sequences.
-    fn new_state(&self, batch: usize) -> Box<dyn LayerState>;
+    /// A fresh state for decoding a batch of `batch` sequences, on the block's device.
+    fn new_state(&self, batch: usize) -> Result<Box<dyn LayerState>>;
     /// Parameters by their checkpoint names under `prefix` (e.g. `model.layers.3.self_attn`).
     fn named_params(&self, prefix: &str) -> Vec<(String, Param)>;
     /// A short name of the mechanism ("softmax", "lawcat").

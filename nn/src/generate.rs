@@ -5,7 +5,7 @@
 use crate::model::Llama;
 use autograd::no_grad;
 use std::time::Instant;
-use tensor::{bail, Result, Rng, Tensor};
+use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, HostIn, HostOut, Result, Rng, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sampling {
@@ -39,44 +39,106 @@ pub struct Generation {
     pub cache_bytes: usize,
 }
 
-/// Picks a token from one row of logits.
+/// Picks a token from one row of logits, drawing one uniform number from `rng`.
 pub fn sample(logits: &[f32], sampling: Sampling, rng: &mut Rng) -> u32 {
-    match sampling {
-        Sampling::Greedy => {
-            let mut best = 0;
-            for (i, &v) in logits.iter().enumerate() {
-                if v > logits[best] {
-                    best = i;
-                }
+    let r = match sampling {
+        Sampling::Greedy => 0.0,
+        Sampling::Sample { .. } => rng.uniform(),
+    };
+    choose(logits, sampling, r)
+}
+
+/// The token of one row of logits for the uniform number `r` in `[0, 1)`: the first largest
+/// logit (greedy), or, sampling, with `p = softmax(logits / temperature)`: the kept set is
+/// every token with `p >= tau`, `tau` the largest probability such that the tokens at least
+/// that likely hold `top_p` of the mass (the smallest most-likely set reaching `top_p`, with
+/// ties at the edge kept); the token is where `r * mass(kept)` falls in the running sum of
+/// the kept probabilities in vocabulary order. The reference of [`ChooseTokens`].
+pub fn choose(logits: &[f32], sampling: Sampling, r: f64) -> u32 {
+    let argmax = || {
+        let mut best = 0;
+        for (i, &v) in logits.iter().enumerate() {
+            if v > logits[best] {
+                best = i;
             }
-            best as u32
         }
+        best as u32
+    };
+    match sampling {
+        Sampling::Greedy => argmax(),
         Sampling::Sample { temperature, top_p } => {
             let t = temperature.max(1e-6);
             let m = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-            let mut p: Vec<(usize, f64)> = logits.iter().enumerate().map(|(i, &v)| (i, ((v as f64 - m) / t).exp())).collect();
-            let z: f64 = p.iter().map(|x| x.1).sum();
-            p.iter_mut().for_each(|x| x.1 /= z);
-            p.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal).then(a.0.cmp(&b.0)));
-            let mut keep = 0;
-            let mut mass = 0.0;
-            while keep < p.len() {
-                mass += p[keep].1;
-                keep += 1;
+            let mut p: Vec<f64> = logits.iter().map(|&v| ((v as f64 - m) / t).exp()).collect();
+            let z: f64 = p.iter().sum();
+            if !(z > 0.0 && z.is_finite()) {
+                return argmax();
+            }
+            p.iter_mut().for_each(|x| *x /= z);
+            let mut sorted = p.clone();
+            sorted.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+            let (mut mass, mut tau) = (0.0, sorted[0]);
+            for &q in &sorted {
+                mass += q;
+                tau = q;
                 if mass >= top_p {
                     break;
                 }
             }
-            let r = rng.uniform() * mass;
+            let kept: f64 = p.iter().filter(|&&q| q >= tau).sum();
+            let target = r * kept;
             let mut acc = 0.0;
-            for &(i, q) in &p[..keep] {
-                acc += q;
-                if r < acc {
-                    return i as u32;
+            let mut last = 0;
+            for (i, &q) in p.iter().enumerate() {
+                if q >= tau {
+                    acc += q;
+                    last = i;
+                    if target < acc {
+                        return i as u32;
+                    }
                 }
             }
-            p[keep - 1].0 as u32
+            last as u32
         }
+    }
+}
+
+/// The uniform number in `[0, 1)` of row `row` at decoding step `step` of a run seeded with
+/// `seed`: a counter-based hash (splitmix64), so the device computes the same numbers as the
+/// host without any state crossing over.
+pub fn uniform_at(seed: u64, step: u64, row: u64) -> f64 {
+    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ row.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Chooses one token per row of `logits [B, V]` on the logits' device, row `i` with
+/// [`uniform_at`]`(seed, step, i)`; the ids `[B]` (i64) stay there to be the next input, and
+/// are all that crosses to the host.
+pub struct ChooseTokens {
+    pub sampling: Sampling,
+    pub seed: u64,
+    pub step: u64,
+}
+
+impl CustomOp for ChooseTokens {
+    fn name(&self) -> &'static str {
+        "choose_tokens"
+    }
+    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+        let v = ins[0].dims()[1];
+        let z = ins[0].values::<f32>()?;
+        let ids = outs[0].slice_mut::<i64>()?;
+        for (i, id) in ids.iter_mut().enumerate() {
+            *id = choose(&z[i * v..(i + 1) * v], self.sampling, uniform_at(self.seed, self.step, i as u64)) as i64;
+        }
+        Ok(())
+    }
+    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+        Err(no_kernel(self.name(), device))
     }
 }
 
@@ -97,39 +159,39 @@ pub fn generate(model: &Llama, prompts: &[Vec<u32>], opts: &GenerateOptions) -> 
     }
     no_grad(|| {
         let b = prompts.len();
-        let mut rng = Rng::new(opts.seed);
-        let mut cache = model.new_cache(b);
+        let mut cache = model.new_cache(b)?;
         let ids: Vec<i64> = prompts.iter().flatten().map(|&t| t as i64).collect();
         let t0 = Instant::now();
-        let mut logits = last_logits(model, &Tensor::from_vec(ids, [b, first.len()])?, &mut cache)?;
+        let mut next = choose_next(model, &Tensor::from_vec(ids, [b, first.len()], &Device::Cpu)?, &mut cache, opts, 0)?;
         let prefill_seconds = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         let mut out: Vec<Vec<u32>> = vec![vec![]; b];
         let mut done = vec![false; b];
         for step in 0..opts.max_new_tokens {
-            let mut next = vec![0i64; b];
-            for i in 0..b {
-                let tok = if done[i] { *out[i].last().unwrap_or(&0) } else { sample(&logits[i], opts.sampling, &mut rng) };
+            // the one read per token: the chosen ids
+            for (i, &id) in next.to_vec::<i64>()?.iter().enumerate() {
                 if !done[i] {
-                    out[i].push(tok);
-                    done[i] = opts.stop_tokens.contains(&tok);
+                    out[i].push(id as u32);
+                    done[i] = opts.stop_tokens.contains(&(id as u32));
                 }
-                next[i] = tok as i64;
             }
             if done.iter().all(|&d| d) || step + 1 == opts.max_new_tokens {
                 break;
             }
-            logits = last_logits(model, &Tensor::from_vec(next, [b, 1])?, &mut cache)?;
+            // The ids are already on the device: they are the next input as they are (a
+            // finished sequence runs on with its own choices, which nobody reads).
+            next = choose_next(model, &next.reshape([b, 1])?, &mut cache, opts, step as u64 + 1)?;
         }
         Ok(Generation { tokens: out, prefill_seconds, decode_seconds: t1.elapsed().as_secs_f64(), cache_bytes: cache.bytes() })
     })
 }
 
-/// Runs `ids [B, T]` through the model with the cache; the logits of the last position of
-/// each sequence.
-fn last_logits(model: &Llama, ids: &Tensor, cache: &mut crate::model::Cache) -> Result<Vec<Vec<f32>>> {
-    let out = model.forward(ids, Some(cache), false)?;
-    let (b, t, v) = (out.logits.dims()[0], out.logits.dims()[1], out.logits.dims()[2]);
-    let last = out.logits.value().narrow(1, t - 1, 1)?.to_vec_f32()?;
-    Ok((0..b).map(|i| last[i * v..(i + 1) * v].to_vec()).collect())
+/// Runs `ids [B, T]` through the model with the cache and chooses the next token of each
+/// sequence on the model's device: `[B]` ids, left there.
+fn choose_next(model: &Llama, ids: &Tensor, cache: &mut crate::model::Cache, opts: &GenerateOptions, step: u64) -> Result<Tensor> {
+    let logits = model.forward_last(ids, Some(cache))?;
+    let (b, v) = (logits.dims()[0], logits.dims()[2]);
+    let rows = logits.value().reshape([b, v])?;
+    let op = ChooseTokens { sampling: opts.sampling, seed: opts.seed, step };
+    Ok(Tensor::apply_op(&op, &[&rows], &[(b.into(), DType::I64)])?.remove(0))
 }

@@ -2,7 +2,7 @@
 //! (row lookup). Weights keep the dtype they were stored in; activations are f32.
 
 use autograd::{Param, Var};
-use tensor::{bail, DType, Result, Rng, Tensor};
+use tensor::{bail, DType, Device, Result, Rng, Tensor};
 
 #[derive(Clone)]
 pub struct Linear {
@@ -15,11 +15,11 @@ impl Linear {
         Linear { weight, bias }
     }
     /// Kaiming-uniform-like init: U(-1/sqrt(in), 1/sqrt(in)), PyTorch's default scale.
-    pub fn init(name: &str, in_features: usize, out_features: usize, bias: bool, rng: &mut Rng) -> Linear {
+    pub fn init(name: &str, in_features: usize, out_features: usize, bias: bool, device: &Device, rng: &mut Rng) -> Result<Linear> {
         let bound = 1.0 / (in_features as f64).sqrt();
-        let w = Tensor::rand_uniform([out_features, in_features], -bound, bound, DType::F32, rng);
-        let b = bias.then(|| Param::new(format!("{name}.bias"), Tensor::rand_uniform(out_features, -bound, bound, DType::F32, rng)));
-        Linear { weight: Param::new(format!("{name}.weight"), w), bias: b }
+        let w = Tensor::rand_uniform([out_features, in_features], -bound, bound, DType::F32, device, rng)?;
+        let b = bias.then(|| Tensor::rand_uniform(out_features, -bound, bound, DType::F32, device, rng)).transpose()?;
+        Ok(Linear { weight: Param::new(format!("{name}.weight"), w), bias: b.map(|b| Param::new(format!("{name}.bias"), b)) })
     }
     pub fn in_features(&self) -> usize {
         self.weight.value().dims()[1]
@@ -61,12 +61,27 @@ pub struct Embedding {
 }
 
 impl Embedding {
-    /// Rows `ids` (i64, any shape) of the table, as f32: `[..ids, dim]`.
-    pub fn forward(&self, ids: &Tensor) -> Result<Var> {
-        let v = self.weight.value().dims()[0];
-        let flat = ids.flatten_all()?;
-        if let Some(&bad) = flat.to_vec::<i64>()?.iter().find(|&&i| i < 0 || i as usize >= v) {
+    /// Rows `ids` (i64, any shape) of the table, as f32: `[..ids, dim]`. Ids on the host
+    /// are checked against the vocabulary, then moved to the table's device (the one
+    /// upload of a batch); ids already on the device are the caller's to have checked (a
+    /// device lookup of a bad id gives NaN rows, not a read out of bounds).
+    /// Host ids checked against the vocabulary, then moved to the table's device: how a
+    /// batch gets there once, for the embedding and for the loss's targets.
+    pub fn ids_to_device(&self, ids: &Tensor) -> Result<Tensor> {
+        let table = self.weight.value();
+        let v = table.dims()[0];
+        if ids.dtype() != DType::I64 {
+            bail!("Embedding", "token ids must be i64, got {}", ids.dtype())
+        }
+        if let Some(&bad) = ids.to_vec_i64()?.iter().find(|&&i| i < 0 || i as usize >= v) {
             bail!("Embedding", "token id {bad} is outside the vocabulary of {v}")
+        }
+        ids.to_device(&table.device())
+    }
+    pub fn forward(&self, ids: &Tensor) -> Result<Var> {
+        let mut flat = ids.flatten_all()?;
+        if flat.device().is_cpu() {
+            flat = self.ids_to_device(&flat)?;
         }
         let rows = self.weight.var().index_select(&flat, 0)?.to_dtype(DType::F32)?;
         let mut dims = ids.dims().to_vec();

@@ -12,7 +12,7 @@ use crate::rope::Rope;
 use autograd::{cross_entropy, Param, Var};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tensor::{bail, DType, Error, Result, Rng, Tensor};
+use tensor::{bail, DType, Device, Error, Result, Rng, Tensor};
 
 pub struct DecoderLayer {
     pub input_layernorm: RmsNorm,
@@ -81,7 +81,7 @@ impl Llama {
     pub fn init(config: &LlamaConfig, rng: &mut Rng) -> Result<Llama> {
         let mut tensors = BTreeMap::new();
         for (name, shape) in expected_shapes(config) {
-            let t = if name.ends_with("norm.weight") { Tensor::ones(shape, DType::F32) } else { Tensor::randn(shape, 0.02, DType::F32, rng) };
+            let t = if name.ends_with("norm.weight") { Tensor::ones(shape, DType::F32, &Device::Cpu)? } else { Tensor::randn(shape, 0.02, DType::F32, &Device::Cpu, rng)? };
             tensors.insert(name, t);
         }
         Llama::from_tensors(config.clone(), tensors)
@@ -177,15 +177,40 @@ impl Llama {
         out
     }
 
-    pub fn new_cache(&self, batch: usize) -> Cache {
-        Cache { layers: self.layers.iter().map(|l| l.self_attn.new_state(batch)).collect(), len: 0 }
+    /// Moves every parameter to `device`, in place (students share their teacher's
+    /// parameters, so moving either moves both).
+    pub fn to_device(&self, device: &Device) -> Result<()> {
+        move_params(self.named_params().iter().map(|(_, p)| p), device)
+    }
+    /// The device the parameters are on.
+    pub fn device(&self) -> Device {
+        self.embed_tokens.weight.value().device()
+    }
+
+    pub fn new_cache(&self, batch: usize) -> Result<Cache> {
+        Ok(Cache { layers: self.layers.iter().map(|l| l.self_attn.new_state(batch)).collect::<Result<_>>()?, len: 0 })
     }
 
     /// Logits `[B, T, V]` for token ids `[B, T]` (i64). With a cache, the ids continue
     /// what the cache has seen; `hidden_states` asks for every layer's input as well.
     pub fn forward(&self, ids: &Tensor, cache: Option<&mut Cache>, hidden_states: bool) -> Result<Output> {
-        if ids.rank() != 2 || ids.dtype() != DType::I64 {
-            bail!("Llama::forward", "token ids must be i64 [B, T], got {:?} {}", ids.dims(), ids.dtype())
+        let (x, hidden_states) = self.trunk(ids, cache, hidden_states)?;
+        Ok(Output { logits: self.head(&x)?, hidden_states })
+    }
+
+    /// The logits of the last position only, `[B, 1, V]` (what decoding needs: prefill
+    /// computes no `[B, T, V]` logits).
+    pub fn forward_last(&self, ids: &Tensor, cache: Option<&mut Cache>) -> Result<Var> {
+        let (x, _) = self.trunk(ids, cache, false)?;
+        let t = x.dims()[1];
+        self.head(&x.narrow(1, t - 1, 1)?)
+    }
+
+    /// Embedding, layers and final norm: the normed states `[B, T, D]` (and, when asked,
+    /// every layer's input followed by those states).
+    fn trunk(&self, ids: &Tensor, cache: Option<&mut Cache>, hidden_states: bool) -> Result<(Var, Vec<Var>)> {
+        if ids.rank() != 2 || ids.dtype() != DType::I64 || ids.dims()[1] == 0 {
+            bail!("Llama::forward", "token ids must be i64 [B, T] with T > 0, got {:?} {}", ids.dims(), ids.dtype())
         }
         let t = ids.dims()[1];
         let mut x = self.embed_tokens.forward(ids)?;
@@ -217,8 +242,7 @@ impl Llama {
         if hidden_states {
             hs.push(x.clone());
         }
-        let logits = self.head(&x)?;
-        Ok(Output { logits, hidden_states: hs })
+        Ok((x, hs))
     }
 
     /// The LM head on final hidden states `[.., D]`.
@@ -231,9 +255,31 @@ impl Llama {
 
     /// Mean next-token cross-entropy over `ids [B, T]` (positions 0..T-2 predict 1..T-1).
     pub fn loss(&self, ids: &Tensor) -> Result<Var> {
-        let out = self.forward(ids, None, false)?;
-        next_token_loss(&out.logits, ids)
+        let ids = self.ids_to_device(ids)?;
+        let out = self.forward(&ids, None, false)?;
+        next_token_loss(&out.logits, &ids)
     }
+
+    /// Token ids on the model's device, checked against the vocabulary when they come from
+    /// the host: the one upload of a batch, for the forward and the loss's targets alike.
+    pub fn ids_to_device(&self, ids: &Tensor) -> Result<Tensor> {
+        if ids.device().is_cpu() {
+            self.embed_tokens.ids_to_device(ids)
+        } else {
+            Ok(ids.clone())
+        }
+    }
+}
+
+/// Moves each parameter's value to `device` in place (a no-op for those already there).
+pub fn move_params<'a>(params: impl IntoIterator<Item = &'a Param>, device: &Device) -> Result<()> {
+    for p in params {
+        let v = p.value();
+        if !v.device().same(device) {
+            p.set(v.to_device(device)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Cross-entropy of `logits [B, T, V]` predicting `ids [B, T]` shifted by one.
@@ -244,7 +290,7 @@ pub fn next_token_loss(logits: &Var, ids: &Tensor) -> Result<Var> {
     }
     let v = logits.dims()[2];
     let pred = logits.narrow(1, 0, t - 1)?.reshape([b * (t - 1), v])?;
-    let target = ids.narrow(1, 1, t - 1)?.contiguous()?.reshape(b * (t - 1))?;
+    let target = ids.narrow(1, 1, t - 1)?.contiguous()?.reshape(b * (t - 1))?.to_device(&logits.value().device())?;
     cross_entropy(&pred, &target, None)
 }
 

@@ -4,13 +4,25 @@
 
 use crate::config::{LlamaConfig, RopeScaling};
 use autograd::{Backward, Var};
-use tensor::{bail, Result, Tensor};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, Elem, HostIn, HostOut, Real, Result, Tensor};
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Rope {
     /// One inverse frequency per rotated pair, as f32 values.
     pub inv_freq: Vec<f32>,
     pub head_dim: usize,
+    /// `(cos, sin)` for positions `0..len` on each device used so far, grown by doubling:
+    /// built once per device and length, not per call.
+    cache: Mutex<HashMap<String, (Tensor, Tensor)>>,
+}
+
+impl Clone for Rope {
+    fn clone(&self) -> Rope {
+        Rope { inv_freq: self.inv_freq.clone(), head_dim: self.head_dim, cache: Mutex::default() }
+    }
 }
 
 impl Rope {
@@ -35,7 +47,7 @@ impl Rope {
                 };
             }
         }
-        Rope { inv_freq: inv.into_iter().map(|f| f as f32).collect(), head_dim }
+        Rope { inv_freq: inv.into_iter().map(|f| f as f32).collect(), head_dim, cache: Mutex::default() }
     }
     pub fn from_config(c: &LlamaConfig) -> Rope {
         Rope::new(c.head_dim, c.rope_theta, &c.rope_scaling)
@@ -58,16 +70,72 @@ impl Rope {
                 sin[t * d + half + i] = s as f32;
             }
         }
-        Ok((Tensor::from_vec(cos, [len, d])?, Tensor::from_vec(sin, [len, d])?))
+        Ok((Tensor::from_vec(cos, [len, d], &Device::Cpu)?, Tensor::from_vec(sin, [len, d], &Device::Cpu)?))
+    }
+    /// The tables for positions `start..start + len` on `device`, as views of the cached
+    /// tables there (built, and uploaded once, when a longer span is first asked for).
+    pub fn tables_on(&self, device: &Device, start: usize, len: usize) -> Result<(Tensor, Tensor)> {
+        let key = device.to_string();
+        let mut cache = self.cache.lock().map_err(|_| tensor::Error::op("rope", "table cache lock poisoned"))?;
+        let have = cache.get(&key).map_or(0, |(c, _)| c.dims()[0]);
+        if start + len > have {
+            let n = (start + len).max(2 * have).max(64);
+            let (c, s) = self.tables(0, n)?;
+            cache.insert(key.clone(), (c.to_device(device)?, s.to_device(device)?));
+        }
+        let (c, s) = &cache[&key];
+        Ok((c.narrow(0, start, len)?, s.narrow(0, start, len)?))
     }
 }
 
-/// `[-x2, x1]` for `x = [x1, x2]` split at the middle of the last dim.
-fn rotate_half(x: &Tensor, sign: f64) -> Result<Tensor> {
-    let last = x.rank() - 1;
-    let h = x.dims()[last] / 2;
-    let (x1, x2) = (x.narrow(last, 0, h)?, x.narrow(last, h, h)?);
-    Tensor::cat(&[&x2.scale(-sign)?, &x1.scale(sign)?], last)
+/// `y = x cos + R(x) sin` along the last dim of `x [B, T, H, d]`, with `R(x) = [-x2, x1]`
+/// and tables `cos, sin [T, d]`; `inverse` rotates the other way (`sin -> -sin`), which is
+/// the backward: R is orthogonal with `R^T(z) = [z2, -z1]`, so `dL/dx = g cos + R^T(g sin)`,
+/// and as both halves of a table row are equal that is the rotation by `-sin`.
+struct RopeOp {
+    inverse: bool,
+}
+
+fn rope_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], inverse: bool) -> Result<()> {
+    let dims = ins[0].dims().to_vec();
+    let (t, h, d) = (dims[1], dims[2], dims[3]);
+    let half = d / 2;
+    let x = ins[0].values::<T>()?;
+    let (cos, sin) = (ins[1].values::<f32>()?, ins[2].values::<f32>()?);
+    let sign = if inverse { -T::ONE } else { T::ONE };
+    let mut y = vec![T::ZERO; x.len()];
+    y.par_chunks_mut(h * d).zip(x.par_chunks(h * d)).enumerate().for_each(|(bt, (yr, xr))| {
+        let ti = bt % t.max(1);
+        let (c, s) = (&cos[ti * d..(ti + 1) * d], &sin[ti * d..(ti + 1) * d]);
+        for hh in 0..h {
+            let (xo, yo) = (&xr[hh * d..(hh + 1) * d], &mut yr[hh * d..(hh + 1) * d]);
+            for i in 0..half {
+                let (x1, x2) = (xo[i], xo[half + i]);
+                yo[i] = x1 * T::from_f64(c[i] as f64) + (-x2) * T::from_f64(s[i] as f64) * sign;
+                yo[half + i] = x2 * T::from_f64(c[half + i] as f64) + x1 * T::from_f64(s[half + i] as f64) * sign;
+            }
+        }
+    });
+    outs[0].write(&y)
+}
+
+impl CustomOp for RopeOp {
+    fn name(&self) -> &'static str {
+        if self.inverse {
+            "rope backward"
+        } else {
+            "rope"
+        }
+    }
+    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+        match outs[0].dtype() {
+            DType::F64 => rope_cpu::<f64>(ins, outs, self.inverse),
+            _ => rope_cpu::<f32>(ins, outs, self.inverse),
+        }
+    }
+    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+        Err(no_kernel(self.name(), device))
+    }
 }
 
 struct RopeBackward {
@@ -79,24 +147,23 @@ impl Backward for RopeBackward {
     fn name(&self) -> &'static str {
         "rope"
     }
-    // y = x cos + R(x) sin with R(x) = [-x2, x1]; R is orthogonal with R^T(z) = [z2, -z1],
-    // so dL/dx = g cos + R^T(g sin).
     fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None]) };
-        let gx = g.mul(&self.cos)?.add(&rotate_half(&g.mul(&self.sin)?, -1.0)?)?;
-        Ok(vec![Some(gx)])
+        let cd = g.dtype().compute();
+        let gx = Tensor::apply_op(&RopeOp { inverse: true }, &[&g.to_dtype(cd)?, &self.cos, &self.sin], &[(g.shape().clone(), cd)])?;
+        Ok(vec![gx.into_iter().next()])
     }
 }
 
-/// Rotates `x [B, T, H, d]` at positions `start..start + T`.
+/// Rotates `x [B, T, H, d]` at positions `start..start + T`; the result is in the compute
+/// dtype of `x`.
 pub fn apply_rope(x: &Var, rope: &Rope, start: usize) -> Result<Var> {
-    if x.rank() != 4 || x.dims()[3] != rope.head_dim {
-        bail!("rope", "expects [B, T, H, {}], got {:?}", rope.head_dim, x.dims())
+    if x.rank() != 4 || x.dims()[3] != rope.head_dim || rope.head_dim % 2 != 0 {
+        bail!("rope", "expects [B, T, H, {}] with an even head dim, got {:?}", rope.head_dim, x.dims())
     }
     let t = x.dims()[1];
-    let (cos, sin) = rope.tables(start, t)?;
-    let (cos, sin) = (cos.unsqueeze(1)?, sin.unsqueeze(1)?);
-    let xv = x.value().to_dtype(crate::norm::compute_dtype(x.dtype()))?;
-    let y = xv.mul(&cos)?.add(&rotate_half(&xv, 1.0)?.mul(&sin)?)?;
+    let (cos, sin) = rope.tables_on(&x.value().device(), start, t)?;
+    let cd = x.dtype().compute();
+    let y = Tensor::apply_op(&RopeOp { inverse: false }, &[x.value(), &cos, &sin], &[(x.value().shape().clone(), cd)])?.remove(0);
     Ok(Var::from_op1(RopeBackward { cos, sin }, &[x], y))
 }

@@ -3,7 +3,7 @@
 
 use nn::gguf::quant::dequantize;
 use nn::gguf::{GgmlType, GgufFile};
-use tensor::{DType, Rng, Tensor};
+use tensor::{DType, Device, Rng, Tensor};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("lawcat-gguf-{}", std::process::id()));
@@ -118,7 +118,7 @@ fn broken_files_are_clear_errors() {
 fn unpermute_inverts_llama_cpp_permute() {
     // llama.cpp's converter: reshape [heads, 2, d/2, in], swap axes 1 and 2.
     let (heads, d, inp) = (3, 8, 5);
-    let w = Tensor::randn([heads * d, inp], 1.0, DType::F32, &mut Rng::new(1));
+    let w = Tensor::randn([heads * d, inp], 1.0, DType::F32, &Device::Cpu, &mut Rng::new(1)).unwrap();
     let permuted = w.reshape([heads, 2, d / 2, inp]).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape([heads * d, inp]).unwrap();
     let back = nn::gguf::convert::unpermute_qk(&permuted, heads).unwrap();
     assert_eq!(back.to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());

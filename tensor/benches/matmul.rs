@@ -5,7 +5,7 @@
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tensor::{DType, Rng, Tensor};
+use tensor::{DType, Device, Rng, Tensor};
 
 const SIZES: &[(usize, usize, usize)] = &[(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (2048, 2048, 8192)];
 
@@ -77,8 +77,8 @@ fn child(threads: usize) {
     let pct = |g: f64| if peak > 0.0 { format!("{:>5.0}%", 100.0 * g / peak) } else { "     -".into() };
     let mut rng = Rng::new(1);
     for &(m, k, n) in SIZES {
-        let a = Tensor::randn([m, k], 1.0, DType::F32, &mut rng);
-        let b = Tensor::randn([k, n], 1.0, DType::F32, &mut rng);
+        let a = Tensor::randn([m, k], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
+        let b = Tensor::randn([k, n], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
         let flops = 2.0 * (m * n * k) as f64;
         let budget = Duration::from_millis(3000);
         let (av, bv) = (a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());

@@ -1,23 +1,29 @@
 //! The device boundary. Every primitive op a tensor can run is a method of
-//! [`BackendStorage`], with no default bodies: the CPU implements all of them (`cpu/`), and a
-//! GPU backend (the `ptx` crate) implements the same trait for its own storage, so it slots
-//! in beside the CPU without touching the ops or the autograd rules built on top. A backend
-//! that forgets an op does not compile.
+//! [`BackendStorage`], with no default bodies: the CPU implements all of them (`cpu/`), an
+//! accelerator (the `ptx` crate's CUDA device and PTX interpreter, or the checking device in
+//! `check_device`) implements the same trait for its own storage, so it slots in beside the
+//! CPU without touching the ops or the autograd rules built on top. A backend that forgets an
+//! op does not compile. Fused ops defined in other crates cross the boundary as
+//! [`crate::CustomOp`]s, which an accelerator runs through [`AccelDevice::run_custom`].
 
+use crate::custom_op::{CustomOp, DevIn, DevOut};
 use crate::host::CpuStorage;
 use crate::{DType, Layout, Result};
 use std::any::Any;
 use std::fmt::Debug;
 use std::sync::Arc;
 
-/// Shared, immutable storage; views share it, ops make new storage.
+/// Shared, immutable storage; views share it, ops make new storage. (In-place writes go
+/// through [`crate::Tensor::apply_op_inplace`] and [`crate::Tensor::slice_assign`], which
+/// copy first when the storage is shared, so a view never changes under its holder.)
 pub type Storage = Arc<dyn BackendStorage>;
 
 /// Where a tensor's storage lives.
 #[derive(Clone, Debug)]
 pub enum Device {
     Cpu,
-    /// An accelerator provided by another crate (the `ptx` crate's CUDA device).
+    /// An accelerator: the `ptx` crate's CUDA device or PTX interpreter, or the checking
+    /// device ([`crate::check_device`]).
     Accel(Arc<dyn AccelDevice>),
 }
 
@@ -32,6 +38,13 @@ impl Device {
             (Device::Cpu, Device::Accel(_)) | (Device::Accel(_), Device::Cpu) => false,
         }
     }
+    /// Waits until every queued op of this device has finished (a no-op on the CPU).
+    pub fn synchronize(&self) -> Result<()> {
+        match self {
+            Device::Cpu => Ok(()),
+            Device::Accel(a) => a.synchronize(),
+        }
+    }
 }
 
 impl std::fmt::Display for Device {
@@ -43,11 +56,28 @@ impl std::fmt::Display for Device {
     }
 }
 
-/// An accelerator that can take host data.
+/// An accelerator: where its memory comes from, how host data gets there, and how it runs
+/// fused ops. Its storage implements [`BackendStorage`] for the primitives.
 pub trait AccelDevice: Send + Sync + Debug {
+    /// The kind, as users name it on the command line (`cuda`, `interp`, `check`).
     fn name(&self) -> &str;
     fn ordinal(&self) -> usize;
+    fn as_any(&self) -> &dyn Any;
+    /// Copies host data to the device: a transfer.
     fn upload(&self, data: &CpuStorage) -> Result<Storage>;
+    /// New storage of `n` elements of `dtype` whose contents are unspecified: every op that
+    /// asks for it writes all of it.
+    fn alloc(&self, n: usize, dtype: DType) -> Result<Box<dyn BackendStorage>>;
+    /// `n` copies of `value` in `dtype`, made on the device (no transfer).
+    fn full(&self, value: f64, n: usize, dtype: DType) -> Result<Storage>;
+    /// `start, start + 1, ..., start + n - 1` in `dtype`, made on the device.
+    fn arange(&self, start: i64, n: usize, dtype: DType) -> Result<Storage>;
+    /// Runs a fused op: the device decides which body (its kernels through
+    /// [`CustomOp::accel`], or, for a device whose memory the host addresses directly, the
+    /// CPU body in place).
+    fn run_custom(&self, op: &dyn CustomOp, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()>;
+    /// Waits for every queued op to finish.
+    fn synchronize(&self) -> Result<()>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,6 +155,7 @@ pub enum ReduceOp {
 /// Binary inputs arrive already broadcast to the output shape (stride 0 where stretched).
 pub trait BackendStorage: Send + Sync + Debug + 'static {
     fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
     fn device(&self) -> Device;
     fn dtype(&self) -> DType;
     /// Elements held (not bytes).
@@ -180,4 +211,7 @@ pub trait BackendStorage: Send + Sync + Debug + 'static {
     ) -> Result<Storage>;
     /// `self` followed by `rest` along `dim`; all of one dtype, shapes equal but for `dim`.
     fn concat(&self, layout: &Layout, rest: &[(&dyn BackendStorage, &Layout)], dim: usize) -> Result<Storage>;
+    /// Writes the elements of `src` (seen through `src_layout`) into the places `dst` picks
+    /// out of `self`, in place; shapes equal, dtypes equal.
+    fn copy_into(&mut self, dst: &Layout, src: &dyn BackendStorage, src_layout: &Layout) -> Result<()>;
 }

@@ -213,6 +213,7 @@ pub trait Elem: Copy + Send + Sync + Debug + bytemuck::Pod + PartialEq + 'static
     const DTYPE: DType;
     fn wrap(v: Vec<Self>) -> CpuStorage;
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
     /// Value conversion through f64 (casts between any two dtypes go this way).
     fn as_f64(self) -> f64;
     fn from_f64_as(v: f64) -> Self;
@@ -226,6 +227,12 @@ macro_rules! impl_elem {
                 CpuStorage::$variant(v)
             }
             fn slice(s: &CpuStorage) -> Option<&[Self]> {
+                match s {
+                    CpuStorage::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]> {
                 match s {
                     CpuStorage::$variant(v) => Some(v),
                     _ => None,

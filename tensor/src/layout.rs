@@ -137,8 +137,11 @@ impl Layout {
     pub fn numel(&self) -> usize {
         self.shape.numel()
     }
-    /// Row-major contiguous (dims of size 1 may have any stride).
+    /// Row-major contiguous (dims of size 1 may have any stride; an empty tensor always is).
     pub fn is_contiguous(&self) -> bool {
+        if self.numel() == 0 {
+            return true;
+        }
         let mut expect = 1;
         for (&d, &s) in self.dims().iter().zip(&self.strides).rev() {
             if d != 1 && s != expect {

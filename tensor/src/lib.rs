@@ -22,6 +22,8 @@
 
 pub mod atomic;
 pub mod backend;
+pub mod check_device;
+pub mod custom_op;
 pub mod cpu;
 mod host;
 mod send_ptr;
@@ -39,6 +41,7 @@ pub mod tolerance;
 mod view;
 
 pub use backend::{AccelDevice, BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, Storage, UnaryOp};
+pub use custom_op::{CustomOp, DevIn, DevOut, HostIn, HostOut};
 pub use host::CpuStorage;
 pub use dtype::{DType, Elem, FloatElem, Real};
 pub use error::{Error, Result};

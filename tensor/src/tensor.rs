@@ -1,7 +1,7 @@
 //! The [`Tensor`] type: shared storage plus a strided [`Layout`]. Cloning is cheap (the
 //! storage is reference-counted); views share storage; every op makes new storage.
 
-use crate::backend::{Device, Storage};
+use crate::backend::{BackendStorage, Device, Storage};
 use crate::host::CpuStorage;
 use crate::random::Rng;
 use crate::{bail, DType, Elem, Error, Layout, Result, Shape};
@@ -30,6 +30,7 @@ impl Tensor {
     pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
         Tensor { storage: self.storage.clone(), layout }
     }
+    /// Host data as a tensor on the CPU.
     pub fn from_cpu(data: CpuStorage, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
         if data.len() != shape.numel() {
@@ -37,50 +38,68 @@ impl Tensor {
         }
         Ok(Tensor::contiguous_from(Arc::new(data), shape))
     }
-    pub fn from_vec<T: Elem>(data: Vec<T>, shape: impl Into<Shape>) -> Result<Tensor> {
-        Tensor::from_cpu(T::wrap(data), shape)
+    /// Host data as a tensor on `device` (an upload, for an accelerator).
+    pub fn from_host(data: CpuStorage, shape: impl Into<Shape>, device: &Device) -> Result<Tensor> {
+        Tensor::from_cpu(data, shape)?.to_device(device)
     }
-    pub fn from_slice<T: Elem>(data: &[T], shape: impl Into<Shape>) -> Result<Tensor> {
-        Tensor::from_vec(data.to_vec(), shape)
+    /// A vector as a tensor on `device`.
+    pub fn from_vec<T: Elem>(data: Vec<T>, shape: impl Into<Shape>, device: &Device) -> Result<Tensor> {
+        Tensor::from_host(T::wrap(data), shape, device)
     }
-    /// A rank-0 tensor.
-    pub fn scalar(value: f64, dtype: DType) -> Tensor {
-        Tensor::full(value, (), dtype)
+    /// A rank-0 tensor on `device`.
+    pub fn scalar(value: f64, dtype: DType, device: &Device) -> Result<Tensor> {
+        Tensor::full(value, (), dtype, device)
     }
-    pub fn full(value: f64, shape: impl Into<Shape>, dtype: DType) -> Tensor {
+    /// `value` everywhere, made on `device` (no transfer).
+    pub fn full(value: f64, shape: impl Into<Shape>, dtype: DType, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
-        Tensor::contiguous_from(Arc::new(CpuStorage::full(value, shape.numel(), dtype)), shape)
+        let storage: Storage = match device {
+            Device::Cpu => Arc::new(CpuStorage::full(value, shape.numel(), dtype)),
+            Device::Accel(d) => d.full(value, shape.numel(), dtype)?,
+        };
+        Ok(Tensor::contiguous_from(storage, shape))
     }
-    pub fn zeros(shape: impl Into<Shape>, dtype: DType) -> Tensor {
-        Tensor::full(0.0, shape, dtype)
+    pub fn zeros(shape: impl Into<Shape>, dtype: DType, device: &Device) -> Result<Tensor> {
+        Tensor::full(0.0, shape, dtype, device)
     }
-    pub fn ones(shape: impl Into<Shape>, dtype: DType) -> Tensor {
-        Tensor::full(1.0, shape, dtype)
+    pub fn ones(shape: impl Into<Shape>, dtype: DType, device: &Device) -> Result<Tensor> {
+        Tensor::full(1.0, shape, dtype, device)
+    }
+    /// `value` in this tensor's shape, dtype and device.
+    pub fn full_like(&self, value: f64) -> Result<Tensor> {
+        Tensor::full(value, self.shape(), self.dtype(), &self.device())
     }
     /// Zeros of this tensor's shape, dtype and device.
     pub fn zeros_like(&self) -> Result<Tensor> {
-        Tensor::zeros(self.shape(), self.dtype()).to_device(&self.device())
+        self.full_like(0.0)
     }
     pub fn ones_like(&self) -> Result<Tensor> {
-        Tensor::ones(self.shape(), self.dtype()).to_device(&self.device())
+        self.full_like(1.0)
     }
-    /// `start, start + 1, ..., end - 1`.
-    pub fn arange(start: i64, end: i64, dtype: DType) -> Tensor {
-        let v: Vec<f64> = (start..end.max(start)).map(|i| i as f64).collect();
-        let n = v.len();
-        Tensor::from_vec(v, n).expect("length matches").to_dtype(dtype).expect("every dtype casts")
+    /// `start, start + 1, ..., end - 1`, made on `device`.
+    pub fn arange(start: i64, end: i64, dtype: DType, device: &Device) -> Result<Tensor> {
+        let n = (end.max(start) - start) as usize;
+        let storage: Storage = match device {
+            Device::Cpu => {
+                let v: Vec<f64> = (0..n).map(|i| (start + i as i64) as f64).collect();
+                Arc::new(CpuStorage::F64(v)).cast(&Layout::contiguous(n), dtype)?
+            }
+            Device::Accel(d) => d.arange(start, n, dtype)?,
+        };
+        Ok(Tensor::contiguous_from(storage, n))
     }
-    /// Standard normal values times `std`, from `rng`.
-    pub fn randn(shape: impl Into<Shape>, std: f64, dtype: DType, rng: &mut Rng) -> Tensor {
+    /// Standard normal values times `std`, from `rng`. The values are drawn on the host, so
+    /// one seed gives the same tensor on every device (then uploaded to `device`).
+    pub fn randn(shape: impl Into<Shape>, std: f64, dtype: DType, device: &Device, rng: &mut Rng) -> Result<Tensor> {
         let shape = shape.into();
         let v: Vec<f64> = (0..shape.numel()).map(|_| rng.normal() * std).collect();
-        Tensor::from_vec(v, shape).expect("length matches").to_dtype(dtype).expect("every dtype casts")
+        Tensor::from_vec(v, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)
     }
-    /// Uniform values in `[lo, hi)`, from `rng`.
-    pub fn rand_uniform(shape: impl Into<Shape>, lo: f64, hi: f64, dtype: DType, rng: &mut Rng) -> Tensor {
+    /// Uniform values in `[lo, hi)`, from `rng` (drawn on the host, as [`Tensor::randn`]).
+    pub fn rand_uniform(shape: impl Into<Shape>, lo: f64, hi: f64, dtype: DType, device: &Device, rng: &mut Rng) -> Result<Tensor> {
         let shape = shape.into();
         let v: Vec<f64> = (0..shape.numel()).map(|_| lo + (hi - lo) * rng.uniform()).collect();
-        Tensor::from_vec(v, shape).expect("length matches").to_dtype(dtype).expect("every dtype casts")
+        Tensor::from_vec(v, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)
     }
 
     pub fn layout(&self) -> &Layout {
@@ -132,6 +151,38 @@ impl Tensor {
             return Ok(self.clone());
         }
         Ok(Tensor::contiguous_from(self.storage.cast(&self.layout, dtype)?, self.shape()))
+    }
+    /// Gives this tensor storage of its own (copying the whole storage when a view or clone
+    /// shares it), so it can be written in place without any other tensor seeing the write.
+    pub(crate) fn make_storage_unique(&mut self) -> Result<()> {
+        if Arc::get_mut(&mut self.storage).is_none() {
+            self.storage = self.storage.contiguous(&Layout::contiguous(self.storage.len()))?;
+        }
+        Ok(())
+    }
+    /// The storage, mutably, when no other tensor shares it.
+    pub(crate) fn storage_mut(&mut self) -> Option<&mut dyn BackendStorage> {
+        Arc::get_mut(&mut self.storage)
+    }
+    /// Writes `src` over positions `start..start + src.dim(dim)` of `dim`, in place (the
+    /// storage is copied first if another tensor shares it). How decoding caches grow
+    /// without re-concatenating.
+    pub fn slice_assign(&mut self, dim: usize, start: usize, src: &Tensor) -> Result<()> {
+        if !self.device().same(&src.device()) {
+            bail!("slice_assign", "operands on different devices: {} and {}", self.device(), src.device())
+        }
+        self.layout.check_dim("slice_assign", dim)?;
+        if src.rank() != self.rank() {
+            bail!("slice_assign", "source of shape {:?} does not fit destination {:?}", src.dims(), self.dims())
+        }
+        let dst = self.layout.narrow(dim, start, src.dims()[dim])?;
+        if dst.dims() != src.dims() {
+            bail!("slice_assign", "source of shape {:?} does not fit {:?} at {start} of dim {dim}", src.dims(), self.dims())
+        }
+        let src = src.to_dtype(self.dtype())?;
+        self.make_storage_unique()?;
+        let s = Arc::get_mut(&mut self.storage).expect("made unique above");
+        s.copy_into(&dst, &**src.storage(), src.layout())
     }
     pub fn to_device(&self, device: &Device) -> Result<Tensor> {
         if device.same(&self.device()) {

@@ -1,7 +1,7 @@
 //! Test helpers shared by every crate's tests (feature `testing`): random tensors with
 //! awkward layouts, f64 reference indexing, and the proptest configuration (fixed seed).
 
-use crate::{DType, Rng, Tensor};
+use crate::{DType, Device, Rng, Tensor};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
@@ -15,6 +15,12 @@ pub fn config(cases: u32) -> Config {
         None => RngSeed::Fixed(0x1a7c_a7),
     };
     Config { cases, rng_seed: seed, ..Config::default() }
+}
+
+/// The devices model tests run on: the CPU and a fresh checking device (host memory that
+/// counts transfers and refuses to mix with other devices; see [`crate::check_device`]).
+pub fn devices() -> Vec<crate::Device> {
+    vec![crate::Device::Cpu, crate::check_device::CheckDevice::device()]
 }
 
 /// The float dtypes every op is checked in.
@@ -55,16 +61,16 @@ pub fn make(shape: &[usize], dtype: DType, seed: u64, mode: Mode, lo: f64, hi: f
     let mut rng = Rng::new(seed);
     let rank = shape.len();
     match mode {
-        Mode::Contiguous => Tensor::rand_uniform(shape, lo, hi, dtype, &mut rng),
+        Mode::Contiguous => Tensor::rand_uniform(shape, lo, hi, dtype, &Device::Cpu, &mut rng).unwrap(),
         Mode::Permuted => {
             let rev: Vec<usize> = shape.iter().rev().copied().collect();
-            let base = Tensor::rand_uniform(rev, lo, hi, dtype, &mut rng);
+            let base = Tensor::rand_uniform(rev, lo, hi, dtype, &Device::Cpu, &mut rng).unwrap();
             let perm: Vec<usize> = (0..rank).rev().collect();
             base.permute(&perm).unwrap()
         }
         Mode::Narrowed => {
             let big: Vec<usize> = shape.iter().map(|d| d + 2).collect();
-            let mut t = Tensor::rand_uniform(big, lo, hi, dtype, &mut rng);
+            let mut t = Tensor::rand_uniform(big, lo, hi, dtype, &Device::Cpu, &mut rng).unwrap();
             for (i, &d) in shape.iter().enumerate() {
                 t = t.narrow(i, 1, d).unwrap();
             }
@@ -73,7 +79,7 @@ pub fn make(shape: &[usize], dtype: DType, seed: u64, mode: Mode, lo: f64, hi: f
         Mode::Broadcast => {
             // Every other dim stretched from size 1 (stride 0).
             let small: Vec<usize> = shape.iter().enumerate().map(|(i, &d)| if i % 2 == 0 && d > 0 { 1 } else { d }).collect();
-            Tensor::rand_uniform(small, lo, hi, dtype, &mut rng).broadcast_as(shape).unwrap()
+            Tensor::rand_uniform(small, lo, hi, dtype, &Device::Cpu, &mut rng).unwrap().broadcast_as(shape).unwrap()
         }
     }
 }

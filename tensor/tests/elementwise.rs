@@ -5,7 +5,7 @@ use tensor::testing::*;
 use proptest::prelude::*;
 use tensor::layout::broadcast_shapes;
 use tensor::tolerance::{assert_close, Tol};
-use tensor::{DType, Tensor};
+use tensor::{DType, Device, Tensor};
 
 fn softplus(x: f64) -> f64 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
@@ -150,14 +150,14 @@ proptest! {
 
 #[test]
 fn mixed_float_dtypes_promote() {
-    let a = Tensor::ones(3, DType::BF16);
-    let b = Tensor::ones(3, DType::F16);
+    let a = Tensor::ones(3, DType::BF16, &Device::Cpu).unwrap();
+    let b = Tensor::ones(3, DType::F16, &Device::Cpu).unwrap();
     assert_eq!(a.add(&b).unwrap().dtype(), DType::F32);
-    let c = Tensor::ones(3, DType::F64);
+    let c = Tensor::ones(3, DType::F64, &Device::Cpu).unwrap();
     assert_eq!(a.add(&c).unwrap().dtype(), DType::F64);
-    let ids = Tensor::from_vec(vec![1i64, 2, 3], 3).unwrap();
+    let ids = Tensor::from_vec(vec![1i64, 2, 3], 3, &Device::Cpu).unwrap();
     let err = a.add(&ids).unwrap_err().to_string();
     assert!(err.contains("add") && err.contains("bf16") && err.contains("i64"), "{err}");
-    let err = a.exp().unwrap().add(&Tensor::ones([2, 2], DType::BF16)).unwrap_err().to_string();
+    let err = a.exp().unwrap().add(&Tensor::ones([2, 2], DType::BF16, &Device::Cpu).unwrap()).unwrap_err().to_string();
     assert!(err.contains("[3]") && err.contains("[2, 2]"), "{err}");
 }

@@ -6,14 +6,14 @@ use proptest::prelude::*;
 use tensor::cpu::gemm::matmul_naive;
 use tensor::testing::*;
 use tensor::tolerance::{assert_close, Tol};
-use tensor::{DType, Rng, Tensor};
+use tensor::{DType, Device, Rng, Tensor};
 
 /// A `[rows, cols]` operand, either row-major or a transposed view of a `[cols, rows]` one.
 fn operand(rows: usize, cols: usize, transposed: bool, dtype: DType, rng: &mut Rng) -> Tensor {
     if transposed {
-        Tensor::rand_uniform([cols, rows], -1.0, 1.0, dtype, rng).t().unwrap()
+        Tensor::rand_uniform([cols, rows], -1.0, 1.0, dtype, &Device::Cpu, rng).unwrap().t().unwrap()
     } else {
-        Tensor::rand_uniform([rows, cols], -1.0, 1.0, dtype, rng)
+        Tensor::rand_uniform([rows, cols], -1.0, 1.0, dtype, &Device::Cpu, rng).unwrap()
     }
 }
 
@@ -59,10 +59,10 @@ proptest! {
     fn gemm_into_accumulates_and_leaves_the_rest_of_c(m in dim(), n in dim(), k in 0usize..300, pad in 0usize..5, accumulate in any::<bool>(), seed in any::<u64>()) {
         use tensor::cpu::gemm::{gemm_into, MatRef};
         let mut rng = Rng::new(seed);
-        let a = Tensor::rand_uniform([m, k], -1.0, 1.0, DType::F32, &mut rng).to_vec::<f32>().unwrap();
-        let b = Tensor::rand_uniform([k, n], -1.0, 1.0, DType::F32, &mut rng).to_vec::<f32>().unwrap();
+        let a = Tensor::rand_uniform([m, k], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
+        let b = Tensor::rand_uniform([k, n], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
         let ldc = n + pad;
-        let c0 = Tensor::rand_uniform([m, ldc], -1.0, 1.0, DType::F32, &mut rng).to_vec::<f32>().unwrap();
+        let c0 = Tensor::rand_uniform([m, ldc], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
         let mut c = c0.clone();
         gemm_into::<f32, f32>(m, n, k, MatRef { data: &a, off: 0, rs: k, cs: 1 }, MatRef { data: &b, off: 0, rs: n, cs: 1 }, &mut c, ldc, accumulate);
         let ab = matmul_naive(m, n, k, &a.iter().map(|&x| x as f64).collect::<Vec<_>>(), 0, k, 1, &b.iter().map(|&x| x as f64).collect::<Vec<_>>(), 0, n, 1);
@@ -92,9 +92,9 @@ proptest! {
     #[test]
     fn batched_with_broadcast_and_vectors(b1 in 1usize..4, b2 in 1usize..4, m in dim(), n in 1usize..40, k in dim(), bcast in any::<bool>(), seed in any::<u64>()) {
         let mut rng = Rng::new(seed);
-        let a = Tensor::rand_uniform([b1, b2, m, k], -1.0, 1.0, DType::F32, &mut rng);
+        let a = Tensor::rand_uniform([b1, b2, m, k], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
         let bdims: Vec<usize> = if bcast { vec![b2, n, k] } else { vec![b1, b2, n, k] };
-        let b = Tensor::rand_uniform(bdims, -1.0, 1.0, DType::F32, &mut rng).t().unwrap();
+        let b = Tensor::rand_uniform(bdims, -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().t().unwrap();
         let c = a.matmul(&b).unwrap();
         prop_assert_eq!(c.dims(), &[b1, b2, m, n]);
         for i in 0..b1 {
@@ -107,7 +107,7 @@ proptest! {
             }
         }
         // Vector operands: [k] @ [k, n] and [m, k] @ [k].
-        let x = Tensor::rand_uniform([k], -1.0, 1.0, DType::F32, &mut rng);
+        let x = Tensor::rand_uniform([k], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
         let w = operand(k, n, bcast, DType::F32, &mut rng);
         let y = x.matmul(&w).unwrap();
         prop_assert_eq!(y.dims(), &[n]);
@@ -147,11 +147,11 @@ fn portable_kernel_matches_naive() {
 
 #[test]
 fn empty_and_zero_depth_products() {
-    let a = Tensor::zeros([3, 0], DType::F32);
-    let b = Tensor::zeros([0, 4], DType::F32);
+    let a = Tensor::zeros([3, 0], DType::F32, &Device::Cpu).unwrap();
+    let b = Tensor::zeros([0, 4], DType::F32, &Device::Cpu).unwrap();
     let c = a.matmul(&b).unwrap();
     assert_eq!(c.dims(), &[3, 4]);
     assert!(c.to_vec::<f32>().unwrap().iter().all(|&v| v == 0.0));
-    let e = Tensor::zeros([0, 5], DType::F32).matmul(&Tensor::zeros([5, 2], DType::F32)).unwrap();
+    let e = Tensor::zeros([0, 5], DType::F32, &Device::Cpu).unwrap().matmul(&Tensor::zeros([5, 2], DType::F32, &Device::Cpu).unwrap()).unwrap();
     assert_eq!(e.dims(), &[0, 2]);
 }

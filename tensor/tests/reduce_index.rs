@@ -4,7 +4,7 @@
 use tensor::testing::*;
 use proptest::prelude::*;
 use tensor::tolerance::{assert_close, Tol};
-use tensor::{DType, Tensor};
+use tensor::{DType, Device, Tensor};
 
 /// `(pre, len, post)` around `dim` and the flat index of (p, a, q).
 fn split(dims: &[usize], dim: usize) -> (usize, usize, usize) {
@@ -180,7 +180,7 @@ proptest! {
         prop_assert_eq!(logical(&s.select(dim, 1).unwrap()), va);
         let mut bad = shape.clone();
         bad.push(2);
-        prop_assert!(Tensor::cat(&[&a, &Tensor::zeros(bad, DType::F32)], dim).is_err());
+        prop_assert!(Tensor::cat(&[&a, &Tensor::zeros(bad, DType::F32, &Device::Cpu).unwrap()], dim).is_err());
     }
 
     #[test]
@@ -191,7 +191,7 @@ proptest! {
         let mut rng = tensor::Rng::new(seed);
         let len = shape[dim];
         let ids: Vec<i64> = (0..n).map(|_| rng.below(len) as i64).collect();
-        let idt = Tensor::from_vec(ids.clone(), n).unwrap();
+        let idt = Tensor::from_vec(ids.clone(), n, &Device::Cpu).unwrap();
         let sel = x.index_select(&idt, dim).unwrap();
         let (pre, _, post) = split(&shape, dim);
         let want: Vec<f64> = (0..pre).flat_map(|p| ids.iter().flat_map(move |&j| (0..post).map(move |q| (p * len + j as usize) * post + q))).map(|i| v[i]).collect();
@@ -207,7 +207,7 @@ proptest! {
         let mut gd = shape.clone();
         gd[dim] = n;
         let gidx: Vec<i64> = (0..gd.iter().product::<usize>()).map(|_| rng.below(len) as i64).collect();
-        let git = Tensor::from_vec(gidx.clone(), gd.clone()).unwrap();
+        let git = Tensor::from_vec(gidx.clone(), gd.clone(), &Device::Cpu).unwrap();
         let ga = x.gather(&git, dim).unwrap();
         let want: Vec<f64> = (0..gidx.len()).map(|i| { let p = i / (n * post); let q = i % post; v[(p * len + gidx[i] as usize) * post + q] }).collect();
         prop_assert_eq!(logical(&ga), want);
@@ -221,8 +221,8 @@ proptest! {
 
 #[test]
 fn bad_indices_and_dims_are_errors_not_panics() {
-    let x = Tensor::zeros([3, 4], DType::F32);
-    let ids = Tensor::from_vec(vec![0i64, 3], 2).unwrap();
+    let x = Tensor::zeros([3, 4], DType::F32, &Device::Cpu).unwrap();
+    let ids = Tensor::from_vec(vec![0i64, 3], 2, &Device::Cpu).unwrap();
     let e = x.index_select(&ids, 0).unwrap_err().to_string();
     assert!(e.contains("index_select") && e.contains('3'), "{e}");
     assert!(x.index_select(&ids.to_dtype(DType::F32).unwrap(), 0).is_err());
@@ -231,17 +231,17 @@ fn bad_indices_and_dims_are_errors_not_panics() {
     assert!(x.reshape([5]).is_err());
     assert!(x.permute(&[0, 0]).is_err());
     assert!(x.squeeze(0).is_err());
-    assert!(x.matmul(&Tensor::zeros([3, 4], DType::F32)).unwrap_err().to_string().contains("matmul"));
-    assert!(Tensor::from_vec(vec![1f32; 5], [2, 3]).is_err());
-    let neg = Tensor::from_vec(vec![-1i64], 1).unwrap();
+    assert!(x.matmul(&Tensor::zeros([3, 4], DType::F32, &Device::Cpu).unwrap()).unwrap_err().to_string().contains("matmul"));
+    assert!(Tensor::from_vec(vec![1f32; 5], [2, 3], &Device::Cpu).is_err());
+    let neg = Tensor::from_vec(vec![-1i64], 1, &Device::Cpu).unwrap();
     assert!(x.index_select(&neg, 1).is_err());
 }
 
 #[test]
 fn display_prints_shape_dtype_and_values() {
-    let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]).unwrap();
+    let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2], &Device::Cpu).unwrap();
     let s = format!("{t}");
     assert!(s.contains("[2, 2] f32") && s.contains("[[1.0000, 2.0000],\n [3.0000, 4.0000]]"), "{s}");
-    let big = Tensor::zeros([2000], DType::BF16);
+    let big = Tensor::zeros([2000], DType::BF16, &Device::Cpu).unwrap();
     assert!(format!("{big}").contains("..."));
 }

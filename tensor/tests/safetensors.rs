@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use tensor::safetensors_io::{load, save, SafetensorsFile};
-use tensor::{DType, Rng, Tensor};
+use tensor::{DType, Device, Rng, Tensor};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("lawcat-st-{}", std::process::id()));
@@ -13,17 +13,17 @@ fn tmp(name: &str) -> std::path::PathBuf {
 #[test]
 fn round_trip_every_dtype_and_views() {
     let mut rng = Rng::new(1);
-    let f = Tensor::randn([3, 5], 1.0, DType::F32, &mut rng);
+    let f = Tensor::randn([3, 5], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
     let tensors = vec![
         ("f32", f.clone()),
         ("f32_transposed_view", f.t().unwrap()),
-        ("f64", Tensor::randn([4], 1.0, DType::F64, &mut rng)),
-        ("bf16", Tensor::randn([2, 2, 2], 1.0, DType::BF16, &mut rng)),
-        ("f16", Tensor::randn([7], 1.0, DType::F16, &mut rng)),
-        ("i64", Tensor::from_vec(vec![0i64, -5, 1 << 40], 3).unwrap()),
-        ("u8", Tensor::from_vec(vec![0u8, 1, 255], 3).unwrap()),
-        ("scalar", Tensor::scalar(2.5, DType::F32)),
-        ("empty", Tensor::zeros([0, 3], DType::F32)),
+        ("f64", Tensor::randn([4], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap()),
+        ("bf16", Tensor::randn([2, 2, 2], 1.0, DType::BF16, &Device::Cpu, &mut rng).unwrap()),
+        ("f16", Tensor::randn([7], 1.0, DType::F16, &Device::Cpu, &mut rng).unwrap()),
+        ("i64", Tensor::from_vec(vec![0i64, -5, 1 << 40], 3, &Device::Cpu).unwrap()),
+        ("u8", Tensor::from_vec(vec![0u8, 1, 255], 3, &Device::Cpu).unwrap()),
+        ("scalar", Tensor::scalar(2.5, DType::F32, &Device::Cpu).unwrap()),
+        ("empty", Tensor::zeros([0, 3], DType::F32, &Device::Cpu).unwrap()),
     ];
     let path = tmp("all.safetensors");
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
@@ -45,7 +45,7 @@ fn saving_is_atomic_and_leaves_no_temp_file() {
     let dir = tmp("atomic-dir");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("atomic.safetensors");
-    let t = Tensor::ones([2], DType::F32);
+    let t = Tensor::ones([2], DType::F32, &Device::Cpu).unwrap();
     save([("a", &t)], None, &path).unwrap();
     save([("b", &t)], None, &path).unwrap();
     assert_eq!(SafetensorsFile::open(&path).unwrap().names(), vec!["b"]);
@@ -67,7 +67,7 @@ fn err_of(path: &std::path::Path) -> String {
 #[test]
 fn truncated_corrupt_and_mismatched_files_are_clear_errors() {
     let path = tmp("good.safetensors");
-    let t = Tensor::randn([4, 4], 1.0, DType::F32, &mut Rng::new(2));
+    let t = Tensor::randn([4, 4], 1.0, DType::F32, &Device::Cpu, &mut Rng::new(2)).unwrap();
     save([("w", &t)], None, &path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
 

@@ -1,17 +1,21 @@
 //! Our Llama against HF transformers on the tiny fixtures: logits and every hidden state
 //! (relative error < 1e-4), the loss (< 1e-5), every parameter gradient (< 1e-3), and
-//! greedy generation token for token.
+//! greedy generation token for token; on the CPU and on the checking device.
 
 use autograd::{no_grad, Var};
 use lawcat_tests::fixture;
 use nn::generate::{generate, GenerateOptions};
 use nn::weights::load_hf_dir;
 use tensor::safetensors_io::load;
+use tensor::testing::devices;
+use tensor::Device;
 use tensor::tolerance::{compare_tensors, Tol};
 
-fn check_fixture(name: &str) {
+fn check_fixture(name: &str, device: &Device) {
     let dir = fixture(name);
     let model = load_hf_dir(&dir).unwrap().model;
+    model.to_device(device).unwrap();
+    let name = &format!("{name} on {device}");
     let r = load(dir.join("reference.safetensors")).unwrap();
     let ids = &r["input_ids"];
     // forward: logits and hidden states
@@ -49,10 +53,14 @@ fn check_fixture(name: &str) {
 
 #[test]
 fn tiny_llama_matches_transformers() {
-    check_fixture("tiny-llama");
+    for d in devices() {
+        check_fixture("tiny-llama", &d);
+    }
 }
 
 #[test]
 fn tiny_llama_bf16_tied_matches_transformers() {
-    check_fixture("tiny-llama-bf16-tied");
+    for d in devices() {
+        check_fixture("tiny-llama-bf16-tied", &d);
+    }
 }

@@ -26,7 +26,7 @@ impl Backward for IndexBackward {
     }
     fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None]) };
-        let zeros = Tensor::zeros(self.dims.as_slice(), g.dtype()).to_device(&g.device())?;
+        let zeros = Tensor::zeros(self.dims.as_slice(), g.dtype(), &g.device())?;
         let gx = match &self.op {
             Index::Select { ids } => zeros.index_add(ids, g, self.dim)?,
             Index::Gather { index } => zeros.scatter_add(index, g, self.dim)?,

@@ -18,7 +18,7 @@ pub trait UnaryBackwardRule {
 
 impl UnaryBackwardRule for Unary {
     fn backward(self, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
-        let zero = || Tensor::zeros((), x.dtype());
+        let zero = || Tensor::zeros((), x.dtype(), &x.device());
         match self {
             // d/dx -x = -1
             Unary::Neg => g.neg(),
@@ -36,11 +36,11 @@ impl UnaryBackwardRule for Unary {
             Unary::Sqr => g.mul(x)?.scale(2.0),
             // d/dx |x| = sign(x) (0 at 0)
             Unary::Abs => {
-                let sign = mask_as(&x.gt(&zero())?, x.dtype())?.sub(&mask_as(&x.lt(&zero())?, x.dtype())?)?;
+                let sign = mask_as(&x.gt(&zero()?)?, x.dtype())?.sub(&mask_as(&x.lt(&zero()?)?, x.dtype())?)?;
                 g.mul(&sign)
             }
             // d/dx max(x, 0) = [x > 0]
-            Unary::Relu => g.mul(&mask_as(&x.gt(&zero())?, x.dtype())?),
+            Unary::Relu => g.mul(&mask_as(&x.gt(&zero()?)?, x.dtype())?),
             // d/dx x s(x) = s(x) (1 + x (1 - s(x))), s = sigmoid
             Unary::Silu => {
                 let s = x.sigmoid()?;
@@ -57,8 +57,8 @@ impl UnaryBackwardRule for Unary {
             Unary::Tanh => g.mul(&y.sqr()?.affine(-1.0, 1.0)?),
             // d/dx elu(x) = 1 for x > 0, alpha e^x = y + alpha otherwise
             Unary::Elu(a) => {
-                let pos = x.gt(&zero())?;
-                g.mul(&pos.where_cond(&Tensor::ones((), x.dtype()), &y.add_scalar(a)?)?)
+                let pos = x.gt(&zero()?)?;
+                g.mul(&pos.where_cond(&Tensor::ones((), x.dtype(), &x.device())?, &y.add_scalar(a)?)?)
             }
             // d/dx x^e = e x^(e-1)
             Unary::Powf(e) => g.mul(&x.powf(e - 1.0)?)?.scale(e),
@@ -66,8 +66,8 @@ impl UnaryBackwardRule for Unary {
             Unary::Affine { mul, .. } => g.scale(mul),
             // d/dx clamp(x, lo, hi) = [lo <= x <= hi]
             Unary::Clamp { min, max } => {
-                let inside = mask_as(&x.ge(&Tensor::scalar(min, x.dtype()))?, x.dtype())?
-                    .mul(&mask_as(&x.le(&Tensor::scalar(max, x.dtype()))?, x.dtype())?)?;
+                let inside = mask_as(&x.ge(&Tensor::scalar(min, x.dtype(), &x.device())?)?, x.dtype())?
+                    .mul(&mask_as(&x.le(&Tensor::scalar(max, x.dtype(), &x.device())?)?, x.dtype())?)?;
                 g.mul(&inside)
             }
         }

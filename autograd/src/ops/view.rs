@@ -42,8 +42,8 @@ impl Backward for View {
                 before[*dim] = *start;
                 let mut after = dims.clone();
                 after[*dim] = dims[*dim] - start - len;
-                let z0 = Tensor::zeros(before, g.dtype()).to_device(&g.device())?;
-                let z1 = Tensor::zeros(after, g.dtype()).to_device(&g.device())?;
+                let z0 = Tensor::zeros(before, g.dtype(), &g.device())?;
+                let z1 = Tensor::zeros(after, g.dtype(), &g.device())?;
                 Tensor::cat(&[&z0, g, &z1], *dim)?
             }
             // broadcast copies values: their gradients are summed back
@@ -86,7 +86,7 @@ impl Backward for Where {
     }
     fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None, None]) };
-        let z = Tensor::zeros((), g.dtype()).to_device(&g.device())?;
+        let z = Tensor::zeros((), g.dtype(), &g.device())?;
         let ga = if needs[0] { Some(sum_to_shape(&self.cond.where_cond(g, &z)?, &self.a)?) } else { None };
         let gb = if needs[1] { Some(sum_to_shape(&self.cond.where_cond(&z, g)?, &self.b)?) } else { None };
         Ok(vec![ga, gb])
@@ -139,9 +139,13 @@ impl Var {
     pub fn select(&self, dim: usize, i: usize) -> Result<Var> {
         self.narrow(dim, i, 1)?.squeeze(dim)
     }
+    /// `n` pieces of `dim`, as [`Tensor::chunk`] cuts them (an error for `n = 0`).
     pub fn chunk(&self, n: usize, dim: usize) -> Result<Vec<Var>> {
         let size = self.dim(dim)?;
-        let step = size.div_ceil(n.max(1)).max(1);
+        if n == 0 {
+            tensor::bail!("chunk", "cannot split into 0 pieces")
+        }
+        let step = size.div_ceil(n).max(1);
         (0..size).step_by(step).map(|s| self.narrow(dim, s, step.min(size - s))).collect()
     }
     pub fn broadcast_as(&self, shape: impl Into<Shape>) -> Result<Var> {

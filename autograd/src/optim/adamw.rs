@@ -5,11 +5,86 @@
 //! v   <- b2 v + (1 - b2) g^2                     second moment
 //! p   <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 //! ```
+//! One fused op per parameter ([`AdamWUpdate`]), on the parameter's device, in place. The
+//! moments are kept in the parameter's compute dtype (f32; f64 for f64 parameters), and a
+//! bf16/f16 parameter keeps an f32 master copy that the update reads and writes, the
+//! parameter itself being that copy rounded once per step.
 
 use super::{meta_f64, state_tensor, Optimizer};
 use crate::Param;
 use std::collections::HashMap;
-use tensor::{bail, Result, Tensor};
+use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
+
+/// The update of one parameter: input the gradient; in place `[param, m, v]`, plus the f32
+/// master copy `[.., master]` for a bf16/f16 parameter. Every element is independent.
+pub struct AdamWUpdate {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// `1 - b1^t` and `1 - b2^t` for this step.
+    pub bc1: f64,
+    pub bc2: f64,
+}
+
+impl AdamWUpdate {
+    fn cpu_as<T: Real + Elem>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        let c = |x: f64| T::from_f64(x);
+        let (decay, b1, b2, nb1, nb2) = (c(1.0 - self.lr * self.weight_decay), c(self.beta1), c(self.beta2), c(1.0 - self.beta1), c(1.0 - self.beta2));
+        let (inv_sqrt_bc2, eps, step) = (c(1.0 / self.bc2.sqrt()), c(self.eps), c(self.lr / self.bc1));
+        let g = ins[0].values::<T>()?;
+        let has_master = outs.len() == 4;
+        let mut x: Vec<T> = if has_master { outs[3].slice_mut::<T>()?.to_vec() } else { outs[0].values::<T>()? };
+        {
+            let (m_out, rest) = outs[1..].split_at_mut(1);
+            let m = m_out[0].slice_mut::<T>()?;
+            let v = rest[0].slice_mut::<T>()?;
+            if m.len() != g.len() || v.len() != g.len() || x.len() != g.len() {
+                bail!("adamw", "gradient, moments and parameter differ in size: {}, {}, {}, {}", g.len(), m.len(), v.len(), x.len())
+            }
+            for i in 0..g.len() {
+                // the order of operations of the composite this op replaces (bit for bit)
+                let mut p = x[i];
+                if self.weight_decay != 0.0 {
+                    p = p * decay;
+                }
+                m[i] = m[i] * b1 + g[i] * nb1;
+                v[i] = v[i] * b2 + g[i] * g[i] * nb2;
+                let denom = v[i].sqrt() * inv_sqrt_bc2 + eps;
+                x[i] = p - m[i] / denom * step;
+            }
+        }
+        if has_master {
+            outs[3].slice_mut::<T>()?.copy_from_slice(&x);
+        }
+        outs[0].write(&x)
+    }
+}
+
+impl CustomOp for AdamWUpdate {
+    fn name(&self) -> &'static str {
+        "adamw"
+    }
+    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+        match outs[1].dtype() {
+            DType::F64 => self.cpu_as::<f64>(ins, outs),
+            _ => self.cpu_as::<f32>(ins, outs),
+        }
+    }
+    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+        Err(no_kernel(self.name(), device))
+    }
+}
+
+/// What AdamW keeps for one parameter.
+#[derive(Clone)]
+struct Slot {
+    m: Tensor,
+    v: Tensor,
+    /// The f32 value of a bf16/f16 parameter.
+    master: Option<Tensor>,
+}
 
 pub struct AdamW {
     params: Vec<Param>,
@@ -18,15 +93,14 @@ pub struct AdamW {
     pub eps: f64,
     pub weight_decay: f64,
     t: u64,
-    m: Vec<Option<Tensor>>,
-    v: Vec<Option<Tensor>>,
+    slots: Vec<Option<Slot>>,
 }
 
 impl AdamW {
     /// PyTorch's defaults but for the learning rate: betas (0.9, 0.999), eps 1e-8, wd 0.01.
     pub fn new(params: Vec<Param>, lr: f64) -> AdamW {
         let n = params.len();
-        AdamW { params, lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01, t: 0, m: vec![None; n], v: vec![None; n] }
+        AdamW { params, lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01, t: 0, slots: vec![None; n] }
     }
     pub fn with_weight_decay(mut self, wd: f64) -> Self {
         self.weight_decay = wd;
@@ -40,37 +114,36 @@ impl AdamW {
         self.eps = eps;
         self
     }
+    /// Zero moments (and the master copy) for a parameter seen for the first time.
+    fn fresh_slot(p: &Tensor) -> Result<Slot> {
+        let cd = p.dtype().compute();
+        let m = Tensor::zeros(p.shape(), cd, &p.device())?;
+        let master = (cd != p.dtype()).then(|| p.to_dtype(cd)).transpose()?;
+        Ok(Slot { v: m.clone(), m, master })
+    }
 }
 
 impl Optimizer for AdamW {
     fn step(&mut self) -> Result<()> {
         self.t += 1;
         let (b1, b2) = self.betas;
-        let bc1 = 1.0 - b1.powi(self.t as i32);
-        let bc2 = 1.0 - b2.powi(self.t as i32);
+        let op = AdamWUpdate { lr: self.lr, beta1: b1, beta2: b2, eps: self.eps, weight_decay: self.weight_decay, bc1: 1.0 - b1.powi(self.t as i32), bc2: 1.0 - b2.powi(self.t as i32) };
         for (i, p) in self.params.iter().enumerate() {
             let Some(g) = p.grad() else { continue };
             if !p.trainable() {
                 continue;
             }
-            let mut x = p.value();
-            let g = g.to_dtype(x.dtype())?;
-            if self.weight_decay != 0.0 {
-                x = x.scale(1.0 - self.lr * self.weight_decay)?;
-            }
-            let m = match &self.m[i] {
-                Some(m) => m.scale(b1)?.add(&g.scale(1.0 - b1)?)?,
-                None => g.scale(1.0 - b1)?,
+            let slot = match &mut self.slots[i] {
+                Some(s) => s,
+                empty => empty.insert(AdamW::fresh_slot(&p.value())?),
             };
-            let v = match &self.v[i] {
-                Some(v) => v.scale(b2)?.add(&g.sqr()?.scale(1.0 - b2)?)?,
-                None => g.sqr()?.scale(1.0 - b2)?,
-            };
-            let denom = v.sqrt()?.scale(1.0 / bc2.sqrt())?.add_scalar(self.eps)?;
-            x = x.sub(&m.div(&denom)?.scale(self.lr / bc1)?)?;
-            p.set(x)?;
-            self.m[i] = Some(m);
-            self.v[i] = Some(v);
+            p.update(|x| {
+                let Slot { m, v, master } = slot;
+                match master {
+                    Some(master) => Tensor::apply_op_inplace(&op, &[&g], &mut [x, m, v, master]),
+                    None => Tensor::apply_op_inplace(&op, &[&g], &mut [x, m, v]),
+                }
+            })?;
         }
         Ok(())
     }
@@ -88,12 +161,13 @@ impl Optimizer for AdamW {
     }
     fn state(&self) -> (Vec<(String, Tensor)>, HashMap<String, String>) {
         let mut tensors = vec![];
-        for (i, p) in self.params.iter().enumerate() {
-            if let Some(m) = &self.m[i] {
-                tensors.push((format!("{}.exp_avg", p.name()), m.clone()));
-            }
-            if let Some(v) = &self.v[i] {
-                tensors.push((format!("{}.exp_avg_sq", p.name()), v.clone()));
+        for (p, s) in self.params.iter().zip(&self.slots) {
+            if let Some(s) = s {
+                tensors.push((format!("{}.exp_avg", p.name()), s.m.clone()));
+                tensors.push((format!("{}.exp_avg_sq", p.name()), s.v.clone()));
+                if let Some(master) = &s.master {
+                    tensors.push((format!("{}.master", p.name()), master.clone()));
+                }
             }
         }
         let meta = HashMap::from([
@@ -117,9 +191,23 @@ impl Optimizer for AdamW {
         self.eps = meta_f64(meta, "eps")?;
         self.weight_decay = meta_f64(meta, "weight_decay")?;
         for (i, p) in self.params.iter().enumerate() {
-            let like = p.value();
-            self.m[i] = state_tensor(tensors, &format!("{}.exp_avg", p.name()), &like)?;
-            self.v[i] = state_tensor(tensors, &format!("{}.exp_avg_sq", p.name()), &like)?;
+            let value = p.value();
+            let cd = value.dtype().compute();
+            let like = value.to_dtype(cd)?;
+            let m = state_tensor(tensors, &format!("{}.exp_avg", p.name()), &like)?;
+            let v = state_tensor(tensors, &format!("{}.exp_avg_sq", p.name()), &like)?;
+            self.slots[i] = match (m, v) {
+                (Some(m), Some(v)) => {
+                    let master = match state_tensor(tensors, &format!("{}.master", p.name()), &like)? {
+                        Some(ms) if cd != value.dtype() => Some(ms),
+                        _ if cd != value.dtype() => Some(like),
+                        _ => None,
+                    };
+                    Some(Slot { m, v, master })
+                }
+                (None, None) => None,
+                _ => bail!("AdamW::load_state", "{}: the saved state has one moment without the other", p.name()),
+            };
         }
         Ok(())
     }

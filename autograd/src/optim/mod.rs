@@ -48,25 +48,28 @@ pub trait Optimizer {
 }
 
 /// Scales all gradients so that their global L2 norm is at most `max_norm` (as PyTorch's
-/// `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)` when above). Returns the norm
-/// before clipping.
-pub fn clip_grad_norm(params: &[Param], max_norm: f64) -> Result<f64> {
-    let mut sq = 0.0;
-    for p in params {
-        if let Some(g) = p.grad() {
-            sq += g.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar()?;
-        }
+/// `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)` when above; a norm that is not
+/// finite leaves the gradients as they are). Returns the norm before clipping as an f64
+/// scalar on the gradients' device: everything happens there, and reading the norm (for
+/// logging, with the loss) is the caller's one host read. `None` when no parameter has a
+/// gradient.
+pub fn clip_grad_norm(params: &[Param], max_norm: f64) -> Result<Option<Tensor>> {
+    let grads: Vec<(&Param, Tensor)> = params.iter().filter_map(|p| p.grad().map(|g| (p, g))).collect();
+    if grads.is_empty() {
+        return Ok(None);
     }
-    let norm = sq.sqrt();
-    if norm.is_finite() && norm > max_norm {
-        let f = max_norm / (norm + 1e-6);
-        for p in params {
-            if let Some(g) = p.grad() {
-                p.set_grad(Some(g.scale(f)?));
-            }
-        }
+    let squares: Vec<Tensor> = grads.iter().map(|(_, g)| g.to_dtype(DType::F64)?.sqr()?.sum_all()?.reshape(1)).collect::<Result<_>>()?;
+    let norm = Tensor::cat(&squares.iter().collect::<Vec<_>>(), 0)?.sum_all()?.sqrt()?;
+    // factor = max / (norm + 1e-6) where norm is finite and above max, 1 elsewhere
+    let one = norm.ones_like()?;
+    let finite = norm.sub(&norm)?.eq(&norm.zeros_like()?)?;
+    let above = norm.gt(&norm.full_like(max_norm)?)?;
+    let clipped = norm.full_like(max_norm)?.div(&norm.add_scalar(1e-6)?)?;
+    let factor = finite.where_cond(&above.where_cond(&clipped, &one)?, &one)?;
+    for (p, g) in grads {
+        p.set_grad(Some(g.mul(&factor.to_dtype(g.dtype())?)?));
     }
-    Ok(norm)
+    Ok(Some(norm))
 }
 
 pub(crate) fn meta_f64(meta: &HashMap<String, String>, key: &str) -> Result<f64> {
@@ -80,7 +83,7 @@ pub(crate) fn meta_f64(meta: &HashMap<String, String>, key: &str) -> Result<f64>
 pub(crate) fn state_tensor(tensors: &HashMap<String, Tensor>, name: &str, like: &Tensor) -> Result<Option<Tensor>> {
     match tensors.get(name) {
         None => Ok(None),
-        Some(t) if t.dims() == like.dims() => Ok(Some(t.to_dtype(like.dtype())?)),
+        Some(t) if t.dims() == like.dims() => Ok(Some(t.to_dtype(like.dtype())?.to_device(&like.device())?)),
         Some(t) => bail!("optimizer state", "{name} has shape {:?}, the parameter has {:?}", t.dims(), like.dims()),
     }
 }

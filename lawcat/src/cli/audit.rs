@@ -112,7 +112,10 @@ fn audit_llama(reference: &PathBuf, model: &PathBuf, tol_values: f64, tol_loss: 
                 let Some((_, p)) = params.iter().find(|(n, _)| n == pname) else {
                     bail!("{}: {g} names no parameter of the model", reference.display());
                 };
-                let got = p.grad().unwrap_or(Tensor::zeros(p.value().dims(), tensor::DType::F32));
+                let got = match p.grad() {
+                    Some(g) => g,
+                    None => p.value().zeros_like()?.to_dtype(tensor::DType::F32)?,
+                };
                 report.check(g, &got, &r.load(g)?, tol_grads)?;
             }
         }
@@ -156,7 +159,10 @@ fn audit_gla(reference: &PathBuf, normalized: bool, chunk: usize, tol: f64) -> a
         }
         for (x, name) in pairs {
             if r.contains(name) {
-                let got = grads.get(x).cloned().unwrap_or(Tensor::zeros(x.dims(), tensor::DType::F32));
+                let got = match grads.get(x) {
+                    Some(g) => g.clone(),
+                    None => Tensor::zeros(x.dims(), tensor::DType::F32, &x.value().device())?,
+                };
                 report.check(name, &got, &require(&r, name)?, tol)?;
             }
         }

@@ -7,7 +7,7 @@ use anyhow::bail;
 use autograd::{no_grad, Var};
 use std::process::ExitCode;
 use std::time::Instant;
-use tensor::{DType, Rng, Tensor};
+use tensor::{DType, Device, Rng, Tensor};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -57,31 +57,36 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn time(reps: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+/// Median seconds of `reps` runs of `f` after one warm-up, each run waited for on `device`.
+fn time(device: &Device, reps: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     f()?;
+    device.synchronize()?;
     let mut t = vec![];
     for _ in 0..reps.max(1) {
         let s = Instant::now();
         f()?;
+        device.synchronize()?;
         t.push(s.elapsed().as_secs_f64());
     }
     Ok(median(t))
 }
 
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
-    println!("{} threads", rayon::current_num_threads());
+    let dev = super::device();
+    println!("{} threads, device {dev}", rayon::current_num_threads());
     match &a.what {
         What::Model { model, lengths, reps } => {
             let t0 = Instant::now();
             let m = super::load_named(model)?;
+            m.model.to_device(&dev)?;
             println!("load {model}: {:.2} s", t0.elapsed().as_secs_f64());
             let v = m.model.config.vocab_size as i64;
             for &n in lengths {
                 if n == 0 {
                     bail!("--lengths must be positive");
                 }
-                let ids = Tensor::from_vec((0..n as i64).map(|i| (i * 7919 + 13) % v).collect::<Vec<_>>(), [1, n])?;
-                let s = time(*reps, || {
+                let ids = m.model.embed_tokens.ids_to_device(&Tensor::from_vec((0..n as i64).map(|i| (i * 7919 + 13) % v).collect::<Vec<_>>(), [1, n], &Device::Cpu)?)?;
+                let s = time(&dev, *reps, || {
                     no_grad(|| m.model.forward(&ids, None, false))?;
                     Ok(())
                 })?;
@@ -97,20 +102,20 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             println!("{:>8} {:>14} {:>14} {:>14} {:>10}", "length", "softmax ms", "gla chunk ms", "gla recur ms", "speed-up");
             let mut rng = Rng::new(0);
             for &n in lengths {
-                let q = Tensor::randn([1, n, h, d], 1.0, DType::F32, &mut rng);
-                let k = Tensor::randn([1, n, hkv, d], 1.0, DType::F32, &mut rng);
-                let v = Tensor::randn([1, n, hkv, d], 1.0, DType::F32, &mut rng);
-                let soft = time(1, || {
-                    nn::attention_kernel::sdpa_blocked(&q, &[k.clone()], &[v.clone()], 0)?;
+                let q = Tensor::randn([1, n, h, d], 1.0, DType::F32, &dev, &mut rng)?;
+                let k = Tensor::randn([1, n, hkv, d], 1.0, DType::F32, &dev, &mut rng)?;
+                let v = Tensor::randn([1, n, hkv, d], 1.0, DType::F32, &dev, &mut rng)?;
+                let soft = time(&dev, 1, || {
+                    nn::attention_kernel::sdpa_blocked(&q, &k, &v, 0)?;
                     Ok(())
                 })?;
                 let f = 2 * d;
-                let pq = Var::constant(Tensor::rand_uniform([1, n, h, f], 0.0, 1.0, DType::F32, &mut rng));
-                let pk = Var::constant(Tensor::rand_uniform([1, n, h, f], 0.0, 1.0, DType::F32, &mut rng));
-                let vv = Var::constant(Tensor::randn([1, n, h, d], 1.0, DType::F32, &mut rng));
-                let g = Var::constant(Tensor::rand_uniform([1, n, h, f], -0.1, -0.001, DType::F32, &mut rng));
+                let pq = Var::constant(Tensor::rand_uniform([1, n, h, f], 0.0, 1.0, DType::F32, &dev, &mut rng)?);
+                let pk = Var::constant(Tensor::rand_uniform([1, n, h, f], 0.0, 1.0, DType::F32, &dev, &mut rng)?);
+                let vv = Var::constant(Tensor::randn([1, n, h, d], 1.0, DType::F32, &dev, &mut rng)?);
+                let g = Var::constant(Tensor::rand_uniform([1, n, h, f], -0.1, -0.001, DType::F32, &dev, &mut rng)?);
                 let gla = |mode| {
-                    time(1, || {
+                    time(&dev, 1, || {
                         crate::ops::gla::gla_normalized(&pq, &pk, &vv, &g, None, 1e-6, mode)?;
                         Ok(())
                     })
@@ -123,9 +128,9 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         What::Matmul { sizes } => {
             let mut rng = Rng::new(1);
             for &n in sizes {
-                let x = Tensor::randn([n, n], 1.0, DType::F32, &mut rng);
-                let y = Tensor::randn([n, n], 1.0, DType::F32, &mut rng);
-                let s = time(3, || {
+                let x = Tensor::randn([n, n], 1.0, DType::F32, &dev, &mut rng)?;
+                let y = Tensor::randn([n, n], 1.0, DType::F32, &dev, &mut rng)?;
+                let s = time(&dev, 3, || {
                     x.matmul(&y)?;
                     Ok(())
                 })?;

@@ -13,16 +13,31 @@ pub mod train_teacher;
 
 use crate::student::AnyModel;
 use anyhow::{bail, Context};
+use tensor::Device;
 use std::path::Path;
 
-/// Applies the global options: the device (only the CPU exists in this build) and the
-/// thread count.
-pub fn setup(device: &str, threads: Option<usize>) -> anyhow::Result<()> {
-    match device {
-        "cpu" => {}
-        "cuda" => bail!("--device cuda: this build has no GPU backend yet (the ptx crate is empty); use --device cpu"),
-        other => bail!("--device {other:?}: expected cpu or cuda"),
+static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+
+/// The device chosen with `--device` (the CPU until [`setup`] ran).
+pub fn device() -> Device {
+    DEVICE.get().cloned().unwrap_or(Device::Cpu)
+}
+
+/// Parses a `--device` value: `cpu`, or `check` (the checking device: host memory that
+/// counts every transfer, see `tensor::check_device`), or `cuda[:N]`.
+pub fn parse_device(name: &str) -> anyhow::Result<Device> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "check" => Ok(tensor::check_device::CheckDevice::device()),
+        n if n == "cuda" || n.starts_with("cuda:") => bail!("--device {n}: this build has no GPU backend yet (the ptx crate is empty); use --device cpu"),
+        other => bail!("--device {other:?}: expected cpu, check or cuda[:N]"),
     }
+}
+
+/// Applies the global options: the device and the thread count.
+pub fn setup(device: &str, threads: Option<usize>) -> anyhow::Result<()> {
+    let dev = parse_device(device)?;
+    let _ = DEVICE.set(dev);
     if let Some(n) = threads {
         if n == 0 {
             bail!("--threads must be at least 1");
@@ -34,11 +49,15 @@ pub fn setup(device: &str, threads: Option<usize>) -> anyhow::Result<()> {
 
 /// A model by name: "builtin" (the demo teacher), a student folder, an HF folder or a
 /// GGUF file.
+/// The model is moved to the `--device` chosen.
 pub fn load_named(name: &str) -> anyhow::Result<AnyModel> {
-    if name == "builtin" {
-        return crate::builtin::teacher().context("loading the built-in teacher");
-    }
-    crate::student::load_any(Path::new(name)).with_context(|| format!("loading the model {name}"))
+    let m = if name == "builtin" {
+        crate::builtin::teacher().context("loading the built-in teacher")?
+    } else {
+        crate::student::load_any(Path::new(name)).with_context(|| format!("loading the model {name}"))?
+    };
+    m.model.to_device(&device()).with_context(|| format!("moving {name} to {}", device()))?;
+    Ok(m)
 }
 
 /// A teacher model and its tokenizer from an HF folder or a GGUF file.

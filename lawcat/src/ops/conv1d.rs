@@ -17,7 +17,7 @@
 
 use autograd::{Backward, Var};
 use rayon::prelude::*;
-use tensor::{bail, DType, FloatElem, Real, Result, Tensor};
+use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, FloatElem, HostIn, HostOut, Real, Result, Tensor};
 
 /// `(y, dx, dw, dbias)` in f64 straight from the sums above (the algorithmic reference).
 pub fn conv1d_reference(x: &[f64], w: &[f64], bias: Option<&[f64]>, dy: Option<&[f64]>, b: usize, t: usize, c: usize, kw: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
@@ -159,63 +159,165 @@ pub trait Compute: FloatElem<C = Self> + Real + tensor::cpu::gemm::GemmScalar {}
 impl Compute for f32 {}
 impl Compute for f64 {}
 
-/// The values of `t` in compute type `T`, contiguous.
-pub fn values<T: Compute>(t: &Tensor) -> Result<Vec<T>> {
-    t.to_dtype(T::DTYPE)?.to_vec()
+/// Forward: `(x [B, T, C], w [C, W][, bias [C]]) -> y [B, T, C]` in the compute dtype.
+/// Accelerator kernel: `conv1d_fwd`.
+struct Conv1dForward {
+    has_bias: bool,
 }
 
-/// The forward on plain tensors (f64 stays f64, others compute and return f32).
+impl Conv1dForward {
+    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        let (xd, kw) = (ins[0].dims(), ins[1].dims()[1]);
+        let (b, t, c) = (xd[0], xd[1], xd[2]);
+        let bias = if self.has_bias { Some(ins[2].values::<T>()?) } else { None };
+        outs[0].write(&forward_kernel(&ins[0].values::<T>()?, &ins[1].values::<T>()?, bias.as_deref(), b, t, c, kw))
+    }
+}
+
+impl CustomOp for Conv1dForward {
+    fn name(&self) -> &'static str {
+        "conv1d"
+    }
+    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+        match outs[0].dtype() {
+            DType::F64 => self.cpu_as::<f64>(ins, outs),
+            _ => self.cpu_as::<f32>(ins, outs),
+        }
+    }
+    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+        Err(no_kernel(self.name(), device))
+    }
+}
+
+/// Backward: `(x, w, dy) -> (dx, dw, dbias)`, only those in `want`. Accelerator kernels:
+/// `conv1d_bwd_dx`, `conv1d_bwd_dw`.
+struct Conv1dBackwardOp {
+    want: [bool; 3],
+}
+
+impl Conv1dBackwardOp {
+    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        let (xd, kw) = (ins[0].dims(), ins[1].dims()[1]);
+        let (b, t, c) = (xd[0], xd[1], xd[2]);
+        let (dx, dw, db) = backward_kernel(&ins[0].values::<T>()?, &ins[1].values::<T>()?, &ins[2].values::<T>()?, b, t, c, kw);
+        let mut out = 0;
+        for (want, g) in self.want.iter().zip([dx, dw, db]) {
+            if *want {
+                outs[out].write(&g)?;
+                out += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CustomOp for Conv1dBackwardOp {
+    fn name(&self) -> &'static str {
+        "conv1d backward"
+    }
+    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+        match ins[2].dtype() {
+            DType::F64 => self.cpu_as::<f64>(ins, outs),
+            _ => self.cpu_as::<f32>(ins, outs),
+        }
+    }
+    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+        Err(no_kernel(self.name(), device))
+    }
+}
+
+/// The decoding step, in place: `(x [B, T, C], w [C, W][, bias])` continue the convolution
+/// from `tail [B, W - 1, C]` (the last inputs seen, read and written) and write
+/// `y [B, T, C]`. Accelerator kernel: `conv1d_step`.
+pub struct Conv1dStep {
+    pub has_bias: bool,
+}
+
+impl Conv1dStep {
+    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        let (xd, kw) = (ins[0].dims().to_vec(), ins[1].dims()[1]);
+        let (b, t, c) = (xd[0], xd[1], xd[2]);
+        let x = ins[0].values::<T>()?;
+        let tail = outs[0].values::<T>()?;
+        // [tail; x] per sequence, the forward over it, the last T outputs and W - 1 inputs
+        let n = kw - 1 + t;
+        let mut joined = vec![T::ZERO; b * n * c];
+        for bi in 0..b {
+            joined[bi * n * c..(bi * n + kw - 1) * c].copy_from_slice(&tail[bi * (kw - 1) * c..(bi + 1) * (kw - 1) * c]);
+            joined[(bi * n + kw - 1) * c..(bi + 1) * n * c].copy_from_slice(&x[bi * t * c..(bi + 1) * t * c]);
+        }
+        let bias = if self.has_bias { Some(ins[2].values::<T>()?) } else { None };
+        let yj = forward_kernel(&joined, &ins[1].values::<T>()?, bias.as_deref(), b, n, c, kw);
+        let (mut y, mut new_tail) = (Vec::with_capacity(b * t * c), Vec::with_capacity(b * (kw - 1) * c));
+        for bi in 0..b {
+            y.extend_from_slice(&yj[(bi * n + kw - 1) * c..(bi + 1) * n * c]);
+            new_tail.extend_from_slice(&joined[(bi * n + t) * c..(bi + 1) * n * c]);
+        }
+        outs[0].write(&new_tail)?;
+        outs[1].write(&y)
+    }
+}
+
+impl CustomOp for Conv1dStep {
+    fn name(&self) -> &'static str {
+        "conv1d step"
+    }
+    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+        match outs[0].dtype() {
+            DType::F64 => self.cpu_as::<f64>(ins, outs),
+            _ => self.cpu_as::<f32>(ins, outs),
+        }
+    }
+    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+        Err(no_kernel(self.name(), device))
+    }
+}
+
+/// The forward on plain tensors, in the compute dtype of `x`.
 pub fn conv1d_forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    fn go<T: Compute>(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-        let (b, t, c, kw) = dims(x, w, bias)?;
-        let bv = bias.map(values::<T>).transpose()?;
-        Tensor::from_vec(forward_kernel(&values::<T>(x)?, &values::<T>(w)?, bv.as_deref(), b, t, c, kw), [b, t, c])
-    }
-    if x.dtype() == DType::F64 {
-        go::<f64>(x, w, bias)
-    } else {
-        go::<f32>(x, w, bias)
-    }
+    let (b, t, c, _) = dims(x, w, bias)?;
+    let mut ins = vec![x, w];
+    ins.extend(bias);
+    Ok(Tensor::apply_op(&Conv1dForward { has_bias: bias.is_some() }, &ins, &[([b, t, c].into(), x.dtype().compute())])?.remove(0))
 }
 
 struct Conv1dBackward {
     x: Tensor,
     w: Tensor,
-    has_bias: bool,
 }
 
 impl Backward for Conv1dBackward {
     fn name(&self) -> &'static str {
         "conv1d"
     }
-    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        let Some(dy) = &g[0] else { return Ok(vec![None, None, None]) };
-        fn go<T: Compute>(x: &Tensor, w: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
-            let (b, t, c, kw) = dims(x, w, None)?;
-            let (dx, dw, db) = backward_kernel(&values::<T>(x)?, &values::<T>(w)?, &values::<T>(dy)?, b, t, c, kw);
-            Ok((Tensor::from_vec(dx, [b, t, c])?, Tensor::from_vec(dw, [c, kw])?, Tensor::from_vec(db, c)?))
+    fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let Some(dy) = &g[0] else { return Ok(vec![None; needs.len()]) };
+        let cd = self.x.dtype().compute();
+        let mut want = [needs[0], needs[1], false];
+        if needs.len() == 3 {
+            want[2] = needs[2];
         }
-        let (dx, dw, db) = if self.x.dtype() == DType::F64 { go::<f64>(&self.x, &self.w, dy)? } else { go::<f32>(&self.x, &self.w, dy)? };
-        Ok(vec![Some(dx), Some(dw), self.has_bias.then_some(db)])
+        let shapes = [self.x.dims().to_vec(), self.w.dims().to_vec(), vec![self.w.dims()[0]]];
+        let wanted: Vec<_> = shapes.iter().zip(want).filter(|(_, w)| *w).map(|(s, _)| (s.as_slice().into(), cd)).collect();
+        let mut outs = Tensor::apply_op(&Conv1dBackwardOp { want }, &[&self.x, &self.w, &dy.to_dtype(cd)?], &wanted)?.into_iter();
+        Ok(want[..needs.len()].iter().map(|&w| if w { outs.next() } else { None }).collect())
     }
 }
 
 /// The differentiable op: `x [B, T, C]`, `weight [C, W]`, `bias [C]`.
 pub fn conv1d(x: &Var, weight: &Var, bias: Option<&Var>) -> Result<Var> {
     let y = conv1d_forward(x.value(), weight.value(), bias.map(|b| b.value()))?;
-    let back = Conv1dBackward { x: x.value().clone(), w: weight.value().clone(), has_bias: bias.is_some() };
+    let back = Conv1dBackward { x: x.value().clone(), w: weight.value().clone() };
     match bias {
         Some(bb) => Ok(Var::from_op1(back, &[x, weight, bb], y)),
-        None => {
-            // A constant zero bias keeps one op with three inputs.
-            let zero = Var::constant(Tensor::zeros(weight.dims()[0], weight.dtype()));
-            Ok(Var::from_op1(back, &[x, weight, &zero], y))
-        }
+        None => Ok(Var::from_op1(back, &[x, weight], y)),
     }
 }
 
 /// Continues a convolution from a decoding state: `tail [B, W-1, C]` holds the last inputs
-/// seen (zeros at the start). Returns the outputs for `x [B, T, C]` and the new tail.
+/// seen (zeros at the start). Returns the outputs for `x [B, T, C]` and the new tail
+/// (differentiable in `x` and the weights; decoding without gradients uses [`Conv1dStep`]
+/// in place instead).
 pub fn conv1d_step(x: &Var, tail: &Tensor, weight: &Var, bias: Option<&Var>) -> Result<(Var, Tensor)> {
     let kw = weight.dims()[1];
     let t = x.dims()[1];
@@ -226,11 +328,24 @@ pub fn conv1d_step(x: &Var, tail: &Tensor, weight: &Var, bias: Option<&Var>) -> 
     Ok((y, new_tail))
 }
 
+/// The in-place decoding step ([`Conv1dStep`]): advances `tail` and returns `y`.
+pub fn conv1d_step_inplace(x: &Tensor, tail: &mut Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let (b, t, c, kw) = dims(x, weight, bias)?;
+    if tail.dims() != [b, kw - 1, c] {
+        bail!("conv1d step", "tail of shape {:?}, expected {:?}", tail.dims(), [b, kw - 1, c])
+    }
+    let mut y = Tensor::zeros([b, t, c], tail.dtype(), &x.device())?;
+    let mut ins = vec![x, weight];
+    ins.extend(bias);
+    Tensor::apply_op_inplace(&Conv1dStep { has_bias: bias.is_some() }, &ins, &mut [tail, &mut y])?;
+    Ok(y)
+}
+
 /// Weights that pass the input through unchanged (`w[:, W-1] = 1`): LAWCAT's initial conv.
 pub fn identity_weight(channels: usize, width: usize) -> Tensor {
     let mut w = vec![0f32; channels * width];
     for c in 0..channels {
         w[c * width + width - 1] = 1.0;
     }
-    Tensor::from_vec(w, [channels, width]).expect("shape matches")
+    Tensor::from_vec(w, [channels, width], &Device::Cpu).expect("shape matches")
 }

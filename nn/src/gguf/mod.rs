@@ -299,6 +299,6 @@ impl GgufFile {
         let bytes = &self.mmap[info.offset..info.offset + info.nbytes];
         let n: usize = info.ggml_dims.iter().product();
         let values = quant::dequantize(info.kind, bytes, n).map_err(|m| Error::file(&self.path, format!("tensor {name:?}: {m}")))?;
-        Tensor::from_vec(values, info.shape())
+        Tensor::from_vec(values, info.shape(), &tensor::Device::Cpu)
     }
 }

@@ -10,6 +10,9 @@ use half::{bf16, f16};
 /// The elements of `layout`, contiguous.
 pub fn copy_strided<T: Elem>(src: &[T], layout: &Layout) -> Vec<T> {
     let n = layout.numel();
+    if n == 0 {
+        return vec![];
+    }
     if layout.is_contiguous() {
         return src[layout.offset()..layout.offset() + n].to_vec();
     }
@@ -20,6 +23,33 @@ pub fn copy_strided<T: Elem>(src: &[T], layout: &Layout) -> Vec<T> {
         }
     });
     out
+}
+
+/// Writes the elements of `src` (through `src_layout`) to the places `dst_layout` picks out
+/// of `dst`, in row-major order of the shared shape.
+pub fn copy_into<T: Elem>(dst: &mut [T], dst_layout: &Layout, src: &[T], src_layout: &Layout) {
+    let vals = copy_strided(src, src_layout);
+    if dst_layout.is_contiguous() {
+        let o = dst_layout.offset();
+        dst[o..o + vals.len()].copy_from_slice(&vals);
+        return;
+    }
+    let (dims, strides) = (dst_layout.dims(), dst_layout.strides());
+    let mut idx = vec![0usize; dims.len()];
+    let mut off = dst_layout.offset();
+    for v in vals {
+        dst[off] = v;
+        // Advance the multi-index (last dim fastest), keeping `off` in step.
+        for d in (0..dims.len()).rev() {
+            idx[d] += 1;
+            off += strides[d];
+            if idx[d] < dims[d] {
+                break;
+            }
+            off -= strides[d] * dims[d];
+            idx[d] = 0;
+        }
+    }
 }
 
 /// Every element converted to `dtype` (through f64, so no double rounding).

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 /// The contiguous data and the `(pre, len, post)` split around `dim`.
 fn split<'a, T: Elem>(src: &'a [T], layout: &Layout, dim: usize) -> (Cow<'a, [T]>, usize, usize, usize) {
     let dims = layout.dims();
-    let data = if layout.is_contiguous() {
+    let data = if layout.is_contiguous() && layout.numel() > 0 {
         Cow::Borrowed(&src[layout.offset()..layout.offset() + layout.numel()])
     } else {
         Cow::Owned(copy_strided(src, layout))

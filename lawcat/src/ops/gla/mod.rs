@@ -17,9 +17,9 @@
 pub mod chunked;
 pub mod recurrent;
 
-use crate::ops::conv1d::{values, Compute};
+use crate::ops::conv1d::Compute;
 use autograd::{Backward, Var};
-use tensor::{bail, DType, Result, Tensor};
+use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Result, Tensor};
 
 /// Which form computes the scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,101 +76,256 @@ fn check(q: &Tensor, k: &Tensor, v: &Tensor, g: &Tensor, s0: Option<&Tensor>) ->
     Ok(d)
 }
 
-/// `[B, T, H, X]` values regrouped as `[B, H, T, X]` (one contiguous lane per sequence and head).
-fn to_lanes<T: Compute>(t: &Tensor) -> Result<Vec<T>> {
-    values::<T>(&t.permute(&[0, 2, 1, 3])?.contiguous()?)
+fn dims_of(q: &HostIn, v: &HostIn) -> Dims {
+    let (qd, vd) = (q.dims(), v.dims());
+    Dims { b: qd[0], t: qd[1], h: qd[2], k: qd[3], v: vd[3] }
 }
 
-fn from_lanes<T: Compute>(v: Vec<T>, d: Dims, x: usize) -> Result<Tensor> {
-    Tensor::from_vec(v, [d.b, d.h, d.t, x])?.permute(&[0, 2, 1, 3])?.contiguous()
+/// `[B, T, H, X]` values regrouped as `[B, H, T, X]`: one contiguous lane per sequence and head.
+fn to_lanes<T: Compute>(x: &HostIn, d: Dims) -> Result<Vec<T>> {
+    let vals = x.values::<T>()?;
+    let xd = x.dims()[3];
+    let mut out = vec![T::ZERO; vals.len()];
+    for bi in 0..d.b {
+        for t in 0..d.t {
+            for hh in 0..d.h {
+                let src = ((bi * d.t + t) * d.h + hh) * xd;
+                let dst = ((bi * d.h + hh) * d.t + t) * xd;
+                out[dst..dst + xd].copy_from_slice(&vals[src..src + xd]);
+            }
+        }
+    }
+    Ok(out)
 }
 
-/// Runs the forward of every lane; returns `(o [B, T, H, V], final state [B, H, K, V])`.
-pub fn forward(q: &Tensor, k: &Tensor, v: &Tensor, g: &Tensor, s0: Option<&Tensor>, scale: f64, mode: GlaMode) -> Result<(Tensor, Tensor)> {
-    let d = check(q, k, v, g, s0)?;
-    if q.dtype() == DType::F64 {
-        forward_as::<f64>(q, k, v, g, s0, scale, mode, d)
-    } else {
-        forward_as::<f32>(q, k, v, g, s0, scale, mode, d)
+/// Lanes `[B, H, T, X]` back to `[B, T, H, X]`.
+fn from_lanes<T: Compute>(lanes: &[T], d: Dims, xd: usize) -> Vec<T> {
+    let mut out = vec![T::ZERO; lanes.len()];
+    for bi in 0..d.b {
+        for hh in 0..d.h {
+            for t in 0..d.t {
+                let src = ((bi * d.h + hh) * d.t + t) * xd;
+                let dst = ((bi * d.t + t) * d.h + hh) * xd;
+                out[dst..dst + xd].copy_from_slice(&lanes[src..src + xd]);
+            }
+        }
+    }
+    out
+}
+
+/// Everything of one call regrouped by lane, in compute type `T`.
+struct Lanes<T> {
+    d: Dims,
+    q: Vec<T>,
+    k: Vec<T>,
+    v: Vec<T>,
+    g: Vec<T>,
+    s0: Vec<T>,
+}
+
+impl<T: Compute> Lanes<T> {
+    /// From inputs `q, k, v, g` and, when given, `s0` (`ins[4]`).
+    fn new(ins: &[HostIn], has_s0: bool) -> Result<Lanes<T>> {
+        let d = dims_of(&ins[0], &ins[2]);
+        let s0 = if has_s0 { ins[4].values::<T>()?.into_owned() } else { vec![T::ZERO; d.b * d.h * d.k * d.v] };
+        Ok(Lanes { d, q: to_lanes(&ins[0], d)?, k: to_lanes(&ins[1], d)?, v: to_lanes(&ins[2], d)?, g: to_lanes(&ins[3], d)?, s0 })
+    }
+    fn lane(&self, l: usize) -> Lane<'_, T> {
+        let d = self.d;
+        let (tk, tv, kv) = (d.t * d.k, d.t * d.v, d.k * d.v);
+        Lane { q: &self.q[l * tk..(l + 1) * tk], k: &self.k[l * tk..(l + 1) * tk], v: &self.v[l * tv..(l + 1) * tv], g: &self.g[l * tk..(l + 1) * tk], s0: &self.s0[l * kv..(l + 1) * kv] }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn forward_as<T: Compute>(q: &Tensor, k: &Tensor, v: &Tensor, g: &Tensor, s0: Option<&Tensor>, scale: f64, mode: GlaMode, d: Dims) -> Result<(Tensor, Tensor)> {
-    use rayon::prelude::*;
-    let (qs, ks, vs, gs) = (to_lanes::<T>(q)?, to_lanes::<T>(k)?, to_lanes::<T>(v)?, to_lanes::<T>(g)?);
-    let s0v = match s0 {
-        Some(s) => values::<T>(&s.contiguous()?)?,
-        None => vec![T::ZERO; d.b * d.h * d.k * d.v],
-    };
-    let scale = <T as tensor::Real>::from_f64(scale);
-    let (tk, tv, kv) = (d.t * d.k, d.t * d.v, d.k * d.v);
-    let results: Vec<(Vec<T>, Vec<T>)> = (0..d.b * d.h)
-        .into_par_iter()
-        .map(|l| {
-            let lane = Lane { q: &qs[l * tk..(l + 1) * tk], k: &ks[l * tk..(l + 1) * tk], v: &vs[l * tv..(l + 1) * tv], g: &gs[l * tk..(l + 1) * tk], s0: &s0v[l * kv..(l + 1) * kv] };
-            match mode {
-                GlaMode::Recurrent => recurrent::forward(&lane, d, scale),
+/// Forward: `(q, k, v, g[, s0]) -> (o [B, T, H, V], S_T [B, H, K, V])` in the compute dtype.
+/// Accelerator kernels: `gla_chunk_fwd` (chunked) and `gla_recurrent_fwd` (recurrent).
+struct GlaForward {
+    scale: f64,
+    mode: GlaMode,
+    has_s0: bool,
+}
+
+impl GlaForward {
+    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        use rayon::prelude::*;
+        let lanes = Lanes::<T>::new(ins, self.has_s0)?;
+        let d = lanes.d;
+        let kv = d.k * d.v;
+        let scale = <T as tensor::Real>::from_f64(self.scale);
+        let results: Vec<(Vec<T>, Vec<T>)> = (0..d.b * d.h)
+            .into_par_iter()
+            .map(|l| match self.mode {
+                GlaMode::Recurrent => recurrent::forward(&lanes.lane(l), d, scale),
                 GlaMode::Chunked(c) => {
-                    let (o, states) = chunked::forward(&lane, d, scale, c);
+                    let (o, states) = chunked::forward(&lanes.lane(l), d, scale, c);
                     (o, states[states.len() - kv..].to_vec())
                 }
-            }
-        })
-        .collect();
-    let mut o = Vec::with_capacity(d.b * d.h * tv);
-    let mut sf = Vec::with_capacity(d.b * d.h * kv);
-    for (lo, ls) in results {
-        o.extend(lo);
-        sf.extend(ls);
+            })
+            .collect();
+        let (mut o, mut sf) = (Vec::with_capacity(d.b * d.h * d.t * d.v), Vec::with_capacity(d.b * d.h * kv));
+        for (lo, ls) in results {
+            o.extend(lo);
+            sf.extend(ls);
+        }
+        outs[0].write(&from_lanes(&o, d, d.v))?;
+        outs[1].write(&sf)
     }
-    Ok((from_lanes(o, d, d.v)?, Tensor::from_vec(sf, [d.b, d.h, d.k, d.v])?))
 }
 
-/// `(dq, dk, dv, dg, d_initial_state)` from the output and final-state gradients.
-#[allow(clippy::too_many_arguments)]
-pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, g: &Tensor, s0: Option<&Tensor>, d_o: &Tensor, d_sf: &Tensor, scale: f64, mode: GlaMode) -> Result<[Tensor; 5]> {
+impl CustomOp for GlaForward {
+    fn name(&self) -> &'static str {
+        "gla"
+    }
+    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+        match outs[0].dtype() {
+            DType::F64 => self.cpu_as::<f64>(ins, outs),
+            _ => self.cpu_as::<f32>(ins, outs),
+        }
+    }
+    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+        Err(no_kernel(self.name(), device))
+    }
+}
+
+/// Backward: `(q, k, v, g, s0, do, dS_T) -> (dq, dk, dv, dg, ds0)`, only those in `want`.
+/// (`s0` is a zero state when the forward had none.) Accelerator kernels: `gla_chunk_bwd`,
+/// `gla_recurrent_bwd`.
+struct GlaBackwardOp {
+    scale: f64,
+    mode: GlaMode,
+    want: [bool; 5],
+}
+
+impl GlaBackwardOp {
+    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        use rayon::prelude::*;
+        let lanes = Lanes::<T>::new(ins, true)?;
+        let d = lanes.d;
+        let (tv, kv) = (d.t * d.v, d.k * d.v);
+        let dos = to_lanes::<T>(&ins[5], d)?;
+        let dsf = ins[6].values::<T>()?;
+        let scale = <T as tensor::Real>::from_f64(self.scale);
+        let grads: Vec<LaneGrads<T>> = (0..d.b * d.h)
+            .into_par_iter()
+            .map(|l| {
+                let (d_o, d_sf) = (&dos[l * tv..(l + 1) * tv], &dsf[l * kv..(l + 1) * kv]);
+                match self.mode {
+                    GlaMode::Recurrent => recurrent::backward(&lanes.lane(l), d_o, d_sf, d, scale),
+                    GlaMode::Chunked(c) => chunked::backward(&lanes.lane(l), d_o, d_sf, d, scale, c),
+                }
+            })
+            .collect();
+        let mut acc: [Vec<T>; 5] = Default::default();
+        for lg in grads {
+            acc[0].extend(lg.dq);
+            acc[1].extend(lg.dk);
+            acc[2].extend(lg.dv);
+            acc[3].extend(lg.dg);
+            acc[4].extend(lg.ds0);
+        }
+        let widths = [d.k, d.k, d.v, d.k];
+        let mut out = 0;
+        for (i, a) in acc.iter().enumerate() {
+            if self.want[i] {
+                if i < 4 {
+                    outs[out].write(&from_lanes(a, d, widths[i]))?;
+                } else {
+                    outs[out].write(a)?;
+                }
+                out += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CustomOp for GlaBackwardOp {
+    fn name(&self) -> &'static str {
+        "gla backward"
+    }
+    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+        match ins[5].dtype() {
+            DType::F64 => self.cpu_as::<f64>(ins, outs),
+            _ => self.cpu_as::<f32>(ins, outs),
+        }
+    }
+    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+        Err(no_kernel(self.name(), device))
+    }
+}
+
+/// The decoding step, in place: `(q, k, v, g [B, T, H, *])` advance the state
+/// `S [B, H, K, V]` (read and written) by the recurrence and write `o [B, T, H, V]`.
+/// Accelerator kernel: `gla_recurrent_step`.
+pub struct GlaStep {
+    pub scale: f64,
+}
+
+impl GlaStep {
+    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        use rayon::prelude::*;
+        let mut lanes = Lanes::<T>::new(ins, false)?;
+        let d = lanes.d;
+        let kv = d.k * d.v;
+        lanes.s0 = outs[0].values::<T>()?;
+        let scale = <T as tensor::Real>::from_f64(self.scale);
+        let results: Vec<(Vec<T>, Vec<T>)> = (0..d.b * d.h).into_par_iter().map(|l| recurrent::forward(&lanes.lane(l), d, scale)).collect();
+        let (mut o, mut sf) = (Vec::with_capacity(d.b * d.h * d.t * d.v), Vec::with_capacity(d.b * d.h * kv));
+        for (lo, ls) in results {
+            o.extend(lo);
+            sf.extend(ls);
+        }
+        outs[0].write(&sf)?;
+        outs[1].write(&from_lanes(&o, d, d.v))
+    }
+}
+
+impl CustomOp for GlaStep {
+    fn name(&self) -> &'static str {
+        "gla step"
+    }
+    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+        match outs[0].dtype() {
+            DType::F64 => self.cpu_as::<f64>(ins, outs),
+            _ => self.cpu_as::<f32>(ins, outs),
+        }
+    }
+    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+        Err(no_kernel(self.name(), device))
+    }
+}
+
+/// Runs the forward of every lane; returns `(o [B, T, H, V], final state [B, H, K, V])` in
+/// the compute dtype of `q`.
+pub fn forward(q: &Tensor, k: &Tensor, v: &Tensor, g: &Tensor, s0: Option<&Tensor>, scale: f64, mode: GlaMode) -> Result<(Tensor, Tensor)> {
     let d = check(q, k, v, g, s0)?;
-    if q.dtype() == DType::F64 {
-        backward_as::<f64>(q, k, v, g, s0, d_o, d_sf, scale, mode, d)
-    } else {
-        backward_as::<f32>(q, k, v, g, s0, d_o, d_sf, scale, mode, d)
-    }
+    let cd = q.dtype().compute();
+    let op = GlaForward { scale, mode, has_s0: s0.is_some() };
+    let mut ins = vec![q, k, v, g];
+    ins.extend(s0);
+    let mut outs = Tensor::apply_op(&op, &ins, &[([d.b, d.t, d.h, d.v].into(), cd), ([d.b, d.h, d.k, d.v].into(), cd)])?.into_iter();
+    Ok((outs.next().expect("o"), outs.next().expect("state")))
 }
 
+/// `(dq, dk, dv, dg, d_initial_state)` from the output and final-state gradients (each
+/// `None` unless `want` asks for it).
 #[allow(clippy::too_many_arguments)]
-fn backward_as<T: Compute>(q: &Tensor, k: &Tensor, v: &Tensor, g: &Tensor, s0: Option<&Tensor>, d_o: &Tensor, d_sf: &Tensor, scale: f64, mode: GlaMode, d: Dims) -> Result<[Tensor; 5]> {
-    use rayon::prelude::*;
-    let (qs, ks, vs, gs) = (to_lanes::<T>(q)?, to_lanes::<T>(k)?, to_lanes::<T>(v)?, to_lanes::<T>(g)?);
-    let dos = to_lanes::<T>(d_o)?;
-    let dsf = values::<T>(&d_sf.contiguous()?)?;
-    let s0v = match s0 {
-        Some(s) => values::<T>(&s.contiguous()?)?,
-        None => vec![T::ZERO; d.b * d.h * d.k * d.v],
+pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, g: &Tensor, s0: Option<&Tensor>, d_o: &Tensor, d_sf: &Tensor, scale: f64, mode: GlaMode, want: [bool; 5]) -> Result<[Option<Tensor>; 5]> {
+    let d = check(q, k, v, g, s0)?;
+    let cd = q.dtype().compute();
+    let zero_state;
+    let s0 = match s0 {
+        Some(s) => s,
+        None => {
+            zero_state = Tensor::zeros([d.b, d.h, d.k, d.v], cd, &q.device())?;
+            &zero_state
+        }
     };
-    let scale = <T as tensor::Real>::from_f64(scale);
-    let (tk, tv, kv) = (d.t * d.k, d.t * d.v, d.k * d.v);
-    let grads: Vec<LaneGrads<T>> = (0..d.b * d.h)
-        .into_par_iter()
-        .map(|l| {
-            let lane = Lane { q: &qs[l * tk..(l + 1) * tk], k: &ks[l * tk..(l + 1) * tk], v: &vs[l * tv..(l + 1) * tv], g: &gs[l * tk..(l + 1) * tk], s0: &s0v[l * kv..(l + 1) * kv] };
-            let (d_o, d_sf) = (&dos[l * tv..(l + 1) * tv], &dsf[l * kv..(l + 1) * kv]);
-            match mode {
-                GlaMode::Recurrent => recurrent::backward(&lane, d_o, d_sf, d, scale),
-                GlaMode::Chunked(c) => chunked::backward(&lane, d_o, d_sf, d, scale, c),
-            }
-        })
-        .collect();
-    let mut acc: [Vec<T>; 5] = Default::default();
-    for lg in grads {
-        acc[0].extend(lg.dq);
-        acc[1].extend(lg.dk);
-        acc[2].extend(lg.dv);
-        acc[3].extend(lg.dg);
-        acc[4].extend(lg.ds0);
-    }
-    let [dq, dk, dv, dg, ds0] = acc;
-    Ok([from_lanes(dq, d, d.k)?, from_lanes(dk, d, d.k)?, from_lanes(dv, d, d.v)?, from_lanes(dg, d, d.k)?, Tensor::from_vec(ds0, [d.b, d.h, d.k, d.v])?])
+    let shapes: [Vec<usize>; 5] = [q.dims().to_vec(), k.dims().to_vec(), v.dims().to_vec(), g.dims().to_vec(), vec![d.b, d.h, d.k, d.v]];
+    let wanted: Vec<_> = shapes.iter().zip(want).filter(|(_, w)| *w).map(|(s, _)| (s.as_slice().into(), cd)).collect();
+    let op = GlaBackwardOp { scale, mode, want };
+    let mut outs = Tensor::apply_op(&op, &[q, k, v, g, s0, &d_o.to_dtype(cd)?, &d_sf.to_dtype(cd)?], &wanted)?.into_iter();
+    Ok(want.map(|w| if w { outs.next() } else { None }))
 }
 
 struct GlaBackward {
@@ -187,19 +342,20 @@ impl Backward for GlaBackward {
     fn name(&self) -> &'static str {
         "gla"
     }
-    fn backward(&self, grads: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        let dt = if self.q.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
+    fn backward(&self, grads: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let cd = self.q.dtype().compute();
         let d_o = match &grads[0] {
             Some(g) => g.clone(),
-            None => Tensor::zeros(self.v.dims(), dt),
+            None => Tensor::zeros(self.v.dims(), cd, &self.q.device())?,
         };
         let sdims = [self.q.dims()[0], self.q.dims()[2], self.q.dims()[3], self.v.dims()[3]];
         let d_sf = match &grads[1] {
             Some(g) => g.clone(),
-            None => Tensor::zeros(sdims, dt),
+            None => Tensor::zeros(sdims, cd, &self.q.device())?,
         };
-        let [dq, dk, dv, dg, ds0] = backward(&self.q, &self.k, &self.v, &self.g, self.s0.as_ref(), &d_o, &d_sf, self.scale, self.mode)?;
-        Ok(vec![Some(dq), Some(dk), Some(dv), Some(dg), self.s0.as_ref().map(|_| ds0)])
+        let want = [needs[0], needs[1], needs[2], needs[3], needs[4] && self.s0.is_some()];
+        let out = backward(&self.q, &self.k, &self.v, &self.g, self.s0.as_ref(), &d_o, &d_sf, self.scale, self.mode, want)?;
+        Ok(out.into_iter().collect())
     }
 }
 
@@ -227,7 +383,7 @@ pub fn gla(q: &Var, k: &Var, v: &Var, g: &Var, initial: Option<&Var>, scale: f64
         scale,
         mode,
     };
-    let zero = Var::constant(Tensor::zeros((), q.dtype()));
+    let zero = Var::constant(Tensor::zeros((), q.dtype(), &q.value().device())?);
     let s0 = initial.unwrap_or(&zero);
     let mut outs = Var::from_op(back, &[q, k, v, g, s0], vec![o, sf]);
     let sf = outs.pop().expect("two outputs");
@@ -245,7 +401,7 @@ pub struct NormState {
 /// the keys (no scale). Returns `o` and the final `(S, z)`.
 pub fn gla_normalized(q: &Var, k: &Var, v: &Var, g: &Var, initial: Option<&NormState>, eps: f64, mode: GlaMode) -> Result<(Var, NormState)> {
     let (b, t, h, vd) = (v.dims()[0], v.dims()[1], v.dims()[2], v.dims()[3]);
-    let ones = Var::constant(Tensor::ones([b, t, h, 1], v.dtype()));
+    let ones = Var::constant(Tensor::ones([b, t, h, 1], v.dtype(), &v.value().device())?);
     let v1 = Var::cat(&[v, &ones], 3)?;
     let s0 = match initial {
         Some(st) => Some(Var::cat(&[&st.s, &st.z.unsqueeze(3)?], 3)?),
