@@ -311,12 +311,14 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
             self.threads[t as usize].pc += 1;
         }
         if b.arrivals.len() as u32 >= b.expected {
-            self.complete_barrier(id, Some(t));
+            self.complete_barrier(id, Some(t), false);
         }
         Ok(())
     }
 
-    fn complete_barrier(&mut self, id: u32, current: Option<u32>) {
+    /// Releases barrier `id`. `with_exited`: exited threads count as participants (their
+    /// accesses all happened before it), for a barrier released without them.
+    fn complete_barrier(&mut self, id: u32, current: Option<u32>, with_exited: bool) {
         let b = std::mem::take(&mut self.barriers[id as usize]);
         // `.aligned`: all threads of a warp must arrive by the same instruction.
         let mut by_warp: std::collections::BTreeMap<u32, (u32, u32, bool)> = Default::default();
@@ -332,7 +334,10 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
                 }
             }
         }
-        let members: Vec<u32> = b.arrivals.iter().map(|a| a.0).collect();
+        let mut members: Vec<u32> = b.arrivals.iter().map(|a| a.0).collect();
+        if with_exited {
+            members.extend((0..self.threads.len() as u32).filter(|&t| self.threads[t as usize].status == Status::Exited));
+        }
         self.env.check.barrier(Some(&members));
         for w in b.waiting {
             let th = &mut self.threads[w as usize];
@@ -450,7 +455,7 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
                     let (t, pc, _) = b.arrivals[0];
                     let detail = format!("barrier {id} expects {} threads but only {} arrive: {exited} threads of the block exited without reaching it (released as the hardware would; a barrier must be reached by all threads it counts)", b.expected, b.arrivals.len());
                     self.env.check.report(ProblemKind::BarrierDivergence, Who { thread: t, pc }, None, detail);
-                    self.complete_barrier(id, None);
+                    self.complete_barrier(id, None, true);
                     return Ok(());
                 }
             }
