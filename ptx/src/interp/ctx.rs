@@ -178,7 +178,9 @@ pub fn concrete(space: Space, addr: u64) -> (Space, u64) {
 /// runs `f` on the bytes. Returns false (nothing done) when the access is out of bounds.
 pub fn access(env: &mut BlockEnv<'_>, who: Who, space: Space, addr: u64, len: usize, kind: AccessKind, f: &mut dyn FnMut(&mut [u8])) -> bool {
     let (space, addr) = concrete(space, addr);
-    if len > 1 && addr % (len as u64).min(16) != 0 {
+    // Natural alignment: a power-of-two access (a whole vector too) must be aligned to its
+    // size, up to 16 bytes. (Partial copies, like a cp.async src-size, check theirs.)
+    if len > 1 && len.is_power_of_two() && addr % (len as u64).min(16) != 0 {
         env.check.misaligned(who, space, addr, len as u32);
     }
     match space {
