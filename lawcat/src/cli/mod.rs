@@ -9,6 +9,7 @@ pub mod eval;
 pub mod generate;
 pub mod inspect;
 pub mod lawcat_opts;
+pub mod ptx;
 pub mod train_teacher;
 
 use crate::student::AnyModel;
@@ -20,7 +21,7 @@ use std::path::Path;
 pub fn setup(device: &str, threads: Option<usize>) -> anyhow::Result<()> {
     match device {
         "cpu" => {}
-        "cuda" => bail!("--device cuda: this build has no GPU backend yet (the ptx crate is empty); use --device cpu"),
+        "cuda" => bail!("--device cuda: this build has no GPU backend yet (the ptx crate has only the PTX interpreter so far: see `lawcat ptx check`); use --device cpu"),
         other => bail!("--device {other:?}: expected cpu or cuda"),
     }
     if let Some(n) = threads {
