@@ -170,3 +170,61 @@ fn shuffle_modes_clamps_and_segments() {
         assert_eq!(g, [up.0, up.1, down.0, down.1, v(l ^ 7), idx, down8.0, down8.1], "lane {l}");
     }
 }
+
+fn misc_module() -> Module {
+    let path = format!("{}/tests/kernels/misc.ptx", env!("CARGO_MANIFEST_DIR"));
+    Module::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+}
+
+#[test]
+fn bit_fields_permutes_votes_reductions_and_address_spaces() {
+    let mut m = Machine::new(4);
+    let out = m.alloc(64 * 32).unwrap();
+    let x = 1.0 + 1e-9f64;
+    let r = m.launch(&misc_module(), "misc", [1, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(out), Arg::F64(x)]).unwrap();
+    assert!(r.is_clean(), "{:#?}", r.problems);
+    let got = words(&m, out, 16 * 32);
+    for l in 0..32u32 {
+        let g = &got[16 * l as usize..16 * l as usize + 16];
+        let a = -7 - l as i32;
+        let fma = x.mul_add(x, -(l as f64)).to_bits();
+        let want = [
+            0x23,
+            0xffff_ffff,
+            0xffff_f5ff,
+            0x5511_4400,
+            3 * l,
+            0xaaaa_aaaa,
+            1 | 2,
+            496,
+            21,
+            100 + l,
+            (l ^ 1) * (l ^ 1),
+            ((a / 2) as u32 & 0xffff) | ((a % 2) as u32) << 16,
+            ((l as u64 * 0x8000_0001) >> 32) as u32,
+            (l < 8) as u32 | (((8..16).contains(&l)) as u32) << 1,
+            fma as u32,
+            (fma >> 32) as u32,
+        ];
+        assert_eq!(g, want, "lane {l}");
+    }
+}
+
+#[test]
+fn atomics_on_global_memory() {
+    let mut m = Machine::new(6);
+    let mut init = vec![0u32; 8];
+    init[7] = u32::MAX;
+    let c = upload(&mut m, &init.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+    let r = m.launch(&misc_module(), "atomics", [2, 1, 1], [128, 1, 1], 0, &[Arg::Ptr(c)]).unwrap();
+    assert!(r.is_clean(), "{:#?}", r.problems);
+    let g = words(&m, c, 8);
+    assert_eq!(g[0], 256);
+    assert_eq!(g[1], 256 % 10, "inc wraps to 0 after 9");
+    assert_eq!(g[2] as i32, 155);
+    assert_eq!(f32::from_bits(g[3]), 128.0);
+    assert_eq!(g[4], 1);
+    assert!((1..=256).contains(&g[5]), "one cas winner wrote its id + 1");
+    assert!(g[6] < 256);
+    assert_eq!(g[7], 0);
+}
