@@ -49,7 +49,7 @@ fn f16_rz(x: f32) -> u32 {
 fn f32_rz(v: f64) -> u32 {
     let r = v as f32;
     if (r as f64).abs() > v.abs() {
-        (r.to_bits() - 1) as u32
+        r.to_bits() - 1
     } else {
         r.to_bits()
     }
@@ -213,7 +213,7 @@ fn bit_fields_permutes_votes_reductions_and_address_spaces() {
 #[test]
 fn atomics_on_global_memory() {
     let mut m = Machine::new(6);
-    let mut init = vec![0u32; 8];
+    let mut init = [0u32; 8];
     init[7] = u32::MAX;
     let c = upload(&mut m, &init.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
     let r = m.launch(&misc_module(), "atomics", [2, 1, 1], [128, 1, 1], 0, &[Arg::Ptr(c)]).unwrap();

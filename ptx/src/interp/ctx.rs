@@ -32,7 +32,7 @@ pub struct BlockEnv<'g> {
     pub params: &'g [u8],
     pub check: Checker<'g>,
     pub geo: Geometry,
-    /// Instructions executed so far in the launch (also `%clock`).
+    /// Instructions executed so far in the launch, all threads (also `%clock`).
     pub clock: u64,
 }
 

@@ -140,12 +140,10 @@ pub struct BlockRun<'f, 'e, 'g> {
     barriers: Vec<Barrier>,
     rng: &'e mut Rng,
     limits: RunLimits,
-    /// Instructions executed in the launch (all blocks so far).
-    pub instructions: &'e mut u64,
 }
 
 impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
-    pub fn new(f: &'f Function, env: &'e mut BlockEnv<'g>, rng: &'e mut Rng, limits: RunLimits, instructions: &'e mut u64) -> Self {
+    pub fn new(f: &'f Function, env: &'e mut BlockEnv<'g>, rng: &'e mut Rng, limits: RunLimits) -> Self {
         let n = env.geo.n_threads as usize;
         let nregs = f.n_regs as usize;
         let words = nregs.div_ceil(64).max(1);
@@ -162,7 +160,6 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
             env,
             rng,
             limits,
-            instructions,
         }
     }
 
@@ -226,11 +223,10 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
                 self.exit(t);
                 return Ok(());
             };
-            *self.instructions += 1;
-            if *self.instructions > self.limits.instruction_limit {
+            self.env.clock += 1;
+            if self.env.clock > self.limits.instruction_limit {
                 return Err(LaunchError::InstructionLimit { kernel: self.f.name.clone(), limit: self.limits.instruction_limit });
             }
-            self.env.clock = *self.instructions;
             if let Some(g) = inst.guard {
                 if checking && !self.is_defined(t, g.reg) {
                     self.env.check.uninit_register(Who { thread: t, pc: pc as u32 }, g.reg);

@@ -66,7 +66,7 @@ pub enum Op {
     Sync(ops::sync::SyncOp),
     Warp(ops::warp::WarpOp),
     Atomic(ops::atomic::AtomOp),
-    TensorCore(ops::tensor_core::TcOp),
+    TensorCore(Box<ops::tensor_core::TcOp>),
     Async(ops::async_copy::AsyncOp),
 }
 
@@ -111,4 +111,13 @@ pub struct Inst {
     pub guard: Option<Guard>,
     /// The line in the PTX file.
     pub line: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decoded_instructions_stay_small() {
+        // Instructions are read once per thread per step: keep them within two cache lines.
+        assert!(std::mem::size_of::<super::Inst>() <= 128, "{}", std::mem::size_of::<super::Inst>());
+    }
 }

@@ -190,7 +190,6 @@ impl Machine {
         let geo = Geometry { grid, block_dim: block, block: [0; 3], n_threads: n_threads as u32, dyn_shared_offset: dyn_off, dyn_shared_bytes: dynamic_shared_bytes, local_bytes: f.local_bytes };
         let check = Checker::new(f, grid, block, self.checking, self.problem_cap);
         let mut env = BlockEnv { global: &mut self.global, shared: vec![], local: vec![], params: &params, check, geo, clock: 0 };
-        let mut instructions = 0u64;
         // Blocks run one after another in a seeded order (a random permutation for grids
         // that fit in memory, otherwise a seeded rotation).
         let order: Box<dyn Iterator<Item = u64>> = if n_blocks <= 1 << 20 {
@@ -206,8 +205,9 @@ impl Machine {
             rng.fill(&mut env.shared);
             env.local = vec![0u8; (f.local_bytes as u64 * n_threads) as usize];
             env.check.begin_block(bc, shared_bytes as usize);
-            BlockRun::new(f, &mut env, &mut rng, self.limits, &mut instructions).run()?;
+            BlockRun::new(f, &mut env, &mut rng, self.limits).run()?;
         }
+        let instructions = env.clock;
         let (problems, suppressed) = env.check.finish();
         Ok(LaunchReport { problems, suppressed, instructions })
     }

@@ -104,7 +104,7 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
         dd[..num as usize].copy_from_slice(&dst);
         TcOp::Ldmatrix { num, trans, space, dst: dd, addr }
     };
-    Ok(Op::TensorCore(op))
+    Ok(Op::TensorCore(Box::new(op)))
 }
 
 impl TcOp {
