@@ -2,9 +2,11 @@
  * JIT-compiles the very text the interpreter runs) and launches one entry, with arguments
  * given like `lawcat ptx check`'s --arg:
  *
- *   launch FILE.ptx ENTRY GRID BLOCK [SHARED_BYTES] -- ARG...
+ *   launch FILE.ptx ENTRY GRID BLOCK [SHARED_BYTES] [--dump DIR] -- ARG...
  *   GRID, BLOCK: X[,Y[,Z]];  ARG: buf:BYTES (seeded random bytes), uninit:BYTES (allocated,
- *   never written), u32:V, s32:V, u64:V, s64:V, f32:V, f64:V
+ *   never written), file:PATH (a buffer holding the file's bytes), u32:V, s32:V, u64:V,
+ *   s64:V, f32:V, f64:V. With --dump, every buffer argument i is written to DIR/argI.bin
+ *   after the kernel (to compare a GPU's results with the interpreter's).
  *
  * Exit status: 0 when the launch and the synchronisation after it succeed, 1 when the CUDA
  * driver reports an error (printed), 2 for bad usage. Built and run by run.sh under
@@ -66,9 +68,15 @@ int main(int argc, char **argv) {
         return 2;
     }
     int a = 5;
-    if (strcmp(argv[a], "--") != 0) {
-        shared = (unsigned)strtoul(argv[a], NULL, 10);
-        a++;
+    const char *dump = NULL;
+    while (a < argc && strcmp(argv[a], "--") != 0) {
+        if (!strcmp(argv[a], "--dump") && a + 1 < argc) {
+            dump = argv[a + 1];
+            a += 2;
+        } else {
+            shared = (unsigned)strtoul(argv[a], NULL, 10);
+            a++;
+        }
     }
     if (a >= argc || strcmp(argv[a], "--") != 0) {
         fprintf(stderr, "launch: expected -- before the arguments\n");
@@ -99,6 +107,7 @@ int main(int argc, char **argv) {
 
     /* Each argument's value lives in `store`; `params` points at them. */
     uint64_t store[MAX_ARGS];
+    size_t buf_bytes[MAX_ARGS] = {0};
     void *params[MAX_ARGS];
     int nargs = 0;
     uint64_t seed = 0x5eed;
@@ -132,6 +141,28 @@ int main(int argc, char **argv) {
                 free(h);
             }
             store[nargs] = (uint64_t)p;
+            buf_bytes[nargs] = bytes;
+        } else if (!strncmp(s, "file:", 5)) {
+            FILE *f = fopen(v, "rb");
+            if (!f) {
+                perror(v);
+                return 2;
+            }
+            fseek(f, 0, SEEK_END);
+            size_t bytes = (size_t)ftell(f);
+            fseek(f, 0, SEEK_SET);
+            unsigned char *h = malloc(bytes ? bytes : 1);
+            if (fread(h, 1, bytes, f) != bytes) {
+                fclose(f);
+                return 2;
+            }
+            fclose(f);
+            CUdeviceptr p;
+            if (check(cuMemAlloc(&p, bytes), "cuMemAlloc") || check(cuMemcpyHtoD(p, h, bytes), "cuMemcpyHtoD"))
+                return 1;
+            free(h);
+            store[nargs] = (uint64_t)p;
+            buf_bytes[nargs] = bytes;
         } else if (!strncmp(s, "u32:", 4) || !strncmp(s, "s32:", 4)) {
             uint32_t x = (uint32_t)strtol(v, NULL, 0);
             memcpy(&store[nargs], &x, 4);
@@ -153,6 +184,22 @@ int main(int argc, char **argv) {
         return 1;
     if (check(cuCtxSynchronize(), "cuCtxSynchronize"))
         return 1;
+    for (int i = 0; dump && i < nargs; i++) {
+        if (!buf_bytes[i])
+            continue;
+        unsigned char *h = malloc(buf_bytes[i]);
+        if (check(cuMemcpyDtoH(h, (CUdeviceptr)store[i], buf_bytes[i]), "cuMemcpyDtoH"))
+            return 1;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/arg%d.bin", dump, i);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(h, 1, buf_bytes[i], f) != buf_bytes[i]) {
+            perror(path);
+            return 2;
+        }
+        fclose(f);
+        free(h);
+    }
     printf("launch: %s %s ran\n", file, entry);
     return 0;
 }
