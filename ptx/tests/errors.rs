@@ -105,3 +105,11 @@ fn reports_are_capped_and_the_same_seed_gives_the_same_report() {
     assert_eq!(a.problems, b.problems);
     assert_eq!(a.instructions, b.instructions);
 }
+
+#[test]
+fn a_machine_can_move_to_another_thread_and_a_module_can_be_shared() {
+    fn send<T: Send>() {}
+    fn shared<T: Send + Sync>() {}
+    send::<Machine>();
+    shared::<Module>();
+}

@@ -96,7 +96,7 @@
 //!
 //! # The checker
 //!
-//! A separate pass ([`check`](self::check)) that the executor feeds with events. It reports
+//! A separate pass ([`check`]) that the executor feeds with events. It reports
 //! out-of-bounds and misaligned accesses, reads of registers never written, of shared
 //! memory the block never wrote and of global bytes never written since allocation, shared
 //! and global races (two threads, one writing, nothing ordering them; atomics exempt),
