@@ -18,7 +18,7 @@
 
 /// The per-byte record. Thread ids are global (block * threads per block + thread) plus one,
 /// so zero means "none".
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Shadow {
     w: u32,
     w_gen: u32,
@@ -91,10 +91,15 @@ impl Conflict {
 /// Records an access by global thread `me` to `bytes` and returns the first conflicting
 /// earlier access, if any.
 pub fn access(sync: &SyncState, bytes: &mut [Shadow], me: u32, n_threads: u32, pc: u32, write: bool) -> Option<Conflict> {
-    let block = |t: u32| t / n_threads;
-    let ord = |prev: u32, g: u32| prev == me || (block(prev) == block(me) && sync.ordered(prev % n_threads, g, me % n_threads));
+    // Threads of my block are lo..lo + n_threads (no division per byte).
+    let lo = me - me % n_threads;
+    let same_block = |t: u32| t >= lo && t - lo < n_threads;
+    let ord = |prev: u32, g: u32| prev == me || (same_block(prev) && sync.ordered(prev - lo, g, me - lo));
+    // The bytes of one access usually share one record: decide once, copy to the rest.
+    let uniform = bytes.windows(2).all(|w| w[0] == w[1]);
+    let n = if uniform { bytes.len().min(1) } else { bytes.len() };
     let mut found = None;
-    for s in bytes.iter_mut() {
+    for s in bytes[..n].iter_mut() {
         if s.w != 0 && !ord(s.w - 1, s.w_gen) && found.is_none() {
             found = Some(Conflict { other: s.w - 1, other_pc: s.w_pc, other_wrote: true });
         }
@@ -103,7 +108,7 @@ pub fn access(sync: &SyncState, bytes: &mut [Shadow], me: u32, n_threads: u32, p
                 let reader = s.r - 1;
                 let conflict = match s.multi {
                     0 => !ord(reader, s.r_gen),
-                    1 => block(reader) != block(me) || sync.last_full <= s.r_gen,
+                    1 => !same_block(reader) || sync.last_full <= s.r_gen,
                     _ => true,
                 };
                 if conflict {
@@ -111,16 +116,19 @@ pub fn access(sync: &SyncState, bytes: &mut [Shadow], me: u32, n_threads: u32, p
                 }
             }
             *s = Shadow { w: me + 1, w_gen: sync.gen, w_pc: pc, ..Shadow::default() };
-        } else if s.r == 0 || (s.multi == 0 && ord(s.r - 1, s.r_gen)) || (s.multi == 1 && block(s.r - 1) == block(me) && sync.last_full > s.r_gen) {
+        } else if s.r == 0 || (s.multi == 0 && ord(s.r - 1, s.r_gen)) || (s.multi == 1 && same_block(s.r - 1) && sync.last_full > s.r_gen) {
             s.r = me + 1;
             s.r_gen = sync.gen;
             s.r_pc = pc;
             s.multi = 0;
         } else {
-            let other_block = block(s.r - 1) != block(me);
-            s.multi = if s.multi == 2 || other_block { 2 } else { 1 };
+            s.multi = if s.multi == 2 || !same_block(s.r - 1) { 2 } else { 1 };
             s.r_gen = s.r_gen.max(sync.gen);
         }
+    }
+    if uniform && bytes.len() > 1 {
+        let first = bytes[0];
+        bytes[1..].fill(first);
     }
     found
 }
