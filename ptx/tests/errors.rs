@@ -113,3 +113,21 @@ fn a_machine_can_move_to_another_thread_and_a_module_can_be_shared() {
     send::<Machine>();
     shared::<Module>();
 }
+
+#[test]
+fn tensor_core_and_shuffle_collectives_over_missing_lanes_are_reported() {
+    let path = format!("{}/tests/kernels/collectives.ptx", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let module = Module::parse(&text, &path).unwrap();
+    let bug_lines: Vec<u32> = text.lines().enumerate().filter(|(_, l)| l.contains("// BUG")).map(|(i, _)| i as u32 + 1).collect();
+    let mut m = Machine::new(1);
+    let d = m.alloc(1024).unwrap();
+    let r = m.launch(&module, "mma_partial", [1, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(d)]).unwrap();
+    let p = &r.of_kind(ProblemKind::CollectiveMask)[0];
+    assert_eq!(p.site.line, bug_lines[0], "{p}");
+    assert!(p.detail.contains("has exited"), "{p}");
+    let r = m.launch(&module, "warp_partial_block", [1, 1, 1], [48, 1, 1], 0, &[Arg::Ptr(d)]).unwrap();
+    let p = &r.of_kind(ProblemKind::CollectiveMask)[0];
+    assert_eq!((p.site.line, p.site.thread[0] / 32), (bug_lines[1], 1), "{p}");
+    assert!(p.detail.contains("does not exist"), "{p}");
+}
