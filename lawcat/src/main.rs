@@ -39,6 +39,8 @@ enum Command {
     Convert(cli::convert::Args),
     /// Compare our implementation with a reference dump from another implementation.
     Audit(cli::audit::Args),
+    /// Check PTX kernels on the CPU: run them in the interpreter and report their bugs.
+    Ptx(cli::ptx::Args),
 }
 
 /// glibc's malloc hands blocks above a threshold straight back to the kernel, so every
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
             Command::Generate(a) => cli::generate::run(a),
             Command::Convert(a) => cli::convert::run(a),
             Command::Audit(a) => cli::audit::run(a),
+            Command::Ptx(a) => cli::ptx::run(a),
         }
     };
     match run() {

@@ -147,3 +147,40 @@ fn audits_pass_on_the_fixtures_and_fail_on_a_wrong_model() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("FAIL"), "{text}");
 }
+
+#[test]
+fn ptx_check_exit_codes() {
+    let planted = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ptx/tests/planted");
+    let file = |n: &str| planted.join(n).to_string_lossy().into_owned();
+    let run = |f: &str, extra: &[&str]| {
+        let mut a = vec!["ptx", "check", f, "--entry", "kernel", "--grid", "2", "--block", "64,1,1", "--arg", "buf:512", "--arg", "buf:512", "--arg", "buf:16"];
+        a.extend_from_slice(extra);
+        lawcat(&a)
+    };
+    // The control kernel is clean: 0.
+    let (code, text) = run(&file("clean.ptx"), &["--arg", "u32:128"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("clean"), "{text}");
+    // A planted bug: 1, with the problem printed (kind, line, thread).
+    let (code, text) = run(&file("oob_global.ptx"), &["--arg", "u32:128", "--seed", "3"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("out-of-bounds") && text.contains("thread (63,0,0)") && text.contains("oob_global.ptx"), "{text}");
+    let (code, text) = run(&file("barrier_deadlock.ptx"), &["--arg", "u32:128"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("deadlock"), "{text}");
+    // Arguments that do not fit the entry: 2, naming the file.
+    let (code, text) = run(&file("clean.ptx"), &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("clean.ptx") && text.contains("takes 4 arguments"), "{text}");
+    let (code, text) = run(&file("clean.ptx"), &["--arg", "f32:1.5"]);
+    assert_eq!(code, 2, "{text}");
+    let (code, text) = run(&file("clean.ptx"), &["--arg", "u32:x"]);
+    assert_eq!(code, 2, "{text}");
+    // A file that does not parse: 2, with its name and line.
+    let tmp = std::env::temp_dir().join(format!("lawcat-ptx-{}.ptx", std::process::id()));
+    std::fs::write(&tmp, ".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry k()\n{\n    frobnicate.u32 %r1;\n}\n").unwrap();
+    let (code, text) = lawcat(&["ptx", "check", &tmp.to_string_lossy(), "--entry", "k", "--block", "32"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains(&*tmp.to_string_lossy()) && text.contains(":6:"), "{text}");
+    std::fs::remove_file(&tmp).ok();
+}

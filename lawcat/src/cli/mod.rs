@@ -9,6 +9,7 @@ pub mod eval;
 pub mod generate;
 pub mod inspect;
 pub mod lawcat_opts;
+pub mod ptx;
 pub mod train_teacher;
 
 use crate::student::AnyModel;

@@ -1,0 +1,214 @@
+//! The machine: global memory plus a seeded scheduler, and the launch that runs a kernel
+//! over a grid of blocks and returns what the checker found.
+
+use super::check::Checker;
+use super::ctx::{BlockEnv, Geometry};
+use super::error::{LaunchError, MemError};
+use super::exec::{BlockRun, RunLimits};
+use super::memory::Global;
+use super::module::{Module, Param};
+use super::problem::LaunchReport;
+use super::rng::Rng;
+use super::types::Ty;
+
+/// Shared memory one block may use (sm_90: 227 KiB with the opt-in).
+pub const MAX_SHARED_BYTES: u32 = 227 * 1024;
+/// Threads per block (all current GPUs).
+pub const MAX_THREADS: u32 = 1024;
+
+/// A kernel argument, checked against the entry's `.param` types.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arg {
+    U32(u32),
+    S32(i32),
+    U64(u64),
+    S64(i64),
+    F32(f32),
+    F64(f64),
+    /// A device address (from [`Machine::alloc`]), for a `.u64`/`.b64` parameter.
+    Ptr(u64),
+    /// The bytes of a by-value array parameter (`.param .align 8 .b8 name[16]`).
+    Bytes(Vec<u8>),
+}
+
+impl Arg {
+    fn name(&self) -> &'static str {
+        match self {
+            Arg::U32(_) => "u32",
+            Arg::S32(_) => "s32",
+            Arg::U64(_) => "u64",
+            Arg::S64(_) => "s64",
+            Arg::F32(_) => "f32",
+            Arg::F64(_) => "f64",
+            Arg::Ptr(_) => "pointer",
+            Arg::Bytes(_) => "bytes",
+        }
+    }
+
+    /// Its bytes if it fits parameter `p`.
+    fn bytes_for(&self, p: &Param) -> Option<Vec<u8>> {
+        let t = p.ty;
+        if p.array.is_some() {
+            return match self {
+                Arg::Bytes(b) if b.len() == p.bytes() as usize => Some(b.clone()),
+                _ => None,
+            };
+        }
+        match self {
+            Arg::U32(v) if matches!(t, Ty::U32 | Ty::B32) => Some(v.to_le_bytes().to_vec()),
+            Arg::S32(v) if matches!(t, Ty::S32 | Ty::B32) => Some(v.to_le_bytes().to_vec()),
+            Arg::U64(v) | Arg::Ptr(v) if matches!(t, Ty::U64 | Ty::B64) => Some(v.to_le_bytes().to_vec()),
+            Arg::S64(v) if matches!(t, Ty::S64 | Ty::B64) => Some(v.to_le_bytes().to_vec()),
+            Arg::F32(v) if matches!(t, Ty::F32 | Ty::B32) => Some(v.to_le_bytes().to_vec()),
+            Arg::F64(v) if matches!(t, Ty::F64 | Ty::B64) => Some(v.to_le_bytes().to_vec()),
+            _ => None,
+        }
+    }
+}
+
+/// Global memory and a seeded scheduler. Launches run on the calling thread.
+pub struct Machine {
+    global: Global,
+    seed: u64,
+    launches: u64,
+    checking: bool,
+    problem_cap: usize,
+    limits: RunLimits,
+}
+
+impl Machine {
+    /// A machine whose block order, thread interleaving and fresh-memory garbage all follow
+    /// from `seed`.
+    pub fn new(seed: u64) -> Machine {
+        Machine { global: Global::new(seed), seed, launches: 0, checking: true, problem_cap: 10, limits: RunLimits { max_slice: 16, instruction_limit: 1 << 34 } }
+    }
+
+    /// Turns the checker's shadow tracking (initialisation, races, in-flight copies,
+    /// register definitions) on or off; bounds and alignment are always checked. On by
+    /// default.
+    pub fn set_checking(&mut self, on: bool) {
+        self.checking = on;
+    }
+
+    /// At most this many problems of each kind are listed (default 10).
+    pub fn set_problem_cap(&mut self, cap: usize) {
+        self.problem_cap = cap.max(1);
+    }
+
+    /// A launch stops with an error after this many instructions (default 2^34).
+    pub fn set_instruction_limit(&mut self, limit: u64) {
+        self.limits.instruction_limit = limit;
+    }
+
+    /// A thread runs at most this many instructions before the scheduler may switch (default
+    /// 16; 1 interleaves after every instruction).
+    pub fn set_max_slice(&mut self, n: u32) {
+        self.limits.max_slice = n.max(1);
+    }
+
+    /// Allocates `bytes` of global memory: a 256-byte aligned device address; the contents
+    /// are garbage and count as never written.
+    pub fn alloc(&mut self, bytes: u64) -> Result<u64, MemError> {
+        self.global.alloc(bytes)
+    }
+
+    pub fn free(&mut self, addr: u64) -> Result<(), MemError> {
+        self.global.free(addr)
+    }
+
+    /// Copies host bytes to device memory (they count as written).
+    pub fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<(), MemError> {
+        let len = bytes.len() as u64;
+        let (i, off) = self.global.find(addr, len).ok_or(MemError::OutOfRange { addr, len })?;
+        let a = &mut self.global.allocs[i];
+        a.data[off..off + bytes.len()].copy_from_slice(bytes);
+        a.mark_init(off, bytes.len());
+        Ok(())
+    }
+
+    /// Copies device memory to the host.
+    pub fn read(&self, addr: u64, len: u64) -> Result<Vec<u8>, MemError> {
+        self.view(addr, len).map(|s| s.to_vec())
+    }
+
+    /// Device memory, borrowed (no copy).
+    pub fn view(&self, addr: u64, len: u64) -> Result<&[u8], MemError> {
+        let i = self.global.allocs.partition_point(|a| a.base <= addr).checked_sub(1).ok_or(MemError::OutOfRange { addr, len })?;
+        let a = &self.global.allocs[i];
+        let off = addr - a.base;
+        if off.checked_add(len).is_none_or(|e| e > a.size()) {
+            return Err(MemError::OutOfRange { addr, len });
+        }
+        Ok(&a.data[off as usize..(off + len) as usize])
+    }
+
+    /// Runs `entry` over `grid` blocks of `block` threads with `dynamic_shared_bytes` of
+    /// `.extern .shared` memory. Problems the checker finds are in the report; a launch that
+    /// cannot start (bad geometry or arguments) or cannot finish (deadlock, runaway loop) is
+    /// an error.
+    pub fn launch(&mut self, module: &Module, entry: &str, grid: [u32; 3], block: [u32; 3], dynamic_shared_bytes: u32, args: &[Arg]) -> Result<LaunchReport, LaunchError> {
+        let f = module.entry(entry).ok_or_else(|| LaunchError::NoEntry { kernel: entry.to_string(), entries: module.entries().join(", ") })?;
+        let bad = |message: String| LaunchError::BadLaunch { kernel: entry.to_string(), message };
+        if grid.contains(&0) || block.contains(&0) {
+            return Err(bad(format!("grid {grid:?} and block {block:?} must be at least 1 in every dimension")));
+        }
+        let n_threads: u64 = block.iter().map(|&d| d as u64).product();
+        if n_threads > MAX_THREADS as u64 || block[0] > 1024 || block[1] > 1024 || block[2] > 64 {
+            return Err(bad(format!("block {block:?} is over the limits (1024 threads; x, y <= 1024, z <= 64)")));
+        }
+        if grid[0] >= 1 << 31 || grid[1] > 65535 || grid[2] > 65535 {
+            return Err(bad(format!("grid {grid:?} is over the limits (x < 2^31, y, z <= 65535)")));
+        }
+        if let Some(r) = f.reqntid {
+            if block != r {
+                return Err(bad(format!(".reqntid {},{},{} requires exactly that block, launched with {block:?}", r[0], r[1], r[2])));
+            }
+        }
+        if let Some(m) = f.maxntid {
+            let max: u64 = m.iter().map(|&d| d as u64).product();
+            if n_threads > max {
+                return Err(bad(format!(".maxntid {},{},{} allows at most {max} threads, launched with {n_threads}", m[0], m[1], m[2])));
+            }
+        }
+        let dyn_off = f.dyn_shared_offset();
+        let shared_bytes = dyn_off as u64 + dynamic_shared_bytes as u64;
+        if shared_bytes > MAX_SHARED_BYTES as u64 {
+            return Err(bad(format!("{shared_bytes} bytes of shared memory ({} static + {dynamic_shared_bytes} dynamic) is over the {MAX_SHARED_BYTES}-byte limit", f.shared_static)));
+        }
+        if args.len() != f.params.len() {
+            let want: Vec<String> = f.params.iter().map(|p| format!("{} .{}", p.name, p.ty.name())).collect();
+            return Err(bad(format!("takes {} arguments ({}), given {}", f.params.len(), want.join(", "), args.len())));
+        }
+        let mut params = vec![0u8; f.param_bytes as usize];
+        for (i, (p, a)) in f.params.iter().zip(args).enumerate() {
+            let b = a.bytes_for(p).ok_or_else(|| bad(format!("argument {} ({}) does not fit parameter {} (.{}{})", i + 1, a.name(), p.name, p.ty.name(), p.array.map(|n| format!("[{n}]")).unwrap_or_default())))?;
+            params[p.offset as usize..p.offset as usize + b.len()].copy_from_slice(&b);
+        }
+        self.launches += 1;
+        let mut rng = Rng::new(self.seed ^ self.launches.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        let n_blocks = grid.iter().map(|&d| d as u64).product::<u64>();
+        let geo = Geometry { grid, block_dim: block, block: [0; 3], n_threads: n_threads as u32, dyn_shared_offset: dyn_off, dyn_shared_bytes: dynamic_shared_bytes, local_bytes: f.local_bytes };
+        let check = Checker::new(f, grid, block, self.checking, self.problem_cap);
+        let mut env = BlockEnv { global: &mut self.global, shared: vec![], local: vec![], params: &params, check, geo, clock: 0 };
+        // Blocks run one after another in a seeded order (a random permutation for grids
+        // that fit in memory, otherwise a seeded rotation).
+        let order: Box<dyn Iterator<Item = u64>> = if n_blocks <= 1 << 20 {
+            Box::new(rng.permutation(n_blocks as usize).into_iter().map(|b| b as u64))
+        } else {
+            let start = rng.below(n_blocks);
+            Box::new((0..n_blocks).map(move |i| (i + start) % n_blocks))
+        };
+        for b in order {
+            let bc = [(b % grid[0] as u64) as u32, ((b / grid[0] as u64) % grid[1] as u64) as u32, (b / (grid[0] as u64 * grid[1] as u64)) as u32];
+            env.geo.block = bc;
+            env.shared = vec![0u8; shared_bytes as usize];
+            rng.fill(&mut env.shared);
+            env.local = vec![0u8; (f.local_bytes as u64 * n_threads) as usize];
+            env.check.begin_block(bc, shared_bytes as usize);
+            BlockRun::new(f, &mut env, &mut rng, self.limits).run()?;
+        }
+        let instructions = env.clock;
+        let (problems, suppressed) = env.check.finish();
+        Ok(LaunchReport { problems, suppressed, instructions })
+    }
+}
