@@ -1,5 +1,5 @@
-//! Every LAWCAT option, with the spec's defaults. Where `../shared/design/LAWCAT.md`
-//! leaves a choice open it is an option here, recorded in each student's `lawcat.json`.
+//! Every LAWCAT option, with the spec's defaults. Where `docs/LAWCAT.md` leaves a choice
+//! open it is an option here, recorded in each student's `lawcat.json`.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,5 @@
 //! Distillation of a Llama teacher into its LAWCAT student, in two stages
-//! (`../shared/design/LAWCAT.md`):
+//! (`docs/LAWCAT.md`):
 //!
 //! 1. attention transfer: from one teacher forward, every layer's attention input and
 //!    output; each LAWCAT layer learns to map the same input to the same output,

@@ -4,7 +4,7 @@
 //! engine: the causal depthwise conv1d and gated linear attention ops (recurrent reference
 //! and chunked form, with their gradients), the LAWCAT attention layer that replaces a
 //! Llama teacher's softmax attention, distillation, evaluation, and the `lawcat` program.
-//! `../shared/design/LAWCAT.md` is the specification.
+//! `docs/LAWCAT.md` is the specification.
 //!
 //! Dependencies and why: `clap` (the command line), `indicatif` (progress bars during
 //! distillation and evaluation), `anyhow` (error context in the program), `serde`/

@@ -1,8 +1,9 @@
 //! Text generators for evaluation and for the built-in training data, and the small
 //! word-level tokenizer of the built-in demo teacher.
 //!
-//! * passkey retrieval in the landmark-attention format (`../shared/design/LAWCAT.md`),
-//!   assembled on token ids exactly as `../shared/anchors/teacher_passkey.py` does;
+//! * passkey retrieval in the landmark-attention format (`docs/LAWCAT.md`, "Evaluation"),
+//!   assembled on token ids: intro, filler cut at the depth, needle, rest of the filler,
+//!   question;
 //! * S-NIAH needles (RULER wording; 7-digit values or UUIDs);
 //! * bAbI-style "two/three supporting facts" stories from our own simulator of people
 //!   moving and carrying objects.

@@ -10,8 +10,9 @@ fn lawcat(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// The repository's reference fixtures (`fixtures/make_fixtures.py`).
 fn fixtures() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
 /// The subcommands a help text lists under "Commands:" (without `help`).
@@ -133,7 +134,7 @@ fn audits_pass_on_the_fixtures_and_fail_on_a_wrong_model() {
     let (code, text) = lawcat(&["audit", "llama", &f.join("tiny-llama/reference.safetensors").to_string_lossy(), "--model", &f.join("tiny-llama").to_string_lossy()]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("0 failed"), "{text}");
-    for (file, extra) in [("gla/gla_b2_t37_h3_k16_v8.safetensors", "0"), ("gla/gla_normalized_b1_t50_h2_k8_v12.safetensors", "64")] {
+    for (file, extra) in [("gla/gla_b2_t67_h2_k8_v5.safetensors", "0"), ("gla/gla_normalized_b1_t67_h3_k6_v5.safetensors", "64")] {
         let (code, text) = lawcat(&["audit", "gla", &f.join(file).to_string_lossy(), "--chunk", extra]);
         assert_eq!(code, 0, "{text}");
     }
@@ -143,7 +144,7 @@ fn audits_pass_on_the_fixtures_and_fail_on_a_wrong_model() {
     let (code, _) = lawcat(&["audit", "llama", &f.join("tiny-llama/reference.safetensors").to_string_lossy(), "--model", &f.join("tiny-llama-bf16-tied").to_string_lossy()]);
     assert_ne!(code, 0);
     // the plain GLA dump audited as normalized fails with a table, exit 1
-    let (code, text) = lawcat(&["audit", "gla", &f.join("gla/gla_b2_t37_h3_k16_v8.safetensors").to_string_lossy(), "--normalized"]);
+    let (code, text) = lawcat(&["audit", "gla", &f.join("gla/gla_b2_t67_h2_k8_v5.safetensors").to_string_lossy(), "--normalized"]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("FAIL"), "{text}");
 }

@@ -1,21 +1,31 @@
-//! Cross-crate tests against the outside references in `../shared/fixtures` (made by
-//! independent implementations: HF transformers, PyTorch, HF tokenizers). This library
-//! only finds the fixtures; the tests are in `tests/`.
+//! Cross-crate tests against the reference fixtures in `fixtures/` (made by
+//! `fixtures/make_fixtures.py` with independent implementations: HF transformers, PyTorch,
+//! HF tokenizers). This library finds the fixtures and holds the checks, one per fixture
+//! kind, so that the same check runs on our fixtures and, when a `../shared/fixtures`
+//! folder sits beside the repository, on those too; the tests are in `tests/`.
+
+pub mod check;
 
 use std::path::PathBuf;
 
-/// `../shared/fixtures` seen from the workspace root (this crate's folder is `tests/`).
+/// The repository's `fixtures/` folder (this crate's folder is `tests/`).
 pub fn fixtures() -> PathBuf {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.join("../../shared/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
 /// The path of one fixture file or folder, checked to exist (with a message saying where
 /// it was looked for when it does not).
 pub fn fixture(rel: &str) -> PathBuf {
     let p = fixtures().join(rel);
-    assert!(p.exists(), "fixture {} not found (looked in {})", rel, p.display());
+    assert!(p.exists(), "fixture {} not found (looked in {}; fixtures/make_fixtures.py makes it)", rel, p.display());
     p
+}
+
+/// `../shared/fixtures` beside the repository, when there is one (the project's shared
+/// folder; a fresh clone has none).
+pub fn shared_fixtures() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+    p.is_dir().then_some(p)
 }
 
 /// SmolLM2-135M-Instruct (Q4_1 GGUF), fetched into `.data/` by `scripts/fetch-smollm2.sh`

@@ -19,7 +19,7 @@ pub struct Args {
 pub enum What {
     /// Gated linear attention against a dump of q, k, v, g (and initial_state), o,
     /// final_state, and the gradients dq, dk, dv, dg (d_initial_state) of random
-    /// cotangents do, d_final_state (the format of shared/fixtures/gla).
+    /// cotangents do, d_final_state (the format of fixtures/gla).
     Gla {
         /// The reference .safetensors file.
         reference: PathBuf,
@@ -34,7 +34,7 @@ pub enum What {
         tol: f64,
     },
     /// The causal depthwise conv1d against a dump of x, weight, bias, y, dy, dx, dweight,
-    /// dbias (the format of shared/fixtures/conv1d).
+    /// dbias (the format of fixtures/conv1d).
     Conv1d {
         /// The reference .safetensors file.
         reference: PathBuf,
@@ -43,7 +43,7 @@ pub enum What {
         tol: f64,
     },
     /// A Llama model against a dump of input_ids, logits, hidden_states.i, loss and grad.*
-    /// (the format of shared/fixtures/tiny-llama/reference.safetensors).
+    /// (the format of fixtures/tiny-llama/reference.safetensors).
     Llama {
         /// The reference .safetensors file.
         reference: PathBuf,

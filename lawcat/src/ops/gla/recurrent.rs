@@ -1,5 +1,5 @@
 //! The recurrent form, the reference every other form is tested against: the equations of
-//! `../shared/design/LAWCAT.md` step by step, for one (sequence, head) lane.
+//! `docs/LAWCAT.md` step by step, for one (sequence, head) lane.
 //!
 //! ```text
 //! forward:   S_t = diag(a_t) S_{t-1} + k_t v_t^T,  a_t = exp(g_t);   o_t = scale * S_t^T q_t
