@@ -22,7 +22,7 @@ fn shared_fixtures_pass_the_same_checks() {
     let mut seen = 0;
     for model in ["tiny-llama", "tiny-llama-bf16-tied"] {
         if root.join(model).join("reference.safetensors").exists() {
-            check::llama(&root.join(model));
+            check::llama(&root.join(model), &tensor::Device::Cpu);
             seen += 1;
         }
     }
