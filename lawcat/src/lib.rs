@@ -22,6 +22,7 @@ pub mod layer;
 pub mod student;
 pub mod synth;
 pub mod teacher;
+pub mod verify;
 pub mod train;
 pub mod cli;
 pub mod ops;

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "lawcat", version, about = "LAWCAT linear-attention students distilled from Llama teachers, on our own engine")]
 struct Args {
-    /// Where to compute: cpu, or cuda (needs the ptx backend, which this build does not have yet).
+    /// Where to compute: cpu; cuda or cuda:N (a GPU); interp (the GPU's kernels in the PTX
+    /// interpreter, checked, on the CPU); check (host memory that counts every transfer).
     #[arg(long, global = true, default_value = "cpu")]
     device: String,
     /// CPU threads (default: all cores).
@@ -41,6 +42,8 @@ enum Command {
     Audit(cli::audit::Args),
     /// Check PTX kernels on the CPU: run them in the interpreter and report their bugs.
     Ptx(cli::ptx::Args),
+    /// Property-test every kernel of a device (--device cuda or interp) against the CPU.
+    VerifyKernels(cli::verify_kernels::Args),
 }
 
 /// glibc's malloc hands blocks above a threshold straight back to the kernel, so every
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         cli::setup(&args.device, args.threads)?;
         match &args.command {
             Command::Demo(a) => cli::demo::run(a),
+            Command::VerifyKernels(a) => cli::verify_kernels::run(a),
             Command::Distill(a) => cli::distill::run(a),
             Command::Eval(a) => cli::eval::run(a),
             Command::Bench(a) => cli::bench::run(a),

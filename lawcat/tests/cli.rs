@@ -101,7 +101,7 @@ fn bad_arguments_and_files_are_readable_errors() {
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["inspect".into(), "/no/such/model".into()], "/no/such/model"),
         (vec!["inspect".into(), "builtin".into(), "--device".into(), "cuda".into()], "no GPU backend"),
-        (vec!["inspect".into(), "builtin".into(), "--device".into(), "tpu".into()], "expected cpu, check or cuda"),
+        (vec!["inspect".into(), "builtin".into(), "--device".into(), "tpu".into()], "expected cpu, cuda[:N], interp or check"),
         (vec!["generate".into(), "builtin".into(), "--prompt".into(), "The".into(), "--top-p".into(), "2".into()], "--top-p"),
         (vec!["eval".into(), "--model".into(), "builtin".into(), "--task".into(), "bogus".into()], "--task"),
         (vec!["eval".into(), "--model".into(), "builtin".into(), "--task".into(), "s-niah-2".into(), "--lengths".into(), "512".into(), "--samples".into(), "1".into(), "--out".into(), tmp.join("e").to_string_lossy().into()], "--haystack"),

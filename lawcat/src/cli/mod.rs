@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod lawcat_opts;
 pub mod ptx;
 pub mod train_teacher;
+pub mod verify_kernels;
 
 use crate::student::AnyModel;
 use anyhow::{bail, Context};
@@ -24,14 +25,15 @@ pub fn device() -> Device {
     DEVICE.get().cloned().unwrap_or(Device::Cpu)
 }
 
-/// Parses a `--device` value: `cpu`, or `check` (the checking device: host memory that
-/// counts every transfer, see `tensor::check_device`), or `cuda[:N]`.
+/// Parses a `--device` value: `cpu`; `cuda` / `cuda:N` (a GPU); `interp` (the PTX
+/// interpreter: the GPU's kernels run and checked on the CPU); `check` (the checking device:
+/// host memory that counts every transfer, see `tensor::check_device`).
 pub fn parse_device(name: &str) -> anyhow::Result<Device> {
     match name {
         "cpu" => Ok(Device::Cpu),
         "check" => Ok(tensor::check_device::CheckDevice::device()),
-        n if n == "cuda" || n.starts_with("cuda:") => bail!("--device {n}: this build has no GPU backend yet (the ptx crate is empty); use --device cpu"),
-        other => bail!("--device {other:?}: expected cpu, check or cuda[:N]"),
+        n if n == "cuda" || n.starts_with("cuda:") || n == "interp" || n.starts_with("interp:") => ::ptx::open(n).with_context(|| format!("--device {n}")),
+        other => bail!("--device {other:?}: expected cpu, cuda[:N], interp or check"),
     }
 }
 

@@ -55,10 +55,12 @@ impl Arg {
             };
         }
         match self {
-            Arg::U32(v) if matches!(t, Ty::U32 | Ty::B32) => Some(v.to_le_bytes().to_vec()),
-            Arg::S32(v) if matches!(t, Ty::S32 | Ty::B32) => Some(v.to_le_bytes().to_vec()),
-            Arg::U64(v) | Arg::Ptr(v) if matches!(t, Ty::U64 | Ty::B64) => Some(v.to_le_bytes().to_vec()),
-            Arg::S64(v) if matches!(t, Ty::S64 | Ty::B64) => Some(v.to_le_bytes().to_vec()),
+            // A parameter's signedness is how the kernel reads the bits (nvcc declares every
+            // integer parameter unsigned): integers of the right width fit either way.
+            Arg::U32(v) if matches!(t, Ty::U32 | Ty::S32 | Ty::B32) => Some(v.to_le_bytes().to_vec()),
+            Arg::S32(v) if matches!(t, Ty::S32 | Ty::U32 | Ty::B32) => Some(v.to_le_bytes().to_vec()),
+            Arg::U64(v) | Arg::Ptr(v) if matches!(t, Ty::U64 | Ty::S64 | Ty::B64) => Some(v.to_le_bytes().to_vec()),
+            Arg::S64(v) if matches!(t, Ty::S64 | Ty::U64 | Ty::B64) => Some(v.to_le_bytes().to_vec()),
             Arg::F32(v) if matches!(t, Ty::F32 | Ty::B32) => Some(v.to_le_bytes().to_vec()),
             Arg::F64(v) if matches!(t, Ty::F64 | Ty::B64) => Some(v.to_le_bytes().to_vec()),
             _ => None,

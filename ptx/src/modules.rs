@@ -1,0 +1,22 @@
+//! The PTX we ship: one module per kernel family, the exact text the GPU and the interpreter
+//! load, generated from `ptx/kernels/NAME.cu` by `scripts/gen-ptx.sh` and committed as
+//! `ptx/kernels/NAME.ptx` (a test regenerates them and fails on any difference).
+//! `lawcat ptx list` and `lawcat ptx dump NAME` print them.
+
+use tensor::{bail, Result};
+
+/// `(name, PTX text)` of every shipped module.
+pub const MODULES: &[(&str, &str)] = &[("fill", include_str!("../kernels/fill.ptx"))];
+
+/// The text of module `name`.
+pub fn text(name: &str) -> Result<&'static str> {
+    match MODULES.iter().find(|(n, _)| *n == name) {
+        Some((_, t)) => Ok(t),
+        None => bail!("ptx", "no shipped PTX module {name:?} (modules: {})", MODULES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// The `.entry` names of a module's text, in order.
+pub fn entries(text: &str) -> Vec<&str> {
+    text.lines().filter_map(|l| l.strip_prefix(".visible .entry ")).map(|l| l.split('(').next().unwrap_or(l).trim()).collect()
+}

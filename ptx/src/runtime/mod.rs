@@ -1,0 +1,78 @@
+//! The launch interface and the devices built on it. A [`Backend`] is where kernels run:
+//! device memory by address, copies, and launching an entry of one of the shipped PTX
+//! modules ([`crate::modules`]) with arguments. Two implement it: [`cuda`] (the driver, through
+//! cudarc) and [`interp`] (the PTX interpreter, with its checker). Everything above — the
+//! caching allocator ([`pool`]), the tensor device and storage ([`device`]), every host
+//! launcher in [`crate::ops`] — is written once against the trait, so every launcher runs
+//! unchanged on the GPU or on the CPU-side interpreter.
+
+pub mod cuda;
+pub mod device;
+pub mod interp;
+pub mod pool;
+
+pub use device::{GpuDevice, GpuStorage};
+
+use tensor::Result;
+
+/// A kernel argument, in the order of the entry's `.param`s.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KernelArg {
+    /// A device address (of a buffer of the same backend).
+    Ptr(u64),
+    U32(u32),
+    I32(i32),
+    U64(u64),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    /// A by-value struct or array parameter (`.param .align 8 .b8 name[N]`), as its bytes.
+    Bytes(Vec<u8>),
+}
+
+/// Grid, block (threads) and dynamic shared memory (bytes) of one launch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaunchDims {
+    pub grid: [u32; 3],
+    pub block: [u32; 3],
+    pub shared: u32,
+}
+
+impl LaunchDims {
+    /// `blocks` blocks of `threads` threads along x, no dynamic shared memory.
+    pub fn linear(blocks: u32, threads: u32) -> LaunchDims {
+        LaunchDims { grid: [blocks, 1, 1], block: [threads, 1, 1], shared: 0 }
+    }
+    /// Enough blocks of `threads` threads along x for `n` items, one per thread.
+    pub fn cover(n: usize, threads: u32) -> Result<LaunchDims> {
+        let blocks = n.div_ceil(threads as usize).max(1);
+        if blocks > u32::MAX as usize {
+            tensor::bail!("launch", "{n} items need {blocks} blocks, more than a grid holds")
+        }
+        Ok(LaunchDims::linear(blocks as u32, threads))
+    }
+}
+
+/// Where kernels run: the launch interface the GPU and the interpreter both implement.
+/// Errors name the kernel and its launch shape.
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// `cuda` or `interp`: what users write after `--device`.
+    fn kind(&self) -> &'static str;
+    fn ordinal(&self) -> usize;
+    /// A line about the device (its name and memory, for logs).
+    fn describe(&self) -> String;
+    /// `bytes` of device memory (contents unspecified), at an address aligned to 256.
+    fn alloc(&self, bytes: usize) -> Result<u64>;
+    /// Frees what [`Backend::alloc`] returned (after the work queued so far).
+    fn free(&self, addr: u64) -> Result<()>;
+    /// Host to device; returns when the data is on its way (the source may be reused).
+    fn htod(&self, dst: u64, src: &[u8]) -> Result<()>;
+    /// Device to host, after all queued work.
+    fn dtoh(&self, src: u64, dst: &mut [u8]) -> Result<()>;
+    /// Device to device, queued.
+    fn dtod(&self, dst: u64, src: u64, bytes: usize) -> Result<()>;
+    /// Queues `entry` of the shipped module `module` (see [`crate::modules`]).
+    fn launch(&self, module: &'static str, entry: &'static str, dims: LaunchDims, args: &[KernelArg]) -> Result<()>;
+    /// Waits for all queued work.
+    fn synchronize(&self) -> Result<()>;
+}
