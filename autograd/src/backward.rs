@@ -47,6 +47,19 @@ fn add_grad(map: &mut HashMap<u64, Tensor>, id: u64, g: Tensor) -> Result<()> {
     Ok(())
 }
 
+static GRADIENT_MASKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether backward rules are told which inputs need gradients (on by default). Turning it
+/// off makes every rule compute every gradient (frozen weights' included, then dropped):
+/// how `lawcat bench step` measures what the masks save, in one run.
+pub fn set_gradient_masks(on: bool) {
+    GRADIENT_MASKS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn gradient_masks() -> bool {
+    GRADIENT_MASKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Every node reachable from `roots`, each after all nodes that consume its outputs.
 fn reverse_topo(roots: &[&Var]) -> Vec<Arc<Node>> {
     let mut order = Vec::new();
@@ -101,7 +114,7 @@ pub fn backward_multi(roots: &[(&Var, Tensor)]) -> Result<Gradients> {
         if outs.iter().all(Option::is_none) {
             continue;
         }
-        let needs: Vec<bool> = node.inputs.iter().map(Var::requires_grad).collect();
+        let needs: Vec<bool> = node.inputs.iter().map(|v| v.requires_grad() || !gradient_masks()).collect();
         let ins = op.backward(&outs, &needs)?;
         drop(op);
         if ins.len() != node.inputs.len() {

@@ -23,7 +23,7 @@ pub mod optim;
 mod param;
 mod var;
 
-pub use backward::{backward_multi, grad_dtype, Gradients};
+pub use backward::{backward_multi, grad_dtype, gradient_masks, set_gradient_masks, Gradients};
 pub use gradcheck::{gradcheck, GradcheckOptions};
 pub use ops::loss::{cross_entropy, kl_div, mse};
 pub use ops::sum_to_shape;

@@ -12,6 +12,7 @@
 //! scans over batch and heads).
 
 pub mod audit;
+pub mod bench_step;
 pub mod builtin;
 pub mod config;
 pub mod data;

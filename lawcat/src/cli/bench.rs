@@ -44,6 +44,22 @@ pub enum What {
         #[arg(long, default_value_t = 64)]
         head_dim: usize,
     },
+    /// Whole distillation steps (stage 1 and stage 2, forward, backward, clipping, AdamW) of
+    /// a teacher and its fresh LAWCAT student: milliseconds and tokens per second, with and
+    /// without gradient masks (backward rules told which inputs need gradients).
+    Step {
+        /// HF folder, .gguf file or "builtin".
+        model: String,
+        /// Sequences per batch.
+        #[arg(long, default_value_t = 2)]
+        batch: usize,
+        /// Tokens per sequence.
+        #[arg(long, default_value_t = 256)]
+        seq_len: usize,
+        /// Timed steps per stage after one warm-up (the median is printed).
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+    },
     /// f32 GEMM GFLOP/s at square sizes.
     Matmul {
         /// Square sizes n (n x n times n x n), comma separated.
@@ -123,6 +139,31 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                 let chunked = gla(crate::ops::gla::GlaMode::Chunked(64))?;
                 let recurrent = gla(crate::ops::gla::GlaMode::Recurrent)?;
                 println!("{n:>8} {:>14.1} {:>14.1} {:>14.1} {:>9.2}x", soft * 1e3, chunked * 1e3, recurrent * 1e3, soft / chunked.min(recurrent));
+            }
+        }
+        What::Step { model, batch, seq_len, steps } => {
+            if *batch == 0 || *seq_len < 2 || *steps == 0 {
+                bail!("--batch and --steps must be positive, --seq-len at least 2");
+            }
+            let t = super::load_named(model)?;
+            let student = crate::student::build_student(&t.model, &crate::config::LawcatConfig::default(), 0)?;
+            student.to_device(&dev)?;
+            let tokens = (batch * seq_len) as f64;
+            println!("distillation steps of {model} on {dev}, batch {batch} x {seq_len} tokens; median of {steps}");
+            println!("{:>8} {:>16} {:>14} {:>16} {:>14} {:>8}", "stage", "masked ms/step", "tokens/s", "unmasked ms", "tokens/s", "saved");
+            for stage in [1u32, 2] {
+                // Alternate (masked, unmasked) twice and keep each one's best median, so both
+                // see the same machine.
+                let (mut on, mut off) = (f64::INFINITY, f64::INFINITY);
+                for _ in 0..2 {
+                    autograd::set_gradient_masks(true);
+                    on = on.min(crate::bench_step::time_stage(&t.model, &student, stage, *batch, *seq_len, *steps, 1)?);
+                    autograd::set_gradient_masks(false);
+                    let r = crate::bench_step::time_stage(&t.model, &student, stage, *batch, *seq_len, *steps, 1);
+                    autograd::set_gradient_masks(true);
+                    off = off.min(r?);
+                }
+                println!("{stage:>8} {:>16.1} {:>14.0} {:>16.1} {:>14.0} {:>7.1}%", on * 1e3, tokens / on, off * 1e3, tokens / off, 100.0 * (1.0 - on / off));
             }
         }
         What::Matmul { sizes } => {
