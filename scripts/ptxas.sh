@@ -1,30 +1,23 @@
 #!/usr/bin/env bash
 # Assembles PTX files with NVIDIA's ptxas for sm_90, without a GPU: installs the pinned PyPI
-# wheel nvidia-cuda-nvcc (which ships ptxas) into .data/cuda-nvcc when it is missing, then
-# runs `ptxas -arch=sm_90` on every file given, failing on the first error.
+# wheels of the CUDA 13.0 compiler (nvidia-cuda-nvcc==13.0.88 and its companions, see
+# scripts/gen-ptx.sh) into .data/cuda-toolkit when they are missing, then runs
+# `ptxas -arch=sm_90` on every file given, failing on the first error.
 #
 #   scripts/ptxas.sh ptx/tests/planted/*.ptx
 #   scripts/ptxas.sh --path      # prints the ptxas path (installing it if needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VERSION=13.0.88
-DIR=.data/cuda-nvcc
-PTXAS="$DIR/nvidia/cu13/bin/ptxas"
+# The pinned CUDA 13.0 compiler wheels (the H200 driver's version) hold ptxas; gen-ptx.sh
+# installs them into .data/cuda-toolkit.
+T=$(scripts/gen-ptx.sh --toolkit)
+PTXAS="$T/bin/ptxas"
 if [ ! -x "$PTXAS" ]; then
-    echo "ptxas.sh: installing nvidia-cuda-nvcc==$VERSION into $DIR" >&2
-    mkdir -p .data
-    python3 -m pip install --quiet --no-deps --target "$DIR" "nvidia-cuda-nvcc==$VERSION" >&2
-    # The wheel's layout: ptxas under nvidia/cu13/bin (CUDA 13); find it if that moves.
-    if [ ! -x "$PTXAS" ]; then
-        PTXAS=$(find "$DIR" -type f -name ptxas | head -n 1)
-    fi
-fi
-if [ ! -x "$PTXAS" ]; then
-    echo "ptxas.sh: no ptxas found in $DIR" >&2
+    echo "ptxas.sh: no ptxas found in $T" >&2
     exit 2
 fi
 if [ "${1:-}" = "--path" ]; then
-    echo "$PWD/$PTXAS"
+    echo "$PTXAS"
     exit 0
 fi
 if [ $# -eq 0 ]; then

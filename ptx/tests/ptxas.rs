@@ -1,6 +1,6 @@
 //! Every `.ptx` file under `ptx/` must be valid PTX for sm_90 (the planted bugs are
 //! semantic, never syntax): assembled by NVIDIA's ptxas when `scripts/ptxas.sh` has installed
-//! it into `.data/cuda-nvcc`, skipped (saying so) otherwise.
+//! it into `.data/cuda-toolkit`, skipped (saying so) otherwise.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +21,7 @@ fn ptx_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_ptx_file_assembles_with_ptxas() {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let ptxas = crate_dir.join("../.data/cuda-nvcc/nvidia/cu13/bin/ptxas");
+    let ptxas = crate_dir.join("../.data/cuda-toolkit/nvidia/cu13/bin/ptxas");
     let mut files = vec![];
     ptx_files(crate_dir, &mut files);
     files.sort();
