@@ -53,6 +53,16 @@ impl Param {
         *v = Var::leaf_with_slot(value, self.0.slot.clone());
         Ok(())
     }
+    /// Converts the value to `dtype` (mixed precision: bf16 weights), dropping any gradient.
+    pub fn set_dtype(&self, dtype: tensor::DType) -> Result<()> {
+        let mut v = self.0.var.write().expect("param lock");
+        if v.dtype() != dtype {
+            let value = v.value().to_dtype(dtype)?;
+            *v = Var::leaf_with_slot(value, self.0.slot.clone());
+            *self.0.slot.lock().expect("grad lock") = None;
+        }
+        Ok(())
+    }
     /// Changes the value in place through `f` (an optimizer's fused update). The value's
     /// storage is written directly when nothing else holds it (the graph of the last step
     /// is freed by then); otherwise `f` writes into a copy, as the in-place ops do, so no

@@ -15,6 +15,11 @@ struct Args {
     /// CPU threads (default: all cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Weights' precision: f32 (as stored; the reference), or bf16 (mixed precision: the
+    /// teacher's weights in bf16, its linear layers on tensor cores with f32 accumulation;
+    /// norms, attention, the GLA state, losses and what is trained stay f32).
+    #[arg(long, global = true, default_value = "f32")]
+    dtype: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,7 +74,7 @@ fn main() -> ExitCode {
     keep_freed_memory();
     let args = Args::parse();
     let run = || -> anyhow::Result<ExitCode> {
-        cli::setup(&args.device, args.threads)?;
+        cli::setup(&args.device, args.threads, &args.dtype)?;
         match &args.command {
             Command::Demo(a) => cli::demo::run(a),
             Command::VerifyKernels(a) => cli::verify_kernels::run(a),

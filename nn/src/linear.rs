@@ -1,8 +1,33 @@
 //! `Linear` (`y = x W^T + b`, W stored `[out, in]` as in PyTorch) and `Embedding`
-//! (row lookup). Weights keep the dtype they were stored in; activations are f32.
+//! (row lookup). Weights keep the dtype they were stored in; activations are f32, except
+//! under autocast ([`set_autocast`]): then a linear layer whose weight has the autocast
+//! dtype (bf16) multiplies in it, `x` rounded to bf16, on tensor cores with f32
+//! accumulation, and gives bf16 (mixed precision on the GPU; the CPU runs without it and
+//! stays the f32 reference).
 
 use autograd::{Param, Var};
 use tensor::{bail, DType, Device, Result, Rng, Tensor};
+
+static AUTOCAST: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Turns autocast on for half-precision weights of `dtype` (`Some(DType::BF16)`), or off.
+pub fn set_autocast(dtype: Option<DType>) {
+    let code = match dtype {
+        Some(DType::BF16) => 1,
+        Some(DType::F16) => 2,
+        _ => 0,
+    };
+    AUTOCAST.store(code, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The autocast dtype, when on.
+pub fn autocast() -> Option<DType> {
+    match AUTOCAST.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => Some(DType::BF16),
+        2 => Some(DType::F16),
+        _ => None,
+    }
+}
 
 #[derive(Clone)]
 pub struct Linear {
@@ -35,7 +60,11 @@ impl Linear {
             bail!("Linear", "{}: input has {last} features, the layer takes {}", self.weight.name(), self.in_features())
         }
         let rows: usize = lead.iter().product();
-        let x2 = x.reshape([rows, last])?;
+        let mut x2 = x.reshape([rows, last])?;
+        let wd = self.weight.value().dtype();
+        if autocast() == Some(wd) && x2.dtype() != wd {
+            x2 = x2.to_dtype(wd)?;
+        }
         let mut y = x2.matmul(&self.weight.var().t()?)?;
         if let Some(b) = &self.bias {
             y = y.add(&b.var())?;

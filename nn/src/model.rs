@@ -182,6 +182,15 @@ impl Llama {
     pub fn to_device(&self, device: &Device) -> Result<()> {
         move_params(self.named_params().iter().map(|(_, p)| p), device)
     }
+    /// Converts every float parameter to `dtype` (bf16 weights for mixed precision).
+    pub fn to_dtype(&self, dtype: DType) -> Result<()> {
+        for (_, p) in self.named_params() {
+            if p.value().dtype().is_float() {
+                p.set_dtype(dtype)?;
+            }
+        }
+        Ok(())
+    }
     /// The device the parameters are on.
     pub fn device(&self) -> Device {
         self.embed_tokens.weight.value().device()

@@ -37,10 +37,19 @@ pub fn parse_device(name: &str) -> anyhow::Result<Device> {
     }
 }
 
-/// Applies the global options: the device and the thread count.
-pub fn setup(device: &str, threads: Option<usize>) -> anyhow::Result<()> {
+static WEIGHTS: std::sync::OnceLock<Option<tensor::DType>> = std::sync::OnceLock::new();
+
+/// Applies the global options: the device, the thread count, the weights' precision.
+pub fn setup(device: &str, threads: Option<usize>, dtype: &str) -> anyhow::Result<()> {
+    let weights = match dtype {
+        "f32" | "float32" => None,
+        "bf16" | "bfloat16" => Some(tensor::DType::BF16),
+        other => bail!("--dtype {other:?}: expected f32 or bf16"),
+    };
     let dev = parse_device(device)?;
     let _ = DEVICE.set(dev);
+    let _ = WEIGHTS.set(weights);
+    nn::linear::set_autocast(weights);
     if let Some(n) = threads {
         if n == 0 {
             bail!("--threads must be at least 1");
@@ -60,6 +69,9 @@ pub fn load_named(name: &str) -> anyhow::Result<AnyModel> {
         crate::student::load_any(Path::new(name)).with_context(|| format!("loading the model {name}"))?
     };
     m.model.to_device(&device()).with_context(|| format!("moving {name} to {}", device()))?;
+    if let Some(d) = WEIGHTS.get().copied().flatten() {
+        m.model.to_dtype(d).with_context(|| format!("converting {name} to {d}"))?;
+    }
     Ok(m)
 }
 
