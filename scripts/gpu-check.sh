@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The GPU confirmation run, in one command on a machine with an NVIDIA GPU (our H200): every
+# kernel against the CPU (and under compute-sanitizer), the planted-bug kernels under the
+# sanitizer's four tools, the tiny fixture teacher distilled on the GPU and on the CPU (their
+# losses compared), the Llama audit on the GPU, greedy generation of SmolLM2 on both, the
+# demo, and distillation-step throughput for SmolLM2 at 8 x 1024. Logs go to $OUT (or
+# ./gpu-check-out). Built binaries come from BIN (default .gpu/lawcat); SmolLM2 from GGUF
+# (default .data/SmolLM2-135M-Instruct.Q4_1.gguf); PART selects a part (all by default).
+#
+#   BIN=.gpu/lawcat scripts/gpu-check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.gpu/lawcat}
+GGUF=${GGUF:-.data/SmolLM2-135M-Instruct.Q4_1.gguf}
+OUT=${OUT:-gpu-check-out}
+PART=${PART:-all}
+mkdir -p "$OUT"
+run() { # name, command...: runs, logs to $OUT/name.log, prints the tail and the time
+    local name=$1; shift
+    local t0=$(date +%s.%N)
+    "$@" > "$OUT/$name.log" 2>&1
+    local rc=$?
+    local t1=$(date +%s.%N)
+    printf '== %s: exit %d, %.1f s\n' "$name" "$rc" "$(echo "$t1 - $t0" | bc)"
+    tail -n "${TAILN:-12}" "$OUT/$name.log"
+    return 0
+}
+want() { [ "$PART" = all ] || [[ ",$PART," == *",$1,"* ]]; }
+
+nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
+if want verify; then
+    run verify "$BIN" --device cuda verify-kernels --cases 10
+    TAILN=20 run verify-large "$BIN" --device cuda verify-kernels --cases 3 --large
+    TAILN=6 run memcheck compute-sanitizer --tool memcheck --error-exitcode 99 "$BIN" --device cuda verify-kernels --cases 1
+    TAILN=6 run racecheck compute-sanitizer --tool racecheck --error-exitcode 99 "$BIN" --device cuda verify-kernels --cases 1
+    TAILN=6 run synccheck compute-sanitizer --tool synccheck --error-exitcode 99 "$BIN" --device cuda verify-kernels --cases 1
+    TAILN=6 run initcheck compute-sanitizer --tool initcheck --error-exitcode 99 "$BIN" --device cuda verify-kernels --cases 1
+fi
+if want planted; then
+    TAILN=70 LIMIT=10 run planted bash ptx/tests/sanitizer/run.sh
+fi
+if want distill; then
+    for dev in cpu cuda; do
+        rm -rf "/tmp/distill-$dev"
+        run "distill-$dev" "$BIN" --device "$dev" distill --teacher fixtures/tiny-llama --seq-len 64 --batch-size 4 \
+            --stage1-steps 20 --stage2-steps 20 --lr2 3e-3 --checkpoint-every 0 --out "/tmp/distill-$dev" --no-progress
+        cp "/tmp/distill-$dev/metrics.jsonl" "$OUT/metrics-$dev.jsonl" 2>/dev/null
+    done
+    python3 - "$OUT/metrics-cpu.jsonl" "$OUT/metrics-cuda.jsonl" <<'PY' | tee "$OUT/distill-compare.txt"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+worst = max(abs(x["loss"] - y["loss"]) / max(abs(x["loss"]), 1e-12) for x, y in zip(a, b))
+print(f"{len(a)} / {len(b)} steps; largest relative loss difference cpu vs cuda: {worst:.3e}")
+for x, y in list(zip(a, b))[::5]:
+    print(f"stage {x['stage']} step {x['step']:>3}: cpu {x['loss']:.6e}  cuda {y['loss']:.6e}")
+PY
+fi
+if want audit; then
+    for f in tiny-llama tiny-llama-bf16-tied; do
+        run "audit-$f" "$BIN" --device cuda audit llama "fixtures/$f/reference.safetensors" --model "fixtures/$f"
+        # mixed precision: bf16 weights, bf16 matmuls with f32 accumulation (bf16 bounds)
+        run "audit-bf16-$f" "$BIN" --device cuda --dtype bf16 audit llama "fixtures/$f/reference.safetensors" --model "fixtures/$f" \
+            --tol-values 3e-2 --tol-loss 1e-2 --tol-grads 1e-1
+    done
+fi
+if want generate && [ -f "$GGUF" ]; then
+    for dev in cpu cuda; do
+        run "generate-$dev" "$BIN" --device "$dev" generate "$GGUF" --prompt "The capital of France is" --max-new-tokens 16 --temperature 0
+    done
+fi
+if want demo; then
+    run demo-cuda "$BIN" --device cuda demo --out /tmp/demo-cuda
+fi
+if want step && [ -f "$GGUF" ]; then
+    for dt in f32 bf16; do
+        run "step-$dt" "$BIN" --device cuda --dtype "$dt" bench step "$GGUF" --batch 8 --seq-len 1024 --steps 3
+    done
+fi
