@@ -126,6 +126,28 @@ impl Data {
         }
     }
 
+    /// A content hash of what the batches are made from (the token sequences, or for the
+    /// built-in source its kind, end token and tokenizer), recorded in checkpoints so a
+    /// resume on other data is refused.
+    pub fn fingerprint(&self) -> Result<String> {
+        let mut h = tensor::sha256::Sha256::new();
+        match &self.source {
+            Source::Tokens { sequences, .. } => {
+                for s in sequences {
+                    h.update(&(s.len() as u64).to_le_bytes());
+                    for t in s {
+                        h.update(&t.to_le_bytes());
+                    }
+                }
+            }
+            Source::BuiltIn { kind, tokenizer, eos } => {
+                h.update(format!("built-in {kind:?} eos {eos}\0").as_bytes());
+                h.update(tokenizer.to_json()?.as_bytes());
+            }
+        }
+        Ok(tensor::sha256::to_hex(&h.finish()))
+    }
+
     /// The batch `[B, L]` (i64) of training step `step` in stream `stream` (0, 1, ... for
     /// stages that should not repeat each other's batches).
     pub fn batch(&self, stream: u64, step: u64) -> Result<Tensor> {

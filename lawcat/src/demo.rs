@@ -76,16 +76,16 @@ pub fn run_demo(teacher: &AnyModel, teacher_name: &str, cfg: &DemoConfig, out: &
     let kind = if cfg.built_in_data { BuiltIn::Passkey } else { BuiltIn::Mixed };
     let d = &cfg.distill;
     let data = Data::built_in(kind, tok.clone(), eos, d.seq_len, d.batch_size, d.seed);
-    if out.exists() {
-        std::fs::remove_dir_all(out.join("checkpoints")).ok();
-        std::fs::remove_file(out.join("metrics.jsonl")).ok();
-    }
+    // A fresh run each time: an earlier demo's checkpoints go (only what a run writes).
     let dir = RunDir::create(out)?;
+    dir.clear_checkpoints()?;
     let mut student = build_student(t, &cfg.lawcat, d.seed)?;
-    let opts = DistillOptions { dir: &dir, resume: false, progress, stop_after: None };
+    let opts = DistillOptions { dir: &dir, resume: false, progress, stop_after: None, override_lr: false };
     let stages = distill(t, &mut student, &cfg.lawcat, &data, d, &opts)?;
     let info = StudentInfo { lawcat: cfg.lawcat.clone(), teacher: teacher_name.to_string(), notes: serde_json::json!({"made_by": "lawcat demo", "demo": cfg}) };
-    save_student(&student, &info, Some(tok), &out.join("student"))?;
+    let student_dir = out.join("student");
+    save_student(&student, &info, Some(tok), &student_dir)?;
+    dir.finish(&[(&student_dir, &crate::student::STUDENT_FILES)])?;
     let lengths: Vec<usize> = cfg.multiples.iter().map(|m| m * d.seq_len).collect();
     let spec = EvalSpec { task: Task::Passkey, lengths: lengths.clone(), depths: cfg.depths.clone(), samples: cfg.samples, seed: d.seed ^ 0xE7A1, haystack: None };
     let results: Vec<ModelResult> = vec![evaluate("teacher", t, tok, &spec, progress)?, evaluate("student", &student, tok, &spec, progress)?];

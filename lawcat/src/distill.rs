@@ -108,24 +108,92 @@ pub struct DistillOptions<'a> {
     pub progress: bool,
     /// Stop (as if killed) after this many steps in this call.
     pub stop_after: Option<u64>,
+    /// On resume, continue with learning rates other than the checkpoint's (e.g. smaller,
+    /// after a non-finite loss); the change is recorded in `metrics.jsonl`.
+    pub override_lr: bool,
 }
 
-/// Runs both stages (or what is left of them when resuming).
+/// The settings a resume may change only with [`DistillOptions::override_lr`].
+const LR_KEYS: [&str; 2] = ["distill.stage1.lr", "distill.stage2.lr"];
+
+/// Every leaf where `a` and `b` differ, as (path, a, b).
+fn differences(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<(String, serde_json::Value, serde_json::Value)>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                differences(x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), &p, out);
+            }
+        }
+        _ if a != b => out.push((path.to_string(), a.clone(), b.clone())),
+        _ => {}
+    }
+}
+
+/// What a resume depends on, recorded in every checkpoint: the settings, and content
+/// hashes of the teacher's weights and of the training data.
+pub fn run_info(teacher: &Llama, lcfg: &LawcatConfig, data: &Data, cfg: &DistillConfig) -> Result<serde_json::Value> {
+    let values: Vec<(String, Tensor)> = teacher.named_params().into_iter().map(|(n, p)| (n, p.value())).collect();
+    let teacher_sha = tensor::sha256::tensors_hex(values.iter().map(|(n, t)| (n.as_str(), t)))?;
+    Ok(serde_json::json!({"distill": cfg, "lawcat": lcfg, "data": data.describe(), "data_sha256": data.fingerprint()?, "teacher_sha256": teacher_sha}))
+}
+
+/// Checks a checkpoint's record against this run's; an error names every difference.
+/// Returns the learning-rate changes an override allowed.
+fn check_resume(dir: &RunDir, l: &crate::train::CheckpointState, now: &serde_json::Value, override_lr: bool) -> Result<Vec<(String, serde_json::Value, serde_json::Value)>> {
+    let mut diffs = vec![];
+    differences(&l.run, now, "", &mut diffs);
+    let (lr, other): (Vec<_>, Vec<_>) = diffs.into_iter().partition(|(p, _, _)| LR_KEYS.contains(&p.as_str()));
+    let mut problems: Vec<String> = other
+        .iter()
+        .map(|(p, was, is)| match p.as_str() {
+            "teacher_sha256" => format!("the teacher's weights differ from the ones the checkpoint was distilled from (SHA-256 {} there, {} now)", short(was), short(is)),
+            "data_sha256" => format!("the training data differ from the checkpoint's (SHA-256 {} there, {} now)", short(was), short(is)),
+            _ => format!("{p} is {was} there, {is} now"),
+        })
+        .collect();
+    if !override_lr {
+        problems.extend(lr.iter().map(|(p, was, is)| format!("{p} is {was} there, {is} now (pass --override-lr to continue with the new learning rate)")));
+    }
+    if !problems.is_empty() {
+        return Err(Error::file(&dir.root, format!("--resume: the checkpoint {} was made with other settings: {}", l.folder, problems.join("; "))));
+    }
+    Ok(if override_lr { lr } else { vec![] })
+}
+
+fn short(v: &serde_json::Value) -> String {
+    v.as_str().map_or(v.to_string(), |s| s.chars().take(12).collect())
+}
+
+/// A lower bound of the memory one distillation step needs (teacher and student forward
+/// passes over a `[batch, seq_len]` batch, the student's with gradients), in bytes.
+pub fn step_memory_estimate(teacher: &nn::LlamaConfig, cfg: &DistillConfig) -> u128 {
+    2 * nn::model::forward_memory_estimate(teacher, cfg.batch_size, cfg.seq_len)
+}
+
+/// Runs both stages (or what is left of them when resuming). The summaries cover the
+/// whole run, every process of a resumed one included (from `metrics.jsonl`).
 pub fn distill(teacher: &Llama, student: &mut Llama, lcfg: &LawcatConfig, data: &Data, cfg: &DistillConfig, o: &DistillOptions) -> Result<Vec<StageSummary>> {
     if data.seq_len != cfg.seq_len || data.batch_size != cfg.batch_size {
         bail!("distill", "data gives [{}, {}] batches, the config asks for [{}, {}]", data.batch_size, data.seq_len, cfg.batch_size, cfg.seq_len)
     }
-    let run_info = serde_json::json!({"distill": cfg, "lawcat": lcfg, "data": data.describe()});
+    tensor::memory::check_fits(&format!("one distillation step over [{}, {}] tokens", cfg.batch_size, cfg.seq_len), step_memory_estimate(&teacher.config, cfg))?;
+    let run_info = run_info(teacher, lcfg, data, cfg)?;
     let latest = if o.resume {
         let Some(l) = o.dir.latest()? else {
             return Err(Error::file(&o.dir.root, "--resume: this run folder has no checkpoint to resume from"));
         };
-        if l.run["distill"] != run_info["distill"] || l.run["lawcat"] != run_info["lawcat"] {
-            return Err(Error::file(&o.dir.root, "--resume: the checkpoint was made with other settings (distillation or LAWCAT options differ)"));
-        }
+        let lr_changes = check_resume(o.dir, &l, &run_info, o.override_lr)?;
         o.dir.trim_metrics(l.stage, l.step)?;
+        if !lr_changes.is_empty() {
+            let changes: serde_json::Map<String, serde_json::Value> = lr_changes.into_iter().map(|(p, was, is)| (p, serde_json::json!({"checkpoint": was, "now": is}))).collect();
+            o.dir.append_metric(&serde_json::json!({"stage": l.stage, "step": l.step, "event": "lr_override", "changes": changes}))?;
+        }
         Some(l)
     } else {
+        o.dir.reset_metrics()?;
         None
     };
     let tokens = cfg.seq_len * cfg.batch_size;
@@ -148,7 +216,7 @@ pub fn distill(teacher: &Llama, student: &mut Llama, lcfg: &LawcatConfig, data: 
         let done = s.steps >= cfg.stage1.steps;
         summaries.push(s);
         if !done {
-            return Ok(summaries);
+            return whole_run(o.dir, cfg, tokens, summaries);
         }
     }
     if cfg.stage2.steps > 0 {
@@ -167,5 +235,22 @@ pub fn distill(teacher: &Llama, student: &mut Llama, lcfg: &LawcatConfig, data: 
         let run = StageRun { name: "stage 2", stage: 2, cfg: &cfg.stage2, params, tokens_per_step: tokens, checkpoint_every: cfg.checkpoint_every, start_step: start, dir: Some(o.dir), run_info, progress: o.progress, stop_after: budget };
         summaries.push(run_stage(run, &mut opt, |step| end_to_end_loss(teacher, student, &data.batch(2, step)?, cfg.kl_temperature, cfg.ce_weight))?);
     }
-    Ok(summaries)
+    whole_run(o.dir, cfg, tokens, summaries)
+}
+
+/// The summaries of every stage the run has taken steps of, from `metrics.jsonl` (so a
+/// resumed run reports its stages as an uninterrupted one would), falling back to this
+/// call's own.
+fn whole_run(dir: &RunDir, cfg: &DistillConfig, tokens: usize, this_call: Vec<StageSummary>) -> Result<Vec<StageSummary>> {
+    let mut out = vec![];
+    for (stage, steps) in [(1, cfg.stage1.steps), (2, cfg.stage2.steps)] {
+        if steps == 0 {
+            continue;
+        }
+        match dir.stage_summary(stage, tokens)? {
+            Some(s) => out.push(s),
+            None => out.extend(this_call.iter().filter(|s| s.stage == stage).cloned()),
+        }
+    }
+    Ok(out)
 }

@@ -72,6 +72,9 @@ pub fn add_lora(student: &mut Llama, rank: usize, alpha: f64, seed: u64) -> Resu
     Ok(())
 }
 
+/// The files a student folder holds.
+pub const STUDENT_FILES: [&str; 4] = ["config.json", "model.safetensors", "tokenizer.json", "lawcat.json"];
+
 /// Saves a student folder; every file is written atomically.
 pub fn save_student(student: &Llama, info: &StudentInfo, tokenizer: Option<&Tokenizer>, dir: &Path) -> Result<()> {
     nn::weights::save_hf_dir(student, tokenizer, dir)?;

@@ -304,6 +304,16 @@ pub fn next_token_loss(logits: &Var, ids: &Tensor) -> Result<Var> {
 }
 
 /// Every tensor a model with this config has, with its shape.
+/// A lower bound of the memory one forward pass over `[batch, len]` tokens needs besides
+/// the weights, in bytes: the logits, a layer's activations and every layer's keys and
+/// values. In `u128`, so sizes from a flag or a file cannot overflow it.
+pub fn forward_memory_estimate(c: &LlamaConfig, batch: usize, len: usize) -> u128 {
+    let tokens = batch as u128 * len as u128;
+    let kv = 2 * c.num_hidden_layers as u128 * c.num_key_value_heads as u128 * c.head_dim as u128;
+    let activations = 4 * c.hidden_size as u128 + 2 * c.intermediate_size as u128;
+    tokens * 4 * (c.vocab_size as u128 + kv + activations)
+}
+
 pub fn expected_shapes(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
     let (d, f, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
     let q = c.num_attention_heads * c.head_dim;

@@ -13,7 +13,8 @@
 //!   `cpu/matmul/` (batched matmul: driver, packed GEMM, micro-kernels, the naive reference)
 //!   and `cpu::gemm`, the matrix product CPU bodies of fused ops may call.
 //! * `tensor`, `view`, `ops` — the user-facing [`Tensor`] API.
-//! * `safetensors_io`, `atomic` — files; `random` — seeded RNG; `tolerance` — comparisons.
+//! * `safetensors_io`, `atomic` — files; `random` — seeded RNG; `tolerance` — comparisons;
+//!   `sha256` — content hashes (checkpoints, teachers); `memory` — refusing sizes that cannot fit.
 //!
 //! Dependencies and why: `half` (bf16/f16 types), `rayon` (CPU parallelism), `bytemuck`
 //! (safe byte views for file I/O), `safetensors` (header parsing/serialization),
@@ -31,9 +32,11 @@ mod display;
 mod dtype;
 mod error;
 pub mod layout;
+pub mod memory;
 mod ops;
 pub mod random;
 pub mod safetensors_io;
+pub mod sha256;
 mod tensor;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -55,7 +55,8 @@ pub struct Args {
     /// LoRA scale alpha: the update is (alpha / rank) B A (with --lora).
     #[arg(long, default_value_t = 16.0)]
     pub lora_alpha: f64,
-    /// Write a checkpoint (atomically) every this many steps, and at each stage's end.
+    /// Write a checkpoint (atomically) every this many steps (0: none in between), and
+    /// always one at each stage's end.
     #[arg(long, default_value_t = 50)]
     pub checkpoint_every: u64,
     /// Seed for data order, initialisation and LoRA; the same seed resumes to the same weights.
@@ -64,9 +65,14 @@ pub struct Args {
     /// The run folder: metrics.jsonl, checkpoints/, student/.
     #[arg(long)]
     pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint.
+    /// Continue the run in --out from its last checkpoint (refused when the settings, the
+    /// teacher or the data differ from the checkpoint's).
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: continue with the --lr1/--lr2 given now, not the checkpoint's (after
+    /// a non-finite loss, a smaller one); recorded in metrics.jsonl and lawcat.json.
+    #[arg(long)]
+    pub override_lr: bool,
     /// Stop after this many steps (the run can be resumed later).
     #[arg(long)]
     pub stop_after: Option<u64>,
@@ -116,27 +122,31 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     } else {
         Data::from_files(&a.data, tok, eos, cfg.seq_len, cfg.batch_size, cfg.seed)?
     };
+    tensor::memory::check_fits(&format!("--seq-len {} --batch-size {}: one distillation step", cfg.seq_len, cfg.batch_size), crate::distill::step_memory_estimate(&t.model.config, &cfg))?;
     if a.out.join("checkpoints").join("latest.json").exists() && !a.resume {
         bail!("{} already holds a run; pass --resume to continue it or choose another --out", a.out.display());
     }
     let dir = RunDir::create(&a.out)?;
     eprintln!("data: {}", data.describe());
     let mut student = build_student(&t.model, &lcfg, cfg.seed)?;
-    let opts = DistillOptions { dir: &dir, resume: a.resume, progress: !a.no_progress, stop_after: a.stop_after };
+    let opts = DistillOptions { dir: &dir, resume: a.resume, progress: !a.no_progress, stop_after: a.stop_after, override_lr: a.override_lr };
     let summaries = distill(&t.model, &mut student, &lcfg, &data, &cfg, &opts)?;
     for s in &summaries {
-        println!("stage {}: {} steps, loss {:.5} -> {:.5} ({:.0} tokens/s, {:.1} s)", s.stage, s.steps, s.first_loss, s.last_loss, s.tokens_per_second, s.seconds);
+        outln!("stage {}: {} steps, loss {:.5} -> {:.5} ({:.0} tokens/s, {:.1} s)", s.stage, s.steps, s.first_loss, s.last_loss, s.tokens_per_second, s.seconds);
     }
     let done = summaries.last().is_some_and(|s| s.steps >= if s.stage == 1 && cfg.stage2.steps == 0 { cfg.stage1.steps } else { cfg.stage2.steps }) || (cfg.stage1.steps == 0 && cfg.stage2.steps == 0);
     let mut final_lcfg = lcfg.clone();
     final_lcfg.lora_rank = cfg.lora_rank;
     final_lcfg.lora_alpha = cfg.lora_alpha;
-    let info = StudentInfo { lawcat: final_lcfg, teacher: a.teacher.clone(), notes: serde_json::json!({"distill": cfg, "summaries": summaries}) };
+    let overrides: Vec<serde_json::Value> = dir.metric_lines()?.into_iter().filter(|v| v["event"] == "lr_override").collect();
+    let info = StudentInfo { lawcat: final_lcfg, teacher: a.teacher.clone(), notes: serde_json::json!({"distill": cfg, "summaries": summaries, "lr_overrides": overrides}) };
     if done {
-        save_student(&student, &info, Some(tok), &a.out.join("student"))?;
-        println!("student saved to {}", a.out.join("student").display());
+        let student_dir = a.out.join("student");
+        save_student(&student, &info, Some(tok), &student_dir)?;
+        dir.finish(&[(&student_dir, &crate::student::STUDENT_FILES)])?;
+        outln!("student saved to {}", student_dir.display());
     } else {
-        println!("stopped before the end; continue with --resume");
+        outln!("stopped before the end; continue with --resume");
     }
     Ok(ExitCode::SUCCESS)
 }
