@@ -95,14 +95,24 @@ impl LawcatConfig {
         if self.gate_rank == 0 {
             return Err("gate_rank must be at least 1".into());
         }
-        if !(self.gate_tau > 0.0) {
-            return Err(format!("gate_tau must be positive, got {}", self.gate_tau));
+        if !(self.gate_tau > 0.0 && self.gate_tau.is_finite()) {
+            return Err(format!("gate_tau must be a positive number, got {}", self.gate_tau));
         }
-        if !(self.eps >= 0.0) {
-            return Err(format!("eps must be >= 0, got {}", self.eps));
+        if !self.gate_bias_init.is_finite() {
+            return Err(format!("gate_bias_init must be a number, got {}", self.gate_bias_init));
         }
-        if self.lora_rank > 0 && !(self.lora_alpha > 0.0) {
-            return Err("lora_alpha must be positive".into());
+        if !(self.eps >= 0.0 && self.eps.is_finite()) {
+            return Err(format!("eps must be a number >= 0, got {}", self.eps));
+        }
+        if self.lora_rank > 0 && !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
+            return Err("lora_alpha must be a positive number".into());
+        }
+        // Sizes that shape parameters: bounded far above any sensible choice, so a broken
+        // lawcat.json or flag cannot ask for terabytes.
+        for (k, v, most) in [("conv_width", self.conv_width, 1usize << 12), ("feature_dim", self.feature_dim, 1 << 14), ("gate_rank", self.gate_rank, 1 << 14), ("lora_rank", self.lora_rank, 1 << 14), ("chunk", self.chunk, 1 << 16)] {
+            if v > most {
+                return Err(format!("{k} {v} is larger than this implementation takes (at most {most})"));
+            }
         }
         Ok(())
     }

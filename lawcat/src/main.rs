@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use lawcat::cli;
+use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -91,8 +92,11 @@ fn main() -> ExitCode {
     };
     match run() {
         Ok(code) => code,
+        // The reader of our output went away (`lawcat inspect M | head`): nothing to report.
+        Err(e) if cli::output::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // A closed standard error is no reason to panic either.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -92,11 +92,14 @@ fn rope_from(path: &Path, obj: &Map<String, Value>, what: &str) -> Result<RopeSc
     }
 }
 
-fn token_ids(v: Option<&Value>) -> Vec<u32> {
+/// `bos_token_id` / `eos_token_id`: null, one id or a list of ids. Anything else (a
+/// negative number, one past 32 bits, a string) is an error, not a dropped or wrapped id.
+fn token_ids(path: &Path, key: &str, v: Option<&Value>) -> Result<Vec<u32>> {
+    let one = |x: &Value| x.as_u64().filter(|&i| i <= u32::MAX as u64).map(|i| i as u32).ok_or_else(|| err(path, format!("{key} {x} is not a token id (an integer from 0 to 2^32-1)")));
     match v {
-        Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
-        _ => vec![],
+        None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::Array(a)) => a.iter().map(one).collect(),
+        Some(x) => Ok(vec![one(x)?]),
     }
 }
 
@@ -159,6 +162,9 @@ impl LlamaConfig {
                 (r.f64_or("rope_theta", 10000.0)?, scaling)
             }
         };
+        if obj.get("rope_theta").is_some_and(Value::is_null) {
+            return Err(err(path, "rope_theta is null: it must be a positive number (leave the key out for the default 10000)"));
+        }
         let dtype_name = obj.get("dtype").or_else(|| obj.get("torch_dtype")).and_then(Value::as_str).unwrap_or("float32");
         let dtype = DType::parse(dtype_name).filter(|d| d.is_float()).ok_or_else(|| err(path, format!("unsupported dtype {dtype_name:?}")))?;
         let cfg = LlamaConfig {
@@ -176,11 +182,75 @@ impl LlamaConfig {
             tie_word_embeddings: r.bool_or("tie_word_embeddings", false)?,
             attention_bias: r.bool_or("attention_bias", false)?,
             mlp_bias: r.bool_or("mlp_bias", false)?,
-            bos_token_id: token_ids(obj.get("bos_token_id")).first().copied(),
-            eos_token_ids: token_ids(obj.get("eos_token_id")),
+            bos_token_id: token_ids(path, "bos_token_id", obj.get("bos_token_id"))?.first().copied(),
+            eos_token_ids: token_ids(path, "eos_token_id", obj.get("eos_token_id"))?,
             dtype,
         };
+        cfg.validate().map_err(|m| err(path, m))?;
         Ok(cfg)
+    }
+
+    /// Checks what no valid Llama has, for configs from any source (config.json, GGUF
+    /// metadata): every size positive and small enough that the tensors' element counts
+    /// fit in 64 bits, `rms_norm_eps`, `rope_theta` and the rope scaling numbers positive
+    /// and finite, token ids inside the vocabulary. Whether the weights match the sizes is
+    /// checked when they are loaded.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let sizes = [
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("head_dim", self.head_dim),
+            ("vocab_size", self.vocab_size),
+        ];
+        for (k, v) in sizes {
+            if v == 0 {
+                return Err(format!("{k} must be positive"));
+            }
+        }
+        // Far beyond any real model (the largest have ~130 layers and 2^18 tokens), and
+        // small enough that no product of these sizes below overflows.
+        for (k, v, most) in [("num_hidden_layers", self.num_hidden_layers, 1usize << 16), ("vocab_size", self.vocab_size, 1 << 28), ("hidden_size", self.hidden_size, 1 << 20), ("intermediate_size", self.intermediate_size, 1 << 22), ("num_attention_heads", self.num_attention_heads, 1 << 12), ("head_dim", self.head_dim, 1 << 14)] {
+            if v > most {
+                return Err(format!("{k} {v} is larger than any model this loader takes (at most {most})"));
+            }
+        }
+        if self.num_key_value_heads > self.num_attention_heads || self.num_attention_heads % self.num_key_value_heads != 0 {
+            return Err(format!("num_attention_heads ({}) must be a multiple of num_key_value_heads ({})", self.num_attention_heads, self.num_key_value_heads));
+        }
+        if self.head_dim % 2 != 0 {
+            return Err(format!("head_dim {} must be even (RoPE rotates pairs)", self.head_dim));
+        }
+        if !(self.rms_norm_eps > 0.0 && self.rms_norm_eps.is_finite()) {
+            return Err(format!("rms_norm_eps must be a positive number, got {}", self.rms_norm_eps));
+        }
+        if !(self.rope_theta > 0.0 && self.rope_theta.is_finite()) {
+            return Err(format!("rope_theta must be a positive number, got {}", self.rope_theta));
+        }
+        if let RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } = self.rope_scaling {
+            for (k, v) in [("factor", factor), ("low_freq_factor", low_freq_factor), ("high_freq_factor", high_freq_factor)] {
+                if !(v > 0.0 && v.is_finite()) {
+                    return Err(format!("rope scaling {k} must be a positive number, got {v}"));
+                }
+            }
+            if high_freq_factor <= low_freq_factor {
+                return Err(format!("rope scaling high_freq_factor ({high_freq_factor}) must be larger than low_freq_factor ({low_freq_factor})"));
+            }
+            if original_max_position_embeddings == 0 {
+                return Err("rope scaling original_max_position_embeddings must be positive".into());
+            }
+        }
+        if self.max_position_embeddings == 0 {
+            return Err("max_position_embeddings must be positive".into());
+        }
+        for (k, id) in self.bos_token_id.iter().map(|&i| ("bos_token_id", i)).chain(self.eos_token_ids.iter().map(|&i| ("eos_token_id", i))) {
+            if id as usize >= self.vocab_size {
+                return Err(format!("{k} {id} is outside the vocabulary of {} tokens", self.vocab_size));
+            }
+        }
+        Ok(())
     }
 
     /// The config.json text for this config (Llama-3.2 style keys).

@@ -90,8 +90,15 @@ impl Llama {
     /// Builds the model from tensors named as in HF checkpoints. Missing, unexpected or
     /// wrongly shaped tensors are reported together in one error.
     pub fn from_tensors(config: LlamaConfig, mut tensors: BTreeMap<String, Tensor>) -> Result<Llama> {
+        config.validate().map_err(|m| Error::op("load Llama", format!("config: {m}")))?;
         let expect = expected_shapes(&config);
         let mut problems = vec![];
+        // The layers the weights hold, against the config's count (said first: it explains
+        // every missing or unexpected layer tensor below).
+        let held = tensors.keys().filter_map(|n| n.strip_prefix("model.layers.")?.split_once('.')?.0.parse::<usize>().ok()).max().map_or(0, |m| m + 1);
+        if held != config.num_hidden_layers {
+            problems.push(format!("the config says {} layers, the weights hold {held}", config.num_hidden_layers));
+        }
         for (name, shape) in &expect {
             match tensors.get(name) {
                 None => problems.push(format!("missing {name} {shape:?}")),
@@ -107,7 +114,9 @@ impl Llama {
             problems.push(format!("unexpected {name} {shape:?}"));
         }
         if !problems.is_empty() {
-            return Err(Error::op("load Llama", format!("{} problem(s) with the weights:\n  {}", problems.len(), problems.join("\n  "))));
+            const SHOWN: usize = 12;
+            let more = if problems.len() > SHOWN { format!("\n  ... and {} more", problems.len() - SHOWN) } else { String::new() };
+            return Err(Error::op("load Llama", format!("{} problem(s) with the weights:\n  {}{more}", problems.len(), problems[..problems.len().min(SHOWN)].join("\n  "))));
         }
         let mut take = |name: &str| Param::new(name, tensors.remove(name).expect("checked above"));
         let c = &config;

@@ -89,13 +89,13 @@ fn time(device: &Device, reps: usize, mut f: impl FnMut() -> anyhow::Result<()>)
 
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let dev = super::device();
-    println!("{} threads, device {dev}", rayon::current_num_threads());
+    outln!("{} threads, device {dev}", rayon::current_num_threads());
     match &a.what {
         What::Model { model, lengths, reps } => {
             let t0 = Instant::now();
             let m = super::load_named(model)?;
             m.model.to_device(&dev)?;
-            println!("load {model}: {:.2} s", t0.elapsed().as_secs_f64());
+            outln!("load {model}: {:.2} s", t0.elapsed().as_secs_f64());
             let v = m.model.config.vocab_size as i64;
             for &n in lengths {
                 if n == 0 {
@@ -106,7 +106,7 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                     no_grad(|| m.model.forward(&ids, None, false))?;
                     Ok(())
                 })?;
-                println!("forward {n:>6} tokens: {:>8.1} ms  {:>8.1} tokens/s", s * 1e3, n as f64 / s);
+                outln!("forward {n:>6} tokens: {:>8.1} ms  {:>8.1} tokens/s", s * 1e3, n as f64 / s);
             }
         }
         What::Scan { lengths, heads, kv_heads, head_dim } => {
@@ -114,8 +114,8 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             if hkv == 0 || h % hkv != 0 {
                 bail!("--heads must be a multiple of --kv-heads");
             }
-            println!("one layer's token mixing, batch 1, {h} heads ({hkv} kv), head dim {d}; GLA with the hedgehog feature dim {}", 2 * d);
-            println!("{:>8} {:>14} {:>14} {:>14} {:>10}", "length", "softmax ms", "gla chunk ms", "gla recur ms", "speed-up");
+            outln!("one layer's token mixing, batch 1, {h} heads ({hkv} kv), head dim {d}; GLA with the hedgehog feature dim {}", 2 * d);
+            outln!("{:>8} {:>14} {:>14} {:>14} {:>10}", "length", "softmax ms", "gla chunk ms", "gla recur ms", "speed-up");
             let mut rng = Rng::new(0);
             for &n in lengths {
                 let q = Tensor::randn([1, n, h, d], 1.0, DType::F32, &dev, &mut rng)?;
@@ -138,7 +138,7 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                 };
                 let chunked = gla(crate::ops::gla::GlaMode::Chunked(64))?;
                 let recurrent = gla(crate::ops::gla::GlaMode::Recurrent)?;
-                println!("{n:>8} {:>14.1} {:>14.1} {:>14.1} {:>9.2}x", soft * 1e3, chunked * 1e3, recurrent * 1e3, soft / chunked.min(recurrent));
+                outln!("{n:>8} {:>14.1} {:>14.1} {:>14.1} {:>9.2}x", soft * 1e3, chunked * 1e3, recurrent * 1e3, soft / chunked.min(recurrent));
             }
         }
         What::Step { model, batch, seq_len, steps } => {
@@ -175,7 +175,7 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                     x.matmul(&y)?;
                     Ok(())
                 })?;
-                println!("{n:>6}^3: {:>8.1} GFLOP/s", 2.0 * (n as f64).powi(3) / s / 1e9);
+                outln!("{n:>6}^3: {:>8.1} GFLOP/s", 2.0 * (n as f64).powi(3) / s / 1e9);
             }
         }
     }

@@ -63,6 +63,17 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     if seq_len < 64 || a.multiples.is_empty() || a.multiples.contains(&0) || a.samples == 0 {
         bail!("--seq-len must be at least 64, --multiples positive, --samples at least 1");
     }
+    if a.batch_size == Some(0) {
+        bail!("--batch-size must be at least 1");
+    }
+    if a.depths.iter().any(|d| !(0.0..=1.0).contains(d)) {
+        bail!("--depths must lie in [0, 1]");
+    }
+    for (name, v) in [("--lr1", a.lr1), ("--lr2", a.lr2)] {
+        if v.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
+            bail!("{name} must be a positive number, got {}", v.unwrap_or_default());
+        }
+    }
     let stage = |steps, lr| StageConfig { steps, lr, warmup_frac: 0.1, min_lr_ratio: 0.1, weight_decay: 0.0, clip: 1.0 };
     let distill = DistillConfig {
         seq_len,
@@ -73,9 +84,12 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         seed: a.seed,
         ..DistillConfig::default()
     };
+    let longest = seq_len.checked_mul(*a.multiples.iter().max().expect("checked non-empty")).ok_or_else(|| anyhow::anyhow!("--seq-len {seq_len} times --multiples is too long"))?;
+    tensor::memory::check_fits(&format!("evaluating at {longest} tokens"), nn::model::forward_memory_estimate(&t.model.config, a.samples, longest))?;
+    tensor::memory::check_fits(&format!("--seq-len {seq_len}: one distillation step"), crate::distill::step_memory_estimate(&t.model.config, &distill))?;
     let cfg = DemoConfig { distill, lawcat: a.lawcat.config()?, multiples: a.multiples.clone(), depths: a.depths.clone(), samples: a.samples, built_in_data: builtin };
     let c = &t.model.config;
-    println!(
+    outln!(
         "teacher: {} ({} layers, hidden {}, {} heads / {} kv heads, {:.2} M parameters)",
         a.teacher,
         c.num_hidden_layers,
@@ -84,12 +98,12 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         c.num_key_value_heads,
         c.num_parameters() as f64 / 1e6
     );
-    println!("distilling a LAWCAT student on {seq_len}-token sequences ({} + {} steps), then passkey retrieval at {:?} x {seq_len} tokens", cfg.distill.stage1.steps, cfg.distill.stage2.steps, a.multiples);
+    outln!("distilling a LAWCAT student on {seq_len}-token sequences ({} + {} steps), then passkey retrieval at {:?} x {seq_len} tokens", cfg.distill.stage1.steps, cfg.distill.stage2.steps, a.multiples);
     let rep = run_demo(&t, &a.teacher, &cfg, &a.out, !a.no_progress)?;
     for s in &rep.stages {
-        println!("stage {}: loss {:.4} -> {:.4} in {:.0} s", s.stage, s.first_loss, s.last_loss, s.seconds);
+        outln!("stage {}: loss {:.4} -> {:.4} in {:.0} s", s.stage, s.first_loss, s.last_loss, s.seconds);
     }
-    print!("\n{}", rep.table());
-    println!("\nwrote {0}/demo.json, {0}/passkey.svg, student in {0}/student ({1:.0} s in all)", a.out.display(), rep.seconds);
+    out!("\n{}", rep.table());
+    outln!("\nwrote {0}/demo.json, {0}/passkey.svg, student in {0}/student ({1:.0} s in all)", a.out.display(), rep.seconds);
     Ok(ExitCode::SUCCESS)
 }

@@ -63,22 +63,26 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     };
     let spec = EvalSpec { task: task.clone(), lengths: a.lengths.clone(), depths: a.depths.clone(), samples: a.samples, seed: a.seed, haystack };
     let model = super::load_named(&a.model)?;
+    let longest = *a.lengths.iter().max().expect("checked non-empty");
+    let fits = |name: &str, c: &nn::LlamaConfig| tensor::memory::check_fits(&format!("--lengths {longest} (--samples {} at once) with {name}", a.samples), nn::model::forward_memory_estimate(c, a.samples, longest));
+    fits(&a.model, &model.model.config)?;
     let recorded = model.student.as_ref().map(|s| s.teacher.clone()).filter(|t| t == "builtin" || std::path::Path::new(t).exists());
     let teacher = if a.no_teacher { None } else { a.teacher.clone().or(recorded) };
     let mut results = vec![];
     if let Some(t) = &teacher {
         let m = super::load_named(t)?;
+        fits(t, &m.model.config)?;
         let tok = m.tokenizer.as_ref().with_context(|| format!("{t} has no tokenizer"))?;
         results.push(evaluate("teacher", &m.model, tok, &spec, !a.no_progress)?);
     }
     let tok = model.tokenizer.as_ref().with_context(|| format!("{} has no tokenizer", a.model))?;
     let label = if teacher.is_some() { "student" } else { "model" };
     results.push(evaluate(label, &model.model, tok, &spec, !a.no_progress)?);
-    print!("{}", report::table(&spec, &results));
+    out!("{}", report::table(&spec, &results));
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let base = a.out.join(format!("eval-{}", task.name()));
     tensor::atomic::write_bytes_atomic(&base.with_extension("json"), serde_json::to_string_pretty(&report::json(&spec, &results))?.as_bytes())?;
     tensor::atomic::write_bytes_atomic(&base.with_extension("svg"), report::svg(&spec, &results).as_bytes())?;
-    println!("wrote {0}.json and {0}.svg", base.display());
+    outln!("wrote {0}.json and {0}.svg", base.display());
     Ok(ExitCode::SUCCESS)
 }

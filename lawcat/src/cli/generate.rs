@@ -46,12 +46,14 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     if ids.is_empty() {
         bail!("the prompt encodes to no tokens");
     }
+    let total = ids.len().saturating_add(a.max_new_tokens);
+    tensor::memory::check_fits(&format!("{} prompt tokens and --max-new-tokens {}", ids.len(), a.max_new_tokens), nn::model::forward_memory_estimate(&loaded.model.config, 1, total))?;
     let sampling = if a.temperature == 0.0 { Sampling::Greedy } else { Sampling::Sample { temperature: a.temperature, top_p: a.top_p } };
     let stop = if a.no_stop { vec![] } else { loaded.model.config.eos_token_ids.clone() };
     let opts = GenerateOptions { max_new_tokens: a.max_new_tokens, sampling, stop_tokens: stop, seed: a.seed };
     let g = generate(&loaded.model, &[ids.clone()], &opts)?;
     let text = tok.decode(&g.tokens[0], false)?;
-    println!("{}{}", a.prompt, text);
+    outln!("{}{}", a.prompt, text);
     let n = g.tokens[0].len();
     eprintln!(
         "[{} prompt tokens in {:.2} s, {} new tokens at {:.1} tokens/s, decoding state {:.1} KiB]",

@@ -1,4 +1,16 @@
-//! The `lawcat` program's commands, one file each.
+//! The `lawcat` program's commands, one file each. They print through `outln!`/`out!`
+//! (see `output`), which turn a closed or failing standard output into an error.
+
+/// `println!` that returns a failed write as an error from the enclosing function.
+macro_rules! outln {
+    () => { $crate::cli::output::write_out(format_args!("\n"))? };
+    ($($t:tt)*) => { $crate::cli::output::write_out(format_args!("{}\n", format_args!($($t)*)))? };
+}
+
+/// `print!` that returns a failed write as an error from the enclosing function.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::output::write_out(format_args!($($t)*))? };
+}
 
 pub mod audit;
 pub mod bench;
@@ -9,6 +21,7 @@ pub mod eval;
 pub mod generate;
 pub mod inspect;
 pub mod lawcat_opts;
+pub mod output;
 pub mod ptx;
 pub mod train_teacher;
 pub mod verify_kernels;

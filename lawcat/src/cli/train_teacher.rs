@@ -40,6 +40,6 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     c.train.lr = a.lr;
     let run = RunDir::create(&a.out.join("run"))?;
     let s = train_teacher(&c, &a.out, &run, &super::device(), !a.no_progress)?;
-    println!("{} steps, loss {:.4} -> {:.4}, {:.0} tokens/s; teacher in {}", s.steps, s.first_loss, s.last_loss, s.tokens_per_second, a.out.display());
+    outln!("{} steps, loss {:.4} -> {:.4}, {:.0} tokens/s; teacher in {}", s.steps, s.first_loss, s.last_loss, s.tokens_per_second, a.out.display());
     Ok(ExitCode::SUCCESS)
 }

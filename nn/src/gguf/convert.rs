@@ -10,50 +10,105 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use tensor::{DType, Error, Result, Tensor};
 
-/// The Llama config a GGUF's metadata describes.
+/// An optional integer key: absent is `None`, present but not an integer is an error.
+fn opt_u64(g: &GgufFile, key: &str) -> Result<Option<u64>> {
+    match g.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| Error::file(&g.path, format!("metadata {key:?} is {v:?}, not a non-negative integer"))),
+    }
+}
+
+/// An optional number key: absent is `None`, present but not a number is an error.
+fn opt_f64(g: &GgufFile, key: &str) -> Result<Option<f64>> {
+    match g.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_f64().map(Some).ok_or_else(|| Error::file(&g.path, format!("metadata {key:?} is {v:?}, not a number"))),
+    }
+}
+
+fn to_usize(g: &GgufFile, key: &str, v: u64) -> Result<usize> {
+    usize::try_from(v).map_err(|_| Error::file(&g.path, format!("metadata {key:?} = {v} is too large")))
+}
+
+/// A token id key (at most 32 bits; the vocabulary bound is checked with the config).
+fn token_id(g: &GgufFile, key: &str) -> Result<Option<u32>> {
+    match opt_u64(g, key)? {
+        None => Ok(None),
+        Some(v) => u32::try_from(v).map(Some).map_err(|_| Error::file(&g.path, format!("metadata {key:?} = {v} is not a token id"))),
+    }
+}
+
+/// The Llama config a GGUF's metadata describes, checked (`LlamaConfig::validate`) and
+/// matched against the tensor table: as many blocks as `block_count` says.
 pub fn config(g: &GgufFile) -> Result<LlamaConfig> {
     let arch = g.require("general.architecture")?.as_str().unwrap_or("");
     if arch != "llama" {
         return Err(Error::file(&g.path, format!("architecture {arch:?} is not supported (this converter reads \"llama\")")));
     }
-    let n = |k: &str| g.require_u64(&format!("llama.{k}")).map(|v| v as usize);
+    let n = |k: &str| -> Result<usize> {
+        let key = format!("llama.{k}");
+        to_usize(g, &key, g.require_u64(&key)?)
+    };
     let hidden_size = n("embedding_length")?;
     let heads = n("attention.head_count")?;
-    let kv_heads = g.get("llama.attention.head_count_kv").and_then(Value::as_u64).map(|v| v as usize).unwrap_or(heads);
+    let kv_heads = match opt_u64(g, "llama.attention.head_count_kv")? {
+        Some(v) => to_usize(g, "llama.attention.head_count_kv", v)?,
+        None => heads,
+    };
     if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
         return Err(Error::file(&g.path, format!("head counts {heads} / {kv_heads} do not fit grouped-query attention")));
     }
-    let head_dim = g.get("llama.attention.key_length").and_then(Value::as_u64).map(|v| v as usize).unwrap_or(hidden_size / heads);
+    let head_dim = match opt_u64(g, "llama.attention.key_length")? {
+        Some(v) => to_usize(g, "llama.attention.key_length", v)?,
+        None => hidden_size / heads,
+    };
     let embd = g.info("token_embd.weight").ok_or_else(|| Error::file(&g.path, "no token_embd.weight tensor"))?;
-    let vocab_size = g.get("llama.vocab_size").and_then(Value::as_u64).map(|v| v as usize).unwrap_or(embd.shape()[0]);
-    let rope_theta = g.get("llama.rope.freq_base").and_then(Value::as_f64).unwrap_or(10000.0);
+    let vocab_size = match opt_u64(g, "llama.vocab_size")? {
+        Some(v) => to_usize(g, "llama.vocab_size", v)?,
+        None => embd.shape()[0],
+    };
+    let rope_theta = opt_f64(g, "llama.rope.freq_base")?.unwrap_or(10000.0);
+    if !(rope_theta > 0.0 && rope_theta.is_finite()) {
+        return Err(Error::file(&g.path, format!("llama.rope.freq_base is {rope_theta}: it must be a positive number")));
+    }
+    let num_hidden_layers = n("block_count")?;
+    // The blocks the tensor table holds: a block count that disagrees is an error here,
+    // before anything is sized by it.
+    let blocks = g.tensors.iter().filter_map(|t| t.name.strip_prefix("blk.")?.split_once('.')?.0.parse::<usize>().ok()).max().map_or(0, |m| m + 1);
+    if blocks != num_hidden_layers {
+        return Err(Error::file(&g.path, format!("llama.block_count is {num_hidden_layers}, but the tensor table holds blocks 0..{blocks}")));
+    }
     let rope_scaling = rope_scaling(g, head_dim, rope_theta)?;
-    let eos = g.get("tokenizer.ggml.eos_token_id").and_then(Value::as_u64).map(|v| v as u32);
-    let mut eos_ids: Vec<u32> = eos.into_iter().collect();
-    if let Some(eot) = g.get("tokenizer.ggml.eot_token_id").and_then(Value::as_u64) {
-        if !eos_ids.contains(&(eot as u32)) {
-            eos_ids.push(eot as u32);
+    let mut eos_ids: Vec<u32> = token_id(g, "tokenizer.ggml.eos_token_id")?.into_iter().collect();
+    if let Some(eot) = token_id(g, "tokenizer.ggml.eot_token_id")? {
+        if !eos_ids.contains(&eot) {
+            eos_ids.push(eot);
         }
     }
-    Ok(LlamaConfig {
+    let c = LlamaConfig {
         hidden_size,
         intermediate_size: n("feed_forward_length")?,
-        num_hidden_layers: n("block_count")?,
+        num_hidden_layers,
         num_attention_heads: heads,
         num_key_value_heads: kv_heads,
         head_dim,
         vocab_size,
-        rms_norm_eps: g.get("llama.attention.layer_norm_rms_epsilon").and_then(Value::as_f64).unwrap_or(1e-5),
+        rms_norm_eps: opt_f64(g, "llama.attention.layer_norm_rms_epsilon")?.unwrap_or(1e-5),
         rope_theta,
         rope_scaling,
-        max_position_embeddings: g.get("llama.context_length").and_then(Value::as_u64).unwrap_or(2048) as usize,
+        max_position_embeddings: match opt_u64(g, "llama.context_length")? {
+            Some(v) => to_usize(g, "llama.context_length", v)?,
+            None => 2048,
+        },
         tie_word_embeddings: g.info("output.weight").is_none(),
         attention_bias: g.info("blk.0.attn_q.bias").is_some(),
         mlp_bias: g.info("blk.0.ffn_up.bias").is_some(),
-        bos_token_id: g.get("tokenizer.ggml.bos_token_id").and_then(Value::as_u64).map(|v| v as u32),
+        bos_token_id: token_id(g, "tokenizer.ggml.bos_token_id")?,
         eos_token_ids: eos_ids,
         dtype: DType::F32,
-    })
+    };
+    c.validate().map_err(|m| Error::file(&g.path, format!("the llama.* metadata: {m}")))?;
+    Ok(c)
 }
 
 /// Llama 3.1+ GGUFs store the llama3 rope rule as per-frequency divisors (`rope_freqs`);
@@ -65,8 +120,17 @@ fn rope_scaling(g: &GgufFile, head_dim: usize, theta: f64) -> Result<RopeScaling
     }
     let Some(_) = g.info("rope_freqs.weight") else { return Ok(RopeScaling::Default) };
     let factors = g.tensor("rope_freqs.weight")?.to_vec::<f32>()?;
+    if factors.len() != head_dim / 2 {
+        return Err(Error::file(&g.path, format!("rope_freqs.weight has {} values, expected one per rotated pair ({})", factors.len(), head_dim / 2)));
+    }
+    if let Some(bad) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+        return Err(Error::file(&g.path, format!("rope_freqs.weight holds {bad}: every divisor must be a positive number")));
+    }
     let factor = factors.iter().cloned().fold(1f32, f32::max) as f64;
-    let original = g.get("llama.rope.scaling.original_context_length").and_then(Value::as_u64).unwrap_or(8192) as usize;
+    let original = match opt_u64(g, "llama.rope.scaling.original_context_length")? {
+        Some(v) => to_usize(g, "llama.rope.scaling.original_context_length", v)?.max(1),
+        None => 8192,
+    };
     let rule = RopeScaling::Llama3 { factor, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: original };
     let plain = crate::rope::Rope::new(head_dim, theta, &RopeScaling::Default);
     let scaled = crate::rope::Rope::new(head_dim, theta, &rule);
@@ -117,21 +181,27 @@ pub fn hf_name(gguf: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
 }
 
-/// Every weight under its HF name, dequantized to f32, q/k rows in HF order.
+/// Every weight under its HF name, dequantized to f32, q/k rows in HF order. The f32
+/// size of all of them is checked against the memory available first.
 pub fn tensors(g: &GgufFile, c: &LlamaConfig) -> Result<BTreeMap<String, Tensor>> {
+    let total: u128 = g.tensors.iter().map(|t| t.numel() as u128 * 4).sum();
+    tensor::memory::check_fits(&format!("{}: the weights dequantized to f32", g.path.display()), total)?;
     let mut out = BTreeMap::new();
     for info in &g.tensors {
         let Some(name) = hf_name(&info.name) else { continue };
         let mut t = g.tensor(&info.name)?;
-        if name.ends_with("q_proj.weight") {
-            t = unpermute_qk(&t, c.num_attention_heads)?;
-        } else if name.ends_with("k_proj.weight") {
-            t = unpermute_qk(&t, c.num_key_value_heads)?;
-        } else if name.ends_with("q_proj.bias") || name.ends_with("k_proj.bias") {
-            let heads = if name.contains("q_proj") { c.num_attention_heads } else { c.num_key_value_heads };
-            t = unpermute_qk(&t.unsqueeze(1)?, heads)?.squeeze(1)?;
+        let heads = if name.contains("q_proj.") { c.num_attention_heads } else { c.num_key_value_heads };
+        let qk = name.contains("q_proj.") || name.contains("k_proj.");
+        if qk {
+            let rows = t.dims()[0];
+            if t.rank() > 2 || rows != heads * c.head_dim {
+                return Err(Error::file(&g.path, format!("tensor {:?} has shape {:?}: expected {} rows ({heads} heads of {})", info.name, t.dims(), heads * c.head_dim, c.head_dim)));
+            }
+            t = if t.rank() == 2 { unpermute_qk(&t, heads)? } else { unpermute_qk(&t.unsqueeze(1)?, heads)?.squeeze(1)? };
         }
-        out.insert(name, t);
+        if out.insert(name.clone(), t).is_some() {
+            return Err(Error::file(&g.path, format!("two tensors map to {name}")));
+        }
     }
     Ok(out)
 }
@@ -197,7 +267,9 @@ pub fn tokenizer(g: &GgufFile) -> Result<Tokenizer> {
 pub fn load(path: &std::path::Path) -> Result<(Llama, Tokenizer)> {
     let g = GgufFile::open(path)?;
     let c = config(&g)?;
+    // The tokenizer first: it is cheap, and a broken one should not cost a dequantization.
+    let tok = tokenizer(&g)?;
     let t = tensors(&g, &c)?;
     let model = Llama::from_tensors(c, t).map_err(|e| Error::file(path, e.to_string()))?;
-    Ok((model, tokenizer(&g)?))
+    Ok((model, tok))
 }

@@ -400,6 +400,9 @@ pub struct NormState {
 /// Normalized GLA: `o_t = (q_t^T S_t) / (q_t . z_t + eps)` with `z` the same scan over
 /// the keys (no scale). Returns `o` and the final `(S, z)`.
 pub fn gla_normalized(q: &Var, k: &Var, v: &Var, g: &Var, initial: Option<&NormState>, eps: f64, mode: GlaMode) -> Result<(Var, NormState)> {
+    if v.rank() != 4 {
+        bail!("gla_normalized", "v must be [B, T, H, V], got {:?}", v.dims())
+    }
     let (b, t, h, vd) = (v.dims()[0], v.dims()[1], v.dims()[2], v.dims()[3]);
     let ones = Var::constant(Tensor::ones([b, t, h, 1], v.dtype(), &v.value().device())?);
     let v1 = Var::cat(&[v, &ones], 3)?;
