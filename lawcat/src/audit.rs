@@ -13,15 +13,24 @@ pub struct Row {
     pub bound: f64,
 }
 
-/// A finished audit: every row and whether all passed.
+/// A finished audit: every row, the tensors the reference should have held but did not,
+/// and whether all passed.
 pub struct Report {
     pub title: String,
     pub rows: Vec<Row>,
+    /// Expected tensors the reference lacks (not compared).
+    pub missing: Vec<String>,
+    /// Missing tensors are listed but do not fail the audit.
+    pub allow_missing: bool,
 }
 
 impl Report {
     pub fn new(title: impl Into<String>) -> Report {
-        Report { title: title.into(), rows: vec![] }
+        Report { title: title.into(), rows: vec![], missing: vec![], allow_missing: false }
+    }
+    /// Records that the reference lacks `name`, which it should hold.
+    pub fn missing(&mut self, name: &str) {
+        self.missing.push(name.to_string());
     }
     /// Compares `got` with `want` under a relative bound (max abs error over the largest
     /// reference value, and relative RMS error, both below `rel`).
@@ -31,7 +40,7 @@ impl Report {
         Ok(())
     }
     pub fn passed(&self) -> bool {
-        !self.rows.is_empty() && self.rows.iter().all(|r| r.cmp.pass)
+        !self.rows.is_empty() && self.rows.iter().all(|r| r.cmp.pass) && (self.missing.is_empty() || self.allow_missing)
     }
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -51,8 +60,15 @@ impl Report {
                 if r.cmp.pass { "pass" } else { "FAIL" }
             );
         }
+        for m in &self.missing {
+            let _ = writeln!(s, "{m:<w$}  {:<16} {:>11} {:>11} {:>11} {:>9}  {}", "-", "-", "-", "-", "-", if self.allow_missing { "not compared" } else { "MISSING" });
+        }
         let failed = self.rows.iter().filter(|r| !r.cmp.pass).count();
-        let _ = writeln!(s, "{} tensors compared, {} failed", self.rows.len(), failed);
+        let _ = write!(s, "{} tensors compared, {} failed", self.rows.len(), failed);
+        if !self.missing.is_empty() {
+            let _ = write!(s, ", {} missing from the reference ({})", self.missing.len(), if self.allow_missing { "allowed by --allow-missing" } else { "a failure; --allow-missing compares only what is there" });
+        }
+        let _ = writeln!(s);
         s
     }
 }

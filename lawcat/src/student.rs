@@ -128,6 +128,9 @@ pub fn load_student(dir: &Path) -> Result<(Llama, StudentInfo, Option<Tokenizer>
     }
     let tok = dir.join("tokenizer.json");
     let tokenizer = if tok.exists() { Some(Tokenizer::from_file(&tok)?) } else { None };
+    if let Some(t) = &tokenizer {
+        nn::weights::check_vocab(&student, t, dir)?;
+    }
     Ok((student, info, tokenizer))
 }
 

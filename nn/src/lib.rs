@@ -46,6 +46,7 @@ pub fn load_model(path: &Path) -> Result<weights::Loaded> {
         weights::load_hf_dir(path)
     } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
         let (model, tok) = gguf::convert::load(path)?;
+        weights::check_vocab(&model, &tok, path)?;
         Ok(weights::Loaded { model, tokenizer: Some(tok) })
     } else if path.exists() {
         Err(Error::file(path, "expected a Hugging Face model folder or a .gguf file"))

@@ -40,7 +40,11 @@ impl Tokenizer {
         let enc = self.inner.encode(text, add_special).map_err(|e| Error::file(&self.source, format!("cannot encode {text:?}: {e}")))?;
         Ok(enc.get_ids().to_vec())
     }
+    /// The text of `ids`; an id the vocabulary lacks is an error (the crate would drop it).
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
+        if let Some(bad) = ids.iter().find(|&&id| self.inner.id_to_token(id).is_none()) {
+            return Err(Error::file(&self.source, format!("cannot decode token id {bad}: it is not in this tokenizer's vocabulary ({} tokens)", self.vocab_size())));
+        }
         self.inner.decode(ids, skip_special).map_err(|e| Error::file(&self.source, format!("cannot decode: {e}")))
     }
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
@@ -51,6 +55,10 @@ impl Tokenizer {
     }
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
+    }
+    /// The largest token id (added tokens included); `None` for an empty vocabulary.
+    pub fn max_id(&self) -> Option<u32> {
+        self.inner.get_vocab(true).values().copied().max()
     }
     /// The tokenizer.json text (for saving beside a converted model).
     pub fn to_json(&self) -> Result<String> {

@@ -50,11 +50,62 @@ pub struct Loaded {
 /// Loads an HF folder: config, weights, and the tokenizer when there is one.
 pub fn load_hf_dir(dir: &Path) -> Result<Loaded> {
     let config = LlamaConfig::from_file(dir.join("config.json"))?;
-    let tensors = read_hf_tensors(dir)?;
-    let model = Llama::from_tensors(config, tensors).map_err(|e| Error::file(dir, e.to_string()))?;
     let tok = dir.join("tokenizer.json");
     let tokenizer = if tok.exists() { Some(Tokenizer::from_file(&tok)?) } else { None };
+    let tensors = read_hf_tensors(dir)?;
+    let model = Llama::from_tensors(config, tensors).map_err(|e| Error::file(dir, e.to_string()))?;
+    if let Some(t) = &tokenizer {
+        check_vocab(&model, t, dir)?;
+    }
     Ok(Loaded { model, tokenizer })
+}
+
+/// A tokenizer that makes ids the model has no embedding row for is an error naming both.
+pub fn check_vocab(model: &Llama, tok: &Tokenizer, model_path: &Path) -> Result<()> {
+    let rows = model.embed_tokens.weight.value().dims()[0];
+    match tok.max_id() {
+        Some(max) if max as usize >= rows => Err(Error::file(
+            tok.source(),
+            format!("the tokenizer has token ids up to {max}, but the model {} has a vocabulary of {rows}: the two do not belong together", model_path.display()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Count of NaN and infinite values in a float tensor, read in place.
+fn non_finite(t: &Tensor) -> Result<usize> {
+    use rayon::prelude::*;
+    fn count<T: tensor::Elem>(t: &Tensor, bad: fn(&T) -> bool) -> Result<usize> {
+        let c = t.contiguous()?;
+        c.with_cpu_slice::<T, usize>(|s, l| s[l.offset()..l.offset() + c.numel()].par_iter().filter(|x| bad(x)).count())
+    }
+    match t.dtype() {
+        tensor::DType::F32 => count::<f32>(t, |x| !x.is_finite()),
+        tensor::DType::F64 => count::<f64>(t, |x| !x.is_finite()),
+        tensor::DType::BF16 => count::<tensor::bf16>(t, |x| !x.is_finite()),
+        tensor::DType::F16 => count::<tensor::f16>(t, |x| !x.is_finite()),
+        tensor::DType::I64 | tensor::DType::U8 => Ok(0),
+    }
+}
+
+/// What is suspicious about a loaded model without making it unusable: weights holding
+/// NaN or infinite values (each tensor named), a tokenizer with fewer tokens than the
+/// model's vocabulary (ids it cannot decode).
+pub fn load_warnings(model: &Llama, tok: Option<&Tokenizer>) -> Result<Vec<String>> {
+    let mut out = vec![];
+    for (name, p) in model.named_params() {
+        let n = non_finite(&p.value())?;
+        if n > 0 {
+            out.push(format!("tensor {name} holds {n} NaN or infinite value(s)"));
+        }
+    }
+    if let Some(t) = tok {
+        let rows = model.embed_tokens.weight.value().dims()[0];
+        if t.vocab_size() < rows {
+            out.push(format!("the tokenizer {} has {} tokens, the model's vocabulary {rows}: ids past the tokenizer's cannot be decoded", t.source().display(), t.vocab_size()));
+        }
+    }
+    Ok(out)
 }
 
 /// Saves a model as an HF folder (`config.json`, `model.safetensors`, and `tokenizer.json`

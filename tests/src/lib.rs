@@ -2,9 +2,11 @@
 //! `fixtures/make_fixtures.py` with independent implementations: HF transformers, PyTorch,
 //! HF tokenizers). This library finds the fixtures and holds the checks, one per fixture
 //! kind, so that the same check runs on our fixtures and, when a `../shared/fixtures`
-//! folder sits beside the repository, on those too; the tests are in `tests/`.
+//! folder sits beside the repository, on those too; and it writes GGUF files from a
+//! description (`gguf`). The tests are in `tests/`.
 
 pub mod check;
+pub mod gguf;
 
 use std::path::PathBuf;
 

@@ -87,10 +87,22 @@ pub fn config(a: &Args) -> anyhow::Result<DistillConfig> {
     if a.seq_len < 2 || a.batch_size == 0 {
         bail!("--seq-len must be at least 2 and --batch-size at least 1");
     }
-    for (name, v) in [("--lr1", a.lr1), ("--lr2", a.lr2), ("--clip", a.clip)] {
-        if !(v > 0.0) {
-            bail!("{name} must be positive, got {v}");
+    if a.seq_len.checked_mul(a.batch_size).is_none_or(|n| n > i64::MAX as usize) {
+        bail!("--seq-len {} times --batch-size {} is more tokens per step than can be counted", a.seq_len, a.batch_size);
+    }
+    for (name, v) in [("--lr1", a.lr1), ("--lr2", a.lr2), ("--clip", a.clip), ("--lora-alpha", a.lora_alpha)] {
+        if !(v > 0.0 && v.is_finite()) {
+            bail!("{name} must be a positive number, got {v}");
         }
+    }
+    if !(a.ce_weight >= 0.0 && a.ce_weight.is_finite()) {
+        bail!("--ce-weight must be a number >= 0, got {}", a.ce_weight);
+    }
+    if a.lora && a.lora_rank == 0 {
+        bail!("--lora-rank must be at least 1");
+    }
+    if a.override_lr && !a.resume {
+        bail!("--override-lr only applies with --resume");
     }
     if !(0.0..1.0).contains(&a.warmup) {
         bail!("--warmup must be in [0, 1), got {}", a.warmup);

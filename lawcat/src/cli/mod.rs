@@ -81,6 +81,10 @@ pub fn load_named(name: &str) -> anyhow::Result<AnyModel> {
     } else {
         crate::student::load_any(Path::new(name)).with_context(|| format!("loading the model {name}"))?
     };
+    // Read on the host, before the model moves to its device.
+    for w in nn::weights::load_warnings(&m.model, m.tokenizer.as_ref())? {
+        eprintln!("warning: {name}: {w}");
+    }
     m.model.to_device(&device()).with_context(|| format!("moving {name} to {}", device()))?;
     if let Some(d) = WEIGHTS.get().copied().flatten() {
         m.model.to_dtype(d).with_context(|| format!("converting {name} to {d}"))?;

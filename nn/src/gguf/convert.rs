@@ -226,11 +226,42 @@ pub fn tokenizer(g: &GgufFile) -> Result<Tokenizer> {
     if model != "gpt2" {
         return Err(Error::file(&g.path, format!("tokenizer model {model:?} is not supported (byte-level BPE, \"gpt2\", is)")));
     }
-    let tokens: Vec<&str> = g.require("tokenizer.ggml.tokens")?.as_array().unwrap_or(&[]).iter().map(|v| v.as_str().unwrap_or("")).collect();
-    let merges: Vec<&str> = g.get("tokenizer.ggml.merges").and_then(Value::as_array).unwrap_or(&[]).iter().map(|v| v.as_str().unwrap_or("")).collect();
-    let types: Vec<u64> = g.get("tokenizer.ggml.token_type").and_then(Value::as_array).unwrap_or(&[]).iter().map(|v| v.as_u64().unwrap_or(1)).collect();
-    let pre = g.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
-    let vocab: serde_json::Map<String, serde_json::Value> = tokens.iter().enumerate().map(|(i, t)| (t.to_string(), json!(i))).collect();
+    let strings = |key: &str| -> Result<Vec<&str>> {
+        let list = g.require(key)?.as_array().ok_or_else(|| Error::file(&g.path, format!("metadata {key:?} is not a list")))?;
+        list.iter().enumerate().map(|(i, v)| v.as_str().ok_or_else(|| Error::file(&g.path, format!("{key}[{i}] is {v:?}, not a string")))).collect()
+    };
+    let tokens = strings("tokenizer.ggml.tokens")?;
+    if tokens.is_empty() {
+        return Err(Error::file(&g.path, "tokenizer.ggml.tokens is empty"));
+    }
+    // Byte-level BPE without its merges silently splits every word into bytes.
+    if g.get("tokenizer.ggml.merges").is_none() {
+        return Err(Error::file(&g.path, "tokenizer.ggml.merges is missing: a byte-level BPE tokenizer needs its merges"));
+    }
+    let merges = strings("tokenizer.ggml.merges")?;
+    if merges.is_empty() && tokens.iter().any(|t| t.chars().count() > 1) {
+        return Err(Error::file(&g.path, "tokenizer.ggml.merges is empty, but the vocabulary has multi-character tokens: without merges they are never produced"));
+    }
+    let types: Vec<u64> = match g.get("tokenizer.ggml.token_type") {
+        None => vec![],
+        Some(v) => {
+            let list = v.as_array().ok_or_else(|| Error::file(&g.path, "tokenizer.ggml.token_type is not a list"))?;
+            if list.len() != tokens.len() {
+                return Err(Error::file(&g.path, format!("tokenizer.ggml.token_type has {} entries for {} tokens", list.len(), tokens.len())));
+            }
+            list.iter().map(|v| v.as_u64().ok_or_else(|| Error::file(&g.path, format!("tokenizer.ggml.token_type holds {v:?}, not an integer")))).collect::<Result<_>>()?
+        }
+    };
+    let pre = match g.get("tokenizer.ggml.pre") {
+        None => "default",
+        Some(v) => v.as_str().ok_or_else(|| Error::file(&g.path, format!("tokenizer.ggml.pre is {v:?}, not a string")))?,
+    };
+    let mut vocab = serde_json::Map::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if vocab.insert(t.to_string(), json!(i)).is_some() {
+            return Err(Error::file(&g.path, format!("tokenizer.ggml.tokens[{i}] {t:?} appears twice")));
+        }
+    }
     // Control (3) and user-defined (4) tokens are matched whole before BPE.
     let added: Vec<serde_json::Value> = types
         .iter()
@@ -239,7 +270,7 @@ pub fn tokenizer(g: &GgufFile) -> Result<Tokenizer> {
         .map(|(i, &t)| json!({"id": i, "content": tokens[i], "single_word": false, "lstrip": false, "rstrip": false, "normalized": t == 4, "special": t == 3}))
         .collect();
     let add_bos = g.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(false);
-    let bos = g.get("tokenizer.ggml.bos_token_id").and_then(Value::as_u64).map(|v| v as usize);
+    let bos = token_id(g, "tokenizer.ggml.bos_token_id")?.map(|v| v as usize);
     let byte_post = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true});
     let post = match (add_bos, bos) {
         (true, Some(b)) if b < tokens.len() => {
