@@ -112,12 +112,13 @@ pub fn load_student(dir: &Path) -> Result<(Llama, StudentInfo, Option<Tokenizer>
     let mut blocks: Vec<Box<dyn AttentionBlock>> = vec![];
     for (i, l) in teacher.layers.iter().enumerate() {
         let t = teacher_block(l, i)?;
-        let layer = LawcatAttention::from_saved(t, &info.lawcat, &format!("model.layers.{i}.self_attn"), &mut tensors).map_err(|e| Error::file(dir, e.to_string()))?;
+        let layer = LawcatAttention::from_saved(t, &info.lawcat, &format!("model.layers.{i}.self_attn"), &mut tensors)
+            .map_err(|e| Error::file(dir.join("lawcat.json"), format!("does not match the weights in model.safetensors: {e}")))?;
         blocks.push(Box::new(layer));
     }
     if !tensors.is_empty() {
         let extra: Vec<&String> = tensors.keys().collect();
-        return Err(Error::file(dir, format!("unexpected tensors for this student: {extra:?}")));
+        return Err(Error::file(dir.join("lawcat.json"), format!("does not match the weights in model.safetensors, which hold tensors it does not describe: {extra:?}")));
     }
     let student = teacher.with_blocks(blocks)?;
     for (_, p) in student.named_params() {

@@ -187,4 +187,156 @@ fn ptx_check_exit_codes() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains(&*tmp.to_string_lossy()) && text.contains(":6:"), "{text}");
     std::fs::remove_file(&tmp).ok();
+
+/// A safetensors dump of the given tensors, for audit tests.
+fn dump(path: &std::path::Path, tensors: &[(&str, Vec<usize>)]) {
+    let mut rng = tensor::Rng::new(1);
+    let ts: Vec<(&str, tensor::Tensor)> = tensors.iter().map(|(n, s)| (*n, tensor::Tensor::rand_uniform(s.as_slice(), -1.0, 1.0, tensor::DType::F32, &mut rng))).collect();
+    tensor::safetensors_io::save(ts.iter().map(|(n, t)| (*n, t)), None, path).unwrap();
+}
+
+#[test]
+fn panics_and_aborts_are_errors() {
+    let tmp = std::env::temp_dir().join(format!("lawcat-cli-panics-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    // audit gla with q of rank 3 (indexed out of bounds before the rank check)
+    let bad = tmp.join("gla-rank3.safetensors");
+    dump(&bad, &[("q", vec![2, 5, 4]), ("k", vec![2, 5, 4]), ("v", vec![2, 5, 3]), ("g", vec![2, 5, 4]), ("o", vec![2, 5, 3])]);
+    let (code, text) = lawcat(&["audit", "gla", &bad.to_string_lossy()]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("gla-rank3.safetensors") && text.contains("[B, T, H, K]"), "{text}");
+    // sizes from flags that could never fit in memory: refused before allocating
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["distill".into(), "--teacher".into(), "builtin".into(), "--out".into(), tmp.join("big").to_string_lossy().into(), "--seq-len".into(), "1000000000000".into()], "--seq-len 1000000000000"),
+        (vec!["eval".into(), "--model".into(), "builtin".into(), "--lengths".into(), "1000000000".into(), "--out".into(), tmp.join("e").to_string_lossy().into()], "--lengths 1000000000"),
+        (vec!["generate".into(), "builtin".into(), "--prompt".into(), "The".into(), "--max-new-tokens".into(), "100000000000".into()], "--max-new-tokens"),
+    ];
+    for (args, expect) in cases {
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let t = std::time::Instant::now();
+        let (code, text) = lawcat(&a);
+        assert_eq!(code, 2, "lawcat {a:?}:\n{text}");
+        assert!(text.contains(expect) && text.contains("needs at least"), "lawcat {a:?}: expected {expect:?} in:\n{text}");
+        assert!(t.elapsed().as_secs() < 10, "lawcat {a:?} took {:?}", t.elapsed());
+    }
+    assert!(!tmp.join("big").exists(), "a refused run leaves no run folder");
+    // --threads far beyond the cores: refused at once
+    let t = std::time::Instant::now();
+    let (code, text) = lawcat(&["inspect", "builtin", "--threads", "5000"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--threads 5000") && text.contains("per core"), "{text}");
+    assert!(t.elapsed().as_secs() < 3, "took {:?}", t.elapsed());
+}
+
+#[test]
+fn a_closed_or_full_standard_output_is_not_a_panic() {
+    use std::process::Stdio;
+    // The reader goes away before the first line: a quiet exit.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lawcat")).args(["inspect", "builtin"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "a closed pipe is no error: {err}");
+    // A full disk: an error naming standard output.
+    if std::path::Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_lawcat")).args(["inspect", "builtin"]).stdout(full).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("writing to standard output") && err.contains("No space left"), "{err}");
+    }
+}
+
+#[test]
+fn flags_that_make_no_sense_are_refused() {
+    let tmp = std::env::temp_dir().join(format!("lawcat-cli-flags-{}", std::process::id()));
+    let out = tmp.join("d").to_string_lossy().into_owned();
+    for (flag, value) in [("--ce-weight", "-1"), ("--ce-weight", "nan"), ("--ce-weight", "inf"), ("--lr1", "nan"), ("--lr2", "inf"), ("--lora-alpha", "nan"), ("--gate-bias-init", "nan"), ("--gate-tau", "inf")] {
+        let (code, text) = lawcat(&["distill", "--teacher", "builtin", "--out", &out, &format!("{flag}={value}")]);
+        assert_eq!(code, 2, "{flag} {value}: {text}");
+        let name = flag.trim_start_matches("--").replace('-', "_");
+        assert!(text.contains(flag) || text.contains(&name), "{flag} {value}: {text}");
+    }
+    assert!(!tmp.join("d").exists());
+    // A folder where a file is expected.
+    std::fs::create_dir_all(&tmp).unwrap();
+    for args in [vec!["convert", tmp.to_str().unwrap(), "/tmp/x"], vec!["audit", "conv1d", tmp.to_str().unwrap()]] {
+        let (code, text) = lawcat(&args);
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(text.contains("is a folder") && !text.contains("os error 19"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn audits_fail_when_the_reference_lacks_what_it_should_hold() {
+    let tmp = std::env::temp_dir().join(format!("lawcat-cli-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    // conv1d without dy (so no gradients compared)
+    let conv = tmp.join("conv1d-no-grads.safetensors");
+    dump(&conv, &[("x", vec![1, 5, 3]), ("weight", vec![3, 4]), ("y", vec![1, 5, 3])]);
+    let (code, text) = lawcat(&["audit", "conv1d", &conv.to_string_lossy(), "--tol", "1e9"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("dy") && text.contains("dx") && text.contains("MISSING") && text.contains("3 missing"), "{text}");
+    let (code, text) = lawcat(&["audit", "conv1d", &conv.to_string_lossy(), "--tol", "1e9", "--allow-missing"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("not compared") && text.contains("3 missing"), "{text}");
+    // gla without do
+    let gla = tmp.join("gla-no-do.safetensors");
+    dump(&gla, &[("q", vec![1, 4, 2, 4]), ("k", vec![1, 4, 2, 4]), ("v", vec![1, 4, 2, 3]), ("g", vec![1, 4, 2, 4]), ("o", vec![1, 4, 2, 3]), ("final_state", vec![1, 2, 4, 3])]);
+    let (code, text) = lawcat(&["audit", "gla", &gla.to_string_lossy(), "--tol", "1e9"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("do ") && text.contains("dq") && text.contains("MISSING"), "{text}");
+    // llama: the fixture's reference without its logits
+    let f = fixtures();
+    let r = tensor::safetensors_io::load(f.join("tiny-llama/reference.safetensors")).unwrap();
+    let partial = tmp.join("reference-no-logits.safetensors");
+    tensor::safetensors_io::save(r.iter().filter(|(n, _)| n.as_str() != "logits").map(|(n, t)| (n.as_str(), t)), None, &partial).unwrap();
+    let (code, text) = lawcat(&["audit", "llama", &partial.to_string_lossy(), "--model", &f.join("tiny-llama").to_string_lossy()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("logits") && text.contains("MISSING"), "{text}");
+    // token ids the model does not have: an error naming the reference
+    let mut ids = r["input_ids"].to_vec::<i64>().unwrap();
+    ids[3] = 28120;
+    let dims = r["input_ids"].dims().to_vec();
+    let mut r2 = r.clone();
+    r2.insert("input_ids".into(), tensor::Tensor::from_vec(ids, dims).unwrap());
+    let wrong = tmp.join("reference-bad-ids.safetensors");
+    tensor::safetensors_io::save(r2.iter().map(|(n, t)| (n.as_str(), t)), None, &wrong).unwrap();
+    let (code, text) = lawcat(&["audit", "llama", &wrong.to_string_lossy(), "--model", &f.join("tiny-llama").to_string_lossy()]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("reference-bad-ids.safetensors") && text.contains("28120") && text.contains("512"), "{text}");
+}
+
+/// Peak resident memory of a finished child, in KiB (Linux x86-64 `wait4`).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn run_measuring_rss(args: &[&str]) -> (i32, String, u64) {
+    extern "C" {
+        fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut [i64; 18]) -> i32;
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lawcat")).args(args).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+    let (mut status, mut usage) = (0i32, [0i64; 18]);
+    // SAFETY: waits for our own child; `usage` is large enough for struct rusage.
+    let r = unsafe { wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(r, child.id() as i32);
+    // ru_maxrss follows the two timevals (user, system time)
+    ((status >> 8) & 0xff, text, usage[4] as u64)
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn inspect_reads_metadata_only_and_reports_stored_types() {
+    let gguf = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.data/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(gguf.exists(), "{} is missing: run scripts/fetch-smollm2.sh (scripts/test.sh does)", gguf.display());
+    let (code, text, rss_kib) = run_measuring_rss(&["inspect", &gguf.to_string_lossy()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Q4_1") && text.contains("Q8_0") && !text.contains("f32 "), "{text}");
+    assert!(text.contains("30 layers") && text.contains("49152 tokens"), "{text}");
+    // Dequantizing everything took 680 MB; the header and the tokenizer take a few dozen.
+    assert!(rss_kib < 150 * 1024, "inspect peaked at {} MiB:\n{text}", rss_kib / 1024);
 }

@@ -10,7 +10,8 @@
 //!   attention-slot trait the LAWCAT student plugs into; `attention_kernel` — the blocked
 //!   inference attention.
 //! * `weights` — HF folders (single or sharded safetensors); `gguf` — llama.cpp files,
-//!   dequantized and converted to the HF layout; `tokenizer` — `tokenizer.json`.
+//!   dequantized and converted to the HF layout; `tokenizer` — `tokenizer.json`;
+//!   `inspect` — what a model file holds, from its headers only.
 //! * `generate` — KV-cache decoding, greedy or sampled.
 //!
 //! Dependencies and why: `tokenizers` (HF's tokenizer implementation, so ids match the
@@ -24,6 +25,7 @@ pub mod block;
 pub mod config;
 pub mod generate;
 pub mod gguf;
+pub mod inspect;
 pub mod linear;
 pub mod mlp;
 pub mod model;

@@ -103,7 +103,7 @@ impl Embedding {
             bail!("Embedding", "token ids must be i64, got {}", ids.dtype())
         }
         if let Some(&bad) = ids.to_vec_i64()?.iter().find(|&&i| i < 0 || i as usize >= v) {
-            bail!("Embedding", "token id {bad} is outside the vocabulary of {v}")
+            bail!("Embedding", "token id {bad} is outside the vocabulary of {v} ({})", self.weight.name())
         }
         ids.to_device(&table.device())
     }

@@ -47,6 +47,9 @@ fn st_dtype(d: DType) -> StDtype {
 impl SafetensorsFile {
     pub fn open(path: impl AsRef<Path>) -> Result<SafetensorsFile> {
         let path = path.as_ref().to_path_buf();
+        if path.is_dir() {
+            return Err(Error::file(&path, "is a folder; expected a .safetensors file"));
+        }
         let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
         // SAFETY: the map is read-only; a file changed underneath us while mapped is outside
         // what we promise (as for every mmap reader).

@@ -1,40 +1,57 @@
-//! `lawcat inspect MODEL`: what a model is, without running it.
+//! `lawcat inspect MODEL`: what a model is, without running it, from the files' headers
+//! (no weight is read: inspecting a 1B model costs megabytes), with the stored types.
 
+use crate::student::{is_student, read_info};
+use nn::inspect::{describe, Description, StoredTensor};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A Hugging Face model folder or a .gguf file.
+    /// A Hugging Face model folder, a student folder or a .gguf file ("builtin" for the
+    /// built-in demo teacher).
     pub model: PathBuf,
 }
 
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
-    let loaded = super::load(&a.model)?;
-    let m = &loaded.model;
-    let c = &m.config;
-    println!("model        {}", a.model.display());
-    println!("architecture Llama, {} layers, hidden {}, ffn {}", c.num_hidden_layers, c.hidden_size, c.intermediate_size);
-    println!("attention    {} heads, {} key/value heads, head dim {}", c.num_attention_heads, c.num_key_value_heads, c.head_dim);
-    let kinds: Vec<&str> = m.layers.iter().map(|l| l.self_attn.kind()).collect();
-    println!("mixers       {}", summarize(&kinds));
-    println!("vocab        {} (embeddings {})", c.vocab_size, if c.tie_word_embeddings { "tied to the head" } else { "separate from the head" });
-    println!("rope         theta {}, {:?}", c.rope_theta, c.rope_scaling);
-    println!("norm eps     {:e}", c.rms_norm_eps);
-    let params = m.named_params();
-    let total: usize = params.iter().map(|(_, p)| p.numel()).sum();
-    let mut by_dtype: BTreeMap<String, usize> = BTreeMap::new();
-    for (_, p) in &params {
-        *by_dtype.entry(p.value().dtype().to_string()).or_default() += p.numel();
+    let (d, kinds) = if a.model.as_os_str() == "builtin" {
+        let m = super::load_named("builtin")?;
+        let tensors = m.model.named_params().into_iter().map(|(name, p)| StoredTensor { name, shape: p.value().dims().to_vec(), dtype: p.value().dtype().to_string() }).collect();
+        let kinds: Vec<&str> = m.model.layers.iter().map(|l| l.self_attn.kind()).collect();
+        (Description { config: m.model.config.clone(), tensors, tokenizer_tokens: m.tokenizer.map(|t| t.vocab_size()) }, kinds)
+    } else {
+        let d = describe(&a.model)?;
+        let kind = if a.model.is_dir() && is_student(&a.model) {
+            read_info(&a.model)?;
+            "lawcat"
+        } else {
+            "softmax"
+        };
+        let n = d.config.num_hidden_layers;
+        (d, vec![kind; n])
+    };
+    let c = &d.config;
+    outln!("model        {}", a.model.display());
+    outln!("architecture Llama, {} layers, hidden {}, ffn {}", c.num_hidden_layers, c.hidden_size, c.intermediate_size);
+    outln!("attention    {} heads, {} key/value heads, head dim {}", c.num_attention_heads, c.num_key_value_heads, c.head_dim);
+    outln!("mixers       {}", summarize(&kinds));
+    outln!("vocab        {} (embeddings {})", c.vocab_size, if c.tie_word_embeddings { "tied to the head" } else { "separate from the head" });
+    outln!("rope         theta {}, {:?}", c.rope_theta, c.rope_scaling);
+    outln!("norm eps     {:e}", c.rms_norm_eps);
+    let weights: Vec<&StoredTensor> = d.tensors.iter().filter(|t| !t.name.ends_with("rotary_emb.inv_freq")).collect();
+    let total: usize = weights.iter().map(|t| t.numel()).sum();
+    let mut by_dtype: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in &weights {
+        *by_dtype.entry(t.dtype.as_str()).or_default() += t.numel();
     }
-    println!("parameters   {total} ({:.1} M)", total as f64 / 1e6);
-    for (d, n) in by_dtype {
-        println!("  {d:<5}      {n}");
+    outln!("parameters   {total} ({:.1} M)", total as f64 / 1e6);
+    for (dtype, n) in by_dtype {
+        outln!("  {dtype:<5}      {n}");
     }
-    match &loaded.tokenizer {
-        Some(t) => println!("tokenizer    {} tokens", t.vocab_size()),
-        None => println!("tokenizer    none"),
+    match d.tokenizer_tokens {
+        Some(n) => outln!("tokenizer    {n} tokens"),
+        None => outln!("tokenizer    none"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -67,6 +67,13 @@ pub fn setup(device: &str, threads: Option<usize>, dtype: &str) -> anyhow::Resul
         if n == 0 {
             bail!("--threads must be at least 1");
         }
+        // Far more threads than cores only slows everything down (5000 took 9 s to start
+        // and then failed); refuse at once.
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let most = (8 * cores).min(1024);
+        if n > most {
+            bail!("--threads {n}: at most {most} (8 per core; this machine has {cores} cores)");
+        }
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("setting the thread count")?;
     }
     Ok(())
