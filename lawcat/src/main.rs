@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use lawcat::cli;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -71,9 +71,30 @@ fn keep_freed_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_memory() {}
 
+/// `--help` and `--version` through the program's output (so a closed pipe is quiet and
+/// a full disk an error, as for every command); clap's own errors as clap prints them.
+fn usage(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit()
+    }
+    let text = if std::io::stdout().is_terminal() { e.render().ansi().to_string() } else { e.render().to_string() };
+    match cli::output::write_out(format_args!("{text}")) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if cli::output::is_closed_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     keep_freed_memory();
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => return usage(e),
+    };
     let run = || -> anyhow::Result<ExitCode> {
         cli::setup(&args.device, args.threads, &args.dtype)?;
         match &args.command {

@@ -247,6 +247,10 @@ fn a_closed_or_full_standard_output_is_not_a_panic() {
         assert!(!err.contains("panicked"), "{err}");
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains("writing to standard output") && err.contains("No space left"), "{err}");
+        // --help too goes through the program's output
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_lawcat")).args(["distill", "--help"]).stdout(full).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
 
