@@ -1,8 +1,8 @@
 //! Seeded mutation fuzzing of every reader a user's files reach (issue 10): safetensors
 //! weights, `config.json`, `tokenizer.json` (word-level and byte-level BPE), GGUF files
 //! (header, metadata, tensor table and data), the audit reference dumps (llama, GLA,
-//! conv1d), checkpoint records, a student's `lawcat.json`, `--data` .jsonl files and
-//! `metrics.jsonl`. The seed files are the repository's own (`lawcat/assets/demo-teacher`)
+//! conv1d), checkpoint records (latest.json alone, and both copies alike), a student's
+//! `lawcat.json`, `--data` .jsonl files and `metrics.jsonl`. The seed files are the repository's own (`lawcat/assets/demo-teacher`)
 //! or written here, so the harness runs in a plain clone; the SmolLM2 GGUF joins when
 //! `scripts/fetch-smollm2.sh` has fetched it.
 //!
@@ -399,31 +399,37 @@ fn targets(dir: &Path) -> Vec<Target> {
             }),
         });
     }
-    // a checkpoint record (latest.json), then the restore it leads to
-    {
+    // a checkpoint record, then the restore it leads to: latest.json alone (any change
+    // disagrees with state.json), and both copies edited alike (the folder, the hashes
+    // and the optimizer's step count must still catch it)
+    for (name, both) in [("checkpoint latest.json", false), ("checkpoint, both records", true)] {
         use lawcat::train::{new_optimizer, RunDir, StageConfig};
-        let d = mk("checkpoint");
+        let d = mk(if both { "checkpoint-both" } else { "checkpoint" });
         let run = RunDir::create(&d).unwrap();
         let p = autograd::Param::new("w", rand_f32(&[3, 2], &mut rng));
         let cfg = StageConfig { steps: 4, lr: 0.1, warmup_frac: 0.0, min_lr_ratio: 1.0, weight_decay: 0.0, clip: 1.0 };
         let opt = new_optimizer(vec![p.clone()], &cfg);
         run.save(1, 0, std::slice::from_ref(&p), &opt, &serde_json::json!({"settings": {"lr": 0.1, "steps": [1, 2]}})).unwrap();
         let file = d.join("checkpoints/latest.json");
+        let state = d.join("checkpoints").join(lawcat::train::checkpoint_folder(1, 0)).join("state.json");
         let seed = std::fs::read(&file).unwrap();
         let root = run.root.clone();
         let named = file_name(&root);
         out.push(Target {
-            name: "checkpoint latest.json",
+            name,
             file,
             seed,
             shape: Shape::Json,
             in_place: false,
-            read: Box::new(move |_| {
+            read: Box::new(move |p| {
+                if both {
+                    std::fs::copy(p, &state).unwrap();
+                }
                 let run = load!(&named, RunDir::create(&root));
-                let Some(state) = load!(&named, run.latest()) else { return Outcome::Accepted };
+                let Some(st) = load!(&named, run.latest()) else { return Outcome::Accepted };
                 let q = autograd::Param::new("w", Tensor::zeros([3, 2], DType::F32));
                 let mut opt = new_optimizer(vec![q.clone()], &cfg);
-                load!(&named, run.restore(&state, std::slice::from_ref(&q), &mut opt));
+                load!(&named, run.restore(&st, std::slice::from_ref(&q), &mut opt));
                 Outcome::Accepted
             }),
         });
