@@ -297,7 +297,7 @@ fn rising(p: &autograd::Param) -> tensor::Result<autograd::Var> {
 fn a_non_finite_loss_keeps_the_checkpoint_from_before_the_bad_update() {
     use lawcat::train::{new_optimizer, run_stage, RunDir, StageConfig, StageRun};
     let dir = RunDir::create(&tmp("nan")).unwrap();
-    let p = autograd::Param::new("w", tensor::Tensor::zeros(1, tensor::DType::F32));
+    let p = autograd::Param::new("w", tensor::Tensor::zeros(1, tensor::DType::F32, &tensor::Device::Cpu).unwrap());
     let stage = |lr| StageConfig { steps: 10, lr, warmup_frac: 0.0, min_lr_ratio: 1.0, weight_decay: 0.0, clip: 1e9 };
     let run = |cfg, start, params| StageRun { name: "test", stage: 1, cfg, params, tokens_per_step: 1, checkpoint_every: 1, start_step: start, dir: Some(&dir), run_info: serde_json::json!({}), progress: false, stop_after: None };
     let fast = stage(1.0);
@@ -307,7 +307,7 @@ fn a_non_finite_loss_keeps_the_checkpoint_from_before_the_bad_update() {
     let l = dir.latest().unwrap().unwrap();
     assert_eq!((l.stage, l.step), (1, 4));
     // A fresh process resumes from it with a smaller rate and finishes: no NaN at once.
-    let q = autograd::Param::new("w", tensor::Tensor::zeros(1, tensor::DType::F32));
+    let q = autograd::Param::new("w", tensor::Tensor::zeros(1, tensor::DType::F32, &tensor::Device::Cpu).unwrap());
     let slow = stage(0.01);
     let mut opt = new_optimizer(vec![q.clone()], &slow);
     dir.restore(&l, std::slice::from_ref(&q), &mut opt).unwrap();

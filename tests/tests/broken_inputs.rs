@@ -8,7 +8,7 @@
 use lawcat_tests::gguf::{GgufSpec, Meta};
 use nn::{Llama, LlamaConfig};
 use std::path::{Path, PathBuf};
-use tensor::{DType, Rng, Tensor};
+use tensor::{DType, Device, Rng, Tensor};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("lawcat-broken-{}", std::process::id()));
@@ -221,7 +221,7 @@ fn non_finite_weights_are_named_in_a_warning() {
     let mut v = p.value().to_vec::<f32>().unwrap();
     v[7] = f32::NAN;
     v[9] = f32::INFINITY;
-    p.set(Tensor::from_vec(v, p.value().dims()).unwrap()).unwrap();
+    p.set(Tensor::from_vec(v, p.value().dims(), &Device::Cpu).unwrap()).unwrap();
     let w = nn::weights::load_warnings(&m, None).unwrap();
     assert_eq!(w, ["tensor model.layers.1.mlp.up_proj.weight holds 2 NaN or infinite value(s)"]);
 }

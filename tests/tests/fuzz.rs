@@ -34,7 +34,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use tensor::{DType, Rng, Tensor};
+use tensor::{DType, Device, Rng, Tensor};
 
 // ---------------------------------------------------------------------------------------
 // The allocation guard: no reader may take a size from a file and allocate it unchecked.
@@ -163,7 +163,7 @@ macro_rules! use_ {
 /// A forward pass over a few ids inside the vocabulary: what a loaded model must survive.
 fn forward(m: &nn::Llama) -> tensor::Result<()> {
     let v = m.config.vocab_size as i64;
-    let ids = Tensor::from_vec(vec![0i64, 1 % v, 2 % v, (v - 1).max(0)], [1, 4])?;
+    let ids = Tensor::from_vec(vec![0i64, 1 % v, 2 % v, (v - 1).max(0)], [1, 4], &m.device())?;
     autograd::no_grad(|| m.forward(&ids, None, false)).map(|_| ())
 }
 
@@ -194,7 +194,7 @@ fn demo_teacher() -> nn::Llama {
 
 /// A random tensor of `shape` (f32) or ids below `vocab` (i64).
 fn rand_f32(shape: &[usize], rng: &mut Rng) -> Tensor {
-    Tensor::rand_uniform(shape, -1.0, 1.0, DType::F32, rng)
+    Tensor::rand_uniform(shape, -1.0, 1.0, DType::F32, &Device::Cpu, rng).expect("a small random tensor")
 }
 
 fn save(path: &Path, tensors: &[(&str, Tensor)]) {
@@ -372,7 +372,7 @@ fn targets(dir: &Path) -> Vec<Target> {
         let file = d.join("reference.safetensors");
         let c = &teacher.config;
         let (b, t) = (1, 6);
-        let ids = Tensor::from_vec((0..t as i64).map(|i| (i * 5) % c.vocab_size as i64).collect::<Vec<_>>(), [b, t]).unwrap();
+        let ids = Tensor::from_vec((0..t as i64).map(|i| (i * 5) % c.vocab_size as i64).collect::<Vec<_>>(), [b, t], &Device::Cpu).unwrap();
         let mut list: Vec<(String, Tensor)> = vec![("input_ids".into(), ids), ("logits".into(), rand_f32(&[b, t, c.vocab_size], &mut rng)), ("loss".into(), rand_f32(&[1], &mut rng))];
         for i in 0..=c.num_hidden_layers {
             list.push((format!("hidden_states.{i}"), rand_f32(&[b, t, c.hidden_size], &mut rng)));
@@ -427,7 +427,7 @@ fn targets(dir: &Path) -> Vec<Target> {
                 }
                 let run = load!(&named, RunDir::create(&root));
                 let Some(st) = load!(&named, run.latest()) else { return Outcome::Accepted };
-                let q = autograd::Param::new("w", Tensor::zeros([3, 2], DType::F32));
+                let q = autograd::Param::new("w", Tensor::zeros([3, 2], DType::F32, &Device::Cpu).expect("zeros"));
                 let mut opt = new_optimizer(vec![q.clone()], &cfg);
                 load!(&named, run.restore(&st, std::slice::from_ref(&q), &mut opt));
                 Outcome::Accepted
