@@ -345,3 +345,28 @@ fn inspect_reads_metadata_only_and_reports_stored_types() {
     // Dequantizing everything took 680 MB; the header and the tokenizer take a few dozen.
     assert!(rss_kib < 150 * 1024, "inspect peaked at {} MiB:\n{text}", rss_kib / 1024);
 }
+
+/// The program prints through `outln!`/`out!` only (`println!` panics on a closed pipe or
+/// a full disk): a new command that forgets it fails here.
+#[test]
+fn no_command_prints_with_println() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut todo = vec![src];
+    let mut bad = vec![];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                for (i, line) in std::fs::read_to_string(&p).unwrap().lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or("");
+                    if code.contains("println!(") && !code.contains("eprintln!(") || code.contains(" print!(") {
+                        bad.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "use outln!/out! (cli/output.rs):\n{}", bad.join("\n"));
+}

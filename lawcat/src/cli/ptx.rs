@@ -111,22 +111,22 @@ fn check(c: &CheckArgs) -> anyhow::Result<ExitCode> {
     let args = c.args.iter().map(|s| arg(&mut m, s, &mut seed)).collect::<anyhow::Result<Vec<Arg>>>().with_context(|| format!("{name}: kernel {}", c.entry))?;
     match m.launch(&module, &c.entry, grid, block, c.shared, &args) {
         Ok(report) => {
-            println!("{name}: {} grid {grid:?} block {block:?}: {} instructions", c.entry, report.instructions);
+            outln!("{name}: {} grid {grid:?} block {block:?}: {} instructions", c.entry, report.instructions);
             for p in &report.problems {
-                println!("{name}: {p}");
+                outln!("{name}: {p}");
             }
             let more: u64 = report.suppressed.iter().map(|(_, n)| n).sum();
             if report.is_clean() {
-                println!("{name}: clean");
+                outln!("{name}: clean");
                 Ok(ExitCode::SUCCESS)
             } else {
-                println!("{name}: {} problem(s) listed, {more} more of the same kinds not listed", report.problems.len());
+                outln!("{name}: {} problem(s) listed, {more} more of the same kinds not listed", report.problems.len());
                 Ok(ExitCode::from(1))
             }
         }
         Err(e @ (LaunchError::NoEntry { .. } | LaunchError::BadLaunch { .. })) => Err(anyhow!("{name}: {e}")),
         Err(e @ (LaunchError::Deadlock { .. } | LaunchError::Fault { .. } | LaunchError::InstructionLimit { .. })) => {
-            println!("{name}: {e}");
+            outln!("{name}: {e}");
             Ok(ExitCode::from(1))
         }
     }
