@@ -30,8 +30,8 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--cases must be at least 1");
     }
     let rows = crate::verify::run(&device, a.cases, a.seed, a.large, &a.only);
-    print!("{}", crate::verify::table(&device, &rows));
+    out!("{}", crate::verify::table(&device, &rows));
     let failed = rows.iter().filter(|r| !r.pass).count();
-    println!("{} kernel group(s), {} failed", rows.len(), failed);
+    outln!("{} kernel group(s), {} failed", rows.len(), failed);
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
