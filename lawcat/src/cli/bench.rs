@@ -149,8 +149,8 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             let student = crate::student::build_student(&t.model, &crate::config::LawcatConfig::default(), 0)?;
             student.to_device(&dev)?;
             let tokens = (batch * seq_len) as f64;
-            println!("distillation steps of {model} on {dev}, batch {batch} x {seq_len} tokens; median of {steps}");
-            println!("{:>8} {:>16} {:>14} {:>16} {:>14} {:>8}", "stage", "masked ms/step", "tokens/s", "unmasked ms", "tokens/s", "saved");
+            outln!("distillation steps of {model} on {dev}, batch {batch} x {seq_len} tokens; median of {steps}");
+            outln!("{:>8} {:>16} {:>14} {:>16} {:>14} {:>8}", "stage", "masked ms/step", "tokens/s", "unmasked ms", "tokens/s", "saved");
             for stage in [1u32, 2] {
                 // Alternate (masked, unmasked) twice and keep each one's best median, so both
                 // see the same machine.
@@ -163,7 +163,7 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                     autograd::set_gradient_masks(true);
                     off = off.min(r?);
                 }
-                println!("{stage:>8} {:>16.1} {:>14.0} {:>16.1} {:>14.0} {:>7.1}%", on * 1e3, tokens / on, off * 1e3, tokens / off, 100.0 * (1.0 - on / off));
+                outln!("{stage:>8} {:>16.1} {:>14.0} {:>16.1} {:>14.0} {:>7.1}%", on * 1e3, tokens / on, off * 1e3, tokens / off, 100.0 * (1.0 - on / off));
             }
         }
         What::Matmul { sizes } => {
