@@ -133,7 +133,9 @@ pub fn fma_peak_gflops(threads: usize) -> f64 {
 /// 4 ymm chains reach half the 8-wide rate, 8 and 12 the full one; 4 to 16 zmm chains all
 /// reach the same 32 flops/cycle. 12 ymm chains leave margin and, with the two constants,
 /// fit the 16 ymm registers (16 chains spill); 16 zmm chains fit the 32 zmm registers.
+#[cfg(target_arch = "x86_64")]
 const CHAINS_256: usize = 12;
+#[cfg(target_arch = "x86_64")]
 const CHAINS_512: usize = 16;
 
 /// The probe on the calling thread: GFLOP/s of `simd`'s widest FMAs, the best of windows of

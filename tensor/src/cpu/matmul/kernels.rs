@@ -212,7 +212,9 @@ pub unsafe fn kernel_f32_avx2(kc: usize, a: *const f32, b: *const f32, c: *mut f
 /// the A values are broadcast from memory inside the FMAs. Per step 24 FMAs against 2 vector
 /// loads and 12 broadcasts; a whole tile keeps two 512-bit FMA pipes of latency 4 busy
 /// (8 independent chains needed, 24 present).
+#[cfg(target_arch = "x86_64")]
 const AVX512_MR: usize = 12;
+#[cfg(target_arch = "x86_64")]
 const AVX512_NR: usize = 32;
 
 /// Blocking of the 12 x 32 kernel, tuned with `examples/gemm_tune` on the project's AVX-512
@@ -222,6 +224,7 @@ const AVX512_NR: usize = 32;
 /// fewer KC blocks mean fewer passes over C. One thread, 1024^3 / 2048^3, best CPU time:
 /// KC 1024 107 / 109 GFLOP/s, 512 106 / 107, 192 (the first guess, B panel in L1) ~96 / 98;
 /// MC between 48 and 192 within 1%.
+#[cfg(target_arch = "x86_64")]
 const AVX512_BLOCKS: Blocks = Blocks { kc: 1024, mc: 144, nc: 2048 };
 
 /// The AVX-512 f32 micro-kernel, `MR x 32` tile (`MR = 12` in the product path).
