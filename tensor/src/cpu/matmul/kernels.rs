@@ -208,10 +208,14 @@ pub unsafe fn kernel_f32_avx2(kc: usize, a: *const f32, b: *const f32, c: *mut f
     }
 }
 
-/// The AVX-512 f32 tile: 12 rows x 32 columns = 24 zmm accumulators and 2 for B (of 32 zmm);
-/// the A values are broadcast from memory inside the FMAs. Per step 24 FMAs against 2 vector
-/// loads and 12 broadcasts; a whole tile keeps two 512-bit FMA pipes of latency 4 busy
-/// (8 independent chains needed, 24 present).
+/// The AVX-512 f32 tile: 12 rows x 32 columns = 24 zmm accumulators and 2 for B (of 32 zmm),
+/// one more for the broadcast A value. Per step 24 FMAs against 2 vector loads and 12
+/// broadcasts; a whole tile keeps two 512-bit FMA pipes of latency 4 busy (8 independent
+/// chains needed, 24 present). Where 512-bit FMAs run at full width (Intel Xeon since
+/// Skylake-SP, Zen 5) the 16-wide peak is twice the 8-wide one; Zen 4 splits each into two
+/// 256-bit halves, so there this kernel and the AVX2 one share one peak (measured: both
+/// ~105 GFLOP/s on one core at 1024^3 at their best blocking, of 118). A 14 x 32 tile was
+/// within 2% in cache.
 #[cfg(target_arch = "x86_64")]
 const AVX512_MR: usize = 12;
 #[cfg(target_arch = "x86_64")]
@@ -221,9 +225,9 @@ const AVX512_NR: usize = 32;
 /// machine (AMD EPYC Zen 4: 32 KiB L1d, 1 MiB L2 per core). Deep KC won there: the per-step
 /// traffic of this tile (128 B of B, 48 B of A per 24 FMAs) streams from L2 easily, so the
 /// B micro-panel (KC*NR*4 = 128 KiB) lives in L2 beside the A~ block (MC*KC*4 = 576 KiB) and
-/// fewer KC blocks mean fewer passes over C. One thread, 1024^3 / 2048^3, best CPU time:
-/// KC 1024 107 / 109 GFLOP/s, 512 106 / 107, 192 (the first guess, B panel in L1) ~96 / 98;
-/// MC between 48 and 192 within 1%.
+/// fewer KC blocks mean fewer passes over C. One thread, 1024^3 / 2048^3, best thread CPU
+/// time: KC 1024 107 / 109 GFLOP/s, 512 105 / 107, 256 (B panel near L1 size) 101 / 102;
+/// MC between 48 and 192 within 1%; matrixmultiply 97 / 94 in the same runs.
 #[cfg(target_arch = "x86_64")]
 const AVX512_BLOCKS: Blocks = Blocks { kc: 1024, mc: 144, nc: 2048 };
 
