@@ -2,8 +2,8 @@
 //!
 //! The tensor type of lawcat-rs: f32, f64, bf16 and f16 storage (plus i64 ids and u8 masks),
 //! shape + strides + offset over shared storage, zero-copy views, broadcasting element-wise
-//! ops, reductions, softmax, cumsum, indexing, a packed cache-blocked matmul with an
-//! AVX2+FMA micro-kernel, and safetensors I/O.
+//! ops, reductions, softmax, cumsum, indexing, a packed cache-blocked matmul with AVX-512,
+//! AVX2+FMA and portable micro-kernels (picked at run time, `cpu::simd`), and safetensors I/O.
 //!
 //! Layout of the crate:
 //! * `layout` — shapes, strides, views (pure index arithmetic).

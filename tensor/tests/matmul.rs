@@ -1,9 +1,12 @@
-//! Property tests: the packed GEMM (AVX2 and portable kernels), the matrix-vector paths and
-//! batched broadcasting against the naive f64 reference, for random (m, n, k) from 1 to a
-//! few hundred (not multiples of any block size), transposed and strided operands.
+//! Property tests: the packed GEMM, the matrix-vector paths and batched broadcasting against
+//! the naive f64 reference, for random (m, n, k) from 1 to a few hundred (not multiples of
+//! any block size), transposed and strided operands. Every micro-kernel the machine has
+//! (portable, AVX2, AVX-512) is run directly on awkward shapes and blockings, and the whole
+//! `Tensor::matmul` path once per SIMD level (`LAWCAT_SIMD`, in a child process).
 
 use proptest::prelude::*;
-use tensor::cpu::gemm::matmul_naive;
+use tensor::cpu::gemm::{gemm_with, matmul_naive, Blocks, GemmScalar, MatRef};
+use tensor::cpu::Simd;
 use tensor::testing::*;
 use tensor::tolerance::{assert_close, Tol};
 use tensor::{DType, Device, Rng, Tensor};
@@ -121,28 +124,186 @@ proptest! {
     }
 }
 
-/// The portable kernel (selected by env var in a child process, since the choice is made
-/// once per process) gives the same numbers as the reference.
+/// A strided `[rows, cols]` f32 operand with its values: row-major with padded rows,
+/// column-major (a transposed view), or strided both ways (neither stride 1), at an offset.
+fn strided(rows: usize, cols: usize, layout: u8, rng: &mut Rng) -> (Vec<f32>, usize, usize, usize) {
+    let (off, rs, cs) = match layout % 3 {
+        0 => (3, cols + 2, 1),
+        1 => (1, 1, rows + 1),
+        _ => (2, 2 * cols + 3, 2),
+    };
+    let len = off + rows.saturating_sub(1) * rs + cols.saturating_sub(1) * cs + 1;
+    (Tensor::rand_uniform([len], -1.0, 1.0, DType::F32, &Device::Cpu, rng).unwrap().to_vec::<f32>().unwrap(), off, rs, cs)
+}
+
+/// Every kernel present on this machine, by level.
+fn kernels() -> Vec<(Simd, tensor::cpu::gemm::Kernel<f32>)> {
+    Simd::present().into_iter().map(|s| (s, f32::kernel_for(s).expect("a present level has an f32 kernel"))).collect()
+}
+
+proptest! {
+    #![proptest_config(config(60))]
+
+    /// Each kernel, driven directly: shapes around its tile (edge tiles in both directions),
+    /// small random blockings (so several KC, MC and NC blocks and their remainders occur at
+    /// small sizes), strided and transposed operands, C with padded rows, accumulate or not.
+    #[test]
+    fn every_kernel_matches_naive(
+        m in prop_oneof![1usize..40, 40usize..100],
+        n in prop_oneof![1usize..70, 70usize..140],
+        k in prop_oneof![1usize..20, 20usize..300],
+        la in 0u8..3, lb in 0u8..3,
+        kc in 1usize..100, mc in 1usize..60, nc in 1usize..150, default_blocks in any::<bool>(),
+        pad in 0usize..3, accumulate in any::<bool>(), seed in any::<u64>(),
+    ) {
+        let mut rng = Rng::new(seed);
+        let (a, aoff, ars, acs) = strided(m, k, la, &mut rng);
+        let (b, boff, brs, bcs) = strided(k, n, lb, &mut rng);
+        let ldc = n + pad;
+        let c0 = Tensor::rand_uniform([m * ldc], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
+        let to64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+        let ab = matmul_naive(m, n, k, &to64(&a), aoff, ars, acs, &to64(&b), boff, brs, bcs);
+        let mut want = to64(&c0);
+        for i in 0..m {
+            for j in 0..n {
+                want[i * ldc + j] = ab[i * n + j] + if accumulate { c0[i * ldc + j] as f64 } else { 0.0 };
+            }
+        }
+        for (simd, mut kernel) in kernels() {
+            if !default_blocks {
+                kernel.blocks = Blocks { kc, mc, nc };
+            }
+            let mut c = c0.clone();
+            let (am, bm) = (MatRef { data: &a, off: aoff, rs: ars, cs: acs }, MatRef { data: &b, off: boff, rs: brs, cs: bcs });
+            gemm_with(&kernel, m, n, k, am, bm, &mut c, ldc, accumulate);
+            let what = format!("{simd} {:?} {m}x{k}x{n} layouts {la},{lb} ldc={ldc} accumulate={accumulate}", kernel);
+            assert_close(&what, &to64(&c), &want, tol(DType::F32, k + 1));
+        }
+    }
+
+    /// bf16 and f16 values of A are converted while packing: every kernel, A and B each
+    /// row- or column-major.
+    #[test]
+    fn every_kernel_converts_half_operands(m in 1usize..50, n in 1usize..80, k in 1usize..90, ta in any::<bool>(), tb in any::<bool>(), half in any::<bool>(), seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        let dtype = if half { DType::F16 } else { DType::BF16 };
+        // Logical row-major values; A's are exactly representable in `dtype`.
+        let a = logical(&Tensor::rand_uniform([m, k], -1.0, 1.0, dtype, &Device::Cpu, &mut rng).unwrap());
+        let b = logical(&Tensor::rand_uniform([k, n], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap());
+        // Stored row-major, or column-major (the storage of a transposed view).
+        fn store<T>(v: &[f64], rows: usize, cols: usize, colmajor: bool, conv: impl Fn(f64) -> T) -> (Vec<T>, usize, usize) {
+            if colmajor {
+                ((0..rows * cols).map(|q| conv(v[(q % rows) * cols + q / rows])).collect(), 1, rows)
+            } else {
+                (v.iter().map(|&x| conv(x)).collect(), cols, 1)
+            }
+        }
+        let (bs, brs, bcs) = store(&b, k, n, tb, |x| x as f32);
+        let want = matmul_naive(m, n, k, &a, 0, k, 1, &b, 0, n, 1);
+        for (simd, kernel) in kernels() {
+            let mut c = vec![0f32; m * n];
+            let bm = MatRef { data: &bs, off: 0, rs: brs, cs: bcs };
+            if half {
+                let (s, rs, cs) = store(&a, m, k, ta, tensor::f16::from_f64);
+                gemm_with(&kernel, m, n, k, MatRef { data: &s, off: 0, rs, cs }, bm, &mut c, n, false);
+            } else {
+                let (s, rs, cs) = store(&a, m, k, ta, tensor::bf16::from_f64);
+                gemm_with(&kernel, m, n, k, MatRef { data: &s, off: 0, rs, cs }, bm, &mut c, n, false);
+            }
+            let got: Vec<f64> = c.iter().map(|&x| x as f64).collect();
+            assert_close(&format!("{simd} {dtype} A {m}x{k}x{n} ta={ta} tb={tb}"), &got, &want, tol(DType::F32, k));
+        }
+    }
+}
+
+/// The whole `Tensor::matmul` path (thread split, matrix-vector paths, batching) once per
+/// SIMD level this machine has, each forced by `LAWCAT_SIMD` in a child process (the level is
+/// chosen once per process); the child checks that the level it was given is the one taken.
 #[test]
-fn portable_kernel_matches_naive() {
-    if std::env::var_os("LAWCAT_PORTABLE_MATMUL").is_some() {
+fn every_simd_level_through_tensor_matmul() {
+    if let Ok(level) = std::env::var("LAWCAT_SIMD") {
+        assert_eq!(tensor::cpu::simd_path(), level, "LAWCAT_SIMD={level} was not the path taken");
         let mut rng = Rng::new(3);
-        for &(m, n, k) in &[(1, 1, 1), (7, 17, 5), (130, 70, 300), (64, 64, 64)] {
-            let a = operand(m, k, m % 2 == 0, DType::F32, &mut rng);
-            let b = operand(k, n, n % 2 == 1, DType::F32, &mut rng);
-            let c = a.matmul(&b).unwrap();
-            assert_close("portable", &logical(&c), &reference(&a, &b), tol(DType::F32, k));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        for &(m, n, k) in &[(1, 1, 1), (7, 17, 5), (130, 70, 300), (64, 64, 64), (13, 33, 31), (97, 1, 40), (1, 65, 200), (300, 290, 70)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = operand(m, k, ta, DType::F32, &mut rng);
+                let b = operand(k, n, tb, DType::F32, &mut rng);
+                let c = pool.install(|| a.matmul(&b)).unwrap();
+                assert_close(&format!("{level} {m}x{k}x{n} ta={ta} tb={tb}"), &logical(&c), &reference(&a, &b), tol(DType::F32, k));
+            }
+        }
+        let a = Tensor::rand_uniform([2, 3, 45, 37], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
+        let b = Tensor::rand_uniform([3, 50, 37], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().t().unwrap();
+        let c = pool.install(|| a.matmul(&b)).unwrap();
+        for i in 0..2 {
+            for j in 0..3 {
+                let (ai, bi) = (a.select(0, i).unwrap().select(0, j).unwrap(), b.select(0, j).unwrap());
+                let ci = c.select(0, i).unwrap().select(0, j).unwrap();
+                assert_close(&format!("{level} batched"), &logical(&ci), &reference(&ai, &bi), tol(DType::F32, 37));
+            }
         }
         return;
     }
     let exe = std::env::current_exe().unwrap();
+    for simd in Simd::present() {
+        let out = std::process::Command::new(&exe)
+            .args(["every_simd_level_through_tensor_matmul", "--exact", "--nocapture"])
+            .env("LAWCAT_SIMD", simd.name())
+            .env_remove("LAWCAT_PORTABLE_MATMUL")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "LAWCAT_SIMD={simd}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("1 passed"), "LAWCAT_SIMD={simd}: {stdout}");
+    }
+}
+
+/// `LAWCAT_PORTABLE_MATMUL=1`, the older switch, still selects the portable path.
+#[test]
+fn portable_switch_selects_portable() {
+    if std::env::var_os("LAWCAT_PORTABLE_MATMUL").is_some() {
+        assert_eq!(tensor::cpu::simd_path(), "portable");
+        let mut rng = Rng::new(4);
+        let (a, b) = (operand(37, 29, true, DType::F32, &mut rng), operand(29, 41, false, DType::F32, &mut rng));
+        assert_close("portable", &logical(&a.matmul(&b).unwrap()), &reference(&a, &b), tol(DType::F32, 29));
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new(exe)
-        .args(["portable_kernel_matches_naive", "--exact", "--nocapture"])
+        .args(["portable_switch_selects_portable", "--exact", "--nocapture"])
         .env("LAWCAT_PORTABLE_MATMUL", "1")
+        .env_remove("LAWCAT_SIMD")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+}
+
+#[test]
+fn simd_levels_parse_and_nest() {
+    for s in Simd::ALL {
+        assert_eq!(Simd::parse(s.name()), Some(s));
+    }
+    assert_eq!(Simd::parse("AVX512F"), Some(Simd::Avx512));
+    assert_eq!(Simd::parse("sse9"), None);
+    let present = Simd::present();
+    assert_eq!(present[0], Simd::Portable);
+    // A wider level is present only with every narrower one.
+    assert_eq!(present, Simd::ALL[..present.len()].to_vec());
+    assert!(present.contains(&tensor::cpu::simd::selected()));
+    // The tile each kernel reports is the one its level is built around.
+    for (simd, kernel) in kernels() {
+        let (mr, nr) = kernel.tile();
+        assert_eq!(kernel.simd(), simd);
+        assert!(mr >= 1 && nr % simd.f32_lanes() == 0, "{kernel:?}");
+    }
+}
+
+#[test]
+fn fma_peak_probe_is_positive() {
+    let g = tensor::cpu::fma_peak_gflops(1);
+    assert!(g.is_finite() && g > 0.1, "peak {g} GFLOP/s");
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! `lawcat bench`: timings on this machine. `model` — load time and forward tokens/s of a
 //! model; `scan` — the LAWCAT student's attention (chunked and recurrent GLA) against
 //! softmax attention as the context grows; `matmul` — our GEMM's GFLOP/s (the ratio to
-//! the `matrixmultiply` crate is `cargo bench -p tensor --bench matmul`).
+//! the `matrixmultiply` crate is `cargo bench -p tensor --bench matmul`). Each prints the
+//! SIMD path the CPU kernels take (`LAWCAT_SIMD=avx2|portable` forces a narrower one) and
+//! the FMA peak of the threads it runs on, measured by the same probe as the tensor bench.
 
 use anyhow::bail;
 use autograd::{no_grad, Var};
@@ -89,7 +91,14 @@ fn time(device: &Device, reps: usize, mut f: impl FnMut() -> anyhow::Result<()>)
 
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let dev = super::device();
-    outln!("{} threads, device {dev}", rayon::current_num_threads());
+    let threads = rayon::current_num_threads();
+    let peak = tensor::cpu::fma_peak_gflops(threads);
+    let (mr, nr) = <f32 as tensor::cpu::gemm::GemmScalar>::kernel().tile();
+    outln!(
+        "{threads} threads, device {dev}; CPU SIMD path: {} (f32 GEMM tile {mr}x{nr}); FMA peak {peak:.1} GFLOP/s ({}-wide, all {threads} threads)",
+        tensor::cpu::simd_path(),
+        tensor::cpu::Simd::widest().f32_lanes()
+    );
     match &a.what {
         What::Model { model, lengths, reps } => {
             let t0 = Instant::now();
@@ -175,7 +184,8 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                     x.matmul(&y)?;
                     Ok(())
                 })?;
-                outln!("{n:>6}^3: {:>8.1} GFLOP/s", 2.0 * (n as f64).powi(3) / s / 1e9);
+                let g = 2.0 * (n as f64).powi(3) / s / 1e9;
+                outln!("{n:>6}^3: {g:>8.1} GFLOP/s  {:>4.0}% of peak", 100.0 * g / peak);
             }
         }
     }

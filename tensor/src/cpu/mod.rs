@@ -1,15 +1,20 @@
 //! The CPU backend: the [`BackendStorage`] implementation for host memory ([`CpuStorage`])
 //! that sends each op to its kernel file (`map`, `reduce`, `index`, `matmul`). `gemm` is the
-//! packed matrix product that CPU bodies of fused ops (in other crates) may call.
+//! packed matrix product that CPU bodies of fused ops (in other crates) may call; `simd` says
+//! which instruction set the kernels use here and probes the machine's FMA peak.
 
 pub mod index;
 pub mod map;
 pub(crate) mod matmul;
+pub mod simd;
+
+pub use simd::{fma_peak_gflops, simd_path, Simd};
 
 /// The packed, cache-blocked matrix product on host slices, and its naive reference: what
 /// the CPU bodies of fused ops (attention, the chunked scan) call for their small products.
 pub mod gemm {
-    pub use super::matmul::gemm::{gemm, gemm_into, GemmScalar, MatRef};
+    pub use super::matmul::gemm::{blocks_for, gemm, gemm_into, gemm_with, Blocks, GemmScalar, MatRef};
+    pub use super::matmul::kernels::Kernel;
     pub use super::matmul::naive::matmul_naive;
 }
 pub mod reduce;

@@ -6,7 +6,8 @@
 //! B~), `ic` over MC rows (pack A~, in L2), `jr` over NR columns (a B~ panel in L1), `ir`
 //! over MR rows (the micro-kernel).
 
-use super::kernels::{self, KernelFn, F32_MR, F32_NR};
+use super::kernels::{self, Kernel};
+use crate::cpu::simd::Simd;
 use crate::{FloatElem, Real};
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -31,33 +32,39 @@ impl<'a, T: Copy> MatRef<'a, T> {
     }
 }
 
-/// Block sizes, tuned on a Zen 3 core (32 KiB L1d, 512 KiB L2): B~ panel KC*NR*4 = 16 KiB,
-/// A~ block MC*KC*4 = 96 KiB. `LAWCAT_GEMM_BLOCKS=kc,mc,nc` overrides them (for tuning on
-/// other CPUs; MC is rounded up to whole MR panels).
-#[derive(Clone, Copy, Debug)]
+/// Cache block sizes: KC steps of depth, MC rows of A (rounded up to whole MR panels), NC
+/// columns of B. Each kernel carries the blocking tuned for it ([`Kernel::blocks`]);
+/// `LAWCAT_GEMM_BLOCKS=kc,mc,nc` overrides them all (for tuning on other CPUs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Blocks {
     pub kc: usize,
     pub mc: usize,
     pub nc: usize,
 }
-pub const DEFAULT_BLOCKS: Blocks = Blocks { kc: 256, mc: 96, nc: 2048 };
 
-pub fn blocks() -> Blocks {
-    static B: OnceLock<Blocks> = OnceLock::new();
-    *B.get_or_init(|| {
-        let parsed = std::env::var("LAWCAT_GEMM_BLOCKS").ok().and_then(|s| {
-            let v: Vec<usize> = s.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-            (v.len() == 3 && v.iter().all(|&x| x > 0)).then(|| Blocks { kc: v[0], mc: v[1], nc: v[2] })
-        });
-        parsed.unwrap_or(DEFAULT_BLOCKS)
-    })
+/// `kernel`'s blocking, or the `LAWCAT_GEMM_BLOCKS` override.
+pub fn blocks_for<S>(kernel: &Kernel<S>) -> Blocks {
+    static OVERRIDE: OnceLock<Option<Blocks>> = OnceLock::new();
+    let o = OVERRIDE.get_or_init(|| {
+        let s = std::env::var("LAWCAT_GEMM_BLOCKS").ok()?;
+        let v: Vec<usize> = s.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        let parsed = (v.len() == 3 && v.iter().all(|&x| x > 0)).then(|| Blocks { kc: v[0], mc: v[1], nc: v[2] });
+        if parsed.is_none() {
+            eprintln!("LAWCAT_GEMM_BLOCKS={s}: want three positive numbers kc,mc,nc; using each kernel's own");
+        }
+        parsed
+    });
+    o.unwrap_or(kernel.blocks)
 }
 
-/// A compute type with its micro-kernel and per-thread packing buffers.
+/// A compute type with its micro-kernels and per-thread packing buffers.
 pub trait GemmScalar: Real {
-    const MR: usize;
-    const NR: usize;
-    fn kernel() -> KernelFn<Self>;
+    /// The micro-kernel products of this type use in this process (the selected SIMD
+    /// level's, [`crate::cpu::simd::selected`]); its tile shape drives the packing.
+    fn kernel() -> Kernel<Self>;
+    /// The micro-kernel of a SIMD level, `None` when the CPU lacks the level or the type has
+    /// no kernel for it (f64 has only the portable one).
+    fn kernel_for(simd: Simd) -> Option<Kernel<Self>>;
     fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [Self], &mut [Self]) -> R) -> R;
 }
 
@@ -106,11 +113,12 @@ fn with_bufs<S: Real, R>(
 }
 
 impl GemmScalar for f32 {
-    const MR: usize = F32_MR;
-    const NR: usize = F32_NR;
-    fn kernel() -> KernelFn<f32> {
-        static K: OnceLock<KernelFn<f32>> = OnceLock::new();
+    fn kernel() -> Kernel<f32> {
+        static K: OnceLock<Kernel<f32>> = OnceLock::new();
         *K.get_or_init(kernels::f32_kernel)
+    }
+    fn kernel_for(simd: Simd) -> Option<Kernel<f32>> {
+        kernels::f32_kernel_for(simd)
     }
     fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
         with_bufs(&BUF_F32, na, nb, f)
@@ -118,23 +126,21 @@ impl GemmScalar for f32 {
 }
 
 impl GemmScalar for f64 {
-    const MR: usize = 4;
-    const NR: usize = 8;
-    fn kernel() -> KernelFn<f64> {
-        kernels::kernel_portable::<f64, 4, 8>
+    fn kernel() -> Kernel<f64> {
+        kernels::f64_kernel()
+    }
+    fn kernel_for(simd: Simd) -> Option<Kernel<f64>> {
+        (simd == Simd::Portable).then(kernels::f64_kernel)
     }
     fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [f64], &mut [f64]) -> R) -> R {
         with_bufs(&BUF_F64, na, nb, f)
     }
 }
 
-/// Packs the `mc x kc` block of A into MR-row panels, each `kc` steps of MR values,
-/// zero-padding the last panel.
-fn pack_a<T: FloatElem>(a: MatRef<T>, mc: usize, kc: usize, out: &mut [T::C])
-where
-    T::C: GemmScalar,
-{
-    let mr = <T::C as GemmScalar>::MR;
+/// Packs the `mc x kc` block of A into `kernel.mr`-row panels, each `kc` steps of `mr`
+/// values, zero-padding the last panel; with the kernel's own packing routine where it has one.
+fn pack_a<T: FloatElem>(a: MatRef<T>, mc: usize, kc: usize, kernel: &Kernel<T::C>, out: &mut [T::C]) {
+    let mr = kernel.mr;
     assert!(out.len() >= mc.div_ceil(mr) * mr * kc && (mc == 0 || kc == 0 || a.off + (mc - 1) * a.rs + (kc - 1) * a.cs < a.data.len()));
     for (pi, panel) in out.chunks_mut(mr * kc).take(mc.div_ceil(mr)).enumerate() {
         let i0 = pi * mr;
@@ -147,7 +153,11 @@ where
         // SAFETY: every (i, p) read is inside A (asserted above for the block's far corner),
         // every write inside the panel (kc * MR values).
         unsafe {
-            if a.cs == 1 {
+            if let (1, true, true, Some(pack)) = (a.cs, rows == mr, is_f32::<T>(), kernel.pack_lines_f32) {
+                // Rows contiguous and plain f32: the kernel's in-register transposes (its SIMD
+                // level is present: it was handed out).
+                pack(src.add(a.off + i0 * a.rs) as *const f32, a.rs, kc, mr, dst as *mut f32);
+            } else if a.cs == 1 {
                 // Rows contiguous: read along each row, write with stride MR.
                 for i in 0..rows {
                     let row = src.add(a.off + (i0 + i) * a.rs);
@@ -179,12 +189,10 @@ fn is_f32<T: 'static>() -> bool {
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
 }
 
-/// Packs the `kc x nc` block of B into NR-column panels, each `kc` steps of NR values.
-fn pack_b<T: FloatElem>(b: MatRef<T>, kc: usize, nc: usize, out: &mut [T::C])
-where
-    T::C: GemmScalar,
-{
-    let nr = <T::C as GemmScalar>::NR;
+/// Packs the `kc x nc` block of B into `kernel.nr`-column panels, each `kc` steps of `nr`
+/// values, with the kernel's own packing routine where it has one.
+fn pack_b<T: FloatElem>(b: MatRef<T>, kc: usize, nc: usize, kernel: &Kernel<T::C>, out: &mut [T::C]) {
+    let nr = kernel.nr;
     assert!(out.len() >= nc.div_ceil(nr) * nr * kc && (nc == 0 || kc == 0 || b.off + (kc - 1) * b.rs + (nc - 1) * b.cs < b.data.len()));
     for (pj, panel) in out.chunks_mut(nr * kc).take(nc.div_ceil(nr)).enumerate() {
         let j0 = pj * nr;
@@ -204,11 +212,10 @@ where
                         *d.add(j) = (*row.add(j)).to_c();
                     }
                 }
-            } else if b.rs == 1 && cols == nr && is_f32::<T>() && nr == 16 && kernels::avx2_packing() {
-                // Columns contiguous and plain f32 (x @ W^T with f32 weights): 8x8
-                // transposes in registers.
-                #[cfg(target_arch = "x86_64")]
-                kernels::pack_panel16_colmajor_avx2(src.add(b.off + j0 * b.cs) as *const f32, b.cs, kc, dst as *mut f32);
+            } else if let (1, true, true, Some(pack)) = (b.rs, cols == nr, is_f32::<T>(), kernel.pack_lines_f32) {
+                // Columns contiguous and plain f32 (x @ W^T with f32 weights): the kernel's
+                // in-register transposes (its SIMD level is present: it was handed out).
+                pack(src.add(b.off + j0 * b.cs) as *const f32, b.cs, kc, nr, dst as *mut f32);
             } else if b.rs == 1 {
                 // Columns contiguous (a transposed operand, x @ W^T): read down each column.
                 for j in 0..cols {
@@ -228,6 +235,13 @@ where
     }
 }
 
+/// The block length that cuts `len` into as few blocks of at most `block` as possible, all of
+/// about the same length, rounded up to a multiple of `unit` (which `block` is).
+fn balanced(len: usize, block: usize, unit: usize) -> usize {
+    let parts = len.div_ceil(block.max(1)).max(1);
+    len.div_ceil(parts).div_ceil(unit) * unit
+}
+
 /// `C = A * B` for one matrix, on the calling thread. `c` is row-major with row stride
 /// `ldc`; only its `m x n` corner is written.
 pub fn gemm<TA, TB>(m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], ldc: usize)
@@ -239,10 +253,22 @@ where
     gemm_into(m, n, k, a, b, c, ldc, false)
 }
 
-/// `C = A * B`, or `C += A * B` when `accumulate` (the micro-kernel adds its tile to C, so
-/// accumulating costs nothing extra).
-#[allow(non_snake_case, clippy::too_many_arguments)]
+/// `C = A * B`, or `C += A * B` when `accumulate`, with the kernel this process uses.
+#[allow(clippy::too_many_arguments)]
 pub fn gemm_into<TA, TB>(m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], ldc: usize, accumulate: bool)
+where
+    TA: FloatElem,
+    TB: FloatElem<C = TA::C>,
+    TA::C: GemmScalar,
+{
+    gemm_with(&<TA::C as GemmScalar>::kernel(), m, n, k, a, b, c, ldc, accumulate)
+}
+
+/// `C = A * B`, or `C += A * B` when `accumulate` (the micro-kernel adds its tile to C, so
+/// accumulating costs nothing extra), with a given micro-kernel (from
+/// [`GemmScalar::kernel_for`]: the tests run every kernel the machine has).
+#[allow(non_snake_case, clippy::too_many_arguments)]
+pub fn gemm_with<TA, TB>(kernel: &Kernel<TA::C>, m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], ldc: usize, accumulate: bool)
 where
     TA: FloatElem,
     TB: FloatElem<C = TA::C>,
@@ -258,23 +284,23 @@ where
         }
         return;
     }
-    let (mr, nr) = (S::<TA>::MR, S::<TA>::NR);
-    let kernel = S::<TA>::kernel();
-    let Blocks { kc: KC, mc, nc: NC } = blocks();
-    let MC = mc.div_ceil(mr) * mr;
-    let kc_max = KC.min(k);
-    let mc_max = MC.min(m).div_ceil(mr) * mr;
-    let nc_max = NC.min(n).div_ceil(nr) * nr;
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    let blocks = blocks_for(kernel);
+    // Equal blocks no larger than the configured ones: k = 1024 with KC = 384 runs three
+    // blocks of 342, not 384 + 384 + 256 (a short last block costs a C pass for little work).
+    let KC = balanced(k, blocks.kc, 1);
+    let MC = balanced(m, blocks.mc.div_ceil(mr) * mr, mr);
+    let NC = balanced(n, blocks.nc.div_ceil(nr) * nr, nr);
     assert!(c.len() >= (m - 1) * ldc + n, "gemm: C buffer too small");
-    S::<TA>::with_buffers(mc_max * kc_max, kc_max * nc_max, |ap, bp| {
+    S::<TA>::with_buffers(MC * KC, KC * NC, |ap, bp| {
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(KC) {
                 let kc = KC.min(k - pc);
-                pack_b(b.shift(pc, jc), kc, nc, bp);
+                pack_b(b.shift(pc, jc), kc, nc, kernel, bp);
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
-                    pack_a(a.shift(ic, pc), mc, kc, ap);
+                    pack_a(a.shift(ic, pc), mc, kc, kernel, ap);
                     for jr in (0..nc).step_by(nr) {
                         let cols = nr.min(nc - jr);
                         let bpanel = bp[jr * kc..].as_ptr();
@@ -282,9 +308,10 @@ where
                             let rows = mr.min(mc - ir);
                             let apanel = ap[ir * kc..].as_ptr();
                             let off = (ic + ir) * ldc + jc + jr;
-                            // SAFETY: panels hold kc*MR / kc*NR packed values; the tile's
+                            // SAFETY: panels hold kc*mr / kc*nr packed values (the kernel's own tile, its SIMD
+                            // level present: `kernel_for` hands out only those); the tile's
                             // rows x cols corner lies inside C (checked above).
-                            unsafe { kernel(kc, apanel, bpanel, c.as_mut_ptr().add(off), ldc, rows, cols, accumulate || pc > 0) };
+                            unsafe { (kernel.func)(kc, apanel, bpanel, c.as_mut_ptr().add(off), ldc, rows, cols, accumulate || pc > 0) };
                         }
                     }
                 }

@@ -1,11 +1,57 @@
 //! Micro-kernels: `C[MR x NR] (+)= Ap * Bp` over packed panels (`Ap`: kc steps of MR values,
-//! `Bp`: kc steps of NR values). f32 has an AVX2+FMA kernel picked at run time and a portable
-//! one of the same shape; f64 (tests, gradcheck) has a portable one.
+//! `Bp`: kc steps of NR values). Each is described by a [`Kernel`]: its SIMD level, its tile
+//! shape (which differs per kernel, so the GEMM reads it at run time), the cache blocking tuned
+//! for it and the packing routine that goes with it. f32 has an AVX-512 kernel (12 x 32), an
+//! AVX2+FMA one (6 x 16) and a portable one (6 x 16); the best present is picked at run time
+//! ([`crate::cpu::simd`]). f64 (tests, gradcheck) has a portable one.
 
+use super::gemm::Blocks;
+use crate::cpu::simd::{self, Simd};
 use crate::Real;
 
 /// `kc, Ap, Bp, C, ldc, rows, cols, accumulate`: writes the `rows x cols` corner of the tile.
 pub type KernelFn<S> = unsafe fn(usize, *const S, *const S, *mut S, usize, usize, usize, bool);
+
+/// `src, ld, kc, w, dst`: packs one full panel of width `w` (MR or NR) from `w` f32 lines
+/// contiguous along the depth, `ld` apart (see [`pack_lines_avx2`]).
+pub type PackLinesFn = unsafe fn(*const f32, usize, usize, usize, *mut f32);
+
+/// A micro-kernel and what the GEMM needs to drive it. Only this module makes them, and only
+/// for SIMD levels the CPU has, with the tile the function computes: so the fields that
+/// safety rests on are private. `blocks` is free to change (to tune).
+#[derive(Clone, Copy)]
+pub struct Kernel<S> {
+    /// The instruction set it runs on.
+    pub(crate) simd: Simd,
+    /// Tile rows (A values broadcast per step).
+    pub(crate) mr: usize,
+    /// Tile columns (B values loaded per step).
+    pub(crate) nr: usize,
+    /// Cache blocking tuned for this kernel (`LAWCAT_GEMM_BLOCKS` overrides it).
+    pub blocks: Blocks,
+    pub(crate) func: KernelFn<S>,
+    /// Packs a full panel of f32 lines contiguous along the depth (rows of a row-major A,
+    /// columns of a column-major B) in registers, when the kernel's SIMD level has such a
+    /// routine.
+    pub(crate) pack_lines_f32: Option<PackLinesFn>,
+}
+
+impl<S> Kernel<S> {
+    /// The instruction set it runs on.
+    pub fn simd(&self) -> Simd {
+        self.simd
+    }
+    /// The tile it computes, `(MR, NR)`: rows of A by columns of B.
+    pub fn tile(&self) -> (usize, usize) {
+        (self.mr, self.nr)
+    }
+}
+
+impl<S> std::fmt::Debug for Kernel<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}x{} kernel, blocks {:?}", self.simd, self.mr, self.nr, self.blocks)
+    }
+}
 
 /// Writes a finished `MR x NR` tile held in `tile` to the `rows x cols` corner of C.
 ///
@@ -52,14 +98,44 @@ pub unsafe fn kernel_portable<S: Real, const MR: usize, const NR: usize>(
     store_tile(&ab, c, ldc, rows, cols, acc);
 }
 
-/// The f32 tile: 6 rows x 16 columns = 12 ymm accumulators, 2 for B, 1 for A.
-pub const F32_MR: usize = 6;
-pub const F32_NR: usize = 16;
+/// The AVX2 and portable f32 tile: 6 rows x 16 columns = 12 ymm accumulators, 2 for B, 1 for A.
+const AVX2_MR: usize = 6;
+const AVX2_NR: usize = 16;
+
+/// Blocking of the 6 x 16 kernels, tuned on a Zen 3 core (32 KiB L1d, 512 KiB L2): B~ panel
+/// KC*NR*4 = 16 KiB, A~ block MC*KC*4 = 96 KiB.
+const AVX2_BLOCKS: Blocks = Blocks { kc: 256, mc: 96, nc: 2048 };
+
+/// The f64 kernel: 4 x 8, portable.
+pub fn f64_kernel() -> Kernel<f64> {
+    Kernel { simd: Simd::Portable, mr: 4, nr: 8, blocks: Blocks { kc: 256, mc: 64, nc: 2048 }, func: kernel_portable::<f64, 4, 8>, pack_lines_f32: None }
+}
+
+/// The f32 kernel of a SIMD level, `None` when this CPU lacks the level.
+pub fn f32_kernel_for(simd: Simd) -> Option<Kernel<f32>> {
+    if !simd.is_present() {
+        return None;
+    }
+    Some(match simd {
+        Simd::Portable => Kernel { simd, mr: AVX2_MR, nr: AVX2_NR, blocks: AVX2_BLOCKS, func: kernel_portable::<f32, AVX2_MR, AVX2_NR>, pack_lines_f32: None },
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => Kernel { simd, mr: AVX2_MR, nr: AVX2_NR, blocks: AVX2_BLOCKS, func: kernel_f32_avx2, pack_lines_f32: Some(pack_lines_avx2) },
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => Kernel { simd, mr: AVX512_MR, nr: AVX512_NR, blocks: AVX512_BLOCKS, func: kernel_f32_avx512, pack_lines_f32: Some(pack_lines_avx2) },
+        #[cfg(not(target_arch = "x86_64"))]
+        Simd::Avx2 | Simd::Avx512 => unreachable!("x86 levels are never present elsewhere"),
+    })
+}
+
+/// The f32 kernel of the level this process uses ([`simd::selected`]).
+pub fn f32_kernel() -> Kernel<f32> {
+    f32_kernel_for(simd::selected()).expect("the selected SIMD level is present")
+}
 
 /// The AVX2+FMA f32 micro-kernel (6 x 16 tile).
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA (checked by [`f32_kernel`] before handing it out);
+/// The CPU must support AVX2 and FMA (checked by [`f32_kernel_for`] before handing it out);
 /// the pointer contracts are those of [`kernel_portable`] with `MR = 6`, `NR = 16`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -132,45 +208,140 @@ pub unsafe fn kernel_f32_avx2(kc: usize, a: *const f32, b: *const f32, c: *mut f
     }
 }
 
-/// The best f32 kernel this CPU runs.
-pub fn f32_kernel() -> KernelFn<f32> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") && !force_portable() {
-            return kernel_f32_avx2;
-        }
-    }
-    kernel_portable::<f32, F32_MR, F32_NR>
-}
+/// The AVX-512 f32 tile: 12 rows x 32 columns = 24 zmm accumulators and 2 for B (of 32 zmm),
+/// one more for the broadcast A value. Per step 24 FMAs against 2 vector loads and 12
+/// broadcasts; a whole tile keeps two 512-bit FMA pipes of latency 4 busy (8 independent
+/// chains needed, 24 present). Where 512-bit FMAs run at full width (Intel Xeon since
+/// Skylake-SP, Zen 5) the 16-wide peak is twice the 8-wide one; Zen 4 splits each into two
+/// 256-bit halves, so there this kernel and the AVX2 one share one peak (measured: both
+/// ~105 GFLOP/s on one core at 1024^3 at their best blocking, of 118). A 14 x 32 tile was
+/// within 2% in cache.
+#[cfg(target_arch = "x86_64")]
+const AVX512_MR: usize = 12;
+#[cfg(target_arch = "x86_64")]
+const AVX512_NR: usize = 32;
 
-/// `LAWCAT_PORTABLE_MATMUL=1` selects the portable kernel (to test and time it on AVX2 hardware).
-pub fn force_portable() -> bool {
-    std::env::var_os("LAWCAT_PORTABLE_MATMUL").is_some_and(|v| v != "0")
-}
+/// Blocking of the 12 x 32 kernel, tuned with `examples/gemm_tune` on the project's AVX-512
+/// machine (AMD EPYC Zen 4: 32 KiB L1d, 1 MiB L2 per core). Deep KC won there: the per-step
+/// traffic of this tile (128 B of B, 48 B of A per 24 FMAs) streams from L2 easily, so the
+/// B micro-panel (KC*NR*4 = 128 KiB) lives in L2 beside the A~ block (MC*KC*4 = 576 KiB) and
+/// fewer KC blocks mean fewer passes over C. One thread, 1024^3 / 2048^3, best thread CPU
+/// time: KC 1024 107 / 109 GFLOP/s, 512 105 / 107, 256 (B panel near L1 size) 101 / 102;
+/// MC between 48 and 192 within 1%; matrixmultiply 97 / 94 in the same runs.
+#[cfg(target_arch = "x86_64")]
+const AVX512_BLOCKS: Blocks = Blocks { kc: 1024, mc: 144, nc: 2048 };
 
-/// Packs one full 16-column panel of a column-major f32 operand (`B[p][j]` at
-/// `col(j)[p]`, columns `cs` apart) for `kc` steps: 8x8 transposes in registers instead of
-/// 16-strided scalar stores. `dst` holds `kc * 16` values.
+/// The AVX-512 f32 micro-kernel, `MR x 32` tile (`MR = 12` in the product path).
 ///
 /// # Safety
-/// The CPU must support AVX2 ([`avx2_packing`]); `src.add(j * cs + p)` must be readable for
-/// every column `j < 16` and step `p < kc`, and `dst` writable for `kc * 16` values.
+/// The CPU must support AVX-512F (checked by [`f32_kernel_for`] before handing it out);
+/// the pointer contracts are those of [`kernel_portable`] with `NR = 32`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub unsafe fn kernel_f32_avx512_mr<const MR: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
+    use std::arch::x86_64::*;
+    let mut r = [[_mm512_setzero_ps(); 2]; MR];
+    let (mut ap, mut bp) = (a, b);
+    // The C tile is needed only at the end: start fetching it now (two or three lines a row).
+    for i in 0..rows {
+        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + cols - 1) as *const i8);
+    }
+    macro_rules! step {
+        () => {{
+            let b0 = _mm512_loadu_ps(bp);
+            let b1 = _mm512_loadu_ps(bp.add(16));
+            for (i, ri) in r.iter_mut().enumerate() {
+                let ai = _mm512_set1_ps(*ap.add(i));
+                ri[0] = _mm512_fmadd_ps(ai, b0, ri[0]);
+                ri[1] = _mm512_fmadd_ps(ai, b1, ri[1]);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(32);
+        }};
+    }
+    let mut p = 0;
+    while p + 4 <= kc {
+        step!();
+        step!();
+        step!();
+        step!();
+        p += 4;
+    }
+    while p < kc {
+        step!();
+        p += 1;
+    }
+    // Column masks for a partial tile: lanes at or past `cols` are neither read nor written
+    // (masked-off lanes of a masked load or store do not touch memory).
+    let lanes = |n: usize| -> __mmask16 { if n >= 16 { 0xFFFF } else { ((1u32 << n) - 1) as __mmask16 } };
+    let (m0, m1) = (lanes(cols), lanes(cols.saturating_sub(16)));
+    for (i, ri) in r.iter().enumerate() {
+        // A constant trip count with a test keeps `r` in registers (a loop to `rows` would
+        // index it at run time).
+        if i >= rows {
+            break;
+        }
+        let cr = c.add(i * ldc);
+        let (mut v0, mut v1) = (ri[0], ri[1]);
+        if cols == 32 {
+            if acc {
+                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(cr));
+                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(cr.add(16)));
+            }
+            _mm512_storeu_ps(cr, v0);
+            _mm512_storeu_ps(cr.add(16), v1);
+        } else {
+            // `wrapping_add`: with `cols <= 16` the second half lies past the row (fully masked).
+            let cr1 = cr.wrapping_add(16);
+            if acc {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr1));
+            }
+            _mm512_mask_storeu_ps(cr, m0, v0);
+            _mm512_mask_storeu_ps(cr1, m1, v1);
+        }
+    }
+}
+
+/// [`kernel_f32_avx512_mr`] at the product path's tile, 12 x 32.
+///
+/// # Safety
+/// As for [`kernel_f32_avx512_mr`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub unsafe fn kernel_f32_avx512(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
+    kernel_f32_avx512_mr::<AVX512_MR>(kc, a, b, c, ldc, rows, cols, acc)
+}
+
+/// Packs one full panel of width `w` from `w` lines that are each contiguous along the depth
+/// (line `j`'s step `p` at `src[j * ld + p]`; the rows of a row-major A, the columns of a
+/// column-major B, as in `x @ W^T`) into `kc` steps of `w` values, `dst[p * w + j]`: 8x8
+/// transposes in registers instead of `w`-strided scalar stores. A last group of fewer than 8
+/// lines is stored with a masked store (its missing lines are read from line 0 of the group
+/// and never stored).
+///
+/// # Safety
+/// The CPU must support AVX2; `src.add(j * ld + p)` must be readable for every line `j < w`
+/// and step `p < kc`, and `dst` writable for `kc * w` values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn pack_panel16_colmajor_avx2(src: *const f32, cs: usize, kc: usize, dst: *mut f32) {
+pub unsafe fn pack_lines_avx2(src: *const f32, ld: usize, kc: usize, w: usize, dst: *mut f32) {
     use std::arch::x86_64::*;
     let mut p0 = 0;
     while p0 + 8 <= kc {
-        for half in 0..2 {
-            let col = |c: usize| src.add((8 * half + c) * cs + p0);
-            let r0 = _mm256_loadu_ps(col(0));
-            let r1 = _mm256_loadu_ps(col(1));
-            let r2 = _mm256_loadu_ps(col(2));
-            let r3 = _mm256_loadu_ps(col(3));
-            let r4 = _mm256_loadu_ps(col(4));
-            let r5 = _mm256_loadu_ps(col(5));
-            let r6 = _mm256_loadu_ps(col(6));
-            let r7 = _mm256_loadu_ps(col(7));
+        for group in 0..w.div_ceil(8) {
+            let lanes = (w - 8 * group).min(8);
+            // Lines past the panel's width repeat the group's first line (valid memory).
+            let line = |c: usize| src.add((8 * group + if c < lanes { c } else { 0 }) * ld + p0);
+            let r0 = _mm256_loadu_ps(line(0));
+            let r1 = _mm256_loadu_ps(line(1));
+            let r2 = _mm256_loadu_ps(line(2));
+            let r3 = _mm256_loadu_ps(line(3));
+            let r4 = _mm256_loadu_ps(line(4));
+            let r5 = _mm256_loadu_ps(line(5));
+            let r6 = _mm256_loadu_ps(line(6));
+            let r7 = _mm256_loadu_ps(line(7));
             let t0 = _mm256_unpacklo_ps(r0, r1);
             let t1 = _mm256_unpackhi_ps(r0, r1);
             let t2 = _mm256_unpacklo_ps(r2, r3);
@@ -187,7 +358,7 @@ pub unsafe fn pack_panel16_colmajor_avx2(src: *const f32, cs: usize, kc: usize, 
             let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
             let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
             let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-            let rows = [
+            let steps = [
                 _mm256_permute2f128_ps::<0x20>(s0, s4),
                 _mm256_permute2f128_ps::<0x20>(s1, s5),
                 _mm256_permute2f128_ps::<0x20>(s2, s6),
@@ -197,28 +368,23 @@ pub unsafe fn pack_panel16_colmajor_avx2(src: *const f32, cs: usize, kc: usize, 
                 _mm256_permute2f128_ps::<0x31>(s2, s6),
                 _mm256_permute2f128_ps::<0x31>(s3, s7),
             ];
-            for (p, r) in rows.iter().enumerate() {
-                _mm256_storeu_ps(dst.add((p0 + p) * 16 + 8 * half), *r);
+            if lanes == 8 {
+                for (p, v) in steps.iter().enumerate() {
+                    _mm256_storeu_ps(dst.add((p0 + p) * w + 8 * group), *v);
+                }
+            } else {
+                // Lane l is stored when its mask word has the top bit set: l < lanes.
+                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                for (p, v) in steps.iter().enumerate() {
+                    _mm256_maskstore_ps(dst.add((p0 + p) * w + 8 * group), mask, *v);
+                }
             }
         }
         p0 += 8;
     }
     for p in p0..kc {
-        for j in 0..16 {
-            *dst.add(p * 16 + j) = *src.add(j * cs + p);
+        for j in 0..w {
+            *dst.add(p * w + j) = *src.add(j * ld + p);
         }
-    }
-}
-
-/// Whether the AVX2 packing routines may run here.
-pub fn avx2_packing() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *OK.get_or_init(|| std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") && !force_portable())
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }

@@ -106,7 +106,7 @@ where
     // Split each matrix into `parts` row or column ranges so there are at least as many
     // tasks as threads; split the longer side, in whole micro-tiles.
     let parts = threads.div_ceil(nbatch).max(1);
-    let (mr, nr) = (<TA::C as GemmScalar>::MR, <TA::C as GemmScalar>::NR);
+    let (mr, nr) = <TA::C as GemmScalar>::kernel().tile();
     let split_cols = n >= m;
     let (len, unit) = if split_cols { (n, nr) } else { (m, mr) };
     let step = len.div_ceil(parts).div_ceil(unit) * unit;
