@@ -114,11 +114,11 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     match &a.command {
         Command::Check(c) => check(c),
         Command::List => {
-            print!("{}", list());
+            out!("{}", list());
             Ok(ExitCode::SUCCESS)
         }
         Command::Dump(d) => {
-            print!("{}", ::ptx::modules::text(&d.name)?);
+            out!("{}", ::ptx::modules::text(&d.name)?);
             Ok(ExitCode::SUCCESS)
         }
     }
