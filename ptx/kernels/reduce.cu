@@ -54,78 +54,89 @@ struct RowThread {
 
 enum ReduceCode { R_SUM = 0, R_MAX, R_MIN, R_LSE };
 
-template <int OP, typename T>
-__device__ __forceinline__ void reduce_loop(T* out, const T* x, const Strided& outer, i64 n_out, i64 len, i64 stride, int by, bool yfast) {
+template <int OP, typename T, typename O>
+__device__ __forceinline__ void reduce_loop(O* out, const T* x, const Strided& outer, i64 n_parts, i64 len, i64 stride, i64 splits, i64 chunk, int by, bool yfast) {
     typedef typename Compute<T>::C C;
     __shared__ C sm[THREADS];
     RowThread r(by, yfast);
-    FOR_EACH_GROUP(base, n_out, r.bx) {
+    FOR_EACH_GROUP(base, n_parts, r.bx) {
+        // Part o: elements [k0, k0 + count) of row o / splits.
         i64 o = base + r.tx;
-        bool active = o < n_out;
-        const T* row = x + (active ? strided_at1(outer, o) : 0);
+        bool active = o < n_parts;
+        i64 row_index = active ? o / splits : 0;
+        i64 k0 = (o - row_index * splits) * chunk;
+        i64 count = active ? min(chunk, len - k0) : 0;
+        const T* row = x + (active ? strided_at1(outer, row_index) + k0 * stride : 0);
         C acc;
         if (OP == R_SUM) {
             acc = C(0);
-            if (active)
-                for (i64 k = r.ty; k < len; k += by) acc += load_c(row[k * stride]);
+            for (i64 k = r.ty; k < count; k += by) acc += load_c(row[k * stride]);
             acc = block_combine(acc, sm, r.tx, r.ty, r.bx, by, yfast, Add<C>());
         } else if (OP == R_MAX || OP == R_LSE) {
             acc = -inf_of(C(0));
-            if (active)
-                for (i64 k = r.ty; k < len; k += by) acc = rmax(acc, load_c(row[k * stride]));
+            for (i64 k = r.ty; k < count; k += by) acc = rmax(acc, load_c(row[k * stride]));
             acc = block_combine(acc, sm, r.tx, r.ty, r.bx, by, yfast, Max<C>());
             if (OP == R_LSE) {
                 // log(sum exp(x - m)) + m around the row's max m; a row whose max is not finite
-                // gives that max (CPU: reduce_lane / reduce_rows).
+                // gives that max (CPU: reduce_lane / reduce_rows). Whole rows only (splits 1).
                 C m = acc, s = C(0);
                 bool finite = c_isfinite(m);
-                if (active && finite)
-                    for (i64 k = r.ty; k < len; k += by) s += c_exp(load_c(row[k * stride]) - m);
+                if (finite)
+                    for (i64 k = r.ty; k < count; k += by) s += c_exp(load_c(row[k * stride]) - m);
                 s = block_combine(s, sm, r.tx, r.ty, r.bx, by, yfast, Add<C>());
                 acc = finite ? c_log(s) + m : m;
             }
         } else {
             acc = inf_of(C(0));
-            if (active)
-                for (i64 k = r.ty; k < len; k += by) acc = rmin(acc, load_c(row[k * stride]));
+            for (i64 k = r.ty; k < count; k += by) acc = rmin(acc, load_c(row[k * stride]));
             acc = block_combine(acc, sm, r.tx, r.ty, r.bx, by, yfast, Min<C>());
         }
-        if (active && r.ty == 0) out[o] = store_c<T>(acc);
+        if (active && r.ty == 0) out[o] = store_c<O>(acc);
     }
 }
 
-template <typename T>
-__device__ __forceinline__ void reduce_body(T* out, const T* x, const Strided& outer, i64 n_out, i64 len, i64 stride, int op, int by, int yfast) {
+template <typename T, typename O>
+__device__ __forceinline__ void reduce_body(O* out, const T* x, const Strided& outer, i64 n_parts, i64 len, i64 stride, i64 splits, i64 chunk, int op, int by, int yfast) {
     switch (op) {
-        case R_SUM: reduce_loop<R_SUM, T>(out, x, outer, n_out, len, stride, by, yfast != 0); break;
-        case R_MAX: reduce_loop<R_MAX, T>(out, x, outer, n_out, len, stride, by, yfast != 0); break;
-        case R_MIN: reduce_loop<R_MIN, T>(out, x, outer, n_out, len, stride, by, yfast != 0); break;
-        case R_LSE: reduce_loop<R_LSE, T>(out, x, outer, n_out, len, stride, by, yfast != 0); break;
+        case R_SUM: reduce_loop<R_SUM, T, O>(out, x, outer, n_parts, len, stride, splits, chunk, by, yfast != 0); break;
+        case R_MAX: reduce_loop<R_MAX, T, O>(out, x, outer, n_parts, len, stride, splits, chunk, by, yfast != 0); break;
+        case R_MIN: reduce_loop<R_MIN, T, O>(out, x, outer, n_parts, len, stride, splits, chunk, by, yfast != 0); break;
+        case R_LSE: reduce_loop<R_LSE, T, O>(out, x, outer, n_parts, len, stride, splits, chunk, by, yfast != 0); break;
     }
 }
 
-#define REDUCE(NAME, T)                                                                                    \
-    extern "C" __global__ __launch_bounds__(THREADS) void NAME(T* out, const T* x, Strided outer, i64 n_out, i64 len, i64 stride, int op, int by, int yfast) { \
-        reduce_body<T>(out, x, outer, n_out, len, stride, op, by, yfast);                                  \
+#define REDUCE(NAME, T, O)                                                                                 \
+    extern "C" __global__ __launch_bounds__(THREADS) void NAME(O* out, const T* x, Strided outer, i64 n_parts, i64 len, i64 stride, \
+                                                               i64 splits, i64 chunk, int op, int by, int yfast) { \
+        reduce_body<T, O>(out, x, outer, n_parts, len, stride, splits, chunk, op, by, yfast);              \
     }
 
-/// reduce_f32(out, x, outer, n_out, len, stride, op, by, yfast): out[o] = the reduction of
-/// row o (x[outer(o) + k * stride], k < len) for o < n_out, out contiguous; `op` (ReduceCode)
-/// 0 sum (0 for an empty row), 1 max, 2 min (NaN propagates, as Real::max/min), 3 logsumexp
-/// (log(sum exp(x - m)) + m around the row max m; the max itself when it is not finite).
-/// Computed in f32. CPU reference: reduce::reduce (whose sums run in another order: compare
-/// with Tol::accumulated). Thread mapping: the file's header (by threads per row, 256-thread
-/// blocks, fixed-order tree through shared memory, rows grid-strided by whole blocks).
-/// Parameters: out [n_out]; x buffer; outer Strided over the rows (rank <= 8); n_out, len,
-/// stride i64; op i32; by i32 (power of two, 1..256); yfast i32 (0/1). Launch: 256 threads
-/// per block (required), any grid. Shared memory: 256 values of the compute type, static.
-REDUCE(reduce_f32, float)
+/// reduce_f32(out, x, outer, n_parts, len, stride, splits, chunk, op, by, yfast): the
+/// reduction of each row (x[outer(row) + k * stride], k < len), `op` (ReduceCode) 0 sum (0 for
+/// an empty row), 1 max, 2 min (NaN propagates, as Real::max/min), 3 logsumexp (log(sum
+/// exp(x - m)) + m around the row max m; the max itself when it is not finite), computed in
+/// f32. A row may be cut into `splits` parts of `chunk` elements (the last shorter), part o
+/// = row o / splits, its elements from (o % splits) * chunk: out[o] is the part's
+/// reduction (n_parts = rows * splits; the launcher reduces the parts in a second launch, so
+/// a few long rows still fill the GPU; logsumexp only with splits = 1). CPU reference:
+/// reduce::reduce (its sums run in another order: compare with Tol::accumulated). Thread
+/// mapping: the file's header (by threads per part, 256-thread blocks, fixed-order tree
+/// through shared memory, parts grid-strided by whole blocks). Parameters: out [n_parts];
+/// x buffer; outer Strided over the rows (rank <= 8); n_parts, len, stride, splits, chunk
+/// i64; op i32; by i32 (power of two, 1..256); yfast i32 (0/1). Launch: 256 threads per
+/// block (required), any grid. Shared memory: 256 values of the compute type per op, static.
+REDUCE(reduce_f32, float, float)
 /// reduce_f64: as reduce_f32, computed in f64.
-REDUCE(reduce_f64, double)
+REDUCE(reduce_f64, double, double)
 /// reduce_bf16: as reduce_f32 on bf16 storage (f32 compute, result rounded to nearest even).
-REDUCE(reduce_bf16, bf16)
+REDUCE(reduce_bf16, bf16, bf16)
 /// reduce_f16: as reduce_f32 on f16 storage (f32 compute, result rounded to nearest even).
-REDUCE(reduce_f16, f16)
+REDUCE(reduce_f16, f16, f16)
+/// reduce_partial_bf16: as reduce_bf16 with f32 output: the parts of split rows, kept in the
+/// compute type until the second launch reduces them (one rounding to bf16 at the end).
+REDUCE(reduce_partial_bf16, bf16, float)
+/// reduce_partial_f16: as reduce_partial_bf16 for f16 input.
+REDUCE(reduce_partial_f16, f16, float)
 
 // ---- Argmax, argmin ------------------------------------------------------------------
 

@@ -312,13 +312,14 @@ fn pick(rng: &mut Rng, xs: &[usize]) -> usize {
 }
 
 /// A shape for a reduction and the dim reduced: rows of each length class (1, 3, 60 small;
-/// 63, 65, 1000 for the second class; up to 65536 large), with up to two more dims before or
-/// after (so the dim is the last one or a strided one).
+/// 63, 65, 1000 and 9000 — long enough to be reduced in parts — for the second class; up to
+/// 2^20 large), with up to two more dims before or after (so the dim is the last one or a
+/// strided one).
 fn reduce_shape(rng: &mut Rng, size: usize) -> (Vec<usize>, usize) {
     let len = match size {
         0 => pick(rng, &[1, 3, 60]),
-        1 => pick(rng, &[63, 65, 1000]),
-        _ => pick(rng, &[1000, 4097, 65536]),
+        1 => pick(rng, &[63, 65, 1000, 9000]),
+        _ => pick(rng, &[1000, 4097, 65536, 1 << 20]),
     };
     let cap = sizes(size).1.max(len);
     let (mut s, mut dim) = (vec![len], 0);

@@ -158,6 +158,9 @@ mod tests {
                 entry(m, fam, dtype_name(f)).unwrap();
             }
         }
+        for f in [DType::BF16, DType::F16] {
+            entry("reduce", "reduce_partial", dtype_name(f)).unwrap();
+        }
         assert!(entry("copy", "cast", "f32_f32").is_err());
     }
 

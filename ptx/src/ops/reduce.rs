@@ -63,33 +63,76 @@ fn reduce_code(op: ReduceOp) -> (bool, i32) {
     }
 }
 
+/// Parts each row is cut into, and their length, so that a few long rows still give the
+/// GPU about [`TARGET_BLOCKS`] blocks (a sum over a whole 28M-element gradient would
+/// otherwise run in one block on one SM): only for rows of at least 2 * [`MIN_CHUNK`], and
+/// only when the rows alone give fewer blocks than that. Depends on the shape alone, so
+/// results repeat bit for bit.
+fn split_rows(n_out: usize, len: usize, by: u32) -> (usize, usize) {
+    let bx = (THREADS / by) as usize;
+    let blocks = n_out.div_ceil(bx);
+    if len < 2 * MIN_CHUNK || blocks >= TARGET_BLOCKS / 4 {
+        return (1, len);
+    }
+    let splits = (len / MIN_CHUNK).min((TARGET_BLOCKS * bx / n_out.max(1)).max(1));
+    let chunk = len.div_ceil(splits);
+    (len.div_ceil(chunk), chunk)
+}
+
+/// Blocks a reduction aims for, and the shortest part of a split row.
+const TARGET_BLOCKS: usize = 1024;
+const MIN_CHUNK: usize = 4096;
+
 /// Reduces `dim`; the output has the input's shape with `dim` of size 1 (i64 for
-/// argmax/argmin). A sum over an empty dim is 0; the other ops need a non-empty dim.
+/// argmax/argmin). A sum over an empty dim is 0; the other ops need a non-empty dim. Sums,
+/// maxima and minima of a few long rows run in two launches: the rows' parts (in the compute
+/// type), then the parts.
 pub fn reduce(x: &GpuStorage, l: &Layout, dim: usize, op: ReduceOp) -> Result<GpuStorage> {
     let r = rows("reduce", x, l, dim)?;
     if r.len == 0 && op != ReduceOp::Sum {
         bail!("reduce", "cannot take {op:?} of an empty dim {dim} of shape {:?}", l.dims())
     }
     let (arg, code) = reduce_code(op);
-    let out = x.gpu().storage(if arg { DType::I64 } else { x.dtype() }, r.n_out)?;
-    if r.n_out == 0 {
+    let (by, yfast) = arrangement(r.len, r.stride);
+    let splittable = matches!(op, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min);
+    let (splits, chunk) = if splittable { split_rows(r.n_out, r.len, by) } else { (1, r.len) };
+    let compute = x.dtype().compute();
+    let out_dtype = if arg {
+        DType::I64
+    } else if splits > 1 {
+        compute
+    } else {
+        x.dtype()
+    };
+    let n_parts = r.n_out * splits;
+    let out = x.gpu().storage(out_dtype, n_parts)?;
+    if n_parts == 0 {
         return Ok(out);
     }
-    let (by, yfast) = arrangement(r.len, r.stride);
-    let name = entry("reduce", if arg { "argreduce" } else { "reduce" }, dtype_name(x.dtype()))?;
-    let args = [
-        out.arg(),
-        x.arg(),
-        r.outer,
-        KernelArg::I64(r.n_out as i64),
-        KernelArg::I64(r.len as i64),
-        KernelArg::I64(r.stride as i64),
-        KernelArg::I32(code),
-        KernelArg::I32(by as i32),
-        KernelArg::I32(yfast as i32),
-    ];
-    x.gpu().launch("reduce", name, row_blocks(r.n_out, by), &args)?;
-    Ok(out)
+    let (family, suffix) = match (arg, splits > 1 && compute != x.dtype()) {
+        (true, _) => ("argreduce", dtype_name(x.dtype())),
+        (false, true) => ("reduce_partial", dtype_name(x.dtype())),
+        (false, false) => ("reduce", dtype_name(x.dtype())),
+    };
+    let name = entry("reduce", family, suffix)?;
+    let i64s = |v: usize| KernelArg::I64(v as i64);
+    let mut args = vec![out.arg(), x.arg(), r.outer, i64s(n_parts), i64s(r.len), i64s(r.stride)];
+    if !arg {
+        args.extend([i64s(splits), i64s(chunk)]);
+    }
+    args.extend([KernelArg::I32(code), KernelArg::I32(by as i32), KernelArg::I32(yfast as i32)]);
+    x.gpu().launch("reduce", name, row_blocks(n_parts, by), &args)?;
+    if splits == 1 {
+        return Ok(out);
+    }
+    // The parts, [rows, splits] in the compute type, reduced along their last dim, then
+    // rounded once to the input's dtype.
+    let whole = reduce(&out, &Layout::contiguous([r.n_out, splits]), 1, op)?;
+    if compute == x.dtype() {
+        Ok(whole)
+    } else {
+        super::copy::cast(&whole, &Layout::contiguous([r.n_out]), x.dtype())
+    }
 }
 
 /// Softmax (or log-softmax) along `dim`, contiguous in the input's shape.
