@@ -153,6 +153,24 @@ fn audits_pass_on_the_fixtures_and_fail_on_a_wrong_model() {
 }
 
 #[test]
+fn ptx_list_and_dump() {
+    let (code, text) = lawcat(&["ptx", "list"]);
+    assert_eq!(code, 0, "{text}");
+    for m in ["fill", "copy", "elementwise", "reduce", "index"] {
+        assert!(text.contains(&format!("\n{m}: ")) || text.starts_with(&format!("{m}: ")), "module {m} not listed:\n{text}");
+    }
+    for e in ["  copy_b4\n", "  cast_bf16_u8\n", "  unary_f16\n", "  where_f64_b2\n", "  softmax_f32\n", "  index_add_bf16\n"] {
+        assert!(text.contains(e), "entry {e:?} not listed:\n{text}");
+    }
+    let (code, text) = lawcat(&["ptx", "dump", "reduce"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(text, ptx::modules::text("reduce").unwrap());
+    let (code, text) = lawcat(&["ptx", "dump", "nonesuch"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("no shipped PTX module") && text.contains("elementwise"), "{text}");
+}
+
+#[test]
 fn ptx_check_exit_codes() {
     let planted = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ptx/tests/planted");
     let file = |n: &str| planted.join(n).to_string_lossy().into_owned();

@@ -6,7 +6,13 @@
 use tensor::{bail, Result};
 
 /// `(name, PTX text)` of every shipped module.
-pub const MODULES: &[(&str, &str)] = &[("fill", include_str!("../kernels/fill.ptx"))];
+pub const MODULES: &[(&str, &str)] = &[
+    ("fill", include_str!("../kernels/fill.ptx")),
+    ("copy", include_str!("../kernels/copy.ptx")),
+    ("elementwise", include_str!("../kernels/elementwise.ptx")),
+    ("reduce", include_str!("../kernels/reduce.ptx")),
+    ("index", include_str!("../kernels/index.ptx")),
+];
 
 /// The text of module `name`.
 pub fn text(name: &str) -> Result<&'static str> {

@@ -144,5 +144,9 @@ fn slice_assign_writes_a_window_in_place() {
         assert_eq!(m.contiguous().unwrap().to_vec::<f32>().unwrap(), vec![0., 7., 0., 0., 8., 0.]);
         let err = cache.slice_assign(1, 3, &rows).unwrap_err().to_string();
         assert!(err.contains("slice_assign") || err.contains("narrow"), "{err}");
+        // An empty window of an empty tensor whose narrowed view starts past its storage.
+        let mut empty = Tensor::zeros([0, 5], DType::F32, &dev).unwrap().narrow(1, 3, 2).unwrap();
+        empty.slice_assign(0, 0, &Tensor::zeros([0, 2], DType::F32, &dev).unwrap()).unwrap();
+        assert_eq!(empty.dims(), &[0, 2]);
     }
 }

@@ -1,7 +1,13 @@
-//! `lawcat ptx check FILE.ptx --entry NAME --grid X,Y,Z --block X,Y,Z --arg SPEC...`: runs one
-//! kernel in the PTX interpreter (no GPU needed) with seeded inputs and prints every problem
-//! the checker finds. Exit status: 0 clean, 1 problems found (or the kernel deadlocked or
-//! never finished), 2 the file does not parse or the arguments do not fit the entry.
+//! `lawcat ptx`: the PTX we ship and the interpreter that checks it.
+//!
+//! * `lawcat ptx check FILE.ptx --entry NAME --grid X,Y,Z --block X,Y,Z --arg SPEC...`: runs
+//!   one kernel in the PTX interpreter (no GPU needed) with seeded inputs and prints every
+//!   problem the checker finds. Exit status: 0 clean, 1 problems found (or the kernel
+//!   deadlocked or never finished), 2 the file does not parse or the arguments do not fit
+//!   the entry.
+//! * `lawcat ptx list`: every shipped module (`ptx::modules`) with its entries.
+//! * `lawcat ptx dump NAME`: the text of one shipped module, as the GPU and the interpreter
+//!   load it (exit 2 for a name that is not shipped).
 
 use anyhow::{anyhow, bail, Context};
 use ::ptx::interp::{Arg, LaunchError, Machine, Module};
@@ -19,6 +25,17 @@ pub enum Command {
     /// Run a kernel in the interpreter and report out-of-bounds, uninitialised, racy,
     /// divergent or unwaited accesses (exit 0 clean, 1 problems, 2 unusable file or arguments).
     Check(CheckArgs),
+    /// List every shipped PTX module (the kernels the GPU and the interpreter load) with its
+    /// entries.
+    List,
+    /// Print the PTX text of one shipped module.
+    Dump(DumpArgs),
+}
+
+#[derive(clap::Args)]
+pub struct DumpArgs {
+    /// The module's name, as `lawcat ptx list` prints it (e.g. `elementwise`).
+    pub name: String,
 }
 
 #[derive(clap::Args)]
@@ -96,7 +113,28 @@ fn arg(m: &mut Machine, spec: &str, seed: &mut u64) -> anyhow::Result<Arg> {
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     match &a.command {
         Command::Check(c) => check(c),
+        Command::List => {
+            out!("{}", list());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dump(d) => {
+            out!("{}", ::ptx::modules::text(&d.name)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// Every shipped module, its size and its entries, one per line.
+fn list() -> String {
+    let mut s = String::new();
+    for (name, text) in ::ptx::modules::MODULES {
+        let entries = ::ptx::modules::entries(text);
+        s += &format!("{name}: {} entries, {} lines of PTX\n", entries.len(), text.lines().count());
+        for e in entries {
+            s += &format!("  {e}\n");
+        }
+    }
+    s
 }
 
 fn check(c: &CheckArgs) -> anyhow::Result<ExitCode> {

@@ -9,6 +9,7 @@
 //! seed, runs the op through the public API on the CPU and on the device under test, and
 //! returns the comparisons.
 
+pub mod composites;
 pub mod primitives;
 
 use tensor::tolerance::{compare_tensors, Tol};
@@ -37,7 +38,9 @@ pub struct Case {
 
 /// Every case, family by family.
 pub fn cases() -> Vec<Case> {
-    primitives::cases()
+    let mut all = primitives::cases();
+    all.extend(composites::cases());
+    all
 }
 
 /// What one kernel's cases gave.
@@ -52,13 +55,16 @@ pub struct Row {
     pub bound: String,
     pub pass: bool,
     pub failures: Vec<String>,
+    /// Wall time of all its instances, device and CPU reference together.
+    pub secs: f64,
 }
 
 /// Runs `n` instances of every case whose kernel name contains `filter` on `device`.
 pub fn run(device: &Device, n: usize, seed: u64, large: bool, filter: &str) -> Vec<Row> {
     let mut rows = vec![];
     for case in cases().into_iter().filter(|c| c.kernel.contains(filter)) {
-        let mut row = Row { kernel: case.kernel, cases: 0, max_abs: 0.0, max_rel: 0.0, bound: String::new(), pass: true, failures: vec![] };
+        let mut row = Row { kernel: case.kernel, cases: 0, max_abs: 0.0, max_rel: 0.0, bound: String::new(), pass: true, failures: vec![], secs: 0.0 };
+        let start = std::time::Instant::now();
         for i in 0..n {
             let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ fxhash(case.kernel));
             let size = if large { 2 } else { i % 2 };
@@ -89,6 +95,7 @@ pub fn run(device: &Device, n: usize, seed: u64, large: bool, filter: &str) -> V
                 }
             }
         }
+        row.secs = start.elapsed().as_secs_f64();
         rows.push(row);
     }
     rows
@@ -96,9 +103,9 @@ pub fn run(device: &Device, n: usize, seed: u64, large: bool, filter: &str) -> V
 
 /// The table `lawcat verify-kernels` prints.
 pub fn table(device: &Device, rows: &[Row]) -> String {
-    let mut s = format!("kernels on {device} against the CPU reference\n{:<34} {:>6} {:>10} {:>10} {:>24} {:>5}\n", "kernel", "cases", "max abs", "max rel", "bound (last check)", "pass");
+    let mut s = format!("kernels on {device} against the CPU reference\n{:<42} {:>6} {:>10} {:>10} {:>24} {:>5} {:>8}\n", "kernel", "cases", "max abs", "max rel", "bound (last check)", "pass", "time");
     for r in rows {
-        s += &format!("{:<34} {:>6} {:>10.2e} {:>10.2e} {:>24} {:>5}\n", r.kernel, r.cases, r.max_abs, r.max_rel, r.bound, if r.pass { "ok" } else { "FAIL" });
+        s += &format!("{:<42} {:>6} {:>10.2e} {:>10.2e} {:>24} {:>5} {:>7.2}s\n", r.kernel, r.cases, r.max_abs, r.max_rel, r.bound, if r.pass { "ok" } else { "FAIL" }, r.secs);
         for f in r.failures.iter().take(3) {
             s += &format!("    {f}\n");
         }

@@ -154,9 +154,18 @@ impl BackendStorage for GpuStorage {
         self.len
     }
     fn to_cpu(&self, layout: &Layout) -> Result<CpuStorage> {
-        let c = if layout.is_contiguous() && layout.offset() == 0 && layout.numel() == self.len { self.clone() } else { ops::copy::contiguous(self, layout)? };
-        let mut bytes = vec![0u8; c.len * c.dtype.size_in_bytes()];
-        self.device.backend().dtoh(c.addr(), &mut bytes)?;
+        // A dense view is read where it lies; any other is made contiguous on the device first.
+        let size = self.dtype.size_in_bytes();
+        let (c, start) = if layout.is_contiguous() {
+            ops::check_view("download", "view", self, layout)?;
+            (self.clone(), layout.offset() * size)
+        } else {
+            (ops::copy::contiguous(self, layout)?, 0)
+        };
+        let mut bytes = vec![0u8; layout.numel() * size];
+        if !bytes.is_empty() {
+            self.device.backend().dtoh(c.addr() + start as u64, &mut bytes)?;
+        }
         CpuStorage::from_bytes(&bytes, c.dtype).ok_or_else(|| Error::op("download", "byte count does not fit the dtype"))
     }
     fn contiguous(&self, layout: &Layout) -> Result<Storage> {

@@ -29,6 +29,10 @@ pub fn copy_strided<T: Elem>(src: &[T], layout: &Layout) -> Vec<T> {
 /// of `dst`, in row-major order of the shared shape.
 pub fn copy_into<T: Elem>(dst: &mut [T], dst_layout: &Layout, src: &[T], src_layout: &Layout) {
     let vals = copy_strided(src, src_layout);
+    if vals.is_empty() {
+        // (An empty view's offset may lie past the end of its storage.)
+        return;
+    }
     if dst_layout.is_contiguous() {
         let o = dst_layout.offset();
         dst[o..o + vals.len()].copy_from_slice(&vals);
