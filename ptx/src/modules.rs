@@ -6,7 +6,11 @@
 use tensor::{bail, Result};
 
 /// `(name, PTX text)` of every shipped module.
-pub const MODULES: &[(&str, &str)] = &[("fill", include_str!("../kernels/fill.ptx"))];
+pub const MODULES: &[(&str, &str)] = &[
+    ("fill", include_str!("../kernels/fill.ptx")),
+    ("matmul", include_str!("../kernels/matmul.ptx")),
+    ("matmul_tc", include_str!("../kernels/matmul_tc.ptx")),
+];
 
 /// The text of module `name`.
 pub fn text(name: &str) -> Result<&'static str> {
