@@ -19,13 +19,18 @@
 // multiple of 128 (m- or n-major), so the 8 rows of 16 bytes one ldmatrix matrix reads fall
 // in 8 different groups of 4 banks (no bank conflicts).
 //
-// Loads: the contiguous dim of each operand is read in chunks of `vec` elements (8 or 4:
-// cp.async of 16 or 8 bytes) when every row start is that aligned (the host checks the
-// offset, the strides and the batch strides), with `src-size` zero-filling the part of a
-// chunk past the matrix edge; `vec` 1 reads element by element through registers (any
-// strides, for views no chunk fits). Everything outside the matrix (edge tiles, k past its
+// Loads: threads copy chunks of 8 elements along the contiguous dim of each operand with
+// one 16-byte cp.async (`vec` 8) or two 8-byte ones (`vec` 4) when every row start is that
+// aligned (the host checks the offset, the strides and the batch strides), `src-size`
+// zero-filling the part of a chunk past the matrix edge; `vec` 1 reads element by element
+// through registers (any strides: views no chunk fits). Everything outside the matrix (edge tiles, k past its
 // end) is zero in shared memory, so edge tiles need no special compute path, and k = 0
 // stores zeros.
+//
+// Split k: when the tiles of C alone are too few CTAs to fill the GPU (weight gradients
+// like x^T @ g with a small m x n and a long k), k is cut into slices, each CTA sums one
+// slice into f32 partial sums, and matmul_reduce_* adds the slices in a fixed order, so a
+// result repeats bit for bit (no atomics).
 #include "common.cuh"
 #include <cstdint>
 
@@ -126,7 +131,8 @@ template <typename T, int BM, int BN, int WM, int WN, bool AT, bool BT>
 __device__ __forceinline__ void tc_matmul(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
                                           const Strided& a_batch, const Strided& b_batch, long long batch, long long m,
                                           long long n, long long k, long long a_rs, long long a_cs, long long b_rs,
-                                          long long b_cs, int a_vec, int b_vec) {
+                                          long long b_cs, int a_vec, int b_vec, long long splits, long long k_split,
+                                          float* __restrict__ partial) {
     using S = TcSmem<BM, BN, AT, BT>;
     constexpr int THREADS = WM * WN * 32;
     constexpr int MI = BM / WM / 16;  // m16 fragments per warp
@@ -139,9 +145,12 @@ __device__ __forceinline__ void tc_matmul(const T* __restrict__ A, const T* __re
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int wm0 = (warp / WN) * (BM / WM), wn0 = (warp % WN) * (BN / WN);
     const long long m0 = (long long)blockIdx.x * BM, n0 = (long long)blockIdx.y * BN;
-    const long long ktiles = (k + BK - 1) / BK;
 
-    for (long long z = blockIdx.z; z < batch; z += gridDim.z) {
+    // zz = (batch matrix z, k slice sp): k in [k_beg, k_end).
+    for (long long zz = blockIdx.z; zz < batch * splits; zz += gridDim.z) {
+        const long long z = zz / splits, sp = zz % splits;
+        const long long k_beg = sp * k_split, k_end = k_beg + k_split < k ? k_beg + k_split : k;
+        const long long ktiles = (k_end - k_beg + BK - 1) / BK;
         const T* a = A + strided_at(a_batch, z);
         const T* b = B + strided_at(b_batch, z);
         // Tile t of both operands into stage s.
@@ -150,11 +159,11 @@ __device__ __forceinline__ void tc_matmul(const T* __restrict__ A, const T* __re
             uint32_t sb = sa + (uint32_t)S::A_ELEMS * 2u;
             T* pa = smem + s * S::STAGE;
             T* pb = pa + S::A_ELEMS;
-            long long k0 = t * BK;
-            if (AT) load_tile<T, BK, BM, S::A_LD, THREADS>(a_vec, sa, pa, a, k0, k, a_cs, m0, m, a_rs);
-            else load_tile<T, BM, BK, S::A_LD, THREADS>(a_vec, sa, pa, a, m0, m, a_rs, k0, k, a_cs);
-            if (BT) load_tile<T, BN, BK, S::B_LD, THREADS>(b_vec, sb, pb, b, n0, n, b_cs, k0, k, b_rs);
-            else load_tile<T, BK, BN, S::B_LD, THREADS>(b_vec, sb, pb, b, k0, k, b_rs, n0, n, b_cs);
+            long long k0 = k_beg + t * BK;
+            if (AT) load_tile<T, BK, BM, S::A_LD, THREADS>(a_vec, sa, pa, a, k0, k_end, a_cs, m0, m, a_rs);
+            else load_tile<T, BM, BK, S::A_LD, THREADS>(a_vec, sa, pa, a, m0, m, a_rs, k0, k_end, a_cs);
+            if (BT) load_tile<T, BN, BK, S::B_LD, THREADS>(b_vec, sb, pb, b, n0, n, b_cs, k0, k_end, b_rs);
+            else load_tile<T, BK, BN, S::B_LD, THREADS>(b_vec, sb, pb, b, k0, k_end, b_rs, n0, n, b_cs);
         };
 
         float acc[MI][NI][4];
@@ -215,8 +224,10 @@ __device__ __forceinline__ void tc_matmul(const T* __restrict__ A, const T* __re
         cp_async_wait<0>();
         __syncthreads();  // the next batch matrix's prologue overwrites stages still being read
 
-        // Epilogue: fragment element e of (i, j) is C[g + 8 * (e / 2)][2t + e % 2] of the tile.
+        // Epilogue: fragment element e of (i, j) is C[g + 8 * (e / 2)][2t + e % 2] of the tile;
+        // pairs are stored together where n is even. A k slice stores f32 partial sums.
         const int g = lane / 4, tq = lane % 4;
+        const bool pairs = (n % 2) == 0;
 #pragma unroll
         for (int i = 0; i < MI; ++i)
 #pragma unroll
@@ -224,11 +235,19 @@ __device__ __forceinline__ void tc_matmul(const T* __restrict__ A, const T* __re
                 long long row = m0 + wm0 + i * 16 + g + h * 8;
                 if (row >= m) continue;
                 T* crow = C + (z * m + row) * n;
+                float* prow = partial + ((sp * batch + z) * m + row) * n;
 #pragma unroll
                 for (int j = 0; j < NI; ++j) {
                     long long col = n0 + wn0 + j * 8 + 2 * tq;
                     float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];
-                    if (col + 1 < n && (n % 2) == 0) {
+                    if (splits > 1) {
+                        if (col + 1 < n && pairs) {
+                            *reinterpret_cast<float2*>(prow + col) = make_float2(v0, v1);
+                        } else {
+                            if (col < n) prow[col] = v0;
+                            if (col + 1 < n) prow[col + 1] = v1;
+                        }
+                    } else if (col + 1 < n && pairs) {
                         *reinterpret_cast<uint32_t*>(crow + col) = Mma<T>::pack(v0, v1);
                     } else {
                         if (col < n) crow[col] = from_f32<T>(v0);
@@ -242,8 +261,8 @@ __device__ __forceinline__ void tc_matmul(const T* __restrict__ A, const T* __re
 #define TC_PARAMS(T)                                                                                             \
     const T *__restrict__ a, const T *__restrict__ b, T *__restrict__ c, Strided a_batch, Strided b_batch,      \
         long long batch, long long m, long long n, long long k, long long a_rs, long long a_cs, long long b_rs, \
-        long long b_cs, int a_vec, int b_vec
-#define TC_ARGS a, b, c, a_batch, b_batch, batch, m, n, k, a_rs, a_cs, b_rs, b_cs, a_vec, b_vec
+        long long b_cs, int a_vec, int b_vec, long long splits, long long k_split, float *__restrict__ partial
+#define TC_ARGS a, b, c, a_batch, b_batch, batch, m, n, k, a_rs, a_cs, b_rs, b_cs, a_vec, b_vec, splits, k_split, partial
 
 // Large tiles: 128 x 128 per CTA, 8 warps as 2 x 4, each 64 x 32 (4 x 4 fragments).
 #define TC_LARGE(NAME, T, AT, BT)                                                        \
@@ -257,20 +276,25 @@ __device__ __forceinline__ void tc_matmul(const T* __restrict__ A, const T* __re
     }
 
 /// matmul_bf16_nn_128(a, b, c, a_batch, b_batch, batch, m, n, k, a_rs, a_cs, b_rs, b_cs,
-///                    a_vec, b_vec)
+///                    a_vec, b_vec, splits, k_split, partial)
 /// c[z][i][j] = bf16(sum_p a[z][i][p] * b[z][p][j]) with the sum in f32 on the tensor cores
 /// (CPU reference: tensor::cpu::matmul::matmul_storage, bf16 x bf16).
 /// a: bf16, element (z, i, p) at strided_at(a_batch, z) + i * a_rs + p * a_cs, stored
 /// row-major ("n": a_cs = 1, or a_vec = 1 for any strides); b: bf16, element (z, p, j) at
 /// strided_at(b_batch, z) + p * b_rs + j * b_cs, row-major ("n": b_cs = 1, or b_vec = 1).
-/// c: bf16 [batch, m, n] contiguous. a_vec, b_vec: elements per cp.async chunk along the
-/// contiguous dim (8, 4; 1 = element loads through registers, any strides).
-/// Thread mapping: CTA (x, y, z) = (128-row tile of m, 128-column tile of n, batch matrix
-/// z, z + gridDim.z, ...); 8 warps as 2 (m) x 4 (n), each warp 64 x 32 of C as 4 x 4
-/// m16n8 f32 fragments; k in tiles of 32 through a 3-stage cp.async ring.
-/// Block 256 threads; dynamic shared memory 3 * (A tile + B tile) (see TcSmem: 61440 bytes
-/// for nn). Limits: m, n, k, batch < 2^63; gridDim.x = ceil(m / 128) < 2^31,
-/// gridDim.y = ceil(n / 128) < 65536.
+/// c: bf16 [batch, m, n] contiguous. a_vec, b_vec: how tiles are copied along the
+/// contiguous dim: 8 = 16-byte cp.async (row starts 16-byte aligned), 4 = 8-byte ones,
+/// 1 = element loads through registers (any strides).
+/// Split k: with splits > 1, CTA slice sp sums p in [sp * k_split, (sp + 1) * k_split)
+/// (k_split a multiple of 32) and stores f32 partial sums in partial [splits, batch, m, n]
+/// instead of c; matmul_reduce_bf16 then adds the slices in order (deterministic). With
+/// splits = 1, partial is unused (any pointer) and c is written.
+/// Thread mapping: CTA (x, y, z) = (128-row tile of m, 128-column tile of n, (batch matrix,
+/// k slice) pair z, z + gridDim.z, ... of batch * splits); 8 warps as 2 (m) x 4 (n), each
+/// warp 64 x 32 of C as 4 x 4 m16n8 f32 fragments; k in tiles of 32 through a 3-stage
+/// cp.async ring. Block 256 threads; dynamic shared memory 3 * (A tile + B tile) (TcSmem:
+/// 61440 bytes for nn, 52224 for tt). Limits: m, n, k, batch * splits < 2^63;
+/// gridDim.x = ceil(m / 128) < 2^31, gridDim.y = ceil(n / 128) < 65536.
 TC_LARGE(matmul_bf16_nn_128, __nv_bfloat16, false, false)
 /// matmul_bf16_nt_128: as matmul_bf16_nn_128 with b column-major ("t": b_rs = 1, the
 /// `x @ W^T` and `q @ k^T` layout), B tiles [128 n][32 k] read with ldmatrix (no .trans).
@@ -308,3 +332,28 @@ TC_SMALL(matmul_f16_nt_64, __half, false, true)
 TC_SMALL(matmul_f16_tn_64, __half, true, false)
 /// matmul_f16_tt_64: matmul_bf16_tt_64 for f16.
 TC_SMALL(matmul_f16_tt_64, __half, true, true)
+
+// Split-k: the slices' f32 partial sums added in slice order, rounded once to T.
+template <typename T> __device__ __forceinline__ void reduce_slices(const float* __restrict__ partial, T* __restrict__ c,
+                                                                    long long splits, long long len) {
+    FOR_EACH(i, len) {
+        float s = partial[i];
+        for (long long sp = 1; sp < splits; ++sp) s += partial[sp * len + i];
+        c[i] = from_f32<T>(s);
+    }
+}
+
+/// matmul_reduce_bf16(partial, c, splits, len): c[i] = bf16(partial[0][i] + partial[1][i]
+/// + ... + partial[splits - 1][i]), summed in f32 in that order and rounded once (nearest
+/// even): the second pass of a split-k matmul_bf16_* launch. partial: f32 [splits, len]
+/// (len = batch * m * n); c: bf16 [len]. Grid-stride loop, one output per thread per pass;
+/// any grid.
+extern "C" __global__ void matmul_reduce_bf16(const float* __restrict__ partial, __nv_bfloat16* __restrict__ c,
+                                              long long splits, long long len) {
+    reduce_slices(partial, c, splits, len);
+}
+/// matmul_reduce_f16(partial, c, splits, len): matmul_reduce_bf16 for f16 output.
+extern "C" __global__ void matmul_reduce_f16(const float* __restrict__ partial, __half* __restrict__ c, long long splits,
+                                             long long len) {
+    reduce_slices(partial, c, splits, len);
+}

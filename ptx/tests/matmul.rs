@@ -10,7 +10,7 @@ use tensor::{DType, Layout, Tensor};
 #[test]
 fn every_entry_the_launcher_uses_is_shipped() {
     let list = entries();
-    assert_eq!(list.len(), 24);
+    assert_eq!(list.len(), 26);
     for (module, entry) in list {
         let text = ptx::modules::text(module).unwrap();
         assert!(ptx::modules::entries(text).contains(&entry), "{module}.ptx has no entry {entry}");

@@ -6,7 +6,7 @@
 //! broadcast, and the products the model makes.
 
 use super::{Case, Check};
-use ptx::ops::matmul::{matmul_with, Tiles};
+use ptx::ops::matmul::{matmul_with, Plan, Tiles};
 use ptx::runtime::GpuStorage;
 use tensor::tolerance::{unit_roundoff, Tol};
 use tensor::{DType, Device, Error, Layout, Result, Rng, Tensor};
@@ -153,8 +153,9 @@ fn gpu(t: &Tensor) -> Result<&GpuStorage> {
     t.storage().as_any().downcast_ref::<GpuStorage>().ok_or_else(|| Error::op("verify", "not a ptx device tensor"))
 }
 
-/// Both tensor-core tile sizes, forced, in all four orientations (the automatic choice
-/// picks the small tiles for every shape the interpreter can afford).
+/// Both tensor-core tile sizes, forced, in all four orientations, with k whole or split
+/// into slices (the automatic choice picks small tiles and no split for every shape the
+/// interpreter can afford).
 fn tc_tiles_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     if !matches!(device, Device::Accel(_)) {
         return Ok(vec![]);
@@ -166,11 +167,16 @@ fn tc_tiles_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Chec
             let dt = [DType::BF16, DType::F16][rng.below(2)];
             let (m, k, n) = (dims(rng), dims(rng), dims(rng));
             let (m, n) = if size < 2 && m * n * k > 65 * 65 * 130 { (m.min(65), n.min(65)) } else { (m, n) };
-            let (a, b) = (operand(&[m, k], dt, va, device, rng)?, operand(&[k, n], dt, vb, device, rng)?);
+            // A batch of 2 with B shared (stride 0) or not, or a single matrix.
+            let (bt, b_bt) = [(1, 1), (2, 1), (2, 2)][rng.below(3)];
+            let (a, b) = (operand(&[bt, m, k], dt, va, device, rng)?, operand(&[b_bt, k, n], dt, vb, device, rng)?);
             let want = a.0.matmul(&b.0)?;
-            let s = matmul_with(gpu(&a.1)?, a.1.layout(), gpu(&b.1)?, b.1.layout(), tiles)?;
-            let got = Tensor::from_storage(std::sync::Arc::new(s), Layout::contiguous([m, n]))?.to_device(&Device::Cpu)?;
-            out.push(Check::new(format!("{tiles:?} tiles, {va:?} @ {vb:?}: [{m}, {k}] @ [{k}, {n}] {dt}"), got, want, tol(dt, DType::F32, k)));
+            let bd = b.1.broadcast_as([bt, k, n])?;
+            let split_k = [None, Some(2), Some(3)][rng.below(3)];
+            let s = matmul_with(gpu(&a.1)?, a.1.layout(), gpu(&bd)?, bd.layout(), Plan { tiles, split_k })?;
+            let got = Tensor::from_storage(std::sync::Arc::new(s), Layout::contiguous([bt, m, n]))?.to_device(&Device::Cpu)?;
+            let what = format!("{tiles:?} tiles, split k {split_k:?}, {va:?} @ {vb:?}: {:?} @ {:?} {dt}", a.0.dims(), b.0.dims());
+            out.push(Check::new(what, got, want, tol(dt, DType::F32, k)));
         }
     }
     Ok(out)

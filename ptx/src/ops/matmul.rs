@@ -5,7 +5,10 @@
 //! * bf16 @ bf16 and f16 @ f16: the tensor cores (`kernels/matmul_tc.cu`, f32 accumulation),
 //!   one entry per operand orientation (`nn nt tn tt`: "t" = the operand is column-major, a
 //!   transposed view, and is read as it is) and per tile size (128 x 128 for big grids,
-//!   64 x 64 when the big tiles would leave the GPU short of CTAs).
+//!   64 x 64 when the big tiles would leave the GPU short of CTAs). When even the small
+//!   tiles make fewer CTAs than the GPU has SMs and k is long (weight gradients such as
+//!   `x^T @ g` into a low-rank or feature-map weight), k is split into slices whose f32
+//!   partial sums a second kernel adds in a fixed order (`matmul_reduce_*`: deterministic).
 //! * f32 @ f32 (the exact path), f64 @ f64, and the mixed f32/bf16/f16 products: the CUDA
 //!   cores (`kernels/matmul.cu`, operands converted to the accumulator type as they load).
 //!
@@ -53,16 +56,28 @@ const SIMT_ENTRIES: [(DType, DType, &str); 8] = [
     (DType::F16, DType::BF16, "matmul_f16_bf16"),
 ];
 
+/// The split-k second pass by output dtype (bf16, f16).
+const TC_REDUCE: [&str; 2] = ["matmul_reduce_bf16", "matmul_reduce_f16"];
+
 /// Every entry the launcher may use, as `(module, entry)` (a test checks they exist).
 pub fn entries() -> Vec<(&'static str, &'static str)> {
-    let tc = TC_ENTRIES.iter().flatten().flatten().flatten().map(|e| ("matmul_tc", *e));
+    let tc = TC_ENTRIES.iter().flatten().flatten().flatten().chain(TC_REDUCE.iter()).map(|e| ("matmul_tc", *e));
     tc.chain(SIMT_ENTRIES.iter().map(|(_, _, e)| ("matmul", *e))).collect()
 }
 
-/// The tile size of a tensor-core launch. `Auto` is what [`matmul`] uses; the others let
-/// tests run both configurations on small shapes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a tensor-core launch is cut up: [`matmul`] uses the default (both chosen from the
+/// shape); tests force both tile sizes and split k on shapes the interpreter can afford.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub tiles: Tiles,
+    /// k slices (each a multiple of 32 long; fewer when k is short); `None`: chosen.
+    pub split_k: Option<usize>,
+}
+
+/// The tile size of a tensor-core launch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Tiles {
+    #[default]
     Auto,
     /// 128 x 128 per CTA, 256 threads (`matmul_*_128`).
     Large,
@@ -129,13 +144,22 @@ impl Mat {
     }
 }
 
-/// `a @ b` on the device (see the module comment).
-pub fn matmul(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout) -> Result<GpuStorage> {
-    matmul_with(a, al, b, bl, Tiles::Auto)
+/// k slices for a grid of `ctas` CTAs over a k of `k`: enough for two CTAs per SM, each
+/// slice at least 256 long (8 k-tiles, so the cp.async ring still runs), at most 32.
+fn auto_splits(ctas: usize, k: usize) -> usize {
+    if ctas >= SMS {
+        return 1;
+    }
+    (2 * SMS).div_ceil(ctas).min(k / 256).clamp(1, 32)
 }
 
-/// [`matmul`] with the tensor-core tile size chosen by the caller.
-pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, tiles: Tiles) -> Result<GpuStorage> {
+/// `a @ b` on the device (see the module comment).
+pub fn matmul(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout) -> Result<GpuStorage> {
+    matmul_with(a, al, b, bl, Plan::default())
+}
+
+/// [`matmul`] with the tensor-core tiles and k slices chosen by the caller.
+pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, plan: Plan) -> Result<GpuStorage> {
     let (ad, bd) = (al.dims(), bl.dims());
     let r = ad.len();
     if r < 2 || bd.len() != r {
@@ -176,15 +200,26 @@ pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, til
     let ma = Mat::new(m, k, al.strides()[r - 2], al.strides()[r - 1]);
     let mb = Mat::new(k, n, bl.strides()[r - 2], bl.strides()[r - 1]);
 
-    let (module, entry, tile, threads, shared, tail) = match tc {
+    // The tensor-core kernels' k slices and their f32 partial sums (kept alive until the
+    // reduce pass is queued; the pool frees after queued work).
+    let mut partial: Option<GpuStorage> = None;
+    let (module, entry, tile, threads, shared, splits, tail) = match tc {
         Some(dt) => {
-            let large = tiles.large(m, n, batch);
+            let large = plan.tiles.large(m, n, batch);
             let (tile, threads) = if large { (128, 256) } else { (64, 128) };
             let entry = TC_ENTRIES[dt][ma.col_major as usize][mb.col_major as usize][large as usize];
             let a_elems = if ma.col_major { TC_BK * (tile + 8) } else { tile * (TC_BK + 8) };
             let b_elems = if mb.col_major { tile * (TC_BK + 8) } else { TC_BK * (tile + 8) };
             let shared = (TC_STAGES * (a_elems + b_elems) * 2) as u32;
-            ("matmul_tc", entry, tile, threads, shared, vec![KernelArg::I32(ma.chunk(al)), KernelArg::I32(mb.chunk(bl))])
+            let want = plan.split_k.unwrap_or_else(|| auto_splits(m.div_ceil(tile) * n.div_ceil(tile) * batch, k)).max(1);
+            let k_split = k.div_ceil(want).div_ceil(TC_BK).max(1) * TC_BK;
+            let splits = k.div_ceil(k_split).max(1);
+            if splits > 1 {
+                partial = Some(a.gpu().storage(DType::F32, splits * batch * m * n)?);
+            }
+            let p = partial.as_ref().map_or(out.arg(), |p| p.arg());
+            let tail = vec![KernelArg::I32(ma.chunk(al)), KernelArg::I32(mb.chunk(bl)), KernelArg::I64(splits as i64), KernelArg::I64(k_split as i64), p];
+            ("matmul_tc", entry, tile, threads, shared, splits, tail)
         }
         None => {
             let Some(&(_, _, entry)) = SIMT_ENTRIES.iter().find(|(x, y, _)| (*x, *y) == (ta, tb)) else {
@@ -193,7 +228,7 @@ pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, til
             // Which way threads walk as they load: along m for a column-major A, along n for
             // a row-major B (bits 0 and 1), along k otherwise.
             let flags = ma.col_major as i32 | ((!mb.col_major && mb.cs == 1) as i32) << 1;
-            ("matmul", entry, SIMT_TILE, SIMT_THREADS, 0, vec![KernelArg::I32(flags)])
+            ("matmul", entry, SIMT_TILE, SIMT_THREADS, 0, 1, vec![KernelArg::I32(flags)])
         }
     };
     let (gx, gy) = (m.div_ceil(tile), n.div_ceil(tile));
@@ -205,7 +240,12 @@ pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, til
     args.extend(descs);
     args.extend([i64_of(batch), i64_of(m), i64_of(n), i64_of(k), i64_of(ma.rs), i64_of(ma.cs), i64_of(mb.rs), i64_of(mb.cs)]);
     args.extend(tail);
-    let dims = LaunchDims { grid: [gx as u32, gy as u32, batch.min(MAX_GRID_YZ) as u32], block: [threads, 1, 1], shared };
+    let dims = LaunchDims { grid: [gx as u32, gy as u32, (batch * splits).min(MAX_GRID_YZ) as u32], block: [threads, 1, 1], shared };
     out.gpu().launch(module, entry, dims, &args)?;
+    if let (Some(p), Some(dt)) = (&partial, tc) {
+        let len = batch * m * n;
+        let dims = LaunchDims::linear(len.div_ceil(256).clamp(1, 4096) as u32, 256);
+        out.gpu().launch("matmul_tc", TC_REDUCE[dt], dims, &[p.arg(), out.arg(), KernelArg::I64(splits as i64), KernelArg::I64(len as i64)])?;
+    }
     Ok(out)
 }
