@@ -36,6 +36,7 @@
 
 #define BK 32
 #define STAGES 3
+#define GROUP_M 8
 
 // The element type's mma instruction.
 template <typename T> struct Mma;
@@ -144,7 +145,15 @@ __device__ __forceinline__ void tc_matmul(const T* __restrict__ A, const T* __re
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int wm0 = (warp / WN) * (BM / WM), wn0 = (warp % WN) * (BN / WN);
-    const long long m0 = (long long)blockIdx.x * BM, n0 = (long long)blockIdx.y * BN;
+    // CTAs start in order of blockIdx.x (m tiles) then blockIdx.y (n tiles); renumber them
+    // so consecutive CTAs walk n within a group of GROUP_M m tiles: a wave of CTAs then
+    // covers a compact block of C, and the A rows and B columns it reads stay in L2.
+    const long long tiles_m = gridDim.x, tiles_n = gridDim.y;
+    const long long pid = (long long)blockIdx.y * tiles_m + blockIdx.x;
+    const long long first_m = pid / (GROUP_M * tiles_n) * GROUP_M;
+    const long long group = tiles_m - first_m < GROUP_M ? tiles_m - first_m : GROUP_M;
+    const long long local = pid % (GROUP_M * tiles_n);
+    const long long m0 = (first_m + local % group) * BM, n0 = local / group * BN;
 
     // zz = (batch matrix z, k slice sp): k in [k_beg, k_end).
     for (long long zz = blockIdx.z; zz < batch * splits; zz += gridDim.z) {
@@ -289,12 +298,15 @@ __device__ __forceinline__ void tc_matmul(const T* __restrict__ A, const T* __re
 /// (k_split a multiple of 32) and stores f32 partial sums in partial [splits, batch, m, n]
 /// instead of c; matmul_reduce_bf16 then adds the slices in order (deterministic). With
 /// splits = 1, partial is unused (any pointer) and c is written.
-/// Thread mapping: CTA (x, y, z) = (128-row tile of m, 128-column tile of n, (batch matrix,
-/// k slice) pair z, z + gridDim.z, ... of batch * splits); 8 warps as 2 (m) x 4 (n), each
-/// warp 64 x 32 of C as 4 x 4 m16n8 f32 fragments; k in tiles of 32 through a 3-stage
-/// cp.async ring. Block 256 threads; dynamic shared memory 3 * (A tile + B tile) (TcSmem:
-/// 61440 bytes for nn, 52224 for tt). Limits: m, n, k, batch * splits < 2^63;
-/// gridDim.x = ceil(m / 128) < 2^31, gridDim.y = ceil(n / 128) < 65536.
+/// Thread mapping: grid (ceil(m / 128), ceil(n / 128), z); each CTA computes one 128 x 128
+/// tile of C, the tiles renumbered so that consecutive CTAs take the 8 m tiles of a group
+/// for one n tile, then the next n tile (a wave of CTAs covers a compact block of C: L2
+/// reuse), for the (batch matrix, k slice) pairs z, z + gridDim.z, ... of batch * splits;
+/// 8 warps as 2 (m) x 4 (n), each warp 64 x 32 of C as 4 x 4 m16n8 f32 fragments; k in
+/// tiles of 32 through a 3-stage cp.async ring. Block 256 threads; dynamic shared memory
+/// 3 * (A tile + B tile) * 2 bytes (TcSmem; 56832 bytes here, 61440 for nt, 52224 for tn).
+/// Limits: m, n, k, batch * splits < 2^63; gridDim.x = ceil(m / 128) < 2^31,
+/// gridDim.y = ceil(n / 128) < 65536.
 TC_LARGE(matmul_bf16_nn_128, __nv_bfloat16, false, false)
 /// matmul_bf16_nt_128: as matmul_bf16_nn_128 with b column-major ("t": b_rs = 1, the
 /// `x @ W^T` and `q @ k^T` layout), B tiles [128 n][32 k] read with ldmatrix (no .trans).
@@ -305,8 +317,9 @@ TC_LARGE(matmul_bf16_tn_128, __nv_bfloat16, true, false)
 /// matmul_bf16_tt_128: as matmul_bf16_nn_128 with a and b both column-major.
 TC_LARGE(matmul_bf16_tt_128, __nv_bfloat16, true, true)
 /// matmul_bf16_nn_64: as matmul_bf16_nn_128 with 64 x 64 tiles per CTA, 4 warps as 2 x 2,
-/// each 32 x 32 (2 x 4 fragments); block 128 threads; for grids the large tiles leave the
-/// GPU short of CTAs. gridDim.x = ceil(m / 64), gridDim.y = ceil(n / 64) < 65536.
+/// each 32 x 32 (2 x 4 fragments); block 128 threads; dynamic shared memory 29184 bytes
+/// (30720 for nt, 27648 for tn); for grids the large tiles leave the GPU short of CTAs.
+/// gridDim.x = ceil(m / 64) < 2^31, gridDim.y = ceil(n / 64) < 65536.
 TC_SMALL(matmul_bf16_nn_64, __nv_bfloat16, false, false)
 /// matmul_bf16_nt_64: matmul_bf16_nt_128 with the tiles of matmul_bf16_nn_64.
 TC_SMALL(matmul_bf16_nt_64, __nv_bfloat16, false, true)

@@ -179,6 +179,14 @@ fn tc_tiles_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Chec
             out.push(Check::new(what, got, want, tol(dt, DType::F32, k)));
         }
     }
+    // More m tiles than a rasterization group (8), the last group partial.
+    let tiles = [Tiles::Large, Tiles::Small][rng.below(2)];
+    let (m, k, n) = if tiles == Tiles::Large { (1100, 16, 130) } else { (577, 16, 130) };
+    let (a, b) = (operand(&[m, k], DType::BF16, View::Contiguous, device, rng)?, operand(&[k, n], DType::BF16, View::Transposed, device, rng)?);
+    let want = a.0.matmul(&b.0)?;
+    let s = matmul_with(gpu(&a.1)?, a.1.layout(), gpu(&b.1)?, b.1.layout(), Plan { tiles, split_k: None })?;
+    let got = Tensor::from_storage(std::sync::Arc::new(s), Layout::contiguous([m, n]))?.to_device(&Device::Cpu)?;
+    out.push(Check::new(format!("{tiles:?} tiles, grouped CTAs: [{m}, {k}] @ [{k}, {n}] bf16"), got, want, tol(DType::BF16, DType::F32, k)));
     Ok(out)
 }
 
