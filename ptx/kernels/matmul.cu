@@ -9,8 +9,9 @@
 // 16: each tile of A and B is read from global memory into registers while the previous
 // one is multiplied out of shared memory (two shared stages, one barrier per tile), and
 // stored in shared memory as As[k][m] and Bs[k][n] in the accumulator type. Thread
-// (tx, ty) = (tid % 16, tid / 16) owns C[ty + 16 i][tx + 16 j], i, j < 4 (strided, so a
-// warp's reads of As are broadcasts and of Bs consecutive words).
+// (tx, ty) = (tid % 16, tid / 16) owns the 4 x 4 block C[4 ty + i][4 tx + j]: per k it reads
+// its 4 values of A and of B as one 16-byte shared load each (f32; two for f64), the A
+// load a broadcast among the 16 threads of a row, for 16 FMAs.
 //
 // Any strides: element (i, p) of A is at a_off + i * a_rs + p * a_cs (a_off from the batch
 // descriptor). `flags` bit 0 says A is column-major (a_rs = 1: threads walk m, else k, so
@@ -39,9 +40,10 @@ __device__ __forceinline__ void simt_matmul(const TA* __restrict__ A, const TB* 
                                             const Strided& a_batch, const Strided& b_batch, long long batch, long long m,
                                             long long n, long long k, long long a_rs, long long a_cs, long long b_rs,
                                             long long b_cs, int flags) {
-    // +1 column: a warp storing 16 k-values of 2 rows of a k-contiguous A hits 32 banks.
-    __shared__ ACC As[2][S_BK][S_BM + 1];
-    __shared__ ACC Bs[2][S_BK][S_BN + 1];
+    // Rows padded by 4 elements: still 16-byte aligned for the vector loads, and a warp
+    // storing 16 k-values of 2 rows of a k-contiguous A hits each bank at most twice.
+    __shared__ __align__(16) ACC As[2][S_BK][S_BM + 4];
+    __shared__ __align__(16) ACC Bs[2][S_BK][S_BN + 4];
     constexpr int PER = S_BM * S_BK / S_THREADS;  // elements of each operand a thread loads: 4
     const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
     const long long m0 = (long long)blockIdx.x * S_BM, n0 = (long long)blockIdx.y * S_BN;
@@ -99,9 +101,9 @@ __device__ __forceinline__ void simt_matmul(const TA* __restrict__ A, const TB* 
             for (int p = 0; p < S_BK; ++p) {
                 ACC x[4], y[4];
 #pragma unroll
-                for (int i = 0; i < 4; ++i) x[i] = As[s][p][ty + 16 * i];
+                for (int i = 0; i < 4; ++i) x[i] = As[s][p][4 * ty + i];
 #pragma unroll
-                for (int j = 0; j < 4; ++j) y[j] = Bs[s][p][tx + 16 * j];
+                for (int j = 0; j < 4; ++j) y[j] = Bs[s][p][4 * tx + j];
 #pragma unroll
                 for (int i = 0; i < 4; ++i)
 #pragma unroll
@@ -114,11 +116,11 @@ __device__ __forceinline__ void simt_matmul(const TA* __restrict__ A, const TB* 
 
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-            long long row = m0 + ty + 16 * i;
+            long long row = m0 + 4 * ty + i;
             if (row >= m) continue;
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                long long col = n0 + tx + 16 * j;
+                long long col = n0 + 4 * tx + j;
                 if (col < n) C[(z * m + row) * n + col] = Acc<ACC>::template store<TC>(acc[i][j]);
             }
         }
@@ -143,12 +145,12 @@ __device__ __forceinline__ void simt_matmul(const TA* __restrict__ A, const TB* 
 /// (a_rs = 1), bit 1 = b is row-major (b_cs = 1): which way threads walk when loading.
 /// Thread mapping: CTA (x, y, z) = (64-row tile of m, 64-column tile of n, batch matrix z,
 /// z + gridDim.z, ...); 256 threads, thread (tx, ty) = (tid % 16, tid / 16) owns
-/// C[ty + 16 i][tx + 16 j] for i, j < 4; k in tiles of 16 double-buffered through registers.
-/// Static shared memory 2 * 2 * 16 * 65 accumulator elements (16640 bytes for f32).
+/// C[4 ty + i][4 tx + j] for i, j < 4; k in tiles of 16 double-buffered through registers.
+/// Static shared memory 2 * 2 * 16 * 68 accumulator elements (17408 bytes for f32).
 /// Limits: m, n, k, batch < 2^63; gridDim.x = ceil(m / 64) < 2^31,
 /// gridDim.y = ceil(n / 64) < 65536.
 SIMT(matmul_f32, float, float, float)
-/// matmul_f64: matmul_f32 for f64 operands and output, f64 FMA accumulation (33280 bytes
+/// matmul_f64: matmul_f32 for f64 operands and output, f64 FMA accumulation (34816 bytes
 /// of static shared memory).
 SIMT(matmul_f64, double, double, double)
 /// matmul_f32_bf16: f32 @ bf16 -> f32, b converted to f32 as it is loaded; else as

@@ -94,12 +94,13 @@ fn sizes(rng: &mut Rng, size: usize) -> (usize, usize, usize) {
     }
 }
 
-/// Batch dims of A and B that broadcast (a missing dim, a dim of 1), kept small when the
-/// matrices are big so an interpreter case stays well under a second.
+/// Batch dims of A and B that broadcast (a missing dim, a dim of 1, an empty batch), kept
+/// small when the matrices are big so an interpreter case stays well under a second.
 fn batches(rng: &mut Rng, size: usize, work: usize) -> (Vec<usize>, Vec<usize>) {
     let cap = if size >= 2 { 1 << 31 } else { 70_000 };
-    match rng.below(5) {
+    match rng.below(6) {
         0 => (vec![], vec![]),
+        5 => (vec![0], vec![1]),
         1 if work * 3 <= cap => (vec![3], vec![3]),
         2 if work * 2 <= cap => (vec![2, 1], vec![2]),
         3 if work * 2 <= cap => (vec![2], vec![1, 1]),
