@@ -12,6 +12,8 @@ pub const MODULES: &[(&str, &str)] = &[
     ("elementwise", include_str!("../kernels/elementwise.ptx")),
     ("reduce", include_str!("../kernels/reduce.ptx")),
     ("index", include_str!("../kernels/index.ptx")),
+    ("matmul", include_str!("../kernels/matmul.ptx")),
+    ("matmul_tc", include_str!("../kernels/matmul_tc.ptx")),
 ];
 
 /// The text of module `name`.

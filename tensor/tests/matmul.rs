@@ -315,4 +315,8 @@ fn empty_and_zero_depth_products() {
     assert!(c.to_vec::<f32>().unwrap().iter().all(|&v| v == 0.0));
     let e = Tensor::zeros([0, 5], DType::F32, &Device::Cpu).unwrap().matmul(&Tensor::zeros([5, 2], DType::F32, &Device::Cpu).unwrap()).unwrap();
     assert_eq!(e.dims(), &[0, 2]);
+    // A row of depth 0 viewed at an offset past its empty storage (a narrowed empty tensor).
+    let x = Tensor::zeros([1, 0, 2], DType::F32, &Device::Cpu).unwrap().narrow(2, 1, 1).unwrap().squeeze(2).unwrap();
+    let y = x.matmul(&Tensor::zeros([0, 5], DType::F32, &Device::Cpu).unwrap()).unwrap();
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![0.0; 5]);
 }

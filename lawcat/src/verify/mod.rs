@@ -10,6 +10,7 @@
 //! returns the comparisons.
 
 pub mod composites;
+pub mod matmul;
 pub mod primitives;
 
 use tensor::tolerance::{compare_tensors, Tol};
@@ -40,6 +41,7 @@ pub struct Case {
 pub fn cases() -> Vec<Case> {
     let mut all = primitives::cases();
     all.extend(composites::cases());
+    all.extend(matmul::cases());
     all
 }
 

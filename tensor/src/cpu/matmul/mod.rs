@@ -78,7 +78,9 @@ where
         })
         .collect();
     let mut out = vec![TA::C::ZERO; nbatch * m * n];
-    if out.is_empty() {
+    // k = 0: sums of nothing (and the operands may be empty views whose offset is past
+    // their empty storage, which the slicing below must not see).
+    if out.is_empty() || k == 0 {
         return out;
     }
     let amat = |bi: usize| MatRef { data: a, off: offsets[bi].0, rs: as_[r - 2], cs: as_[r - 1] };
