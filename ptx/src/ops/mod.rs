@@ -7,6 +7,7 @@ pub mod elementwise;
 pub mod fill;
 pub mod index;
 pub mod matmul;
+pub mod operand;
 pub mod reduce;
 
 use crate::runtime::KernelArg;
