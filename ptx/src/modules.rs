@@ -6,7 +6,10 @@
 use tensor::{bail, Result};
 
 /// `(name, PTX text)` of every shipped module.
-pub const MODULES: &[(&str, &str)] = &[("fill", include_str!("../kernels/fill.ptx"))];
+pub const MODULES: &[(&str, &str)] = &[
+    ("conv1d", include_str!("../kernels/conv1d.ptx")),
+    ("fill", include_str!("../kernels/fill.ptx")),
+];
 
 /// The text of module `name`.
 pub fn text(name: &str) -> Result<&'static str> {
