@@ -7,6 +7,7 @@ use tensor::{bail, Result};
 
 /// `(name, PTX text)` of every shipped module.
 pub const MODULES: &[(&str, &str)] = &[
+    ("attention", include_str!("../kernels/attention.ptx")),
     ("conv1d", include_str!("../kernels/conv1d.ptx")),
     ("fill", include_str!("../kernels/fill.ptx")),
 ];

@@ -2,6 +2,7 @@
 //! its launch and names its kernel in every error; each runs unchanged on the GPU and on the
 //! interpreter (they only see [`crate::runtime::Backend`]).
 
+pub mod attention;
 pub mod conv1d;
 pub mod copy;
 pub mod elementwise;
