@@ -10,6 +10,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("attention", include_str!("../kernels/attention.ptx")),
     ("conv1d", include_str!("../kernels/conv1d.ptx")),
     ("fill", include_str!("../kernels/fill.ptx")),
+    ("gla", include_str!("../kernels/gla.ptx")),
 ];
 
 /// The text of module `name`.

@@ -7,6 +7,7 @@ pub mod conv1d;
 pub mod copy;
 pub mod elementwise;
 pub mod fill;
+pub mod gla;
 pub mod index;
 pub mod matmul;
 pub mod operand;
