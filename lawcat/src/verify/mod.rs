@@ -10,6 +10,7 @@
 //! returns the comparisons.
 
 pub mod primitives;
+pub mod scan;
 
 use tensor::tolerance::{compare_tensors, Tol};
 use tensor::{Device, Result, Rng, Tensor};
@@ -37,7 +38,9 @@ pub struct Case {
 
 /// Every case, family by family.
 pub fn cases() -> Vec<Case> {
-    primitives::cases()
+    let mut all = primitives::cases();
+    all.extend(scan::cases());
+    all
 }
 
 /// What one kernel's cases gave.
@@ -129,10 +132,10 @@ pub mod gen {
         if transposed && r >= 2 {
             dims.swap(r - 1, r - 2);
         }
-        let cpu = Tensor::rand_uniform(dims, lo, hi, dtype, &Device::Cpu, rng)?;
-        let cpu = if transposed && r >= 2 { cpu.transpose(r - 2, r - 1)? } else { cpu };
-        let dev = cpu.to_device(device)?;
-        let dev = if cpu.is_contiguous() { dev } else { dev.reshape(cpu.dims().iter().rev().copied().collect::<Vec<_>>())?.transpose(r - 2, r - 1)? };
+        // the same storage on both sides (an upload copies the logical order), then the view
+        let base = Tensor::rand_uniform(dims, lo, hi, dtype, &Device::Cpu, rng)?;
+        let dev = base.to_device(device)?;
+        let (cpu, dev) = if transposed && r >= 2 { (base.transpose(r - 2, r - 1)?, dev.transpose(r - 2, r - 1)?) } else { (base, dev) };
         Ok((cpu, dev))
     }
 }
