@@ -7,13 +7,17 @@
 
 use rayon::prelude::*;
 use tensor::cpu::gemm::{gemm, MatRef};
-use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Result, Tensor};
+use ptx::runtime::device::{input, output};
+use ptx::runtime::GpuDevice;
+use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Result, Tensor};
 
 const QB: usize = 32;
 const KB: usize = 256;
 
 /// Causal grouped-query attention of `q [B, T, H, d]` (positions `start..start + T`) over
-/// `k, v [B, S, H_kv, d]` (positions `0..S`), output `[B, T, H, d]` f32.
+/// `k, v [B, S, H_kv, d]` (positions `0..S`), output `[B, T, H, d]` f32. Accelerator
+/// kernels: `attn_fwd_r32` / `attn_fwd_r8`, then `attn_combine` when the keys are split
+/// (`ptx/kernels/attention.cu`).
 pub struct SdpaBlocked {
     pub start: usize,
 }
@@ -26,8 +30,13 @@ impl CustomOp for SdpaBlocked {
         let out = cpu_attention(&ins[0], &ins[1], &ins[2], self.start)?;
         outs[0].write(&out)
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let n = self.name();
+        GpuDevice::of(n, device)?;
+        let arg = |i: usize| -> Result<ptx::ops::operand::Operand> { Ok((input(n, &ins[i])?, ins[i].layout)) };
+        let l = outs[0].layout;
+        let o = output(n, &mut outs[0])?;
+        ptx::ops::attention::sdpa((o, l), arg(0)?, arg(1)?, arg(2)?, self.start)
     }
 }
 

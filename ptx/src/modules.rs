@@ -14,6 +14,9 @@ pub const MODULES: &[(&str, &str)] = &[
     ("index", include_str!("../kernels/index.ptx")),
     ("matmul", include_str!("../kernels/matmul.ptx")),
     ("matmul_tc", include_str!("../kernels/matmul_tc.ptx")),
+    ("attention", include_str!("../kernels/attention.ptx")),
+    ("conv1d", include_str!("../kernels/conv1d.ptx")),
+    ("gla", include_str!("../kernels/gla.ptx")),
 ];
 
 /// The text of module `name`.

@@ -17,7 +17,9 @@
 
 use autograd::{Backward, Var};
 use rayon::prelude::*;
-use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, FloatElem, HostIn, HostOut, Real, Result, Tensor};
+use ptx::runtime::device::{input, output};
+use ptx::runtime::{GpuDevice, GpuStorage};
+use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, FloatElem, HostIn, HostOut, Real, Result, Tensor};
 
 /// `(y, dx, dw, dbias)` in f64 straight from the sums above (the algorithmic reference).
 pub fn conv1d_reference(x: &[f64], w: &[f64], bias: Option<&[f64]>, dy: Option<&[f64]>, b: usize, t: usize, c: usize, kw: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
@@ -160,7 +162,7 @@ impl Compute for f32 {}
 impl Compute for f64 {}
 
 /// Forward: `(x [B, T, C], w [C, W][, bias [C]]) -> y [B, T, C]` in the compute dtype.
-/// Accelerator kernel: `conv1d_fwd`.
+/// Accelerator kernel: `conv1d_fwd_{f32,f64}` (`ptx/kernels/conv1d.cu`).
 struct Conv1dForward {
     has_bias: bool,
 }
@@ -184,13 +186,19 @@ impl CustomOp for Conv1dForward {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let n = self.name();
+        GpuDevice::of(n, device)?;
+        let bias = if self.has_bias { Some(operand(n, &ins[2])?) } else { None };
+        let l = outs[0].layout;
+        let y = output(n, &mut outs[0])?;
+        ptx::ops::conv1d::forward((y, l), operand(n, &ins[0])?, operand(n, &ins[1])?, bias)
     }
 }
 
 /// Backward: `(x, w, dy) -> (dx, dw, dbias)`, only those in `want`. Accelerator kernels:
-/// `conv1d_bwd_dx`, `conv1d_bwd_dw`.
+/// `conv1d_bwd_dx_{f32,f64}`, then `conv1d_bwd_dw_part_*` and `conv1d_bwd_dw_sum_*` (dw and
+/// dbias summed over batch and time in a fixed order).
 struct Conv1dBackwardOp {
     want: [bool; 3],
 }
@@ -221,14 +229,27 @@ impl CustomOp for Conv1dBackwardOp {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let n = self.name();
+        GpuDevice::of(n, device)?;
+        let mut slots: [Option<(GpuStorage, tensor::Layout)>; 3] = Default::default();
+        let mut next = outs.iter_mut();
+        for (want, slot) in self.want.iter().zip(slots.iter_mut()) {
+            if *want {
+                let o = next.next().ok_or_else(|| tensor::Error::op(n, "fewer outputs than gradients asked for"))?;
+                let l = o.layout.clone();
+                *slot = Some((output(n, o)?.clone(), l));
+            }
+        }
+        let op = |i: usize| slots[i].as_ref().map(|(s, l)| (s, l));
+        ptx::ops::conv1d::backward(operand(n, &ins[0])?, operand(n, &ins[1])?, operand(n, &ins[2])?, op(0), op(1), op(2))
     }
 }
 
 /// The decoding step, in place: `(x [B, T, C], w [C, W][, bias])` continue the convolution
 /// from `tail [B, W - 1, C]` (the last inputs seen, read and written) and write
-/// `y [B, T, C]`. Accelerator kernel: `conv1d_step`.
+/// `y [B, T, C]`. Accelerator kernels: `conv1d_step_y_{f32,f64}`, then
+/// `conv1d_step_tail_*` (the tail in place).
 pub struct Conv1dStep {
     pub has_bias: bool,
 }
@@ -268,9 +289,20 @@ impl CustomOp for Conv1dStep {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let n = self.name();
+        GpuDevice::of(n, device)?;
+        let bias = if self.has_bias { Some(operand(n, &ins[2])?) } else { None };
+        let (tl, yl) = (outs[0].layout, outs[1].layout);
+        let tail = output(n, &mut outs[0])?.clone();
+        let y = output(n, &mut outs[1])?;
+        ptx::ops::conv1d::step(operand(n, &ins[0])?, operand(n, &ins[1])?, bias, (&tail, tl), (y, yl))
     }
+}
+
+/// A fused op's input as a device operand (storage and layout).
+pub(crate) fn operand<'a>(op: &str, d: &DevIn<'a>) -> Result<ptx::ops::operand::Operand<'a>> {
+    Ok((input(op, d)?, d.layout))
 }
 
 /// The forward on plain tensors, in the compute dtype of `x`.

@@ -12,6 +12,7 @@
 pub mod composites;
 pub mod matmul;
 pub mod primitives;
+pub mod scan;
 
 use tensor::tolerance::{compare_tensors, Tol};
 use tensor::{Device, Result, Rng, Tensor};
@@ -42,6 +43,7 @@ pub fn cases() -> Vec<Case> {
     let mut all = primitives::cases();
     all.extend(composites::cases());
     all.extend(matmul::cases());
+    all.extend(scan::cases());
     all
 }
 
@@ -138,10 +140,10 @@ pub mod gen {
         if transposed && r >= 2 {
             dims.swap(r - 1, r - 2);
         }
-        let cpu = Tensor::rand_uniform(dims, lo, hi, dtype, &Device::Cpu, rng)?;
-        let cpu = if transposed && r >= 2 { cpu.transpose(r - 2, r - 1)? } else { cpu };
-        let dev = cpu.to_device(device)?;
-        let dev = if cpu.is_contiguous() { dev } else { dev.reshape(cpu.dims().iter().rev().copied().collect::<Vec<_>>())?.transpose(r - 2, r - 1)? };
+        // the same storage on both sides (an upload copies the logical order), then the view
+        let base = Tensor::rand_uniform(dims, lo, hi, dtype, &Device::Cpu, rng)?;
+        let dev = base.to_device(device)?;
+        let (cpu, dev) = if transposed && r >= 2 { (base.transpose(r - 2, r - 1)?, dev.transpose(r - 2, r - 1)?) } else { (base, dev) };
         Ok((cpu, dev))
     }
 }

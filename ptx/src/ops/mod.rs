@@ -2,11 +2,15 @@
 //! its launch and names its kernel in every error; each runs unchanged on the GPU and on the
 //! interpreter (they only see [`crate::runtime::Backend`]).
 
+pub mod attention;
+pub mod conv1d;
 pub mod copy;
 pub mod elementwise;
 pub mod fill;
+pub mod gla;
 pub mod index;
 pub mod matmul;
+pub mod operand;
 pub mod reduce;
 
 use crate::runtime::{GpuStorage, KernelArg, LaunchDims};

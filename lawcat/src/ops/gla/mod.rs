@@ -19,7 +19,11 @@ pub mod recurrent;
 
 use crate::ops::conv1d::Compute;
 use autograd::{Backward, Var};
-use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Result, Tensor};
+use crate::ops::conv1d::operand;
+use ptx::ops::gla as kernels;
+use ptx::runtime::device::output;
+use ptx::runtime::{GpuDevice, GpuStorage};
+use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Result, Tensor};
 
 /// Which form computes the scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +142,8 @@ impl<T: Compute> Lanes<T> {
 }
 
 /// Forward: `(q, k, v, g[, s0]) -> (o [B, T, H, V], S_T [B, H, K, V])` in the compute dtype.
-/// Accelerator kernels: `gla_chunk_fwd` (chunked) and `gla_recurrent_fwd` (recurrent).
+/// Accelerator kernels (`ptx/kernels/gla.cu`): `gla_cumsum`, `gla_chunk_h`, `gla_chunk_fwd_o`
+/// (chunked, f32); `gla_rec_fwd_{f32,f64}` (recurrent, and f64 in either mode).
 struct GlaForward {
     scale: f64,
     mode: GlaMode,
@@ -182,14 +187,34 @@ impl CustomOp for GlaForward {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let n = self.name();
+        GpuDevice::of(n, device)?;
+        let x = inputs(n, ins, self.has_s0)?;
+        let (ol, sl) = (outs[0].layout, outs[1].layout);
+        let o = output(n, &mut outs[0])?.clone();
+        let sf = output(n, &mut outs[1])?;
+        kernels::forward((&o, ol), (sf, sl), &x, self.scale, chunk_of(self.mode))
+    }
+}
+
+/// The device operands `q, k, v, g[, s0]` of a fused GLA op (`ins[4]` the initial state).
+fn inputs<'a>(op: &str, ins: &[DevIn<'a>], has_s0: bool) -> Result<kernels::Inputs<'a>> {
+    Ok(kernels::Inputs { q: operand(op, &ins[0])?, k: operand(op, &ins[1])?, v: operand(op, &ins[2])?, g: operand(op, &ins[3])?, s0: if has_s0 { Some(operand(op, &ins[4])?) } else { None } })
+}
+
+/// The kernels' chunk length (`None`: the recurrent kernels).
+fn chunk_of(mode: GlaMode) -> Option<usize> {
+    match mode {
+        GlaMode::Recurrent => None,
+        GlaMode::Chunked(c) => Some(c),
     }
 }
 
 /// Backward: `(q, k, v, g, s0, do, dS_T) -> (dq, dk, dv, dg, ds0)`, only those in `want`.
-/// (`s0` is a zero state when the forward had none.) Accelerator kernels: `gla_chunk_bwd`,
-/// `gla_recurrent_bwd`.
+/// (`s0` is a zero state when the forward had none.) Accelerator kernels: `gla_cumsum`,
+/// `gla_chunk_h` (forward, then reverse for the state gradients), `gla_chunk_bwd` (chunked,
+/// f32); `gla_rec_bwd_{f32,f64}` then `gla_rec_bwd_sum_*` (recurrent, and f64).
 struct GlaBackwardOp {
     scale: f64,
     mode: GlaMode,
@@ -249,14 +274,28 @@ impl CustomOp for GlaBackwardOp {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let n = self.name();
+        GpuDevice::of(n, device)?;
+        let x = inputs(n, ins, true)?;
+        let mut slots: [Option<(GpuStorage, tensor::Layout)>; 5] = Default::default();
+        let mut next = outs.iter_mut();
+        for (want, slot) in self.want.iter().zip(slots.iter_mut()) {
+            if *want {
+                let o = next.next().ok_or_else(|| tensor::Error::op(n, "fewer outputs than gradients asked for"))?;
+                let l = o.layout.clone();
+                *slot = Some((output(n, o)?.clone(), l));
+            }
+        }
+        let op = |i: usize| slots[i].as_ref().map(|(s, l)| (s, l));
+        let grads = kernels::Grads { dq: op(0), dk: op(1), dv: op(2), dg: op(3), ds0: op(4) };
+        kernels::backward(grads, &x, operand(n, &ins[5])?, operand(n, &ins[6])?, self.scale, chunk_of(self.mode))
     }
 }
 
 /// The decoding step, in place: `(q, k, v, g [B, T, H, *])` advance the state
 /// `S [B, H, K, V]` (read and written) by the recurrence and write `o [B, T, H, V]`.
-/// Accelerator kernel: `gla_recurrent_step`.
+/// Accelerator kernel: `gla_rec_fwd_{f32,f64}` (the state read and written in place).
 pub struct GlaStep {
     pub scale: f64,
 }
@@ -290,8 +329,14 @@ impl CustomOp for GlaStep {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let n = self.name();
+        GpuDevice::of(n, device)?;
+        let x = inputs(n, ins, false)?;
+        let (sl, ol) = (outs[0].layout, outs[1].layout);
+        let state = output(n, &mut outs[0])?.clone();
+        let o = output(n, &mut outs[1])?;
+        kernels::step((&state, sl), (o, ol), &x, self.scale)
     }
 }
 
