@@ -6,7 +6,15 @@
 use tensor::{bail, Result};
 
 /// `(name, PTX text)` of every shipped module.
-pub const MODULES: &[(&str, &str)] = &[("fill", include_str!("../kernels/fill.ptx"))];
+pub const MODULES: &[(&str, &str)] = &[
+    ("fill", include_str!("../kernels/fill.ptx")),
+    ("norm", include_str!("../kernels/norm.ptx")),
+    ("rope", include_str!("../kernels/rope.ptx")),
+    ("swiglu", include_str!("../kernels/swiglu.ptx")),
+    ("loss", include_str!("../kernels/loss.ptx")),
+    ("adamw", include_str!("../kernels/adamw.ptx")),
+    ("sample", include_str!("../kernels/sample.ptx")),
+];
 
 /// The text of module `name`.
 pub fn text(name: &str) -> Result<&'static str> {

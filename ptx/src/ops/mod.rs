@@ -2,12 +2,19 @@
 //! its launch and names its kernel in every error; each runs unchanged on the GPU and on the
 //! interpreter (they only see [`crate::runtime::Backend`]).
 
+pub mod adamw;
 pub mod copy;
 pub mod elementwise;
 pub mod fill;
+pub mod fused_args;
 pub mod index;
+pub mod loss;
 pub mod matmul;
+pub mod norm;
 pub mod reduce;
+pub mod rope;
+pub mod sample;
+pub mod swiglu;
 
 use crate::runtime::KernelArg;
 use tensor::{bail, Layout, Result};
