@@ -9,6 +9,7 @@
 //! seed, runs the op through the public API on the CPU and on the device under test, and
 //! returns the comparisons.
 
+pub mod fused;
 pub mod primitives;
 
 use tensor::tolerance::{compare_tensors, Tol};
@@ -37,7 +38,9 @@ pub struct Case {
 
 /// Every case, family by family.
 pub fn cases() -> Vec<Case> {
-    primitives::cases()
+    let mut v = primitives::cases();
+    v.extend(fused::cases());
+    v
 }
 
 /// What one kernel's cases gave.
