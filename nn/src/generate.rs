@@ -4,8 +4,10 @@
 
 use crate::model::Llama;
 use autograd::no_grad;
+use ptx::ops::fused_args::{inputs, outputs};
+use ptx::ops::sample::Choice;
 use std::time::Instant;
-use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, HostIn, HostOut, Result, Rng, Tensor};
+use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, HostIn, HostOut, Result, Rng, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sampling {
@@ -117,7 +119,8 @@ pub fn uniform_at(seed: u64, step: u64, row: u64) -> f64 {
 
 /// Chooses one token per row of `logits [B, V]` on the logits' device, row `i` with
 /// [`uniform_at`]`(seed, step, i)`; the ids `[B]` (i64) stay there to be the next input, and
-/// are all that crosses to the host.
+/// are all that crosses to the host. On a GPU: `choose_greedy` and `choose_sample`
+/// (`ptx/kernels/sample.cu`, one block per row).
 pub struct ChooseTokens {
     pub sampling: Sampling,
     pub seed: u64,
@@ -137,8 +140,14 @@ impl CustomOp for ChooseTokens {
         }
         Ok(())
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let logits = inputs(self.name(), ins)?[0];
+        let Some(ids) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        let choice = match self.sampling {
+            Sampling::Greedy => Choice::Greedy,
+            Sampling::Sample { temperature, top_p } => Choice::Sample { temperature, top_p, seed: self.seed, step: self.step },
+        };
+        ptx::ops::sample::choose(logits, ids, choice)
     }
 }
 

@@ -8,9 +8,10 @@
 
 use crate::linear::Linear;
 use autograd::{Backward, Param, Var};
+use ptx::ops::fused_args::{inputs, outputs};
 use rayon::prelude::*;
 use tensor::cpu::map::sigmoid;
-use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
 
 #[derive(Clone)]
 pub struct Mlp {
@@ -32,9 +33,9 @@ impl Mlp {
     }
 }
 
-/// Forward: `(a, b) -> silu(a) * b`.
+/// Forward: `(a, b) -> silu(a) * b`. On a GPU: `swiglu_fwd_{f32,f64}` (`ptx/kernels/swiglu.cu`).
 struct SwiGlu;
-/// Backward: `(a, b, g) -> (da if asked, db if asked)`.
+/// Backward: `(a, b, g) -> (da if asked, db if asked)`. On a GPU: `swiglu_bwd_{f32,f64}`.
 struct SwiGluBackward {
     want: [bool; 2],
 }
@@ -82,8 +83,10 @@ impl CustomOp for SwiGlu {
             _ => forward_cpu::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let ins = inputs(self.name(), ins)?;
+        let Some(h) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        ptx::ops::swiglu::forward(ins[0], ins[1], h)
     }
 }
 
@@ -97,8 +100,12 @@ impl CustomOp for SwiGluBackward {
             _ => backward_cpu::<f32>(ins, outs, self.want),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let ins = inputs(self.name(), ins)?;
+        let mut outs = outputs(self.name(), outs)?.into_iter();
+        let da = if self.want[0] { outs.next() } else { None };
+        let db = if self.want[1] { outs.next() } else { None };
+        ptx::ops::swiglu::backward(ins[0], ins[1], ins[2], da, db)
     }
 }
 

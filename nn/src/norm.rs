@@ -8,8 +8,9 @@
 //! ```
 
 use autograd::{Backward, Param, Var};
+use ptx::ops::fused_args::{inputs, outputs};
 use rayon::prelude::*;
-use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
 
 #[derive(Clone)]
 pub struct RmsNorm {
@@ -17,12 +18,15 @@ pub struct RmsNorm {
     pub eps: f64,
 }
 
-/// Forward: `(x [R, D], w [D]) -> (y [R, D], r [R])`, both in the compute dtype.
+/// Forward: `(x [R, D], w [D]) -> (y [R, D], r [R])`, both in the compute dtype. On a GPU:
+/// `rms_norm_fwd_{f32,f64}` (`ptx/kernels/norm.cu`).
 struct RmsNormForward {
     eps: f64,
 }
 
-/// Backward: `(x, w, r, g) -> (dx if asked, dw if asked)`.
+/// Backward: `(x, w, r, g) -> (dx if asked, dw if asked)`. On a GPU: `rms_norm_bwd_dx_{f32,f64}`,
+/// and for dw `rms_norm_bwd_dw_partial_{f32,f64}` then `rms_norm_bwd_dw_finish_{f32,f64}`
+/// (column sums of row chunks in f64, then the chunks in order: deterministic).
 struct RmsNormBackward {
     want_dx: bool,
     want_dw: bool,
@@ -79,8 +83,11 @@ impl CustomOp for RmsNormForward {
             _ => forward_cpu::<f32>(ins, outs, self.eps),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let ins = inputs(self.name(), ins)?;
+        let mut outs = outputs(self.name(), outs)?.into_iter();
+        let (Some(y), Some(r)) = (outs.next(), outs.next()) else { bail!(self.name(), "expects outputs y and r") };
+        ptx::ops::norm::forward(ins[0], ins[1], y, r, self.eps)
     }
 }
 
@@ -94,8 +101,12 @@ impl CustomOp for RmsNormBackward {
             _ => backward_cpu::<f32>(ins, outs, self.want_dx, self.want_dw),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let ins = inputs(self.name(), ins)?;
+        let mut outs = outputs(self.name(), outs)?.into_iter();
+        let dx = if self.want_dx { outs.next() } else { None };
+        let dw = if self.want_dw { outs.next() } else { None };
+        ptx::ops::norm::backward(ins[0], ins[1], ins[2], ins[3], dx, dw)
     }
 }
 

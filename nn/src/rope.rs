@@ -4,10 +4,11 @@
 
 use crate::config::{LlamaConfig, RopeScaling};
 use autograd::{Backward, Var};
+use ptx::ops::fused_args::{inputs, outputs};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, Elem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, Elem, HostIn, HostOut, Real, Result, Tensor};
 
 #[derive(Debug)]
 pub struct Rope {
@@ -91,7 +92,8 @@ impl Rope {
 /// `y = x cos + R(x) sin` along the last dim of `x [B, T, H, d]`, with `R(x) = [-x2, x1]`
 /// and tables `cos, sin [T, d]`; `inverse` rotates the other way (`sin -> -sin`), which is
 /// the backward: R is orthogonal with `R^T(z) = [z2, -z1]`, so `dL/dx = g cos + R^T(g sin)`,
-/// and as both halves of a table row are equal that is the rotation by `-sin`.
+/// and as both halves of a table row are equal that is the rotation by `-sin`. On a GPU:
+/// `rope_{f32,f64}` (`ptx/kernels/rope.cu`), sign -1 for the inverse.
 struct RopeOp {
     inverse: bool,
 }
@@ -133,8 +135,10 @@ impl CustomOp for RopeOp {
             _ => rope_cpu::<f32>(ins, outs, self.inverse),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let ins = inputs(self.name(), ins)?;
+        let Some(y) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        ptx::ops::rope::rope(ins[0], ins[1], ins[2], y, self.inverse)
     }
 }
 

@@ -17,6 +17,12 @@ pub const MODULES: &[(&str, &str)] = &[
     ("attention", include_str!("../kernels/attention.ptx")),
     ("conv1d", include_str!("../kernels/conv1d.ptx")),
     ("gla", include_str!("../kernels/gla.ptx")),
+    ("norm", include_str!("../kernels/norm.ptx")),
+    ("rope", include_str!("../kernels/rope.ptx")),
+    ("swiglu", include_str!("../kernels/swiglu.ptx")),
+    ("loss", include_str!("../kernels/loss.ptx")),
+    ("adamw", include_str!("../kernels/adamw.ptx")),
+    ("sample", include_str!("../kernels/sample.ptx")),
 ];
 
 /// The text of module `name`.

@@ -12,11 +12,13 @@
 
 use super::{meta_f64, state_tensor, Optimizer};
 use crate::Param;
+use ptx::ops::fused_args::{inputs, outputs};
 use std::collections::HashMap;
-use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{bail, bf16, f16, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
 
 /// The update of one parameter: input the gradient; in place `[param, m, v]`, plus the f32
-/// master copy `[.., master]` for a bf16/f16 parameter. Every element is independent.
+/// master copy `[.., master]` for a bf16/f16 parameter. Every element is independent. On a
+/// GPU: `adamw_{f32,f64}` (`ptx/kernels/adamw.cu`), bit for bit the CPU body's arithmetic.
 pub struct AdamWUpdate {
     pub lr: f64,
     pub beta1: f64,
@@ -58,7 +60,16 @@ impl AdamWUpdate {
         if has_master {
             outs[3].slice_mut::<T>()?.copy_from_slice(&x);
         }
-        outs[0].write(&x)
+        // A bf16/f16 parameter is its f32 master copy rounded to nearest even, from f32:
+        // `HostOut::write` goes through f64, and half's f64 -> bf16/f16 conversions drop the
+        // low 32 bits of the f64 before rounding (a tie is then seen where the f32 is above
+        // it), which the GPU's `cvt.rn` does not do.
+        match outs[0].dtype() {
+            DType::BF16 => outs[0].slice_mut::<bf16>()?.iter_mut().zip(&x).for_each(|(o, v)| *o = bf16::from_f32(v.to_f64() as f32)),
+            DType::F16 => outs[0].slice_mut::<f16>()?.iter_mut().zip(&x).for_each(|(o, v)| *o = f16::from_f32(v.to_f64() as f32)),
+            DType::F32 | DType::F64 | DType::I64 | DType::U8 => outs[0].write(&x)?,
+        }
+        Ok(())
     }
 }
 
@@ -72,8 +83,12 @@ impl CustomOp for AdamWUpdate {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let g = inputs(self.name(), ins)?[0];
+        let mut outs = outputs(self.name(), outs)?.into_iter();
+        let (Some(param), Some(m), Some(v)) = (outs.next(), outs.next(), outs.next()) else { bail!(self.name(), "expects param, m and v in place") };
+        let h = ptx::ops::adamw::Hyper { lr: self.lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps, weight_decay: self.weight_decay, bc1: self.bc1, bc2: self.bc2 };
+        ptx::ops::adamw::step(g, param, m, v, outs.next(), h)
     }
 }
 
@@ -114,12 +129,15 @@ impl AdamW {
         self.eps = eps;
         self
     }
-    /// Zero moments (and the master copy) for a parameter seen for the first time.
+    /// Zero moments (and the master copy) for a parameter seen for the first time. The
+    /// moments get storages of their own: the update writes both in place, and a shared
+    /// storage would be copied first.
     fn fresh_slot(p: &Tensor) -> Result<Slot> {
         let cd = p.dtype().compute();
         let m = Tensor::zeros(p.shape(), cd, &p.device())?;
+        let v = Tensor::zeros(p.shape(), cd, &p.device())?;
         let master = (cd != p.dtype()).then(|| p.to_dtype(cd)).transpose()?;
-        Ok(Slot { v: m.clone(), m, master })
+        Ok(Slot { m, v, master })
     }
 }
 

@@ -5,7 +5,7 @@ mod adamw;
 mod schedule;
 mod sgd;
 
-pub use adamw::AdamW;
+pub use adamw::{AdamW, AdamWUpdate};
 pub use schedule::LrSchedule;
 pub use sgd::Sgd;
 

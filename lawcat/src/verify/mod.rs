@@ -10,6 +10,7 @@
 //! returns the comparisons.
 
 pub mod composites;
+pub mod fused;
 pub mod matmul;
 pub mod primitives;
 pub mod scan;
@@ -44,6 +45,7 @@ pub fn cases() -> Vec<Case> {
     all.extend(composites::cases());
     all.extend(matmul::cases());
     all.extend(scan::cases());
+    all.extend(fused::cases());
     all
 }
 

@@ -2,16 +2,23 @@
 //! its launch and names its kernel in every error; each runs unchanged on the GPU and on the
 //! interpreter (they only see [`crate::runtime::Backend`]).
 
+pub mod adamw;
 pub mod attention;
 pub mod conv1d;
 pub mod copy;
 pub mod elementwise;
 pub mod fill;
+pub mod fused_args;
 pub mod gla;
 pub mod index;
+pub mod loss;
 pub mod matmul;
+pub mod norm;
 pub mod operand;
 pub mod reduce;
+pub mod rope;
+pub mod sample;
+pub mod swiglu;
 
 use crate::runtime::{GpuStorage, KernelArg, LaunchDims};
 use tensor::{bail, DType, Layout, Result, Shape};

@@ -12,15 +12,20 @@
 
 use super::{row_lse, rows_cols};
 use crate::var::{Backward, Var};
+use ptx::ops::fused_args::{inputs, outputs};
 use rayon::prelude::*;
-use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Real, Result, Tensor};
 
-/// Forward: `(logits [N, V], targets [N]) -> (loss [], lse [N], count [])`.
+/// Forward: `(logits [N, V], targets [N]) -> (loss [], lse [N], count [])`. On a GPU:
+/// `ce_fwd_rows_{f32,f64}` (a block per row) then `ce_fwd_finish_{f32,f64}` (the rows summed
+/// in a fixed order; `ptx/kernels/loss.cu`). A target outside the vocabulary, which the CPU
+/// body reports as an error, is not read there: it makes the loss NaN.
 struct CrossEntropyForward {
     ignore_index: Option<i64>,
 }
 
-/// Backward: `(logits, targets, lse, count, g []) -> dlogits [N, V]`.
+/// Backward: `(logits, targets, lse, count, g []) -> dlogits [N, V]`. On a GPU:
+/// `ce_bwd_{f32,f64}` (a row whose target is outside the vocabulary gets NaN).
 struct CrossEntropyBackward {
     ignore_index: Option<i64>,
 }
@@ -85,8 +90,10 @@ impl CustomOp for CrossEntropyForward {
             _ => forward_cpu::<f32>(ins, outs, self.ignore_index),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let ins = inputs(self.name(), ins)?;
+        let [loss, lse, count]: [_; 3] = outputs(self.name(), outs)?.try_into().map_err(|_| tensor::Error::op(self.name(), "expects outputs loss, lse and count"))?;
+        ptx::ops::loss::cross_entropy_forward(ins[0], ins[1], loss, lse, count, self.ignore_index)
     }
 }
 
@@ -100,8 +107,10 @@ impl CustomOp for CrossEntropyBackward {
             _ => backward_cpu::<f32>(ins, outs, self.ignore_index),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let ins = inputs(self.name(), ins)?;
+        let Some(dz) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        ptx::ops::loss::cross_entropy_backward(ins[0], ins[1], ins[2], ins[3], ins[4], dz, self.ignore_index)
     }
 }
 

@@ -12,15 +12,17 @@
 
 use super::{row_lse, rows_cols};
 use crate::var::{Backward, Var};
+use ptx::ops::fused_args::{inputs, outputs};
 use rayon::prelude::*;
-use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
 
-/// Forward: `(student [N, V], teacher [N, V]) -> (kl [], lse_s [N], lse_t [N])`.
+/// Forward: `(student [N, V], teacher [N, V]) -> (kl [], lse_s [N], lse_t [N])`. On a GPU:
+/// `kl_fwd_rows_{f32,f64}` (a block per row) then `mean_finish_{f32,f64}` (`ptx/kernels/loss.cu`).
 struct KlForward {
     temperature: f64,
 }
 
-/// Backward: `(student, teacher, lse_s, lse_t, g []) -> dstudent [N, V]`.
+/// Backward: `(student, teacher, lse_s, lse_t, g []) -> dstudent [N, V]`. On a GPU: `kl_bwd_{f32,f64}`.
 struct KlBackward {
     temperature: f64,
 }
@@ -80,8 +82,10 @@ impl CustomOp for KlForward {
             _ => forward_cpu::<f32>(ins, outs, self.temperature),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let ins = inputs(self.name(), ins)?;
+        let [kl, lse_s, lse_t]: [_; 3] = outputs(self.name(), outs)?.try_into().map_err(|_| tensor::Error::op(self.name(), "expects outputs kl, lse_s and lse_t"))?;
+        ptx::ops::loss::kl_forward(ins[0], ins[1], kl, lse_s, lse_t, self.temperature)
     }
 }
 
@@ -95,8 +99,10 @@ impl CustomOp for KlBackward {
             _ => backward_cpu::<f32>(ins, outs, self.temperature),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let ins = inputs(self.name(), ins)?;
+        let Some(dz) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        ptx::ops::loss::kl_backward(ins[0], ins[1], ins[2], ins[3], ins[4], dz, self.temperature)
     }
 }
 

@@ -6,11 +6,13 @@
 //! ```
 
 use crate::var::{Backward, Var};
-use tensor::{bail, custom_op::no_kernel, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
+use ptx::ops::fused_args::{inputs, outputs};
+use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
 
-/// Forward: `(a, b) -> mse []`.
+/// Forward: `(a, b) -> mse []`. On a GPU: `mse_partial_{f32,f64}` (block sums over a grid
+/// fixed by the size) then `mean_finish_{f32,f64}` (`ptx/kernels/loss.cu`).
 struct MseForward;
-/// Backward: `(a, b, g []) -> da` (the caller negates it for `db`).
+/// Backward: `(a, b, g []) -> da` (the caller negates it for `db`). On a GPU: `mse_bwd_{f32,f64}`.
 struct MseBackward;
 
 fn forward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
@@ -38,8 +40,10 @@ impl CustomOp for MseForward {
             _ => forward_cpu::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let ins = inputs(self.name(), ins)?;
+        let Some(loss) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        ptx::ops::loss::mse_forward(ins[0], ins[1], loss)
     }
 }
 
@@ -53,8 +57,10 @@ impl CustomOp for MseBackward {
             _ => backward_cpu::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
-        Err(no_kernel(self.name(), device))
+    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+        let ins = inputs(self.name(), ins)?;
+        let Some(da) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        ptx::ops::loss::mse_backward(ins[0], ins[1], ins[2], da)
     }
 }
 
