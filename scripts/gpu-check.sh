@@ -3,7 +3,8 @@
 # kernel against the CPU (and under compute-sanitizer), the planted-bug kernels under the
 # sanitizer's four tools, the tiny fixture teacher distilled on the GPU and on the CPU (their
 # losses compared), the Llama audit on the GPU, greedy generation of SmolLM2 on both, the
-# demo, and distillation-step throughput for SmolLM2 at 8 x 1024. Logs go to $OUT (or
+# demo, distillation-step throughput for SmolLM2 at 8 x 1024, and the host CPU's matmul against
+# matrixmultiply and PyTorch (MMBENCH: the tensor matmul bench binary). Logs go to $OUT (or
 # ./gpu-check-out). Built binaries come from BIN (default .gpu/lawcat); SmolLM2 from GGUF
 # (default .data/SmolLM2-135M-Instruct.Q4_1.gguf); PART selects a part (all by default).
 #
@@ -18,7 +19,7 @@ mkdir -p "$OUT"
 run() { # name, command...: runs, logs to $OUT/name.log, prints the tail and the time
     local name=$1; shift
     local t0=$(date +%s.%N)
-    "$@" > "$OUT/$name.log" 2>&1
+    timeout "${TMO:-300}" "$@" > "$OUT/$name.log" 2>&1
     local rc=$?
     local t1=$(date +%s.%N)
     printf '== %s: exit %d, %.1f s\n' "$name" "$rc" "$(echo "$t1 - $t0" | bc)"
@@ -42,7 +43,7 @@ fi
 if want distill; then
     for dev in cpu cuda; do
         rm -rf "/tmp/distill-$dev"
-        run "distill-$dev" "$BIN" --device "$dev" distill --teacher fixtures/tiny-llama --seq-len 64 --batch-size 4 \
+        run "distill-$dev" "$BIN" --device "$dev" distill --teacher builtin --seq-len 64 --batch-size 4 \
             --stage1-steps 20 --stage2-steps 20 --lr2 3e-3 --checkpoint-every 0 --out "/tmp/distill-$dev" --no-progress
         cp "/tmp/distill-$dev/metrics.jsonl" "$OUT/metrics-$dev.jsonl" 2>/dev/null
     done
@@ -55,6 +56,10 @@ print(f"{len(a)} / {len(b)} steps; largest relative loss difference cpu vs cuda:
 for x, y in list(zip(a, b))[::5]:
     print(f"stage {x['stage']} step {x['step']:>3}: cpu {x['loss']:.6e}  cuda {y['loss']:.6e}")
 PY
+fi
+if want devices && [ -n "${DEVTEST:-}" ]; then
+    run devices "$DEVTEST" --test-threads 1 moves_only
+    run devices-generate "$DEVTEST" --test-threads 1 generation_moves
 fi
 if want audit; then
     for f in tiny-llama tiny-llama-bf16-tied; do
@@ -76,4 +81,9 @@ if want step && [ -f "$GGUF" ]; then
     for dt in f32 bf16; do
         run "step-$dt" "$BIN" --device cuda --dtype "$dt" bench step "$GGUF" --batch 8 --seq-len 1024 --steps 3
     done
+fi
+if want cpu && [ -n "${MMBENCH:-}" ]; then
+    lscpu | grep -E 'Model name|Flags' | sed 's/Flags:.*\(avx512[a-z_0-9]*\).*/AVX-512 present/' > "$OUT/cpu.txt"
+    TAILN=30 run matmul-ours "$MMBENCH" --bench
+    TAILN=30 run matmul-torch python3 scripts/peer_matmul.py --threads 1,2
 fi

@@ -2,7 +2,8 @@
 //! that counts every transfer): forward, backward, a step of each distillation stage and
 //! prefill + decode give what the CPU gives, bit for bit (the same CPU bodies run on its
 //! memory); a training step moves nothing but its batch up and its loss and gradient norm
-//! down; decoding moves the prompt up and one id per sequence and token down.
+//! down; decoding moves the prompt up and one id per sequence and token down. The transfer
+//! counts also hold on the PTX interpreter (the GPU's kernels, on the CPU) and on a GPU.
 
 mod common;
 
@@ -71,32 +72,68 @@ fn describe(t: &[Transfer]) -> String {
     t.iter().map(|x| format!("{x}")).collect::<Vec<_>>().join("\n")
 }
 
+/// The devices that log their transfers, each a device of its own so the counts are this
+/// test's: the checking device, the PTX interpreter, and the GPU where there is one (skipped,
+/// saying so, where there is none).
+fn logging_devices() -> Vec<Device> {
+    let mut v = vec![CheckDevice::device(), ptx::open_separate("interp").unwrap()];
+    match ptx::open_separate("cuda") {
+        Ok(d) => v.push(d),
+        Err(e) => eprintln!("cuda skipped: {e}"),
+    }
+    v
+}
+
 /// What a training step may move: its batch of token ids up (once, for the forward and the
 /// loss's targets alike) and, down, the loss and the gradient norm in one read (the norm is
 /// the logging we keep). Nothing else: no constant built on the host, no host round-trip
-/// inside a fused op, no per-parameter read in clipping or the optimizer.
+/// inside a fused op, no per-parameter read in clipping or the optimizer. The same on the
+/// checking device, the interpreter (the GPU's kernels) and the GPU.
 #[test]
 fn a_training_step_moves_only_its_batch_up_and_its_loss_down() {
-    for stage in [1, 2] {
-        let check = CheckDevice::new();
-        let device = Device::Accel(Arc::new(check.clone()));
-        // Step 0 warms the caches (RoPE tables, masks); step 1's transfers are counted.
-        let mut t = vec![];
-        train(
-            &device,
-            stage,
-            2,
-            false,
-            |step| {
-                if step == 1 {
-                    check.reset();
-                }
-            },
-            || t = check.transfers(),
-        );
-        assert_eq!(t.len(), 2, "stage {stage}: expected the batch upload and the loss read, got:\n{}", describe(&t));
-        assert_eq!((t[0].direction, t[0].elements), (Direction::Upload, 2 * 24), "stage {stage}: the batch first:\n{}", describe(&t));
-        assert_eq!((t[1].direction, t[1].elements), (Direction::Download, 2), "stage {stage}: loss and gradient norm in one read:\n{}", describe(&t));
+    for device in logging_devices() {
+        for stage in [1, 2] {
+            let log = device.transfer_log().expect("the device logs its transfers");
+            // Step 0 warms the caches (RoPE tables, masks); step 1's transfers are counted.
+            let mut t = vec![];
+            train(
+                &device,
+                stage,
+                2,
+                false,
+                |step| {
+                    if step == 1 {
+                        log.reset();
+                    }
+                },
+                || t = log.transfers(),
+            );
+            let name = format!("{device}, stage {stage}");
+            assert_eq!(t.len(), 2, "{name}: expected the batch upload and the loss read, got:\n{}", describe(&t));
+            assert_eq!((t[0].direction, t[0].elements), (Direction::Upload, 2 * 24), "{name}: the batch first:\n{}", describe(&t));
+            assert_eq!((t[1].direction, t[1].elements), (Direction::Download, 2), "{name}: loss and gradient norm in one read:\n{}", describe(&t));
+        }
+    }
+}
+
+/// Generation moves the prompt up once and, per token, the chosen ids down: on the checking
+/// device, the interpreter and the GPU.
+#[test]
+fn generation_moves_the_prompt_up_and_one_id_per_sequence_and_token_down() {
+    for device in logging_devices() {
+        let (_, student) = models(&device, false);
+        let log = device.transfer_log().expect("the device logs its transfers");
+        for sampling in [Sampling::Greedy, Sampling::Sample { temperature: 0.8, top_p: 0.9 }] {
+            let opts = GenerateOptions { max_new_tokens: 4, sampling, stop_tokens: vec![], seed: 3 };
+            log.reset();
+            generate(&student, &[vec![1u32, 5, 7, 9], vec![2, 4, 6, 8]], &opts).unwrap();
+            let t = log.transfers();
+            let ups: Vec<_> = t.iter().filter(|x| x.direction == Direction::Upload).collect();
+            let downs: Vec<_> = t.iter().filter(|x| x.direction == Direction::Download).collect();
+            assert_eq!((ups.len(), ups[0].elements), (1, 8), "{device}: only the prompt goes up:\n{}", describe(&t));
+            assert_eq!(downs.len(), 4, "{device}: one read of the chosen ids per token:\n{}", describe(&t));
+            assert!(downs.iter().all(|d| d.elements == 2), "{device}:\n{}", describe(&t));
+        }
     }
 }
 

@@ -27,20 +27,36 @@ use tensor::{bail, Device, Result};
 /// process (one context, one pool).
 pub fn open(name: &str) -> Result<Device> {
     static OPEN: Mutex<Vec<(String, GpuDevice)>> = Mutex::new(Vec::new());
-    let (kind, ordinal) = match name.split_once(':') {
-        Some((k, n)) => (k, n.parse::<usize>().map_err(|_| tensor::Error::op("device", format!("{name:?}: the device number must be a whole number")))?),
-        None => (name, 0),
-    };
+    let (kind, ordinal) = parse(name)?;
     let key = format!("{kind}:{ordinal}");
     let mut open = OPEN.lock().map_err(|_| tensor::Error::op("device", "device table lock poisoned"))?;
     if let Some((_, d)) = open.iter().find(|(k, _)| *k == key) {
         return Ok(d.device());
     }
-    let dev = match kind {
+    let dev = new_device(kind, ordinal)?;
+    open.push((key, dev.clone()));
+    Ok(dev.device())
+}
+
+/// A device of its own, unlike [`open`]: its own pool and transfer log (on a GPU, the same
+/// context and stream), so a test can count the transfers of one piece of work while others
+/// run beside it.
+pub fn open_separate(name: &str) -> Result<Device> {
+    let (kind, ordinal) = parse(name)?;
+    Ok(new_device(kind, ordinal)?.device())
+}
+
+fn parse(name: &str) -> Result<(&str, usize)> {
+    Ok(match name.split_once(':') {
+        Some((k, n)) => (k, n.parse::<usize>().map_err(|_| tensor::Error::op("device", format!("{name:?}: the device number must be a whole number")))?),
+        None => (name, 0),
+    })
+}
+
+fn new_device(kind: &str, ordinal: usize) -> Result<GpuDevice> {
+    Ok(match kind {
         "cuda" => GpuDevice::new(Arc::new(CudaBackend::open(ordinal)?)),
         "interp" => GpuDevice::new(Arc::new(InterpBackend::new(ordinal, 0x5eed + ordinal as u64))),
         other => bail!("device", "{other:?} is not a ptx device kind (cuda, interp)"),
-    };
-    open.push((key, dev.clone()));
-    Ok(dev.device())
+    })
 }

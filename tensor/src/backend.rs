@@ -38,6 +38,13 @@ impl Device {
             (Device::Cpu, Device::Accel(_)) | (Device::Accel(_), Device::Cpu) => false,
         }
     }
+    /// The transfers this device logged (see [`AccelDevice::transfer_log`]); none on the CPU.
+    pub fn transfer_log(&self) -> Option<&crate::check_device::TransferLog> {
+        match self {
+            Device::Cpu => None,
+            Device::Accel(a) => a.transfer_log(),
+        }
+    }
     /// Waits until every queued op of this device has finished (a no-op on the CPU).
     pub fn synchronize(&self) -> Result<()> {
         match self {
@@ -78,6 +85,11 @@ pub trait AccelDevice: Send + Sync + Debug {
     fn run_custom(&self, op: &dyn CustomOp, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()>;
     /// Waits for every queued op to finish.
     fn synchronize(&self) -> Result<()>;
+    /// The record of every transfer to and from this device, where it keeps one (the
+    /// checking, GPU and interpreter devices do).
+    fn transfer_log(&self) -> Option<&crate::check_device::TransferLog> {
+        None
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

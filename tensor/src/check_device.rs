@@ -55,14 +55,45 @@ pub struct CheckDevice {
 #[derive(Debug)]
 struct Inner {
     ordinal: usize,
+    log: TransferLog,
+}
+
+/// Every transfer a device made, in order: kept by the checking device and by the GPU and
+/// interpreter devices alike (their [`AccelDevice::transfer_log`]), so one test proves a step
+/// keeps its data on any of them.
+#[derive(Debug, Default)]
+pub struct TransferLog {
     log: Mutex<Vec<Transfer>>,
+}
+
+impl TransferLog {
+    /// Notes a transfer of `elements` of `dtype`, with a backtrace when `RUST_BACKTRACE` is set.
+    pub fn record(&self, direction: Direction, dtype: DType, elements: usize) {
+        let bt = std::backtrace::Backtrace::capture();
+        let origin = match bt.status() {
+            std::backtrace::BacktraceStatus::Captured => bt.to_string(),
+            _ => String::new(),
+        };
+        self.lock().push(Transfer { direction, dtype, elements, origin });
+    }
+    /// Every transfer since the device was made or last [`TransferLog::reset`].
+    pub fn transfers(&self) -> Vec<Transfer> {
+        self.lock().clone()
+    }
+    pub fn reset(&self) {
+        self.lock().clear();
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Transfer>> {
+        // A test that panicked while holding the log leaves it as it was: still readable.
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 static NEXT_ORDINAL: AtomicUsize = AtomicUsize::new(0);
 
 impl CheckDevice {
     pub fn new() -> CheckDevice {
-        CheckDevice { inner: Arc::new(Inner { ordinal: NEXT_ORDINAL.fetch_add(1, Ordering::Relaxed), log: Mutex::new(vec![]) }) }
+        CheckDevice { inner: Arc::new(Inner { ordinal: NEXT_ORDINAL.fetch_add(1, Ordering::Relaxed), log: TransferLog::default() }) }
     }
     /// A fresh checking device as a [`Device`].
     pub fn device() -> Device {
@@ -77,18 +108,13 @@ impl CheckDevice {
     }
     /// Every transfer since the device was made or last [`CheckDevice::reset`].
     pub fn transfers(&self) -> Vec<Transfer> {
-        self.inner.log.lock().expect("transfer log").clone()
+        self.inner.log.transfers()
     }
     pub fn reset(&self) {
-        self.inner.log.lock().expect("transfer log").clear();
+        self.inner.log.reset();
     }
     fn record(&self, direction: Direction, data: &CpuStorage) {
-        let bt = std::backtrace::Backtrace::capture();
-        let origin = match bt.status() {
-            std::backtrace::BacktraceStatus::Captured => bt.to_string(),
-            _ => String::new(),
-        };
-        self.inner.log.lock().expect("transfer log").push(Transfer { direction, dtype: data.dtype(), elements: data.len(), origin });
+        self.inner.log.record(direction, data.dtype(), data.len());
     }
     fn own(&self, data: CpuStorage) -> CheckStorage {
         CheckStorage { data, device: self.clone() }
@@ -218,6 +244,9 @@ impl AccelDevice for CheckDevice {
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+    fn transfer_log(&self) -> Option<&TransferLog> {
+        Some(&self.inner.log)
     }
     fn upload(&self, data: &CpuStorage) -> Result<Storage> {
         self.record(Direction::Upload, data);

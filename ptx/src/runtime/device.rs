@@ -9,17 +9,19 @@ use super::{Backend, KernelArg};
 use crate::ops;
 use std::any::Any;
 use std::sync::Arc;
+use tensor::check_device::{Direction, TransferLog};
 use tensor::{AccelDevice, BackendStorage, BinaryOp, CmpOp, CpuStorage, CustomOp, DType, DevIn, DevOut, Device, Error, Layout, ReduceOp, Result, Storage, UnaryOp};
 
 /// A device of the `cuda` or `interp` kind. Clones are handles to one device.
 #[derive(Clone, Debug)]
 pub struct GpuDevice {
     pool: Arc<Pool>,
+    log: Arc<TransferLog>,
 }
 
 impl GpuDevice {
     pub fn new(backend: Arc<dyn Backend>) -> GpuDevice {
-        GpuDevice { pool: Pool::new(backend) }
+        GpuDevice { pool: Pool::new(backend), log: Arc::default() }
     }
     /// As a tensor [`Device`].
     pub fn device(&self) -> Device {
@@ -111,7 +113,11 @@ impl AccelDevice for GpuDevice {
     fn as_any(&self) -> &dyn Any {
         self
     }
+    fn transfer_log(&self) -> Option<&TransferLog> {
+        Some(&self.log)
+    }
     fn upload(&self, data: &CpuStorage) -> Result<Storage> {
+        self.log.record(Direction::Upload, data.dtype(), data.len());
         let s = self.storage(data.dtype(), data.len())?;
         self.backend().htod(s.addr(), data.as_bytes())?;
         Ok(s.arc())
@@ -162,6 +168,7 @@ impl BackendStorage for GpuStorage {
         } else {
             (ops::copy::contiguous(self, layout)?, 0)
         };
+        self.device.log.record(Direction::Download, self.dtype, layout.numel());
         let mut bytes = vec![0u8; layout.numel() * size];
         if !bytes.is_empty() {
             self.device.backend().dtoh(c.addr() + start as u64, &mut bytes)?;
