@@ -6,7 +6,8 @@
 # demo, distillation-step throughput for SmolLM2 at 8 x 1024, and the host CPU's matmul against
 # matrixmultiply and PyTorch (MMBENCH: the tensor matmul bench binary). Logs go to $OUT (or
 # ./gpu-check-out). Built binaries come from BIN (default .gpu/lawcat); SmolLM2 from GGUF
-# (default .data/SmolLM2-135M-Instruct.Q4_1.gguf); PART selects a part (all by default).
+# (default .data/SmolLM2-135M-Instruct.Q4_1.gguf); PART selects parts, comma-separated (all by default): verify, sanitize,
+# planted, distill, devices, audit, generate, demo, step, cpu.
 #
 #   BIN=.gpu/lawcat scripts/gpu-check.sh
 set -uo pipefail
@@ -32,6 +33,8 @@ nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
 if want verify; then
     run verify "$BIN" --device cuda verify-kernels --cases 10
     TAILN=20 run verify-large "$BIN" --device cuda verify-kernels --cases 3 --large
+fi
+if want sanitize; then
     TAILN=6 run memcheck compute-sanitizer --tool memcheck --error-exitcode 99 "$BIN" --device cuda verify-kernels --cases 1
     TAILN=6 run racecheck compute-sanitizer --tool racecheck --error-exitcode 99 "$BIN" --device cuda verify-kernels --cases 1
     TAILN=6 run synccheck compute-sanitizer --tool synccheck --error-exitcode 99 "$BIN" --device cuda verify-kernels --cases 1
