@@ -19,11 +19,11 @@ PART=${PART:-all}
 mkdir -p "$OUT"
 run() { # name, command...: runs, logs to $OUT/name.log, prints the tail and the time
     local name=$1; shift
-    local t0=$(date +%s.%N)
+    local t0=$EPOCHREALTIME
     timeout "${TMO:-300}" "$@" > "$OUT/$name.log" 2>&1
     local rc=$?
-    local t1=$(date +%s.%N)
-    printf '== %s: exit %d, %.1f s\n' "$name" "$rc" "$(echo "$t1 - $t0" | bc)"
+    local t1=$EPOCHREALTIME
+    printf '== %s: exit %d, %s s\n' "$name" "$rc" "$(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }")"
     tail -n "${TAILN:-12}" "$OUT/$name.log"
     return 0
 }
@@ -33,6 +33,7 @@ nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
 if want verify; then
     run verify "$BIN" --device cuda verify-kernels --cases 10
     TAILN=20 run verify-large "$BIN" --device cuda verify-kernels --cases 3 --large
+    grep -hE -B1 -A3 'FAIL|fail|error|panicked' "$OUT/verify.log" "$OUT/verify-large.log" | grep -v '^kernel ' | head -40
 fi
 if want sanitize; then
     TAILN=6 run memcheck compute-sanitizer --tool memcheck --error-exitcode 99 "$BIN" --device cuda verify-kernels --cases 1

@@ -106,7 +106,7 @@ fn rope_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], inverse: bool)
     let (cos, sin) = (ins[1].values::<f32>()?, ins[2].values::<f32>()?);
     let sign = if inverse { -T::ONE } else { T::ONE };
     let mut y = vec![T::ZERO; x.len()];
-    y.par_chunks_mut(h * d).zip(x.par_chunks(h * d)).enumerate().for_each(|(bt, (yr, xr))| {
+    y.par_chunks_mut((h * d).max(1)).zip(x.par_chunks((h * d).max(1))).enumerate().for_each(|(bt, (yr, xr))| {
         let ti = bt % t.max(1);
         let (c, s) = (&cos[ti * d..(ti + 1) * d], &sin[ti * d..(ti + 1) * d]);
         for hh in 0..h {

@@ -99,7 +99,10 @@ pub fn compare(got: &[f64], want: &[f64], tol: Tol) -> Comparison {
         max_abs = max_abs.max(d);
         max_ref = max_ref.max(w.abs());
         num += d * d;
-        den += w * w;
+        if w.is_finite() {
+            // An infinite value matched exactly adds nothing to the error, nor to the scale.
+            den += w * w;
+        }
         let bound = tol.atol + tol.rtol * w.abs();
         let excess = d - bound;
         if excess > worst_excess {
@@ -113,7 +116,7 @@ pub fn compare(got: &[f64], want: &[f64], tol: Tol) -> Comparison {
     let rel_rms = if den > 0.0 { (num / den).sqrt() } else if num > 0.0 { f64::INFINITY } else { 0.0 };
     let max_rel = if max_ref > 0.0 { max_abs / max_ref } else if max_abs > 0.0 { f64::INFINITY } else { 0.0 };
     let relative_only = tol.atol == 0.0 && tol.rtol == 0.0 && tol.rms > 0.0;
-    let rms_ok = num.sqrt() <= tol.rms.max(tol.rtol) * den.sqrt() + tol.atol * (len as f64).sqrt();
+    let rms_ok = num == 0.0 || num.sqrt() <= tol.rms.max(tol.rtol) * den.sqrt() + tol.atol * (len as f64).sqrt();
     let pass = if relative_only { max_rel <= tol.rms && rel_rms <= tol.rms } else { all_within && rms_ok };
     Comparison { max_abs, max_rel, rel_rms, worst, pass, len }
 }
@@ -137,4 +140,21 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: Tol) {
 pub fn assert_tensors_close(what: &str, got: &Tensor, want: &Tensor, tol: Tol) {
     assert_eq!(got.dims(), want.dims(), "{what}: shapes differ");
     assert_close(what, &got.to_vec_f64().unwrap(), &want.to_vec_f64().unwrap(), tol);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Infinities matched exactly (an f16 arange or cumsum past 65504) pass an exact check;
+    /// a mismatched infinity, or NaN against a number, fails any check.
+    #[test]
+    fn exact_checks_with_infinities() {
+        let inf = f64::INFINITY;
+        assert!(compare(&[inf, 1.0, -inf], &[inf, 1.0, -inf], Tol::EXACT).pass);
+        assert!(!compare(&[inf, 1.0], &[-inf, 1.0], Tol::EXACT).pass);
+        assert!(!compare(&[f64::NAN, 1.0], &[2.0, 1.0], Tol::relative(1e-3)).pass);
+        assert!(!compare(&[1.0, 2.0], &[1.0, 2.5], Tol::EXACT).pass);
+        assert!(compare(&[inf, 1.0 + 1e-9], &[inf, 1.0], Tol::elementwise(DType::F32)).pass);
+    }
 }

@@ -59,7 +59,7 @@ const CBLOCK: usize = 64;
 fn forward_kernel<T: FloatElem>(x: &[T], w: &[T::C], bias: Option<&[T::C]>, b: usize, t: usize, c: usize, kw: usize) -> Vec<T> {
     let mut y = vec![T::zeroed(); b * t * c];
     // One task per sequence; inside, time steps in order, channels innermost (contiguous).
-    y.par_chunks_mut(t * c).enumerate().for_each(|(bi, yb)| {
+    y.par_chunks_mut((t * c).max(1)).enumerate().for_each(|(bi, yb)| {
         let xb = &x[bi * t * c..(bi + 1) * t * c];
         let mut acc = vec![T::C::ZERO; c];
         for ti in 0..t {
@@ -88,7 +88,7 @@ fn forward_kernel<T: FloatElem>(x: &[T], w: &[T::C], bias: Option<&[T::C]>, b: u
 /// `(dx, dw, dbias)`; dw and dbias are summed per channel block in parallel.
 fn backward_kernel<T: FloatElem>(x: &[T], w: &[T::C], dy: &[T], b: usize, t: usize, c: usize, kw: usize) -> (Vec<T>, Vec<T::C>, Vec<T::C>) {
     let mut dx = vec![T::zeroed(); b * t * c];
-    dx.par_chunks_mut(t * c).enumerate().for_each(|(bi, dxb)| {
+    dx.par_chunks_mut((t * c).max(1)).enumerate().for_each(|(bi, dxb)| {
         let dyb = &dy[bi * t * c..(bi + 1) * t * c];
         let mut acc = vec![T::C::ZERO; c];
         for s in 0..t {
