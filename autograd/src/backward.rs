@@ -108,9 +108,7 @@ pub fn backward_multi(roots: &[(&Var, Tensor)]) -> Result<Gradients> {
     for node in reverse_topo(&vars) {
         let outs: Vec<Option<Tensor>> = node.outputs.iter().map(|id| grads.remove(id)).collect();
         let op = node.op.lock().map_err(|_| Error::op("backward", "a graph lock was poisoned"))?.take();
-        let Some(op) = op else {
-            bail!("backward", "op {} was already run backward: its graph is freed after one backward pass", node.name)
-        };
+        let Some(op) = op else { bail!("backward", "op {} was already run backward: its graph is freed after one backward pass", node.name) };
         if outs.iter().all(Option::is_none) {
             continue;
         }

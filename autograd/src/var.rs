@@ -118,18 +118,8 @@ impl Var {
         }
         let ids: Vec<u64> = outputs.iter().map(|_| fresh_id()).collect();
         LIVE_NODES.fetch_add(1, Ordering::SeqCst);
-        let node = Arc::new(Node {
-            id: fresh_id(),
-            name: op.name(),
-            op: Mutex::new(Some(Box::new(op))),
-            inputs: inputs.iter().map(|v| (*v).clone()).collect(),
-            outputs: ids.clone(),
-        });
-        outputs
-            .into_iter()
-            .zip(ids)
-            .map(|(value, id)| Var(Arc::new(VarInner { id, value, node: Some(node.clone()), requires_grad: true, slot: None })))
-            .collect()
+        let node = Arc::new(Node { id: fresh_id(), name: op.name(), op: Mutex::new(Some(Box::new(op))), inputs: inputs.iter().map(|v| (*v).clone()).collect(), outputs: ids.clone() });
+        outputs.into_iter().zip(ids).map(|(value, id)| Var(Arc::new(VarInner { id, value, node: Some(node.clone()), requires_grad: true, slot: None }))).collect()
     }
     /// [`Var::from_op`] for a single output.
     pub fn from_op1(op: impl Backward + 'static, inputs: &[&Var], output: Tensor) -> Var {

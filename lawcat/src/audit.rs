@@ -66,7 +66,12 @@ impl Report {
         let failed = self.rows.iter().filter(|r| !r.cmp.pass).count();
         let _ = write!(s, "{} tensors compared, {} failed", self.rows.len(), failed);
         if !self.missing.is_empty() {
-            let _ = write!(s, ", {} missing from the reference ({})", self.missing.len(), if self.allow_missing { "allowed by --allow-missing" } else { "a failure; --allow-missing compares only what is there" });
+            let _ = write!(
+                s,
+                ", {} missing from the reference ({})",
+                self.missing.len(),
+                if self.allow_missing { "allowed by --allow-missing" } else { "a failure; --allow-missing compares only what is there" }
+            );
         }
         let _ = writeln!(s);
         s

@@ -109,7 +109,13 @@ impl LawcatConfig {
         }
         // Sizes that shape parameters: bounded far above any sensible choice, so a broken
         // lawcat.json or flag cannot ask for terabytes.
-        for (k, v, most) in [("conv_width", self.conv_width, 1usize << 12), ("feature_dim", self.feature_dim, 1 << 14), ("gate_rank", self.gate_rank, 1 << 14), ("lora_rank", self.lora_rank, 1 << 14), ("chunk", self.chunk, 1 << 16)] {
+        for (k, v, most) in [
+            ("conv_width", self.conv_width, 1usize << 12),
+            ("feature_dim", self.feature_dim, 1 << 14),
+            ("gate_rank", self.gate_rank, 1 << 14),
+            ("lora_rank", self.lora_rank, 1 << 14),
+            ("chunk", self.chunk, 1 << 16),
+        ] {
             if v > most {
                 return Err(format!("{k} {v} is larger than this implementation takes (at most {most})"));
             }

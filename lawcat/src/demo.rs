@@ -92,7 +92,13 @@ pub fn run_demo(teacher: &AnyModel, teacher_name: &str, cfg: &DemoConfig, out: &
     let state = |r: &ModelResult, len: usize| r.state_bytes_at.iter().find(|(l, _)| *l == len).map_or(0, |x| x.1);
     let rows: Vec<Row> = lengths
         .iter()
-        .map(|&len| Row { length: len, teacher: results[0].accuracy_at(len), student: results[1].accuracy_at(len), teacher_state_bytes: state(&results[0], len), student_state_bytes: state(&results[1], len) })
+        .map(|&len| Row {
+            length: len,
+            teacher: results[0].accuracy_at(len),
+            student: results[1].accuracy_at(len),
+            teacher_state_bytes: state(&results[0], len),
+            student_state_bytes: state(&results[1], len),
+        })
         .collect();
     let c = &t.config;
     let teacher_bytes_per_token = (2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * 4) as f64;

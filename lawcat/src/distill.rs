@@ -210,7 +210,19 @@ pub fn distill(teacher: &Llama, student: &mut Llama, lcfg: &LawcatConfig, data: 
             }
             None => 0,
         };
-        let run = StageRun { name: "stage 1", stage: 1, cfg: &cfg.stage1, params, tokens_per_step: tokens, checkpoint_every: cfg.checkpoint_every, start_step: start, dir: Some(o.dir), run_info: run_info.clone(), progress: o.progress, stop_after: budget };
+        let run = StageRun {
+            name: "stage 1",
+            stage: 1,
+            cfg: &cfg.stage1,
+            params,
+            tokens_per_step: tokens,
+            checkpoint_every: cfg.checkpoint_every,
+            start_step: start,
+            dir: Some(o.dir),
+            run_info: run_info.clone(),
+            progress: o.progress,
+            stop_after: budget,
+        };
         let s = run_stage(run, &mut opt, |step| attention_transfer_loss(teacher, student, &data.batch(1, step)?))?;
         budget = budget.map(|b| b.saturating_sub(s.steps - start));
         let done = s.steps >= cfg.stage1.steps;
@@ -232,7 +244,19 @@ pub fn distill(teacher: &Llama, student: &mut Llama, lcfg: &LawcatConfig, data: 
             }
             _ => 0,
         };
-        let run = StageRun { name: "stage 2", stage: 2, cfg: &cfg.stage2, params, tokens_per_step: tokens, checkpoint_every: cfg.checkpoint_every, start_step: start, dir: Some(o.dir), run_info, progress: o.progress, stop_after: budget };
+        let run = StageRun {
+            name: "stage 2",
+            stage: 2,
+            cfg: &cfg.stage2,
+            params,
+            tokens_per_step: tokens,
+            checkpoint_every: cfg.checkpoint_every,
+            start_step: start,
+            dir: Some(o.dir),
+            run_info,
+            progress: o.progress,
+            stop_after: budget,
+        };
         summaries.push(run_stage(run, &mut opt, |step| end_to_end_loss(teacher, student, &data.batch(2, step)?, cfg.kl_temperature, cfg.ce_weight))?);
     }
     whole_run(o.dir, cfg, tokens, summaries)

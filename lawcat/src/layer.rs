@@ -114,15 +114,17 @@ impl LawcatAttention {
         // gives the same student on every device)
         let dev = t.q_proj.weight.value().device();
         let conv = |name: String, ch: usize| cfg.conv.then(|| identity_weight(ch, cfg.conv_width).to_device(&dev).map(|w| Param::new(name, w))).transpose();
-        let fmap = (cfg.feature_map == FeatureMap::Hedgehog).then(|| {
-            let mut eye = vec![0f32; h * d * f];
-            for hh in 0..h {
-                for i in 0..d.min(f) {
-                    eye[hh * d * f + i * f + i] = 1.0;
+        let fmap = (cfg.feature_map == FeatureMap::Hedgehog)
+            .then(|| {
+                let mut eye = vec![0f32; h * d * f];
+                for hh in 0..h {
+                    for i in 0..d.min(f) {
+                        eye[hh * d * f + i * f + i] = 1.0;
+                    }
                 }
-            }
-            Tensor::from_vec(eye, [h, d, f], &dev).map(|t| Param::new(fm, t))
-        }).transpose()?;
+                Tensor::from_vec(eye, [h, d, f], &dev).map(|t| Param::new(fm, t))
+            })
+            .transpose()?;
         let wrap = |l: &Linear| LoraLinear { base: l.clone(), lora: None };
         let mut layer = LawcatAttention {
             cfg: cfg.clone(),

@@ -127,12 +127,18 @@ impl RunDir {
     /// one this run writes and the folder, links resolved, lies inside `checkpoints/`.
     fn checkpoint_dir(&self, folder: &str, source: &Path) -> Result<PathBuf> {
         if parse_checkpoint_folder(folder).is_none() {
-            return Err(Error::file(source, format!("names the checkpoint folder {folder:?}, which is not one this run writes (stage<S>-step<NNNNNNN> inside checkpoints/); refusing to read or delete it")));
+            return Err(Error::file(
+                source,
+                format!("names the checkpoint folder {folder:?}, which is not one this run writes (stage<S>-step<NNNNNNN> inside checkpoints/); refusing to read or delete it"),
+            ));
         }
         let dir = self.checkpoints().join(folder);
         let resolved = dir.canonicalize().map_err(|e| Error::file(source, format!("names the checkpoint folder {folder:?}, which cannot be opened: {e}")))?;
         if !resolved.starts_with(self.checkpoints()) || !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
-            return Err(Error::file(source, format!("names the checkpoint folder {folder:?}, which resolves to {} outside this run's checkpoints/; refusing to read or delete it", resolved.display())));
+            return Err(Error::file(
+                source,
+                format!("names the checkpoint folder {folder:?}, which resolves to {} outside this run's checkpoints/; refusing to read or delete it", resolved.display()),
+            ));
         }
         Ok(dir)
     }
@@ -142,7 +148,10 @@ impl RunDir {
         match parse_checkpoint_folder(&s.folder) {
             Some((stage, step)) if (stage, step) == (s.stage, s.step) => Ok(s),
             Some((stage, step)) => Err(Error::file(path, format!("says stage {} step {}, but names the folder {} (stage {stage} step {step}): the record was edited", s.stage, s.step, s.folder))),
-            None => Err(Error::file(path, format!("names the checkpoint folder {:?}, which is not one this run writes (stage<S>-step<NNNNNNN> inside checkpoints/); refusing to read or delete it", s.folder))),
+            None => Err(Error::file(
+                path,
+                format!("names the checkpoint folder {:?}, which is not one this run writes (stage<S>-step<NNNNNNN> inside checkpoints/); refusing to read or delete it", s.folder),
+            )),
         }
     }
     /// The newest complete checkpoint, if any, checked against its folder: the folder must
@@ -161,7 +170,11 @@ impl RunDir {
         }
         let own = Self::read_record(&own_path)?;
         if own != s {
-            let what = if (own.stage, own.step) != (s.stage, s.step) { format!("stage {} step {} there, stage {} step {} in latest.json", own.stage, own.step, s.stage, s.step) } else { "settings or file hashes differ".to_string() };
+            let what = if (own.stage, own.step) != (s.stage, s.step) {
+                format!("stage {} step {} there, stage {} step {} in latest.json", own.stage, own.step, s.stage, s.step)
+            } else {
+                "settings or file hashes differ".to_string()
+            };
             return Err(Error::file(&p, format!("disagrees with {} ({what}): the checkpoint record was edited; refusing to resume", own_path.display())));
         }
         if s.files.is_empty() {
@@ -284,10 +297,7 @@ impl RunDir {
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
         // The kept lines as they were written (parsing and printing a float again could
         // change its last digit, and the summaries read these values).
-        let keep: Vec<&str> = text
-            .lines()
-            .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object() && Self::position(&v) <= (stage, step)))
-            .collect();
+        let keep: Vec<&str> = text.lines().filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object() && Self::position(&v) <= (stage, step))).collect();
         let mut out = keep.join("\n");
         if !out.is_empty() {
             out.push('\n');

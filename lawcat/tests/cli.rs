@@ -103,7 +103,22 @@ fn bad_arguments_and_files_are_readable_errors() {
         (vec!["inspect".into(), "builtin".into(), "--device".into(), "tpu".into()], "expected cpu, cuda[:N], interp or check"),
         (vec!["generate".into(), "builtin".into(), "--prompt".into(), "The".into(), "--top-p".into(), "2".into()], "--top-p"),
         (vec!["eval".into(), "--model".into(), "builtin".into(), "--task".into(), "bogus".into()], "--task"),
-        (vec!["eval".into(), "--model".into(), "builtin".into(), "--task".into(), "s-niah-2".into(), "--lengths".into(), "512".into(), "--samples".into(), "1".into(), "--out".into(), tmp.join("e").to_string_lossy().into()], "--haystack"),
+        (
+            vec![
+                "eval".into(),
+                "--model".into(),
+                "builtin".into(),
+                "--task".into(),
+                "s-niah-2".into(),
+                "--lengths".into(),
+                "512".into(),
+                "--samples".into(),
+                "1".into(),
+                "--out".into(),
+                tmp.join("e").to_string_lossy().into(),
+            ],
+            "--haystack",
+        ),
         (vec!["eval".into(), "--model".into(), "builtin".into(), "--depths".into(), "2".into()], "--depths"),
         (vec!["distill".into(), "--teacher".into(), "builtin".into(), "--out".into(), tmp.join("d").to_string_lossy().into(), "--data".into(), "/no/such/data.txt".into()], "/no/such/data.txt"),
         (vec!["distill".into(), "--teacher".into(), "builtin".into(), "--out".into(), tmp.join("d2").to_string_lossy().into(), "--feature-map".into(), "cosine".into()], "--feature-map"),
@@ -210,7 +225,8 @@ fn ptx_check_exit_codes() {
 /// A safetensors dump of the given tensors, for audit tests.
 fn dump(path: &std::path::Path, tensors: &[(&str, Vec<usize>)]) {
     let mut rng = tensor::Rng::new(1);
-    let ts: Vec<(&str, tensor::Tensor)> = tensors.iter().map(|(n, s)| (*n, tensor::Tensor::rand_uniform(s.as_slice(), -1.0, 1.0, tensor::DType::F32, &tensor::Device::Cpu, &mut rng).unwrap())).collect();
+    let ts: Vec<(&str, tensor::Tensor)> =
+        tensors.iter().map(|(n, s)| (*n, tensor::Tensor::rand_uniform(s.as_slice(), -1.0, 1.0, tensor::DType::F32, &tensor::Device::Cpu, &mut rng).unwrap())).collect();
     tensor::safetensors_io::save(ts.iter().map(|(n, t)| (*n, t)), None, path).unwrap();
 }
 
@@ -277,7 +293,9 @@ fn a_closed_or_full_standard_output_is_not_a_panic() {
 fn flags_that_make_no_sense_are_refused() {
     let tmp = std::env::temp_dir().join(format!("lawcat-cli-flags-{}", std::process::id()));
     let out = tmp.join("d").to_string_lossy().into_owned();
-    for (flag, value) in [("--ce-weight", "-1"), ("--ce-weight", "nan"), ("--ce-weight", "inf"), ("--lr1", "nan"), ("--lr2", "inf"), ("--lora-alpha", "nan"), ("--gate-bias-init", "nan"), ("--gate-tau", "inf")] {
+    for (flag, value) in
+        [("--ce-weight", "-1"), ("--ce-weight", "nan"), ("--ce-weight", "inf"), ("--lr1", "nan"), ("--lr2", "inf"), ("--lora-alpha", "nan"), ("--gate-bias-init", "nan"), ("--gate-tau", "inf")]
+    {
         let (code, text) = lawcat(&["distill", "--teacher", "builtin", "--out", &out, &format!("{flag}={value}")]);
         assert_eq!(code, 2, "{flag} {value}: {text}");
         let name = flag.trim_start_matches("--").replace('-', "_");

@@ -42,7 +42,19 @@ fn train(device: &Device, stage: u32, steps: u64, per_head: bool, mut before_ste
     let params: Vec<_> = trainable_params(&s).unwrap().into_iter().map(|(_, p)| p).collect();
     let cfg = stage_cfg(steps);
     let mut opt = new_optimizer(params.clone(), &cfg);
-    let run = StageRun { name: "test", stage, cfg: &cfg, params: params.clone(), tokens_per_step: 2 * 24, checkpoint_every: 0, start_step: 0, dir: None, run_info: serde_json::json!({}), progress: false, stop_after: None };
+    let run = StageRun {
+        name: "test",
+        stage,
+        cfg: &cfg,
+        params: params.clone(),
+        tokens_per_step: 2 * 24,
+        checkpoint_every: 0,
+        start_step: 0,
+        dir: None,
+        run_info: serde_json::json!({}),
+        progress: false,
+        stop_after: None,
+    };
     run_stage(run, &mut opt, |step| {
         before_step(step);
         let batch = ids(2, 24, 100 + step);

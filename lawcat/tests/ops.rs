@@ -173,10 +173,15 @@ fn per_head_scalar_gates_equal_broadcast_feature_gates_and_gradcheck() {
     let (a, _) = gla(&q, &Var::constant(c.k.clone()), &Var::constant(c.v.clone()), &Var::constant(g3.clone()), None, 0.5, GlaMode::Chunked(4)).unwrap();
     let (b, _) = gla(&q, &Var::constant(c.k.clone()), &Var::constant(c.v.clone()), &Var::constant(g4), None, 0.5, GlaMode::Recurrent).unwrap();
     assert!(compare_tensors(a.value(), b.value(), Tol { atol: 1e-12, rtol: 1e-10, rms: 1e-10 }).unwrap().pass);
-    gradcheck(|v| {
-        let (o, s) = gla(&v[0], &v[1], &v[2], &v[3], None, 0.5, GlaMode::Chunked(4))?;
-        Ok(vec![o, s])
-    }, &[c.q, c.k, c.v, g3], &GradcheckOptions::default()).unwrap();
+    gradcheck(
+        |v| {
+            let (o, s) = gla(&v[0], &v[1], &v[2], &v[3], None, 0.5, GlaMode::Chunked(4))?;
+            Ok(vec![o, s])
+        },
+        &[c.q, c.k, c.v, g3],
+        &GradcheckOptions::default(),
+    )
+    .unwrap();
 }
 
 #[test]

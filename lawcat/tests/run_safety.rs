@@ -228,7 +228,8 @@ fn a_smaller_learning_rate_on_resume_needs_the_override_and_is_recorded() {
     assert_eq!(events[0]["changes"]["distill.stage1.lr"]["now"], 0.001);
     assert_eq!((events[0]["stage"].as_u64(), events[0]["step"].as_u64()), (Some(1), Some(2)));
     // the steps after it ran at the new rate, and the student's notes say so
-    let lrs: Vec<f64> = metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|v| v["stage"] == 1 && v["step"].as_u64() > Some(2)).filter_map(|v| v["lr"].as_f64()).collect();
+    let lrs: Vec<f64> =
+        metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|v| v["stage"] == 1 && v["step"].as_u64() > Some(2)).filter_map(|v| v["lr"].as_f64()).collect();
     assert!(!lrs.is_empty() && lrs.iter().all(|&lr| lr <= 0.001), "{lrs:?}");
     let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("student/lawcat.json")).unwrap()).unwrap();
     assert_eq!(info["notes"]["lr_overrides"].as_array().map(|a| a.len()), Some(1), "{info}");
@@ -266,7 +267,12 @@ fn a_finished_run_leaves_no_orphans_and_summarizes_every_process() {
     assert!(read(&straight, "model.safetensors") == read(&resumed, "model.safetensors"), "students differ");
     let summaries = |d: &Path| -> Vec<(u64, u64, f64, f64)> {
         let info: serde_json::Value = serde_json::from_slice(&read(d, "lawcat.json")).unwrap();
-        info["notes"]["summaries"].as_array().unwrap().iter().map(|s| (s["stage"].as_u64().unwrap(), s["steps"].as_u64().unwrap(), s["first_loss"].as_f64().unwrap(), s["last_loss"].as_f64().unwrap())).collect()
+        info["notes"]["summaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["stage"].as_u64().unwrap(), s["steps"].as_u64().unwrap(), s["first_loss"].as_f64().unwrap(), s["last_loss"].as_f64().unwrap()))
+            .collect()
     };
     assert_eq!(summaries(&straight).len(), 2);
     assert_eq!(summaries(&straight), summaries(&resumed));
@@ -299,7 +305,19 @@ fn a_non_finite_loss_keeps_the_checkpoint_from_before_the_bad_update() {
     let dir = RunDir::create(&tmp("nan")).unwrap();
     let p = autograd::Param::new("w", tensor::Tensor::zeros(1, tensor::DType::F32, &tensor::Device::Cpu).unwrap());
     let stage = |lr| StageConfig { steps: 10, lr, warmup_frac: 0.0, min_lr_ratio: 1.0, weight_decay: 0.0, clip: 1e9 };
-    let run = |cfg, start, params| StageRun { name: "test", stage: 1, cfg, params, tokens_per_step: 1, checkpoint_every: 1, start_step: start, dir: Some(&dir), run_info: serde_json::json!({}), progress: false, stop_after: None };
+    let run = |cfg, start, params| StageRun {
+        name: "test",
+        stage: 1,
+        cfg,
+        params,
+        tokens_per_step: 1,
+        checkpoint_every: 1,
+        start_step: start,
+        dir: Some(&dir),
+        run_info: serde_json::json!({}),
+        progress: false,
+        stop_after: None,
+    };
     let fast = stage(1.0);
     let mut opt = new_optimizer(vec![p.clone()], &fast);
     let e = run_stage(run(&fast, 0, vec![p.clone()]), &mut opt, |_| rising(&p)).unwrap_err().to_string();

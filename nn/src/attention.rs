@@ -156,9 +156,7 @@ impl AttentionBlock for LlamaAttention {
             None if training => sdpa(&q, &k, &v, start)?,
             None => Var::constant(sdpa_blocked(q.value(), k.value(), v.value(), start)?),
             Some(st) => {
-                let Some(cache) = st.as_any_mut().downcast_mut::<KvCache>() else {
-                    bail!("LlamaAttention", "the decoding state given is not a KV cache")
-                };
+                let Some(cache) = st.as_any_mut().downcast_mut::<KvCache>() else { bail!("LlamaAttention", "the decoding state given is not a KV cache") };
                 if cache.len != start {
                     bail!("LlamaAttention", "KV cache holds {} positions but the input starts at {start}", cache.len)
                 }
@@ -187,10 +185,7 @@ impl AttentionBlock for LlamaAttention {
         Ok(Box::new(KvCache::default()))
     }
     fn named_params(&self, prefix: &str) -> Vec<(String, Param)> {
-        [("q_proj", &self.q_proj), ("k_proj", &self.k_proj), ("v_proj", &self.v_proj), ("o_proj", &self.o_proj)]
-            .into_iter()
-            .flat_map(|(name, l)| l.named_params(&format!("{prefix}.{name}")))
-            .collect()
+        [("q_proj", &self.q_proj), ("k_proj", &self.k_proj), ("v_proj", &self.v_proj), ("o_proj", &self.o_proj)].into_iter().flat_map(|(name, l)| l.named_params(&format!("{prefix}.{name}"))).collect()
     }
     fn kind(&self) -> &'static str {
         "softmax"

@@ -5,10 +5,10 @@
 //! through their strides (a KV cache is a view of a bigger buffer). Tested against the
 //! differentiable [`crate::attention::sdpa`].
 
-use rayon::prelude::*;
-use tensor::cpu::gemm::{gemm, MatRef};
 use ptx::runtime::device::{input, output};
 use ptx::runtime::GpuDevice;
+use rayon::prelude::*;
+use tensor::cpu::gemm::{gemm, MatRef};
 use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Result, Tensor};
 
 const QB: usize = 32;
@@ -97,41 +97,41 @@ fn cpu_attention(q: &HostIn, k: &HostIn, v: &HostIn, start: usize) -> Result<Vec
             let mut pv = vec![0f32; rows * d];
             let last_query = start + t0 + rows - 1;
             for j0 in (0..sc).step_by(KB) {
-                    let gpos = j0;
-                    if gpos > last_query {
-                        break;
+                let gpos = j0;
+                if gpos > last_query {
+                    break;
+                }
+                let kb = KB.min(sc - j0);
+                let a = MatRef { data: &qb[..], off: 0, rs: d, cs: 1 };
+                let kmat = MatRef { data: &kc[..], off: ko + bi * ks[0] + j0 * ks[1] + kvh * ks[2], rs: 1, cs: ks[1] };
+                gemm::<f32, f32>(rows, kb, d, a, kmat, &mut s, kb);
+                for i in 0..rows {
+                    let qpos = start + t0 + i;
+                    let row = &mut s[i * kb..(i + 1) * kb];
+                    let visible = (qpos + 1).saturating_sub(gpos).min(kb);
+                    for x in row[visible..].iter_mut() {
+                        *x = f32::NEG_INFINITY;
                     }
-                    let kb = KB.min(sc - j0);
-                    let a = MatRef { data: &qb[..], off: 0, rs: d, cs: 1 };
-                    let kmat = MatRef { data: &kc[..], off: ko + bi * ks[0] + j0 * ks[1] + kvh * ks[2], rs: 1, cs: ks[1] };
-                    gemm::<f32, f32>(rows, kb, d, a, kmat, &mut s, kb);
-                    for i in 0..rows {
-                        let qpos = start + t0 + i;
-                        let row = &mut s[i * kb..(i + 1) * kb];
-                        let visible = (qpos + 1).saturating_sub(gpos).min(kb);
-                        for x in row[visible..].iter_mut() {
-                            *x = f32::NEG_INFINITY;
-                        }
-                        let bm = row[..visible].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                        let m_new = m[i].max(bm);
-                        if m_new == f32::NEG_INFINITY {
-                            row.iter_mut().for_each(|x| *x = 0.0);
-                            continue;
-                        }
-                        let alpha = (m[i] - m_new).exp();
-                        let mut sum = 0f32;
-                        for x in row.iter_mut() {
-                            *x = (*x - m_new).exp();
-                            sum += *x;
-                        }
-                        l[i] = l[i] * alpha + sum;
-                        m[i] = m_new;
-                        acc[i * d..(i + 1) * d].iter_mut().for_each(|x| *x *= alpha);
+                    let bm = row[..visible].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                    let m_new = m[i].max(bm);
+                    if m_new == f32::NEG_INFINITY {
+                        row.iter_mut().for_each(|x| *x = 0.0);
+                        continue;
                     }
-                    let p = MatRef { data: &s[..], off: 0, rs: kb, cs: 1 };
-                    let vb = MatRef { data: &vc[..], off: vo + bi * vs[0] + j0 * vs[1] + kvh * vs[2], rs: vs[1], cs: 1 };
-                    gemm::<f32, f32>(rows, d, kb, p, vb, &mut pv, d);
-                    acc.iter_mut().zip(&pv).for_each(|(a, x)| *a += x);
+                    let alpha = (m[i] - m_new).exp();
+                    let mut sum = 0f32;
+                    for x in row.iter_mut() {
+                        *x = (*x - m_new).exp();
+                        sum += *x;
+                    }
+                    l[i] = l[i] * alpha + sum;
+                    m[i] = m_new;
+                    acc[i * d..(i + 1) * d].iter_mut().for_each(|x| *x *= alpha);
+                }
+                let p = MatRef { data: &s[..], off: 0, rs: kb, cs: 1 };
+                let vb = MatRef { data: &vc[..], off: vo + bi * vs[0] + j0 * vs[1] + kvh * vs[2], rs: vs[1], cs: 1 };
+                gemm::<f32, f32>(rows, d, kb, p, vb, &mut pv, d);
+                acc.iter_mut().zip(&pv).for_each(|(a, x)| *a += x);
             }
             for i in 0..rows {
                 let inv = if l[i] > 0.0 { 1.0 / l[i] } else { f32::NAN };

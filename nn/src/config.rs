@@ -212,7 +212,14 @@ impl LlamaConfig {
         }
         // Far beyond any real model (the largest have ~130 layers and 2^18 tokens), and
         // small enough that no product of these sizes below overflows.
-        for (k, v, most) in [("num_hidden_layers", self.num_hidden_layers, 1usize << 16), ("vocab_size", self.vocab_size, 1 << 28), ("hidden_size", self.hidden_size, 1 << 20), ("intermediate_size", self.intermediate_size, 1 << 22), ("num_attention_heads", self.num_attention_heads, 1 << 12), ("head_dim", self.head_dim, 1 << 14)] {
+        for (k, v, most) in [
+            ("num_hidden_layers", self.num_hidden_layers, 1usize << 16),
+            ("vocab_size", self.vocab_size, 1 << 28),
+            ("hidden_size", self.hidden_size, 1 << 20),
+            ("intermediate_size", self.intermediate_size, 1 << 22),
+            ("num_attention_heads", self.num_attention_heads, 1 << 12),
+            ("head_dim", self.head_dim, 1 << 14),
+        ] {
             if v > most {
                 return Err(format!("{k} {v} is larger than any model this loader takes (at most {most})"));
             }

@@ -14,7 +14,10 @@ pub enum Sampling {
     Greedy,
     /// Softmax at `temperature`, then the smallest set of tokens whose probability reaches
     /// `top_p` (1.0 keeps all).
-    Sample { temperature: f64, top_p: f64 },
+    Sample {
+        temperature: f64,
+        top_p: f64,
+    },
 }
 
 #[derive(Clone, Debug)]

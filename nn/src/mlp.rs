@@ -26,10 +26,7 @@ impl Mlp {
         self.down_proj.forward(&h)
     }
     pub fn named_params(&self, prefix: &str) -> Vec<(String, Param)> {
-        [("gate_proj", &self.gate_proj), ("up_proj", &self.up_proj), ("down_proj", &self.down_proj)]
-            .into_iter()
-            .flat_map(|(name, l)| l.named_params(&format!("{prefix}.{name}")))
-            .collect()
+        [("gate_proj", &self.gate_proj), ("up_proj", &self.up_proj), ("down_proj", &self.down_proj)].into_iter().flat_map(|(name, l)| l.named_params(&format!("{prefix}.{name}"))).collect()
     }
 }
 

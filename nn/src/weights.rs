@@ -64,10 +64,9 @@ pub fn load_hf_dir(dir: &Path) -> Result<Loaded> {
 pub fn check_vocab(model: &Llama, tok: &Tokenizer, model_path: &Path) -> Result<()> {
     let rows = model.embed_tokens.weight.value().dims()[0];
     match tok.max_id() {
-        Some(max) if max as usize >= rows => Err(Error::file(
-            tok.source(),
-            format!("the tokenizer has token ids up to {max}, but the model {} has a vocabulary of {rows}: the two do not belong together", model_path.display()),
-        )),
+        Some(max) if max as usize >= rows => {
+            Err(Error::file(tok.source(), format!("the tokenizer has token ids up to {max}, but the model {} has a vocabulary of {rows}: the two do not belong together", model_path.display())))
+        }
         _ => Ok(()),
     }
 }

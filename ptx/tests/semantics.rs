@@ -57,7 +57,38 @@ fn f32_rz(v: f64) -> u32 {
 
 #[test]
 fn cvt_rounding_modes_bf16_nan_and_saturation() {
-    let mut xs: Vec<f32> = vec![0.0, -0.0, 1.0, 1.5, 2.5, -2.5, 0.5, -0.5, 3.5, 1.0 + 1.0 / 256.0, 1.0 + 3.0 / 256.0, 65504.0, 65519.0, 65520.0, 1e6, -1e6, 3e9, -3e9, f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e-40, 6e-8, -6e-8, 1.000_000_1, std::f32::consts::PI, -123.456, f32::MAX, f32::MIN_POSITIVE];
+    let mut xs: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        1.0,
+        1.5,
+        2.5,
+        -2.5,
+        0.5,
+        -0.5,
+        3.5,
+        1.0 + 1.0 / 256.0,
+        1.0 + 3.0 / 256.0,
+        65504.0,
+        65519.0,
+        65520.0,
+        1e6,
+        -1e6,
+        3e9,
+        -3e9,
+        f32::NAN,
+        -f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1e-40,
+        6e-8,
+        -6e-8,
+        1.000_000_1,
+        std::f32::consts::PI,
+        -123.456,
+        f32::MAX,
+        f32::MIN_POSITIVE,
+    ];
     let mut s = 0x1234_5678_9abc_def0u64;
     for _ in 0..200 {
         s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

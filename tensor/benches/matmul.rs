@@ -62,9 +62,7 @@ fn child(threads: usize) {
         let (ours, peer) = time_pair(
             budget,
             || pool.install(|| drop(a.matmul(&b).unwrap())),
-            || unsafe {
-                matrixmultiply::sgemm(m, k, n, 1.0, av.as_ptr(), k as isize, 1, bv.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1)
-            },
+            || unsafe { matrixmultiply::sgemm(m, k, n, 1.0, av.as_ptr(), k as isize, 1, bv.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1) },
         );
         // Same answer, or the timing means nothing.
         let ours_c = a.matmul(&b).unwrap().to_vec::<f32>().unwrap();
@@ -102,21 +100,14 @@ fn main() {
         blocks_for(&kernel),
         present.join(", ")
     );
-    println!(
-        "{:>16} {:>7} {:>10} {:>10} {:>8} {:>6} {:>6} | {:>8} {:>8} {:>8}",
-        "m x k x n", "threads", "ours", "peer", "ratio", "ours%", "peer%", "best", "peer", "ratio"
-    );
+    println!("{:>16} {:>7} {:>10} {:>10} {:>8} {:>6} {:>6} | {:>8} {:>8} {:>8}", "m x k x n", "threads", "ours", "peer", "ratio", "ours%", "peer%", "best", "peer", "ratio");
     let exe = std::env::current_exe().unwrap();
     let threads_list: Vec<usize> = match std::env::var("LAWCAT_BENCH_THREAD_COUNTS") {
         Ok(v) => v.split(',').map(|x| x.trim().parse().expect("LAWCAT_BENCH_THREAD_COUNTS: comma-separated counts")).collect(),
         Err(_) => vec![1, 2],
     };
     for threads in threads_list {
-        let status = Command::new(&exe)
-            .env("LAWCAT_BENCH_THREADS", threads.to_string())
-            .env("MATMUL_NUM_THREADS", threads.to_string())
-            .status()
-            .expect("spawn benchmark child");
+        let status = Command::new(&exe).env("LAWCAT_BENCH_THREADS", threads.to_string()).env("MATMUL_NUM_THREADS", threads.to_string()).status().expect("spawn benchmark child");
         assert!(status.success());
     }
 }

@@ -112,8 +112,14 @@ pub enum UnaryOp {
     Elu(f64),
     Powf(f64),
     /// `x * mul + add`.
-    Affine { mul: f64, add: f64 },
-    Clamp { min: f64, max: f64 },
+    Affine {
+        mul: f64,
+        add: f64,
+    },
+    Clamp {
+        min: f64,
+        max: f64,
+    },
 }
 
 /// The element-wise ops of two operands (the one list: autograd adds each one's derivative).
@@ -181,14 +187,7 @@ pub trait BackendStorage: Send + Sync + Debug + 'static {
     /// Comparison; the result is U8 (1 where true).
     fn cmp(&self, layout: &Layout, rhs: &dyn BackendStorage, rhs_layout: &Layout, op: CmpOp) -> Result<Storage>;
     /// `self` is the condition (non-zero = true).
-    fn where_cond(
-        &self,
-        layout: &Layout,
-        on_true: &dyn BackendStorage,
-        true_layout: &Layout,
-        on_false: &dyn BackendStorage,
-        false_layout: &Layout,
-    ) -> Result<Storage>;
+    fn where_cond(&self, layout: &Layout, on_true: &dyn BackendStorage, true_layout: &Layout, on_false: &dyn BackendStorage, false_layout: &Layout) -> Result<Storage>;
     /// Reduces `dim`; the output has the input's shape with `dim` of size 1.
     /// ArgMax/ArgMin give I64.
     fn reduce(&self, layout: &Layout, dim: usize, op: ReduceOp) -> Result<Storage>;
@@ -202,25 +201,9 @@ pub trait BackendStorage: Send + Sync + Debug + 'static {
     /// `out[i][j][k] = self[i][index[i][j][k]][k]` for dim = 1 (torch.gather).
     fn gather(&self, layout: &Layout, index: &dyn BackendStorage, index_layout: &Layout, dim: usize) -> Result<Storage>;
     /// A copy of `self` with `src` added at `index` along `dim` (torch.scatter_add).
-    fn scatter_add(
-        &self,
-        layout: &Layout,
-        index: &dyn BackendStorage,
-        index_layout: &Layout,
-        src: &dyn BackendStorage,
-        src_layout: &Layout,
-        dim: usize,
-    ) -> Result<Storage>;
+    fn scatter_add(&self, layout: &Layout, index: &dyn BackendStorage, index_layout: &Layout, src: &dyn BackendStorage, src_layout: &Layout, dim: usize) -> Result<Storage>;
     /// A copy of `self` with slice `i` of `src` added to slice `ids[i]` along `dim` (torch.index_add).
-    fn index_add(
-        &self,
-        layout: &Layout,
-        ids: &dyn BackendStorage,
-        ids_layout: &Layout,
-        src: &dyn BackendStorage,
-        src_layout: &Layout,
-        dim: usize,
-    ) -> Result<Storage>;
+    fn index_add(&self, layout: &Layout, ids: &dyn BackendStorage, ids_layout: &Layout, src: &dyn BackendStorage, src_layout: &Layout, dim: usize) -> Result<Storage>;
     /// `self` followed by `rest` along `dim`; all of one dtype, shapes equal but for `dim`.
     fn concat(&self, layout: &Layout, rest: &[(&dyn BackendStorage, &Layout)], dim: usize) -> Result<Storage>;
     /// Writes the elements of `src` (seen through `src_layout`) into the places `dst` picks

@@ -13,11 +13,7 @@ fn write_level(f: &mut fmt::Formatter<'_>, v: &[f64], dims: &[usize], strides: &
     }
     let n = dims[0];
     write!(f, "[")?;
-    let show: Vec<Option<usize>> = if summarize && n > 2 * EDGE {
-        (0..EDGE).map(Some).chain(std::iter::once(None)).chain((n - EDGE..n).map(Some)).collect()
-    } else {
-        (0..n).map(Some).collect()
-    };
+    let show: Vec<Option<usize>> = if summarize && n > 2 * EDGE { (0..EDGE).map(Some).chain(std::iter::once(None)).chain((n - EDGE..n).map(Some)).collect() } else { (0..n).map(Some).collect() };
     for (k, i) in show.iter().enumerate() {
         if k > 0 {
             if dims.len() > 1 {

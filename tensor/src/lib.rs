@@ -24,18 +24,18 @@
 pub mod atomic;
 pub mod backend;
 pub mod check_device;
-pub mod custom_op;
 pub mod cpu;
-mod host;
-mod send_ptr;
+pub mod custom_op;
 mod display;
 mod dtype;
 mod error;
+mod host;
 pub mod layout;
 pub mod memory;
 mod ops;
 pub mod random;
 pub mod safetensors_io;
+mod send_ptr;
 pub mod sha256;
 mod tensor;
 #[cfg(feature = "testing")]
@@ -45,10 +45,10 @@ mod view;
 
 pub use backend::{AccelDevice, BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, Storage, UnaryOp};
 pub use custom_op::{CustomOp, DevIn, DevOut, HostIn, HostOut};
-pub use host::CpuStorage;
 pub use dtype::{DType, Elem, FloatElem, Real};
 pub use error::{Error, Result};
 pub use half::{bf16, f16};
+pub use host::CpuStorage;
 pub use layout::{Layout, Shape};
 pub use random::Rng;
 pub use tensor::Tensor;

@@ -54,8 +54,7 @@ impl SafetensorsFile {
         // SAFETY: the map is read-only; a file changed underneath us while mapped is outside
         // what we promise (as for every mmap reader).
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
-        let (n, meta) = safetensors::SafeTensors::read_metadata(&mmap)
-            .map_err(|e| Error::file(&path, format!("not a valid safetensors file: {e}")))?;
+        let (n, meta) = safetensors::SafeTensors::read_metadata(&mmap).map_err(|e| Error::file(&path, format!("not a valid safetensors file: {e}")))?;
         let infos = meta.tensors().into_iter().map(|(k, v)| (k, v.clone())).collect();
         let metadata = meta.metadata().clone().unwrap_or_default();
         Ok(SafetensorsFile { path, mmap, data_start: 8 + n, infos, metadata })

@@ -234,12 +234,8 @@ impl Tensor {
     /// Runs `f` on this tensor's host data and layout without copying; an error when the
     /// tensor is not on the CPU or not of element type `T`. For kernels outside this crate.
     pub fn with_cpu_slice<T: Elem, R>(&self, f: impl FnOnce(&[T], &Layout) -> R) -> Result<R> {
-        let Some(cpu) = self.storage.as_any().downcast_ref::<CpuStorage>() else {
-            bail!("with_cpu_slice", "tensor is on {}, not the CPU", self.device())
-        };
-        let Some(data) = T::slice(cpu) else {
-            bail!("with_cpu_slice", "tensor is {}, asked for {}", self.dtype(), T::DTYPE)
-        };
+        let Some(cpu) = self.storage.as_any().downcast_ref::<CpuStorage>() else { bail!("with_cpu_slice", "tensor is on {}, not the CPU", self.device()) };
+        let Some(data) = T::slice(cpu) else { bail!("with_cpu_slice", "tensor is {}, asked for {}", self.dtype(), T::DTYPE) };
         Ok(f(data, &self.layout))
     }
 

@@ -52,8 +52,7 @@ pub fn arb_shape() -> impl Strategy<Value = Vec<usize>> {
 /// Shapes of rank 1..=3 with no empty dim, up to ~40K elements, sized so some exceed the
 /// parallel thresholds.
 pub fn arb_big_shape() -> impl Strategy<Value = Vec<usize>> {
-    prop::collection::vec(prop_oneof![Just(1usize), 2usize..9, 60usize..70], 1..4)
-        .prop_filter("at most ~40K elements", |s| s.iter().product::<usize>() <= 40_000)
+    prop::collection::vec(prop_oneof![Just(1usize), 2usize..9, 60usize..70], 1..4).prop_filter("at most ~40K elements", |s| s.iter().product::<usize>() <= 40_000)
 }
 
 /// A tensor of logical shape `shape` laid out as `mode` says, values uniform in `[lo, hi)`.
@@ -141,13 +140,14 @@ pub fn round_to(v: f64, dtype: DType) -> f64 {
 
 /// Two shapes that broadcast to `out`: each drops some leading dims and sets some to 1.
 pub fn arb_broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<usize>)> {
-    arb_shape().prop_flat_map(|out| {
-        let r = out.len();
-        (Just(out), 0..=r, 0..=r, prop::collection::vec(any::<bool>(), r), prop::collection::vec(any::<bool>(), r))
-    })
-    .prop_map(|(out, da, db, ma, mb)| {
-        let a: Vec<usize> = out[da..].iter().zip(&ma[da..]).map(|(&d, &one)| if one { 1 } else { d }).collect();
-        let b: Vec<usize> = out[db..].iter().zip(&mb[db..]).map(|(&d, &one)| if one { 1 } else { d }).collect();
-        (out, a, b)
-    })
+    arb_shape()
+        .prop_flat_map(|out| {
+            let r = out.len();
+            (Just(out), 0..=r, 0..=r, prop::collection::vec(any::<bool>(), r), prop::collection::vec(any::<bool>(), r))
+        })
+        .prop_map(|(out, da, db, ma, mb)| {
+            let a: Vec<usize> = out[da..].iter().zip(&ma[da..]).map(|(&d, &one)| if one { 1 } else { d }).collect();
+            let b: Vec<usize> = out[db..].iter().zip(&mb[db..]).map(|(&d, &one)| if one { 1 } else { d }).collect();
+            (out, a, b)
+        })
 }

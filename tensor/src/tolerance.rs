@@ -113,8 +113,20 @@ pub fn compare(got: &[f64], want: &[f64], tol: Tol) -> Comparison {
             all_within = false;
         }
     }
-    let rel_rms = if den > 0.0 { (num / den).sqrt() } else if num > 0.0 { f64::INFINITY } else { 0.0 };
-    let max_rel = if max_ref > 0.0 { max_abs / max_ref } else if max_abs > 0.0 { f64::INFINITY } else { 0.0 };
+    let rel_rms = if den > 0.0 {
+        (num / den).sqrt()
+    } else if num > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    };
+    let max_rel = if max_ref > 0.0 {
+        max_abs / max_ref
+    } else if max_abs > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    };
     let relative_only = tol.atol == 0.0 && tol.rtol == 0.0 && tol.rms > 0.0;
     let rms_ok = num == 0.0 || num.sqrt() <= tol.rms.max(tol.rtol) * den.sqrt() + tol.atol * (len as f64).sqrt();
     let pass = if relative_only { max_rel <= tol.rms && rel_rms <= tol.rms } else { all_within && rms_ok };

@@ -1,9 +1,9 @@
 //! Property tests: every element-wise op against an f64 reference, on random shapes
 //! (size-0 and size-1 dims), every float dtype, contiguous and strided inputs.
 
-use tensor::testing::*;
 use proptest::prelude::*;
 use tensor::layout::broadcast_shapes;
+use tensor::testing::*;
 use tensor::tolerance::{assert_close, Tol};
 use tensor::{DType, Device, Tensor};
 

@@ -270,12 +270,7 @@ fn portable_switch_selects_portable() {
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args(["portable_switch_selects_portable", "--exact", "--nocapture"])
-        .env("LAWCAT_PORTABLE_MATMUL", "1")
-        .env_remove("LAWCAT_SIMD")
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(exe).args(["portable_switch_selects_portable", "--exact", "--nocapture"]).env("LAWCAT_PORTABLE_MATMUL", "1").env_remove("LAWCAT_SIMD").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
 }

@@ -1,8 +1,8 @@
 //! Property tests: reductions, softmax, log-softmax, cumsum, views, concat/stack and the
 //! indexing ops against f64 references on random shapes and layouts.
 
-use tensor::testing::*;
 use proptest::prelude::*;
+use tensor::testing::*;
 use tensor::tolerance::{assert_close, Tol};
 use tensor::{DType, Device, Tensor};
 

@@ -49,11 +49,7 @@ fn saving_is_atomic_and_leaves_no_temp_file() {
     save([("a", &t)], None, &path).unwrap();
     save([("b", &t)], None, &path).unwrap();
     assert_eq!(SafetensorsFile::open(&path).unwrap().names(), vec!["b"]);
-    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-        .collect();
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
     assert!(leftovers.is_empty());
 }
 

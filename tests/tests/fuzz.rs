@@ -53,7 +53,8 @@ fn refuse(size: usize) -> ! {
     let case = CURRENT_CASE.load(Ordering::SeqCst);
     let n = {
         let mut c = std::io::Cursor::new(&mut buf[..]);
-        let _ = write!(c, "\nfuzz: an allocation of {size} bytes (over the 1 GiB limit) in target #{target} case {case}: a size from the input was trusted. Rerun with LAWCAT_FUZZ_CASE=<target>:{case}\n");
+        let _ =
+            write!(c, "\nfuzz: an allocation of {size} bytes (over the 1 GiB limit) in target #{target} case {case}: a size from the input was trusted. Rerun with LAWCAT_FUZZ_CASE=<target>:{case}\n");
         c.position() as usize
     };
     let _ = std::io::stderr().write_all(&buf[..n]);
@@ -303,22 +304,25 @@ fn targets(dir: &Path) -> Vec<Target> {
         let d = mk("audit gla");
         let (b, t, h, k, v) = (1, 7, 2, 4, 3);
         let file = d.join("gla_b1_t7.safetensors");
-        save(&file, &[
-            ("q", rand_f32(&[b, t, h, k], &mut rng)),
-            ("k", rand_f32(&[b, t, h, k], &mut rng)),
-            ("v", rand_f32(&[b, t, h, v], &mut rng)),
-            ("g", rand_f32(&[b, t, h, k], &mut rng).affine(0.1, -0.2).unwrap()),
-            ("initial_state", rand_f32(&[b, h, k, v], &mut rng)),
-            ("o", rand_f32(&[b, t, h, v], &mut rng)),
-            ("final_state", rand_f32(&[b, h, k, v], &mut rng)),
-            ("do", rand_f32(&[b, t, h, v], &mut rng)),
-            ("d_final_state", rand_f32(&[b, h, k, v], &mut rng)),
-            ("dq", rand_f32(&[b, t, h, k], &mut rng)),
-            ("dk", rand_f32(&[b, t, h, k], &mut rng)),
-            ("dv", rand_f32(&[b, t, h, v], &mut rng)),
-            ("dg", rand_f32(&[b, t, h, k], &mut rng)),
-            ("d_initial_state", rand_f32(&[b, h, k, v], &mut rng)),
-        ]);
+        save(
+            &file,
+            &[
+                ("q", rand_f32(&[b, t, h, k], &mut rng)),
+                ("k", rand_f32(&[b, t, h, k], &mut rng)),
+                ("v", rand_f32(&[b, t, h, v], &mut rng)),
+                ("g", rand_f32(&[b, t, h, k], &mut rng).affine(0.1, -0.2).unwrap()),
+                ("initial_state", rand_f32(&[b, h, k, v], &mut rng)),
+                ("o", rand_f32(&[b, t, h, v], &mut rng)),
+                ("final_state", rand_f32(&[b, h, k, v], &mut rng)),
+                ("do", rand_f32(&[b, t, h, v], &mut rng)),
+                ("d_final_state", rand_f32(&[b, h, k, v], &mut rng)),
+                ("dq", rand_f32(&[b, t, h, k], &mut rng)),
+                ("dk", rand_f32(&[b, t, h, k], &mut rng)),
+                ("dv", rand_f32(&[b, t, h, v], &mut rng)),
+                ("dg", rand_f32(&[b, t, h, k], &mut rng)),
+                ("d_initial_state", rand_f32(&[b, h, k, v], &mut rng)),
+            ],
+        );
         let seed = std::fs::read(&file).unwrap();
         out.push(Target {
             name: "audit gla",
@@ -341,16 +345,19 @@ fn targets(dir: &Path) -> Vec<Target> {
         let d = mk("audit conv1d");
         let (b, t, c, w) = (2, 9, 3, 4);
         let file = d.join("conv1d_b2_t9.safetensors");
-        save(&file, &[
-            ("x", rand_f32(&[b, t, c], &mut rng)),
-            ("weight", rand_f32(&[c, w], &mut rng)),
-            ("bias", rand_f32(&[c], &mut rng)),
-            ("y", rand_f32(&[b, t, c], &mut rng)),
-            ("dy", rand_f32(&[b, t, c], &mut rng)),
-            ("dx", rand_f32(&[b, t, c], &mut rng)),
-            ("dweight", rand_f32(&[c, w], &mut rng)),
-            ("dbias", rand_f32(&[c], &mut rng)),
-        ]);
+        save(
+            &file,
+            &[
+                ("x", rand_f32(&[b, t, c], &mut rng)),
+                ("weight", rand_f32(&[c, w], &mut rng)),
+                ("bias", rand_f32(&[c], &mut rng)),
+                ("y", rand_f32(&[b, t, c], &mut rng)),
+                ("dy", rand_f32(&[b, t, c], &mut rng)),
+                ("dx", rand_f32(&[b, t, c], &mut rng)),
+                ("dweight", rand_f32(&[c, w], &mut rng)),
+                ("dbias", rand_f32(&[c], &mut rng)),
+            ],
+        );
         let seed = std::fs::read(&file).unwrap();
         out.push(Target {
             name: "audit conv1d",
@@ -869,7 +876,8 @@ fn readers_survive_mutated_files() {
     println!("{total} cases in {secs:.1} s: {} failures, {panics} panics", failures.len());
     let _ = std::fs::remove_dir_all(&dir);
     if !failures.is_empty() {
-        let list: Vec<String> = failures.iter().take(20).map(|f| format!("LAWCAT_FUZZ_SEED={base} LAWCAT_FUZZ_CASE={:?} ({:?}): {}", format!("{}:{}", f.target, f.case), f.mutations, f.what)).collect();
+        let list: Vec<String> =
+            failures.iter().take(20).map(|f| format!("LAWCAT_FUZZ_SEED={base} LAWCAT_FUZZ_CASE={:?} ({:?}): {}", format!("{}:{}", f.target, f.case), f.mutations, f.what)).collect();
         panic!("{} of {total} cases failed (first 20):\n{}", failures.len(), list.join("\n"));
     }
 }

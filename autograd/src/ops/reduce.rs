@@ -16,8 +16,14 @@ enum Reduce {
     Sum,
     Mean,
     /// Max or min: `y` kept to find where the extreme values were.
-    Extreme { x: Tensor, y: Tensor },
-    LogSumExp { x: Tensor, y: Tensor },
+    Extreme {
+        x: Tensor,
+        y: Tensor,
+    },
+    LogSumExp {
+        x: Tensor,
+        y: Tensor,
+    },
 }
 
 struct ReduceBackward {

@@ -66,8 +66,7 @@ impl UnaryBackwardRule for Unary {
             Unary::Affine { mul, .. } => g.scale(mul),
             // d/dx clamp(x, lo, hi) = [lo <= x <= hi]
             Unary::Clamp { min, max } => {
-                let inside = mask_as(&x.ge(&Tensor::scalar(min, x.dtype(), &x.device())?)?, x.dtype())?
-                    .mul(&mask_as(&x.le(&Tensor::scalar(max, x.dtype(), &x.device())?)?, x.dtype())?)?;
+                let inside = mask_as(&x.ge(&Tensor::scalar(min, x.dtype(), &x.device())?)?, x.dtype())?.mul(&mask_as(&x.le(&Tensor::scalar(max, x.dtype(), &x.device())?)?, x.dtype())?)?;
                 g.mul(&inside)
             }
         }

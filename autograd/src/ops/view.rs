@@ -7,10 +7,20 @@ use tensor::{Result, Shape, Tensor};
 
 enum View {
     /// Any view that is undone by reshaping the gradient (reshape, squeeze, unsqueeze).
-    Reshape { from: Vec<usize> },
-    Permute { perm: Vec<usize> },
-    Narrow { dims: Vec<usize>, dim: usize, start: usize },
-    Broadcast { from: Vec<usize> },
+    Reshape {
+        from: Vec<usize>,
+    },
+    Permute {
+        perm: Vec<usize>,
+    },
+    Narrow {
+        dims: Vec<usize>,
+        dim: usize,
+        start: usize,
+    },
+    Broadcast {
+        from: Vec<usize>,
+    },
 }
 
 impl Backward for View {

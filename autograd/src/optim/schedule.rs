@@ -5,7 +5,11 @@ pub enum LrSchedule {
     Constant,
     /// Linear warm-up from `base / warmup` to `base` over `warmup` updates, then cosine
     /// decay to `base * min_ratio` at update `total`, and flat after.
-    WarmupCosine { warmup: u64, total: u64, min_ratio: f64 },
+    WarmupCosine {
+        warmup: u64,
+        total: u64,
+        min_ratio: f64,
+    },
 }
 
 impl LrSchedule {

@@ -66,12 +66,7 @@ impl Optimizer for Sgd {
         self.t
     }
     fn state(&self) -> (Vec<(String, Tensor)>, HashMap<String, String>) {
-        let tensors = self
-            .params
-            .iter()
-            .zip(&self.buf)
-            .filter_map(|(p, b)| b.as_ref().map(|b| (format!("{}.momentum_buffer", p.name()), b.clone())))
-            .collect();
+        let tensors = self.params.iter().zip(&self.buf).filter_map(|(p, b)| b.as_ref().map(|b| (format!("{}.momentum_buffer", p.name()), b.clone()))).collect();
         let meta = HashMap::from([
             ("optimizer".to_string(), "sgd".to_string()),
             ("step".to_string(), self.t.to_string()),

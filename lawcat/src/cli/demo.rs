@@ -98,7 +98,12 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         c.num_key_value_heads,
         c.num_parameters() as f64 / 1e6
     );
-    outln!("distilling a LAWCAT student on {seq_len}-token sequences ({} + {} steps), then passkey retrieval at {:?} x {seq_len} tokens", cfg.distill.stage1.steps, cfg.distill.stage2.steps, a.multiples);
+    outln!(
+        "distilling a LAWCAT student on {seq_len}-token sequences ({} + {} steps), then passkey retrieval at {:?} x {seq_len} tokens",
+        cfg.distill.stage1.steps,
+        cfg.distill.stage2.steps,
+        a.multiples
+    );
     let rep = run_demo(&t, &a.teacher, &cfg, &a.out, !a.no_progress)?;
     for s in &rep.stages {
         outln!("stage {}: loss {:.4} -> {:.4} in {:.0} s", s.stage, s.first_loss, s.last_loss, s.seconds);

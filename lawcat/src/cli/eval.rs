@@ -64,7 +64,9 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let spec = EvalSpec { task: task.clone(), lengths: a.lengths.clone(), depths: a.depths.clone(), samples: a.samples, seed: a.seed, haystack };
     let model = super::load_named(&a.model)?;
     let longest = *a.lengths.iter().max().expect("checked non-empty");
-    let fits = |name: &str, c: &nn::LlamaConfig| tensor::memory::check_fits(&format!("--lengths {longest} (--samples {} at once) with {name}", a.samples), nn::model::forward_memory_estimate(c, a.samples, longest));
+    let fits = |name: &str, c: &nn::LlamaConfig| {
+        tensor::memory::check_fits(&format!("--lengths {longest} (--samples {} at once) with {name}", a.samples), nn::model::forward_memory_estimate(c, a.samples, longest))
+    };
     fits(&a.model, &model.model.config)?;
     let recorded = model.student.as_ref().map(|s| s.teacher.clone()).filter(|t| t == "builtin" || std::path::Path::new(t).exists());
     let teacher = if a.no_teacher { None } else { a.teacher.clone().or(recorded) };

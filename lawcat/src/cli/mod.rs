@@ -28,8 +28,8 @@ pub mod verify_kernels;
 
 use crate::student::AnyModel;
 use anyhow::{bail, Context};
-use tensor::Device;
 use std::path::Path;
+use tensor::Device;
 
 static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
 

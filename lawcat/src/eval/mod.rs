@@ -76,9 +76,8 @@ pub fn evaluate(name: &str, model: &Llama, tok: &Tokenizer, spec: &EvalSpec, pro
     for &len in &spec.lengths {
         for (di, &depth) in depths.iter().enumerate() {
             let mut rng = Rng::new(spec.seed ^ (len as u64).wrapping_mul(0x9E37_79B9) ^ (di as u64).wrapping_mul(0x85EB_CA6B));
-            let examples: Vec<tasks::Example> = (0..spec.samples)
-                .map(|_| tasks::example(&spec.task, tok, spec.haystack.as_deref(), len, depth.unwrap_or_else(|| rng.uniform()), &mut rng))
-                .collect::<Result<_>>()?;
+            let examples: Vec<tasks::Example> =
+                (0..spec.samples).map(|_| tasks::example(&spec.task, tok, spec.haystack.as_deref(), len, depth.unwrap_or_else(|| rng.uniform()), &mut rng)).collect::<Result<_>>()?;
             // Equal-length prompts decode as one batch.
             let mut by_len: std::collections::BTreeMap<usize, Vec<&tasks::Example>> = Default::default();
             for e in &examples {

@@ -16,9 +16,9 @@
 //! `W - 1` inputs ([`conv1d_step`]).
 
 use autograd::{Backward, Var};
-use rayon::prelude::*;
 use ptx::runtime::device::{input, output};
 use ptx::runtime::{GpuDevice, GpuStorage};
+use rayon::prelude::*;
 use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, FloatElem, HostIn, HostOut, Real, Result, Tensor};
 
 /// `(y, dx, dw, dbias)` in f64 straight from the sums above (the algorithmic reference).

@@ -97,10 +97,8 @@ fn rms_norm(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let (y, dx, dw) = run(&x_dev, &w_dev, &g_dev)?;
     let (y_ref, dx_ref, dw_ref) = run(&x_cpu, &w_cpu, &g_cpu)?;
     let what = format!("{xd} x {dims:?}, {} w", w_cpu.dtype());
-    let mut out = vec![
-        Check::new(format!("rms_norm y, {what}"), host(&y)?, y_ref, Tol::accumulated(cd, d, 1.0)),
-        Check::new(format!("rms_norm dx, {what}"), host(&dx)?, dx_ref, Tol::accumulated(cd, d, 4.0)),
-    ];
+    let mut out =
+        vec![Check::new(format!("rms_norm y, {what}"), host(&y)?, y_ref, Tol::accumulated(cd, d, 1.0)), Check::new(format!("rms_norm dx, {what}"), host(&dx)?, dx_ref, Tol::accumulated(cd, d, 4.0))];
     if let (Some(dw), Some(dw_ref)) = (dw, dw_ref) {
         out.push(Check::new(format!("rms_norm dw, {what}"), host(&dw)?, dw_ref, Tol::accumulated(cd, rows + d, 4.0)));
     }
@@ -133,10 +131,7 @@ fn rope(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let (y, dx) = run(&x_dev, &g_dev)?;
     let (y_ref, dx_ref) = run(&x_cpu, &g_cpu)?;
     let what = format!("{xd} x {dims:?} from position {start}");
-    Ok(vec![
-        Check::new(format!("rope y, {what}"), host(&y)?, y_ref, Tol::elementwise(cd)),
-        Check::new(format!("rope dx, {what}"), host(&dx)?, dx_ref, Tol::elementwise(cd)),
-    ])
+    Ok(vec![Check::new(format!("rope y, {what}"), host(&y)?, y_ref, Tol::elementwise(cd)), Check::new(format!("rope dx, {what}"), host(&dx)?, dx_ref, Tol::elementwise(cd))])
 }
 
 /// SwiGLU (`swiglu.cu`): `silu(a) b` and the gradients asked for.
@@ -166,11 +161,7 @@ fn swiglu(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     };
     let (got, want_t) = (run(&a_dev, &b_dev, &g_dev)?, run(&a_cpu, &b_cpu, &g_cpu)?);
     let names = ["h", if want[0] { "da" } else { "db" }, "db"];
-    got.iter()
-        .zip(want_t)
-        .zip(names)
-        .map(|((g, w), name)| Ok(Check::new(format!("swiglu {name}, {ad} a, {bd} b {dims:?}"), host(g)?, w, Tol::elementwise(cd))))
-        .collect()
+    got.iter().zip(want_t).zip(names).map(|((g, w), name)| Ok(Check::new(format!("swiglu {name}, {ad} a, {bd} b {dims:?}"), host(g)?, w, Tol::elementwise(cd)))).collect()
 }
 
 /// Rows and vocabulary of the loss cases: rows 0 (sometimes), 1, 63, 65; small vocabularies
@@ -219,7 +210,12 @@ fn cross_entropy_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec
         }
         let loss = cross_entropy(&Var::constant(z_dev.clone()), &t_cpu.to_device(device)?, ignore)?;
         let nan = host(loss.value())?.to_vec_f64()?[0].is_nan();
-        out.push(Check::new(format!("cross_entropy: a target outside the vocabulary of {v} gives NaN"), Tensor::scalar(nan as u8 as f64, DType::F32, &Device::Cpu)?, Tensor::scalar(1.0, DType::F32, &Device::Cpu)?, Tol::EXACT));
+        out.push(Check::new(
+            format!("cross_entropy: a target outside the vocabulary of {v} gives NaN"),
+            Tensor::scalar(nan as u8 as f64, DType::F32, &Device::Cpu)?,
+            Tensor::scalar(1.0, DType::F32, &Device::Cpu)?,
+            Tol::EXACT,
+        ));
     }
     Ok(out)
 }
@@ -243,10 +239,7 @@ fn kl_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let (kl, dz) = run(&s_dev, &t_dev, device)?;
     let (kl_ref, dz_ref) = run(&s_cpu, &t_cpu, &Device::Cpu)?;
     let what = format!("{sd} student, {td} teacher {dims:?}, T = {temperature}");
-    Ok(vec![
-        Check::new(format!("kl_div, {what}"), host(&kl)?, kl_ref, Tol::accumulated(cd, v, 4.0)),
-        Check::new(format!("kl_div dstudent, {what}"), host(&dz)?, dz_ref, Tol::accumulated(cd, v, 1.0)),
-    ])
+    Ok(vec![Check::new(format!("kl_div, {what}"), host(&kl)?, kl_ref, Tol::accumulated(cd, v, 4.0)), Check::new(format!("kl_div dstudent, {what}"), host(&dz)?, dz_ref, Tol::accumulated(cd, v, 1.0))])
 }
 
 /// Mean squared error (`loss.cu`): the loss and da (b is data: its gradient, the negation,
@@ -270,10 +263,7 @@ fn mse_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let (loss, da) = run(&a_dev, &b_dev, device)?;
     let (loss_ref, da_ref) = run(&a_cpu, &b_cpu, &Device::Cpu)?;
     let what = format!("{ad} a, {bd} b {dims:?}");
-    Ok(vec![
-        Check::new(format!("mse, {what}"), host(&loss)?, loss_ref, f64_sum(cd, n, 16.0)),
-        Check::new(format!("mse da, {what}"), host(&da)?, da_ref, Tol::elementwise(cd)),
-    ])
+    Ok(vec![Check::new(format!("mse, {what}"), host(&loss)?, loss_ref, f64_sum(cd, n, 16.0)), Check::new(format!("mse da, {what}"), host(&da)?, da_ref, Tol::elementwise(cd))])
 }
 
 /// AdamW (`adamw.cu`): three `AdamW::step`s of f32 and f64 parameters on the device, equal to

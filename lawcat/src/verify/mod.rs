@@ -109,7 +109,8 @@ pub fn run(device: &Device, n: usize, seed: u64, large: bool, filter: &str) -> V
 
 /// The table `lawcat verify-kernels` prints.
 pub fn table(device: &Device, rows: &[Row]) -> String {
-    let mut s = format!("kernels on {device} against the CPU reference\n{:<42} {:>6} {:>10} {:>10} {:>24} {:>5} {:>8}\n", "kernel", "cases", "max abs", "max rel", "bound (last check)", "pass", "time");
+    let mut s =
+        format!("kernels on {device} against the CPU reference\n{:<42} {:>6} {:>10} {:>10} {:>24} {:>5} {:>8}\n", "kernel", "cases", "max abs", "max rel", "bound (last check)", "pass", "time");
     for r in rows {
         s += &format!("{:<42} {:>6} {:>10.2e} {:>10.2e} {:>24} {:>5} {:>7.2}s\n", r.kernel, r.cases, r.max_abs, r.max_rel, r.bound, if r.pass { "ok" } else { "FAIL" }, r.secs);
         for f in r.failures.iter().take(3) {

@@ -65,7 +65,15 @@ fn check(what: String, got: &Tensor, want: &Tensor, tol: Tol) -> Result<Check> {
 /// NaN" compares equal (the comparison counts NaN as a difference, and infinities spoil its
 /// RMS check).
 fn marked(t: &Tensor) -> Result<Tensor> {
-    let mark = |x: f64| if x.is_nan() { -7.7e7 } else if x.is_infinite() { 8.8e8f64.copysign(x) } else { x };
+    let mark = |x: f64| {
+        if x.is_nan() {
+            -7.7e7
+        } else if x.is_infinite() {
+            8.8e8f64.copysign(x)
+        } else {
+            x
+        }
+    };
     let v: Vec<f64> = t.to_device(&Device::Cpu)?.to_vec_f64()?.into_iter().map(mark).collect();
     Tensor::from_vec(v, t.dims(), &Device::Cpu)
 }
@@ -477,11 +485,7 @@ fn scatter_add(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>
 fn index_add(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let mut out = vec![];
     for (i, dtype) in FLOATS.into_iter().enumerate() {
-        let (mut s, n) = if size >= 1 && i == 0 {
-            (vec![5, 2], if size == 1 { 2100 } else { 70_000 })
-        } else {
-            (random_shape(rng, size), gen::len(rng, size, &[0, 1, 7, 63], &[65, 1000, 5000]))
-        };
+        let (mut s, n) = if size >= 1 && i == 0 { (vec![5, 2], if size == 1 { 2100 } else { 70_000 }) } else { (random_shape(rng, size), gen::len(rng, size, &[0, 1, 7, 63], &[65, 1000, 5000])) };
         let dim = rng.below(s.len());
         s[dim] = s[dim].max(1);
         let (c, g) = operand(&s, dtype, -2.0, 2.0, pick_view(rng), device, rng)?;

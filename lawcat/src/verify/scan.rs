@@ -56,7 +56,13 @@ fn attention(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> 
     let (b, hkv, rep) = if size >= 2 { (2, 4, 4) } else { (1 + rng.below(2), 1 + rng.below(2), [1, 2, 3][rng.below(3)]) };
     let (b, hkv, rep) = if size == 1 && t > 1 { (1, 1, 2) } else { (b, hkv, rep) };
     let h = hkv * rep;
-    let start = if decode_long { 500 + rng.below(200) } else if size >= 2 { rng.below(3000) } else { rng.below(20) };
+    let start = if decode_long {
+        500 + rng.below(200)
+    } else if size >= 2 {
+        rng.below(3000)
+    } else {
+        rng.below(20)
+    };
     let s = start + t;
     let cap = s + rng.below(5);
     let dtype = if rng.below(3) == 0 { DType::BF16 } else { DType::F32 };

@@ -33,4 +33,3 @@ pub fn ids(b: usize, t: usize, seed: u64) -> Tensor {
     let mut rng = Rng::new(seed);
     Tensor::from_vec((0..b * t).map(|_| rng.below(40) as i64).collect::<Vec<_>>(), [b, t], &Device::Cpu).unwrap()
 }
-

@@ -317,7 +317,10 @@ impl GgufFile {
         let mut tensors = vec![];
         for (name, dims, ty, off) in raw {
             let kind = GgmlType::from_u32(ty).ok_or_else(|| {
-                Error::file(&path, format!("tensor {name:?} has ggml type {ty}, which this reader does not dequantize (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"))
+                Error::file(
+                    &path,
+                    format!("tensor {name:?} has ggml type {ty}, which this reader does not dequantize (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"),
+                )
             })?;
             let (bs, bb) = kind.block();
             let n = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
@@ -333,7 +336,10 @@ impl GgufFile {
             }
             let offset = (data_start as u64).checked_add(off).filter(|&o| o <= file_len as u64);
             let Some(offset) = offset.filter(|o| o + nbytes <= file_len as u64) else {
-                return Err(Error::file(&path, format!("tensor {name:?} ({nbytes} bytes at data offset {off}, the data starting at {data_start}) runs past the end of the file ({file_len} bytes): truncated?")));
+                return Err(Error::file(
+                    &path,
+                    format!("tensor {name:?} ({nbytes} bytes at data offset {off}, the data starting at {data_start}) runs past the end of the file ({file_len} bytes): truncated?"),
+                ));
             };
             let _ = n; // fits: n / bs * bb bytes are inside the file
             let ggml_dims = dims.iter().map(|&d| d as usize).collect();
@@ -376,7 +382,10 @@ fn check_tiling(path: &Path, tensors: &[TensorInfo], data_start: usize, file_len
     for t in order {
         if t.offset < end {
             let p = prev.expect("the first tensor starts at or after the data start");
-            return Err(Error::file(path, format!("tensors {:?} and {:?} overlap: {:?} ({:?}, {} bytes) ends at {end}, {:?} starts at {}", p.name, t.name, p.name, p.kind, p.nbytes, t.name, t.offset)));
+            return Err(Error::file(
+                path,
+                format!("tensors {:?} and {:?} overlap: {:?} ({:?}, {} bytes) ends at {end}, {:?} starts at {}", p.name, t.name, p.name, p.kind, p.nbytes, t.name, t.offset),
+            ));
         }
         if t.offset - end >= align {
             let what = match prev {
@@ -390,7 +399,17 @@ fn check_tiling(path: &Path, tensors: &[TensorInfo], data_start: usize, file_len
     }
     if let Some(p) = prev {
         if file_len - end >= align {
-            return Err(Error::file(path, format!("{} unaccounted bytes after the last tensor {:?} ({:?}, dims {:?}, {} bytes), which ends at {end}: its type or dims do not match its data", file_len - end, p.name, p.kind, p.ggml_dims, p.nbytes)));
+            return Err(Error::file(
+                path,
+                format!(
+                    "{} unaccounted bytes after the last tensor {:?} ({:?}, dims {:?}, {} bytes), which ends at {end}: its type or dims do not match its data",
+                    file_len - end,
+                    p.name,
+                    p.kind,
+                    p.ggml_dims,
+                    p.nbytes
+                ),
+            ));
         }
     }
     Ok(())

@@ -125,12 +125,7 @@ fn q3_k(b: &[u8], y: &mut [f32]) {
     let (hmask, qs, sc) = (&b[0..32], &b[32..96], &b[96..108]);
     let d = h(b, 108);
     let (kmask1, kmask2) = (0x0303_0303u32, 0x0f0f_0f0fu32);
-    let mut aux = [
-        u32::from_le_bytes([sc[0], sc[1], sc[2], sc[3]]),
-        u32::from_le_bytes([sc[4], sc[5], sc[6], sc[7]]),
-        u32::from_le_bytes([sc[8], sc[9], sc[10], sc[11]]),
-        0,
-    ];
+    let mut aux = [u32::from_le_bytes([sc[0], sc[1], sc[2], sc[3]]), u32::from_le_bytes([sc[4], sc[5], sc[6], sc[7]]), u32::from_le_bytes([sc[8], sc[9], sc[10], sc[11]]), 0];
     let tmp = aux[2];
     aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
     aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);

@@ -201,7 +201,12 @@ pub fn access(env: &mut BlockEnv<'_>, who: Who, space: Space, addr: u64, len: us
             let size = env.shared.len() as u64;
             if addr.checked_add(len as u64).is_none_or(|e| e > size) {
                 let g = env.geo;
-                env.check.out_of_bounds(who, space, addr, format!("{len}-byte access at offset {addr}, but the block has {size} bytes of shared memory ({} static, {} dynamic)", g.dyn_shared_offset, g.dyn_shared_bytes));
+                env.check.out_of_bounds(
+                    who,
+                    space,
+                    addr,
+                    format!("{len}-byte access at offset {addr}, but the block has {size} bytes of shared memory ({} static, {} dynamic)", g.dyn_shared_offset, g.dyn_shared_bytes),
+                );
                 return false;
             }
             let off = addr as usize;

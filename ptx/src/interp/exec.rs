@@ -36,9 +36,16 @@ pub enum Flow {
     Jump(u32),
     Exit,
     /// Arrive at block barrier `id`; wait for it when `wait`.
-    Barrier { id: u32, count: Option<u32>, wait: bool, aligned: bool },
+    Barrier {
+        id: u32,
+        count: Option<u32>,
+        wait: bool,
+        aligned: bool,
+    },
     /// Wait for the lanes of `mask`, then run together.
-    Collective { mask: u32 },
+    Collective {
+        mask: u32,
+    },
 }
 
 /// The lanes of a warp executing a collective together.
@@ -289,7 +296,8 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
         }
         let expected = count.unwrap_or(n);
         if expected > n || expected == 0 || (count.is_some() && !expected.is_multiple_of(32) && expected != n) {
-            return Err(self.kernel_err(format!("{}: barrier {id} with a count of {expected} threads in a block of {n} (the count must be a multiple of 32, at most the block size)", self.env.check.site(who))));
+            return Err(self
+                .kernel_err(format!("{}: barrier {id} with a count of {expected} threads in a block of {n} (the count must be a multiple of 32, at most the block size)", self.env.check.site(who))));
         }
         let b = &mut self.barriers[id as usize];
         if b.arrivals.is_empty() {
@@ -371,15 +379,23 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
     fn run_collective(&mut self, pc: u32, members: &[u32], current: Option<u32>) {
         let inst = &self.f.insts[pc as usize];
         // Every lane must be in its own mask, and all must give the same mask.
-        let masks: Vec<u32> = members.iter().map(|&u| match self.threads[u as usize].status {
-            Status::AtCollective { mask } => mask,
-            _ => 0,
-        }).collect();
+        let masks: Vec<u32> = members
+            .iter()
+            .map(|&u| match self.threads[u as usize].status {
+                Status::AtCollective { mask } => mask,
+                _ => 0,
+            })
+            .collect();
         for (i, &u) in members.iter().enumerate() {
             if masks[i] & (1 << (u % 32)) == 0 {
                 self.env.check.report(ProblemKind::CollectiveMask, Who { thread: u, pc }, None, format!("membermask 0x{:08x} does not contain the executing lane {}", masks[i], u % 32));
             } else if masks[i] != masks[0] {
-                self.env.check.report(ProblemKind::CollectiveMask, Who { thread: u, pc }, None, format!("lanes of one warp give different member masks (0x{:08x} here, 0x{:08x} in lane {})", masks[i], masks[0], members[0] % 32));
+                self.env.check.report(
+                    ProblemKind::CollectiveMask,
+                    Who { thread: u, pc },
+                    None,
+                    format!("lanes of one warp give different member masks (0x{:08x} here, 0x{:08x} in lane {})", masks[i], masks[0], members[0] % 32),
+                );
             }
         }
         {

@@ -93,7 +93,9 @@ pub fn lex(text: &str, file: &str) -> Result<Vec<Token>, ParseError> {
             i += 1;
         } else if c.is_ascii_digit() {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || ((chars[i] == '-' || chars[i] == '+') && matches!(chars[i - 1], 'e' | 'E') && !is_hexish(&chars[start..i]))) {
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || ((chars[i] == '-' || chars[i] == '+') && matches!(chars[i - 1], 'e' | 'E') && !is_hexish(&chars[start..i])))
+            {
                 i += 1;
             }
             let s: String = chars[start..i].iter().collect();

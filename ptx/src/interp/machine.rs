@@ -183,7 +183,9 @@ impl Machine {
         }
         let mut params = vec![0u8; f.param_bytes as usize];
         for (i, (p, a)) in f.params.iter().zip(args).enumerate() {
-            let b = a.bytes_for(p).ok_or_else(|| bad(format!("argument {} ({}) does not fit parameter {} (.{}{})", i + 1, a.name(), p.name, p.ty.name(), p.array.map(|n| format!("[{n}]")).unwrap_or_default())))?;
+            let b = a
+                .bytes_for(p)
+                .ok_or_else(|| bad(format!("argument {} ({}) does not fit parameter {} (.{}{})", i + 1, a.name(), p.name, p.ty.name(), p.array.map(|n| format!("[{n}]")).unwrap_or_default())))?;
             params[p.offset as usize..p.offset as usize + b.len()].copy_from_slice(&b);
         }
         self.launches += 1;

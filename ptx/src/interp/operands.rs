@@ -97,7 +97,37 @@ impl<'a> Mods<'a> {
     /// Memory-ordering and cache-hint modifiers that change nothing in a sequential
     /// interpreter (ISA 8 "Memory Consistency Model"; cache operators 9.7.9.1): consumed.
     pub fn skip_hints(&mut self) {
-        const HINTS: &[&str] = &["weak", "relaxed", "acquire", "release", "acq_rel", "volatile", "sc", "cta", "gpu", "sys", "cluster", "ca", "cg", "cs", "lu", "cv", "wb", "wt", "L2::64B", "L2::128B", "L2::256B", "L1::evict_normal", "L1::evict_unchanged", "L1::evict_first", "L1::evict_last", "L1::no_allocate", "L2::evict_normal", "L2::evict_first", "L2::evict_last"];
+        const HINTS: &[&str] = &[
+            "weak",
+            "relaxed",
+            "acquire",
+            "release",
+            "acq_rel",
+            "volatile",
+            "sc",
+            "cta",
+            "gpu",
+            "sys",
+            "cluster",
+            "ca",
+            "cg",
+            "cs",
+            "lu",
+            "cv",
+            "wb",
+            "wt",
+            "L2::64B",
+            "L2::128B",
+            "L2::256B",
+            "L1::evict_normal",
+            "L1::evict_unchanged",
+            "L1::evict_first",
+            "L1::evict_last",
+            "L1::no_allocate",
+            "L2::evict_normal",
+            "L2::evict_first",
+            "L2::evict_last",
+        ];
         while self.one_of(HINTS).is_some() {}
     }
 

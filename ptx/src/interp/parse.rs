@@ -383,7 +383,8 @@ impl<'a> Parser<'a> {
                 _ => return Err(self.err(l, &format!("expected the body of {name}"))),
             }
         }
-        let mut names = FnNames { scopes: vec![HashMap::new()], symbols: HashMap::new(), labels: HashMap::new(), label_pc: vec![], label_names: vec![], reg_names: vec![], reg_tys: vec![], sink: None };
+        let mut names =
+            FnNames { scopes: vec![HashMap::new()], symbols: HashMap::new(), labels: HashMap::new(), label_pc: vec![], label_names: vec![], reg_names: vec![], reg_tys: vec![], sink: None };
         for (n, off) in &self.module_shared {
             names.symbols.insert(n.clone(), Base::Shared(*off));
         }

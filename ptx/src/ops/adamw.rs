@@ -39,16 +39,7 @@ pub fn step(g: In, param: Out, m: Out, v: Out, master: Option<Out>, h: Hyper) ->
     }
     // The constants as the CPU body forms them: in f64, rounded once to the compute dtype.
     let c = |x: f64| if cd == DType::F64 { KernelArg::F64(x) } else { KernelArg::F32(x as f32) };
-    let consts = [
-        c(1.0 - h.lr * h.weight_decay),
-        c(h.beta1),
-        c(h.beta2),
-        c(1.0 - h.beta1),
-        c(1.0 - h.beta2),
-        c(1.0 / h.bc2.sqrt()),
-        c(h.eps),
-        c(h.lr / h.bc1),
-    ];
+    let consts = [c(1.0 - h.lr * h.weight_decay), c(h.beta1), c(h.beta2), c(1.0 - h.beta1), c(1.0 - h.beta2), c(1.0 / h.bc2.sqrt()), c(h.eps), c(h.lr / h.bc1)];
     let mut args = float_in(kernel, "gradient", g)?;
     args.push(out_ptr(kernel, "param", &param, param.0.dtype(), &dims)?);
     if cd != DType::F64 {

@@ -150,10 +150,42 @@ mod tests {
     #[test]
     fn the_fused_launchers_name_shipped_entries() {
         let used: &[(&str, &[&str])] = &[
-            ("norm", &["rms_norm_fwd_f32", "rms_norm_fwd_f64", "rms_norm_bwd_dx_f32", "rms_norm_bwd_dx_f64", "rms_norm_bwd_dw_partial_f32", "rms_norm_bwd_dw_partial_f64", "rms_norm_bwd_dw_finish_f32", "rms_norm_bwd_dw_finish_f64"]),
+            (
+                "norm",
+                &[
+                    "rms_norm_fwd_f32",
+                    "rms_norm_fwd_f64",
+                    "rms_norm_bwd_dx_f32",
+                    "rms_norm_bwd_dx_f64",
+                    "rms_norm_bwd_dw_partial_f32",
+                    "rms_norm_bwd_dw_partial_f64",
+                    "rms_norm_bwd_dw_finish_f32",
+                    "rms_norm_bwd_dw_finish_f64",
+                ],
+            ),
             ("rope", &["rope_f32", "rope_f64"]),
             ("swiglu", &["swiglu_fwd_f32", "swiglu_fwd_f64", "swiglu_bwd_f32", "swiglu_bwd_f64"]),
-            ("loss", &["ce_fwd_rows_f32", "ce_fwd_rows_f64", "ce_fwd_finish_f32", "ce_fwd_finish_f64", "ce_bwd_f32", "ce_bwd_f64", "kl_fwd_rows_f32", "kl_fwd_rows_f64", "kl_bwd_f32", "kl_bwd_f64", "mse_partial_f32", "mse_partial_f64", "mean_finish_f32", "mean_finish_f64", "mse_bwd_f32", "mse_bwd_f64"]),
+            (
+                "loss",
+                &[
+                    "ce_fwd_rows_f32",
+                    "ce_fwd_rows_f64",
+                    "ce_fwd_finish_f32",
+                    "ce_fwd_finish_f64",
+                    "ce_bwd_f32",
+                    "ce_bwd_f64",
+                    "kl_fwd_rows_f32",
+                    "kl_fwd_rows_f64",
+                    "kl_bwd_f32",
+                    "kl_bwd_f64",
+                    "mse_partial_f32",
+                    "mse_partial_f64",
+                    "mean_finish_f32",
+                    "mean_finish_f64",
+                    "mse_bwd_f32",
+                    "mse_bwd_f64",
+                ],
+            ),
             ("adamw", &["adamw_f32", "adamw_f64"]),
             ("sample", &["choose_greedy", "choose_sample"]),
         ];

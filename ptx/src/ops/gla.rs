@@ -29,18 +29,8 @@ const REC_SEGMENT: usize = 64;
 const REC_TS: usize = 8;
 
 /// Every entry the launchers use (tested against the module).
-pub const ENTRIES: &[&str] = &[
-    "gla_cumsum",
-    "gla_chunk_h",
-    "gla_chunk_fwd_o",
-    "gla_chunk_bwd",
-    "gla_rec_fwd_f32",
-    "gla_rec_fwd_f64",
-    "gla_rec_bwd_f32",
-    "gla_rec_bwd_f64",
-    "gla_rec_bwd_sum_f32",
-    "gla_rec_bwd_sum_f64",
-];
+pub const ENTRIES: &[&str] =
+    &["gla_cumsum", "gla_chunk_h", "gla_chunk_fwd_o", "gla_chunk_bwd", "gla_rec_fwd_f32", "gla_rec_fwd_f64", "gla_rec_bwd_f32", "gla_rec_bwd_f64", "gla_rec_bwd_sum_f32", "gla_rec_bwd_sum_f64"];
 
 /// The operands of one call: `q, k, g [B, T, H, K]`, `v [B, T, H, V]`, and the initial state
 /// `s0 [B, H, K, V]` when there is one.
@@ -142,7 +132,15 @@ fn cumsum(gpu: &GpuDevice, x: &Inputs, d: Dims, c: usize) -> Result<GpuStorage> 
     let gc = gpu.storage(DType::F32, d.lanes() * d.t * d.k)?;
     let n = d.lanes() * chunks(d, c) * d.k;
     if n > 0 {
-        let args = [gc.arg(), in4("gla_cumsum", "g", x.g, &d.bthk())?, KernelArg::I32(d.b as i32), KernelArg::I32(d.t as i32), KernelArg::I32(d.h as i32), KernelArg::I32(d.k as i32), KernelArg::I32(c as i32)];
+        let args = [
+            gc.arg(),
+            in4("gla_cumsum", "g", x.g, &d.bthk())?,
+            KernelArg::I32(d.b as i32),
+            KernelArg::I32(d.t as i32),
+            KernelArg::I32(d.h as i32),
+            KernelArg::I32(d.k as i32),
+            KernelArg::I32(c as i32),
+        ];
         gpu.launch("gla", "gla_cumsum", grid_stride(n), &args)?;
     }
     Ok(gc)
@@ -276,12 +274,8 @@ pub fn backward(grads: Grads, x: &Inputs, dout: Operand, dsf: Operand, scale: f6
     match form(chunk, cd, d) {
         Form::Chunked(c) => {
             let kb = "gla_chunk_bwd";
-            let outs = [
-                opt_out(kb, "dq", grads.dq, &d.bthk(), cd)?,
-                opt_out(kb, "dk", grads.dk, &d.bthk(), cd)?,
-                opt_out(kb, "dv", grads.dv, &d.bthv(), cd)?,
-                opt_out(kb, "dg", grads.dg, &d.bthk(), cd)?,
-            ];
+            let outs =
+                [opt_out(kb, "dq", grads.dq, &d.bthk(), cd)?, opt_out(kb, "dk", grads.dk, &d.bthk(), cd)?, opt_out(kb, "dv", grads.dv, &d.bthv(), cd)?, opt_out(kb, "dg", grads.dg, &d.bthk(), cd)?];
             let ds0 = opt_out("gla_chunk_h", "ds0", grads.ds0, &d.bhkv(), cd)?;
             let [q, k, v, _] = in_args(kb, x, d)?;
             let dout_a = in4(kb, "dO", dout, &d.bthv())?;

@@ -34,14 +34,8 @@ const SIMT_THREADS: u32 = 256;
 
 /// Tensor-core entries, `[dtype: bf16, f16][a column-major][b column-major][large tiles]`.
 const TC_ENTRIES: [[[[&str; 2]; 2]; 2]; 2] = [
-    [
-        [["matmul_bf16_nn_64", "matmul_bf16_nn_128"], ["matmul_bf16_nt_64", "matmul_bf16_nt_128"]],
-        [["matmul_bf16_tn_64", "matmul_bf16_tn_128"], ["matmul_bf16_tt_64", "matmul_bf16_tt_128"]],
-    ],
-    [
-        [["matmul_f16_nn_64", "matmul_f16_nn_128"], ["matmul_f16_nt_64", "matmul_f16_nt_128"]],
-        [["matmul_f16_tn_64", "matmul_f16_tn_128"], ["matmul_f16_tt_64", "matmul_f16_tt_128"]],
-    ],
+    [[["matmul_bf16_nn_64", "matmul_bf16_nn_128"], ["matmul_bf16_nt_64", "matmul_bf16_nt_128"]], [["matmul_bf16_tn_64", "matmul_bf16_tn_128"], ["matmul_bf16_tt_64", "matmul_bf16_tt_128"]]],
+    [[["matmul_f16_nn_64", "matmul_f16_nn_128"], ["matmul_f16_nt_64", "matmul_f16_nt_128"]], [["matmul_f16_tn_64", "matmul_f16_tn_128"], ["matmul_f16_tt_64", "matmul_f16_tt_128"]]],
 ];
 
 /// CUDA-core entries by (left, right) dtype.
@@ -117,7 +111,13 @@ impl Mat {
         let col_major = unit_rows && (!unit_cols || rows > cols);
         let (rs, cs) = if rows <= 1 { (0, cs) } else { (rs, cs) };
         let (rs, cs) = if cols <= 1 { (rs, 0) } else { (rs, cs) };
-        let (rs, cs) = if col_major { (1, cs) } else if unit_cols { (rs, 1) } else { (rs, cs) };
+        let (rs, cs) = if col_major {
+            (1, cs)
+        } else if unit_cols {
+            (rs, 1)
+        } else {
+            (rs, cs)
+        };
         Mat { rs, cs, col_major }
     }
     /// The stride along the contiguous (chunked) dim, and the other one.
@@ -222,9 +222,7 @@ pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, pla
             ("matmul_tc", entry, tile, threads, shared, splits, tail)
         }
         None => {
-            let Some(&(_, _, entry)) = SIMT_ENTRIES.iter().find(|(x, y, _)| (*x, *y) == (ta, tb)) else {
-                bail!("matmul", "no kernel for {ta} @ {tb}")
-            };
+            let Some(&(_, _, entry)) = SIMT_ENTRIES.iter().find(|(x, y, _)| (*x, *y) == (ta, tb)) else { bail!("matmul", "no kernel for {ta} @ {tb}") };
             // Which way threads walk as they load: along m for a column-major A, along n for
             // a row-major B (bits 0 and 1), along k otherwise.
             let flags = ma.col_major as i32 | ((!mb.col_major && mb.cs == 1) as i32) << 1;

@@ -165,7 +165,16 @@ mod tests {
             }
         }
         for f in FLOATS {
-            for (m, fam) in [("elementwise", "unary"), ("elementwise", "binary"), ("reduce", "reduce"), ("reduce", "argreduce"), ("reduce", "softmax"), ("reduce", "cumsum"), ("index", "scatter_add"), ("index", "index_add")] {
+            for (m, fam) in [
+                ("elementwise", "unary"),
+                ("elementwise", "binary"),
+                ("reduce", "reduce"),
+                ("reduce", "argreduce"),
+                ("reduce", "softmax"),
+                ("reduce", "cumsum"),
+                ("index", "scatter_add"),
+                ("index", "index_add"),
+            ] {
                 entry(m, fam, dtype_name(f)).unwrap();
             }
         }

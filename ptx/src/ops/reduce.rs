@@ -170,16 +170,8 @@ pub fn cumsum(x: &GpuStorage, l: &Layout, dim: usize, reverse: bool) -> Result<G
         return Ok(out);
     }
     let name = entry("reduce", "cumsum", dtype_name(x.dtype()))?;
-    let args = [
-        out.arg(),
-        x.arg(),
-        r.outer,
-        KernelArg::I64(r.n_out as i64),
-        KernelArg::I64(r.len as i64),
-        KernelArg::I64(r.stride as i64),
-        KernelArg::I64(r.post as i64),
-        KernelArg::I32(reverse as i32),
-    ];
+    let args =
+        [out.arg(), x.arg(), r.outer, KernelArg::I64(r.n_out as i64), KernelArg::I64(r.len as i64), KernelArg::I64(r.stride as i64), KernelArg::I64(r.post as i64), KernelArg::I32(reverse as i32)];
     x.gpu().launch("reduce", name, super::grid(r.n_out), &args)?;
     Ok(out)
 }

@@ -127,7 +127,6 @@ pub fn index_add<T: FloatElem>(dst: &[T], dl: &Layout, ids: &[i64], src: &[T], s
     Ok(acc.into_iter().map(T::from_c).collect())
 }
 
-
 /// Concatenation along `dim`; `first` fixes the element type of every part.
 pub fn concat_parts<T: Elem>(_first: &[T], parts: &[(&CpuStorage, &Layout)], dim: usize) -> CpuStorage {
     let dims0 = parts[0].1.dims();
@@ -146,4 +145,3 @@ pub fn concat_parts<T: Elem>(_first: &[T], parts: &[(&CpuStorage, &Layout)], dim
     }
     T::wrap(out)
 }
-

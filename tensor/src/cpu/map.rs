@@ -2,8 +2,8 @@
 //! `where`. Floats are computed in their compute type (`FloatElem::C`).
 
 use super::strided::for_each_row;
-use crate::host::CpuStorage;
 use crate::backend::{BinaryOp, CmpOp, UnaryOp};
+use crate::host::CpuStorage;
 use crate::{DType, Elem, FloatElem, Layout, Real};
 use half::{bf16, f16};
 
@@ -149,7 +149,13 @@ pub fn unary<T: FloatElem>(src: &[T], layout: &Layout, op: UnaryOp) -> Vec<T> {
         }
         UnaryOp::Clamp { min, max } => {
             let (lo, hi) = (c(min), c(max));
-            go!(|x| if x < lo { lo } else if x > hi { hi } else { x })
+            go!(|x| if x < lo {
+                lo
+            } else if x > hi {
+                hi
+            } else {
+                x
+            })
         }
     }
 }
@@ -227,16 +233,10 @@ pub fn cmp<T: Elem>(a: &[T], la: &Layout, b: &[T], lb: &Layout, op: CmpOp) -> Ve
 
 pub fn where_cond<C: Elem, T: Elem>(c: &[C], lc: &Layout, t: &[T], lt: &Layout, f: &[T], lf: &Layout) -> Vec<T> {
     let mut out = vec![T::zeroed(); lc.numel()];
-    for_each_row(
-        &mut out,
-        lc.dims(),
-        [lc.strides(), lt.strides(), lf.strides()],
-        [lc.offset(), lt.offset(), lf.offset()],
-        |row, [oc, ot, of], [sc, st, sf]| {
-            for (i, y) in row.iter_mut().enumerate() {
-                *y = if c[oc + i * sc].as_f64() != 0.0 { t[ot + i * st] } else { f[of + i * sf] };
-            }
-        },
-    );
+    for_each_row(&mut out, lc.dims(), [lc.strides(), lt.strides(), lf.strides()], [lc.offset(), lt.offset(), lf.offset()], |row, [oc, ot, of], [sc, st, sf]| {
+        for (i, y) in row.iter_mut().enumerate() {
+            *y = if c[oc + i * sc].as_f64() != 0.0 { t[ot + i * st] } else { f[of + i * sf] };
+        }
+    });
     out
 }

@@ -34,9 +34,7 @@ macro_rules! float_dtype {
             CpuStorage::F64($v) => $body,
             CpuStorage::BF16($v) => $body,
             CpuStorage::F16($v) => $body,
-            CpuStorage::I64(_) | CpuStorage::U8(_) => {
-                return Err(Error::op($op, format!("needs a float tensor, got {}", $s.dtype())))
-            }
+            CpuStorage::I64(_) | CpuStorage::U8(_) => return Err(Error::op($op, format!("needs a float tensor, got {}", $s.dtype()))),
         }
     };
 }
@@ -60,9 +58,7 @@ impl CpuStorage {
 }
 
 fn cpu_of<'a>(op: &'static str, s: &'a dyn BackendStorage) -> Result<&'a CpuStorage> {
-    s.as_any()
-        .downcast_ref::<CpuStorage>()
-        .ok_or_else(|| Error::op(op, format!("operands on different devices (cpu and {})", s.device())))
+    s.as_any().downcast_ref::<CpuStorage>().ok_or_else(|| Error::op(op, format!("operands on different devices (cpu and {})", s.device())))
 }
 
 fn ids_of<'a>(op: &'static str, s: &'a CpuStorage) -> Result<&'a [i64]> {

@@ -3,8 +3,8 @@
 //! around the reduced dim: `post == 1` runs along contiguous lanes, `post > 1` adds whole rows.
 
 use super::map::copy_strided;
-use crate::host::CpuStorage;
 use crate::backend::ReduceOp;
+use crate::host::CpuStorage;
 use crate::{Elem, FloatElem, Layout, Real};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -12,11 +12,7 @@ use std::borrow::Cow;
 /// The contiguous data and the `(pre, len, post)` split around `dim`.
 fn split<'a, T: Elem>(src: &'a [T], layout: &Layout, dim: usize) -> (Cow<'a, [T]>, usize, usize, usize) {
     let dims = layout.dims();
-    let data = if layout.is_contiguous() && layout.numel() > 0 {
-        Cow::Borrowed(&src[layout.offset()..layout.offset() + layout.numel()])
-    } else {
-        Cow::Owned(copy_strided(src, layout))
-    };
+    let data = if layout.is_contiguous() && layout.numel() > 0 { Cow::Borrowed(&src[layout.offset()..layout.offset() + layout.numel()]) } else { Cow::Owned(copy_strided(src, layout)) };
     let pre = dims[..dim].iter().product();
     let post = dims[dim + 1..].iter().product();
     (data, pre, dims[dim], post)
@@ -70,7 +66,15 @@ pub fn reduce<T: FloatElem>(src: &[T], layout: &Layout, dim: usize, op: ReduceOp
                     let mut bv = data[i * len * post + j].to_c();
                     for a in 1..len {
                         let v = data[(i * len + a) * post + j].to_c();
-                        let better = if bv.is_nan() { false } else if v.is_nan() { true } else if max { v > bv } else { v < bv };
+                        let better = if bv.is_nan() {
+                            false
+                        } else if v.is_nan() {
+                            true
+                        } else if max {
+                            v > bv
+                        } else {
+                            v < bv
+                        };
                         if better {
                             best = a;
                             bv = v;

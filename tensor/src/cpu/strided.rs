@@ -122,9 +122,7 @@ where
     }
     let tasks = 4 * rayon::current_num_threads();
     let rows_per_task = rows.div_ceil(tasks).max(PAR_MIN.div_ceil(inner));
-    out.par_chunks_mut(rows_per_task * inner)
-        .enumerate()
-        .for_each(|(i, chunk)| run(chunk, i * rows_per_task));
+    out.par_chunks_mut(rows_per_task * inner).enumerate().for_each(|(i, chunk)| run(chunk, i * rows_per_task));
 }
 
 #[cfg(test)]

@@ -17,9 +17,9 @@
 pub mod chunked;
 pub mod recurrent;
 
+use crate::ops::conv1d::operand;
 use crate::ops::conv1d::Compute;
 use autograd::{Backward, Var};
-use crate::ops::conv1d::operand;
 use ptx::ops::gla as kernels;
 use ptx::runtime::device::output;
 use ptx::runtime::{GpuDevice, GpuStorage};
@@ -419,15 +419,7 @@ fn gates(g: &Var, q: &Var) -> Result<Var> {
 pub fn gla(q: &Var, k: &Var, v: &Var, g: &Var, initial: Option<&Var>, scale: f64, mode: GlaMode) -> Result<(Var, Var)> {
     let g = &gates(g, q)?;
     let (o, sf) = forward(q.value(), k.value(), v.value(), g.value(), initial.map(|s| s.value()), scale, mode)?;
-    let back = GlaBackward {
-        q: q.value().clone(),
-        k: k.value().clone(),
-        v: v.value().clone(),
-        g: g.value().clone(),
-        s0: initial.map(|s| s.value().clone()),
-        scale,
-        mode,
-    };
+    let back = GlaBackward { q: q.value().clone(), k: k.value().clone(), v: v.value().clone(), g: g.value().clone(), s0: initial.map(|s| s.value().clone()), scale, mode };
     let zero = Var::constant(Tensor::zeros((), q.dtype(), &q.value().device())?);
     let s0 = initial.unwrap_or(&zero);
     let mut outs = Var::from_op(back, &[q, k, v, g, s0], vec![o, sf]);

@@ -173,7 +173,12 @@ impl<'f> Checker<'f> {
         let addr = alloc.base + off as u64;
         if kind != AccessKind::Write {
             if let Some(i) = alloc.first_uninit(off, len) {
-                self.report(ProblemKind::UninitGlobal, who, Some(alloc.base + i as u64), format!("{len}-byte read of global memory never written since it was allocated (byte {} of the {}-byte allocation at 0x{:x})", i, alloc.size(), alloc.base));
+                self.report(
+                    ProblemKind::UninitGlobal,
+                    who,
+                    Some(alloc.base + i as u64),
+                    format!("{len}-byte read of global memory never written since it was allocated (byte {} of the {}-byte allocation at 0x{:x})", i, alloc.size(), alloc.base),
+                );
             }
         }
         if kind != AccessKind::Read {

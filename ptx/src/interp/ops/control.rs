@@ -15,7 +15,9 @@ use super::super::operands::{Mods, Operands};
 #[derive(Clone, Debug)]
 pub enum ControlOp {
     /// A branch to an instruction index (a label id while parsing).
-    Bra { target: u32 },
+    Bra {
+        target: u32,
+    },
     Exit,
 }
 

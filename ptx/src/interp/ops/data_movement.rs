@@ -17,15 +17,45 @@ use super::super::types::{Space, Ty};
 #[derive(Clone, Debug)]
 pub enum DataOp {
     /// `mov.ty d, a` (a register, literal, special register, or a variable's address).
-    Mov { dst: Reg, src: Src },
+    Mov {
+        dst: Reg,
+        src: Src,
+    },
     /// `mov.b32 d, {a, b}` / `mov.b64 d, {a, b}` / `{a, b, c, d}`: concatenate, first lowest.
-    Pack { dst: Reg, srcs: [Src; 4], n: u8, bits: u8 },
+    Pack {
+        dst: Reg,
+        srcs: [Src; 4],
+        n: u8,
+        bits: u8,
+    },
     /// `mov.b32 {a, b}, s`: split, lowest first.
-    Unpack { dsts: [Reg; 4], n: u8, src: Src, bits: u8 },
-    Ld { space: Space, ty: Ty, dsts: [Reg; 4], n: u8, addr: Addr },
-    St { space: Space, ty: Ty, srcs: [Src; 4], n: u8, addr: Addr },
+    Unpack {
+        dsts: [Reg; 4],
+        n: u8,
+        src: Src,
+        bits: u8,
+    },
+    Ld {
+        space: Space,
+        ty: Ty,
+        dsts: [Reg; 4],
+        n: u8,
+        addr: Addr,
+    },
+    St {
+        space: Space,
+        ty: Ty,
+        srcs: [Src; 4],
+        n: u8,
+        addr: Addr,
+    },
     /// `cvta.space` (to generic) or `cvta.to.space` (from generic).
-    Cvta { to: bool, space: Space, dst: Reg, src: Src },
+    Cvta {
+        to: bool,
+        space: Space,
+        dst: Reg,
+        src: Src,
+    },
 }
 
 pub const OPCODES: &[&str] = &["mov", "ld", "st", "cvta"];

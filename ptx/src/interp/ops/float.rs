@@ -63,10 +63,30 @@ pub struct Mode {
 
 #[derive(Clone, Debug)]
 pub enum FloatOp {
-    Bin { op: Bin, ty: Ty, m: Mode, dst: Reg, a: Src, b: Src },
+    Bin {
+        op: Bin,
+        ty: Ty,
+        m: Mode,
+        dst: Reg,
+        a: Src,
+        b: Src,
+    },
     /// `fma.rnd` / `mad.rnd`: a*b+c rounded once.
-    Fma { ty: Ty, m: Mode, dst: Reg, a: Src, b: Src, c: Src },
-    Un { op: Un, ty: Ty, m: Mode, dst: Reg, a: Src },
+    Fma {
+        ty: Ty,
+        m: Mode,
+        dst: Reg,
+        a: Src,
+        b: Src,
+        c: Src,
+    },
+    Un {
+        op: Un,
+        ty: Ty,
+        m: Mode,
+        dst: Reg,
+        a: Src,
+    },
 }
 
 pub const OPCODES: &[&str] = &["add", "sub", "mul", "fma", "mad", "div", "min", "max", "neg", "abs", "rcp", "sqrt", "rsqrt", "ex2", "lg2", "sin", "cos", "tanh", "copysign"];

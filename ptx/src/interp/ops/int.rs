@@ -54,21 +54,64 @@ pub enum MadMode {
 
 #[derive(Clone, Debug)]
 pub enum IntOp {
-    Bin { op: Bin, ty: Ty, dst: Reg, a: Src, b: Src },
-    Un { op: Un, ty: Ty, dst: Reg, a: Src },
+    Bin {
+        op: Bin,
+        ty: Ty,
+        dst: Reg,
+        a: Src,
+        b: Src,
+    },
+    Un {
+        op: Un,
+        ty: Ty,
+        dst: Reg,
+        a: Src,
+    },
     /// `mad.mode d, a, b, c`: `mul.mode(a, b) + c`.
-    Mad { mode: MadMode, ty: Ty, dst: Reg, a: Src, b: Src, c: Src },
+    Mad {
+        mode: MadMode,
+        ty: Ty,
+        dst: Reg,
+        a: Src,
+        b: Src,
+        c: Src,
+    },
     /// `bfe d, a, pos, len`: extract a bit field (sign-extended for `.s`).
-    Bfe { ty: Ty, dst: Reg, a: Src, pos: Src, len: Src },
+    Bfe {
+        ty: Ty,
+        dst: Reg,
+        a: Src,
+        pos: Src,
+        len: Src,
+    },
     /// `bfi d, f, b, pos, len`: insert the low `len` bits of `f` into `b` at `pos`.
-    Bfi { ty: Ty, dst: Reg, f: Src, b: Src, pos: Src, len: Src },
+    Bfi {
+        ty: Ty,
+        dst: Reg,
+        f: Src,
+        b: Src,
+        pos: Src,
+        len: Src,
+    },
     /// `prmt.b32 d, a, b, c`: pick bytes of {b, a} by the selectors in `c` (default mode).
-    Prmt { dst: Reg, a: Src, b: Src, c: Src },
+    Prmt {
+        dst: Reg,
+        a: Src,
+        b: Src,
+        c: Src,
+    },
     /// `lop3.b32 d, a, b, c, lut`: any 3-input bitwise function.
-    Lop3 { dst: Reg, a: Src, b: Src, c: Src, lut: u8 },
+    Lop3 {
+        dst: Reg,
+        a: Src,
+        b: Src,
+        c: Src,
+        lut: u8,
+    },
 }
 
-pub const OPCODES: &[&str] = &["add", "sub", "mul", "mad", "div", "rem", "min", "max", "and", "or", "xor", "shl", "shr", "neg", "abs", "not", "cnot", "popc", "clz", "brev", "bfe", "bfi", "prmt", "lop3"];
+pub const OPCODES: &[&str] =
+    &["add", "sub", "mul", "mad", "div", "rem", "min", "max", "and", "or", "xor", "shl", "shr", "neg", "abs", "not", "cnot", "popc", "clz", "brev", "bfe", "bfi", "prmt", "lop3"];
 
 /// Is this opcode with these modifiers an integer instruction (not a float one)?
 pub fn is_int(m: &Mods) -> bool {

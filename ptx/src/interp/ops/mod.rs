@@ -13,8 +13,8 @@ pub mod sync;
 pub mod tensor_core;
 pub mod warp;
 
-use super::exec::{Flow, Group};
 use super::ctx::Ctx;
+use super::exec::{Flow, Group};
 use super::inst::Op;
 use super::operands::{Mods, Operands};
 

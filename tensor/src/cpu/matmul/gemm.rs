@@ -87,12 +87,7 @@ fn aligned<S>(v: &mut [S], n: usize) -> &mut [S] {
     &mut v[skip..skip + n]
 }
 
-fn with_bufs<S: Real, R>(
-    key: &'static std::thread::LocalKey<RefCell<(Vec<S>, Vec<S>)>>,
-    na: usize,
-    nb: usize,
-    f: impl FnOnce(&mut [S], &mut [S]) -> R,
-) -> R {
+fn with_bufs<S: Real, R>(key: &'static std::thread::LocalKey<RefCell<(Vec<S>, Vec<S>)>>, na: usize, nb: usize, f: impl FnOnce(&mut [S], &mut [S]) -> R) -> R {
     key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut bufs) => {
             let (a, b) = &mut *bufs;

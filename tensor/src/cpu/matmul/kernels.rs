@@ -74,16 +74,7 @@ unsafe fn store_tile<S: Real, const MR: usize, const NR: usize>(tile: &[[S; NR];
 /// `a` must be valid for reads of `kc * MR` values and `b` of `kc * NR` values (packed
 /// panels); `c` as for [`store_tile`]: its `rows x cols` corner (row stride `ldc`) valid for
 /// reads and writes.
-pub unsafe fn kernel_portable<S: Real, const MR: usize, const NR: usize>(
-    kc: usize,
-    a: *const S,
-    b: *const S,
-    c: *mut S,
-    ldc: usize,
-    rows: usize,
-    cols: usize,
-    acc: bool,
-) {
+pub unsafe fn kernel_portable<S: Real, const MR: usize, const NR: usize>(kc: usize, a: *const S, b: *const S, c: *mut S, ldc: usize, rows: usize, cols: usize, acc: bool) {
     let mut ab = [[S::ZERO; NR]; MR];
     for p in 0..kc {
         let ap = std::slice::from_raw_parts(a.add(p * MR), MR);
@@ -274,7 +265,13 @@ pub unsafe fn kernel_f32_avx512_mr<const MR: usize>(kc: usize, a: *const f32, b:
     }
     // Column masks for a partial tile: lanes at or past `cols` are neither read nor written
     // (masked-off lanes of a masked load or store do not touch memory).
-    let lanes = |n: usize| -> __mmask16 { if n >= 16 { 0xFFFF } else { ((1u32 << n) - 1) as __mmask16 } };
+    let lanes = |n: usize| -> __mmask16 {
+        if n >= 16 {
+            0xFFFF
+        } else {
+            ((1u32 << n) - 1) as __mmask16
+        }
+    };
     let (m0, m1) = (lanes(cols), lanes(cols.saturating_sub(16)));
     for (i, ri) in r.iter().enumerate() {
         // A constant trip count with a test keeps `r` in registers (a loop to `rows` would

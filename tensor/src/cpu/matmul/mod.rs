@@ -128,7 +128,6 @@ where
     out
 }
 
-
 /// Dot product with eight partial sums (vectorizes).
 #[inline]
 fn dot<TA: FloatElem, TB: FloatElem<C = TA::C>>(x: &[TA], y: &[TB]) -> TA::C {
