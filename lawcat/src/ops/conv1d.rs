@@ -16,8 +16,8 @@
 //! `W - 1` inputs ([`conv1d_step`]).
 
 use autograd::{Backward, Var};
-use ptx::runtime::device::{input, output};
-use ptx::runtime::{GpuDevice, GpuStorage};
+use ptx::runtime::device::{input, output, wanted_outputs};
+use ptx::runtime::GpuDevice;
 use rayon::prelude::*;
 use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, FloatElem, HostIn, HostOut, Real, Result, Tensor};
 
@@ -232,15 +232,7 @@ impl CustomOp for Conv1dBackwardOp {
     fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
         let n = self.name();
         GpuDevice::of(n, device)?;
-        let mut slots: [Option<(GpuStorage, tensor::Layout)>; 3] = Default::default();
-        let mut next = outs.iter_mut();
-        for (want, slot) in self.want.iter().zip(slots.iter_mut()) {
-            if *want {
-                let o = next.next().ok_or_else(|| tensor::Error::op(n, "fewer outputs than gradients asked for"))?;
-                let l = o.layout.clone();
-                *slot = Some((output(n, o)?.clone(), l));
-            }
-        }
+        let slots = wanted_outputs(n, &self.want, outs)?;
         let op = |i: usize| slots[i].as_ref().map(|(s, l)| (s, l));
         ptx::ops::conv1d::backward(operand(n, &ins[0])?, operand(n, &ins[1])?, operand(n, &ins[2])?, op(0), op(1), op(2))
     }

@@ -46,15 +46,10 @@ pub fn outputs<'b>(op: &str, outs: &'b mut [DevOut<'_>]) -> Result<Vec<Out<'b>>>
     Ok(v)
 }
 
-/// The code of a float storage dtype in the kernels (`DT_*` in `fused.cuh`).
+/// The code of a float storage dtype in the kernels (`DT_*` in `fused.cuh`, the same codes
+/// as `operand.cuh`'s).
 pub fn dtype_code(kernel: &'static str, dtype: DType) -> Result<i32> {
-    Ok(match dtype {
-        DType::F32 => 0,
-        DType::F64 => 1,
-        DType::BF16 => 2,
-        DType::F16 => 3,
-        dt @ (DType::I64 | DType::U8) => bail!(kernel, "takes float inputs, got {dt}"),
-    })
+    super::operand::dtype_code(kernel, "an input", dtype)
 }
 
 /// The compute dtype of a kernel family's output: f32 or f64 (the `_f32`/`_f64` entries).

@@ -103,6 +103,22 @@ pub fn output<'a, 'b>(op: &str, d: &'b mut DevOut<'a>) -> Result<&'b mut GpuStor
     d.storage.as_any_mut().downcast_mut::<GpuStorage>().ok_or_else(|| Error::op("ptx", format!("{op}: an output is on {dev}, not a cuda or interp device")))
 }
 
+/// The outputs of a backward that computes only the gradients asked for: slot `i` holds the
+/// next output (its storage and layout) where `want[i]`, `None` elsewhere; the outputs come
+/// in slot order.
+pub fn wanted_outputs<const N: usize>(op: &'static str, want: &[bool; N], outs: &mut [DevOut<'_>]) -> Result<[Option<(GpuStorage, Layout)>; N]> {
+    let mut slots: [Option<(GpuStorage, Layout)>; N] = std::array::from_fn(|_| None);
+    let mut next = outs.iter_mut();
+    for (w, slot) in want.iter().zip(slots.iter_mut()) {
+        if *w {
+            let o = next.next().ok_or_else(|| Error::op(op, "fewer outputs than gradients asked for"))?;
+            let l = o.layout.clone();
+            *slot = Some((output(op, o)?.clone(), l));
+        }
+    }
+    Ok(slots)
+}
+
 impl AccelDevice for GpuDevice {
     fn name(&self) -> &str {
         self.backend().kind()

@@ -21,8 +21,8 @@ use crate::ops::conv1d::operand;
 use crate::ops::conv1d::Compute;
 use autograd::{Backward, Var};
 use ptx::ops::gla as kernels;
-use ptx::runtime::device::output;
-use ptx::runtime::{GpuDevice, GpuStorage};
+use ptx::runtime::device::{output, wanted_outputs};
+use ptx::runtime::GpuDevice;
 use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Result, Tensor};
 
 /// Which form computes the scan.
@@ -278,15 +278,7 @@ impl CustomOp for GlaBackwardOp {
         let n = self.name();
         GpuDevice::of(n, device)?;
         let x = inputs(n, ins, true)?;
-        let mut slots: [Option<(GpuStorage, tensor::Layout)>; 5] = Default::default();
-        let mut next = outs.iter_mut();
-        for (want, slot) in self.want.iter().zip(slots.iter_mut()) {
-            if *want {
-                let o = next.next().ok_or_else(|| tensor::Error::op(n, "fewer outputs than gradients asked for"))?;
-                let l = o.layout.clone();
-                *slot = Some((output(n, o)?.clone(), l));
-            }
-        }
+        let slots = wanted_outputs(n, &self.want, outs)?;
         let op = |i: usize| slots[i].as_ref().map(|(s, l)| (s, l));
         let grads = kernels::Grads { dq: op(0), dk: op(1), dv: op(2), dg: op(3), ds0: op(4) };
         kernels::backward(grads, &x, operand(n, &ins[5])?, operand(n, &ins[6])?, self.scale, chunk_of(self.mode))
