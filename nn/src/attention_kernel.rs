@@ -9,6 +9,7 @@ use ptx::runtime::device::{input, output};
 use ptx::runtime::GpuDevice;
 use rayon::prelude::*;
 use tensor::cpu::gemm::{gemm, MatRef};
+use tensor::cpu::vexp::exp_sub_sum;
 use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Result, Tensor};
 
 const QB: usize = 32;
@@ -119,11 +120,8 @@ fn cpu_attention(q: &HostIn, k: &HostIn, v: &HostIn, start: usize) -> Result<Vec
                         continue;
                     }
                     let alpha = (m[i] - m_new).exp();
-                    let mut sum = 0f32;
-                    for x in row.iter_mut() {
-                        *x = (*x - m_new).exp();
-                        sum += *x;
-                    }
+                    // Vectorized exp(x - m) and the row sum (the masked -inf give exactly 0).
+                    let sum = exp_sub_sum(row, m_new);
                     l[i] = l[i] * alpha + sum;
                     m[i] = m_new;
                     acc[i * d..(i + 1) * d].iter_mut().for_each(|x| *x *= alpha);

@@ -1,7 +1,8 @@
 //! The CPU backend: the [`BackendStorage`] implementation for host memory ([`CpuStorage`])
 //! that sends each op to its kernel file (`map`, `reduce`, `index`, `matmul`). `gemm` is the
 //! packed matrix product that CPU bodies of fused ops (in other crates) may call; `simd` says
-//! which instruction set the kernels use here and probes the machine's FMA peak.
+//! which instruction set the kernels use here and probes the machine's FMA peak; `vexp` is
+//! the vectorized exp of softmax rows (the CPU attention body).
 
 pub mod index;
 pub mod map;
@@ -19,6 +20,7 @@ pub mod gemm {
 }
 pub mod reduce;
 pub mod strided;
+pub mod vexp;
 
 use crate::backend::{BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, Storage, UnaryOp};
 use crate::host::{any_dtype, CpuStorage};

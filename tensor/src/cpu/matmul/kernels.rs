@@ -112,7 +112,10 @@ pub fn f32_kernel_for(simd: Simd) -> Option<Kernel<f32>> {
         #[cfg(target_arch = "x86_64")]
         Simd::Avx2 => Kernel { simd, mr: AVX2_MR, nr: AVX2_NR, blocks: AVX2_BLOCKS, func: kernel_f32_avx2, pack_lines_f32: Some(pack_lines_avx2) },
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => Kernel { simd, mr: AVX512_MR, nr: AVX512_NR, blocks: AVX512_BLOCKS, func: kernel_f32_avx512, pack_lines_f32: Some(pack_lines_avx2) },
+        Simd::Avx512 => {
+            let (mr, func) = avx512_variant().unwrap_or((AVX512_MR, kernel_f32_avx512));
+            Kernel { simd, mr, nr: AVX512_NR, blocks: AVX512_BLOCKS, func, pack_lines_f32: Some(pack_lines_avx2) }
+        }
         #[cfg(not(target_arch = "x86_64"))]
         Simd::Avx2 | Simd::Avx512 => unreachable!("x86 levels are never present elsewhere"),
     })
@@ -229,7 +232,7 @@ const AVX512_BLOCKS: Blocks = Blocks { kc: 1024, mc: 144, nc: 2048 };
 /// the pointer contracts are those of [`kernel_portable`] with `NR = 32`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub unsafe fn kernel_f32_avx512_mr<const MR: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
+pub unsafe fn kernel_f32_avx512_mr<const MR: usize, const PF: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
     use std::arch::x86_64::*;
     let mut r = [[_mm512_setzero_ps(); 2]; MR];
     let (mut ap, mut bp) = (a, b);
@@ -240,6 +243,13 @@ pub unsafe fn kernel_f32_avx512_mr<const MR: usize>(kc: usize, a: *const f32, b:
     }
     macro_rules! step {
         () => {{
+            if PF > 0 {
+                // Software prefetch PF steps ahead: both lines of B, and A's next line.
+                // `wrapping_add`: a prefetch past the panel's end is harmless, no access.
+                _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(32 * PF) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(32 * PF + 16) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(MR * PF) as *const i8);
+            }
             let b0 = _mm512_loadu_ps(bp);
             let b1 = _mm512_loadu_ps(bp.add(16));
             for (i, ri) in r.iter_mut().enumerate() {
@@ -308,7 +318,35 @@ pub unsafe fn kernel_f32_avx512_mr<const MR: usize>(kc: usize, a: *const f32, b:
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub unsafe fn kernel_f32_avx512(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
-    kernel_f32_avx512_mr::<AVX512_MR>(kc, a, b, c, ldc, rows, cols, acc)
+    kernel_f32_avx512_mr::<AVX512_MR, 0>(kc, a, b, c, ldc, rows, cols, acc)
+}
+
+/// `LAWCAT_AVX512_TILE=MR[,PF]` (tuning, as `LAWCAT_GEMM_BLOCKS`): the AVX-512 kernel with
+/// `MR` rows (8, 12 or 14) and a software prefetch `PF` steps ahead (0, 8 or 16), to measure
+/// other shapes on a new CPU with `gemm_tune` or the matmul bench. `None` for the default or
+/// a value outside those.
+#[cfg(target_arch = "x86_64")]
+fn avx512_variant() -> Option<(usize, KernelFn<f32>)> {
+    let v = std::env::var("LAWCAT_AVX512_TILE").ok()?;
+    let mut it = v.split(',').map(|x| x.trim().parse::<usize>());
+    let mr = it.next()?.ok()?;
+    let pf = match it.next() {
+        Some(p) => p.ok()?,
+        None => 0,
+    };
+    let f: KernelFn<f32> = match (mr, pf) {
+        (8, 0) => kernel_f32_avx512_mr::<8, 0>,
+        (8, 8) => kernel_f32_avx512_mr::<8, 8>,
+        (8, 16) => kernel_f32_avx512_mr::<8, 16>,
+        (12, 0) => kernel_f32_avx512_mr::<12, 0>,
+        (12, 8) => kernel_f32_avx512_mr::<12, 8>,
+        (12, 16) => kernel_f32_avx512_mr::<12, 16>,
+        (14, 0) => kernel_f32_avx512_mr::<14, 0>,
+        (14, 8) => kernel_f32_avx512_mr::<14, 8>,
+        (14, 16) => kernel_f32_avx512_mr::<14, 16>,
+        _ => return None,
+    };
+    Some((mr, f))
 }
 
 /// Packs one full panel of width `w` from `w` lines that are each contiguous along the depth
