@@ -12,6 +12,7 @@
 
 use super::{meta_f64, state_tensor, Optimizer};
 use crate::Param;
+use ptx::ops::adamw::Hyper;
 use ptx::ops::fused_args::{inputs, outputs};
 use std::collections::HashMap;
 use tensor::{bail, bf16, f16, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
@@ -19,22 +20,14 @@ use tensor::{bail, bf16, f16, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem,
 /// The update of one parameter: input the gradient; in place `[param, m, v]`, plus the f32
 /// master copy `[.., master]` for a bf16/f16 parameter. Every element is independent. On a
 /// GPU: `adamw_{f32,f64}` (`ptx/kernels/adamw.cu`), bit for bit the CPU body's arithmetic.
-pub struct AdamWUpdate {
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
-    /// `1 - b1^t` and `1 - b2^t` for this step.
-    pub bc1: f64,
-    pub bc2: f64,
-}
+pub struct AdamWUpdate(pub Hyper);
 
 impl AdamWUpdate {
     fn cpu_as<T: Real + Elem>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        let h = &self.0;
         let c = |x: f64| T::from_f64(x);
-        let (decay, b1, b2, nb1, nb2) = (c(1.0 - self.lr * self.weight_decay), c(self.beta1), c(self.beta2), c(1.0 - self.beta1), c(1.0 - self.beta2));
-        let (inv_sqrt_bc2, eps, step) = (c(1.0 / self.bc2.sqrt()), c(self.eps), c(self.lr / self.bc1));
+        let (decay, b1, b2, nb1, nb2) = (c(1.0 - h.lr * h.weight_decay), c(h.beta1), c(h.beta2), c(1.0 - h.beta1), c(1.0 - h.beta2));
+        let (inv_sqrt_bc2, eps, step) = (c(1.0 / h.bc2.sqrt()), c(h.eps), c(h.lr / h.bc1));
         let g = ins[0].values::<T>()?;
         let has_master = outs.len() == 4;
         let mut x: Vec<T> = if has_master { outs[3].slice_mut::<T>()?.to_vec() } else { outs[0].values::<T>()? };
@@ -48,7 +41,7 @@ impl AdamWUpdate {
             for i in 0..g.len() {
                 // the order of operations of the composite this op replaces (bit for bit)
                 let mut p = x[i];
-                if self.weight_decay != 0.0 {
+                if h.weight_decay != 0.0 {
                     p = p * decay;
                 }
                 m[i] = m[i] * b1 + g[i] * nb1;
@@ -87,7 +80,7 @@ impl CustomOp for AdamWUpdate {
         let g = inputs(self.name(), ins)?[0];
         let mut outs = outputs(self.name(), outs)?.into_iter();
         let (Some(param), Some(m), Some(v)) = (outs.next(), outs.next(), outs.next()) else { bail!(self.name(), "expects param, m and v in place") };
-        let h = ptx::ops::adamw::Hyper { lr: self.lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps, weight_decay: self.weight_decay, bc1: self.bc1, bc2: self.bc2 };
+        let h = self.0;
         ptx::ops::adamw::step(g, param, m, v, outs.next(), h)
     }
 }
@@ -145,7 +138,7 @@ impl Optimizer for AdamW {
     fn step(&mut self) -> Result<()> {
         self.t += 1;
         let (b1, b2) = self.betas;
-        let op = AdamWUpdate { lr: self.lr, beta1: b1, beta2: b2, eps: self.eps, weight_decay: self.weight_decay, bc1: 1.0 - b1.powi(self.t as i32), bc2: 1.0 - b2.powi(self.t as i32) };
+        let op = AdamWUpdate(Hyper { lr: self.lr, beta1: b1, beta2: b2, eps: self.eps, weight_decay: self.weight_decay, bc1: 1.0 - b1.powi(self.t as i32), bc2: 1.0 - b2.powi(self.t as i32) });
         for (i, p) in self.params.iter().enumerate() {
             let Some(g) = p.grad() else { continue };
             if !p.trainable() {

@@ -309,7 +309,7 @@ fn adamw(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
         let mut state = vec![p_cpu.to_device(dev)?, Tensor::zeros(dims.clone(), DType::F32, dev)?, Tensor::zeros(dims.clone(), DType::F32, dev)?, master_cpu.to_device(dev)?];
         for (t, (g_cpu, g_dev)) in gs.iter().enumerate() {
             let (b1, b2) = (0.9f64, 0.999f64);
-            let op = AdamWUpdate { lr, beta1: b1, beta2: b2, eps: 1e-8, weight_decay: wd, bc1: 1.0 - b1.powi(t as i32 + 1), bc2: 1.0 - b2.powi(t as i32 + 1) };
+            let op = AdamWUpdate(ptx::ops::adamw::Hyper { lr, beta1: b1, beta2: b2, eps: 1e-8, weight_decay: wd, bc1: 1.0 - b1.powi(t as i32 + 1), bc2: 1.0 - b2.powi(t as i32 + 1) });
             let g = if dev.same(&Device::Cpu) { g_cpu } else { g_dev };
             let mut outs: Vec<&mut Tensor> = state.iter_mut().collect();
             Tensor::apply_op_inplace(&op, &[g], &mut outs)?;

@@ -6,8 +6,8 @@ use super::fused_args::{dtype_code, elementwise_dims, float_in, out_ptr, In, Out
 use crate::runtime::KernelArg;
 use tensor::{bail, DType, Result};
 
-/// The hyper-parameters of one step, as `AdamWUpdate` holds them (`bc1 = 1 - b1^t`,
-/// `bc2 = 1 - b2^t`).
+/// The hyper-parameters of one step (`bc1 = 1 - b1^t`, `bc2 = 1 - b2^t`): what
+/// `autograd::optim::AdamWUpdate` holds, on the CPU and here alike.
 #[derive(Clone, Copy, Debug)]
 pub struct Hyper {
     pub lr: f64,
