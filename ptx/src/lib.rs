@@ -38,9 +38,9 @@ pub fn open(name: &str) -> Result<Device> {
     Ok(dev.device())
 }
 
-/// A device of its own, unlike [`open`]: its own pool and transfer log (on a GPU, the same
-/// context and stream), so a test can count the transfers of one piece of work while others
-/// run beside it.
+/// A device of its own, unlike [`open`]: its own pool, transfer log and (on a GPU) stream and
+/// module cache in the same primary context, so a test can count the transfers of one piece
+/// of work while others run beside it.
 pub fn open_separate(name: &str) -> Result<Device> {
     let (kind, ordinal) = parse(name)?;
     Ok(new_device(kind, ordinal)?.device())
