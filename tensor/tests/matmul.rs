@@ -315,3 +315,32 @@ fn empty_and_zero_depth_products() {
     let y = x.matmul(&Tensor::zeros([0, 5], DType::F32, &Device::Cpu).unwrap()).unwrap();
     assert_eq!(y.to_vec::<f32>().unwrap(), vec![0.0; 5]);
 }
+
+/// The shared-packing parallel product equals the one-thread product bit for bit (the same
+/// depth blocks in the same order per element; only the split of rows differs) on shapes with
+/// several depth and column blocks, partial tiles and strided operands, and matches the naive
+/// reference.
+#[test]
+fn parallel_product_over_shared_packing_equals_the_serial_one() {
+    let mut rng = Rng::new(11);
+    let kernel = <f32 as GemmScalar>::kernel();
+    let blocks = tensor::cpu::gemm::blocks_for(&kernel);
+    for &(m, n, k) in &[(1, 1, 1), (13, 5, 3), (67, 45, 300), (37, blocks.nc + 33, 2 * blocks.kc + 7), (2 * blocks.mc + 5, 70, blocks.kc + 1)] {
+        for layout in 0..3u8 {
+            let (a, aoff, ars, acs) = strided(m, k, layout, &mut rng);
+            let (b, boff, brs, bcs) = strided(k, n, 2 - layout, &mut rng);
+            let (am, bm) = (MatRef { data: &a, off: aoff, rs: ars, cs: acs }, MatRef { data: &b, off: boff, rs: brs, cs: bcs });
+            let mut serial = vec![0f32; m * n];
+            tensor::cpu::gemm::gemm(m, n, k, am, bm, &mut serial, n);
+            for threads in [2, 3] {
+                let mut par = vec![f32::NAN; m * n];
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| tensor::cpu::gemm::gemm_parallel(m, n, k, am, bm, &mut par, n, threads));
+                assert_eq!(par.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), serial.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), "{m}x{n}x{k} layout {layout} on {threads} threads");
+            }
+            let (a64, b64): (Vec<f64>, Vec<f64>) = (a.iter().map(|&x| x as f64).collect(), b.iter().map(|&x| x as f64).collect());
+            let want = matmul_naive(m, n, k, &a64, aoff, ars, acs, &b64, boff, brs, bcs);
+            assert_close(&format!("{m}x{n}x{k}"), &serial.iter().map(|&x| x as f64).collect::<Vec<_>>(), &want, Tol::accumulated(DType::F32, k, 4.0));
+        }
+    }
+}

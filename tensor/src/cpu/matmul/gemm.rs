@@ -66,6 +66,10 @@ pub trait GemmScalar: Real {
     /// no kernel for it (f64 has only the portable one).
     fn kernel_for(simd: Simd) -> Option<Kernel<Self>>;
     fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [Self], &mut [Self]) -> R) -> R;
+    /// The calling thread's buffer for a packed B~ block that [`gemm_parallel`] shares with
+    /// the threads that run its row blocks (apart from [`GemmScalar::with_buffers`], which
+    /// those threads, the caller among them, use for their A~).
+    fn with_shared_buffer<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
 }
 
 macro_rules! thread_buffers {
@@ -77,6 +81,8 @@ macro_rules! thread_buffers {
 }
 thread_buffers!(BUF_F32, f32);
 thread_buffers!(BUF_F64, f64);
+thread_buffers!(SHARED_F32, f32);
+thread_buffers!(SHARED_F64, f64);
 
 /// Extra elements so that a 64-byte aligned start fits (packed panels are read with
 /// 32-byte loads; a cache-line-aligned start keeps each load inside one line).
@@ -118,6 +124,9 @@ impl GemmScalar for f32 {
     fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
         with_bufs(&BUF_F32, na, nb, f)
     }
+    fn with_shared_buffer<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+        with_bufs(&SHARED_F32, 0, n, |_, b| f(b))
+    }
 }
 
 impl GemmScalar for f64 {
@@ -129,6 +138,9 @@ impl GemmScalar for f64 {
     }
     fn with_buffers<R>(na: usize, nb: usize, f: impl FnOnce(&mut [f64], &mut [f64]) -> R) -> R {
         with_bufs(&BUF_F64, na, nb, f)
+    }
+    fn with_shared_buffer<R>(n: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+        with_bufs(&SHARED_F64, 0, n, |_, b| f(b))
     }
 }
 
@@ -296,20 +308,85 @@ where
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
                     pack_a(a.shift(ic, pc), mc, kc, kernel, ap);
-                    for jr in (0..nc).step_by(nr) {
-                        let cols = nr.min(nc - jr);
-                        let bpanel = bp[jr * kc..].as_ptr();
-                        for ir in (0..mc).step_by(mr) {
-                            let rows = mr.min(mc - ir);
-                            let apanel = ap[ir * kc..].as_ptr();
-                            let off = (ic + ir) * ldc + jc + jr;
-                            // SAFETY: panels hold kc*mr / kc*nr packed values (the kernel's own tile, its SIMD
-                            // level present: `kernel_for` hands out only those); the tile's
-                            // rows x cols corner lies inside C (checked above).
-                            unsafe { (kernel.func)(kc, apanel, bpanel, c.as_mut_ptr().add(off), ldc, rows, cols, accumulate || pc > 0) };
-                        }
-                    }
+                    // SAFETY: C holds the m x n corner at row stride ldc (asserted above), and
+                    // this block's rows ic.. and columns jc.. lie inside it.
+                    unsafe { macro_kernel(kernel, ap, bp, mc, nc, kc, c.as_mut_ptr().add(ic * ldc + jc), ldc, accumulate || pc > 0) };
                 }
+            }
+        }
+    });
+}
+
+/// The two inner loops: every `mr x nr` tile of an `mc x nc` block of C from the packed
+/// `ap` (mc rows, kc steps) and `bp` (nc columns, kc steps), `c` at the block's first element.
+///
+/// # Safety
+/// `ap` and `bp` hold the packed panels of `kernel` for these sizes, and `c` is valid for
+/// writes of `mc` rows of `nc` values at row stride `ldc`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn macro_kernel<S>(kernel: &Kernel<S>, ap: &[S], bp: &[S], mc: usize, nc: usize, kc: usize, c: *mut S, ldc: usize, accumulate: bool) {
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    assert!(ap.len() >= mc.div_ceil(mr) * mr * kc && bp.len() >= nc.div_ceil(nr) * nr * kc);
+    for jr in (0..nc).step_by(nr) {
+        let cols = nr.min(nc - jr);
+        let bpanel = bp[jr * kc..].as_ptr();
+        for ir in (0..mc).step_by(mr) {
+            let rows = mr.min(mc - ir);
+            let apanel = ap[ir * kc..].as_ptr();
+            // SAFETY: the panels hold kc*mr / kc*nr packed values (asserted above; the kernel's
+            // own tile, its SIMD level present: `kernel_for` hands out only those); the tile's
+            // rows x cols corner lies inside the block the caller vouches for.
+            unsafe { (kernel.func)(kc, apanel, bpanel, c.add(ir * ldc + jr), ldc, rows, cols, accumulate) };
+        }
+    }
+}
+
+/// `C = A * B` for one matrix on `threads` threads (rayon's) that share the packing of B: per
+/// (NC, KC) block, B~ is packed once, its panels in parallel, and the row blocks of C (at
+/// least `threads` of them) run in parallel, each thread packing only its own rows of A. The
+/// split by whole tasks of [`gemm`] packs the shared operand once per task instead.
+#[allow(non_snake_case, clippy::too_many_arguments)]
+pub fn gemm_parallel<TA, TB>(m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], ldc: usize, threads: usize)
+where
+    TA: FloatElem + Sync,
+    TB: FloatElem<C = TA::C> + Sync,
+    TA::C: GemmScalar + Send + Sync,
+{
+    use rayon::prelude::*;
+    let kernel = <TA::C as GemmScalar>::kernel();
+    if m == 0 || n == 0 || k == 0 || threads <= 1 {
+        return gemm_with(&kernel, m, n, k, a, b, c, ldc, false);
+    }
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    let blocks = blocks_for(&kernel);
+    let KC = balanced(k, blocks.kc, 1);
+    let NC = balanced(n, blocks.nc.div_ceil(nr) * nr, nr);
+    // Row blocks no taller than the configured MC, and at least as many as threads.
+    let MC = balanced(m, blocks.mc.div_ceil(mr) * mr, mr).min(m.div_ceil(threads).div_ceil(mr) * mr);
+    assert!(c.len() >= (m - 1) * ldc + n, "gemm: C buffer too small");
+    let cptr = crate::send_ptr::SendPtr(c.as_mut_ptr());
+    <TA::C as GemmScalar>::with_shared_buffer(KC * NC, |bp| {
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                let panels = &mut bp[..nc.div_ceil(nr) * nr * kc];
+                panels.par_chunks_mut(nr * kc).enumerate().for_each(|(pj, panel)| {
+                    let j0 = pj * nr;
+                    pack_b(b.shift(pc, jc + j0), kc, nr.min(nc - j0), &kernel, panel);
+                });
+                let panels: &[TA::C] = panels;
+                (0..m.div_ceil(MC)).into_par_iter().for_each(|bi| {
+                    let (ic, base) = (bi * MC, &cptr);
+                    let mc = MC.min(m - ic);
+                    <TA::C as GemmScalar>::with_buffers(MC * KC, 0, |ap, _| {
+                        pack_a(a.shift(ic, pc), mc, kc, &kernel, ap);
+                        // SAFETY: row blocks are disjoint, so each task writes its own rows
+                        // ic..ic + mc of C, columns jc..jc + nc, inside the m x n corner
+                        // (asserted above).
+                        unsafe { macro_kernel(&kernel, ap, panels, mc, nc, kc, base.0.add(ic * ldc + jc), ldc, pc > 0) };
+                    });
+                });
             }
         }
     });

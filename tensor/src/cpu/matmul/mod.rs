@@ -16,6 +16,8 @@ use rayon::prelude::*;
 
 /// Products smaller than this many multiply-adds stay on one thread.
 const PAR_MIN_FLOPS: usize = 1 << 18;
+/// From this size (about 645^3 multiply-adds) one matrix runs as [`gemm::gemm_parallel`].
+const SHARED_PACKING_MIN_FLOPS: usize = 1 << 28;
 
 /// A batched product of two CPU storages of float dtypes. bf16/f16 (alone or mixed with
 /// f32) are computed in f32 and stored in the left operand's dtype; f64 with f64 only.
@@ -103,6 +105,12 @@ where
         for (bi, c) in out.chunks_mut(m * n).enumerate() {
             gemm::gemm(m, n, k, amat(bi), bmat(bi), c, n);
         }
+        return out;
+    }
+    // One large matrix: its row blocks in parallel over one packing of B (below this size the
+    // second parallel region per block, for packing B, costs more than the packing it shares).
+    if nbatch == 1 && flops >= SHARED_PACKING_MIN_FLOPS {
+        gemm::gemm_parallel(m, n, k, amat(0), bmat(0), &mut out, n, threads);
         return out;
     }
     // Split each matrix into `parts` row or column ranges so there are at least as many
