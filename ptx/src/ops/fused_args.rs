@@ -5,7 +5,7 @@
 //! contiguous outputs (the address of their first element). The accelerator bodies of the
 //! fused ops get their operands with [`inputs`] and [`outputs`].
 
-use super::strided;
+use super::{check_view, strided};
 use crate::runtime::device::{input, output};
 use crate::runtime::{GpuStorage, KernelArg, LaunchDims};
 use tensor::{bail, DType, DevIn, DevOut, Layout, Result, Shape};
@@ -60,18 +60,10 @@ pub fn compute(kernel: &'static str, dtype: DType) -> Result<DType> {
     }
 }
 
-/// The layout stays inside the storage (the kernel reads every index it describes).
-fn check_extent(kernel: &'static str, what: &str, s: &GpuStorage, l: &Layout) -> Result<()> {
-    if l.storage_extent() > s.len() {
-        bail!(kernel, "{what}: layout {:?} (offset {}, strides {:?}) reaches element {} of a storage of {}", l.dims(), l.offset(), l.strides(), l.storage_extent(), s.len())
-    }
-    Ok(())
-}
-
 /// A float input read element by element through its layout: `[ptr, dtype code, Strided]`.
 pub fn float_in(kernel: &'static str, what: &str, x: In) -> Result<Vec<KernelArg>> {
     let (s, l) = x;
-    check_extent(kernel, what, s, l)?;
+    check_view(kernel, what, s, l)?;
     Ok(vec![s.arg(), KernelArg::I32(dtype_code(kernel, s.dtype())?), strided(kernel, l)?])
 }
 
@@ -81,7 +73,7 @@ pub fn ids_in(kernel: &'static str, what: &str, x: In) -> Result<Vec<KernelArg>>
     if s.dtype() != DType::I64 {
         bail!(kernel, "{what} must be i64, got {}", s.dtype())
     }
-    check_extent(kernel, what, s, l)?;
+    check_view(kernel, what, s, l)?;
     Ok(vec![s.arg(), strided(kernel, l)?])
 }
 
@@ -98,7 +90,7 @@ pub fn rows_in(kernel: &'static str, what: &str, x: In) -> Result<Vec<KernelArg>
     if l.dims().is_empty() {
         bail!(kernel, "{what} must have rank >= 1, got a scalar")
     }
-    check_extent(kernel, what, s, l)?;
+    check_view(kernel, what, s, l)?;
     let col = *l.strides().last().expect("rank >= 1") as i64;
     Ok(vec![s.arg(), KernelArg::I32(dtype_code(kernel, s.dtype())?), strided(kernel, &rows_layout(l))?, KernelArg::I64(col)])
 }
@@ -126,7 +118,7 @@ pub fn out_ptr(kernel: &'static str, what: &str, o: &Out, dtype: DType, dims: &[
     if !l.is_contiguous() {
         bail!(kernel, "{what} must be contiguous, got strides {:?}", l.strides())
     }
-    check_extent(kernel, what, s, l)?;
+    check_view(kernel, what, s, l)?;
     let offset = if l.numel() == 0 { 0 } else { l.offset() };
     Ok(KernelArg::Ptr(s.addr() + (offset * dtype.size_in_bytes()) as u64))
 }

@@ -17,7 +17,7 @@
 //! row start is that aligned, and fall back to element loads for other views (slower, same
 //! results).
 
-use super::strided_many;
+use super::{check_view, strided_many};
 use crate::runtime::{GpuStorage, KernelArg, LaunchDims};
 use tensor::{bail, DType, Layout, Result, Shape};
 
@@ -172,10 +172,8 @@ pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, pla
     if bd[r - 2] != k {
         bail!("matmul", "inner dims differ: {ad:?} @ {bd:?}")
     }
-    for (what, s, l) in [("left", a, al), ("right", b, bl)] {
-        if l.storage_extent() > s.len() {
-            bail!("matmul", "the {what} operand's view {:?} (strides {:?}, offset {}) reaches past its {} elements", l.dims(), l.strides(), l.offset(), s.len())
-        }
+    for (what, s, l) in [("the left operand", a, al), ("the right operand", b, bl)] {
+        check_view("matmul", what, s, l)?;
     }
     let (ta, tb) = (a.dtype(), b.dtype());
     let tc = match (ta, tb) {

@@ -32,11 +32,8 @@ fn view_bytes(kernel: &str, what: &str, layout: &Layout, len: usize) -> Result<V
     if dims.len() > 4 {
         bail!("ptx", "{kernel}: {what} has {} dims, the kernel takes at most 4", dims.len())
     }
-    if layout.numel() > 0 {
-        let last = layout.offset() + dims.iter().zip(strides).map(|(&d, &s)| (d - 1) * s).sum::<usize>();
-        if last >= len {
-            bail!("ptx", "{kernel}: {what} view {dims:?} (strides {strides:?}, offset {}) reaches element {last} of a buffer of {len}", layout.offset())
-        }
+    if layout.storage_extent() > len {
+        bail!("ptx", "{kernel}: {what} view {dims:?} (strides {strides:?}, offset {}) reaches element {} of a buffer of {len}", layout.offset(), layout.storage_extent() - 1)
     }
     let mut b = Vec::with_capacity(40);
     b.extend((layout.offset() as i64).to_le_bytes());
