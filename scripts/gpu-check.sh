@@ -4,7 +4,8 @@
 # sanitizer's four tools, the tiny fixture teacher distilled on the GPU and on the CPU (their
 # losses compared), the Llama audit on the GPU, greedy generation of SmolLM2 on both, the
 # demo, distillation-step throughput for SmolLM2 at 8 x 1024, and the host CPU's matmul against
-# matrixmultiply and PyTorch (MMBENCH: the tensor matmul bench binary). Logs go to $OUT (or
+# matrixmultiply and PyTorch (MMBENCH: the tensor matmul bench binary; TUNE: the gemm_tune
+# example, whose best tile and blocking at 2048^3 then run through the bench as well). Logs go to $OUT (or
 # ./gpu-check-out). Built binaries come from BIN (default .gpu/lawcat); SmolLM2 from GGUF
 # (default .data/SmolLM2-135M-Instruct.Q4_1.gguf); PART selects parts, comma-separated (all by default): verify, sanitize,
 # planted, distill, devices, audit, generate, demo, step, cpu.
@@ -87,7 +88,31 @@ if want step && [ -f "$GGUF" ]; then
     done
 fi
 if want cpu && [ -n "${MMBENCH:-}" ]; then
-    lscpu | grep -E 'Model name|Flags' | sed 's/Flags:.*\(avx512[a-z_0-9]*\).*/AVX-512 present/' > "$OUT/cpu.txt"
-    TAILN=30 run matmul-ours "$MMBENCH" --bench
-    TAILN=30 run matmul-torch python3 scripts/peer_matmul.py --threads 1,2
+    lscpu | grep -E 'Model name|Flags|L1d|L2|L3' | sed 's/Flags:.*\(avx512[a-z_0-9]*\).*/AVX-512 present/' > "$OUT/cpu.txt"
+    # Two physical cores (not two hyperthreads of one), like our 2-core machines; pinned, so the
+    # host's other work moves elsewhere.
+    CORES=$(lscpu -p=CPU,CORE,SOCKET | grep -v '^#' | awk -F, '!seen[$2 "," $3]++ { print $1 }' | head -2 | paste -sd,)
+    echo "pinned to CPUs $CORES" >> "$OUT/cpu.txt"
+    cat "$OUT/cpu.txt"
+    PIN="taskset -c $CORES"
+    # TUNE: the gemm_tune example binary. It compares the AVX-512 tile shapes; the fastest at
+    # 2048^3 then gets a blocking grid at 1024^3 and 2048^3, and that tile with the best
+    # blocking runs through the bench as well ("tuned"), beside the default.
+    if [ -n "${TUNE:-}" ]; then
+        TAILN=30 run gemm-tiles env MATMUL_NUM_THREADS=1 TUNE_TILES=1 $PIN "$TUNE" 2048
+        TILE=$(awk '/^2048x/ { f = 1; next } /^[0-9]/ { f = 0 } f && /TILE=/ { print $2, $1 }' "$OUT/gemm-tiles.log" | sort -rn | head -1 | sed 's/.*=//')
+        for n in 1024 2048; do
+            TAILN=8 run "gemm-tune-$n" env MATMUL_NUM_THREADS=1 LAWCAT_AVX512_TILE="$TILE" $PIN "$TUNE" "$n" 192,256,384,512,1024 96,144,288,480,960 2048,4096
+        done
+        BEST=$(grep -m1 '^kc' "$OUT/gemm-tune-2048.log" | awk '{ print $2 "," $4 "," $6 }' | tr -d :)
+        echo "tuned: LAWCAT_AVX512_TILE=$TILE LAWCAT_GEMM_BLOCKS=$BEST"
+    fi
+    # Ours and PyTorch alternated, so that both see the host's swings in load and clock.
+    for i in 1 2 3; do
+        TAILN=30 run "matmul-ours-$i" $PIN "$MMBENCH" --bench
+        TAILN=30 run "matmul-torch-$i" $PIN python3 scripts/peer_matmul.py --threads 1,2
+        if [ -n "${BEST:-}" ]; then
+            TAILN=30 run "matmul-tuned-$i" env LAWCAT_AVX512_TILE="$TILE" LAWCAT_GEMM_BLOCKS="$BEST" $PIN "$MMBENCH" --bench
+        fi
+    done
 fi

@@ -54,7 +54,7 @@ enum Command {
 
 /// glibc's malloc hands blocks above a threshold straight back to the kernel, so every
 /// large tensor freed and allocated again costs fresh zeroed pages (page faults took a
-/// fifth of the demo's time). Keep freed memory in the process instead.
+/// fifth of the demo's time). Keep freed memory in the process instead, in one arena.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() {
     extern "C" {
@@ -62,10 +62,15 @@ fn keep_freed_memory() {
     }
     const M_TRIM_THRESHOLD: i32 = -1;
     const M_MMAP_THRESHOLD: i32 = -3;
+    const M_ARENA_MAX: i32 = -8;
     // SAFETY: mallopt only changes allocator tunables; called before any threads start.
     unsafe {
         mallopt(M_MMAP_THRESHOLD, 1 << 30);
         mallopt(M_TRIM_THRESHOLD, i32::MAX);
+        // One arena: the commands run on pool threads (`cli::in_pool`), and a thread's own
+        // arena grows in heaps of at most 64 MiB, so a larger tensor (a 1024-token logits
+        // block is 200 MB) would be mapped and unmapped on every allocation again.
+        mallopt(M_ARENA_MAX, 1);
     }
 }
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
@@ -97,7 +102,7 @@ fn main() -> ExitCode {
     };
     let run = || -> anyhow::Result<ExitCode> {
         cli::setup(&args.device, args.threads, &args.dtype)?;
-        match &args.command {
+        cli::in_pool(|| match &args.command {
             Command::Demo(a) => cli::demo::run(a),
             Command::VerifyKernels(a) => cli::verify_kernels::run(a),
             Command::Distill(a) => cli::distill::run(a),
@@ -109,7 +114,7 @@ fn main() -> ExitCode {
             Command::Convert(a) => cli::convert::run(a),
             Command::Audit(a) => cli::audit::run(a),
             Command::Ptx(a) => cli::ptx::run(a),
-        }
+        })
     };
     match run() {
         Ok(code) => code,

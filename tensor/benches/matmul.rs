@@ -17,22 +17,31 @@ use tensor::{DType, Device, Rng, Tensor};
 
 const SIZES: &[(usize, usize, usize)] = &[(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (2048, 2048, 8192)];
 
-/// Median and best seconds of `ours` and of `peer`, run alternately (so both see the same
-/// machine noise) until about `budget` has passed, at least 5 runs each after a warm-up:
-/// `((ours median, ours best), (peer median, peer best))`. On a machine shared with other
-/// work the best run is the least disturbed one.
+/// Median and best seconds of one call of `ours` and of `peer`: ((ours median, ours best),
+/// (peer median, peer best)). They run in alternating bursts of about 20 ms (so both see the
+/// same machine noise, and each keeps its threads and caches warm as in a loop of its own, as
+/// PyTorch's peer script times it), until about `budget` has passed, at least 5 bursts each
+/// after a warm-up; the first call of a burst is not counted. On a machine shared with other
+/// work the best call is the least disturbed one.
 fn time_pair(budget: Duration, mut ours: impl FnMut(), mut peer: impl FnMut()) -> ((f64, f64), (f64, f64)) {
+    let t = Instant::now();
     ours();
     peer();
+    let per_burst = ((0.02 / (t.elapsed().as_secs_f64() / 2.0)) as usize).clamp(2, 50);
     let (mut to, mut tp) = (vec![], vec![]);
     let start = Instant::now();
-    while to.len() < 5 || (start.elapsed() < budget && to.len() < 50) {
-        let t = Instant::now();
-        ours();
-        to.push(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        peer();
-        tp.push(t.elapsed().as_secs_f64());
+    let mut bursts = 0;
+    while bursts < 5 || (start.elapsed() < budget && to.len() < 500) {
+        for (f, times) in [(&mut ours as &mut dyn FnMut(), &mut to), (&mut peer as &mut dyn FnMut(), &mut tp)] {
+            for i in 0..per_burst {
+                let t = Instant::now();
+                f();
+                if i > 0 {
+                    times.push(t.elapsed().as_secs_f64());
+                }
+            }
+        }
+        bursts += 1;
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -59,11 +68,15 @@ fn child(threads: usize) {
         let budget = Duration::from_millis(3000);
         let (av, bv) = (a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
         let mut c = vec![0f32; m * n];
-        let (ours, peer) = time_pair(
-            budget,
-            || pool.install(|| drop(a.matmul(&b).unwrap())),
-            || unsafe { matrixmultiply::sgemm(m, k, n, 1.0, av.as_ptr(), k as isize, 1, bv.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1) },
-        );
+        // Ours from a thread of the pool, as `lawcat` runs its commands (a call from outside
+        // would add two thread hand-offs per product).
+        let (ours, peer) = pool.install(|| {
+            time_pair(
+                budget,
+                || drop(a.matmul(&b).unwrap()),
+                || unsafe { matrixmultiply::sgemm(m, k, n, 1.0, av.as_ptr(), k as isize, 1, bv.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1) },
+            )
+        });
         // Same answer, or the timing means nothing.
         let ours_c = a.matmul(&b).unwrap().to_vec::<f32>().unwrap();
         let worst = ours_c.iter().zip(&c).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);

@@ -2,7 +2,8 @@
 //! (`LAWCAT_SIMD` picks which, the widest present by default) over a grid of (KC, MC, NC),
 //! against matrixmultiply, best thread CPU time of `TUNE_ROUNDS` (7) interleaved rounds, best
 //! first. Put the winner in the kernel's `blocks` (`tensor/src/cpu/matmul/kernels.rs`), or
-//! try it with `LAWCAT_GEMM_BLOCKS=kc,mc,nc`.
+//! try it with `LAWCAT_GEMM_BLOCKS=kc,mc,nc`. `TUNE_TILES=1` compares the AVX-512 tile shapes
+//! instead (`LAWCAT_AVX512_TILE`), `TUNE_IN_CACHE=m,n,k` measures one kernel in cache.
 //!
 //! `MATMUL_NUM_THREADS=1 cargo run --release -p tensor --example gemm_tune -- [size] [kc,kc,..] [mc,mc,..] [nc,..]`
 
@@ -31,7 +32,7 @@ fn cpu_seconds() -> f64 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_secs_f64()
 }
-use tensor::cpu::gemm::{gemm_with, Blocks, GemmScalar, MatRef};
+use tensor::cpu::gemm::{f32_avx512_tiles, gemm_with, Blocks, GemmScalar, MatRef};
 use tensor::{DType, Device, Rng, Tensor};
 
 fn list(arg: Option<String>, default: &[usize]) -> Vec<usize> {
@@ -42,6 +43,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     if let Ok(shape) = std::env::var("TUNE_IN_CACHE") {
         in_cache(&shape);
+        return;
+    }
+    if std::env::var("TUNE_TILES").is_ok() {
+        tiles(args.next().map(|s| s.parse().expect("size")).unwrap_or(1024));
         return;
     }
     let n: usize = args.next().map(|s| s.parse().expect("size")).unwrap_or(1024);
@@ -112,4 +117,37 @@ fn in_cache(shape: &str) {
         best = best.min((cpu_seconds() - t) / reps as f64);
     }
     println!("{m}x{k}x{n} in cache, {kernel:?}: {:.1} GFLOP/s", 2.0 * (m * n * k) as f64 / best / 1e9);
+}
+
+/// `TUNE_TILES=1`: every AVX-512 tile shape (`LAWCAT_AVX512_TILE`) at its default blocking, on
+/// an `n^3` product and on one that stays in L2 (144 x 256 x 960: whole tiles for every
+/// shape but 14 rows), best thread CPU time of `TUNE_ROUNDS` interleaved rounds.
+fn tiles(n: usize) {
+    let kernels = f32_avx512_tiles();
+    if kernels.is_empty() {
+        println!("no AVX-512 on this CPU: nothing to compare");
+        return;
+    }
+    let rounds: usize = std::env::var("TUNE_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
+    let mut rng = Rng::new(1);
+    for (m, k, nn) in [(n, n, n), (144, 256, 960)] {
+        let a = Tensor::randn([m, k], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
+        let b = Tensor::randn([k, nn], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
+        let mut c = vec![0f32; m * nn];
+        let reps = (2e8 / (2.0 * (m * nn * k) as f64)).max(1.0) as usize;
+        let mut best = vec![f64::INFINITY; kernels.len()];
+        for _ in 0..rounds {
+            for ((_, kernel), best) in kernels.iter().zip(best.iter_mut()) {
+                let t = cpu_seconds();
+                for _ in 0..reps {
+                    gemm_with(kernel, m, nn, k, MatRef { data: &a, off: 0, rs: k, cs: 1 }, MatRef { data: &b, off: 0, rs: nn, cs: 1 }, &mut c, nn, false);
+                }
+                *best = best.min((cpu_seconds() - t) / reps as f64);
+            }
+        }
+        println!("{m}x{k}x{nn}, one thread:");
+        for ((name, _), t) in kernels.iter().zip(&best) {
+            println!("  LAWCAT_AVX512_TILE={name:<8} {:>7.1} GFLOP/s", 2.0 * (m * nn * k) as f64 / t / 1e9);
+        }
+    }
 }

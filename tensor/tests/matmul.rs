@@ -136,9 +136,11 @@ fn strided(rows: usize, cols: usize, layout: u8, rng: &mut Rng) -> (Vec<f32>, us
     (Tensor::rand_uniform([len], -1.0, 1.0, DType::F32, &Device::Cpu, rng).unwrap().to_vec::<f32>().unwrap(), off, rs, cs)
 }
 
-/// Every kernel present on this machine, by level.
+/// Every kernel present on this machine: each level's, then every AVX-512 tile shape there is
+/// to tune with (`LAWCAT_AVX512_TILE`).
 fn kernels() -> Vec<(Simd, tensor::cpu::gemm::Kernel<f32>)> {
-    Simd::present().into_iter().map(|s| (s, f32::kernel_for(s).expect("a present level has an f32 kernel"))).collect()
+    let levels = Simd::present().into_iter().map(|s| (s, f32::kernel_for(s).expect("a present level has an f32 kernel")));
+    levels.chain(tensor::cpu::gemm::f32_avx512_tiles().into_iter().map(|(_, k)| (Simd::Avx512, k))).collect()
 }
 
 proptest! {

@@ -74,9 +74,25 @@ pub fn setup(device: &str, threads: Option<usize>, dtype: &str) -> anyhow::Resul
         if n > most {
             bail!("--threads {n}: at most {most} (8 per core; this machine has {cores} cores)");
         }
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("setting the thread count")?;
     }
+    // The command itself runs on one of these threads ([`in_pool`]), so they get the main
+    // thread's stack size. 0 threads: rayon's default, one per core.
+    rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).stack_size(WORKER_STACK).build_global().context("setting the thread count")?;
     Ok(())
+}
+
+/// Stack size of the compute threads: that of a Linux main thread, which ran every command
+/// before they moved onto the pool.
+const WORKER_STACK: usize = 8 << 20;
+
+/// Runs `command` on a thread of the global pool (built by [`setup`]) and waits for it. A
+/// parallel op started from outside the pool hands its work to the pool's threads and puts
+/// the calling thread to sleep until they finish: two thread wake-ups per op, which cost
+/// 15-20% of a 256^3 matmul on two cores. From inside, the calling thread takes the first
+/// share of the work itself and the others join as they wake: a distillation step of the
+/// built-in teacher (2 x 256 tokens, 2 threads) ran 6-8% faster.
+pub fn in_pool<R: Send>(command: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| command())
 }
 
 /// A model by name: "builtin" (the demo teacher), a student folder, an HF folder or a

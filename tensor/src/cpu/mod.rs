@@ -15,7 +15,7 @@ pub use simd::{fma_peak_gflops, simd_path, Simd};
 /// the CPU bodies of fused ops (attention, the chunked scan) call for their small products.
 pub mod gemm {
     pub use super::matmul::gemm::{blocks_for, gemm, gemm_into, gemm_parallel, gemm_with, Blocks, GemmScalar, MatRef};
-    pub use super::matmul::kernels::Kernel;
+    pub use super::matmul::kernels::{f32_avx512_tiles, Kernel};
     pub use super::matmul::naive::matmul_naive;
 }
 pub mod reduce;

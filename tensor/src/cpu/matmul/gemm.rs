@@ -211,7 +211,10 @@ fn pack_b<T: FloatElem>(b: MatRef<T>, kc: usize, nc: usize, kernel: &Kernel<T::C
         let dst = panel.as_mut_ptr();
         // SAFETY: reads inside B (far corner asserted above), writes inside the panel.
         unsafe {
-            if b.cs == 1 {
+            if let (1, true, true) = (b.cs, cols == nr, is_f32::<T>()) {
+                // Rows contiguous and plain f32 (x @ W): whole rows of the panel at once.
+                copy_rows(src.add(b.off + j0) as *const f32, b.rs, kc, nr, dst as *mut f32);
+            } else if b.cs == 1 {
                 for p in 0..kc {
                     let row = src.add(b.off + p * b.rs + j0);
                     let d = dst.add(p * nr);
@@ -236,6 +239,35 @@ fn pack_b<T: FloatElem>(b: MatRef<T>, kc: usize, nc: usize, kernel: &Kernel<T::C
                     for j in 0..cols {
                         *dst.add(p * nr + j) = (*src.add(b.off + p * b.rs + (j0 + j) * b.cs)).to_c();
                     }
+                }
+            }
+        }
+    }
+}
+
+/// `kc` rows of `w` f32 values, `rs` apart at `src`, to `dst` back to back, with fixed-size
+/// copies for the tile widths there are (a copy loop of run-time length costs its setup per
+/// row, as much as the 64 or 128 bytes it moves).
+///
+/// # Safety
+/// `src.add(p * rs + j)` readable and `dst.add(p * w + j)` writable for `p < kc`, `j < w`.
+unsafe fn copy_rows(src: *const f32, rs: usize, kc: usize, w: usize, dst: *mut f32) {
+    unsafe fn fixed<const W: usize>(src: *const f32, rs: usize, kc: usize, dst: *mut f32) {
+        for p in 0..kc {
+            // SAFETY: the caller's contract, with w = W.
+            unsafe { (dst.add(p * W) as *mut [f32; W]).write_unaligned((src.add(p * rs) as *const [f32; W]).read_unaligned()) };
+        }
+    }
+    // SAFETY: the caller's contract.
+    unsafe {
+        match w {
+            16 => fixed::<16>(src, rs, kc, dst),
+            32 => fixed::<32>(src, rs, kc, dst),
+            48 => fixed::<48>(src, rs, kc, dst),
+            64 => fixed::<64>(src, rs, kc, dst),
+            _ => {
+                for p in 0..kc {
+                    std::ptr::copy_nonoverlapping(src.add(p * rs), dst.add(p * w), w);
                 }
             }
         }

@@ -113,8 +113,8 @@ pub fn f32_kernel_for(simd: Simd) -> Option<Kernel<f32>> {
         Simd::Avx2 => Kernel { simd, mr: AVX2_MR, nr: AVX2_NR, blocks: AVX2_BLOCKS, func: kernel_f32_avx2, pack_lines_f32: Some(pack_lines_avx2) },
         #[cfg(target_arch = "x86_64")]
         Simd::Avx512 => {
-            let (mr, func) = avx512_variant().unwrap_or((AVX512_MR, kernel_f32_avx512));
-            Kernel { simd, mr, nr: AVX512_NR, blocks: AVX512_BLOCKS, func, pack_lines_f32: Some(pack_lines_avx2) }
+            let (mr, nr, func) = avx512_variant().unwrap_or((AVX512_MR, AVX512_NR, kernel_f32_avx512));
+            Kernel { simd, mr, nr, blocks: AVX512_BLOCKS, func, pack_lines_f32: Some(pack_lines_avx2) }
         }
         #[cfg(not(target_arch = "x86_64"))]
         Simd::Avx2 | Simd::Avx512 => unreachable!("x86 levels are never present elsewhere"),
@@ -225,18 +225,38 @@ const AVX512_NR: usize = 32;
 #[cfg(target_arch = "x86_64")]
 const AVX512_BLOCKS: Blocks = Blocks { kc: 1024, mc: 144, nc: 2048 };
 
-/// The AVX-512 f32 micro-kernel, `MR x 32` tile (`MR = 12` in the product path).
+/// The AVX-512 f32 micro-kernel, `MR x 16*NV` tile (`MR = 12`, `NV = 2` in the product path).
 ///
 /// # Safety
 /// The CPU must support AVX-512F (checked by [`f32_kernel_for`] before handing it out);
-/// the pointer contracts are those of [`kernel_portable`] with `NR = 32`.
+/// the pointer contracts are those of [`kernel_portable`] with `NR = 16 * NV`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub unsafe fn kernel_f32_avx512_mr<const MR: usize, const PF: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
+pub unsafe fn kernel_f32_avx512_mr<const MR: usize, const NV: usize, const PF: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
+    // An edge tile of a few rows (256 = 21 * 12 + 4) computes only the rows it keeps.
+    if MR > 4 && rows <= 4 {
+        avx512_rows::<4, MR, NV, PF>(kc, a, b, c, ldc, rows, cols, acc)
+    } else if MR > 8 && rows <= 8 {
+        avx512_rows::<8, MR, NV, PF>(kc, a, b, c, ldc, rows, cols, acc)
+    } else {
+        avx512_rows::<MR, MR, NV, PF>(kc, a, b, c, ldc, rows, cols, acc)
+    }
+}
+
+/// The first `R` rows of the `MR x 16*NV` tile (`R <= MR`) from an A~ panel of `MR` values
+/// per step.
+///
+/// # Safety
+/// As [`kernel_f32_avx512_mr`], with `rows <= R`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn avx512_rows<const R: usize, const MR: usize, const NV: usize, const PF: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
     use std::arch::x86_64::*;
-    let mut r = [[_mm512_setzero_ps(); 2]; MR];
+    debug_assert!(R <= MR && rows <= R && cols <= 16 * NV);
+    let mut r = [[_mm512_setzero_ps(); NV]; R];
     let (mut ap, mut bp) = (a, b);
-    // The C tile is needed only at the end: start fetching it now (two or three lines a row).
+    // The C tile is needed only at the end: start fetching it now (two or more lines a row).
     for i in 0..rows {
         _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
         _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + cols - 1) as *const i8);
@@ -244,21 +264,25 @@ pub unsafe fn kernel_f32_avx512_mr<const MR: usize, const PF: usize>(kc: usize, 
     macro_rules! step {
         () => {{
             if PF > 0 {
-                // Software prefetch PF steps ahead: both lines of B, and A's next line.
+                // Software prefetch PF steps ahead: every line of B, and A's next line.
                 // `wrapping_add`: a prefetch past the panel's end is harmless, no access.
-                _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(32 * PF) as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(32 * PF + 16) as *const i8);
+                for v in 0..NV {
+                    _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(16 * NV * PF + 16 * v) as *const i8);
+                }
                 _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(MR * PF) as *const i8);
             }
-            let b0 = _mm512_loadu_ps(bp);
-            let b1 = _mm512_loadu_ps(bp.add(16));
+            let mut bv = [_mm512_setzero_ps(); NV];
+            for (v, x) in bv.iter_mut().enumerate() {
+                *x = _mm512_loadu_ps(bp.add(16 * v));
+            }
             for (i, ri) in r.iter_mut().enumerate() {
                 let ai = _mm512_set1_ps(*ap.add(i));
-                ri[0] = _mm512_fmadd_ps(ai, b0, ri[0]);
-                ri[1] = _mm512_fmadd_ps(ai, b1, ri[1]);
+                for (acc, x) in ri.iter_mut().zip(&bv) {
+                    *acc = _mm512_fmadd_ps(ai, *x, *acc);
+                }
             }
             ap = ap.add(MR);
-            bp = bp.add(32);
+            bp = bp.add(16 * NV);
         }};
     }
     let mut p = 0;
@@ -282,7 +306,6 @@ pub unsafe fn kernel_f32_avx512_mr<const MR: usize, const PF: usize>(kc: usize, 
             ((1u32 << n) - 1) as __mmask16
         }
     };
-    let (m0, m1) = (lanes(cols), lanes(cols.saturating_sub(16)));
     for (i, ri) in r.iter().enumerate() {
         // A constant trip count with a test keeps `r` in registers (a loop to `rows` would
         // index it at run time).
@@ -290,23 +313,22 @@ pub unsafe fn kernel_f32_avx512_mr<const MR: usize, const PF: usize>(kc: usize, 
             break;
         }
         let cr = c.add(i * ldc);
-        let (mut v0, mut v1) = (ri[0], ri[1]);
-        if cols == 32 {
-            if acc {
-                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(cr));
-                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(cr.add(16)));
+        for (v, &x) in ri.iter().enumerate() {
+            let mut x = x;
+            if cols == 16 * NV {
+                let cv = cr.add(16 * v);
+                if acc {
+                    x = _mm512_add_ps(x, _mm512_loadu_ps(cv));
+                }
+                _mm512_storeu_ps(cv, x);
+            } else {
+                // `wrapping_add`: a vector past the row's end is fully masked.
+                let (cv, m) = (cr.wrapping_add(16 * v), lanes(cols.saturating_sub(16 * v)));
+                if acc {
+                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, cv));
+                }
+                _mm512_mask_storeu_ps(cv, m, x);
             }
-            _mm512_storeu_ps(cr, v0);
-            _mm512_storeu_ps(cr.add(16), v1);
-        } else {
-            // `wrapping_add`: with `cols <= 16` the second half lies past the row (fully masked).
-            let cr1 = cr.wrapping_add(16);
-            if acc {
-                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr1));
-            }
-            _mm512_mask_storeu_ps(cr, m0, v0);
-            _mm512_mask_storeu_ps(cr1, m1, v1);
         }
     }
 }
@@ -318,42 +340,99 @@ pub unsafe fn kernel_f32_avx512_mr<const MR: usize, const PF: usize>(kc: usize, 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub unsafe fn kernel_f32_avx512(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
-    kernel_f32_avx512_mr::<AVX512_MR, 0>(kc, a, b, c, ldc, rows, cols, acc)
+    kernel_f32_avx512_mr::<AVX512_MR, { AVX512_NR / 16 }, 0>(kc, a, b, c, ldc, rows, cols, acc)
 }
 
-/// `LAWCAT_AVX512_TILE=MR[,PF]` (tuning, as `LAWCAT_GEMM_BLOCKS`): the AVX-512 kernel with
-/// `MR` rows (8, 12 or 14) and a software prefetch `PF` steps ahead (0, 8 or 16), to measure
-/// other shapes on a new CPU with `gemm_tune` or the matmul bench. `None` for the default or
-/// a value outside those.
+/// The AVX-512 tile shapes there are to measure on a new CPU, `(MR, NR, PF, kernel)`: every
+/// one keeps at most 31 of the 32 zmm registers live (MR * NR/16 accumulators, NR/16 B
+/// vectors, one broadcast A value); `PF` is a software prefetch that many steps ahead (0:
+/// none). The first is the default.
 #[cfg(target_arch = "x86_64")]
-fn avx512_variant() -> Option<(usize, KernelFn<f32>)> {
+const AVX512_TILES: &[(usize, usize, usize, KernelFn<f32>)] = &[
+    (12, 32, 0, kernel_f32_avx512),
+    (12, 32, 8, kernel_f32_avx512_mr::<12, 2, 8>),
+    (12, 32, 16, kernel_f32_avx512_mr::<12, 2, 16>),
+    (14, 32, 0, kernel_f32_avx512_mr::<14, 2, 0>),
+    (14, 32, 8, kernel_f32_avx512_mr::<14, 2, 8>),
+    (8, 32, 0, kernel_f32_avx512_mr::<8, 2, 0>),
+    (8, 48, 0, kernel_f32_avx512_mr::<8, 3, 0>),
+    (9, 48, 0, kernel_f32_avx512_mr::<9, 3, 0>),
+    (9, 48, 8, kernel_f32_avx512_mr::<9, 3, 8>),
+    (6, 64, 0, kernel_f32_avx512_mr::<6, 4, 0>),
+    (6, 64, 8, kernel_f32_avx512_mr::<6, 4, 8>),
+    (5, 80, 0, kernel_f32_avx512_mr::<5, 5, 0>),
+];
+
+/// Every AVX-512 tile of [`AVX512_TILES`] as a kernel (the tests run them all), each with the
+/// `LAWCAT_AVX512_TILE` value that selects it; empty when the CPU lacks AVX-512F.
+pub fn f32_avx512_tiles() -> Vec<(String, Kernel<f32>)> {
+    #[cfg(target_arch = "x86_64")]
+    if Simd::Avx512.is_present() {
+        return AVX512_TILES
+            .iter()
+            .map(|&(mr, nr, pf, func)| (format!("{mr}x{nr},{pf}"), Kernel { simd: Simd::Avx512, mr, nr, blocks: AVX512_BLOCKS, func, pack_lines_f32: Some(pack_lines_avx2) }))
+            .collect();
+    }
+    Vec::new()
+}
+
+/// `LAWCAT_AVX512_TILE=MRxNR[,PF]` (or `MR[,PF]` for NR = 32; tuning, as `LAWCAT_GEMM_BLOCKS`):
+/// one of the [`AVX512_TILES`] instead of the default, to measure it on a new CPU with
+/// `gemm_tune` or the matmul bench. `None` for the default or a shape not in the table (said on
+/// standard error).
+#[cfg(target_arch = "x86_64")]
+fn avx512_variant() -> Option<(usize, usize, KernelFn<f32>)> {
     let v = std::env::var("LAWCAT_AVX512_TILE").ok()?;
-    let mut it = v.split(',').map(|x| x.trim().parse::<usize>());
-    let mr = it.next()?.ok()?;
-    let pf = match it.next() {
-        Some(p) => p.ok()?,
-        None => 0,
+    let parse = || -> Option<(usize, usize, usize)> {
+        let mut it = v.split(',').map(str::trim);
+        let shape = it.next()?;
+        let (mr, nr) = match shape.split_once('x') {
+            Some((m, n)) => (m.parse().ok()?, n.parse().ok()?),
+            None => (shape.parse().ok()?, 32),
+        };
+        let pf = match it.next() {
+            Some(p) => p.parse().ok()?,
+            None => 0,
+        };
+        Some((mr, nr, pf))
     };
-    let f: KernelFn<f32> = match (mr, pf) {
-        (8, 0) => kernel_f32_avx512_mr::<8, 0>,
-        (8, 8) => kernel_f32_avx512_mr::<8, 8>,
-        (8, 16) => kernel_f32_avx512_mr::<8, 16>,
-        (12, 0) => kernel_f32_avx512_mr::<12, 0>,
-        (12, 8) => kernel_f32_avx512_mr::<12, 8>,
-        (12, 16) => kernel_f32_avx512_mr::<12, 16>,
-        (14, 0) => kernel_f32_avx512_mr::<14, 0>,
-        (14, 8) => kernel_f32_avx512_mr::<14, 8>,
-        (14, 16) => kernel_f32_avx512_mr::<14, 16>,
-        _ => return None,
-    };
-    Some((mr, f))
+    let found = parse().and_then(|want| AVX512_TILES.iter().find(|t| (t.0, t.1, t.2) == want));
+    if found.is_none() {
+        let known: Vec<String> = AVX512_TILES.iter().map(|t| format!("{}x{},{}", t.0, t.1, t.2)).collect();
+        eprintln!("LAWCAT_AVX512_TILE={v}: not one of {}; using the default", known.join(" "));
+    }
+    found.map(|&(mr, nr, _, func)| (mr, nr, func))
+}
+
+/// Stores the first `lanes` (< 8) values of `v` at `dst` with 16-, 8- and 4-byte stores: a
+/// masked 32-byte store (`vmaskmovps`) is microcoded and several times slower on AMD Zen.
+///
+/// # Safety
+/// The CPU must support AVX; `dst` must be writable for `lanes` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store_first_lanes(dst: *mut f32, v: std::arch::x86_64::__m256, lanes: usize) {
+    use std::arch::x86_64::*;
+    let (mut x, mut n, mut d) = (_mm256_castps256_ps128(v), lanes, dst);
+    if n >= 4 {
+        _mm_storeu_ps(d, x);
+        (x, n, d) = (_mm256_extractf128_ps::<1>(v), n - 4, d.add(4));
+    }
+    if n >= 2 {
+        _mm_storel_epi64(d as *mut __m128i, _mm_castps_si128(x));
+        (x, n, d) = (_mm_movehl_ps(x, x), n - 2, d.add(2));
+    }
+    if n == 1 {
+        _mm_store_ss(d, x);
+    }
 }
 
 /// Packs one full panel of width `w` from `w` lines that are each contiguous along the depth
 /// (line `j`'s step `p` at `src[j * ld + p]`; the rows of a row-major A, the columns of a
 /// column-major B, as in `x @ W^T`) into `kc` steps of `w` values, `dst[p * w + j]`: 8x8
-/// transposes in registers instead of `w`-strided scalar stores. A last group of fewer than 8
-/// lines is stored with a masked store (its missing lines are read from line 0 of the group
+/// transposes in registers instead of `w`-strided scalar stores. Of a last group of fewer than
+/// 8 lines only those lanes are stored (its missing lines are read from line 0 of the group
 /// and never stored).
 ///
 /// # Safety
@@ -363,10 +442,12 @@ fn avx512_variant() -> Option<(usize, KernelFn<f32>)> {
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn pack_lines_avx2(src: *const f32, ld: usize, kc: usize, w: usize, dst: *mut f32) {
     use std::arch::x86_64::*;
-    let mut p0 = 0;
-    while p0 + 8 <= kc {
-        for group in 0..w.div_ceil(8) {
-            let lanes = (w - 8 * group).min(8);
+    // Group by group along the whole depth: 8 lines streamed at a time, which the hardware
+    // prefetchers follow (all `w` lines at once are too many streams for them).
+    let body = kc / 8 * 8;
+    for group in 0..w.div_ceil(8) {
+        let lanes = (w - 8 * group).min(8);
+        for p0 in (0..body).step_by(8) {
             // Lines past the panel's width repeat the group's first line (valid memory).
             let line = |c: usize| src.add((8 * group + if c < lanes { c } else { 0 }) * ld + p0);
             let r0 = _mm256_loadu_ps(line(0));
@@ -408,16 +489,13 @@ pub unsafe fn pack_lines_avx2(src: *const f32, ld: usize, kc: usize, w: usize, d
                     _mm256_storeu_ps(dst.add((p0 + p) * w + 8 * group), *v);
                 }
             } else {
-                // Lane l is stored when its mask word has the top bit set: l < lanes.
-                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
                 for (p, v) in steps.iter().enumerate() {
-                    _mm256_maskstore_ps(dst.add((p0 + p) * w + 8 * group), mask, *v);
+                    store_first_lanes(dst.add((p0 + p) * w + 8 * group), *v, lanes);
                 }
             }
         }
-        p0 += 8;
     }
-    for p in p0..kc {
+    for p in body..kc {
         for j in 0..w {
             *dst.add(p * w + j) = *src.add(j * ld + p);
         }
