@@ -5,7 +5,8 @@
 # losses compared), the Llama audit on the GPU, greedy generation of SmolLM2 on both, the
 # demo, distillation-step throughput for SmolLM2 at 8 x 1024, and the host CPU's matmul against
 # matrixmultiply and PyTorch (MMBENCH: the tensor matmul bench binary; TUNE: the gemm_tune
-# example, whose best tile and blocking at 2048^3 then run through the bench as well). Logs go to $OUT (or
+# example, whose best tile and blocking at 2048^3 then run through the bench as well; AVX2=1:
+# also both capped to AVX2, our kernel and MKL's). Logs go to $OUT (or
 # ./gpu-check-out). Built binaries come from BIN (default .gpu/lawcat); SmolLM2 from GGUF
 # (default .data/SmolLM2-135M-Instruct.Q4_1.gguf); PART selects parts, comma-separated (all by default): verify, sanitize,
 # planted, distill, devices, audit, generate, demo, step, cpu.
@@ -113,6 +114,11 @@ if want cpu && [ -n "${MMBENCH:-}" ]; then
         TAILN=30 run "matmul-torch-$i" $PIN python3 scripts/peer_matmul.py --threads 1,2
         if [ -n "${BEST:-}" ]; then
             TAILN=30 run "matmul-tuned-$i" env LAWCAT_AVX512_TILE="$TILE" LAWCAT_GEMM_BLOCKS="$BEST" $PIN "$MMBENCH" --bench
+        fi
+        # AVX2=1: an AVX2-only machine as far as both can tell: our AVX2 kernel, MKL's AVX2 path.
+        if [ -n "${AVX2:-}" ]; then
+            TAILN=30 run "matmul-ours-avx2-$i" env LAWCAT_SIMD=avx2 $PIN "$MMBENCH" --bench
+            TAILN=30 run "matmul-torch-avx2-$i" env MKL_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2 $PIN python3 scripts/peer_matmul.py --threads 1,2
         fi
     done
 fi
