@@ -156,10 +156,22 @@ fn dims(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<(usize, usize, 
     Ok((x.dims()[0], x.dims()[1], x.dims()[2], w.dims()[1]))
 }
 
-/// A compute type with its storage type being itself (f32 or f64), with a GEMM.
-pub trait Compute: FloatElem<C = Self> + Real + tensor::cpu::gemm::GemmScalar {}
-impl Compute for f32 {}
-impl Compute for f64 {}
+/// A compute type with its storage type being itself (f32 or f64), with a GEMM and a slice exp.
+pub trait Compute: FloatElem<C = Self> + Real + tensor::cpu::gemm::GemmScalar {
+    /// `xs[i] = e^(xs[i])`: for f32 the vectorized `tensor::cpu::vexp` (within 2 ulp), for f64
+    /// the library's `exp`.
+    fn exp_in_place(xs: &mut [Self]);
+}
+impl Compute for f32 {
+    fn exp_in_place(xs: &mut [f32]) {
+        tensor::cpu::vexp::exp_in_place(xs)
+    }
+}
+impl Compute for f64 {
+    fn exp_in_place(xs: &mut [f64]) {
+        xs.iter_mut().for_each(|x| *x = x.exp())
+    }
+}
 
 /// Forward: `(x [B, T, C], w [C, W][, bias [C]]) -> y [B, T, C]` in the compute dtype.
 /// Accelerator kernel: `conv1d_fwd_{f32,f64}` (`ptx/kernels/conv1d.cu`).

@@ -1,5 +1,7 @@
 //! A vectorized f32 `exp` for softmax inner loops (the CPU attention body): `x - m` for a
-//! row's running maximum `m`, then `exp`, in place, and the row's sum, 8 lanes at a time.
+//! row's running maximum `m`, then `exp`, in place, and the row's sum, 8 lanes at a time;
+//! and the same `exp` alone over a slice ([`exp_in_place`], the decay factors of the chunked
+//! GLA form, whose exponents are all <= 0).
 //!
 //! The method is the classic one (Cephes' `expf`): `x = n ln 2 + r` with `n` the nearest
 //! integer to `x / ln 2` and `|r| <= ln 2 / 2`, `ln 2` split in two parts so `r` is exact to
@@ -56,6 +58,32 @@ pub fn exp_sub_sum(xs: &mut [f32], m: f32) -> f32 {
         return unsafe { exp_sub_sum_avx2(xs, m) };
     }
     exp_sub_sum_portable(xs, m)
+}
+
+/// `xs[i] = e^(xs[i])` in place, each value bit for bit [`exp_scalar`]'s.
+pub fn exp_in_place(xs: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if selected() != Simd::Portable {
+        // SAFETY: a level above Portable is selected only where AVX2 and FMA are present.
+        return unsafe { exp_in_place_avx2(xs) };
+    }
+    xs.iter_mut().for_each(|x| *x = exp_scalar(*x));
+}
+
+/// [`exp_in_place`] on 8-lane AVX2 vectors.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn exp_in_place_avx2(xs: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let full = xs.len() / 8 * 8;
+    for c in (0..full).step_by(8) {
+        let p = xs.as_mut_ptr().add(c);
+        _mm256_storeu_ps(p, exp8(_mm256_loadu_ps(p)));
+    }
+    xs[full..].iter_mut().for_each(|x| *x = exp_scalar(*x));
 }
 
 /// [`exp_sub_sum`] with [`exp_scalar`] and 8 partial sums in an array.
@@ -174,6 +202,11 @@ mod tests {
             assert_eq!(sa.to_bits(), sb.to_bits(), "len {len}");
             for (x, e) in v.iter().zip(&a) {
                 assert_eq!(e.to_bits(), exp_scalar(x - m).to_bits());
+            }
+            let mut c = v.clone();
+            exp_in_place(&mut c);
+            for (x, e) in v.iter().zip(&c) {
+                assert_eq!(e.to_bits(), exp_scalar(*x).to_bits(), "exp_in_place, len {len}");
             }
         }
     }

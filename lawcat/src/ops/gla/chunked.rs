@@ -74,35 +74,44 @@ fn for_blocks<T: Compute>(q: &[T], k: &[T], b: &[T], l: usize, kd: usize, mut vi
     let mut qr = vec![T::ZERO; SUB * kd];
     let mut kr = vec![T::ZERO; SUB * kd];
     let mut ej = vec![T::ZERO; SUB * kd];
-    let mut fac = vec![T::ZERO; kd];
+    let mut fac = vec![T::ZERO; SUB * kd];
+    // Exponents first, then one vectorized exp over each block of them.
     for bi in 0..nb {
         let (i0, i1) = (bi * SUB, ((bi + 1) * SUB).min(l));
+        let n = (i1 - i0) * kd;
         for bj in 0..bi {
             let (j0, j1) = (bj * SUB, (bj + 1) * SUB);
             let r = &b[(j1 - 1) * kd..j1 * kd];
             for i in i0..i1 {
                 for kk in 0..kd {
-                    let e = (b[i * kd + kk] - r[kk]).exp();
-                    er[(i - i0) * kd + kk] = e;
-                    qr[(i - i0) * kd + kk] = q[i * kd + kk] * e;
+                    er[(i - i0) * kd + kk] = b[i * kd + kk] - r[kk];
                 }
+            }
+            T::exp_in_place(&mut er[..n]);
+            for (x, (y, e)) in qr.iter_mut().zip(q[i0 * kd..i1 * kd].iter().zip(&er[..n])) {
+                *x = *y * *e;
             }
             for j in j0..j1 {
                 for kk in 0..kd {
-                    let e = (r[kk] - b[j * kd + kk]).exp();
-                    ej[(j - j0) * kd + kk] = e;
-                    kr[(j - j0) * kd + kk] = k[j * kd + kk] * e;
+                    ej[(j - j0) * kd + kk] = r[kk] - b[j * kd + kk];
                 }
             }
-            let n = (i1 - i0) * kd;
-            visit(Block::Off { i0, i1, j0, j1, qr: &qr[..n], kr: &kr[..SUB * kd], er: &er[..n], ej: &ej[..SUB * kd] });
+            T::exp_in_place(&mut ej);
+            for (x, (y, e)) in kr.iter_mut().zip(k[j0 * kd..j1 * kd].iter().zip(&ej)) {
+                *x = *y * *e;
+            }
+            visit(Block::Off { i0, i1, j0, j1, qr: &qr[..n], kr: &kr, er: &er[..n], ej: &ej });
         }
         for i in i0..i1 {
+            // fac row j - i0: e^(b_i - b_j) for the keys j = i0..=i
             for j in i0..=i {
                 for kk in 0..kd {
-                    fac[kk] = (b[i * kd + kk] - b[j * kd + kk]).exp();
+                    fac[(j - i0) * kd + kk] = b[i * kd + kk] - b[j * kd + kk];
                 }
-                visit(Block::Pair { i, j, fac: &fac });
+            }
+            T::exp_in_place(&mut fac[..(i - i0 + 1) * kd]);
+            for j in i0..=i {
+                visit(Block::Pair { i, j, fac: &fac[(j - i0) * kd..(j - i0 + 1) * kd] });
             }
         }
     }
@@ -125,22 +134,35 @@ fn scores<T: Compute>(q: &[T], k: &[T], b: &[T], l: usize, kd: usize) -> Vec<T> 
 /// Per-chunk quantities shared by the forward and the backward.
 struct Chunk<T> {
     len: usize,
-    /// cumulative gates `[L, K]`, their last row, `q e^b`, `k e^(b_C - b)`, `A [L, L]`
+    /// cumulative gates `[L, K]`, their last row, `e^b`, `e^(b_C - b)`, `e^(b_C)`, `q e^b`,
+    /// `k e^(b_C - b)`, `A [L, L]`
     b: Vec<T>,
-    bl: Vec<T>,
+    eb: Vec<T>,
+    ec: Vec<T>,
+    decay: Vec<T>,
     qt: Vec<T>,
     kh: Vec<T>,
     a: Vec<T>,
 }
 
+/// `e^x` of every element, as a new vector.
+fn exps<T: Compute>(x: impl Iterator<Item = T>) -> Vec<T> {
+    let mut v: Vec<T> = x.collect();
+    T::exp_in_place(&mut v);
+    v
+}
+
 fn chunk<T: Compute>(q: &[T], k: &[T], g: &[T], c0: usize, c1: usize, kd: usize) -> Chunk<T> {
     let len = c1 - c0;
     let b = cumgates(g, c0, c1, kd);
-    let bl = b[(len - 1) * kd..len * kd].to_vec();
-    let qt: Vec<T> = q.iter().zip(&b).map(|(x, bb)| *x * bb.exp()).collect();
-    let kh: Vec<T> = k.iter().zip(&b).enumerate().map(|(i, (x, bb))| *x * (bl[i % kd] - *bb).exp()).collect();
+    let bl = &b[(len - 1) * kd..len * kd];
+    let eb = exps(b.iter().copied());
+    let ec = exps(b.iter().enumerate().map(|(i, bb)| bl[i % kd] - *bb));
+    let decay = exps(bl.iter().copied());
+    let qt: Vec<T> = q.iter().zip(&eb).map(|(x, e)| *x * *e).collect();
+    let kh: Vec<T> = k.iter().zip(&ec).map(|(x, e)| *x * *e).collect();
     let a = scores(q, k, &b, len, kd);
-    Chunk { len, b, bl, qt, kh, a }
+    Chunk { len, b, eb, ec, decay, qt, kh, a }
 }
 
 /// `(o [T, V], states)`: states `S_0, S_1, ...` at every chunk boundary, `[K, V]` each.
@@ -160,8 +182,7 @@ pub fn forward<T: Compute>(l: &Lane<T>, d: Dims, scale: T, chunk_len: usize) -> 
         mm(c.len, vd, c.len, rows(&c.a, c.len), rows(v, vd), oc, vd, true);
         oc.iter_mut().for_each(|x| *x *= scale);
         // S = e^(b_C) S + (k e^(b_C - b))^T V
-        for kk in 0..kd {
-            let decay = c.bl[kk].exp();
+        for (kk, &decay) in c.decay.iter().enumerate() {
             s[kk * vd..(kk + 1) * vd].iter_mut().for_each(|x| *x *= decay);
         }
         mm(kd, vd, c.len, transposed(&c.kh, kd), rows(v, vd), &mut s, vd, true);
@@ -220,13 +241,13 @@ pub fn backward<T: Compute>(l: &Lane<T>, d_o: &[T], d_sf: &[T], d: Dims, scale: 
         // inter-chunk dq: scale e^b (dO S_prev^T)
         let mut inter = vec![T::ZERO; len * kd];
         mm(len, kd, vd, rows(dob, vd), transposed(s_prev, vd), &mut inter, kd, false);
-        for ((x, t), bb) in dq.iter_mut().zip(&inter).zip(&c.b) {
-            *x += scale * bb.exp() * *t;
+        for ((x, t), e) in dq.iter_mut().zip(&inter).zip(&c.eb) {
+            *x += scale * *e * *t;
         }
         // state part of dk: e^(b_C - b) (V D^T)
         mm(len, kd, vd, rows(v, vd), transposed(&dmat, vd), &mut inter, kd, false);
-        for (i, (x, t)) in dk.iter_mut().zip(&inter).enumerate() {
-            *x += (c.bl[i % kd] - c.b[i]).exp() * *t;
+        for ((x, t), e) in dk.iter_mut().zip(&inter).zip(&c.ec) {
+            *x += *e * *t;
         }
         // dv = scale A^T dO + (k e^(b_C - b)) D
         let dvb = &mut gr.dv[c0 * vd..c1 * vd];
@@ -248,8 +269,7 @@ pub fn backward<T: Compute>(l: &Lane<T>, d_o: &[T], d_sf: &[T], d: Dims, scale: 
         gr.dq[c0 * kd..c1 * kd].copy_from_slice(&dq);
         gr.dk[c0 * kd..c1 * kd].copy_from_slice(&dk);
         // D <- scale (q e^b)^T dO + e^(b_C) D
-        for kk in 0..kd {
-            let decay = c.bl[kk].exp();
+        for (kk, &decay) in c.decay.iter().enumerate() {
             dmat[kk * vd..(kk + 1) * vd].iter_mut().for_each(|x| *x *= decay);
         }
         let qts: Vec<T> = c.qt.iter().map(|x| *x * scale).collect();
