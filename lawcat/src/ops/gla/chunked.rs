@@ -134,8 +134,8 @@ fn scores<T: Compute>(q: &[T], k: &[T], b: &[T], l: usize, kd: usize) -> Vec<T> 
 /// Per-chunk quantities shared by the forward and the backward.
 struct Chunk<T> {
     len: usize,
-    /// cumulative gates `[L, K]`, their last row, `e^b`, `e^(b_C - b)`, `e^(b_C)`, `q e^b`,
-    /// `k e^(b_C - b)`, `A [L, L]`
+    /// cumulative gates `b [L, K]` (`b_C` its last row), `e^b`, `e^(b_C - b)`, `e^(b_C)`,
+    /// `q e^b`, `k e^(b_C - b)`, `A [L, L]`
     b: Vec<T>,
     eb: Vec<T>,
     ec: Vec<T>,
