@@ -1,6 +1,7 @@
 // Shared by every kernel family: the strided-operand descriptor (the same bytes the host
-// launchers build in ptx/src/ops/mod.rs), index arithmetic in 64 bits, and the bf16/f16
-// conversions. Kernels are `extern "C"` so their PTX entry names are the C names.
+// launchers build in ptx/src/ops/mod.rs), index arithmetic in 64 bits, the math library
+// (c_exp, c_log, ...) and the bf16/f16 conversions. Kernels are `extern "C"` so their PTX
+// entry names are the C names.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -16,6 +17,20 @@ struct Strided {
     long long dims[MAX_DIMS];
     long long strides[MAX_DIMS];
 };
+
+// The math library, one name for both compute types: correctly rounded where the CPU's is
+// (sqrt; division is an operator) and CUDA's libm-grade functions elsewhere, no fast-math
+// (expf/logf and the other f32 ones within 1-2 ulp, the f64 ones within 1 ulp).
+__device__ __forceinline__ float c_sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double c_sqrt(double x) { return sqrt(x); }
+__device__ __forceinline__ float c_exp(float x) { return expf(x); }
+__device__ __forceinline__ double c_exp(double x) { return exp(x); }
+__device__ __forceinline__ float c_log(float x) { return logf(x); }
+__device__ __forceinline__ double c_log(double x) { return log(x); }
+__device__ __forceinline__ float c_log1p(float x) { return log1pf(x); }
+__device__ __forceinline__ double c_log1p(double x) { return log1p(x); }
+__device__ __forceinline__ float c_expm1(float x) { return expm1f(x); }
+__device__ __forceinline__ double c_expm1(double x) { return expm1(x); }
 
 // The storage index of the i-th element (row-major) of `s`.
 __device__ __forceinline__ long long strided_at(const Strided& s, long long i) {

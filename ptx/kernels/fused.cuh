@@ -26,14 +26,6 @@ __device__ __forceinline__ long long at(const Strided& s, long long i) {
     return s.rank <= 1 ? s.offset + i * s.strides[0] : strided_at(s, i);
 }
 
-// Compute-type math, correctly rounded where the CPU's is (sqrt, division) and the libm-grade
-// CUDA functions elsewhere (expf/logf within 2 ulp, exp/log within 1 ulp; no fast-math).
-__device__ __forceinline__ float c_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double c_sqrt(double x) { return sqrt(x); }
-__device__ __forceinline__ float c_exp(float x) { return expf(x); }
-__device__ __forceinline__ double c_exp(double x) { return exp(x); }
-__device__ __forceinline__ float c_log(float x) { return logf(x); }
-__device__ __forceinline__ double c_log(double x) { return log(x); }
 template <typename C> __device__ __forceinline__ C c_inf() { return (C)__int_as_float(0x7f800000); }
 
 // tensor::cpu::map::sigmoid: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below (no overflow).

@@ -119,18 +119,6 @@ template <typename C> __device__ __forceinline__ C rmin(C a, C b) {
     return (a != a || b != b) ? nan_of(a) : (a <= b ? a : b);
 }
 
-// The math library, one name for both compute types (no fast-math: CUDA's documented
-// error bounds, 1-2 ulp for these in f32, 1 ulp in f64).
-__device__ __forceinline__ float c_exp(float x) { return expf(x); }
-__device__ __forceinline__ double c_exp(double x) { return exp(x); }
-__device__ __forceinline__ float c_log(float x) { return logf(x); }
-__device__ __forceinline__ double c_log(double x) { return log(x); }
-__device__ __forceinline__ float c_log1p(float x) { return log1pf(x); }
-__device__ __forceinline__ double c_log1p(double x) { return log1p(x); }
-__device__ __forceinline__ float c_expm1(float x) { return expm1f(x); }
-__device__ __forceinline__ double c_expm1(double x) { return expm1(x); }
-__device__ __forceinline__ float c_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double c_sqrt(double x) { return sqrt(x); }
 __device__ __forceinline__ float c_tanh(float x) { return tanhf(x); }
 __device__ __forceinline__ double c_tanh(double x) { return tanh(x); }
 __device__ __forceinline__ float c_pow(float x, float y) { return powf(x, y); }
