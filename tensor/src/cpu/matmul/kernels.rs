@@ -114,7 +114,7 @@ pub fn f32_kernel_for(simd: Simd) -> Option<Kernel<f32>> {
         #[cfg(target_arch = "x86_64")]
         Simd::Avx512 => {
             let (mr, nr, func) = avx512_variant().unwrap_or((AVX512_MR, AVX512_NR, kernel_f32_avx512));
-            Kernel { simd, mr, nr, blocks: AVX512_BLOCKS, func, pack_lines_f32: Some(pack_lines_avx2) }
+            avx512_kernel(mr, nr, func)
         }
         #[cfg(not(target_arch = "x86_64"))]
         Simd::Avx2 | Simd::Avx512 => unreachable!("x86 levels are never present elsewhere"),
@@ -363,15 +363,19 @@ const AVX512_TILES: &[(usize, usize, usize, KernelFn<f32>)] = &[
     (5, 80, 0, kernel_f32_avx512_mr::<5, 5, 0>),
 ];
 
+/// The AVX-512 kernel `func` of an `mr x nr` tile (one of [`AVX512_TILES`]; the caller has
+/// checked that AVX-512F is present).
+#[cfg(target_arch = "x86_64")]
+fn avx512_kernel(mr: usize, nr: usize, func: KernelFn<f32>) -> Kernel<f32> {
+    Kernel { simd: Simd::Avx512, mr, nr, blocks: AVX512_BLOCKS, func, pack_lines_f32: Some(pack_lines_avx2) }
+}
+
 /// Every AVX-512 tile of [`AVX512_TILES`] as a kernel (the tests run them all), each with the
 /// `LAWCAT_AVX512_TILE` value that selects it; empty when the CPU lacks AVX-512F.
 pub fn f32_avx512_tiles() -> Vec<(String, Kernel<f32>)> {
     #[cfg(target_arch = "x86_64")]
     if Simd::Avx512.is_present() {
-        return AVX512_TILES
-            .iter()
-            .map(|&(mr, nr, pf, func)| (format!("{mr}x{nr},{pf}"), Kernel { simd: Simd::Avx512, mr, nr, blocks: AVX512_BLOCKS, func, pack_lines_f32: Some(pack_lines_avx2) }))
-            .collect();
+        return AVX512_TILES.iter().map(|&(mr, nr, pf, func)| (format!("{mr}x{nr},{pf}"), avx512_kernel(mr, nr, func))).collect();
     }
     Vec::new()
 }
