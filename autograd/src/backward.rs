@@ -99,24 +99,44 @@ pub fn backward_multi(roots: &[(&Var, Tensor)]) -> Result<Gradients> {
             bail!("backward", "the output does not require a gradient (no parameter or leaf in its graph, or built under no_grad)")
         }
         if g.dims() != v.dims() {
-            bail!("backward", "gradient shape {:?} differs from output shape {:?}", g.dims(), v.dims())
+            bail!(
+                "backward",
+                "gradient shape {:?} differs from output shape {:?}",
+                g.dims(),
+                v.dims()
+            )
         }
         add_grad(&mut grads, v.id(), g.to_dtype(grad_dtype(v.dtype()))?)?;
     }
     let vars: Vec<&Var> = roots.iter().map(|(v, _)| *v).collect();
-    let mut leaves: HashMap<u64, Var> = roots.iter().filter(|(v, _)| v.is_leaf()).map(|(v, _)| (v.id(), (*v).clone())).collect();
+    let mut leaves: HashMap<u64, Var> =
+        roots.iter().filter(|(v, _)| v.is_leaf()).map(|(v, _)| (v.id(), (*v).clone())).collect();
     for node in reverse_topo(&vars) {
         let outs: Vec<Option<Tensor>> = node.outputs.iter().map(|id| grads.remove(id)).collect();
-        let op = node.op.lock().map_err(|_| Error::op("backward", "a graph lock was poisoned"))?.take();
-        let Some(op) = op else { bail!("backward", "op {} was already run backward: its graph is freed after one backward pass", node.name) };
+        let op =
+            node.op.lock().map_err(|_| Error::op("backward", "a graph lock was poisoned"))?.take();
+        let Some(op) = op else {
+            bail!(
+                "backward",
+                "op {} was already run backward: its graph is freed after one backward pass",
+                node.name
+            )
+        };
         if outs.iter().all(Option::is_none) {
             continue;
         }
-        let needs: Vec<bool> = node.inputs.iter().map(|v| v.requires_grad() || !gradient_masks()).collect();
+        let needs: Vec<bool> =
+            node.inputs.iter().map(|v| v.requires_grad() || !gradient_masks()).collect();
         let ins = op.backward(&outs, &needs)?;
         drop(op);
         if ins.len() != node.inputs.len() {
-            bail!("backward", "op {} returned {} gradients for {} inputs", node.name, ins.len(), node.inputs.len())
+            bail!(
+                "backward",
+                "op {} returned {} gradients for {} inputs",
+                node.name,
+                ins.len(),
+                node.inputs.len()
+            )
         }
         for (input, g) in node.inputs.iter().zip(ins) {
             let Some(g) = g else { continue };
@@ -124,7 +144,13 @@ pub fn backward_multi(roots: &[(&Var, Tensor)]) -> Result<Gradients> {
                 continue;
             }
             if g.dims() != input.dims() {
-                bail!("backward", "op {} gave a gradient of shape {:?} for an input of shape {:?}", node.name, g.dims(), input.dims())
+                bail!(
+                    "backward",
+                    "op {} gave a gradient of shape {:?} for an input of shape {:?}",
+                    node.name,
+                    g.dims(),
+                    input.dims()
+                )
             }
             let g = g.to_dtype(grad_dtype(input.dtype()))?;
             add_grad(&mut grads, input.id(), g)?;
@@ -137,7 +163,9 @@ pub fn backward_multi(roots: &[(&Var, Tensor)]) -> Result<Gradients> {
     for (id, leaf) in leaves {
         if let Some(g) = grads.remove(&id) {
             if let Some(slot) = &leaf.0.slot {
-                let mut s = slot.lock().map_err(|_| Error::op("backward", "a gradient slot lock was poisoned"))?;
+                let mut s = slot
+                    .lock()
+                    .map_err(|_| Error::op("backward", "a gradient slot lock was poisoned"))?;
                 *s = Some(match s.take() {
                     Some(prev) => prev.add(&g)?,
                     None => g.clone(),
@@ -153,7 +181,11 @@ impl Var {
     /// Backpropagates from a one-element output (a loss), seeding it with 1.
     pub fn backward(&self) -> Result<Gradients> {
         if self.value().numel() != 1 {
-            bail!("backward", "needs a one-element output, got shape {:?}; use backward_with for others", self.dims())
+            bail!(
+                "backward",
+                "needs a one-element output, got shape {:?}; use backward_with for others",
+                self.dims()
+            )
         }
         let one = self.value().ones_like()?;
         backward_multi(&[(self, one)])

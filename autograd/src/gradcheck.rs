@@ -28,12 +28,21 @@ pub fn gradcheck<F>(f: F, inputs: &[Tensor], opts: &GradcheckOptions) -> Result<
 where
     F: Fn(&[Var]) -> Result<Vec<Var>>,
 {
-    let xs: Vec<Tensor> = inputs.iter().map(|t| t.to_dtype(DType::F64)?.contiguous()).collect::<Result<_>>()?;
+    let xs: Vec<Tensor> =
+        inputs.iter().map(|t| t.to_dtype(DType::F64)?.contiguous()).collect::<Result<_>>()?;
     let leaves: Vec<Var> = xs.iter().map(|t| Var::leaf(t.clone())).collect();
     let outs = f(&leaves)?;
     let mut rng = Rng::new(opts.seed);
-    let cots: Vec<Tensor> = outs.iter().map(|o| Tensor::randn(o.dims(), 1.0, DType::F64, &Device::Cpu, &mut rng)).collect::<Result<_>>()?;
-    let roots: Vec<(&Var, Tensor)> = outs.iter().zip(&cots).filter(|(o, _)| o.requires_grad()).map(|(o, c)| (o, c.clone())).collect();
+    let cots: Vec<Tensor> = outs
+        .iter()
+        .map(|o| Tensor::randn(o.dims(), 1.0, DType::F64, &Device::Cpu, &mut rng))
+        .collect::<Result<_>>()?;
+    let roots: Vec<(&Var, Tensor)> = outs
+        .iter()
+        .zip(&cots)
+        .filter(|(o, _)| o.requires_grad())
+        .map(|(o, c)| (o, c.clone()))
+        .collect();
     let grads = if roots.is_empty() { Default::default() } else { backward_multi(&roots)? };
     let objective = |xs: &[Tensor]| -> Result<f64> {
         no_grad(|| {
@@ -68,7 +77,11 @@ where
         }
         let c = compare(&analytic, &numeric, opts.tol);
         if !c.pass {
-            bail!("gradcheck", "input {i} of shape {:?}: analytic vs numeric gradient: {c}", x.dims())
+            bail!(
+                "gradcheck",
+                "input {i} of shape {:?}: analytic vs numeric gradient: {c}",
+                x.dims()
+            )
         }
         reports.push(c);
     }

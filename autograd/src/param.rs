@@ -20,7 +20,12 @@ impl Param {
     pub fn new(name: impl Into<String>, value: Tensor) -> Param {
         let slot: GradSlot = Arc::new(Mutex::new(None));
         let var = Var::leaf_with_slot(value, slot.clone());
-        Param(Arc::new(ParamInner { name: name.into(), var: RwLock::new(var), slot, trainable: RwLock::new(true) }))
+        Param(Arc::new(ParamInner {
+            name: name.into(),
+            var: RwLock::new(var),
+            slot,
+            trainable: RwLock::new(true),
+        }))
     }
     /// A parameter that is used but never trained (a frozen teacher weight).
     pub fn frozen(name: impl Into<String>, value: Tensor) -> Param {
@@ -48,7 +53,15 @@ impl Param {
     pub fn set(&self, value: Tensor) -> Result<()> {
         let mut v = self.0.var.write().expect("param lock");
         if value.dims() != v.dims() || value.dtype() != v.dtype() {
-            bail!("Param::set", "{}: new value {:?} {} differs from {:?} {}", self.0.name, value.dims(), value.dtype(), v.dims(), v.dtype())
+            bail!(
+                "Param::set",
+                "{}: new value {:?} {} differs from {:?} {}",
+                self.0.name,
+                value.dims(),
+                value.dtype(),
+                v.dims(),
+                v.dtype()
+            )
         }
         *v = Var::leaf_with_slot(value, self.0.slot.clone());
         Ok(())
@@ -79,7 +92,15 @@ impl Param {
             }
         }
         if guard.dims() != dims.as_slice() || guard.dtype() != dtype {
-            bail!("Param::update", "{}: the update changed {:?} {} into {:?} {}", self.0.name, dims, dtype, guard.dims(), guard.dtype())
+            bail!(
+                "Param::update",
+                "{}: the update changed {:?} {} into {:?} {}",
+                self.0.name,
+                dims,
+                dtype,
+                guard.dims(),
+                guard.dtype()
+            )
         }
         Ok(())
     }

@@ -15,7 +15,11 @@ use tensor::{Result, Tensor};
 /// [`Var::from_op`]).
 pub trait Backward: Send + Sync {
     fn name(&self) -> &'static str;
-    fn backward(&self, grad_outputs: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>>;
+    fn backward(
+        &self,
+        grad_outputs: &[Option<Tensor>],
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor>>>;
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -99,14 +103,32 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
 impl Var {
     /// A value that needs no gradient (data, masks, a teacher's outputs).
     pub fn constant(value: Tensor) -> Var {
-        Var(Arc::new(VarInner { id: fresh_id(), value, node: None, requires_grad: false, slot: None }))
+        Var(Arc::new(VarInner {
+            id: fresh_id(),
+            value,
+            node: None,
+            requires_grad: false,
+            slot: None,
+        }))
     }
     /// A leaf whose gradient [`crate::backward`] reports (gradcheck inputs, probes).
     pub fn leaf(value: Tensor) -> Var {
-        Var(Arc::new(VarInner { id: fresh_id(), value, node: None, requires_grad: true, slot: None }))
+        Var(Arc::new(VarInner {
+            id: fresh_id(),
+            value,
+            node: None,
+            requires_grad: true,
+            slot: None,
+        }))
     }
     pub(crate) fn leaf_with_slot(value: Tensor, slot: GradSlot) -> Var {
-        Var(Arc::new(VarInner { id: fresh_id(), value, node: None, requires_grad: true, slot: Some(slot) }))
+        Var(Arc::new(VarInner {
+            id: fresh_id(),
+            value,
+            node: None,
+            requires_grad: true,
+            slot: Some(slot),
+        }))
     }
 
     /// Records an op: `outputs` were computed from `inputs` by `op`. When gradients are off
@@ -118,8 +140,26 @@ impl Var {
         }
         let ids: Vec<u64> = outputs.iter().map(|_| fresh_id()).collect();
         LIVE_NODES.fetch_add(1, Ordering::SeqCst);
-        let node = Arc::new(Node { id: fresh_id(), name: op.name(), op: Mutex::new(Some(Box::new(op))), inputs: inputs.iter().map(|v| (*v).clone()).collect(), outputs: ids.clone() });
-        outputs.into_iter().zip(ids).map(|(value, id)| Var(Arc::new(VarInner { id, value, node: Some(node.clone()), requires_grad: true, slot: None }))).collect()
+        let node = Arc::new(Node {
+            id: fresh_id(),
+            name: op.name(),
+            op: Mutex::new(Some(Box::new(op))),
+            inputs: inputs.iter().map(|v| (*v).clone()).collect(),
+            outputs: ids.clone(),
+        });
+        outputs
+            .into_iter()
+            .zip(ids)
+            .map(|(value, id)| {
+                Var(Arc::new(VarInner {
+                    id,
+                    value,
+                    node: Some(node.clone()),
+                    requires_grad: true,
+                    slot: None,
+                }))
+            })
+            .collect()
     }
     /// [`Var::from_op`] for a single output.
     pub fn from_op1(op: impl Backward + 'static, inputs: &[&Var], output: Tensor) -> Var {
@@ -169,7 +209,14 @@ impl Var {
 
 impl std::fmt::Debug for Var {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Var#{}({:?}, grad={}, op={:?})", self.0.id, self.0.value, self.0.requires_grad, self.op_name())
+        write!(
+            f,
+            "Var#{}({:?}, grad={}, op={:?})",
+            self.0.id,
+            self.0.value,
+            self.0.requires_grad,
+            self.op_name()
+        )
     }
 }
 

@@ -26,8 +26,13 @@ fn through_view(x: &Var, transpose: bool) -> tensor::Result<Var> {
     }
 }
 
-fn check(f: impl Fn(&[Var]) -> tensor::Result<Vec<Var>>, inputs: &[Tensor]) -> Result<(), TestCaseError> {
-    gradcheck(f, inputs, &GradcheckOptions::default()).map(|_| ()).map_err(|e| TestCaseError::fail(e.to_string()))
+fn check(
+    f: impl Fn(&[Var]) -> tensor::Result<Vec<Var>>,
+    inputs: &[Tensor],
+) -> Result<(), TestCaseError> {
+    gradcheck(f, inputs, &GradcheckOptions::default())
+        .map(|_| ())
+        .map_err(|e| TestCaseError::fail(e.to_string()))
 }
 
 type UnaryCase = (&'static str, fn(&Var) -> tensor::Result<Var>, f64, f64);
@@ -192,7 +197,12 @@ fn fused_losses_match_their_composites() {
     let comp = per.mul(&Var::constant(mask)).unwrap().sum_all().unwrap().scale(1.0 / 5.0).unwrap();
     assert!((fused.to_scalar().unwrap() - comp.to_scalar().unwrap()).abs() < 1e-12);
     let gc = comp.backward().unwrap().get(&y).unwrap().to_vec_f64().unwrap();
-    tensor::tolerance::assert_close("ce grad", &gf, &gc, tensor::tolerance::Tol::elementwise(DType::F64));
+    tensor::tolerance::assert_close(
+        "ce grad",
+        &gf,
+        &gc,
+        tensor::tolerance::Tol::elementwise(DType::F64),
+    );
 
     let teacher = Tensor::randn([2, 3, 7], 2.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
     let x = Var::leaf(logits.clone());
@@ -201,10 +211,23 @@ fn fused_losses_match_their_composites() {
     let y = Var::leaf(logits);
     let lps = y.scale(0.5).unwrap().log_softmax(2).unwrap();
     let lpt = Var::constant(teacher.scale(0.5).unwrap().log_softmax(2).unwrap());
-    let comp = lpt.exp().unwrap().mul(&lpt.sub(&lps).unwrap()).unwrap().sum_all().unwrap().scale(1.0 / 6.0).unwrap();
+    let comp = lpt
+        .exp()
+        .unwrap()
+        .mul(&lpt.sub(&lps).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .scale(1.0 / 6.0)
+        .unwrap();
     assert!((fused.to_scalar().unwrap() - comp.to_scalar().unwrap()).abs() < 1e-12);
     let gc = comp.backward().unwrap().get(&y).unwrap().to_vec_f64().unwrap();
-    tensor::tolerance::assert_close("kl grad", &gf, &gc, tensor::tolerance::Tol::elementwise(DType::F64));
+    tensor::tolerance::assert_close(
+        "kl grad",
+        &gf,
+        &gc,
+        tensor::tolerance::Tol::elementwise(DType::F64),
+    );
 }
 
 #[test]
@@ -220,7 +243,12 @@ fn fused_mse_matches_its_composite_and_computes_only_needed_gradients() {
     let gc = comp.backward().unwrap();
     assert!((fused.to_scalar().unwrap() - comp.to_scalar().unwrap()).abs() < 1e-14);
     for (f, c) in [(g.get(&x), gc.get(&x2)), (g.get(&y), gc.get(&y2))] {
-        tensor::tolerance::assert_close("mse grad", &f.unwrap().to_vec_f64().unwrap(), &c.unwrap().to_vec_f64().unwrap(), tensor::tolerance::Tol::elementwise(DType::F64));
+        tensor::tolerance::assert_close(
+            "mse grad",
+            &f.unwrap().to_vec_f64().unwrap(),
+            &c.unwrap().to_vec_f64().unwrap(),
+            tensor::tolerance::Tol::elementwise(DType::F64),
+        );
     }
     // a constant target gets no gradient
     let x3 = Var::leaf(a);
@@ -234,7 +262,10 @@ fn var_chunk_and_tensor_chunk_agree() {
     let v = Var::leaf(t.clone());
     for n in 1..7 {
         let (a, b) = (t.chunk(n, 0).unwrap(), v.chunk(n, 0).unwrap());
-        assert_eq!(a.iter().map(|x| x.dims().to_vec()).collect::<Vec<_>>(), b.iter().map(|x| x.dims().to_vec()).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().map(|x| x.dims().to_vec()).collect::<Vec<_>>(),
+            b.iter().map(|x| x.dims().to_vec()).collect::<Vec<_>>()
+        );
     }
     assert!(t.chunk(0, 0).is_err() && v.chunk(0, 0).is_err());
 }
@@ -247,12 +278,20 @@ fn gradcheck_catches_a_wrong_rule() {
         fn name(&self) -> &'static str {
             "wrong"
         }
-        fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> tensor::Result<Vec<Option<Tensor>>> {
+        fn backward(
+            &self,
+            g: &[Option<Tensor>],
+            _needs: &[bool],
+        ) -> tensor::Result<Vec<Option<Tensor>>> {
             Ok(vec![Some(g[0].as_ref().unwrap().mul(&self.0)?)])
         }
     }
     let x = rand(&[3], 0.5, 1.0, 1);
-    let r = gradcheck(|v| Ok(vec![Var::from_op1(Wrong(v[0].value().clone()), &[&v[0]], v[0].value().sqr()?)]), &[x], &GradcheckOptions::default());
+    let r = gradcheck(
+        |v| Ok(vec![Var::from_op1(Wrong(v[0].value().clone()), &[&v[0]], v[0].value().sqr()?)]),
+        &[x],
+        &GradcheckOptions::default(),
+    );
     assert!(r.unwrap_err().to_string().contains("gradcheck"));
 }
 
@@ -260,7 +299,15 @@ fn gradcheck_catches_a_wrong_rule() {
 fn casts_pass_the_gradient_through_in_the_input_dtype() {
     let x = Var::leaf(rand(&[4], -1.0, 1.0, 3));
     let w = Tensor::from_vec(vec![0.5f32, -2.0, 3.0, 0.25], 4, &Device::Cpu).unwrap();
-    let y = x.to_dtype(DType::BF16).unwrap().to_dtype(DType::F32).unwrap().mul(&Var::constant(w)).unwrap().sum_all().unwrap();
+    let y = x
+        .to_dtype(DType::BF16)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap()
+        .mul(&Var::constant(w))
+        .unwrap()
+        .sum_all()
+        .unwrap();
     let g = y.backward().unwrap().get(&x).unwrap().clone();
     assert_eq!(g.dtype(), DType::F64);
     assert_eq!(g.to_vec_f64().unwrap(), vec![0.5, -2.0, 3.0, 0.25]);

@@ -71,7 +71,12 @@ fn clip_grad_norm_scales_to_the_bound() {
     let n3 = clip_grad_norm(&[a.clone(), b], 1.0).unwrap().unwrap().to_scalar().unwrap();
     assert!(n3.is_infinite());
     assert_eq!(a.grad().unwrap().to_vec_f64().unwrap(), ga);
-    assert!(clip_grad_norm(&[Param::new("c", Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap())], 1.0).unwrap().is_none());
+    assert!(clip_grad_norm(
+        &[Param::new("c", Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap())],
+        1.0
+    )
+    .unwrap()
+    .is_none());
 }
 
 /// A bf16 parameter trains through its f32 master copy: the parameter is the master
@@ -79,12 +84,16 @@ fn clip_grad_norm_scales_to_the_bound() {
 #[test]
 fn adamw_keeps_an_f32_master_copy_of_bf16_parameters() {
     let start = vec![1.0f32, -2.0, 0.5, 3.0];
-    let p16 = Param::new("w", Tensor::from_vec(start.clone(), 4, &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap());
+    let p16 = Param::new(
+        "w",
+        Tensor::from_vec(start.clone(), 4, &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap(),
+    );
     let p32 = Param::new("w", Tensor::from_vec(start, 4, &Device::Cpu).unwrap());
     let mut o16 = AdamW::new(vec![p16.clone()], 1e-4).with_weight_decay(0.0);
     let mut o32 = AdamW::new(vec![p32.clone()], 1e-4).with_weight_decay(0.0);
     for step in 0..20 {
-        let g = Tensor::from_vec(vec![0.3f32, -0.1, 0.7, (step as f32).sin()], 4, &Device::Cpu).unwrap();
+        let g = Tensor::from_vec(vec![0.3f32, -0.1, 0.7, (step as f32).sin()], 4, &Device::Cpu)
+            .unwrap();
         p16.set_grad(Some(g.clone()));
         p32.set_grad(Some(g));
         o16.step().unwrap();
@@ -108,7 +117,10 @@ fn adamw_keeps_an_f32_master_copy_of_bf16_parameters() {
 fn clipping_and_adamw_run_on_the_device_without_transfers() {
     let dev = tensor::check_device::CheckDevice::new();
     let d = Device::Accel(std::sync::Arc::new(dev.clone()));
-    let p = Param::new("w", Tensor::from_vec(vec![1.0f32, -2.0, 0.5], 3, &Device::Cpu).unwrap().to_device(&d).unwrap());
+    let p = Param::new(
+        "w",
+        Tensor::from_vec(vec![1.0f32, -2.0, 0.5], 3, &Device::Cpu).unwrap().to_device(&d).unwrap(),
+    );
     let mut opt = AdamW::new(vec![p.clone()], 0.1).with_weight_decay(0.1);
     let cpu = Param::new("w", Tensor::from_vec(vec![1.0f32, -2.0, 0.5], 3, &Device::Cpu).unwrap());
     let mut cpu_opt = AdamW::new(vec![cpu.clone()], 0.1).with_weight_decay(0.1);
@@ -140,9 +152,15 @@ impl Mlp {
     fn new(seed: u64) -> Mlp {
         let mut rng = Rng::new(seed);
         Mlp {
-            w1: Param::new("w1", Tensor::randn([2, 8], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap()),
+            w1: Param::new(
+                "w1",
+                Tensor::randn([2, 8], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap(),
+            ),
             b1: Param::new("b1", Tensor::zeros(8, DType::F32, &Device::Cpu).unwrap()),
-            w2: Param::new("w2", Tensor::randn([8, 1], 0.5, DType::F32, &Device::Cpu, &mut rng).unwrap()),
+            w2: Param::new(
+                "w2",
+                Tensor::randn([8, 1], 0.5, DType::F32, &Device::Cpu, &mut rng).unwrap(),
+            ),
             b2: Param::new("b2", Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap()),
         }
     }
@@ -200,13 +218,20 @@ fn resuming_from_saved_state_is_bit_identical() {
     let mlp = Mlp::new(7);
     let mut opt = AdamW::new(mlp.params(), 0.05);
     train(&mlp, &mut opt, 40);
-    let straight: Vec<Vec<f32>> = mlp.params().iter().map(|p| p.value().to_vec().unwrap()).collect();
+    let straight: Vec<Vec<f32>> =
+        mlp.params().iter().map(|p| p.value().to_vec().unwrap()).collect();
     // 20 steps, save, new process state, restore, 20 more
     let mlp = Mlp::new(7);
     let mut opt = AdamW::new(mlp.params(), 0.05);
     train(&mlp, &mut opt, 20);
-    let weights: Vec<(String, Tensor)> = mlp.params().iter().map(|p| (p.name().to_string(), p.value())).collect();
-    tensor::safetensors_io::save(weights.iter().map(|(n, t)| (n.as_str(), t)), None, dir.join("w.safetensors")).unwrap();
+    let weights: Vec<(String, Tensor)> =
+        mlp.params().iter().map(|p| (p.name().to_string(), p.value())).collect();
+    tensor::safetensors_io::save(
+        weights.iter().map(|(n, t)| (n.as_str(), t)),
+        None,
+        dir.join("w.safetensors"),
+    )
+    .unwrap();
     opt.save_state(&dir.join("opt.safetensors")).unwrap();
     drop((mlp, opt));
     let mlp = Mlp::new(999);

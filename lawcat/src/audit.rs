@@ -36,17 +36,28 @@ impl Report {
     /// reference value, and relative RMS error, both below `rel`).
     pub fn check(&mut self, name: &str, got: &Tensor, want: &Tensor, rel: f64) -> Result<()> {
         let cmp = compare_tensors(got, want, Tol::relative(rel))?;
-        self.rows.push(Row { name: name.to_string(), shape: want.dims().to_vec(), cmp, bound: rel });
+        self.rows.push(Row {
+            name: name.to_string(),
+            shape: want.dims().to_vec(),
+            cmp,
+            bound: rel,
+        });
         Ok(())
     }
     pub fn passed(&self) -> bool {
-        !self.rows.is_empty() && self.rows.iter().all(|r| r.cmp.pass) && (self.missing.is_empty() || self.allow_missing)
+        !self.rows.is_empty()
+            && self.rows.iter().all(|r| r.cmp.pass)
+            && (self.missing.is_empty() || self.allow_missing)
     }
     pub fn render(&self) -> String {
         let mut s = String::new();
         let w = self.rows.iter().map(|r| r.name.len()).max().unwrap_or(6).max(6);
         let _ = writeln!(s, "{}", self.title);
-        let _ = writeln!(s, "{:<w$}  {:<16} {:>11} {:>11} {:>11} {:>9}  result", "tensor", "shape", "max abs", "max rel", "rel rms", "bound");
+        let _ = writeln!(
+            s,
+            "{:<w$}  {:<16} {:>11} {:>11} {:>11} {:>9}  result",
+            "tensor", "shape", "max abs", "max rel", "rel rms", "bound"
+        );
         for r in &self.rows {
             let _ = writeln!(
                 s,
@@ -61,7 +72,16 @@ impl Report {
             );
         }
         for m in &self.missing {
-            let _ = writeln!(s, "{m:<w$}  {:<16} {:>11} {:>11} {:>11} {:>9}  {}", "-", "-", "-", "-", "-", if self.allow_missing { "not compared" } else { "MISSING" });
+            let _ = writeln!(
+                s,
+                "{m:<w$}  {:<16} {:>11} {:>11} {:>11} {:>9}  {}",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                if self.allow_missing { "not compared" } else { "MISSING" }
+            );
         }
         let failed = self.rows.iter().filter(|r| !r.cmp.pass).count();
         let _ = write!(s, "{} tensors compared, {} failed", self.rows.len(), failed);
@@ -70,7 +90,11 @@ impl Report {
                 s,
                 ", {} missing from the reference ({})",
                 self.missing.len(),
-                if self.allow_missing { "allowed by --allow-missing" } else { "a failure; --allow-missing compares only what is there" }
+                if self.allow_missing {
+                    "allowed by --allow-missing"
+                } else {
+                    "a failure; --allow-missing compares only what is there"
+                }
             );
         }
         let _ = writeln!(s);

@@ -14,13 +14,28 @@ use std::time::Instant;
 use tensor::{Device, Result, Rng, Tensor};
 
 /// Median seconds per step of `steps` steps of `stage` (after one warm-up step).
-pub fn time_stage(teacher: &Llama, student: &Llama, stage: u32, batch: usize, seq_len: usize, steps: usize, seed: u64) -> Result<f64> {
+pub fn time_stage(
+    teacher: &Llama,
+    student: &Llama,
+    stage: u32,
+    batch: usize,
+    seq_len: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<f64> {
     let device = teacher.device();
     let params: Vec<_> = trainable_params(student)?.into_iter().map(|(_, p)| p).collect();
     for p in &params {
         p.set_trainable(true);
     }
-    let cfg = StageConfig { steps: steps as u64 + 1, lr: if stage == 1 { 1e-3 } else { 1e-5 }, warmup_frac: 0.0, min_lr_ratio: 1.0, weight_decay: 0.0, clip: 1.0 };
+    let cfg = StageConfig {
+        steps: steps as u64 + 1,
+        lr: if stage == 1 { 1e-3 } else { 1e-5 },
+        warmup_frac: 0.0,
+        min_lr_ratio: 1.0,
+        weight_decay: 0.0,
+        clip: 1.0,
+    };
     let mut opt = new_optimizer(params.clone(), &cfg);
     let v = teacher.config.vocab_size as u64;
     let mut rng = Rng::new(seed);
@@ -31,7 +46,11 @@ pub fn time_stage(teacher: &Llama, student: &Llama, stage: u32, batch: usize, se
         device.synchronize()?;
         let t0 = Instant::now();
         opt.zero_grad();
-        let loss = if stage == 1 { attention_transfer_loss(teacher, student, &ids)? } else { end_to_end_loss(teacher, student, &ids, 1.0, 0.0)? };
+        let loss = if stage == 1 {
+            attention_transfer_loss(teacher, student, &ids)?
+        } else {
+            end_to_end_loss(teacher, student, &ids, 1.0, 0.0)?
+        };
         loss.backward()?;
         let norm = clip_grad_norm(&params, 1.0)?;
         opt.step()?;

@@ -16,12 +16,16 @@ pub const TRAINING: &str = include_str!("../assets/demo-teacher/training.json");
 
 pub fn teacher() -> Result<AnyModel> {
     let config = LlamaConfig::from_json_str(CONFIG, Path::new("<built-in teacher>/config.json"))?;
-    let tensors = tensor::safetensors_io::load_bytes(WEIGHTS, "<built-in teacher>/model.safetensors")?;
+    let tensors =
+        tensor::safetensors_io::load_bytes(WEIGHTS, "<built-in teacher>/model.safetensors")?;
     let model = Llama::from_tensors(config, tensors)?;
     Ok(AnyModel { model, tokenizer: Some(demo_tokenizer()?), student: None })
 }
 
 /// The length the built-in teacher was trained at.
 pub fn training_length() -> usize {
-    serde_json::from_str::<serde_json::Value>(TRAINING).ok().and_then(|v| v["config"]["seq_len"].as_u64()).unwrap_or(256) as usize
+    serde_json::from_str::<serde_json::Value>(TRAINING)
+        .ok()
+        .and_then(|v| v["config"]["seq_len"].as_u64())
+        .unwrap_or(256) as usize
 }

@@ -117,7 +117,9 @@ impl LawcatConfig {
             ("chunk", self.chunk, 1 << 16),
         ] {
             if v > most {
-                return Err(format!("{k} {v} is larger than this implementation takes (at most {most})"));
+                return Err(format!(
+                    "{k} {v} is larger than this implementation takes (at most {most})"
+                ));
             }
         }
         Ok(())

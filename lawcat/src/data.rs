@@ -44,14 +44,25 @@ pub fn data_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = vec![];
     for p in paths {
         if p.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(p).map_err(|e| Error::io(p, e))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Error::io(p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
             entries.sort();
-            let files: Vec<PathBuf> = entries.into_iter().filter(|e| e.is_dir() || matches!(ext(e).as_deref(), Some("txt" | "jsonl"))).collect();
+            let files: Vec<PathBuf> = entries
+                .into_iter()
+                .filter(|e| e.is_dir() || matches!(ext(e).as_deref(), Some("txt" | "jsonl")))
+                .collect();
             out.extend(data_files(&files)?);
         } else if p.is_file() {
             match ext(p).as_deref() {
                 Some("txt" | "jsonl") => out.push(p.clone()),
-                _ => return Err(Error::file(p, "unsupported data file: expected .txt or .jsonl (or a folder of them)")),
+                _ => {
+                    return Err(Error::file(
+                        p,
+                        "unsupported data file: expected .txt or .jsonl (or a folder of them)",
+                    ))
+                }
             }
         } else {
             return Err(Error::file(p, "no such file or folder"));
@@ -73,10 +84,13 @@ pub fn read_documents(path: &Path) -> Result<Vec<String>> {
             if line.trim().is_empty() {
                 continue;
             }
-            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::file(path, format!("line {}: not valid JSON: {e}", i + 1)))?;
+            let v: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| Error::file(path, format!("line {}: not valid JSON: {e}", i + 1)))?;
             match v.get("text").and_then(|t| t.as_str()) {
                 Some(t) => docs.push(t.to_string()),
-                None => return Err(Error::file(path, format!("line {}: no \"text\" string", i + 1))),
+                None => {
+                    return Err(Error::file(path, format!("line {}: no \"text\" string", i + 1)))
+                }
             }
         }
         Ok(docs)
@@ -87,7 +101,14 @@ pub fn read_documents(path: &Path) -> Result<Vec<String>> {
 
 impl Data {
     /// Sequences from files, tokenized and packed.
-    pub fn from_files(paths: &[PathBuf], tok: &Tokenizer, eos: u32, seq_len: usize, batch_size: usize, seed: u64) -> Result<Data> {
+    pub fn from_files(
+        paths: &[PathBuf],
+        tok: &Tokenizer,
+        eos: u32,
+        seq_len: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Data> {
         let files = data_files(paths)?;
         if files.is_empty() {
             return Err(Error::op("data", format!("no .txt or .jsonl files under {paths:?}")));
@@ -103,26 +124,51 @@ impl Data {
         if sequences.len() < batch_size {
             return Err(Error::op("data", format!("{} tokens in {} files make {} sequences of {seq_len}, fewer than one batch of {batch_size}", stream.len(), files.len(), sequences.len())));
         }
-        Ok(Data { source: Source::Tokens { sequences, name: format!("{} files", files.len()) }, seq_len, batch_size, seed })
+        Ok(Data {
+            source: Source::Tokens { sequences, name: format!("{} files", files.len()) },
+            seq_len,
+            batch_size,
+            seed,
+        })
     }
 
     /// Sequences given as token ids (each `seq_len` long).
     pub fn from_sequences(sequences: Vec<Vec<u32>>, batch_size: usize, seed: u64) -> Result<Data> {
         let seq_len = sequences.first().map_or(0, |s| s.len());
         if sequences.is_empty() || sequences.iter().any(|s| s.len() != seq_len) || seq_len < 2 {
-            return Err(Error::op("data", "sequences must be non-empty, of one length of at least 2"));
+            return Err(Error::op(
+                "data",
+                "sequences must be non-empty, of one length of at least 2",
+            ));
         }
-        Ok(Data { source: Source::Tokens { sequences, name: "given sequences".into() }, seq_len, batch_size, seed })
+        Ok(Data {
+            source: Source::Tokens { sequences, name: "given sequences".into() },
+            seq_len,
+            batch_size,
+            seed,
+        })
     }
 
-    pub fn built_in(kind: BuiltIn, tokenizer: Tokenizer, eos: u32, seq_len: usize, batch_size: usize, seed: u64) -> Data {
+    pub fn built_in(
+        kind: BuiltIn,
+        tokenizer: Tokenizer,
+        eos: u32,
+        seq_len: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> Data {
         Data { source: Source::BuiltIn { kind, tokenizer, eos }, seq_len, batch_size, seed }
     }
 
     pub fn describe(&self) -> String {
         match &self.source {
-            Source::Tokens { sequences, name } => format!("{name}: {} sequences of {} tokens", sequences.len(), self.seq_len),
-            Source::BuiltIn { kind, .. } => format!("built-in synthetic {kind:?} documents, {} tokens per sequence", self.seq_len),
+            Source::Tokens { sequences, name } => {
+                format!("{name}: {} sequences of {} tokens", sequences.len(), self.seq_len)
+            }
+            Source::BuiltIn { kind, .. } => format!(
+                "built-in synthetic {kind:?} documents, {} tokens per sequence",
+                self.seq_len
+            ),
         }
     }
 
@@ -160,14 +206,22 @@ impl Data {
                     let global = step * b as u64 + j;
                     let epoch = global / n;
                     let mut order: Vec<usize> = (0..sequences.len()).collect();
-                    Rng::new(self.seed ^ stream.wrapping_mul(0x9E37) ^ epoch.wrapping_mul(0x51_7CC1)).shuffle(&mut order);
+                    Rng::new(
+                        self.seed ^ stream.wrapping_mul(0x9E37) ^ epoch.wrapping_mul(0x51_7CC1),
+                    )
+                    .shuffle(&mut order);
                     ids.extend(sequences[order[(global % n) as usize]].iter().map(|&t| t as i64));
                 }
             }
             Source::BuiltIn { kind: BuiltIn::Repeat, tokenizer, .. } => {
                 // One string of half the length, repeated: exactly one document per sequence.
                 for j in 0..b as u64 {
-                    let mut rng = Rng::new(self.seed ^ (stream << 48) ^ (step.wrapping_mul(1_000_003)) ^ j.wrapping_mul(7919));
+                    let mut rng = Rng::new(
+                        self.seed
+                            ^ (stream << 48)
+                            ^ (step.wrapping_mul(1_000_003))
+                            ^ j.wrapping_mul(7919),
+                    );
                     let mut seq = repeat_example(tokenizer, l / 2, l / 2, &mut rng);
                     seq.resize(l, seq[0]);
                     ids.extend(seq.iter().map(|&t| t as i64));
@@ -175,7 +229,12 @@ impl Data {
             }
             Source::BuiltIn { kind, tokenizer, eos } => {
                 for j in 0..b as u64 {
-                    let mut rng = Rng::new(self.seed ^ (stream << 48) ^ (step.wrapping_mul(1_000_003)) ^ j.wrapping_mul(7919));
+                    let mut rng = Rng::new(
+                        self.seed
+                            ^ (stream << 48)
+                            ^ (step.wrapping_mul(1_000_003))
+                            ^ j.wrapping_mul(7919),
+                    );
                     let seq = synthetic_sequence(*kind, tokenizer, *eos, l, &mut rng)?;
                     ids.extend(seq.iter().map(|&t| t as i64));
                 }
@@ -186,12 +245,22 @@ impl Data {
 }
 
 /// One packed sequence of exactly `len` tokens of synthetic documents.
-pub fn synthetic_sequence(kind: BuiltIn, tok: &Tokenizer, eos: u32, len: usize, rng: &mut Rng) -> Result<Vec<u32>> {
+pub fn synthetic_sequence(
+    kind: BuiltIn,
+    tok: &Tokenizer,
+    eos: u32,
+    len: usize,
+    rng: &mut Rng,
+) -> Result<Vec<u32>> {
     let mut seq: Vec<u32> = vec![];
     while seq.len() < len {
         // documents of a quarter to all of the sequence length, half of them short (more
         // retrieval examples per sequence)
-        let doc_len = if rng.below(2) == 0 { len / 4 + rng.below(len / 4 + 1) } else { len / 4 + rng.below(len - len / 4 + 1) };
+        let doc_len = if rng.below(2) == 0 {
+            len / 4 + rng.below(len / 4 + 1)
+        } else {
+            len / 4 + rng.below(len - len / 4 + 1)
+        };
         let choice = match kind {
             BuiltIn::Passkey => {
                 if rng.below(4) == 0 {
@@ -234,7 +303,14 @@ fn niah_example(tok: &Tokenizer, len: usize, rng: &mut Rng) -> Result<Vec<u32>> 
     let value = synth::niah_value(rng, uuid);
     let fill = tok.encode(synth::FILLER, false)?;
     let answer = tok.encode(&format!(" {value}."), false)?;
-    let mut ids = synth::niah_prompt(tok, &fill, &key, &value, len.saturating_sub(answer.len()), rng.uniform())?;
+    let mut ids = synth::niah_prompt(
+        tok,
+        &fill,
+        &key,
+        &value,
+        len.saturating_sub(answer.len()),
+        rng.uniform(),
+    )?;
     ids.extend(answer);
     Ok(ids)
 }
@@ -243,7 +319,8 @@ fn babi_example(tok: &Tokenizer, len: usize, three: bool, rng: &mut Rng) -> Resu
     let story = synth::babi_story(rng, three);
     let answer = tok.encode(&format!(" {}.", story.answer), false)?;
     let fill = tok.encode(synth::FILLER, false)?;
-    let mut ids = crate::eval::tasks::babi_prompt(tok, &fill, &story, len.saturating_sub(answer.len()), rng)?;
+    let mut ids =
+        crate::eval::tasks::babi_prompt(tok, &fill, &story, len.saturating_sub(answer.len()), rng)?;
     ids.extend(answer);
     Ok(ids)
 }

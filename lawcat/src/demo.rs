@@ -48,8 +48,16 @@ pub struct DemoReport {
 impl DemoReport {
     pub fn table(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "passkey retrieval, student distilled on {}-token sequences only", self.distill_length);
-        let _ = writeln!(s, "{:>8} {:>6} {:>9} {:>9} {:>16} {:>16}", "length", "x", "teacher", "student", "teacher KV cache", "student state");
+        let _ = writeln!(
+            s,
+            "passkey retrieval, student distilled on {}-token sequences only",
+            self.distill_length
+        );
+        let _ = writeln!(
+            s,
+            "{:>8} {:>6} {:>9} {:>9} {:>16} {:>16}",
+            "length", "x", "teacher", "student", "teacher KV cache", "student state"
+        );
         for r in &self.rows {
             let _ = writeln!(
                 s,
@@ -68,9 +76,18 @@ impl DemoReport {
 }
 
 /// Runs the whole pipeline; the student, metrics, JSON and SVG go to `out`.
-pub fn run_demo(teacher: &AnyModel, teacher_name: &str, cfg: &DemoConfig, out: &Path, progress: bool) -> Result<DemoReport> {
+pub fn run_demo(
+    teacher: &AnyModel,
+    teacher_name: &str,
+    cfg: &DemoConfig,
+    out: &Path,
+    progress: bool,
+) -> Result<DemoReport> {
     let start = std::time::Instant::now();
-    let tok = teacher.tokenizer.as_ref().ok_or_else(|| Error::op("demo", format!("the teacher {teacher_name} has no tokenizer")))?;
+    let tok = teacher
+        .tokenizer
+        .as_ref()
+        .ok_or_else(|| Error::op("demo", format!("the teacher {teacher_name} has no tokenizer")))?;
     let t = &teacher.model;
     let eos = t.config.eos_token_ids.first().copied().unwrap_or(0);
     let kind = if cfg.built_in_data { BuiltIn::Passkey } else { BuiltIn::Mixed };
@@ -80,16 +97,33 @@ pub fn run_demo(teacher: &AnyModel, teacher_name: &str, cfg: &DemoConfig, out: &
     let dir = RunDir::create(out)?;
     dir.clear_checkpoints()?;
     let mut student = build_student(t, &cfg.lawcat, d.seed)?;
-    let opts = DistillOptions { dir: &dir, resume: false, progress, stop_after: None, override_lr: false };
+    let opts =
+        DistillOptions { dir: &dir, resume: false, progress, stop_after: None, override_lr: false };
     let stages = distill(t, &mut student, &cfg.lawcat, &data, d, &opts)?;
-    let info = StudentInfo { lawcat: cfg.lawcat.clone(), teacher: teacher_name.to_string(), notes: serde_json::json!({"made_by": "lawcat demo", "demo": cfg}) };
+    let info = StudentInfo {
+        lawcat: cfg.lawcat.clone(),
+        teacher: teacher_name.to_string(),
+        notes: serde_json::json!({"made_by": "lawcat demo", "demo": cfg}),
+    };
     let student_dir = out.join("student");
     save_student(&student, &info, Some(tok), &student_dir)?;
     dir.finish(&[(&student_dir, &crate::student::STUDENT_FILES)])?;
     let lengths: Vec<usize> = cfg.multiples.iter().map(|m| m * d.seq_len).collect();
-    let spec = EvalSpec { task: Task::Passkey, lengths: lengths.clone(), depths: cfg.depths.clone(), samples: cfg.samples, seed: d.seed ^ 0xE7A1, haystack: None };
-    let results: Vec<ModelResult> = vec![evaluate("teacher", t, tok, &spec, progress)?, evaluate("student", &student, tok, &spec, progress)?];
-    let state = |r: &ModelResult, len: usize| r.state_bytes_at.iter().find(|(l, _)| *l == len).map_or(0, |x| x.1);
+    let spec = EvalSpec {
+        task: Task::Passkey,
+        lengths: lengths.clone(),
+        depths: cfg.depths.clone(),
+        samples: cfg.samples,
+        seed: d.seed ^ 0xE7A1,
+        haystack: None,
+    };
+    let results: Vec<ModelResult> = vec![
+        evaluate("teacher", t, tok, &spec, progress)?,
+        evaluate("student", &student, tok, &spec, progress)?,
+    ];
+    let state = |r: &ModelResult, len: usize| {
+        r.state_bytes_at.iter().find(|(l, _)| *l == len).map_or(0, |x| x.1)
+    };
     let rows: Vec<Row> = lengths
         .iter()
         .map(|&len| Row {
@@ -101,11 +135,29 @@ pub fn run_demo(teacher: &AnyModel, teacher_name: &str, cfg: &DemoConfig, out: &
         })
         .collect();
     let c = &t.config;
-    let teacher_bytes_per_token = (2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * 4) as f64;
-    let rep = DemoReport { teacher: teacher_name.to_string(), distill_length: d.seq_len, rows, stages, teacher_bytes_per_token, seconds: start.elapsed().as_secs_f64() };
-    let json = serde_json::json!({"demo": rep, "eval": report::json(&spec, &results), "config": cfg});
-    tensor::atomic::write_bytes_atomic(&out.join("demo.json"), serde_json::to_string_pretty(&json).expect("serializes").as_bytes())?;
-    tensor::atomic::write_bytes_atomic(&out.join("passkey.svg"), report::svg(&spec, &results).as_bytes())?;
-    tensor::atomic::write_bytes_atomic(&out.join("passkey.txt"), report::table(&spec, &results).as_bytes())?;
+    let teacher_bytes_per_token =
+        (2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * 4) as f64;
+    let rep = DemoReport {
+        teacher: teacher_name.to_string(),
+        distill_length: d.seq_len,
+        rows,
+        stages,
+        teacher_bytes_per_token,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let json =
+        serde_json::json!({"demo": rep, "eval": report::json(&spec, &results), "config": cfg});
+    tensor::atomic::write_bytes_atomic(
+        &out.join("demo.json"),
+        serde_json::to_string_pretty(&json).expect("serializes").as_bytes(),
+    )?;
+    tensor::atomic::write_bytes_atomic(
+        &out.join("passkey.svg"),
+        report::svg(&spec, &results).as_bytes(),
+    )?;
+    tensor::atomic::write_bytes_atomic(
+        &out.join("passkey.txt"),
+        report::table(&spec, &results).as_bytes(),
+    )?;
     Ok(rep)
 }

@@ -38,8 +38,22 @@ impl Default for DistillConfig {
         DistillConfig {
             seq_len: 1024,
             batch_size: 1,
-            stage1: StageConfig { steps: 200, lr: 1e-2, warmup_frac: 0.1, min_lr_ratio: 0.1, weight_decay: 0.0, clip: 1.0 },
-            stage2: StageConfig { steps: 200, lr: 1e-4, warmup_frac: 0.1, min_lr_ratio: 0.1, weight_decay: 0.0, clip: 1.0 },
+            stage1: StageConfig {
+                steps: 200,
+                lr: 1e-2,
+                warmup_frac: 0.1,
+                min_lr_ratio: 0.1,
+                weight_decay: 0.0,
+                clip: 1.0,
+            },
+            stage2: StageConfig {
+                steps: 200,
+                lr: 1e-4,
+                warmup_frac: 0.1,
+                min_lr_ratio: 0.1,
+                weight_decay: 0.0,
+                clip: 1.0,
+            },
             ce_weight: 0.0,
             kl_temperature: 1.0,
             lora_rank: 0,
@@ -82,7 +96,13 @@ pub fn attention_transfer_loss(teacher: &Llama, student: &Llama, ids: &Tensor) -
 }
 
 /// Stage 2's loss on one batch.
-pub fn end_to_end_loss(teacher: &Llama, student: &Llama, ids: &Tensor, temperature: f64, ce_weight: f64) -> Result<Var> {
+pub fn end_to_end_loss(
+    teacher: &Llama,
+    student: &Llama,
+    ids: &Tensor,
+    temperature: f64,
+    ce_weight: f64,
+) -> Result<Var> {
     let ids = &teacher.ids_to_device(ids)?;
     let t = no_grad(|| teacher.forward(ids, None, false))?.logits.value().clone();
     let s = student.forward(ids, None, false)?.logits;
@@ -117,14 +137,24 @@ pub struct DistillOptions<'a> {
 const LR_KEYS: [&str; 2] = ["distill.stage1.lr", "distill.stage2.lr"];
 
 /// Every leaf where `a` and `b` differ, as (path, a, b).
-fn differences(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<(String, serde_json::Value, serde_json::Value)>) {
+fn differences(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<(String, serde_json::Value, serde_json::Value)>,
+) {
     use serde_json::Value;
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             for k in keys {
                 let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                differences(x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), &p, out);
+                differences(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    &p,
+                    out,
+                );
             }
         }
         _ if a != b => out.push((path.to_string(), a.clone(), b.clone())),
@@ -134,18 +164,32 @@ fn differences(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &m
 
 /// What a resume depends on, recorded in every checkpoint: the settings, and content
 /// hashes of the teacher's weights and of the training data.
-pub fn run_info(teacher: &Llama, lcfg: &LawcatConfig, data: &Data, cfg: &DistillConfig) -> Result<serde_json::Value> {
-    let values: Vec<(String, Tensor)> = teacher.named_params().into_iter().map(|(n, p)| (n, p.value())).collect();
+pub fn run_info(
+    teacher: &Llama,
+    lcfg: &LawcatConfig,
+    data: &Data,
+    cfg: &DistillConfig,
+) -> Result<serde_json::Value> {
+    let values: Vec<(String, Tensor)> =
+        teacher.named_params().into_iter().map(|(n, p)| (n, p.value())).collect();
     let teacher_sha = tensor::sha256::tensors_hex(values.iter().map(|(n, t)| (n.as_str(), t)))?;
-    Ok(serde_json::json!({"distill": cfg, "lawcat": lcfg, "data": data.describe(), "data_sha256": data.fingerprint()?, "teacher_sha256": teacher_sha}))
+    Ok(
+        serde_json::json!({"distill": cfg, "lawcat": lcfg, "data": data.describe(), "data_sha256": data.fingerprint()?, "teacher_sha256": teacher_sha}),
+    )
 }
 
 /// Checks a checkpoint's record against this run's; an error names every difference.
 /// Returns the learning-rate changes an override allowed.
-fn check_resume(dir: &RunDir, l: &crate::train::CheckpointState, now: &serde_json::Value, override_lr: bool) -> Result<Vec<(String, serde_json::Value, serde_json::Value)>> {
+fn check_resume(
+    dir: &RunDir,
+    l: &crate::train::CheckpointState,
+    now: &serde_json::Value,
+    override_lr: bool,
+) -> Result<Vec<(String, serde_json::Value, serde_json::Value)>> {
     let mut diffs = vec![];
     differences(&l.run, now, "", &mut diffs);
-    let (lr, other): (Vec<_>, Vec<_>) = diffs.into_iter().partition(|(p, _, _)| LR_KEYS.contains(&p.as_str()));
+    let (lr, other): (Vec<_>, Vec<_>) =
+        diffs.into_iter().partition(|(p, _, _)| LR_KEYS.contains(&p.as_str()));
     let mut problems: Vec<String> = other
         .iter()
         .map(|(p, was, is)| match p.as_str() {
@@ -158,7 +202,14 @@ fn check_resume(dir: &RunDir, l: &crate::train::CheckpointState, now: &serde_jso
         problems.extend(lr.iter().map(|(p, was, is)| format!("{p} is {was} there, {is} now (pass --override-lr to continue with the new learning rate)")));
     }
     if !problems.is_empty() {
-        return Err(Error::file(&dir.root, format!("--resume: the checkpoint {} was made with other settings: {}", l.folder, problems.join("; "))));
+        return Err(Error::file(
+            &dir.root,
+            format!(
+                "--resume: the checkpoint {} was made with other settings: {}",
+                l.folder,
+                problems.join("; ")
+            ),
+        ));
     }
     Ok(if override_lr { lr } else { vec![] })
 }
@@ -175,20 +226,43 @@ pub fn step_memory_estimate(teacher: &nn::LlamaConfig, cfg: &DistillConfig) -> u
 
 /// Runs both stages (or what is left of them when resuming). The summaries cover the
 /// whole run, every process of a resumed one included (from `metrics.jsonl`).
-pub fn distill(teacher: &Llama, student: &mut Llama, lcfg: &LawcatConfig, data: &Data, cfg: &DistillConfig, o: &DistillOptions) -> Result<Vec<StageSummary>> {
+pub fn distill(
+    teacher: &Llama,
+    student: &mut Llama,
+    lcfg: &LawcatConfig,
+    data: &Data,
+    cfg: &DistillConfig,
+    o: &DistillOptions,
+) -> Result<Vec<StageSummary>> {
     if data.seq_len != cfg.seq_len || data.batch_size != cfg.batch_size {
-        bail!("distill", "data gives [{}, {}] batches, the config asks for [{}, {}]", data.batch_size, data.seq_len, cfg.batch_size, cfg.seq_len)
+        bail!(
+            "distill",
+            "data gives [{}, {}] batches, the config asks for [{}, {}]",
+            data.batch_size,
+            data.seq_len,
+            cfg.batch_size,
+            cfg.seq_len
+        )
     }
-    tensor::memory::check_fits(&format!("one distillation step over [{}, {}] tokens", cfg.batch_size, cfg.seq_len), step_memory_estimate(&teacher.config, cfg))?;
+    tensor::memory::check_fits(
+        &format!("one distillation step over [{}, {}] tokens", cfg.batch_size, cfg.seq_len),
+        step_memory_estimate(&teacher.config, cfg),
+    )?;
     let run_info = run_info(teacher, lcfg, data, cfg)?;
     let latest = if o.resume {
         let Some(l) = o.dir.latest()? else {
-            return Err(Error::file(&o.dir.root, "--resume: this run folder has no checkpoint to resume from"));
+            return Err(Error::file(
+                &o.dir.root,
+                "--resume: this run folder has no checkpoint to resume from",
+            ));
         };
         let lr_changes = check_resume(o.dir, &l, &run_info, o.override_lr)?;
         o.dir.trim_metrics(l.stage, l.step)?;
         if !lr_changes.is_empty() {
-            let changes: serde_json::Map<String, serde_json::Value> = lr_changes.into_iter().map(|(p, was, is)| (p, serde_json::json!({"checkpoint": was, "now": is}))).collect();
+            let changes: serde_json::Map<String, serde_json::Value> = lr_changes
+                .into_iter()
+                .map(|(p, was, is)| (p, serde_json::json!({"checkpoint": was, "now": is})))
+                .collect();
             o.dir.append_metric(&serde_json::json!({"stage": l.stage, "step": l.step, "event": "lr_override", "changes": changes}))?;
         }
         Some(l)
@@ -223,7 +297,9 @@ pub fn distill(teacher: &Llama, student: &mut Llama, lcfg: &LawcatConfig, data: 
             progress: o.progress,
             stop_after: budget,
         };
-        let s = run_stage(run, &mut opt, |step| attention_transfer_loss(teacher, student, &data.batch(1, step)?))?;
+        let s = run_stage(run, &mut opt, |step| {
+            attention_transfer_loss(teacher, student, &data.batch(1, step)?)
+        })?;
         budget = budget.map(|b| b.saturating_sub(s.steps - start));
         let done = s.steps >= cfg.stage1.steps;
         summaries.push(s);
@@ -257,7 +333,15 @@ pub fn distill(teacher: &Llama, student: &mut Llama, lcfg: &LawcatConfig, data: 
             progress: o.progress,
             stop_after: budget,
         };
-        summaries.push(run_stage(run, &mut opt, |step| end_to_end_loss(teacher, student, &data.batch(2, step)?, cfg.kl_temperature, cfg.ce_weight))?);
+        summaries.push(run_stage(run, &mut opt, |step| {
+            end_to_end_loss(
+                teacher,
+                student,
+                &data.batch(2, step)?,
+                cfg.kl_temperature,
+                cfg.ce_weight,
+            )
+        })?);
     }
     whole_run(o.dir, cfg, tokens, summaries)
 }
@@ -265,7 +349,12 @@ pub fn distill(teacher: &Llama, student: &mut Llama, lcfg: &LawcatConfig, data: 
 /// The summaries of every stage the run has taken steps of, from `metrics.jsonl` (so a
 /// resumed run reports its stages as an uninterrupted one would), falling back to this
 /// call's own.
-fn whole_run(dir: &RunDir, cfg: &DistillConfig, tokens: usize, this_call: Vec<StageSummary>) -> Result<Vec<StageSummary>> {
+fn whole_run(
+    dir: &RunDir,
+    cfg: &DistillConfig,
+    tokens: usize,
+    this_call: Vec<StageSummary>,
+) -> Result<Vec<StageSummary>> {
     let mut out = vec![];
     for (stage, steps) in [(1, cfg.stage1.steps), (2, cfg.stage2.steps)] {
         if steps == 0 {

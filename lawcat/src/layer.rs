@@ -44,7 +44,10 @@ impl LoraLinear {
         let (out, inp) = (self.base.out_features(), self.base.in_features());
         let dev = self.base.weight.value().device();
         let bound = 1.0 / (inp as f64).sqrt();
-        let a = Param::new(format!("{name}.lora_A"), Tensor::rand_uniform([rank, inp], -bound, bound, DType::F32, &dev, rng)?);
+        let a = Param::new(
+            format!("{name}.lora_A"),
+            Tensor::rand_uniform([rank, inp], -bound, bound, DType::F32, &dev, rng)?,
+        );
         let b = Param::new(format!("{name}.lora_B"), Tensor::zeros([out, rank], DType::F32, &dev)?);
         self.lora = Some((a, b, alpha / rank as f64));
         Ok(())
@@ -85,7 +88,10 @@ pub struct LawcatState {
 
 impl LayerState for LawcatState {
     fn bytes(&self) -> usize {
-        [&self.s, &self.q_tail, &self.k_tail].into_iter().map(|t| t.numel() * t.dtype().size_in_bytes()).sum()
+        [&self.s, &self.q_tail, &self.k_tail]
+            .into_iter()
+            .map(|t| t.numel() * t.dtype().size_in_bytes())
+            .sum()
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
@@ -94,12 +100,25 @@ impl LayerState for LawcatState {
 
 /// The LAWCAT parameter names of a layer, under `prefix` (`model.layers.N.self_attn`).
 fn names(prefix: &str) -> [String; 6] {
-    ["conv_q.weight", "conv_k.weight", "feature_map.weight", "gate.g1.weight", "gate.g2.weight", "gate.g2.bias"].map(|n| format!("{prefix}.{n}"))
+    [
+        "conv_q.weight",
+        "conv_k.weight",
+        "feature_map.weight",
+        "gate.g1.weight",
+        "gate.g2.weight",
+        "gate.g2.bias",
+    ]
+    .map(|n| format!("{prefix}.{n}"))
 }
 
 impl LawcatAttention {
     /// A fresh LAWCAT layer around a teacher attention block's projections.
-    pub fn from_teacher(t: &nn::attention::LlamaAttention, cfg: &LawcatConfig, prefix: &str, rng: &mut Rng) -> Result<LawcatAttention> {
+    pub fn from_teacher(
+        t: &nn::attention::LlamaAttention,
+        cfg: &LawcatConfig,
+        prefix: &str,
+        rng: &mut Rng,
+    ) -> Result<LawcatAttention> {
         cfg.validate().map_err(|m| Error::op("LawcatAttention", m))?;
         let (h, hkv, d) = (t.num_heads, t.num_kv_heads, t.head_dim);
         let hidden = t.q_proj.in_features();
@@ -113,7 +132,13 @@ impl LawcatAttention {
         // the layer's tensors live where the teacher's do (drawn on the host, so a seed
         // gives the same student on every device)
         let dev = t.q_proj.weight.value().device();
-        let conv = |name: String, ch: usize| cfg.conv.then(|| identity_weight(ch, cfg.conv_width).to_device(&dev).map(|w| Param::new(name, w))).transpose();
+        let conv = |name: String, ch: usize| {
+            cfg.conv
+                .then(|| {
+                    identity_weight(ch, cfg.conv_width).to_device(&dev).map(|w| Param::new(name, w))
+                })
+                .transpose()
+        };
         let fmap = (cfg.feature_map == FeatureMap::Hedgehog)
             .then(|| {
                 let mut eye = vec![0f32; h * d * f];
@@ -135,9 +160,30 @@ impl LawcatAttention {
             conv_q: conv(cq, h * d)?,
             conv_k: conv(ck, hkv * d)?,
             feature_map: fmap,
-            gate_g1: Param::new(g1, Tensor::randn([cfg.gate_rank, hidden], 1.0 / (hidden as f64).sqrt(), DType::F32, &dev, rng)?),
-            gate_g2: Param::new(g2, Tensor::randn([gate_out, cfg.gate_rank], 0.1 / (cfg.gate_rank as f64).sqrt(), DType::F32, &dev, rng)?),
-            gate_bias: Param::new(gb, Tensor::full(cfg.gate_bias_init, gate_out, DType::F32, &dev)?),
+            gate_g1: Param::new(
+                g1,
+                Tensor::randn(
+                    [cfg.gate_rank, hidden],
+                    1.0 / (hidden as f64).sqrt(),
+                    DType::F32,
+                    &dev,
+                    rng,
+                )?,
+            ),
+            gate_g2: Param::new(
+                g2,
+                Tensor::randn(
+                    [gate_out, cfg.gate_rank],
+                    0.1 / (cfg.gate_rank as f64).sqrt(),
+                    DType::F32,
+                    &dev,
+                    rng,
+                )?,
+            ),
+            gate_bias: Param::new(
+                gb,
+                Tensor::full(cfg.gate_bias_init, gate_out, DType::F32, &dev)?,
+            ),
             num_heads: h,
             num_kv_heads: hkv,
             head_dim: d,
@@ -153,7 +199,12 @@ impl LawcatAttention {
     pub fn add_lora(&mut self, prefix: &str, rng: &mut Rng) -> Result<()> {
         let (r, a) = (self.cfg.lora_rank.max(1), self.cfg.lora_alpha);
         self.cfg.lora_rank = r;
-        for (name, l) in [("q_proj", &mut self.q_proj), ("k_proj", &mut self.k_proj), ("v_proj", &mut self.v_proj), ("o_proj", &mut self.o_proj)] {
+        for (name, l) in [
+            ("q_proj", &mut self.q_proj),
+            ("k_proj", &mut self.k_proj),
+            ("v_proj", &mut self.v_proj),
+            ("o_proj", &mut self.o_proj),
+        ] {
             l.add_lora(&format!("{prefix}.{name}"), r, a, rng)?;
         }
         Ok(())
@@ -161,17 +212,35 @@ impl LawcatAttention {
 
     /// Rebuilds a saved layer: the teacher's projections plus the LAWCAT tensors, removed
     /// from `tensors`; a missing or misshapen tensor is an error naming it.
-    pub fn from_saved(t: &nn::attention::LlamaAttention, cfg: &LawcatConfig, prefix: &str, tensors: &mut BTreeMap<String, Tensor>) -> Result<LawcatAttention> {
-        let mut layer = LawcatAttention::from_teacher(t, &LawcatConfig { lora_rank: 0, ..cfg.clone() }, prefix, &mut Rng::new(0))?;
+    pub fn from_saved(
+        t: &nn::attention::LlamaAttention,
+        cfg: &LawcatConfig,
+        prefix: &str,
+        tensors: &mut BTreeMap<String, Tensor>,
+    ) -> Result<LawcatAttention> {
+        let mut layer = LawcatAttention::from_teacher(
+            t,
+            &LawcatConfig { lora_rank: 0, ..cfg.clone() },
+            prefix,
+            &mut Rng::new(0),
+        )?;
         if cfg.lora_rank > 0 {
             layer.cfg.lora_rank = cfg.lora_rank;
             layer.add_lora(prefix, &mut Rng::new(0))?;
         }
         for (_, p) in layer.own_params() {
-            let t = tensors.remove(p.name()).ok_or_else(|| Error::op("load student", format!("missing tensor {}", p.name())))?;
+            let t = tensors
+                .remove(p.name())
+                .ok_or_else(|| Error::op("load student", format!("missing tensor {}", p.name())))?;
             let want = p.value();
             if t.dims() != want.dims() {
-                bail!("load student", "{} has shape {:?}, expected {:?}", p.name(), t.dims(), want.dims())
+                bail!(
+                    "load student",
+                    "{} has shape {:?}, expected {:?}",
+                    p.name(),
+                    t.dims(),
+                    want.dims()
+                )
             }
             p.set(t.to_dtype(want.dtype())?.to_device(&want.device())?)?;
         }
@@ -180,7 +249,11 @@ impl LawcatAttention {
 
     /// The parameters LAWCAT adds (conv, feature map, gate, LoRA), by name.
     pub fn own_params(&self) -> Vec<(String, Param)> {
-        let mut out: Vec<Param> = [&self.conv_q, &self.conv_k, &self.feature_map].into_iter().flatten().cloned().collect();
+        let mut out: Vec<Param> = [&self.conv_q, &self.conv_k, &self.feature_map]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         out.extend([self.gate_g1.clone(), self.gate_g2.clone(), self.gate_bias.clone()]);
         for l in [&self.q_proj, &self.k_proj, &self.v_proj, &self.o_proj] {
             if let Some((a, b, _)) = &l.lora {
@@ -201,7 +274,12 @@ impl LawcatAttention {
             return Ok(x.clone());
         }
         let (b, t) = (x.dims()[0], x.dims()[1]);
-        x.unsqueeze(3)?.broadcast_as([b, t, self.num_kv_heads, rep, self.head_dim])?.reshape([b, t, self.num_heads, self.head_dim])
+        x.unsqueeze(3)?.broadcast_as([b, t, self.num_kv_heads, rep, self.head_dim])?.reshape([
+            b,
+            t,
+            self.num_heads,
+            self.head_dim,
+        ])
     }
 
     /// `phi(u)` for `u [B, T, H, d]` -> `[B, T, H, F]`.
@@ -211,7 +289,12 @@ impl LawcatAttention {
                 let p = self.feature_map.as_ref().expect("hedgehog has a projection").var();
                 let (b, t, h, d) = (u.dims()[0], u.dims()[1], u.dims()[2], u.dims()[3]);
                 let f = p.dims()[2];
-                let z = u.permute(&[2, 0, 1, 3])?.reshape([h, b * t, d])?.matmul(&p)?.reshape([h, b, t, f])?.permute(&[1, 2, 0, 3])?;
+                let z = u
+                    .permute(&[2, 0, 1, 3])?
+                    .reshape([h, b * t, d])?
+                    .matmul(&p)?
+                    .reshape([h, b, t, f])?
+                    .permute(&[1, 2, 0, 3])?;
                 Var::cat(&[&z.softmax(3)?, &z.neg()?.softmax(3)?], 3)
             }
             FeatureMap::EluPlusOne => u.elu(1.0)?.add_scalar(1.0),
@@ -225,7 +308,8 @@ impl LawcatAttention {
         let (b, t) = (x.dims()[0], x.dims()[1]);
         let (h, f) = (self.num_heads, self.phi_dim());
         let low = Linear::new(self.gate_g1.clone(), None).forward(x)?;
-        let logits = Linear::new(self.gate_g2.clone(), Some(self.gate_bias.clone())).forward(&low)?;
+        let logits =
+            Linear::new(self.gate_g2.clone(), Some(self.gate_bias.clone())).forward(&low)?;
         let g = logits.log_sigmoid()?.scale(1.0 / self.cfg.gate_tau)?;
         match self.cfg.gate {
             GateKind::PerFeature => g.reshape([b, t, h, f]),
@@ -246,20 +330,50 @@ impl LawcatAttention {
     /// a longer prompt by the configured form from the state, copied back into it. For the
     /// normalized scan `v` gets its column of ones (so the state's last column is `z`) and
     /// the output is divided by the normaliser.
-    fn scan_inplace(&self, pq: &Var, pk: &Var, v: &Var, g: &Var, state: &mut Tensor) -> Result<Var> {
+    fn scan_inplace(
+        &self,
+        pq: &Var,
+        pk: &Var,
+        v: &Var,
+        g: &Var,
+        state: &mut Tensor,
+    ) -> Result<Var> {
         let (b, t, h, d) = (v.dims()[0], v.dims()[1], v.dims()[2], v.dims()[3]);
         let g = if g.rank() == 4 { g.value().contiguous()? } else { g.value().clone() };
-        let v1 = if self.cfg.normalize { Tensor::cat(&[v.value(), &Tensor::ones([b, t, h, 1], v.dtype(), &v.value().device())?], 3)? } else { v.value().clone() };
+        let v1 = if self.cfg.normalize {
+            Tensor::cat(
+                &[v.value(), &Tensor::ones([b, t, h, 1], v.dtype(), &v.value().device())?],
+                3,
+            )?
+        } else {
+            v.value().clone()
+        };
         let o1 = if t == 1 || self.mode() == GlaMode::Recurrent {
             let mut o = Tensor::zeros([b, t, h, v1.dims()[3]], DType::F32, &v1.device())?;
-            Tensor::apply_op_inplace(&GlaStep { scale: self.scale() }, &[pq.value(), pk.value(), &v1, &g], &mut [state, &mut o])?;
+            Tensor::apply_op_inplace(
+                &GlaStep { scale: self.scale() },
+                &[pq.value(), pk.value(), &v1, &g],
+                &mut [state, &mut o],
+            )?;
             o
         } else {
-            let (o, fin) = gla_forward(pq.value(), pk.value(), &v1, &g, Some(state), self.scale(), self.mode())?;
+            let (o, fin) = gla_forward(
+                pq.value(),
+                pk.value(),
+                &v1,
+                &g,
+                Some(state),
+                self.scale(),
+                self.mode(),
+            )?;
             state.slice_assign(0, 0, &fin)?;
             o
         };
-        let o = if self.cfg.normalize { o1.narrow(3, 0, d)?.div(&o1.narrow(3, d, 1)?.add_scalar(self.cfg.eps)?)? } else { o1 };
+        let o = if self.cfg.normalize {
+            o1.narrow(3, 0, d)?.div(&o1.narrow(3, d, 1)?.add_scalar(self.cfg.eps)?)?
+        } else {
+            o1
+        };
         Ok(Var::constant(o))
     }
 
@@ -288,7 +402,11 @@ impl AttentionBlock for LawcatAttention {
         };
         if let Some(s) = &st {
             if s.len != start {
-                bail!("LawcatAttention", "state holds {} positions but the input starts at {start}", s.len)
+                bail!(
+                    "LawcatAttention",
+                    "state holds {} positions but the input starts at {start}",
+                    s.len
+                )
             }
         }
         let mut q = self.q_proj.forward(x)?;
@@ -296,12 +414,23 @@ impl AttentionBlock for LawcatAttention {
         let v = self.v_proj.forward(x)?;
         // Decoding without a graph advances the states in place; with a graph (training
         // through a state) the differentiable forms compute new ones.
-        let inplace = !(grad_enabled() && (x.requires_grad() || self.own_params().iter().any(|(_, p)| p.trainable())));
+        let inplace = !(grad_enabled()
+            && (x.requires_grad() || self.own_params().iter().any(|(_, p)| p.trainable())));
         if let (Some(cq), Some(ck)) = (&self.conv_q, &self.conv_k) {
             match st.as_deref_mut() {
                 Some(s) if inplace => {
-                    q = Var::constant(conv1d_step_inplace(q.value(), &mut s.q_tail, &cq.value(), None)?);
-                    k = Var::constant(conv1d_step_inplace(k.value(), &mut s.k_tail, &ck.value(), None)?);
+                    q = Var::constant(conv1d_step_inplace(
+                        q.value(),
+                        &mut s.q_tail,
+                        &cq.value(),
+                        None,
+                    )?);
+                    k = Var::constant(conv1d_step_inplace(
+                        k.value(),
+                        &mut s.k_tail,
+                        &ck.value(),
+                        None,
+                    )?);
                 }
                 Some(s) => {
                     let (q2, qt) = conv1d_step(&q, &s.q_tail, &cq.var(), None)?;
@@ -330,10 +459,14 @@ impl AttentionBlock for LawcatAttention {
             Some(s) if inplace => self.scan_inplace(&pq, &pk, &v, &g, &mut s.s)?,
             _ if self.cfg.normalize => {
                 let init = match st.as_deref() {
-                    Some(s) => Some(NormState { s: Var::constant(s.s.narrow(3, 0, d)?), z: Var::constant(s.s.narrow(3, d, 1)?.squeeze(3)?) }),
+                    Some(s) => Some(NormState {
+                        s: Var::constant(s.s.narrow(3, 0, d)?),
+                        z: Var::constant(s.s.narrow(3, d, 1)?.squeeze(3)?),
+                    }),
                     None => None,
                 };
-                let (o, fin) = gla_normalized(&pq, &pk, &v, &g, init.as_ref(), self.cfg.eps, self.mode())?;
+                let (o, fin) =
+                    gla_normalized(&pq, &pk, &v, &g, init.as_ref(), self.cfg.eps, self.mode())?;
                 if let Some(s) = st.as_deref_mut() {
                     s.s = Tensor::cat(&[fin.s.value(), &fin.z.value().unsqueeze(3)?], 3)?;
                 }
@@ -369,7 +502,12 @@ impl AttentionBlock for LawcatAttention {
 
     fn named_params(&self, prefix: &str) -> Vec<(String, Param)> {
         let mut out = vec![];
-        for (name, l) in [("q_proj", &self.q_proj), ("k_proj", &self.k_proj), ("v_proj", &self.v_proj), ("o_proj", &self.o_proj)] {
+        for (name, l) in [
+            ("q_proj", &self.q_proj),
+            ("k_proj", &self.k_proj),
+            ("v_proj", &self.v_proj),
+            ("o_proj", &self.o_proj),
+        ] {
             out.extend(l.base.named_params(&format!("{prefix}.{name}")));
         }
         out.extend(self.own_params());

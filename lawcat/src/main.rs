@@ -7,7 +7,11 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "lawcat", version, about = "LAWCAT linear-attention students distilled from Llama teachers, on our own engine")]
+#[command(
+    name = "lawcat",
+    version,
+    about = "LAWCAT linear-attention students distilled from Llama teachers, on our own engine"
+)]
 struct Args {
     /// Where to compute: cpu; cuda or cuda:N (a GPU); interp (the GPU's kernels in the PTX
     /// interpreter, checked, on the CPU); check (host memory that counts every transfer).
@@ -83,7 +87,11 @@ fn usage(e: clap::Error) -> ExitCode {
     if !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         e.exit()
     }
-    let text = if std::io::stdout().is_terminal() { e.render().ansi().to_string() } else { e.render().to_string() };
+    let text = if std::io::stdout().is_terminal() {
+        e.render().ansi().to_string()
+    } else {
+        e.render().to_string()
+    };
     match cli::output::write_out(format_args!("{text}")) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if cli::output::is_closed_pipe(&e) => ExitCode::SUCCESS,

@@ -26,7 +26,12 @@ pub struct StudentInfo {
 }
 
 fn teacher_block(layer: &nn::DecoderLayer, i: usize) -> Result<&LlamaAttention> {
-    layer.self_attn.as_any().downcast_ref::<LlamaAttention>().ok_or_else(|| Error::op("student", format!("layer {i} of the teacher is not softmax attention (already a student?)")))
+    layer.self_attn.as_any().downcast_ref::<LlamaAttention>().ok_or_else(|| {
+        Error::op(
+            "student",
+            format!("layer {i} of the teacher is not softmax attention (already a student?)"),
+        )
+    })
 }
 
 /// A student sharing every teacher weight; LAWCAT parameters freshly initialised from `seed`.
@@ -36,7 +41,12 @@ pub fn build_student(teacher: &Llama, cfg: &LawcatConfig, seed: u64) -> Result<L
     let mut blocks: Vec<Box<dyn AttentionBlock>> = vec![];
     for (i, l) in teacher.layers.iter().enumerate() {
         let t = teacher_block(l, i)?;
-        blocks.push(Box::new(LawcatAttention::from_teacher(t, cfg, &format!("model.layers.{i}.self_attn"), &mut rng.fork(i as u64))?));
+        blocks.push(Box::new(LawcatAttention::from_teacher(
+            t,
+            cfg,
+            &format!("model.layers.{i}.self_attn"),
+            &mut rng.fork(i as u64),
+        )?));
     }
     for (_, p) in teacher.named_params() {
         p.set_trainable(false);
@@ -46,7 +56,11 @@ pub fn build_student(teacher: &Llama, cfg: &LawcatConfig, seed: u64) -> Result<L
 
 /// The LAWCAT layers of a student (an error for a model that has none).
 pub fn lawcat_layers(student: &Llama) -> Result<Vec<&LawcatAttention>> {
-    let layers: Vec<&LawcatAttention> = student.layers.iter().filter_map(|l| l.self_attn.as_any().downcast_ref::<LawcatAttention>()).collect();
+    let layers: Vec<&LawcatAttention> = student
+        .layers
+        .iter()
+        .filter_map(|l| l.self_attn.as_any().downcast_ref::<LawcatAttention>())
+        .collect();
     if layers.is_empty() {
         bail!("student", "the model has no LAWCAT layers")
     }
@@ -73,10 +87,16 @@ pub fn add_lora(student: &mut Llama, rank: usize, alpha: f64, seed: u64) -> Resu
 }
 
 /// The files a student folder holds.
-pub const STUDENT_FILES: [&str; 4] = ["config.json", "model.safetensors", "tokenizer.json", "lawcat.json"];
+pub const STUDENT_FILES: [&str; 4] =
+    ["config.json", "model.safetensors", "tokenizer.json", "lawcat.json"];
 
 /// Saves a student folder; every file is written atomically.
-pub fn save_student(student: &Llama, info: &StudentInfo, tokenizer: Option<&Tokenizer>, dir: &Path) -> Result<()> {
+pub fn save_student(
+    student: &Llama,
+    info: &StudentInfo,
+    tokenizer: Option<&Tokenizer>,
+    dir: &Path,
+) -> Result<()> {
     nn::weights::save_hf_dir(student, tokenizer, dir)?;
     let text = serde_json::to_string_pretty(info).map_err(|e| Error::file(dir, e.to_string()))?;
     tensor::atomic::write_bytes_atomic(&dir.join("lawcat.json"), text.as_bytes())
@@ -90,7 +110,8 @@ pub fn is_student(dir: &Path) -> bool {
 pub fn read_info(dir: &Path) -> Result<StudentInfo> {
     let p = dir.join("lawcat.json");
     let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-    let info: StudentInfo = serde_json::from_str(&text).map_err(|e| Error::file(&p, format!("not a valid lawcat.json: {e}")))?;
+    let info: StudentInfo = serde_json::from_str(&text)
+        .map_err(|e| Error::file(&p, format!("not a valid lawcat.json: {e}")))?;
     info.lawcat.validate().map_err(|m| Error::file(&p, m))?;
     Ok(info)
 }
@@ -101,19 +122,31 @@ pub fn load_student(dir: &Path) -> Result<(Llama, StudentInfo, Option<Tokenizer>
     let config = LlamaConfig::from_file(dir.join("config.json"))?;
     let mut tensors = nn::weights::read_hf_tensors(dir)?;
     // The teacher part first, from the names a Llama of this config has.
-    let teacher_names: Vec<String> = nn::model::expected_shapes(&config).into_iter().map(|(n, _)| n).collect();
+    let teacher_names: Vec<String> =
+        nn::model::expected_shapes(&config).into_iter().map(|(n, _)| n).collect();
     let mut teacher_tensors = std::collections::BTreeMap::new();
     for n in teacher_names {
         if let Some(t) = tensors.remove(&n) {
             teacher_tensors.insert(n, t);
         }
     }
-    let teacher = Llama::from_tensors(config, teacher_tensors).map_err(|e| Error::file(dir, e.to_string()))?;
+    let teacher = Llama::from_tensors(config, teacher_tensors)
+        .map_err(|e| Error::file(dir, e.to_string()))?;
     let mut blocks: Vec<Box<dyn AttentionBlock>> = vec![];
     for (i, l) in teacher.layers.iter().enumerate() {
         let t = teacher_block(l, i)?;
-        let layer = LawcatAttention::from_saved(t, &info.lawcat, &format!("model.layers.{i}.self_attn"), &mut tensors)
-            .map_err(|e| Error::file(dir.join("lawcat.json"), format!("does not match the weights in model.safetensors: {e}")))?;
+        let layer = LawcatAttention::from_saved(
+            t,
+            &info.lawcat,
+            &format!("model.layers.{i}.self_attn"),
+            &mut tensors,
+        )
+        .map_err(|e| {
+            Error::file(
+                dir.join("lawcat.json"),
+                format!("does not match the weights in model.safetensors: {e}"),
+            )
+        })?;
         blocks.push(Box::new(layer));
     }
     if !tensors.is_empty() {

@@ -12,7 +12,8 @@ use nn::Tokenizer;
 use tensor::{Result, Rng};
 
 pub const INTRO: &str = "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there.\n";
-pub const FILLER: &str = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+pub const FILLER: &str =
+    "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
 pub const QUESTION: &str = "\nWhat is the pass key? The pass key is";
 
 pub fn needle(key: u32) -> String {
@@ -37,7 +38,14 @@ pub fn passkey_prompt(tok: &Tokenizer, len: usize, depth: f64, key: u32) -> Resu
 
 /// `head + hay[..cut] + needle + hay[cut..] + question` with the haystack the repeated
 /// `fill` cut to the token budget left by the other parts.
-pub fn assemble(head: &[u32], fill: &[u32], needle: &[u32], question: &[u32], len: usize, depth: f64) -> Vec<u32> {
+pub fn assemble(
+    head: &[u32],
+    fill: &[u32],
+    needle: &[u32],
+    question: &[u32],
+    len: usize,
+    depth: f64,
+) -> Vec<u32> {
     let budget = len.saturating_sub(head.len() + needle.len() + question.len());
     let hay: Vec<u32> = fill.iter().copied().cycle().take(budget).collect();
     let cut = (hay.len() as f64 * depth.clamp(0.0, 1.0)) as usize;
@@ -79,8 +87,14 @@ pub fn passkey_document(rng: &mut Rng, filler_sentences: usize) -> String {
 }
 
 pub const NIAH_INTRO: &str = "Some special magic numbers are hidden within the following text. Make sure to memorize it. I will quiz you about the numbers afterwards.\n";
-const ADJECTIVES: &[&str] = &["fierce", "quiet", "silver", "hollow", "bright", "ancient", "gentle", "bitter", "rapid", "humble", "crimson", "frozen"];
-const NOUNS: &[&str] = &["flour", "harbor", "lantern", "meadow", "comet", "violin", "garden", "anchor", "pepper", "castle", "river", "window"];
+const ADJECTIVES: &[&str] = &[
+    "fierce", "quiet", "silver", "hollow", "bright", "ancient", "gentle", "bitter", "rapid",
+    "humble", "crimson", "frozen",
+];
+const NOUNS: &[&str] = &[
+    "flour", "harbor", "lantern", "meadow", "comet", "violin", "garden", "anchor", "pepper",
+    "castle", "river", "window",
+];
 
 /// A RULER-style key, e.g. "quiet-lantern".
 pub fn niah_key(rng: &mut Rng) -> String {
@@ -90,7 +104,9 @@ pub fn niah_key(rng: &mut Rng) -> String {
 /// A 7-digit value (S-NIAH-1/2) or a UUID (S-NIAH-3).
 pub fn niah_value(rng: &mut Rng, uuid: bool) -> String {
     if uuid {
-        let h = |n: usize, rng: &mut Rng| (0..n).map(|_| char::from_digit(rng.below(16) as u32, 16).unwrap()).collect::<String>();
+        let h = |n: usize, rng: &mut Rng| {
+            (0..n).map(|_| char::from_digit(rng.below(16) as u32, 16).unwrap()).collect::<String>()
+        };
         format!("{}-{}-{}-{}-{}", h(8, rng), h(4, rng), h(4, rng), h(4, rng), h(12, rng))
     } else {
         rng.range(1_000_000, 9_999_999).to_string()
@@ -107,7 +123,14 @@ pub fn niah_question(key: &str) -> String {
 
 /// Token ids of an S-NIAH prompt of `len` tokens over the haystack tokens `fill`, with the
 /// needle "`key` is `value`" at `depth`: `intro + hay + needle + hay + question`.
-pub fn niah_prompt(tok: &Tokenizer, fill: &[u32], key: &str, value: &str, len: usize, depth: f64) -> Result<Vec<u32>> {
+pub fn niah_prompt(
+    tok: &Tokenizer,
+    fill: &[u32],
+    key: &str,
+    value: &str,
+    len: usize,
+    depth: f64,
+) -> Result<Vec<u32>> {
     let head = tok.encode(NIAH_INTRO, false)?;
     let nd = tok.encode(&niah_needle(key, value), false)?;
     let q = tok.encode(&niah_question(key), false)?;
@@ -161,7 +184,12 @@ pub fn babi_story(rng: &mut Rng, three_facts: bool) -> Story {
                 facts.push(format!("{} {verb} the {}.", PEOPLE[p], OBJECTS[o]));
                 object_holder[o] = None;
             } else {
-                let free: Vec<usize> = (0..OBJECTS.len()).filter(|&o| object_holder[o].is_none() && (object_at[o].is_none() || object_at[o] == person_at[p])).collect();
+                let free: Vec<usize> = (0..OBJECTS.len())
+                    .filter(|&o| {
+                        object_holder[o].is_none()
+                            && (object_at[o].is_none() || object_at[o] == person_at[p])
+                    })
+                    .collect();
                 if free.is_empty() {
                     continue;
                 }
@@ -194,7 +222,12 @@ pub fn babi_story(rng: &mut Rng, three_facts: bool) -> Story {
                 answer_prefix: format!("Before the {}, the {obj} was in the", PLACES[now]),
             }
         } else {
-            Story { facts, question: format!("Where is the {obj}?"), answer: PLACES[object_at[o].expect("has history")].to_string(), answer_prefix: format!("The {obj} is in the") }
+            Story {
+                facts,
+                question: format!("Where is the {obj}?"),
+                answer: PLACES[object_at[o].expect("has history")].to_string(),
+                answer_prefix: format!("The {obj} is in the"),
+            }
         };
     }
 }
@@ -205,7 +238,9 @@ pub const BABI_INTRO: &str = "I will give you context with the facts about posit
 fn demo_words() -> Vec<String> {
     let text = format!("{INTRO} {FILLER} {QUESTION} {}", needle(12345));
     let mut words: Vec<String> = vec![];
-    for w in text.split(|c: char| c.is_whitespace() || c.is_ascii_punctuation() || c.is_ascii_digit()) {
+    for w in
+        text.split(|c: char| c.is_whitespace() || c.is_ascii_punctuation() || c.is_ascii_digit())
+    {
         if !w.is_empty() && !words.iter().any(|x| x == w) {
             words.push(w.to_string());
         }
@@ -217,13 +252,17 @@ fn demo_words() -> Vec<String> {
 /// a leading space, SentencePiece style), single digits, punctuation and newline; text
 /// round-trips through encode and decode.
 pub fn demo_tokenizer() -> Result<Tokenizer> {
-    let mut vocab: Vec<String> = ["<unk>", "<s>", "</s>", "▁", "\n", ".", "?", ",", ":", "-"].iter().map(|s| s.to_string()).collect();
+    let mut vocab: Vec<String> = ["<unk>", "<s>", "</s>", "▁", "\n", ".", "?", ",", ":", "-"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     vocab.extend((0..10).map(|d| d.to_string()));
     for w in demo_words() {
         vocab.push(w.clone());
         vocab.push(format!("▁{w}"));
     }
-    let vocab_json: serde_json::Map<String, serde_json::Value> = vocab.iter().enumerate().map(|(i, w)| (w.clone(), serde_json::json!(i))).collect();
+    let vocab_json: serde_json::Map<String, serde_json::Value> =
+        vocab.iter().enumerate().map(|(i, w)| (w.clone(), serde_json::json!(i))).collect();
     let doc = serde_json::json!({
         "version": "1.0", "truncation": null, "padding": null, "normalizer": null,
         "added_tokens": [

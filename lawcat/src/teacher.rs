@@ -40,7 +40,14 @@ impl Default for TeacherConfig {
             intermediate_size: 256,
             seq_len: 256,
             batch_size: 8,
-            train: StageConfig { steps: 3000, lr: 1e-3, warmup_frac: 0.05, min_lr_ratio: 0.05, weight_decay: 0.01, clip: 1.0 },
+            train: StageConfig {
+                steps: 3000,
+                lr: 1e-3,
+                warmup_frac: 0.05,
+                min_lr_ratio: 0.05,
+                weight_decay: 0.01,
+                clip: 1.0,
+            },
             copy_steps: 200,
             seed: 0,
         }
@@ -71,19 +78,39 @@ pub fn llama_config(c: &TeacherConfig, tok: &Tokenizer) -> LlamaConfig {
 
 /// Trains a teacher and saves it (with the demo tokenizer) to `out`; `run` keeps metrics
 /// and checkpoints.
-pub fn train_teacher(c: &TeacherConfig, out: &Path, run: &RunDir, device: &tensor::Device, progress: bool) -> Result<StageSummary> {
+pub fn train_teacher(
+    c: &TeacherConfig,
+    out: &Path,
+    run: &RunDir,
+    device: &tensor::Device,
+    progress: bool,
+) -> Result<StageSummary> {
     let tok = demo_tokenizer()?;
     let lc = llama_config(c, &tok);
     let model = Llama::init(&lc, &mut Rng::new(c.seed))?;
     model.to_device(device)?;
     let eos = tok.token_to_id("</s>").unwrap_or(0);
-    let data = Data::built_in(BuiltIn::Passkey, demo_tokenizer()?, eos, c.seq_len, c.batch_size, c.seed);
+    let data =
+        Data::built_in(BuiltIn::Passkey, demo_tokenizer()?, eos, c.seq_len, c.batch_size, c.seed);
     // Copy practice in short sequences (one or two strings each, few chance repeats of a
     // token), as many tokens per step as the main data.
     let copy_len = 64.min(c.seq_len);
-    let copy = Data::built_in(BuiltIn::Repeat, demo_tokenizer()?, eos, copy_len, c.batch_size * c.seq_len / copy_len, c.seed ^ 1);
+    let copy = Data::built_in(
+        BuiltIn::Repeat,
+        demo_tokenizer()?,
+        eos,
+        copy_len,
+        c.batch_size * c.seq_len / copy_len,
+        c.seed ^ 1,
+    );
     let params: Vec<Param> = model.named_params().into_iter().map(|(_, p)| p).collect();
-    let copy_cfg = StageConfig { steps: c.copy_steps, warmup_frac: 0.02, min_lr_ratio: 1.0, weight_decay: 0.0, ..c.train.clone() };
+    let copy_cfg = StageConfig {
+        steps: c.copy_steps,
+        warmup_frac: 0.02,
+        min_lr_ratio: 1.0,
+        weight_decay: 0.0,
+        ..c.train.clone()
+    };
     let stage = |name, stage, cfg| StageRun {
         name,
         stage,
@@ -102,9 +129,15 @@ pub fn train_teacher(c: &TeacherConfig, out: &Path, run: &RunDir, device: &tenso
         run_stage(stage("copy", 0, &copy_cfg), &mut opt, |step| model.loss(&copy.batch(0, step)?))?;
     }
     let mut opt = new_optimizer(params.clone(), &c.train);
-    let summary = run_stage(stage("teacher", 1, &c.train), &mut opt, |step| model.loss(&data.batch(1, step)?))?;
+    let summary = run_stage(stage("teacher", 1, &c.train), &mut opt, |step| {
+        model.loss(&data.batch(1, step)?)
+    })?;
     nn::weights::save_hf_dir(&model, Some(&tok), out)?;
-    let info = serde_json::json!({"made_by": "lawcat train-teacher", "config": c, "summary": summary});
-    tensor::atomic::write_bytes_atomic(&out.join("training.json"), serde_json::to_string_pretty(&info).expect("serializes").as_bytes())?;
+    let info =
+        serde_json::json!({"made_by": "lawcat train-teacher", "config": c, "summary": summary});
+    tensor::atomic::write_bytes_atomic(
+        &out.join("training.json"),
+        serde_json::to_string_pretty(&info).expect("serializes").as_bytes(),
+    )?;
     Ok(summary)
 }

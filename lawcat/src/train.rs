@@ -78,7 +78,9 @@ pub fn parse_checkpoint_folder(name: &str) -> Option<(u32, u64)> {
 /// True for a temporary file `tensor::atomic` leaves when killed while writing one of
 /// `names` (`.<name>.<pid>.tmp`).
 fn is_temp_of(file: &str, names: &[&str]) -> bool {
-    let Some(inner) = file.strip_prefix('.').and_then(|f| f.strip_suffix(".tmp")) else { return false };
+    let Some(inner) = file.strip_prefix('.').and_then(|f| f.strip_suffix(".tmp")) else {
+        return false;
+    };
     let Some((name, pid)) = inner.rsplit_once('.') else { return false };
     !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && names.contains(&name)
 }
@@ -133,8 +135,15 @@ impl RunDir {
             ));
         }
         let dir = self.checkpoints().join(folder);
-        let resolved = dir.canonicalize().map_err(|e| Error::file(source, format!("names the checkpoint folder {folder:?}, which cannot be opened: {e}")))?;
-        if !resolved.starts_with(self.checkpoints()) || !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+        let resolved = dir.canonicalize().map_err(|e| {
+            Error::file(
+                source,
+                format!("names the checkpoint folder {folder:?}, which cannot be opened: {e}"),
+            )
+        })?;
+        if !resolved.starts_with(self.checkpoints())
+            || !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir())
+        {
             return Err(Error::file(
                 source,
                 format!("names the checkpoint folder {folder:?}, which resolves to {} outside this run's checkpoints/; refusing to read or delete it", resolved.display()),
@@ -144,7 +153,8 @@ impl RunDir {
     }
     fn read_record(path: &Path) -> Result<CheckpointState> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let s: CheckpointState = serde_json::from_str(&text).map_err(|e| Error::file(path, format!("not a valid checkpoint record: {e}")))?;
+        let s: CheckpointState = serde_json::from_str(&text)
+            .map_err(|e| Error::file(path, format!("not a valid checkpoint record: {e}")))?;
         match parse_checkpoint_folder(&s.folder) {
             Some((stage, step)) if (stage, step) == (s.stage, s.step) => Ok(s),
             Some((stage, step)) => Err(Error::file(path, format!("says stage {} step {}, but names the folder {} (stage {stage} step {step}): the record was edited", s.stage, s.step, s.folder))),
@@ -171,7 +181,10 @@ impl RunDir {
         let own = Self::read_record(&own_path)?;
         if own != s {
             let what = if (own.stage, own.step) != (s.stage, s.step) {
-                format!("stage {} step {} there, stage {} step {} in latest.json", own.stage, own.step, s.stage, s.step)
+                format!(
+                    "stage {} step {} there, stage {} step {} in latest.json",
+                    own.stage, own.step, s.stage, s.step
+                )
             } else {
                 "settings or file hashes differ".to_string()
             };
@@ -182,7 +195,10 @@ impl RunDir {
         }
         for (name, want) in &s.files {
             if !CHECKPOINT_FILES.contains(&name.as_str()) {
-                return Err(Error::file(&own_path, format!("lists the file {name:?}, which is not one a checkpoint holds")));
+                return Err(Error::file(
+                    &own_path,
+                    format!("lists the file {name:?}, which is not one a checkpoint holds"),
+                ));
             }
             let f = dir.join(name);
             let got = tensor::sha256::file_hex(&f)?;
@@ -194,19 +210,33 @@ impl RunDir {
     }
     /// Writes a checkpoint of `params` and `opt` after `step` steps of `stage`, then points
     /// `latest.json` at it and removes the checkpoints this run wrote before it.
-    pub fn save(&self, stage: u32, step: u64, params: &[Param], opt: &AdamW, run: &serde_json::Value) -> Result<()> {
+    pub fn save(
+        &self,
+        stage: u32,
+        step: u64,
+        params: &[Param],
+        opt: &AdamW,
+        run: &serde_json::Value,
+    ) -> Result<()> {
         let folder = checkpoint_folder(stage, step);
         let dir = self.checkpoints().join(&folder);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let vals: Vec<(String, Tensor)> = params.iter().map(|p| (p.name().to_string(), p.value())).collect();
-        tensor::safetensors_io::save(vals.iter().map(|(n, t)| (n.as_str(), t)), None, dir.join("params.safetensors"))?;
+        let vals: Vec<(String, Tensor)> =
+            params.iter().map(|p| (p.name().to_string(), p.value())).collect();
+        tensor::safetensors_io::save(
+            vals.iter().map(|(n, t)| (n.as_str(), t)),
+            None,
+            dir.join("params.safetensors"),
+        )?;
         opt.save_state(&dir.join("optimizer.safetensors"))?;
         let mut files = BTreeMap::new();
         for f in ["params.safetensors", "optimizer.safetensors"] {
             files.insert(f.to_string(), tensor::sha256::file_hex(&dir.join(f))?);
         }
-        let state = CheckpointState { stage, step, folder: folder.clone(), run: run.clone(), files };
-        let text = serde_json::to_string_pretty(&state).map_err(|e| Error::file(&dir, format!("cannot write the checkpoint record: {e}")))?;
+        let state =
+            CheckpointState { stage, step, folder: folder.clone(), run: run.clone(), files };
+        let text = serde_json::to_string_pretty(&state)
+            .map_err(|e| Error::file(&dir, format!("cannot write the checkpoint record: {e}")))?;
         tensor::atomic::write_bytes_atomic(&dir.join("state.json"), text.as_bytes())?;
         tensor::atomic::write_bytes_atomic(&self.latest_path(), text.as_bytes())?;
         self.prune(&folder)
@@ -221,7 +251,10 @@ impl RunDir {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             // A link or a file with a checkpoint's name is not something this run wrote.
-            if name == keep || parse_checkpoint_folder(&name).is_none() || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            if name == keep
+                || parse_checkpoint_folder(&name).is_none()
+                || !e.file_type().is_ok_and(|t| t.is_dir())
+            {
                 continue;
             }
             let dir = e.path();
@@ -264,18 +297,32 @@ impl RunDir {
         Ok(())
     }
     /// Restores `params` and `opt` from a checkpoint [`latest`](Self::latest) checked.
-    pub fn restore(&self, state: &CheckpointState, params: &[Param], opt: &mut AdamW) -> Result<()> {
+    pub fn restore(
+        &self,
+        state: &CheckpointState,
+        params: &[Param],
+        opt: &mut AdamW,
+    ) -> Result<()> {
         let dir = self.checkpoint_dir(&state.folder, &self.latest_path())?;
         let file = dir.join("params.safetensors");
         let saved = tensor::safetensors_io::load(&file)?;
         for p in params {
-            let t = saved.get(p.name()).ok_or_else(|| Error::file(&file, format!("no tensor {}", p.name())))?;
+            let t = saved
+                .get(p.name())
+                .ok_or_else(|| Error::file(&file, format!("no tensor {}", p.name())))?;
             p.set(t.clone()).map_err(|e| Error::file(&file, e.to_string()))?;
         }
         let opt_file = dir.join("optimizer.safetensors");
         opt.restore_state(&opt_file)?;
         if opt.steps() != state.step {
-            return Err(Error::file(&opt_file, format!("the optimizer has taken {} steps, the checkpoint says {}: refusing to resume", opt.steps(), state.step)));
+            return Err(Error::file(
+                &opt_file,
+                format!(
+                    "the optimizer has taken {} steps, the checkpoint says {}: refusing to resume",
+                    opt.steps(),
+                    state.step
+                ),
+            ));
         }
         Ok(())
     }
@@ -297,7 +344,13 @@ impl RunDir {
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
         // The kept lines as they were written (parsing and printing a float again could
         // change its last digit, and the summaries read these values).
-        let keep: Vec<&str> = text.lines().filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object() && Self::position(&v) <= (stage, step))).collect();
+        let keep: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .is_ok_and(|v| v.is_object() && Self::position(&v) <= (stage, step))
+            })
+            .collect();
         let mut out = keep.join("\n");
         if !out.is_empty() {
             out.push('\n');
@@ -315,24 +368,40 @@ impl RunDir {
             return Ok(vec![]);
         }
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        Ok(text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|v| v.is_object()).collect())
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.is_object())
+            .collect())
     }
     /// Appends one line to `metrics.jsonl`.
     pub fn append_metric(&self, v: &serde_json::Value) -> Result<()> {
         let p = self.metrics_path();
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| Error::io(&p, e))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
         writeln!(f, "{v}").map_err(|e| Error::io(&p, e))
     }
     /// The summary of `stage` over the whole run, from `metrics.jsonl` (every process of a
     /// resumed run included); `None` when no step of it was run.
-    pub fn stage_summary(&self, stage: u32, tokens_per_step: usize) -> Result<Option<StageSummary>> {
+    pub fn stage_summary(
+        &self,
+        stage: u32,
+        tokens_per_step: usize,
+    ) -> Result<Option<StageSummary>> {
         let mut steps: Vec<(u64, f64, f64)> = vec![];
         for v in self.metric_lines()? {
             if v.get("event").is_some() || v["stage"].as_u64() != Some(stage as u64) {
                 continue;
             }
             let loss = v["loss"].as_f64().unwrap_or(f64::NAN);
-            steps.push((v["step"].as_u64().unwrap_or(0), loss, v["seconds"].as_f64().unwrap_or(0.0)));
+            steps.push((
+                v["step"].as_u64().unwrap_or(0),
+                loss,
+                v["seconds"].as_f64().unwrap_or(0.0),
+            ));
         }
         if steps.is_empty() {
             return Ok(None);
@@ -340,15 +409,28 @@ impl RunDir {
         steps.sort_by_key(|s| s.0);
         let losses: Vec<f64> = steps.iter().map(|s| s.1).collect();
         let seconds: f64 = steps.iter().map(|s| s.2).sum();
-        Ok(Some(summarize(stage, steps.last().map_or(0, |s| s.0), &losses, seconds, tokens_per_step)))
+        Ok(Some(summarize(
+            stage,
+            steps.last().map_or(0, |s| s.0),
+            &losses,
+            seconds,
+            tokens_per_step,
+        )))
     }
 }
 
 /// A stage's summary from the losses of the steps run, in order.
-fn summarize(stage: u32, steps: u64, losses: &[f64], seconds: f64, tokens_per_step: usize) -> StageSummary {
+fn summarize(
+    stage: u32,
+    steps: u64,
+    losses: &[f64],
+    seconds: f64,
+    tokens_per_step: usize,
+) -> StageSummary {
     let n = losses.len();
     let tenth = (n / 10).max(1).min(n.max(1));
-    let mean = |s: &[f64]| if s.is_empty() { f64::NAN } else { s.iter().sum::<f64>() / s.len() as f64 };
+    let mean =
+        |s: &[f64]| if s.is_empty() { f64::NAN } else { s.iter().sum::<f64>() / s.len() as f64 };
     StageSummary {
         stage,
         steps,
@@ -424,11 +506,23 @@ fn non_finite_param(params: &[Param]) -> Result<Option<String>> {
 /// finite. So a loss that is not finite stops the run with an error naming the step, and
 /// the newest checkpoint is from before the update that made it: resuming from it (with a
 /// smaller learning rate) does not hit the same NaN at once.
-pub fn run_stage(r: StageRun, opt: &mut AdamW, mut loss: impl FnMut(u64) -> Result<Var>) -> Result<StageSummary> {
+pub fn run_stage(
+    r: StageRun,
+    opt: &mut AdamW,
+    mut loss: impl FnMut(u64) -> Result<Var>,
+) -> Result<StageSummary> {
     let cfg = r.cfg;
-    let sched = LrSchedule::WarmupCosine { warmup: ((cfg.steps as f64 * cfg.warmup_frac) as u64).max(1), total: cfg.steps, min_ratio: cfg.min_lr_ratio };
+    let sched = LrSchedule::WarmupCosine {
+        warmup: ((cfg.steps as f64 * cfg.warmup_frac) as u64).max(1),
+        total: cfg.steps,
+        min_ratio: cfg.min_lr_ratio,
+    };
     let pb = if r.progress { ProgressBar::new(cfg.steps) } else { ProgressBar::hidden() };
-    pb.set_style(ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} ETA {eta}").expect("valid template").progress_chars("=> "));
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     pb.set_prefix(r.name.to_string());
     pb.set_position(r.start_step);
     let start = Instant::now();
@@ -436,7 +530,11 @@ pub fn run_stage(r: StageRun, opt: &mut AdamW, mut loss: impl FnMut(u64) -> Resu
     let mut step = r.start_step;
     let mut ran = 0u64;
     let mut pending = false;
-    let last_good = |d: Option<&RunDir>| d.and_then(|d| d.latest().ok().flatten()).map_or("none".to_string(), |c| format!("{} (stage {} step {})", c.folder, c.stage, c.step));
+    let last_good = |d: Option<&RunDir>| {
+        d.and_then(|d| d.latest().ok().flatten()).map_or("none".to_string(), |c| {
+            format!("{} (stage {} step {})", c.folder, c.stage, c.step)
+        })
+    };
     while step < cfg.steps {
         if r.stop_after.is_some_and(|n| ran >= n) {
             break;
@@ -452,7 +550,16 @@ pub fn run_stage(r: StageRun, opt: &mut AdamW, mut loss: impl FnMut(u64) -> Resu
         drop(l);
         if !value.is_finite() {
             pb.abandon();
-            return Err(Error::op("train", format!("{}: loss is {value} at step {} of stage {}; stopped. Last good checkpoint: {}", r.name, step + 1, r.stage, last_good(r.dir))));
+            return Err(Error::op(
+                "train",
+                format!(
+                    "{}: loss is {value} at step {} of stage {}; stopped. Last good checkpoint: {}",
+                    r.name,
+                    step + 1,
+                    r.stage,
+                    last_good(r.dir)
+                ),
+            ));
         }
         if let (true, Some(d)) = (pending, r.dir) {
             d.save(r.stage, step, &r.params, opt, &r.run_info)?;

@@ -20,14 +20,25 @@ use tensor::check_device::{CheckDevice, Direction, Transfer};
 use tensor::{Device, Tensor};
 
 fn stage_cfg(steps: u64) -> StageConfig {
-    StageConfig { steps, lr: 1e-2, warmup_frac: 0.1, min_lr_ratio: 0.1, weight_decay: 0.01, clip: 0.5 }
+    StageConfig {
+        steps,
+        lr: 1e-2,
+        warmup_frac: 0.1,
+        min_lr_ratio: 0.1,
+        weight_decay: 0.01,
+        clip: 0.5,
+    }
 }
 
 /// A teacher and its student (normalized per-feature GLA with conv, the default, and a
 /// per-head variant) on `device`.
 fn models(device: &Device, per_head: bool) -> (Llama, Llama) {
     let t = teacher(2, 5);
-    let cfg = LawcatConfig { gate: if per_head { GateKind::PerHead } else { GateKind::PerFeature }, chunk: 16, ..LawcatConfig::default() };
+    let cfg = LawcatConfig {
+        gate: if per_head { GateKind::PerHead } else { GateKind::PerFeature },
+        chunk: 16,
+        ..LawcatConfig::default()
+    };
     let s = build_student(&t, &cfg, 9).unwrap();
     t.to_device(device).unwrap();
     s.to_device(device).unwrap();
@@ -37,7 +48,14 @@ fn models(device: &Device, per_head: bool) -> (Llama, Llama) {
 /// Runs `steps` steps of stage `stage` (1: attention transfer, 2: KL) and returns the
 /// student's trained values (on the host). `before_step` runs at the start of each step's
 /// loss, `after` when the steps are done (before the values are read).
-fn train(device: &Device, stage: u32, steps: u64, per_head: bool, mut before_step: impl FnMut(u64), after: impl FnOnce()) -> Vec<Vec<f32>> {
+fn train(
+    device: &Device,
+    stage: u32,
+    steps: u64,
+    per_head: bool,
+    mut before_step: impl FnMut(u64),
+    after: impl FnOnce(),
+) -> Vec<Vec<f32>> {
     let (t, s) = models(device, per_head);
     let params: Vec<_> = trainable_params(&s).unwrap().into_iter().map(|(_, p)| p).collect();
     let cfg = stage_cfg(steps);
@@ -121,9 +139,24 @@ fn a_training_step_moves_only_its_batch_up_and_its_loss_down() {
                 || t = log.transfers(),
             );
             let name = format!("{device}, stage {stage}");
-            assert_eq!(t.len(), 2, "{name}: expected the batch upload and the loss read, got:\n{}", describe(&t));
-            assert_eq!((t[0].direction, t[0].elements), (Direction::Upload, 2 * 24), "{name}: the batch first:\n{}", describe(&t));
-            assert_eq!((t[1].direction, t[1].elements), (Direction::Download, 2), "{name}: loss and gradient norm in one read:\n{}", describe(&t));
+            assert_eq!(
+                t.len(),
+                2,
+                "{name}: expected the batch upload and the loss read, got:\n{}",
+                describe(&t)
+            );
+            assert_eq!(
+                (t[0].direction, t[0].elements),
+                (Direction::Upload, 2 * 24),
+                "{name}: the batch first:\n{}",
+                describe(&t)
+            );
+            assert_eq!(
+                (t[1].direction, t[1].elements),
+                (Direction::Download, 2),
+                "{name}: loss and gradient norm in one read:\n{}",
+                describe(&t)
+            );
         }
     }
 }
@@ -136,14 +169,25 @@ fn generation_moves_the_prompt_up_and_one_id_per_sequence_and_token_down() {
         let (_, student) = models(&device, false);
         let log = device.transfer_log().expect("the device logs its transfers");
         for sampling in [Sampling::Greedy, Sampling::Sample { temperature: 0.8, top_p: 0.9 }] {
-            let opts = GenerateOptions { max_new_tokens: 4, sampling, stop_tokens: vec![], seed: 3 };
+            let opts =
+                GenerateOptions { max_new_tokens: 4, sampling, stop_tokens: vec![], seed: 3 };
             log.reset();
             generate(&student, &[vec![1u32, 5, 7, 9], vec![2, 4, 6, 8]], &opts).unwrap();
             let t = log.transfers();
             let ups: Vec<_> = t.iter().filter(|x| x.direction == Direction::Upload).collect();
             let downs: Vec<_> = t.iter().filter(|x| x.direction == Direction::Download).collect();
-            assert_eq!((ups.len(), ups[0].elements), (1, 8), "{device}: only the prompt goes up:\n{}", describe(&t));
-            assert_eq!(downs.len(), 4, "{device}: one read of the chosen ids per token:\n{}", describe(&t));
+            assert_eq!(
+                (ups.len(), ups[0].elements),
+                (1, 8),
+                "{device}: only the prompt goes up:\n{}",
+                describe(&t)
+            );
+            assert_eq!(
+                downs.len(),
+                4,
+                "{device}: one read of the chosen ids per token:\n{}",
+                describe(&t)
+            );
             assert!(downs.iter().all(|d| d.elements == 2), "{device}:\n{}", describe(&t));
         }
     }
@@ -166,7 +210,10 @@ fn forward_backward_and_decoding_on_the_device_equal_the_cpu() {
         la.backward().unwrap();
         lb.backward().unwrap();
         for ((n, pa), (_, pb)) in a.named_params().iter().zip(b.named_params()) {
-            let (ga, gb) = (pa.grad().map(|g| g.to_vec_f32().unwrap()), pb.grad().map(|g| g.to_vec_f32().unwrap()));
+            let (ga, gb) = (
+                pa.grad().map(|g| g.to_vec_f32().unwrap()),
+                pb.grad().map(|g| g.to_vec_f32().unwrap()),
+            );
             assert_eq!(ga, gb, "{name} gradient of {n}");
             pa.zero_grad();
             pb.zero_grad();
@@ -174,16 +221,30 @@ fn forward_backward_and_decoding_on_the_device_equal_the_cpu() {
         // prefill + decode, token by token
         let run = |m: &Llama| -> Vec<Vec<f32>> {
             let mut cache = m.new_cache(2).unwrap();
-            let mut out = vec![no_grad(|| m.forward(&x.narrow(1, 0, 7).unwrap(), Some(&mut cache), false)).unwrap().logits.value().to_vec_f32().unwrap()];
+            let mut out =
+                vec![no_grad(|| m.forward(&x.narrow(1, 0, 7).unwrap(), Some(&mut cache), false))
+                    .unwrap()
+                    .logits
+                    .value()
+                    .to_vec_f32()
+                    .unwrap()];
             for i in 7..19 {
-                out.push(no_grad(|| m.forward(&x.narrow(1, i, 1).unwrap(), Some(&mut cache), false)).unwrap().logits.value().to_vec_f32().unwrap());
+                out.push(
+                    no_grad(|| m.forward(&x.narrow(1, i, 1).unwrap(), Some(&mut cache), false))
+                        .unwrap()
+                        .logits
+                        .value()
+                        .to_vec_f32()
+                        .unwrap(),
+                );
             }
             out
         };
         assert_eq!(run(a), run(b), "{name} prefill + decode");
         // generation: the prompt goes up, one id per sequence and token comes down
         for sampling in [Sampling::Greedy, Sampling::Sample { temperature: 0.8, top_p: 0.9 }] {
-            let opts = GenerateOptions { max_new_tokens: 6, sampling, stop_tokens: vec![], seed: 3 };
+            let opts =
+                GenerateOptions { max_new_tokens: 6, sampling, stop_tokens: vec![], seed: 3 };
             let prompts = [vec![1u32, 5, 7, 9], vec![2, 4, 6, 8]];
             let ga = generate(a, &prompts, &opts).unwrap();
             check.reset();
@@ -194,11 +255,25 @@ fn forward_backward_and_decoding_on_the_device_equal_the_cpu() {
             let downs: Vec<_> = t.iter().filter(|x| x.direction == Direction::Download).collect();
             assert_eq!(ups.len(), 1, "{name}: only the prompt goes up:\n{}", describe(&t));
             assert_eq!(ups[0].elements, 8);
-            assert_eq!(downs.len(), 6, "{name}: one read of the chosen ids per token:\n{}", describe(&t));
+            assert_eq!(
+                downs.len(),
+                6,
+                "{name}: one read of the chosen ids per token:\n{}",
+                describe(&t)
+            );
             assert!(downs.iter().all(|d| d.elements == 2));
         }
     }
     // A tensor of another device is refused, not silently copied.
-    let err = dev.0.forward(&Tensor::zeros([1, 3], tensor::DType::I64, &CheckDevice::device()).unwrap(), None, false).err().expect("mixing devices is an error").to_string();
+    let err = dev
+        .0
+        .forward(
+            &Tensor::zeros([1, 3], tensor::DType::I64, &CheckDevice::device()).unwrap(),
+            None,
+            false,
+        )
+        .err()
+        .expect("mixing devices is an error")
+        .to_string();
     assert!(err.contains("different devices"), "{err}");
 }

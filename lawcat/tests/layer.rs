@@ -17,7 +17,11 @@ use tensor::{DType, Device, Rng, Tensor};
 fn arb_cfg() -> impl Strategy<Value = LawcatConfig> {
     (
         any::<bool>(),
-        prop_oneof![Just(FeatureMap::Hedgehog), Just(FeatureMap::EluPlusOne), Just(FeatureMap::Relu)],
+        prop_oneof![
+            Just(FeatureMap::Hedgehog),
+            Just(FeatureMap::EluPlusOne),
+            Just(FeatureMap::Relu)
+        ],
         prop_oneof![Just(GateKind::PerFeature), Just(GateKind::PerHead)],
         any::<bool>(),
         any::<bool>(),
@@ -76,31 +80,58 @@ proptest! {
 fn identity_conv_student_equals_the_unconvolved_one() {
     let te = teacher(2, 3);
     let with = build_student(&te, &LawcatConfig::default(), 7).unwrap();
-    let without = build_student(&te, &LawcatConfig { conv: false, ..LawcatConfig::default() }, 7).unwrap();
+    let without =
+        build_student(&te, &LawcatConfig { conv: false, ..LawcatConfig::default() }, 7).unwrap();
     let x = ids(1, 20, 1);
-    let a = no_grad(|| with.forward(&x, None, false)).unwrap().logits.value().to_vec::<f32>().unwrap();
-    let b = no_grad(|| without.forward(&x, None, false)).unwrap().logits.value().to_vec::<f32>().unwrap();
+    let a =
+        no_grad(|| with.forward(&x, None, false)).unwrap().logits.value().to_vec::<f32>().unwrap();
+    let b = no_grad(|| without.forward(&x, None, false))
+        .unwrap()
+        .logits
+        .value()
+        .to_vec::<f32>()
+        .unwrap();
     assert_eq!(a, b);
     // the student shares the teacher's weights and trains only LAWCAT's own
     let names: Vec<String> = trainable_params(&with).unwrap().into_iter().map(|(n, _)| n).collect();
-    assert!(names.iter().any(|n| n.ends_with("conv_q.weight")) && names.iter().any(|n| n.ends_with("gate.g2.bias")));
+    assert!(
+        names.iter().any(|n| n.ends_with("conv_q.weight"))
+            && names.iter().any(|n| n.ends_with("gate.g2.bias"))
+    );
     assert!(names.iter().all(|n| !n.ends_with("q_proj.weight")));
 }
 
 #[test]
 fn students_save_and_load() {
     let te = teacher(2, 4);
-    let mut st = build_student(&te, &LawcatConfig { gate: GateKind::PerHead, ..LawcatConfig::default() }, 1).unwrap();
+    let mut st =
+        build_student(&te, &LawcatConfig { gate: GateKind::PerHead, ..LawcatConfig::default() }, 1)
+            .unwrap();
     lawcat::student::add_lora(&mut st, 4, 8.0, 2).unwrap();
     perturb(&st, 5);
     let dir = std::env::temp_dir().join(format!("lawcat-student-{}", std::process::id()));
-    let info = StudentInfo { lawcat: LawcatConfig { gate: GateKind::PerHead, lora_rank: 4, lora_alpha: 8.0, ..LawcatConfig::default() }, teacher: "test".into(), notes: serde_json::json!({}) };
+    let info = StudentInfo {
+        lawcat: LawcatConfig {
+            gate: GateKind::PerHead,
+            lora_rank: 4,
+            lora_alpha: 8.0,
+            ..LawcatConfig::default()
+        },
+        teacher: "test".into(),
+        notes: serde_json::json!({}),
+    };
     save_student(&st, &info, None, &dir).unwrap();
     let back = load_any(&dir).unwrap();
     assert_eq!(back.student.as_ref().unwrap(), &info);
     let x = ids(2, 9, 3);
-    let a = no_grad(|| st.forward(&x, None, false)).unwrap().logits.value().to_vec::<f32>().unwrap();
-    let b = no_grad(|| back.model.forward(&x, None, false)).unwrap().logits.value().to_vec::<f32>().unwrap();
+    let a =
+        no_grad(|| st.forward(&x, None, false)).unwrap().logits.value().to_vec::<f32>().unwrap();
+    let b = no_grad(|| back.model.forward(&x, None, false))
+        .unwrap()
+        .logits
+        .value()
+        .to_vec::<f32>()
+        .unwrap();
     assert_eq!(a, b);
     // a damaged lawcat.json is named in the error
     std::fs::write(dir.join("lawcat.json"), "{\"lawcat\": {\"conv_width\": \"four\"}}").unwrap();

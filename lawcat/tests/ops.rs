@@ -21,24 +21,50 @@ struct Case {
 
 /// Random inputs; log gates uniform in `[-strength, -strength / 100]` (from -0.01 to -10
 /// as `strength` goes from 1 to 10, weaker with smaller values).
-fn case(b: usize, t: usize, h: usize, k: usize, v: usize, strength: f64, dtype: DType, seed: u64) -> Case {
+fn case(
+    b: usize,
+    t: usize,
+    h: usize,
+    k: usize,
+    v: usize,
+    strength: f64,
+    dtype: DType,
+    seed: u64,
+) -> Case {
     let mut rng = Rng::new(seed);
     Case {
         q: Tensor::randn([b, t, h, k], 1.0, dtype, &Device::Cpu, &mut rng).unwrap(),
         k: Tensor::randn([b, t, h, k], 1.0, dtype, &Device::Cpu, &mut rng).unwrap(),
         v: Tensor::randn([b, t, h, v], 1.0, dtype, &Device::Cpu, &mut rng).unwrap(),
-        g: Tensor::rand_uniform([b, t, h, k], -strength, -strength / 100.0, dtype, &Device::Cpu, &mut rng).unwrap(),
+        g: Tensor::rand_uniform(
+            [b, t, h, k],
+            -strength,
+            -strength / 100.0,
+            dtype,
+            &Device::Cpu,
+            &mut rng,
+        )
+        .unwrap(),
         s0: Tensor::randn([b, h, k, v], 1.0, dtype, &Device::Cpu, &mut rng).unwrap(),
     }
 }
 
 /// Outputs and gradients of one form: `[o, state, dq, dk, dv, dg, ds0]`.
 fn run(c: &Case, mode: GlaMode, normalized: bool, with_s0: bool, seed: u64) -> Vec<Tensor> {
-    let (q, k, v, g, s0) = (Var::leaf(c.q.clone()), Var::leaf(c.k.clone()), Var::leaf(c.v.clone()), Var::leaf(c.g.clone()), Var::leaf(c.s0.clone()));
+    let (q, k, v, g, s0) = (
+        Var::leaf(c.q.clone()),
+        Var::leaf(c.k.clone()),
+        Var::leaf(c.v.clone()),
+        Var::leaf(c.g.clone()),
+        Var::leaf(c.s0.clone()),
+    );
     let (o, st) = if normalized {
         // keys must keep the denominator away from zero: use positive features, as phi does
         let (qp, kp) = (q.exp().unwrap(), k.exp().unwrap());
-        let init = with_s0.then(|| NormState { s: s0.clone(), z: Var::constant(c.s0.narrow(3, 0, 1).unwrap().squeeze(3).unwrap().abs().unwrap()) });
+        let init = with_s0.then(|| NormState {
+            s: s0.clone(),
+            z: Var::constant(c.s0.narrow(3, 0, 1).unwrap().squeeze(3).unwrap().abs().unwrap()),
+        });
         let (o, st) = gla_normalized(&qp, &kp, &v, &g, init.as_ref(), 1e-6, mode).unwrap();
         (o, st.s)
     } else {
@@ -46,7 +72,11 @@ fn run(c: &Case, mode: GlaMode, normalized: bool, with_s0: bool, seed: u64) -> V
     };
     let mut rng = Rng::new(seed);
     let dt = o.dtype();
-    let grads = backward_multi(&[(&o, Tensor::randn(o.dims(), 1.0, dt, &Device::Cpu, &mut rng).unwrap()), (&st, Tensor::randn(st.dims(), 1.0, dt, &Device::Cpu, &mut rng).unwrap())]).unwrap();
+    let grads = backward_multi(&[
+        (&o, Tensor::randn(o.dims(), 1.0, dt, &Device::Cpu, &mut rng).unwrap()),
+        (&st, Tensor::randn(st.dims(), 1.0, dt, &Device::Cpu, &mut rng).unwrap()),
+    ])
+    .unwrap();
     let mut out = vec![o.value().clone(), st.value().clone()];
     for x in [&q, &k, &v, &g] {
         out.push(grads.get(x).unwrap().clone());
@@ -159,8 +189,19 @@ fn conv1d_gradchecks_and_rejects_bad_shapes() {
     let x = Tensor::randn([2, 7, 3], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
     let w = Tensor::randn([3, 4], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
     let b = Tensor::randn(3, 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
-    gradcheck(|v| Ok(vec![conv1d(&v[0], &v[1], Some(&v[2]))?]), &[x.clone(), w, b], &GradcheckOptions::default()).unwrap();
-    let e = conv1d(&Var::constant(x), &Var::constant(Tensor::zeros([4, 4], DType::F64, &Device::Cpu).unwrap()), None).unwrap_err().to_string();
+    gradcheck(
+        |v| Ok(vec![conv1d(&v[0], &v[1], Some(&v[2]))?]),
+        &[x.clone(), w, b],
+        &GradcheckOptions::default(),
+    )
+    .unwrap();
+    let e = conv1d(
+        &Var::constant(x),
+        &Var::constant(Tensor::zeros([4, 4], DType::F64, &Device::Cpu).unwrap()),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("conv1d") && e.contains("[2, 7, 3]") && e.contains("[4, 4]"), "{e}");
 }
 
@@ -170,9 +211,31 @@ fn per_head_scalar_gates_equal_broadcast_feature_gates_and_gradcheck() {
     let g3 = c.g.narrow(3, 0, 1).unwrap().squeeze(3).unwrap().contiguous().unwrap();
     let g4 = g3.unsqueeze(3).unwrap().broadcast_as([1, 9, 2, 3]).unwrap().contiguous().unwrap();
     let q = Var::constant(c.q.clone());
-    let (a, _) = gla(&q, &Var::constant(c.k.clone()), &Var::constant(c.v.clone()), &Var::constant(g3.clone()), None, 0.5, GlaMode::Chunked(4)).unwrap();
-    let (b, _) = gla(&q, &Var::constant(c.k.clone()), &Var::constant(c.v.clone()), &Var::constant(g4), None, 0.5, GlaMode::Recurrent).unwrap();
-    assert!(compare_tensors(a.value(), b.value(), Tol { atol: 1e-12, rtol: 1e-10, rms: 1e-10 }).unwrap().pass);
+    let (a, _) = gla(
+        &q,
+        &Var::constant(c.k.clone()),
+        &Var::constant(c.v.clone()),
+        &Var::constant(g3.clone()),
+        None,
+        0.5,
+        GlaMode::Chunked(4),
+    )
+    .unwrap();
+    let (b, _) = gla(
+        &q,
+        &Var::constant(c.k.clone()),
+        &Var::constant(c.v.clone()),
+        &Var::constant(g4),
+        None,
+        0.5,
+        GlaMode::Recurrent,
+    )
+    .unwrap();
+    assert!(
+        compare_tensors(a.value(), b.value(), Tol { atol: 1e-12, rtol: 1e-10, rms: 1e-10 })
+            .unwrap()
+            .pass
+    );
     gradcheck(
         |v| {
             let (o, s) = gla(&v[0], &v[1], &v[2], &v[3], None, 0.5, GlaMode::Chunked(4))?;

@@ -13,7 +13,8 @@ use std::process::Command;
 
 fn lawcat(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_lawcat")).args(args).output().expect("run lawcat");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!text.contains("panicked"), "lawcat {args:?} panicked:\n{text}");
     (out.status.code().unwrap_or(-1), text)
 }
@@ -36,7 +37,22 @@ fn data_file(dir: &Path) -> PathBuf {
 /// `lawcat distill` on the built-in teacher (or `teacher`) with tiny settings, plus `extra`.
 fn distill(teacher: &str, out: &Path, data: &Path, extra: &[&str]) -> (i32, String) {
     let (o, d) = (out.to_string_lossy().into_owned(), data.to_string_lossy().into_owned());
-    let mut args = vec!["distill", "--teacher", teacher, "--out", &o, "--data", &d, "--seq-len", "32", "--stage1-steps", "4", "--stage2-steps", "4", "--no-progress"];
+    let mut args = vec![
+        "distill",
+        "--teacher",
+        teacher,
+        "--out",
+        &o,
+        "--data",
+        &d,
+        "--seq-len",
+        "32",
+        "--stage1-steps",
+        "4",
+        "--stage2-steps",
+        "4",
+        "--no-progress",
+    ];
     if !extra.contains(&"--checkpoint-every") {
         args.extend(["--checkpoint-every", "1"]);
     }
@@ -45,11 +61,13 @@ fn distill(teacher: &str, out: &Path, data: &Path, extra: &[&str]) -> (i32, Stri
 }
 
 fn latest(out: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("checkpoints/latest.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(out.join("checkpoints/latest.json")).unwrap())
+        .unwrap()
 }
 
 fn write_latest(out: &Path, v: &serde_json::Value) {
-    std::fs::write(out.join("checkpoints/latest.json"), serde_json::to_string_pretty(v).unwrap()).unwrap();
+    std::fs::write(out.join("checkpoints/latest.json"), serde_json::to_string_pretty(v).unwrap())
+        .unwrap();
 }
 
 /// Every file under `dir`, relative, sorted.
@@ -220,18 +238,29 @@ fn a_smaller_learning_rate_on_resume_needs_the_override_and_is_recorded() {
     assert!(text.contains("distill.stage1.lr") && text.contains("--override-lr"), "{text}");
     let (code, text) = distill("builtin", &out, &data, &["--override-lr", "--lr1", "0.001"]);
     assert_ne!(code, 0, "--override-lr without --resume: {text}");
-    let (code, text) = distill("builtin", &out, &data, &["--resume", "--override-lr", "--lr1", "0.001"]);
+    let (code, text) =
+        distill("builtin", &out, &data, &["--resume", "--override-lr", "--lr1", "0.001"]);
     assert_eq!(code, 0, "{text}");
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    let events: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).filter(|v: &serde_json::Value| v["event"] == "lr_override").collect();
+    let events: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["event"] == "lr_override")
+        .collect();
     assert_eq!(events.len(), 1, "{metrics}");
     assert_eq!(events[0]["changes"]["distill.stage1.lr"]["now"], 0.001);
     assert_eq!((events[0]["stage"].as_u64(), events[0]["step"].as_u64()), (Some(1), Some(2)));
     // the steps after it ran at the new rate, and the student's notes say so
-    let lrs: Vec<f64> =
-        metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|v| v["stage"] == 1 && v["step"].as_u64() > Some(2)).filter_map(|v| v["lr"].as_f64()).collect();
+    let lrs: Vec<f64> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["stage"] == 1 && v["step"].as_u64() > Some(2))
+        .filter_map(|v| v["lr"].as_f64())
+        .collect();
     assert!(!lrs.is_empty() && lrs.iter().all(|&lr| lr <= 0.001), "{lrs:?}");
-    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("student/lawcat.json")).unwrap()).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("student/lawcat.json")).unwrap())
+            .unwrap();
     assert_eq!(info["notes"]["lr_overrides"].as_array().map(|a| a.len()), Some(1), "{info}");
 }
 
@@ -259,19 +288,37 @@ fn a_finished_run_leaves_no_orphans_and_summarizes_every_process() {
     assert_eq!(code, 0, "{text}");
     let left = files(&resumed);
     assert!(left.iter().all(|f| !f.ends_with(".tmp")), "temporary files left: {left:?}");
-    let folders: Vec<&String> = left.iter().filter(|f| f.starts_with("checkpoints/stage")).collect();
-    assert!(folders.iter().all(|f| f.starts_with("checkpoints/stage2-step0000004/")), "orphan checkpoints left: {left:?}");
-    assert_eq!(files(&straight), left, "the resumed run's folder holds what the straight run's does");
+    let folders: Vec<&String> =
+        left.iter().filter(|f| f.starts_with("checkpoints/stage")).collect();
+    assert!(
+        folders.iter().all(|f| f.starts_with("checkpoints/stage2-step0000004/")),
+        "orphan checkpoints left: {left:?}"
+    );
+    assert_eq!(
+        files(&straight),
+        left,
+        "the resumed run's folder holds what the straight run's does"
+    );
     // the same student, byte for byte, and the same summaries (timings aside)
     let read = |d: &Path, f: &str| std::fs::read(d.join("student").join(f)).unwrap();
-    assert!(read(&straight, "model.safetensors") == read(&resumed, "model.safetensors"), "students differ");
+    assert!(
+        read(&straight, "model.safetensors") == read(&resumed, "model.safetensors"),
+        "students differ"
+    );
     let summaries = |d: &Path| -> Vec<(u64, u64, f64, f64)> {
         let info: serde_json::Value = serde_json::from_slice(&read(d, "lawcat.json")).unwrap();
         info["notes"]["summaries"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| (s["stage"].as_u64().unwrap(), s["steps"].as_u64().unwrap(), s["first_loss"].as_f64().unwrap(), s["last_loss"].as_f64().unwrap()))
+            .map(|s| {
+                (
+                    s["stage"].as_u64().unwrap(),
+                    s["steps"].as_u64().unwrap(),
+                    s["first_loss"].as_f64().unwrap(),
+                    s["last_loss"].as_f64().unwrap(),
+                )
+            })
             .collect()
     };
     assert_eq!(summaries(&straight).len(), 2);
@@ -283,7 +330,8 @@ fn checkpoint_every_zero_still_writes_one_at_each_stage_end() {
     let root = tmp("every0");
     let data = data_file(&root);
     let out = root.join("run");
-    let (code, text) = distill("builtin", &out, &data, &["--checkpoint-every", "0", "--stop-after", "4"]);
+    let (code, text) =
+        distill("builtin", &out, &data, &["--checkpoint-every", "0", "--stop-after", "4"]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(latest(&out)["folder"], "stage1-step0000004", "the end of stage 1");
 }
@@ -303,8 +351,18 @@ fn rising(p: &autograd::Param) -> tensor::Result<autograd::Var> {
 fn a_non_finite_loss_keeps_the_checkpoint_from_before_the_bad_update() {
     use lawcat::train::{new_optimizer, run_stage, RunDir, StageConfig, StageRun};
     let dir = RunDir::create(&tmp("nan")).unwrap();
-    let p = autograd::Param::new("w", tensor::Tensor::zeros(1, tensor::DType::F32, &tensor::Device::Cpu).unwrap());
-    let stage = |lr| StageConfig { steps: 10, lr, warmup_frac: 0.0, min_lr_ratio: 1.0, weight_decay: 0.0, clip: 1e9 };
+    let p = autograd::Param::new(
+        "w",
+        tensor::Tensor::zeros(1, tensor::DType::F32, &tensor::Device::Cpu).unwrap(),
+    );
+    let stage = |lr| StageConfig {
+        steps: 10,
+        lr,
+        warmup_frac: 0.0,
+        min_lr_ratio: 1.0,
+        weight_decay: 0.0,
+        clip: 1e9,
+    };
     let run = |cfg, start, params| StageRun {
         name: "test",
         stage: 1,
@@ -320,16 +378,27 @@ fn a_non_finite_loss_keeps_the_checkpoint_from_before_the_bad_update() {
     };
     let fast = stage(1.0);
     let mut opt = new_optimizer(vec![p.clone()], &fast);
-    let e = run_stage(run(&fast, 0, vec![p.clone()]), &mut opt, |_| rising(&p)).unwrap_err().to_string();
-    assert!(e.contains("at step 6") && e.contains("Last good checkpoint: stage1-step0000004"), "{e}");
+    let e = run_stage(run(&fast, 0, vec![p.clone()]), &mut opt, |_| rising(&p))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("at step 6") && e.contains("Last good checkpoint: stage1-step0000004"),
+        "{e}"
+    );
     let l = dir.latest().unwrap().unwrap();
     assert_eq!((l.stage, l.step), (1, 4));
     // A fresh process resumes from it with a smaller rate and finishes: no NaN at once.
-    let q = autograd::Param::new("w", tensor::Tensor::zeros(1, tensor::DType::F32, &tensor::Device::Cpu).unwrap());
+    let q = autograd::Param::new(
+        "w",
+        tensor::Tensor::zeros(1, tensor::DType::F32, &tensor::Device::Cpu).unwrap(),
+    );
     let slow = stage(0.01);
     let mut opt = new_optimizer(vec![q.clone()], &slow);
     dir.restore(&l, std::slice::from_ref(&q), &mut opt).unwrap();
-    assert!((q.value().to_scalar().unwrap() - 4.0).abs() < 1e-4, "the checkpoint holds w after 4 updates");
+    assert!(
+        (q.value().to_scalar().unwrap() - 4.0).abs() < 1e-4,
+        "the checkpoint holds w after 4 updates"
+    );
     let s = run_stage(run(&slow, l.step, vec![q.clone()]), &mut opt, |_| rising(&q)).unwrap();
     assert_eq!(s.steps, 10);
 }

@@ -35,9 +35,16 @@ fn a_model_forward_on_the_interpreter_matches_the_cpu() {
     let dev = ptx::open("interp").unwrap();
     let teacher = common::teacher(2, 5);
     let ids = common::ids(1, 5, 3);
-    let want = autograd::no_grad(|| teacher.forward(&ids, None, false)).unwrap().logits.value().clone();
+    let want =
+        autograd::no_grad(|| teacher.forward(&ids, None, false)).unwrap().logits.value().clone();
     teacher.to_device(&dev).unwrap();
-    let out = autograd::no_grad(|| teacher.forward(&ids.to_device(&dev).unwrap(), None, false)).unwrap();
+    let out =
+        autograd::no_grad(|| teacher.forward(&ids.to_device(&dev).unwrap(), None, false)).unwrap();
     let got = out.logits.value().to_device(&tensor::Device::Cpu).unwrap();
-    tensor::tolerance::assert_tensors_close("logits on interp", &got, &want, tensor::tolerance::Tol::relative(1e-4));
+    tensor::tolerance::assert_tensors_close(
+        "logits on interp",
+        &got,
+        &want,
+        tensor::tolerance::Tol::relative(1e-4),
+    );
 }

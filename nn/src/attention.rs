@@ -71,7 +71,11 @@ impl KvCache {
 impl LayerState for KvCache {
     /// The bytes the cache holds for its positions (its buffers may be up to twice that).
     fn bytes(&self) -> usize {
-        [&self.k, &self.v].into_iter().flatten().map(|t| t.numel() / t.dims()[1].max(1) * self.len * t.dtype().size_in_bytes()).sum()
+        [&self.k, &self.v]
+            .into_iter()
+            .flatten()
+            .map(|t| t.numel() / t.dims()[1].max(1) * self.len * t.dtype().size_in_bytes())
+            .sum()
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
@@ -99,7 +103,10 @@ pub struct MaskCache {
 impl MaskCache {
     pub fn get(&self, device: &Device, t: usize, s: usize, start: usize) -> Result<Tensor> {
         let key = (device.to_string(), t, s, start);
-        let mut masks = self.masks.lock().map_err(|_| tensor::Error::op("causal_mask", "mask cache lock poisoned"))?;
+        let mut masks = self
+            .masks
+            .lock()
+            .map_err(|_| tensor::Error::op("causal_mask", "mask cache lock poisoned"))?;
         if let Some(m) = masks.get(&key) {
             return Ok(m.clone());
         }
@@ -120,11 +127,18 @@ pub fn sdpa(q: &Var, k: &Var, v: &Var, start: usize) -> Result<Var> {
     let (b, t, h, d) = (q.dims()[0], q.dims()[1], q.dims()[2], q.dims()[3]);
     let (s, hkv) = (k.dims()[1], k.dims()[2]);
     if h % hkv != 0 || k.dims() != v.dims() || k.dims()[3] != d {
-        bail!("sdpa", "q {:?}, k {:?}, v {:?} do not fit grouped-query attention", q.dims(), k.dims(), v.dims())
+        bail!(
+            "sdpa",
+            "q {:?}, k {:?}, v {:?} do not fit grouped-query attention",
+            q.dims(),
+            k.dims(),
+            v.dims()
+        )
     }
     let rep = h / hkv;
     // Query heads of one group side by side: [B, H_kv, rep * T, d] (k and v are not repeated).
-    let qg = q.reshape([b, t, hkv, rep, d])?.permute(&[0, 2, 3, 1, 4])?.reshape([b, hkv, rep * t, d])?;
+    let qg =
+        q.reshape([b, t, hkv, rep, d])?.permute(&[0, 2, 3, 1, 4])?.reshape([b, hkv, rep * t, d])?;
     let kt = k.permute(&[0, 2, 3, 1])?; // [B, H_kv, d, S]
     let scores = qg.matmul(&kt)?.scale(1.0 / (d as f64).sqrt())?.reshape([b, hkv, rep, t, s])?;
     let masked = scores.add(&Var::constant(MASKS.get(&q.value().device(), t, s, start)?))?;
@@ -151,14 +165,21 @@ impl AttentionBlock for LlamaAttention {
         }
         let (b, t) = (x.dims()[0], x.dims()[1]);
         let (q, k, v) = self.qkv(x, start)?;
-        let training = grad_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+        let training =
+            grad_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
         let out = match state {
             None if training => sdpa(&q, &k, &v, start)?,
             None => Var::constant(sdpa_blocked(q.value(), k.value(), v.value(), start)?),
             Some(st) => {
-                let Some(cache) = st.as_any_mut().downcast_mut::<KvCache>() else { bail!("LlamaAttention", "the decoding state given is not a KV cache") };
+                let Some(cache) = st.as_any_mut().downcast_mut::<KvCache>() else {
+                    bail!("LlamaAttention", "the decoding state given is not a KV cache")
+                };
                 if cache.len != start {
-                    bail!("LlamaAttention", "KV cache holds {} positions but the input starts at {start}", cache.len)
+                    bail!(
+                        "LlamaAttention",
+                        "KV cache holds {} positions but the input starts at {start}",
+                        cache.len
+                    )
                 }
                 if training {
                     // Earlier positions are data; this call's keys and values keep their graph.
@@ -185,7 +206,15 @@ impl AttentionBlock for LlamaAttention {
         Ok(Box::new(KvCache::default()))
     }
     fn named_params(&self, prefix: &str) -> Vec<(String, Param)> {
-        [("q_proj", &self.q_proj), ("k_proj", &self.k_proj), ("v_proj", &self.v_proj), ("o_proj", &self.o_proj)].into_iter().flat_map(|(name, l)| l.named_params(&format!("{prefix}.{name}"))).collect()
+        [
+            ("q_proj", &self.q_proj),
+            ("k_proj", &self.k_proj),
+            ("v_proj", &self.v_proj),
+            ("o_proj", &self.o_proj),
+        ]
+        .into_iter()
+        .flat_map(|(name, l)| l.named_params(&format!("{prefix}.{name}")))
+        .collect()
     }
     fn kind(&self) -> &'static str {
         "softmax"

@@ -31,10 +31,17 @@ impl CustomOp for SdpaBlocked {
         let out = cpu_attention(&ins[0], &ins[1], &ins[2], self.start)?;
         outs[0].write(&out)
     }
-    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let n = self.name();
         GpuDevice::of(n, device)?;
-        let arg = |i: usize| -> Result<ptx::ops::operand::Operand> { Ok((input(n, &ins[i])?, ins[i].layout)) };
+        let arg = |i: usize| -> Result<ptx::ops::operand::Operand> {
+            Ok((input(n, &ins[i])?, ins[i].layout))
+        };
         let l = outs[0].layout;
         let o = output(n, &mut outs[0])?;
         ptx::ops::attention::sdpa((o, l), arg(0)?, arg(1)?, arg(2)?, self.start)
@@ -43,17 +50,34 @@ impl CustomOp for SdpaBlocked {
 
 /// Checks the shapes, then runs [`SdpaBlocked`].
 pub fn sdpa_blocked(q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
-    if q.rank() != 4 || k.rank() != 4 || k.dims() != v.dims() || k.dims()[0] != q.dims()[0] || k.dims()[3] != q.dims()[3] {
-        bail!("sdpa_blocked", "needs q [B, T, H, d] and k, v [B, S, H_kv, d]; got q {:?}, k {:?}, v {:?}", q.dims(), k.dims(), v.dims())
+    if q.rank() != 4
+        || k.rank() != 4
+        || k.dims() != v.dims()
+        || k.dims()[0] != q.dims()[0]
+        || k.dims()[3] != q.dims()[3]
+    {
+        bail!(
+            "sdpa_blocked",
+            "needs q [B, T, H, d] and k, v [B, S, H_kv, d]; got q {:?}, k {:?}, v {:?}",
+            q.dims(),
+            k.dims(),
+            v.dims()
+        )
     }
     let (h, hkv) = (q.dims()[2], k.dims()[2]);
     if hkv == 0 || h % hkv != 0 {
         bail!("sdpa_blocked", "{h} query heads do not share {hkv} key/value heads evenly")
     }
     if start + q.dims()[1] > k.dims()[1] {
-        bail!("sdpa_blocked", "queries at {start}..{} need keys up to there, only {} given", start + q.dims()[1], k.dims()[1])
+        bail!(
+            "sdpa_blocked",
+            "queries at {start}..{} need keys up to there, only {} given",
+            start + q.dims()[1],
+            k.dims()[1]
+        )
     }
-    Ok(Tensor::apply_op(&SdpaBlocked { start }, &[q, k, v], &[(q.shape().clone(), DType::F32)])?.remove(0))
+    Ok(Tensor::apply_op(&SdpaBlocked { start }, &[q, k, v], &[(q.shape().clone(), DType::F32)])?
+        .remove(0))
 }
 
 /// A `[B, S, H_kv, d]` operand as f32 values with its strides (in place when it is f32 with
@@ -77,7 +101,9 @@ fn cpu_attention(q: &HostIn, k: &HostIn, v: &HostIn, start: usize) -> Result<Vec
     let (vc, vs, vo) = strided_f32(v)?;
     let scale = 1.0 / (d as f32).sqrt();
     let tblocks = t.div_ceil(QB);
-    let tasks: Vec<(usize, usize, usize)> = (0..b).flat_map(|bi| (0..h).flat_map(move |hi| (0..tblocks).map(move |tb| (bi, hi, tb)))).collect();
+    let tasks: Vec<(usize, usize, usize)> = (0..b)
+        .flat_map(|bi| (0..h).flat_map(move |hi| (0..tblocks).map(move |tb| (bi, hi, tb))))
+        .collect();
     let results: Vec<Vec<f32>> = tasks
         .par_iter()
         .map(|&(bi, hi, tb)| {
@@ -104,7 +130,12 @@ fn cpu_attention(q: &HostIn, k: &HostIn, v: &HostIn, start: usize) -> Result<Vec
                 }
                 let kb = KB.min(sc - j0);
                 let a = MatRef { data: &qb[..], off: 0, rs: d, cs: 1 };
-                let kmat = MatRef { data: &kc[..], off: ko + bi * ks[0] + j0 * ks[1] + kvh * ks[2], rs: 1, cs: ks[1] };
+                let kmat = MatRef {
+                    data: &kc[..],
+                    off: ko + bi * ks[0] + j0 * ks[1] + kvh * ks[2],
+                    rs: 1,
+                    cs: ks[1],
+                };
                 gemm::<f32, f32>(rows, kb, d, a, kmat, &mut s, kb);
                 for i in 0..rows {
                     let qpos = start + t0 + i;
@@ -127,7 +158,12 @@ fn cpu_attention(q: &HostIn, k: &HostIn, v: &HostIn, start: usize) -> Result<Vec
                     acc[i * d..(i + 1) * d].iter_mut().for_each(|x| *x *= alpha);
                 }
                 let p = MatRef { data: &s[..], off: 0, rs: kb, cs: 1 };
-                let vb = MatRef { data: &vc[..], off: vo + bi * vs[0] + j0 * vs[1] + kvh * vs[2], rs: vs[1], cs: 1 };
+                let vb = MatRef {
+                    data: &vc[..],
+                    off: vo + bi * vs[0] + j0 * vs[1] + kvh * vs[2],
+                    rs: vs[1],
+                    cs: 1,
+                };
                 gemm::<f32, f32>(rows, d, kb, p, vb, &mut pv, d);
                 acc.iter_mut().zip(&pv).for_each(|(a, x)| *a += x);
             }

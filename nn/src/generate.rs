@@ -7,7 +7,9 @@ use autograd::no_grad;
 use ptx::ops::fused_args::{inputs, outputs};
 use ptx::ops::sample::Choice;
 use std::time::Instant;
-use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, HostIn, HostOut, Result, Rng, Tensor};
+use tensor::{
+    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, HostIn, HostOut, Result, Rng, Tensor,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sampling {
@@ -30,7 +32,12 @@ pub struct GenerateOptions {
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_new_tokens: 32, sampling: Sampling::Greedy, stop_tokens: vec![], seed: 0 }
+        GenerateOptions {
+            max_new_tokens: 32,
+            sampling: Sampling::Greedy,
+            stop_tokens: vec![],
+            seed: 0,
+        }
     }
 }
 
@@ -112,7 +119,8 @@ pub fn choose(logits: &[f32], sampling: Sampling, r: f64) -> u32 {
 /// `seed`: a counter-based hash (splitmix64), so the device computes the same numbers as the
 /// host without any state crossing over.
 pub fn uniform_at(seed: u64, step: u64, row: u64) -> f64 {
-    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ row.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut z =
+        seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ row.wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -139,16 +147,29 @@ impl CustomOp for ChooseTokens {
         let z = ins[0].values::<f32>()?;
         let ids = outs[0].slice_mut::<i64>()?;
         for (i, id) in ids.iter_mut().enumerate() {
-            *id = choose(&z[i * v..(i + 1) * v], self.sampling, uniform_at(self.seed, self.step, i as u64)) as i64;
+            *id = choose(
+                &z[i * v..(i + 1) * v],
+                self.sampling,
+                uniform_at(self.seed, self.step, i as u64),
+            ) as i64;
         }
         Ok(())
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let logits = inputs(self.name(), ins)?[0];
-        let Some(ids) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        let Some(ids) = outputs(self.name(), outs)?.into_iter().next() else {
+            bail!(self.name(), "expects an output")
+        };
         let choice = match self.sampling {
             Sampling::Greedy => Choice::Greedy,
-            Sampling::Sample { temperature, top_p } => Choice::Sample { temperature, top_p, seed: self.seed, step: self.step },
+            Sampling::Sample { temperature, top_p } => {
+                Choice::Sample { temperature, top_p, seed: self.seed, step: self.step }
+            }
         };
         ptx::ops::sample::choose(logits, ids, choice)
     }
@@ -166,7 +187,10 @@ pub fn generate(model: &Llama, prompts: &[Vec<u32>], opts: &GenerateOptions) -> 
     }
     if let Sampling::Sample { temperature, top_p } = opts.sampling {
         if !(temperature > 0.0) || !(top_p > 0.0 && top_p <= 1.0) {
-            bail!("generate", "temperature must be > 0 and top_p in (0, 1], got {temperature} and {top_p}")
+            bail!(
+                "generate",
+                "temperature must be > 0 and top_p in (0, 1], got {temperature} and {top_p}"
+            )
         }
     }
     no_grad(|| {
@@ -174,7 +198,13 @@ pub fn generate(model: &Llama, prompts: &[Vec<u32>], opts: &GenerateOptions) -> 
         let mut cache = model.new_cache(b)?;
         let ids: Vec<i64> = prompts.iter().flatten().map(|&t| t as i64).collect();
         let t0 = Instant::now();
-        let mut next = choose_next(model, &Tensor::from_vec(ids, [b, first.len()], &Device::Cpu)?, &mut cache, opts, 0)?;
+        let mut next = choose_next(
+            model,
+            &Tensor::from_vec(ids, [b, first.len()], &Device::Cpu)?,
+            &mut cache,
+            opts,
+            0,
+        )?;
         let prefill_seconds = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         let mut out: Vec<Vec<u32>> = vec![vec![]; b];
@@ -194,13 +224,24 @@ pub fn generate(model: &Llama, prompts: &[Vec<u32>], opts: &GenerateOptions) -> 
             // finished sequence runs on with its own choices, which nobody reads).
             next = choose_next(model, &next.reshape([b, 1])?, &mut cache, opts, step as u64 + 1)?;
         }
-        Ok(Generation { tokens: out, prefill_seconds, decode_seconds: t1.elapsed().as_secs_f64(), cache_bytes: cache.bytes() })
+        Ok(Generation {
+            tokens: out,
+            prefill_seconds,
+            decode_seconds: t1.elapsed().as_secs_f64(),
+            cache_bytes: cache.bytes(),
+        })
     })
 }
 
 /// Runs `ids [B, T]` through the model with the cache and chooses the next token of each
 /// sequence on the model's device: `[B]` ids, left there.
-fn choose_next(model: &Llama, ids: &Tensor, cache: &mut crate::model::Cache, opts: &GenerateOptions, step: u64) -> Result<Tensor> {
+fn choose_next(
+    model: &Llama,
+    ids: &Tensor,
+    cache: &mut crate::model::Cache,
+    opts: &GenerateOptions,
+    step: u64,
+) -> Result<Tensor> {
     let logits = model.forward_last(ids, Some(cache))?;
     let (b, v) = (logits.dims()[0], logits.dims()[2]);
     let rows = logits.value().reshape([b, v])?;

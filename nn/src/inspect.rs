@@ -49,7 +49,15 @@ fn describe_gguf(path: &Path) -> Result<Description> {
     let g = GgufFile::open(path)?;
     let config = crate::gguf::convert::config(&g)?;
     let tokenizer = crate::gguf::convert::tokenizer(&g)?;
-    let tensors = g.tensors.iter().map(|t| StoredTensor { name: t.name.clone(), shape: t.shape(), dtype: format!("{:?}", t.kind).replace("K", "_K") }).collect();
+    let tensors = g
+        .tensors
+        .iter()
+        .map(|t| StoredTensor {
+            name: t.name.clone(),
+            shape: t.shape(),
+            dtype: format!("{:?}", t.kind).replace("K", "_K"),
+        })
+        .collect();
     Ok(Description { config, tensors, tokenizer_tokens: Some(tokenizer.vocab_size()) })
 }
 
@@ -61,9 +69,20 @@ fn describe_hf_dir(dir: &Path) -> Result<Description> {
     } else {
         let index = dir.join("model.safetensors.index.json");
         let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::file(&index, format!("not valid JSON: {e}")))?;
-        let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::file(&index, "no \"weight_map\" object"))?;
-        let mut shards: Vec<String> = map.values().map(|s| s.as_str().map(str::to_string).ok_or_else(|| Error::file(&index, "a weight_map entry is not a file name"))).collect::<Result<_>>()?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::file(&index, format!("not valid JSON: {e}")))?;
+        let map = v
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| Error::file(&index, "no \"weight_map\" object"))?;
+        let mut shards: Vec<String> = map
+            .values()
+            .map(|s| {
+                s.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::file(&index, "a weight_map entry is not a file name"))
+            })
+            .collect::<Result<_>>()?;
         shards.sort();
         shards.dedup();
         shards.into_iter().map(|s| dir.join(s)).collect()
@@ -77,6 +96,7 @@ fn describe_hf_dir(dir: &Path) -> Result<Description> {
         }
     }
     let tok = dir.join("tokenizer.json");
-    let tokenizer_tokens = if tok.exists() { Some(Tokenizer::from_file(&tok)?.vocab_size()) } else { None };
+    let tokenizer_tokens =
+        if tok.exists() { Some(Tokenizer::from_file(&tok)?.vocab_size()) } else { None };
     Ok(Description { config, tensors, tokenizer_tokens })
 }

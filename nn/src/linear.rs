@@ -40,11 +40,30 @@ impl Linear {
         Linear { weight, bias }
     }
     /// Kaiming-uniform-like init: U(-1/sqrt(in), 1/sqrt(in)), PyTorch's default scale.
-    pub fn init(name: &str, in_features: usize, out_features: usize, bias: bool, device: &Device, rng: &mut Rng) -> Result<Linear> {
+    pub fn init(
+        name: &str,
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+        device: &Device,
+        rng: &mut Rng,
+    ) -> Result<Linear> {
         let bound = 1.0 / (in_features as f64).sqrt();
-        let w = Tensor::rand_uniform([out_features, in_features], -bound, bound, DType::F32, device, rng)?;
-        let b = bias.then(|| Tensor::rand_uniform(out_features, -bound, bound, DType::F32, device, rng)).transpose()?;
-        Ok(Linear { weight: Param::new(format!("{name}.weight"), w), bias: b.map(|b| Param::new(format!("{name}.bias"), b)) })
+        let w = Tensor::rand_uniform(
+            [out_features, in_features],
+            -bound,
+            bound,
+            DType::F32,
+            device,
+            rng,
+        )?;
+        let b = bias
+            .then(|| Tensor::rand_uniform(out_features, -bound, bound, DType::F32, device, rng))
+            .transpose()?;
+        Ok(Linear {
+            weight: Param::new(format!("{name}.weight"), w),
+            bias: b.map(|b| Param::new(format!("{name}.bias"), b)),
+        })
     }
     pub fn in_features(&self) -> usize {
         self.weight.value().dims()[1]
@@ -55,9 +74,16 @@ impl Linear {
     /// `x [.., in] -> [.., out]`: leading dims flattened into one matrix product.
     pub fn forward(&self, x: &Var) -> Result<Var> {
         let dims = x.dims().to_vec();
-        let Some((&last, lead)) = dims.split_last() else { bail!("Linear", "input must have at least one dim") };
+        let Some((&last, lead)) = dims.split_last() else {
+            bail!("Linear", "input must have at least one dim")
+        };
         if last != self.in_features() {
-            bail!("Linear", "{}: input has {last} features, the layer takes {}", self.weight.name(), self.in_features())
+            bail!(
+                "Linear",
+                "{}: input has {last} features, the layer takes {}",
+                self.weight.name(),
+                self.in_features()
+            )
         }
         let rows: usize = lead.iter().product();
         let mut x2 = x.reshape([rows, last])?;
@@ -103,7 +129,11 @@ impl Embedding {
             bail!("Embedding", "token ids must be i64, got {}", ids.dtype())
         }
         if let Some(&bad) = ids.to_vec_i64()?.iter().find(|&&i| i < 0 || i as usize >= v) {
-            bail!("Embedding", "token id {bad} is outside the vocabulary of {v} ({})", self.weight.name())
+            bail!(
+                "Embedding",
+                "token id {bad} is outside the vocabulary of {v} ({})",
+                self.weight.name()
+            )
         }
         ids.to_device(&table.device())
     }

@@ -11,7 +11,9 @@ use autograd::{Backward, Param, Var};
 use ptx::ops::fused_args::{inputs, outputs};
 use rayon::prelude::*;
 use tensor::cpu::map::sigmoid;
-use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{
+    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor,
+};
 
 #[derive(Clone)]
 pub struct Mlp {
@@ -26,7 +28,10 @@ impl Mlp {
         self.down_proj.forward(&h)
     }
     pub fn named_params(&self, prefix: &str) -> Vec<(String, Param)> {
-        [("gate_proj", &self.gate_proj), ("up_proj", &self.up_proj), ("down_proj", &self.down_proj)].into_iter().flat_map(|(name, l)| l.named_params(&format!("{prefix}.{name}"))).collect()
+        [("gate_proj", &self.gate_proj), ("up_proj", &self.up_proj), ("down_proj", &self.down_proj)]
+            .into_iter()
+            .flat_map(|(name, l)| l.named_params(&format!("{prefix}.{name}")))
+            .collect()
     }
 }
 
@@ -49,7 +54,11 @@ fn forward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut]) -> Result<(
     outs[0].write(&h)
 }
 
-fn backward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], want: [bool; 2]) -> Result<()> {
+fn backward_cpu<T: Real + Elem>(
+    ins: &[HostIn],
+    outs: &mut [HostOut],
+    want: [bool; 2],
+) -> Result<()> {
     let (a, b, g) = (ins[0].values::<T>()?, ins[1].values::<T>()?, ins[2].values::<T>()?);
     let mut out = 0;
     if want[0] {
@@ -64,7 +73,8 @@ fn backward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], want: [boo
         out += 1;
     }
     if want[1] {
-        let db: Vec<T> = (0..a.len()).into_par_iter().map(|j| g[j] * (a[j] * sigmoid(a[j]))).collect();
+        let db: Vec<T> =
+            (0..a.len()).into_par_iter().map(|j| g[j] * (a[j] * sigmoid(a[j]))).collect();
         outs[out].write(&db)?;
     }
     Ok(())
@@ -80,9 +90,16 @@ impl CustomOp for SwiGlu {
             _ => forward_cpu::<f32>(ins, outs),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let ins = inputs(self.name(), ins)?;
-        let Some(h) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        let Some(h) = outputs(self.name(), outs)?.into_iter().next() else {
+            bail!(self.name(), "expects an output")
+        };
         ptx::ops::swiglu::forward(ins[0], ins[1], h)
     }
 }
@@ -97,7 +114,12 @@ impl CustomOp for SwiGluBackward {
             _ => backward_cpu::<f32>(ins, outs, self.want),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let ins = inputs(self.name(), ins)?;
         let mut outs = outputs(self.name(), outs)?.into_iter();
         let da = if self.want[0] { outs.next() } else { None };
@@ -119,8 +141,14 @@ impl Backward for SwiGluGrad {
         let Some(g) = &g[0] else { return Ok(vec![None, None]) };
         let cd = g.dtype().compute();
         let want = [needs[0], needs[1]];
-        let shapes: Vec<_> = want.iter().filter(|&&w| w).map(|_| (self.a.shape().clone(), cd)).collect();
-        let mut outs = Tensor::apply_op(&SwiGluBackward { want }, &[&self.a, &self.b, &g.to_dtype(cd)?], &shapes)?.into_iter();
+        let shapes: Vec<_> =
+            want.iter().filter(|&&w| w).map(|_| (self.a.shape().clone(), cd)).collect();
+        let mut outs = Tensor::apply_op(
+            &SwiGluBackward { want },
+            &[&self.a, &self.b, &g.to_dtype(cd)?],
+            &shapes,
+        )?
+        .into_iter();
         Ok(want.iter().map(|&w| if w { outs.next() } else { None }).collect())
     }
 }
@@ -131,7 +159,8 @@ pub fn swiglu(a: &Var, b: &Var) -> Result<Var> {
         bail!("swiglu", "gate {:?} and up {:?} differ in shape", a.dims(), b.dims())
     }
     let cd = a.dtype().compute();
-    let h = Tensor::apply_op(&SwiGlu, &[a.value(), b.value()], &[(a.value().shape().clone(), cd)])?.remove(0);
+    let h = Tensor::apply_op(&SwiGlu, &[a.value(), b.value()], &[(a.value().shape().clone(), cd)])?
+        .remove(0);
     Ok(Var::from_op1(SwiGluGrad { a: a.value().clone(), b: b.value().clone() }, &[a, b], h))
 }
 

@@ -23,12 +23,22 @@ pub struct DecoderLayer {
 
 impl DecoderLayer {
     /// `x + attn(norm(x))`, then `h + mlp(norm(h))`.
-    pub fn forward(&self, x: &Var, start: usize, state: Option<&mut dyn LayerState>) -> Result<Var> {
+    pub fn forward(
+        &self,
+        x: &Var,
+        start: usize,
+        state: Option<&mut dyn LayerState>,
+    ) -> Result<Var> {
         Ok(self.forward_parts(x, start, state)?.output)
     }
     /// [`forward`](Self::forward), also handing back the attention block's input and output
     /// (what LAWCAT's attention transfer matches, layer by layer).
-    pub fn forward_parts(&self, x: &Var, start: usize, state: Option<&mut dyn LayerState>) -> Result<LayerParts> {
+    pub fn forward_parts(
+        &self,
+        x: &Var,
+        start: usize,
+        state: Option<&mut dyn LayerState>,
+    ) -> Result<LayerParts> {
         let attn_in = self.input_layernorm.forward(x)?;
         let attn_out = self.self_attn.forward(&attn_in, start, state)?;
         let h = x.add(&attn_out)?;
@@ -81,7 +91,11 @@ impl Llama {
     pub fn init(config: &LlamaConfig, rng: &mut Rng) -> Result<Llama> {
         let mut tensors = BTreeMap::new();
         for (name, shape) in expected_shapes(config) {
-            let t = if name.ends_with("norm.weight") { Tensor::ones(shape, DType::F32, &Device::Cpu)? } else { Tensor::randn(shape, 0.02, DType::F32, &Device::Cpu, rng)? };
+            let t = if name.ends_with("norm.weight") {
+                Tensor::ones(shape, DType::F32, &Device::Cpu)?
+            } else {
+                Tensor::randn(shape, 0.02, DType::F32, &Device::Cpu, rng)?
+            };
             tensors.insert(name, t);
         }
         Llama::from_tensors(config.clone(), tensors)
@@ -89,39 +103,70 @@ impl Llama {
 
     /// Builds the model from tensors named as in HF checkpoints. Missing, unexpected or
     /// wrongly shaped tensors are reported together in one error.
-    pub fn from_tensors(config: LlamaConfig, mut tensors: BTreeMap<String, Tensor>) -> Result<Llama> {
+    pub fn from_tensors(
+        config: LlamaConfig,
+        mut tensors: BTreeMap<String, Tensor>,
+    ) -> Result<Llama> {
         config.validate().map_err(|m| Error::op("load Llama", format!("config: {m}")))?;
         let expect = expected_shapes(&config);
         let mut problems = vec![];
         // The layers the weights hold, against the config's count (said first: it explains
         // every missing or unexpected layer tensor below).
-        let held = tensors.keys().filter_map(|n| n.strip_prefix("model.layers.")?.split_once('.')?.0.parse::<usize>().ok()).max().map_or(0, |m| m + 1);
+        let held = tensors
+            .keys()
+            .filter_map(|n| {
+                n.strip_prefix("model.layers.")?.split_once('.')?.0.parse::<usize>().ok()
+            })
+            .max()
+            .map_or(0, |m| m + 1);
         if held != config.num_hidden_layers {
-            problems.push(format!("the config says {} layers, the weights hold {held}", config.num_hidden_layers));
+            problems.push(format!(
+                "the config says {} layers, the weights hold {held}",
+                config.num_hidden_layers
+            ));
         }
         for (name, shape) in &expect {
             match tensors.get(name) {
                 None => problems.push(format!("missing {name} {shape:?}")),
-                Some(t) if t.dims() != shape.as_slice() => problems.push(format!("{name} has shape {:?}, expected {shape:?}", t.dims())),
-                Some(t) if !t.dtype().is_float() => problems.push(format!("{name} has dtype {}, expected a float", t.dtype())),
+                Some(t) if t.dims() != shape.as_slice() => {
+                    problems.push(format!("{name} has shape {:?}, expected {shape:?}", t.dims()))
+                }
+                Some(t) if !t.dtype().is_float() => {
+                    problems.push(format!("{name} has dtype {}, expected a float", t.dtype()))
+                }
                 Some(_) => {}
             }
         }
         let known: std::collections::HashSet<&String> = expect.iter().map(|(n, _)| n).collect();
         // HF checkpoints may carry precomputed rotary tables; they are derived, not weights.
-        for name in tensors.keys().filter(|n| !known.contains(n) && !n.ends_with("rotary_emb.inv_freq")) {
+        for name in
+            tensors.keys().filter(|n| !known.contains(n) && !n.ends_with("rotary_emb.inv_freq"))
+        {
             let shape = tensors[name].dims().to_vec();
             problems.push(format!("unexpected {name} {shape:?}"));
         }
         if !problems.is_empty() {
             const SHOWN: usize = 12;
-            let more = if problems.len() > SHOWN { format!("\n  ... and {} more", problems.len() - SHOWN) } else { String::new() };
-            return Err(Error::op("load Llama", format!("{} problem(s) with the weights:\n  {}{more}", problems.len(), problems[..problems.len().min(SHOWN)].join("\n  "))));
+            let more = if problems.len() > SHOWN {
+                format!("\n  ... and {} more", problems.len() - SHOWN)
+            } else {
+                String::new()
+            };
+            return Err(Error::op(
+                "load Llama",
+                format!(
+                    "{} problem(s) with the weights:\n  {}{more}",
+                    problems.len(),
+                    problems[..problems.len().min(SHOWN)].join("\n  ")
+                ),
+            ));
         }
         let mut take = |name: &str| Param::new(name, tensors.remove(name).expect("checked above"));
         let c = &config;
         let rope = Arc::new(Rope::from_config(c));
-        let linear = |take: &mut dyn FnMut(&str) -> Param, p: &str, bias: bool| Linear::new(take(&format!("{p}.weight")), bias.then(|| take(&format!("{p}.bias"))));
+        let linear = |take: &mut dyn FnMut(&str) -> Param, p: &str, bias: bool| {
+            Linear::new(take(&format!("{p}.weight")), bias.then(|| take(&format!("{p}.bias"))))
+        };
         let embed_tokens = Embedding { weight: take("model.embed_tokens.weight") };
         let mut layers = vec![];
         for i in 0..c.num_hidden_layers {
@@ -139,9 +184,15 @@ impl Llama {
                 rope: rope.clone(),
             };
             layers.push(DecoderLayer {
-                input_layernorm: RmsNorm { weight: take(&format!("{p}.input_layernorm.weight")), eps: c.rms_norm_eps },
+                input_layernorm: RmsNorm {
+                    weight: take(&format!("{p}.input_layernorm.weight")),
+                    eps: c.rms_norm_eps,
+                },
                 self_attn: Box::new(attn),
-                post_attention_layernorm: RmsNorm { weight: take(&format!("{p}.post_attention_layernorm.weight")), eps: c.rms_norm_eps },
+                post_attention_layernorm: RmsNorm {
+                    weight: take(&format!("{p}.post_attention_layernorm.weight")),
+                    eps: c.rms_norm_eps,
+                },
                 mlp: Mlp {
                     gate_proj: linear(&mut take, &format!("{m}.gate_proj"), c.mlp_bias),
                     up_proj: linear(&mut take, &format!("{m}.up_proj"), c.mlp_bias),
@@ -164,19 +215,35 @@ impl Llama {
             .layers
             .iter()
             .zip(blocks)
-            .map(|(l, b)| DecoderLayer { input_layernorm: l.input_layernorm.clone(), self_attn: b, post_attention_layernorm: l.post_attention_layernorm.clone(), mlp: l.mlp.clone() })
+            .map(|(l, b)| DecoderLayer {
+                input_layernorm: l.input_layernorm.clone(),
+                self_attn: b,
+                post_attention_layernorm: l.post_attention_layernorm.clone(),
+                mlp: l.mlp.clone(),
+            })
             .collect();
-        Ok(Llama { config: self.config.clone(), embed_tokens: self.embed_tokens.clone(), layers, norm: self.norm.clone(), lm_head: self.lm_head.clone(), rope: self.rope.clone() })
+        Ok(Llama {
+            config: self.config.clone(),
+            embed_tokens: self.embed_tokens.clone(),
+            layers,
+            norm: self.norm.clone(),
+            lm_head: self.lm_head.clone(),
+            rope: self.rope.clone(),
+        })
     }
 
     /// Every parameter by its checkpoint name (the tied head appears once, as the embedding).
     pub fn named_params(&self) -> Vec<(String, Param)> {
-        let mut out = vec![("model.embed_tokens.weight".to_string(), self.embed_tokens.weight.clone())];
+        let mut out =
+            vec![("model.embed_tokens.weight".to_string(), self.embed_tokens.weight.clone())];
         for (i, l) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
             out.push((format!("{p}.input_layernorm.weight"), l.input_layernorm.weight.clone()));
             out.extend(l.self_attn.named_params(&format!("{p}.self_attn")));
-            out.push((format!("{p}.post_attention_layernorm.weight"), l.post_attention_layernorm.weight.clone()));
+            out.push((
+                format!("{p}.post_attention_layernorm.weight"),
+                l.post_attention_layernorm.weight.clone(),
+            ));
             out.extend(l.mlp.named_params(&format!("{p}.mlp")));
         }
         out.push(("model.norm.weight".to_string(), self.norm.weight.clone()));
@@ -206,12 +273,24 @@ impl Llama {
     }
 
     pub fn new_cache(&self, batch: usize) -> Result<Cache> {
-        Ok(Cache { layers: self.layers.iter().map(|l| l.self_attn.new_state(batch)).collect::<Result<_>>()?, len: 0 })
+        Ok(Cache {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| l.self_attn.new_state(batch))
+                .collect::<Result<_>>()?,
+            len: 0,
+        })
     }
 
     /// Logits `[B, T, V]` for token ids `[B, T]` (i64). With a cache, the ids continue
     /// what the cache has seen; `hidden_states` asks for every layer's input as well.
-    pub fn forward(&self, ids: &Tensor, cache: Option<&mut Cache>, hidden_states: bool) -> Result<Output> {
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        cache: Option<&mut Cache>,
+        hidden_states: bool,
+    ) -> Result<Output> {
         let (x, hidden_states) = self.trunk(ids, cache, hidden_states)?;
         Ok(Output { logits: self.head(&x)?, hidden_states })
     }
@@ -226,9 +305,19 @@ impl Llama {
 
     /// Embedding, layers and final norm: the normed states `[B, T, D]` (and, when asked,
     /// every layer's input followed by those states).
-    fn trunk(&self, ids: &Tensor, cache: Option<&mut Cache>, hidden_states: bool) -> Result<(Var, Vec<Var>)> {
+    fn trunk(
+        &self,
+        ids: &Tensor,
+        cache: Option<&mut Cache>,
+        hidden_states: bool,
+    ) -> Result<(Var, Vec<Var>)> {
         if ids.rank() != 2 || ids.dtype() != DType::I64 || ids.dims()[1] == 0 {
-            bail!("Llama::forward", "token ids must be i64 [B, T] with T > 0, got {:?} {}", ids.dims(), ids.dtype())
+            bail!(
+                "Llama::forward",
+                "token ids must be i64 [B, T] with T > 0, got {:?} {}",
+                ids.dims(),
+                ids.dtype()
+            )
         }
         let t = ids.dims()[1];
         let mut x = self.embed_tokens.forward(ids)?;
@@ -237,7 +326,12 @@ impl Llama {
         match cache {
             Some(cache) => {
                 if cache.layers.len() != self.layers.len() {
-                    bail!("Llama::forward", "cache has {} layers, the model {}", cache.layers.len(), self.layers.len())
+                    bail!(
+                        "Llama::forward",
+                        "cache has {} layers, the model {}",
+                        cache.layers.len(),
+                        self.layers.len()
+                    )
                 }
                 for (layer, st) in self.layers.iter().zip(cache.layers.iter_mut()) {
                     if hidden_states {
@@ -308,7 +402,11 @@ pub fn next_token_loss(logits: &Var, ids: &Tensor) -> Result<Var> {
     }
     let v = logits.dims()[2];
     let pred = logits.narrow(1, 0, t - 1)?.reshape([b * (t - 1), v])?;
-    let target = ids.narrow(1, 1, t - 1)?.contiguous()?.reshape(b * (t - 1))?.to_device(&logits.value().device())?;
+    let target = ids
+        .narrow(1, 1, t - 1)?
+        .contiguous()?
+        .reshape(b * (t - 1))?
+        .to_device(&logits.value().device())?;
     cross_entropy(&pred, &target, None)
 }
 
@@ -331,7 +429,9 @@ pub fn expected_shapes(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
     for i in 0..c.num_hidden_layers {
         let p = format!("model.layers.{i}");
         out.push((format!("{p}.input_layernorm.weight"), vec![d]));
-        for (name, o, inp) in [("q_proj", q, d), ("k_proj", kv, d), ("v_proj", kv, d), ("o_proj", d, q)] {
+        for (name, o, inp) in
+            [("q_proj", q, d), ("k_proj", kv, d), ("v_proj", kv, d), ("o_proj", d, q)]
+        {
             out.push((format!("{p}.self_attn.{name}.weight"), vec![o, inp]));
             if c.attention_bias {
                 out.push((format!("{p}.self_attn.{name}.bias"), vec![o]));

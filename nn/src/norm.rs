@@ -10,7 +10,9 @@
 use autograd::{Backward, Param, Var};
 use ptx::ops::fused_args::{inputs, outputs};
 use rayon::prelude::*;
-use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{
+    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor,
+};
 
 #[derive(Clone)]
 pub struct RmsNorm {
@@ -37,7 +39,13 @@ fn forward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], eps: f64) -
     let (x, w) = (ins[0].values::<T>()?, ins[1].values::<T>()?);
     let rows = x.len() / d.max(1);
     let eps = T::from_f64(eps);
-    let r: Vec<T> = x.par_chunks(d.max(1)).take(rows).map(|row| T::ONE / (row.iter().map(|&v| v * v).sum::<T>() / T::from_f64(d as f64) + eps).sqrt()).collect();
+    let r: Vec<T> = x
+        .par_chunks(d.max(1))
+        .take(rows)
+        .map(|row| {
+            T::ONE / (row.iter().map(|&v| v * v).sum::<T>() / T::from_f64(d as f64) + eps).sqrt()
+        })
+        .collect();
     let mut y = vec![T::ZERO; x.len()];
     y.par_chunks_mut(d.max(1)).zip(x.par_chunks(d.max(1))).enumerate().for_each(|(i, (yr, xr))| {
         for j in 0..d {
@@ -48,16 +56,27 @@ fn forward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], eps: f64) -
     outs[1].write(&r)
 }
 
-fn backward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], want_dx: bool, want_dw: bool) -> Result<()> {
+fn backward_cpu<T: Real + Elem>(
+    ins: &[HostIn],
+    outs: &mut [HostOut],
+    want_dx: bool,
+    want_dw: bool,
+) -> Result<()> {
     let d = *ins[0].dims().last().unwrap_or(&0);
-    let (x, w, r, g) = (ins[0].values::<T>()?, ins[1].values::<T>()?, ins[2].values::<T>()?, ins[3].values::<T>()?);
+    let (x, w, r, g) = (
+        ins[0].values::<T>()?,
+        ins[1].values::<T>()?,
+        ins[2].values::<T>()?,
+        ins[3].values::<T>()?,
+    );
     let rows = x.len() / d.max(1);
     let mut out = 0;
     if want_dx {
         let mut dx = vec![T::ZERO; x.len()];
         dx.par_chunks_mut(d.max(1)).enumerate().for_each(|(i, dr)| {
             let (xr, gr) = (&x[i * d..(i + 1) * d], &g[i * d..(i + 1) * d]);
-            let mean = (0..d).map(|j| gr[j] * w[j] * xr[j] * r[i]).sum::<T>() / T::from_f64(d as f64);
+            let mean =
+                (0..d).map(|j| gr[j] * w[j] * xr[j] * r[i]).sum::<T>() / T::from_f64(d as f64);
             for j in 0..d {
                 dr[j] = r[i] * (gr[j] * w[j] - xr[j] * r[i] * mean);
             }
@@ -67,7 +86,14 @@ fn backward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], want_dx: b
     }
     if want_dw {
         // Column sums, in f64 over the rows (a batch of sequences is many rows).
-        let dw: Vec<T> = (0..d).into_par_iter().map(|j| T::from_f64((0..rows).map(|i| (g[i * d + j] * x[i * d + j] * r[i]).to_f64()).sum::<f64>())).collect();
+        let dw: Vec<T> = (0..d)
+            .into_par_iter()
+            .map(|j| {
+                T::from_f64(
+                    (0..rows).map(|i| (g[i * d + j] * x[i * d + j] * r[i]).to_f64()).sum::<f64>(),
+                )
+            })
+            .collect();
         outs[out].write(&dw)?;
     }
     Ok(())
@@ -83,10 +109,17 @@ impl CustomOp for RmsNormForward {
             _ => forward_cpu::<f32>(ins, outs, self.eps),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let ins = inputs(self.name(), ins)?;
         let mut outs = outputs(self.name(), outs)?.into_iter();
-        let (Some(y), Some(r)) = (outs.next(), outs.next()) else { bail!(self.name(), "expects outputs y and r") };
+        let (Some(y), Some(r)) = (outs.next(), outs.next()) else {
+            bail!(self.name(), "expects outputs y and r")
+        };
         ptx::ops::norm::forward(ins[0], ins[1], y, r, self.eps)
     }
 }
@@ -101,7 +134,12 @@ impl CustomOp for RmsNormBackward {
             _ => backward_cpu::<f32>(ins, outs, self.want_dx, self.want_dw),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let ins = inputs(self.name(), ins)?;
         let mut outs = outputs(self.name(), outs)?.into_iter();
         let dx = if self.want_dx { outs.next() } else { None };
@@ -131,7 +169,9 @@ impl Backward for RmsNormGrad {
         if needs[1] {
             shapes.push((self.w.shape().clone(), cd));
         }
-        let mut outs = Tensor::apply_op(&op, &[&self.x, &self.w, &self.r, &g.to_dtype(cd)?], &shapes)?.into_iter();
+        let mut outs =
+            Tensor::apply_op(&op, &[&self.x, &self.w, &self.r, &g.to_dtype(cd)?], &shapes)?
+                .into_iter();
         let dx = if needs[0] { outs.next() } else { None };
         let dw = if needs[1] { outs.next() } else { None };
         Ok(vec![dx, dw])
@@ -142,12 +182,22 @@ impl Backward for RmsNormGrad {
 pub fn rms_norm(x: &Var, w: &Var, eps: f64) -> Result<Var> {
     let d = *x.dims().last().unwrap_or(&0);
     if x.rank() == 0 || w.dims() != [d] {
-        bail!("rms_norm", "weight of shape {:?} does not match input of shape {:?}", w.dims(), x.dims())
+        bail!(
+            "rms_norm",
+            "weight of shape {:?} does not match input of shape {:?}",
+            w.dims(),
+            x.dims()
+        )
     }
     let cd = x.dtype().compute();
     let rows = x.value().numel() / d.max(1);
     let op = RmsNormForward { eps };
-    let mut outs = Tensor::apply_op(&op, &[x.value(), w.value()], &[(x.value().shape().clone(), cd), (rows.into(), cd)])?.into_iter();
+    let mut outs = Tensor::apply_op(
+        &op,
+        &[x.value(), w.value()],
+        &[(x.value().shape().clone(), cd), (rows.into(), cd)],
+    )?
+    .into_iter();
     let (y, r) = (outs.next().expect("y"), outs.next().expect("r"));
     let back = RmsNormGrad { x: x.value().clone(), w: w.value().clone(), r };
     Ok(Var::from_op1(back, &[x, w], y))

@@ -8,7 +8,10 @@ use ptx::ops::fused_args::{inputs, outputs};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, Elem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{
+    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, Elem, HostIn, HostOut, Real, Result,
+    Tensor,
+};
 
 #[derive(Debug)]
 pub struct Rope {
@@ -29,8 +32,15 @@ impl Clone for Rope {
 impl Rope {
     pub fn new(head_dim: usize, theta: f64, scaling: &RopeScaling) -> Rope {
         let half = head_dim / 2;
-        let mut inv: Vec<f64> = (0..half).map(|i| 1.0 / theta.powf((2 * i) as f64 / head_dim as f64)).collect();
-        if let RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } = *scaling {
+        let mut inv: Vec<f64> =
+            (0..half).map(|i| 1.0 / theta.powf((2 * i) as f64 / head_dim as f64)).collect();
+        if let RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } = *scaling
+        {
             let old = original_max_position_embeddings as f64;
             let low_wavelen = old / low_freq_factor;
             let high_wavelen = old / high_freq_factor;
@@ -41,14 +51,19 @@ impl Rope {
                 let scaled = if wavelen > low_wavelen { *f / factor } else { *f };
                 let medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
                 *f = if medium {
-                    let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                    let smooth =
+                        (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
                     (1.0 - smooth) * scaled / factor + smooth * scaled
                 } else {
                     scaled
                 };
             }
         }
-        Rope { inv_freq: inv.into_iter().map(|f| f as f32).collect(), head_dim, cache: Mutex::default() }
+        Rope {
+            inv_freq: inv.into_iter().map(|f| f as f32).collect(),
+            head_dim,
+            cache: Mutex::default(),
+        }
     }
     pub fn from_config(c: &LlamaConfig) -> Rope {
         Rope::new(c.head_dim, c.rope_theta, &c.rope_scaling)
@@ -71,13 +86,19 @@ impl Rope {
                 sin[t * d + half + i] = s as f32;
             }
         }
-        Ok((Tensor::from_vec(cos, [len, d], &Device::Cpu)?, Tensor::from_vec(sin, [len, d], &Device::Cpu)?))
+        Ok((
+            Tensor::from_vec(cos, [len, d], &Device::Cpu)?,
+            Tensor::from_vec(sin, [len, d], &Device::Cpu)?,
+        ))
     }
     /// The tables for positions `start..start + len` on `device`, as views of the cached
     /// tables there (built, and uploaded once, when a longer span is first asked for).
     pub fn tables_on(&self, device: &Device, start: usize, len: usize) -> Result<(Tensor, Tensor)> {
         let key = device.to_string();
-        let mut cache = self.cache.lock().map_err(|_| tensor::Error::op("rope", "table cache lock poisoned"))?;
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| tensor::Error::op("rope", "table cache lock poisoned"))?;
         let have = cache.get(&key).map_or(0, |(c, _)| c.dims()[0]);
         if start + len > have {
             let n = (start + len).max(2 * have).max(64);
@@ -106,18 +127,21 @@ fn rope_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], inverse: bool)
     let (cos, sin) = (ins[1].values::<f32>()?, ins[2].values::<f32>()?);
     let sign = if inverse { -T::ONE } else { T::ONE };
     let mut y = vec![T::ZERO; x.len()];
-    y.par_chunks_mut((h * d).max(1)).zip(x.par_chunks((h * d).max(1))).enumerate().for_each(|(bt, (yr, xr))| {
-        let ti = bt % t.max(1);
-        let (c, s) = (&cos[ti * d..(ti + 1) * d], &sin[ti * d..(ti + 1) * d]);
-        for hh in 0..h {
-            let (xo, yo) = (&xr[hh * d..(hh + 1) * d], &mut yr[hh * d..(hh + 1) * d]);
-            for i in 0..half {
-                let (x1, x2) = (xo[i], xo[half + i]);
-                yo[i] = x1 * T::from_f64(c[i] as f64) + (-x2) * T::from_f64(s[i] as f64) * sign;
-                yo[half + i] = x2 * T::from_f64(c[half + i] as f64) + x1 * T::from_f64(s[half + i] as f64) * sign;
+    y.par_chunks_mut((h * d).max(1)).zip(x.par_chunks((h * d).max(1))).enumerate().for_each(
+        |(bt, (yr, xr))| {
+            let ti = bt % t.max(1);
+            let (c, s) = (&cos[ti * d..(ti + 1) * d], &sin[ti * d..(ti + 1) * d]);
+            for hh in 0..h {
+                let (xo, yo) = (&xr[hh * d..(hh + 1) * d], &mut yr[hh * d..(hh + 1) * d]);
+                for i in 0..half {
+                    let (x1, x2) = (xo[i], xo[half + i]);
+                    yo[i] = x1 * T::from_f64(c[i] as f64) + (-x2) * T::from_f64(s[i] as f64) * sign;
+                    yo[half + i] = x2 * T::from_f64(c[half + i] as f64)
+                        + x1 * T::from_f64(s[half + i] as f64) * sign;
+                }
             }
-        }
-    });
+        },
+    );
     outs[0].write(&y)
 }
 
@@ -135,9 +159,16 @@ impl CustomOp for RopeOp {
             _ => rope_cpu::<f32>(ins, outs, self.inverse),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let ins = inputs(self.name(), ins)?;
-        let Some(y) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        let Some(y) = outputs(self.name(), outs)?.into_iter().next() else {
+            bail!(self.name(), "expects an output")
+        };
         ptx::ops::rope::rope(ins[0], ins[1], ins[2], y, self.inverse)
     }
 }
@@ -154,7 +185,11 @@ impl Backward for RopeBackward {
     fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None]) };
         let cd = g.dtype().compute();
-        let gx = Tensor::apply_op(&RopeOp { inverse: true }, &[&g.to_dtype(cd)?, &self.cos, &self.sin], &[(g.shape().clone(), cd)])?;
+        let gx = Tensor::apply_op(
+            &RopeOp { inverse: true },
+            &[&g.to_dtype(cd)?, &self.cos, &self.sin],
+            &[(g.shape().clone(), cd)],
+        )?;
         Ok(vec![gx.into_iter().next()])
     }
 }
@@ -163,11 +198,21 @@ impl Backward for RopeBackward {
 /// dtype of `x`.
 pub fn apply_rope(x: &Var, rope: &Rope, start: usize) -> Result<Var> {
     if x.rank() != 4 || x.dims()[3] != rope.head_dim || rope.head_dim % 2 != 0 {
-        bail!("rope", "expects [B, T, H, {}] with an even head dim, got {:?}", rope.head_dim, x.dims())
+        bail!(
+            "rope",
+            "expects [B, T, H, {}] with an even head dim, got {:?}",
+            rope.head_dim,
+            x.dims()
+        )
     }
     let t = x.dims()[1];
     let (cos, sin) = rope.tables_on(&x.value().device(), start, t)?;
     let cd = x.dtype().compute();
-    let y = Tensor::apply_op(&RopeOp { inverse: false }, &[x.value(), &cos, &sin], &[(x.value().shape().clone(), cd)])?.remove(0);
+    let y = Tensor::apply_op(
+        &RopeOp { inverse: false },
+        &[x.value(), &cos, &sin],
+        &[(x.value().shape().clone(), cd)],
+    )?
+    .remove(0);
     Ok(Var::from_op1(RopeBackward { cos, sin }, &[x], y))
 }

@@ -18,14 +18,23 @@ pub fn read_hf_tensors(dir: &Path) -> Result<BTreeMap<String, Tensor>> {
         return tensor::safetensors_io::load(&single);
     }
     if !index.exists() {
-        return Err(Error::file(dir, "no model.safetensors or model.safetensors.index.json in this folder"));
+        return Err(Error::file(
+            dir,
+            "no model.safetensors or model.safetensors.index.json in this folder",
+        ));
     }
     let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::file(&index, format!("not valid JSON: {e}")))?;
-    let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::file(&index, "no \"weight_map\" object"))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::file(&index, format!("not valid JSON: {e}")))?;
+    let map = v
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| Error::file(&index, "no \"weight_map\" object"))?;
     let mut by_shard: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, shard) in map {
-        let shard = shard.as_str().ok_or_else(|| Error::file(&index, format!("weight_map entry {name:?} is not a file name")))?;
+        let shard = shard.as_str().ok_or_else(|| {
+            Error::file(&index, format!("weight_map entry {name:?} is not a file name"))
+        })?;
         by_shard.entry(shard.to_string()).or_default().push(name.clone());
     }
     let mut out = BTreeMap::new();
@@ -33,7 +42,10 @@ pub fn read_hf_tensors(dir: &Path) -> Result<BTreeMap<String, Tensor>> {
         let f = SafetensorsFile::open(dir.join(&shard))?;
         for name in names {
             if !f.contains(&name) {
-                return Err(Error::file(f.path(), format!("the index lists {name:?} in this shard, but it is not there")));
+                return Err(Error::file(
+                    f.path(),
+                    format!("the index lists {name:?} in this shard, but it is not there"),
+                ));
             }
             out.insert(name.clone(), f.load(&name)?);
         }
@@ -53,7 +65,8 @@ pub fn load_hf_dir(dir: &Path) -> Result<Loaded> {
     let tok = dir.join("tokenizer.json");
     let tokenizer = if tok.exists() { Some(Tokenizer::from_file(&tok)?) } else { None };
     let tensors = read_hf_tensors(dir)?;
-    let model = Llama::from_tensors(config, tensors).map_err(|e| Error::file(dir, e.to_string()))?;
+    let model =
+        Llama::from_tensors(config, tensors).map_err(|e| Error::file(dir, e.to_string()))?;
     if let Some(t) = &tokenizer {
         check_vocab(&model, t, dir)?;
     }
@@ -76,7 +89,9 @@ fn non_finite(t: &Tensor) -> Result<usize> {
     use rayon::prelude::*;
     fn count<T: tensor::Elem>(t: &Tensor, bad: fn(&T) -> bool) -> Result<usize> {
         let c = t.contiguous()?;
-        c.with_cpu_slice::<T, usize>(|s, l| s[l.offset()..l.offset() + c.numel()].par_iter().filter(|x| bad(x)).count())
+        c.with_cpu_slice::<T, usize>(|s, l| {
+            s[l.offset()..l.offset() + c.numel()].par_iter().filter(|x| bad(x)).count()
+        })
     }
     match t.dtype() {
         tensor::DType::F32 => count::<f32>(t, |x| !x.is_finite()),
@@ -112,10 +127,14 @@ pub fn load_warnings(model: &Llama, tok: Option<&Tokenizer>) -> Result<Vec<Strin
 pub fn save_hf_dir(model: &Llama, tokenizer: Option<&Tokenizer>, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let params = model.named_params();
-    let values: Vec<(String, Tensor)> = params.iter().map(|(n, p)| (n.clone(), p.value())).collect();
+    let values: Vec<(String, Tensor)> =
+        params.iter().map(|(n, p)| (n.clone(), p.value())).collect();
     let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
     save(values.iter().map(|(n, t)| (n.as_str(), t)), Some(meta), dir.join("model.safetensors"))?;
-    tensor::atomic::write_bytes_atomic(&dir.join("config.json"), model.config.to_json().as_bytes())?;
+    tensor::atomic::write_bytes_atomic(
+        &dir.join("config.json"),
+        model.config.to_json().as_bytes(),
+    )?;
     if let Some(t) = tokenizer {
         tensor::atomic::write_bytes_atomic(&dir.join("tokenizer.json"), t.to_json()?.as_bytes())?;
     }

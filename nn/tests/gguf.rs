@@ -13,7 +13,8 @@ fn tmp(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn block_decoders_match_llama_cpp() {
-    let data: serde_json::Value = serde_json::from_str(include_str!("data/ggml_blocks.json")).unwrap();
+    let data: serde_json::Value =
+        serde_json::from_str(include_str!("data/ggml_blocks.json")).unwrap();
     let kinds = [
         ("Q4_0", GgmlType::Q4_0),
         ("Q4_1", GgmlType::Q4_1),
@@ -28,8 +29,16 @@ fn block_decoders_match_llama_cpp() {
     ];
     for (name, kind) in kinds {
         let hex = data[name]["bytes"].as_str().unwrap();
-        let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
-        let want: Vec<f32> = data[name]["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let want: Vec<f32> = data[name]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
         let got = dequantize(kind, &bytes, want.len()).unwrap();
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             // gguf-py computes in f32 too, but may associate the scale products differently.
@@ -91,7 +100,10 @@ fn broken_files_are_clear_errors() {
     let p = tmp("quant.gguf");
     std::fs::write(&p, gguf_bytes(19, &data, b"GGUF")).unwrap();
     let e = GgufFile::open(&p).err().unwrap().to_string();
-    assert!(e.contains("quant.gguf") && e.contains("ggml type 19") && e.contains("token_embd.weight"), "{e}");
+    assert!(
+        e.contains("quant.gguf") && e.contains("ggml type 19") && e.contains("token_embd.weight"),
+        "{e}"
+    );
 
     let p = tmp("short.gguf");
     let full = gguf_bytes(0, &data, b"GGUF");
@@ -118,11 +130,26 @@ fn broken_files_are_clear_errors() {
 fn unpermute_inverts_llama_cpp_permute() {
     // llama.cpp's converter: reshape [heads, 2, d/2, in], swap axes 1 and 2.
     let (heads, d, inp) = (3, 8, 5);
-    let w = Tensor::randn([heads * d, inp], 1.0, DType::F32, &Device::Cpu, &mut Rng::new(1)).unwrap();
-    let permuted = w.reshape([heads, 2, d / 2, inp]).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape([heads * d, inp]).unwrap();
+    let w =
+        Tensor::randn([heads * d, inp], 1.0, DType::F32, &Device::Cpu, &mut Rng::new(1)).unwrap();
+    let permuted = w
+        .reshape([heads, 2, d / 2, inp])
+        .unwrap()
+        .transpose(1, 2)
+        .unwrap()
+        .contiguous()
+        .unwrap()
+        .reshape([heads * d, inp])
+        .unwrap();
     let back = nn::gguf::convert::unpermute_qk(&permuted, heads).unwrap();
     assert_eq!(back.to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());
-    assert_eq!(nn::gguf::convert::hf_name("blk.7.attn_k.weight").unwrap(), "model.layers.7.self_attn.k_proj.weight");
-    assert_eq!(nn::gguf::convert::hf_name("blk.0.ffn_norm.weight").unwrap(), "model.layers.0.post_attention_layernorm.weight");
+    assert_eq!(
+        nn::gguf::convert::hf_name("blk.7.attn_k.weight").unwrap(),
+        "model.layers.7.self_attn.k_proj.weight"
+    );
+    assert_eq!(
+        nn::gguf::convert::hf_name("blk.0.ffn_norm.weight").unwrap(),
+        "model.layers.0.post_attention_layernorm.weight"
+    );
     assert!(nn::gguf::convert::hf_name("rope_freqs.weight").is_none());
 }

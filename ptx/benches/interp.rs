@@ -27,15 +27,33 @@ fn main() {
     for checking in [true, false] {
         let mut m = Machine::new(1);
         m.set_checking(checking);
-        let (ad, bd, cd) = (m.alloc(4 * nn as u64).unwrap(), m.alloc(4 * nn as u64).unwrap(), m.alloc(4 * nn as u64).unwrap());
+        let (ad, bd, cd) = (
+            m.alloc(4 * nn as u64).unwrap(),
+            m.alloc(4 * nn as u64).unwrap(),
+            m.alloc(4 * nn as u64).unwrap(),
+        );
         m.write(ad, &bytes(&a)).unwrap();
         m.write(bd, &bytes(&b)).unwrap();
         let grid = [n / 16, n / 16, 1];
         let t = Instant::now();
-        let report = m.launch(&module, "sgemm_tiled", grid, [16, 16, 1], 0, &[Arg::Ptr(cd), Arg::Ptr(ad), Arg::Ptr(bd), Arg::U32(n)]).unwrap();
+        let report = m
+            .launch(
+                &module,
+                "sgemm_tiled",
+                grid,
+                [16, 16, 1],
+                0,
+                &[Arg::Ptr(cd), Arg::Ptr(ad), Arg::Ptr(bd), Arg::U32(n)],
+            )
+            .unwrap();
         let secs = t.elapsed().as_secs_f64();
         assert!(report.is_clean(), "{:?}", report.problems);
-        let got: Vec<f32> = m.read(cd, 4 * nn as u64).unwrap().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let got: Vec<f32> = m
+            .read(cd, 4 * nn as u64)
+            .unwrap()
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         assert_eq!(got, want, "the interpreted SGEMM must equal the CPU one (integers: exact)");
         println!(
             "sgemm_tiled n={n} checker {:<3}: {:>10} instructions in {:.3} s = {:.1} M instructions/s",

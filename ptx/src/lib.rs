@@ -29,7 +29,8 @@ pub fn open(name: &str) -> Result<Device> {
     static OPEN: Mutex<Vec<(String, GpuDevice)>> = Mutex::new(Vec::new());
     let (kind, ordinal) = parse(name)?;
     let key = format!("{kind}:{ordinal}");
-    let mut open = OPEN.lock().map_err(|_| tensor::Error::op("device", "device table lock poisoned"))?;
+    let mut open =
+        OPEN.lock().map_err(|_| tensor::Error::op("device", "device table lock poisoned"))?;
     if let Some((_, d)) = open.iter().find(|(k, _)| *k == key) {
         return Ok(d.device());
     }
@@ -48,7 +49,15 @@ pub fn open_separate(name: &str) -> Result<Device> {
 
 fn parse(name: &str) -> Result<(&str, usize)> {
     Ok(match name.split_once(':') {
-        Some((k, n)) => (k, n.parse::<usize>().map_err(|_| tensor::Error::op("device", format!("{name:?}: the device number must be a whole number")))?),
+        Some((k, n)) => (
+            k,
+            n.parse::<usize>().map_err(|_| {
+                tensor::Error::op(
+                    "device",
+                    format!("{name:?}: the device number must be a whole number"),
+                )
+            })?,
+        ),
         None => (name, 0),
     })
 }

@@ -29,11 +29,18 @@ pub const MODULES: &[(&str, &str)] = &[
 pub fn text(name: &str) -> Result<&'static str> {
     match MODULES.iter().find(|(n, _)| *n == name) {
         Some((_, t)) => Ok(t),
-        None => bail!("ptx", "no shipped PTX module {name:?} (modules: {})", MODULES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")),
+        None => bail!(
+            "ptx",
+            "no shipped PTX module {name:?} (modules: {})",
+            MODULES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
 /// The `.entry` names of a module's text, in order.
 pub fn entries(text: &str) -> Vec<&str> {
-    text.lines().filter_map(|l| l.strip_prefix(".visible .entry ")).map(|l| l.split('(').next().unwrap_or(l).trim()).collect()
+    text.lines()
+        .filter_map(|l| l.strip_prefix(".visible .entry "))
+        .map(|l| l.split('(').next().unwrap_or(l).trim())
+        .collect()
 }

@@ -11,11 +11,23 @@ fn constants_are_made_on_the_device_and_read_back() {
     for dtype in [DType::F32, DType::F64, DType::BF16, DType::F16, DType::I64, DType::U8] {
         let t = Tensor::full(3.0, [5, 7], dtype, &dev).unwrap();
         assert!(t.device().same(&dev));
-        assert_eq!(t.to_device(&Device::Cpu).unwrap().to_vec_f64().unwrap(), vec![3.0; 35], "{dtype}");
+        assert_eq!(
+            t.to_device(&Device::Cpu).unwrap().to_vec_f64().unwrap(),
+            vec![3.0; 35],
+            "{dtype}"
+        );
         if dtype != DType::U8 {
             let r = Tensor::arange(-4, 300, dtype, &dev).unwrap();
-            let want: Vec<f64> = (-4..300).map(|i| Tensor::scalar(i as f64, dtype, &Device::Cpu).unwrap().to_scalar().unwrap()).collect();
-            assert_eq!(r.to_device(&Device::Cpu).unwrap().to_vec_f64().unwrap(), want, "arange {dtype}");
+            let want: Vec<f64> = (-4..300)
+                .map(|i| {
+                    Tensor::scalar(i as f64, dtype, &Device::Cpu).unwrap().to_scalar().unwrap()
+                })
+                .collect();
+            assert_eq!(
+                r.to_device(&Device::Cpu).unwrap().to_vec_f64().unwrap(),
+                want,
+                "arange {dtype}"
+            );
         }
     }
     let up = Tensor::from_vec(vec![1.5f32, -2.0, 7.25], 3, &dev).unwrap();
@@ -57,7 +69,8 @@ fn out_of_range_indices_read_nan_and_add_nothing() {
     let v = x.index_select(&bad, 0).unwrap().to_vec::<f32>().unwrap();
     assert_eq!(&v[..2], &[5.0, 6.0]);
     assert!(v[2..].iter().all(|x| x.is_nan()), "{v:?}");
-    let ints = x.to_dtype(DType::I64).unwrap().index_select(&bad, 0).unwrap().to_vec::<i64>().unwrap();
+    let ints =
+        x.to_dtype(DType::I64).unwrap().index_select(&bad, 0).unwrap().to_vec::<i64>().unwrap();
     assert_eq!(ints, vec![5, 6, 0, 0, 0, 0]);
     let gi = Tensor::from_vec(vec![1i64, 7, -4, 0], [2, 2], &dev).unwrap();
     let g = x.gather(&gi, 1).unwrap().to_vec::<f32>().unwrap();
@@ -79,10 +92,21 @@ fn primitives_run_on_views() {
     let base = Tensor::arange(0, 24, DType::F32, &dev).unwrap().reshape([2, 3, 4]).unwrap();
     let v = base.transpose(0, 2).unwrap().narrow(1, 1, 2).unwrap(); // [4, 2, 2], offset 4
     let cpu = v.to_device(&Device::Cpu).unwrap();
-    let same = |a: Tensor, b: Tensor| assert_eq!(a.to_device(&Device::Cpu).unwrap().to_vec_f64().unwrap(), b.to_vec_f64().unwrap());
+    let same = |a: Tensor, b: Tensor| {
+        assert_eq!(
+            a.to_device(&Device::Cpu).unwrap().to_vec_f64().unwrap(),
+            b.to_vec_f64().unwrap()
+        )
+    };
     same(v.contiguous().unwrap(), cpu.contiguous().unwrap());
-    same(v.neg().unwrap().maximum(&v.sqr().unwrap()).unwrap(), cpu.neg().unwrap().maximum(&cpu.sqr().unwrap()).unwrap());
-    same(v.gt(&v.flatten_all().unwrap().narrow(0, 3, 1).unwrap()).unwrap(), cpu.gt(&cpu.flatten_all().unwrap().narrow(0, 3, 1).unwrap()).unwrap());
+    same(
+        v.neg().unwrap().maximum(&v.sqr().unwrap()).unwrap(),
+        cpu.neg().unwrap().maximum(&cpu.sqr().unwrap()).unwrap(),
+    );
+    same(
+        v.gt(&v.flatten_all().unwrap().narrow(0, 3, 1).unwrap()).unwrap(),
+        cpu.gt(&cpu.flatten_all().unwrap().narrow(0, 3, 1).unwrap()).unwrap(),
+    );
     same(v.sum(1, false).unwrap(), cpu.sum(1, false).unwrap());
     same(v.cumsum(0).unwrap(), cpu.cumsum(0).unwrap());
     same(v.argmax(2, false).unwrap(), cpu.argmax(2, false).unwrap());

@@ -29,11 +29,15 @@ fn unsupported_or_malformed_instructions_are_named_with_their_line() {
     assert!(e.contains(".lo, .hi or .wide"), "{e}");
     let e = parse_err("cvt.s32.f32 %r0, %r1;");
     assert!(e.contains(".rni"), "{e}");
-    let e = parse_err("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%r0}, {%r1}, {%r2}, {%r3};");
+    let e =
+        parse_err("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%r0}, {%r1}, {%r2}, {%r3};");
     assert!(e.contains("m16n8k16"), "{e}");
     let e = parse_err("add.u32 %r0, %r1 %r2;");
     assert!(e.contains("expected `,`"), "{e}");
-    assert!(Module::parse(&format!("{HEAD}.global .u32 g;"), "g.ptx").unwrap_err().to_string().contains("g.ptx:4"));
+    assert!(Module::parse(&format!("{HEAD}.global .u32 g;"), "g.ptx")
+        .unwrap_err()
+        .to_string()
+        .contains("g.ptx:4"));
     assert!(Module::parse("/* never closed", "c.ptx").unwrap_err().to_string().contains("c.ptx:1"));
 }
 
@@ -55,15 +59,30 @@ fn launches_that_cannot_run_are_errors_naming_the_kernel() {
     };
     bad(m.launch(&module, "nope", [1; 3], [1; 3], 0, &[]), "no entry");
     bad(m.launch(&module, "k", [1; 3], [32, 1, 1], 0, &[Arg::Ptr(p)]), "takes 2 arguments");
-    bad(m.launch(&module, "k", [1; 3], [32, 1, 1], 0, &[Arg::F32(1.0), Arg::F32(1.0)]), "does not fit parameter p");
+    bad(
+        m.launch(&module, "k", [1; 3], [32, 1, 1], 0, &[Arg::F32(1.0), Arg::F32(1.0)]),
+        "does not fit parameter p",
+    );
     bad(m.launch(&module, "k", [1; 3], [128, 1, 1], 0, &[Arg::Ptr(p), Arg::F32(1.0)]), ".maxntid");
-    bad(m.launch(&module, "k", [1; 3], [2048, 1, 1], 0, &[Arg::Ptr(p), Arg::F32(1.0)]), "over the limits");
-    bad(m.launch(&module, "k", [0, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(p), Arg::F32(1.0)]), "at least 1");
-    bad(m.launch(&module, "k", [1; 3], [32, 1, 1], 300_000, &[Arg::Ptr(p), Arg::F32(1.0)]), "shared memory");
+    bad(
+        m.launch(&module, "k", [1; 3], [2048, 1, 1], 0, &[Arg::Ptr(p), Arg::F32(1.0)]),
+        "over the limits",
+    );
+    bad(
+        m.launch(&module, "k", [0, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(p), Arg::F32(1.0)]),
+        "at least 1",
+    );
+    bad(
+        m.launch(&module, "k", [1; 3], [32, 1, 1], 300_000, &[Arg::Ptr(p), Arg::F32(1.0)]),
+        "shared memory",
+    );
     bad(m.launch(&module, "fixed", [1; 3], [64, 1, 1], 0, &[]), ".reqntid");
     assert!(m.launch(&module, "fixed", [1; 3], [32, 2, 1], 0, &[]).unwrap().is_clean());
     m.set_instruction_limit(10_000);
-    assert!(matches!(m.launch(&module, "spin", [1; 3], [4, 1, 1], 0, &[]), Err(LaunchError::InstructionLimit { .. })));
+    assert!(matches!(
+        m.launch(&module, "spin", [1; 3], [4, 1, 1], 0, &[]),
+        Err(LaunchError::InstructionLimit { .. })
+    ));
 }
 
 #[test]
@@ -96,7 +115,15 @@ fn reports_are_capped_and_the_same_seed_gives_the_same_report() {
         m.write(inp, &[0; 512]).unwrap();
         let sum = m.alloc(16).unwrap();
         m.write(sum, &[0; 16]).unwrap();
-        m.launch(&module, "kernel", [2, 1, 1], [64, 1, 1], 0, &[Arg::Ptr(out), Arg::Ptr(inp), Arg::Ptr(sum), Arg::U32(128)]).unwrap()
+        m.launch(
+            &module,
+            "kernel",
+            [2, 1, 1],
+            [64, 1, 1],
+            0,
+            &[Arg::Ptr(out), Arg::Ptr(inp), Arg::Ptr(sum), Arg::U32(128)],
+        )
+        .unwrap()
     };
     let one = run(3, 1);
     assert_eq!(one.of_kind(ProblemKind::SharedRace).len(), 1);
@@ -119,14 +146,20 @@ fn tensor_core_and_shuffle_collectives_over_missing_lanes_are_reported() {
     let path = format!("{}/tests/kernels/collectives.ptx", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
     let module = Module::parse(&text, &path).unwrap();
-    let bug_lines: Vec<u32> = text.lines().enumerate().filter(|(_, l)| l.contains("// BUG")).map(|(i, _)| i as u32 + 1).collect();
+    let bug_lines: Vec<u32> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("// BUG"))
+        .map(|(i, _)| i as u32 + 1)
+        .collect();
     let mut m = Machine::new(1);
     let d = m.alloc(1024).unwrap();
     let r = m.launch(&module, "mma_partial", [1, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(d)]).unwrap();
     let p = &r.of_kind(ProblemKind::CollectiveMask)[0];
     assert_eq!(p.site.line, bug_lines[0], "{p}");
     assert!(p.detail.contains("has exited"), "{p}");
-    let r = m.launch(&module, "warp_partial_block", [1, 1, 1], [48, 1, 1], 0, &[Arg::Ptr(d)]).unwrap();
+    let r =
+        m.launch(&module, "warp_partial_block", [1, 1, 1], [48, 1, 1], 0, &[Arg::Ptr(d)]).unwrap();
     let p = &r.of_kind(ProblemKind::CollectiveMask)[0];
     assert_eq!((p.site.line, p.site.thread[0] / 32), (bug_lines[1], 1), "{p}");
     assert!(p.detail.contains("does not exist"), "{p}");

@@ -25,7 +25,9 @@ fn storage(t: &Tensor) -> &GpuStorage {
 fn bad_operands_are_errors_naming_matmul() {
     let dev = ptx::open("interp").unwrap();
     let t = |dims: &[usize], dtype| Tensor::zeros(dims.to_vec(), dtype, &dev).unwrap();
-    let err = |a: &Tensor, al: &Layout, b: &Tensor, bl: &Layout| matmul(storage(a), al, storage(b), bl).unwrap_err().to_string();
+    let err = |a: &Tensor, al: &Layout, b: &Tensor, bl: &Layout| {
+        matmul(storage(a), al, storage(b), bl).unwrap_err().to_string()
+    };
     let (a, b) = (t(&[4, 5], DType::F32), t(&[5, 6], DType::F32));
     let e = err(&a, a.layout(), &b, &Layout::contiguous([6, 5]));
     assert!(e.contains("matmul") && e.contains("inner dims differ"), "{e}");
@@ -53,8 +55,19 @@ fn empty_products_launch_nothing_and_k_zero_gives_zeros() {
         let b = Tensor::zeros([0, 70], dtype, &dev).unwrap();
         let c = a.matmul(&b).unwrap();
         assert_eq!(c.dims(), [3, 70]);
-        assert!(c.to_device(&tensor::Device::Cpu).unwrap().to_vec_f64().unwrap().iter().all(|&x| x == 0.0), "{dtype}");
-        let e = Tensor::zeros([0, 4], dtype, &dev).unwrap().matmul(&Tensor::zeros([4, 2], dtype, &dev).unwrap()).unwrap();
+        assert!(
+            c.to_device(&tensor::Device::Cpu)
+                .unwrap()
+                .to_vec_f64()
+                .unwrap()
+                .iter()
+                .all(|&x| x == 0.0),
+            "{dtype}"
+        );
+        let e = Tensor::zeros([0, 4], dtype, &dev)
+            .unwrap()
+            .matmul(&Tensor::zeros([4, 2], dtype, &dev).unwrap())
+            .unwrap();
         assert_eq!(e.dims(), [0, 2]);
     }
 }

@@ -12,7 +12,12 @@ const BLOCK: [u32; 3] = [64, 1, 1];
 fn planted(name: &str) -> (Module, Vec<u32>) {
     let path = format!("{}/tests/planted/{name}.ptx", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
-    let bugs = text.lines().enumerate().filter(|(_, l)| l.contains("// BUG")).map(|(i, _)| i as u32 + 1).collect();
+    let bugs = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("// BUG"))
+        .map(|(i, _)| i as u32 + 1)
+        .collect();
     (Module::parse(&text, &path).unwrap(), bugs)
 }
 
@@ -36,7 +41,14 @@ fn run(module: &Module, seed: u64, slice: u32) -> Run {
     let bytes: Vec<u8> = (0..N).flat_map(|i| input(i).to_le_bytes()).collect();
     m.write(inp, &bytes).unwrap();
     m.write(sum, &[0; 16]).unwrap();
-    let result = m.launch(module, "kernel", GRID, BLOCK, 0, &[Arg::Ptr(out), Arg::Ptr(inp), Arg::Ptr(sum), Arg::U32(N)]);
+    let result = m.launch(
+        module,
+        "kernel",
+        GRID,
+        BLOCK,
+        0,
+        &[Arg::Ptr(out), Arg::Ptr(inp), Arg::Ptr(sum), Arg::U32(N)],
+    );
     Run { m, out, sum, result }
 }
 
@@ -44,7 +56,8 @@ fn run(module: &Module, seed: u64, slice: u32) -> Run {
 fn reference() -> (Vec<f32>, f32) {
     let mut out = vec![0f32; N as usize];
     for b in 0..2 {
-        let tile: Vec<f32> = (0..64).map(|t| input(b * 64 + t) + input(b * 64 + (t + 1) % 64)).collect();
+        let tile: Vec<f32> =
+            (0..64).map(|t| input(b * 64 + t) + input(b * 64 + (t + 1) % 64)).collect();
         for t in 0..64 {
             out[(b * 64 + t) as usize] = tile[((t + 1) % 64) as usize];
         }
@@ -62,7 +75,12 @@ fn the_control_is_clean_and_exact_under_every_seed() {
         let r = run(&module, seed, slice);
         let report = r.result.unwrap();
         assert!(report.is_clean(), "seed {seed}: {:#?}", report.problems);
-        let got: Vec<f32> = r.m.read(r.out, 4 * N as u64).unwrap().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let got: Vec<f32> =
+            r.m.read(r.out, 4 * N as u64)
+                .unwrap()
+                .chunks(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
         assert_eq!(got, want, "seed {seed}");
         let sum = f32::from_le_bytes(r.m.read(r.sum, 4).unwrap().try_into().unwrap());
         assert_eq!(sum, want_sum);
@@ -76,9 +94,19 @@ fn expect(name: &str, kind: ProblemKind, who: Option<([u32; 3], [u32; 3])>) {
     let (module, bugs) = planted(name);
     assert!(!bugs.is_empty(), "{name} marks no line");
     for seed in [0, 1, 2] {
-        let report = run(&module, seed, if seed == 1 { 1 } else { 16 }).result.unwrap_or_else(|e| panic!("{name}: {e}"));
-        let hits: Vec<_> = report.problems.iter().filter(|p| p.kind == kind && bugs.contains(&p.site.line)).collect();
-        assert!(!hits.is_empty(), "{name} (seed {seed}): no {kind:?} at lines {bugs:?}; got {:#?}", report.problems);
+        let report = run(&module, seed, if seed == 1 { 1 } else { 16 })
+            .result
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let hits: Vec<_> = report
+            .problems
+            .iter()
+            .filter(|p| p.kind == kind && bugs.contains(&p.site.line))
+            .collect();
+        assert!(
+            !hits.is_empty(),
+            "{name} (seed {seed}): no {kind:?} at lines {bugs:?}; got {:#?}",
+            report.problems
+        );
         let p = hits[0];
         assert_eq!(p.kernel, "kernel");
         assert!(p.site.instruction.contains("BUG") || !p.site.instruction.is_empty());
@@ -87,7 +115,10 @@ fn expect(name: &str, kind: ProblemKind, who: Option<([u32; 3], [u32; 3])>) {
         }
         // Everything printed names the kernel, line and thread.
         let text = p.to_string();
-        assert!(text.contains("kernel") && text.contains(&format!("line {}", p.site.line)), "{text}");
+        assert!(
+            text.contains("kernel") && text.contains(&format!("line {}", p.site.line)),
+            "{text}"
+        );
     }
 }
 
@@ -180,7 +211,10 @@ fn barriers_that_never_complete_are_a_deadlock_error() {
 #[test]
 fn every_planted_bug_is_found_and_only_the_control_is_clean() {
     let dir = format!("{}/tests/planted", env!("CARGO_MANIFEST_DIR"));
-    let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".ptx").to_string()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".ptx").to_string())
+        .collect();
     names.sort();
     assert_eq!(names.len(), 15, "{names:?}");
     for name in names {

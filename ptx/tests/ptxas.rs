@@ -27,14 +27,23 @@ fn every_ptx_file_assembles_with_ptxas() {
     files.sort();
     assert!(files.len() >= 16, "{files:?}");
     if !ptxas.exists() {
-        eprintln!("skipped: no ptxas at {} (run scripts/ptxas.sh --path to install it)", ptxas.display());
+        eprintln!(
+            "skipped: no ptxas at {} (run scripts/ptxas.sh --path to install it)",
+            ptxas.display()
+        );
         return;
     }
     let dir = std::env::temp_dir().join(format!("ptxas-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut failed = vec![];
     for f in &files {
-        let out = Command::new(&ptxas).arg("-arch=sm_90").arg("-o").arg(dir.join("a.cubin")).arg(f).output().unwrap();
+        let out = Command::new(&ptxas)
+            .arg("-arch=sm_90")
+            .arg("-o")
+            .arg(dir.join("a.cubin"))
+            .arg(f)
+            .output()
+            .unwrap();
         if !out.status.success() {
             failed.push(format!("{}: {}", f.display(), String::from_utf8_lossy(&out.stderr)));
         }

@@ -13,7 +13,11 @@ fn module() -> Module {
 }
 
 fn words(m: &Machine, addr: u64, n: usize) -> Vec<u32> {
-    m.read(addr, 4 * n as u64).unwrap().chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
+    m.read(addr, 4 * n as u64)
+        .unwrap()
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 fn upload(m: &mut Machine, bytes: &[u8]) -> u64 {
@@ -98,7 +102,16 @@ fn cvt_rounding_modes_bf16_nan_and_saturation() {
     let mut m = Machine::new(3);
     let inp = upload(&mut m, &xs.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
     let out = m.alloc(32 * n as u64).unwrap();
-    let r = m.launch(&module(), "cvt_modes", [(n as u32).div_ceil(64), 1, 1], [64, 1, 1], 0, &[Arg::Ptr(out), Arg::Ptr(inp), Arg::U32(n as u32)]).unwrap();
+    let r = m
+        .launch(
+            &module(),
+            "cvt_modes",
+            [(n as u32).div_ceil(64), 1, 1],
+            [64, 1, 1],
+            0,
+            &[Arg::Ptr(out), Arg::Ptr(inp), Arg::U32(n as u32)],
+        )
+        .unwrap();
     assert!(r.is_clean(), "{:#?}", r.problems);
     let got = words(&m, out, 8 * n);
     for (i, &x) in xs.iter().enumerate() {
@@ -126,11 +139,21 @@ fn mma_m16n8k16_fragments_match_a_cpu_matmul() {
     };
     let a: Vec<f32> = (0..16 * 16).map(|_| small()).collect();
     let bt: Vec<f32> = (0..8 * 16).map(|_| small()).collect();
-    let bytes = |v: &[f32]| v.iter().flat_map(|x| bf16::from_f32(*x).to_le_bytes()).collect::<Vec<u8>>();
+    let bytes =
+        |v: &[f32]| v.iter().flat_map(|x| bf16::from_f32(*x).to_le_bytes()).collect::<Vec<u8>>();
     let mut m = Machine::new(11);
     let (ad, bd) = (upload(&mut m, &bytes(&a)), upload(&mut m, &bytes(&bt)));
     let d = m.alloc(16 * 8 * 4).unwrap();
-    let r = m.launch(&module(), "mma_bf16", [1, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(d), Arg::Ptr(ad), Arg::Ptr(bd)]).unwrap();
+    let r = m
+        .launch(
+            &module(),
+            "mma_bf16",
+            [1, 1, 1],
+            [32, 1, 1],
+            0,
+            &[Arg::Ptr(d), Arg::Ptr(ad), Arg::Ptr(bd)],
+        )
+        .unwrap();
     assert!(r.is_clean(), "{:#?}", r.problems);
     let got: Vec<f32> = words(&m, d, 128).into_iter().map(f32::from_bits).collect();
     for i in 0..16 {
@@ -153,12 +176,24 @@ fn ldmatrix_layouts() {
         let g = &got[10 * l..10 * l + 10];
         for i in 0..4 {
             // Lane l holds row l/4, columns 2(l%4) and 2(l%4)+1 of matrix i (low half first).
-            assert_eq!(g[i], el(i, l / 4, 2 * (l % 4)) | el(i, l / 4, 2 * (l % 4) + 1) << 16, "x4 lane {l} r{i}");
+            assert_eq!(
+                g[i],
+                el(i, l / 4, 2 * (l % 4)) | el(i, l / 4, 2 * (l % 4) + 1) << 16,
+                "x4 lane {l} r{i}"
+            );
             // .trans: column l/4, rows 2(l%4) and 2(l%4)+1.
-            assert_eq!(g[4 + i], el(i, 2 * (l % 4), l / 4) | el(i, 2 * (l % 4) + 1, l / 4) << 16, "x4.trans lane {l} r{i}");
+            assert_eq!(
+                g[4 + i],
+                el(i, 2 * (l % 4), l / 4) | el(i, 2 * (l % 4) + 1, l / 4) << 16,
+                "x4.trans lane {l} r{i}"
+            );
         }
         for i in 0..2 {
-            assert_eq!(g[8 + i], el(i, l / 4, 2 * (l % 4)) | el(i, l / 4, 2 * (l % 4) + 1) << 16, "x2 lane {l} r{i}");
+            assert_eq!(
+                g[8 + i],
+                el(i, l / 4, 2 * (l % 4)) | el(i, l / 4, 2 * (l % 4) + 1) << 16,
+                "x2 lane {l} r{i}"
+            );
         }
     }
 }
@@ -169,7 +204,16 @@ fn cp_async_zero_fills_past_src_size_and_for_ignore_src() {
     let src: Vec<u8> = (0..17 * 16).map(|i| (i % 251) as u8 + 1).collect();
     let inp = upload(&mut m, &src);
     let out = m.alloc(17 * 16).unwrap();
-    let r = m.launch(&module(), "cp_async_zfill", [1, 1, 1], [17, 1, 1], 0, &[Arg::Ptr(out), Arg::Ptr(inp)]).unwrap();
+    let r = m
+        .launch(
+            &module(),
+            "cp_async_zfill",
+            [1, 1, 1],
+            [17, 1, 1],
+            0,
+            &[Arg::Ptr(out), Arg::Ptr(inp)],
+        )
+        .unwrap();
     assert!(r.is_clean(), "{:#?}", r.problems);
     let got = m.read(out, 17 * 16).unwrap();
     for t in 0..17 {
@@ -212,7 +256,9 @@ fn bit_fields_permutes_votes_reductions_and_address_spaces() {
     let mut m = Machine::new(4);
     let out = m.alloc(64 * 32).unwrap();
     let x = 1.0 + 1e-9f64;
-    let r = m.launch(&misc_module(), "misc", [1, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(out), Arg::F64(x)]).unwrap();
+    let r = m
+        .launch(&misc_module(), "misc", [1, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(out), Arg::F64(x)])
+        .unwrap();
     assert!(r.is_clean(), "{:#?}", r.problems);
     let got = words(&m, out, 16 * 32);
     for l in 0..32u32 {

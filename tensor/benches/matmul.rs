@@ -15,7 +15,8 @@ use tensor::cpu::gemm::{blocks_for, GemmScalar};
 use tensor::cpu::Simd;
 use tensor::{DType, Device, Rng, Tensor};
 
-const SIZES: &[(usize, usize, usize)] = &[(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (2048, 2048, 8192)];
+const SIZES: &[(usize, usize, usize)] =
+    &[(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (2048, 2048, 8192)];
 
 /// Median and best seconds of one call of `ours` and of `peer`: ((ours median, ours best),
 /// (peer median, peer best)). They run in alternating bursts of about 20 ms (so both see the
@@ -23,7 +24,11 @@ const SIZES: &[(usize, usize, usize)] = &[(256, 256, 256), (512, 512, 512), (102
 /// PyTorch's peer script times it), until about `budget` has passed, at least 5 bursts each
 /// after a warm-up; the first call of a burst is not counted. On a machine shared with other
 /// work the best call is the least disturbed one.
-fn time_pair(budget: Duration, mut ours: impl FnMut(), mut peer: impl FnMut()) -> ((f64, f64), (f64, f64)) {
+fn time_pair(
+    budget: Duration,
+    mut ours: impl FnMut(),
+    mut peer: impl FnMut(),
+) -> ((f64, f64), (f64, f64)) {
     let t = Instant::now();
     ours();
     peer();
@@ -32,7 +37,9 @@ fn time_pair(budget: Duration, mut ours: impl FnMut(), mut peer: impl FnMut()) -
     let start = Instant::now();
     let mut bursts = 0;
     while bursts < 5 || (start.elapsed() < budget && to.len() < 500) {
-        for (f, times) in [(&mut ours as &mut dyn FnMut(), &mut to), (&mut peer as &mut dyn FnMut(), &mut tp)] {
+        for (f, times) in
+            [(&mut ours as &mut dyn FnMut(), &mut to), (&mut peer as &mut dyn FnMut(), &mut tp)]
+        {
             for i in 0..per_burst {
                 let t = Instant::now();
                 f();
@@ -54,11 +61,18 @@ fn child(threads: usize) {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let peak = tensor::cpu::fma_peak_gflops(threads);
     let lanes = Simd::widest().f32_lanes();
-    println!("{:>16} {:>7} {:>10.1} (FMA peak: every thread running {lanes}-wide FMAs, nothing else)", "peak", threads, peak);
+    println!(
+        "{:>16} {:>7} {:>10.1} (FMA peak: every thread running {lanes}-wide FMAs, nothing else)",
+        "peak", threads, peak
+    );
     let pct = |g: f64| format!("{:>5.0}%", 100.0 * g / peak);
     let mut rng = Rng::new(1);
     let sizes: Vec<(usize, usize, usize)> = match std::env::var("LAWCAT_BENCH_SIZES") {
-        Ok(v) => v.split(',').map(|x| x.trim().parse::<usize>().expect("LAWCAT_BENCH_SIZES: comma-separated sizes")).map(|n| (n, n, n)).collect(),
+        Ok(v) => v
+            .split(',')
+            .map(|x| x.trim().parse::<usize>().expect("LAWCAT_BENCH_SIZES: comma-separated sizes"))
+            .map(|n| (n, n, n))
+            .collect(),
         Err(_) => SIZES.to_vec(),
     };
     for &(m, k, n) in &sizes {
@@ -74,7 +88,24 @@ fn child(threads: usize) {
             time_pair(
                 budget,
                 || drop(a.matmul(&b).unwrap()),
-                || unsafe { matrixmultiply::sgemm(m, k, n, 1.0, av.as_ptr(), k as isize, 1, bv.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1) },
+                || unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        av.as_ptr(),
+                        k as isize,
+                        1,
+                        bv.as_ptr(),
+                        n as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                },
             )
         });
         // Same answer, or the timing means nothing.
@@ -113,14 +144,24 @@ fn main() {
         blocks_for(&kernel),
         present.join(", ")
     );
-    println!("{:>16} {:>7} {:>10} {:>10} {:>8} {:>6} {:>6} | {:>8} {:>8} {:>8}", "m x k x n", "threads", "ours", "peer", "ratio", "ours%", "peer%", "best", "peer", "ratio");
+    println!(
+        "{:>16} {:>7} {:>10} {:>10} {:>8} {:>6} {:>6} | {:>8} {:>8} {:>8}",
+        "m x k x n", "threads", "ours", "peer", "ratio", "ours%", "peer%", "best", "peer", "ratio"
+    );
     let exe = std::env::current_exe().unwrap();
     let threads_list: Vec<usize> = match std::env::var("LAWCAT_BENCH_THREAD_COUNTS") {
-        Ok(v) => v.split(',').map(|x| x.trim().parse().expect("LAWCAT_BENCH_THREAD_COUNTS: comma-separated counts")).collect(),
+        Ok(v) => v
+            .split(',')
+            .map(|x| x.trim().parse().expect("LAWCAT_BENCH_THREAD_COUNTS: comma-separated counts"))
+            .collect(),
         Err(_) => vec![1, 2],
     };
     for threads in threads_list {
-        let status = Command::new(&exe).env("LAWCAT_BENCH_THREADS", threads.to_string()).env("MATMUL_NUM_THREADS", threads.to_string()).status().expect("spawn benchmark child");
+        let status = Command::new(&exe)
+            .env("LAWCAT_BENCH_THREADS", threads.to_string())
+            .env("MATMUL_NUM_THREADS", threads.to_string())
+            .status()
+            .expect("spawn benchmark child");
         assert!(status.success());
     }
 }

@@ -36,7 +36,8 @@ use tensor::cpu::gemm::{f32_avx512_tiles, gemm_with, Blocks, GemmScalar, MatRef}
 use tensor::{DType, Device, Rng, Tensor};
 
 fn list(arg: Option<String>, default: &[usize]) -> Vec<usize> {
-    arg.map(|s| s.split(',').map(|x| x.trim().parse().expect("comma-separated numbers")).collect()).unwrap_or_else(|| default.to_vec())
+    arg.map(|s| s.split(',').map(|x| x.trim().parse().expect("comma-separated numbers")).collect())
+        .unwrap_or_else(|| default.to_vec())
 }
 
 fn main() {
@@ -56,8 +57,14 @@ fn main() {
     let mut kernel = f32::kernel();
     println!("{n}x{n}x{n}, one thread, {kernel:?}");
     let mut rng = Rng::new(1);
-    let a = Tensor::randn([n, n], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
-    let b = Tensor::randn([n, n], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
+    let a = Tensor::randn([n, n], 1.0, DType::F32, &Device::Cpu, &mut rng)
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    let b = Tensor::randn([n, n], 1.0, DType::F32, &Device::Cpu, &mut rng)
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
     let mut c = vec![0f32; n * n];
     // Every configuration (and the peer at its own blocking, single-threaded with
     // MATMUL_NUM_THREADS=1) runs once per round, rounds interleaved so all see the same
@@ -78,20 +85,50 @@ fn main() {
             match cfg {
                 Some(blocks) => {
                     kernel.blocks = *blocks;
-                    gemm_with(&kernel, n, n, n, MatRef { data: &a, off: 0, rs: n, cs: 1 }, MatRef { data: &b, off: 0, rs: n, cs: 1 }, &mut c, n, false);
+                    gemm_with(
+                        &kernel,
+                        n,
+                        n,
+                        n,
+                        MatRef { data: &a, off: 0, rs: n, cs: 1 },
+                        MatRef { data: &b, off: 0, rs: n, cs: 1 },
+                        &mut c,
+                        n,
+                        false,
+                    );
                 }
                 // SAFETY: a, b, c hold n x n row-major matrices.
-                None => unsafe { matrixmultiply::sgemm(n, n, n, 1.0, a.as_ptr(), n as isize, 1, b.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1) },
+                None => unsafe {
+                    matrixmultiply::sgemm(
+                        n,
+                        n,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        n as isize,
+                        1,
+                        b.as_ptr(),
+                        n as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                },
             }
             *best = best.min(cpu_seconds() - t);
         }
     }
     let gflops = |t: f64| 2.0 * (n as f64).powi(3) / t / 1e9;
-    let mut results: Vec<(f64, Option<Blocks>)> = best.iter().map(|&t| gflops(t)).zip(configs).collect();
+    let mut results: Vec<(f64, Option<Blocks>)> =
+        best.iter().map(|&t| gflops(t)).zip(configs).collect();
     results.sort_by(|x, y| y.0.partial_cmp(&x.0).unwrap());
     for (g, cfg) in &results {
         match cfg {
-            Some(Blocks { kc, mc, nc }) => println!("kc {kc:>4} mc {mc:>4} nc {nc:>5}: {g:>7.1} GFLOP/s"),
+            Some(Blocks { kc, mc, nc }) => {
+                println!("kc {kc:>4} mc {mc:>4} nc {nc:>5}: {g:>7.1} GFLOP/s")
+            }
             None => println!("matrixmultiply:        {g:>7.1} GFLOP/s"),
         }
     }
@@ -104,19 +141,38 @@ fn in_cache(shape: &str) {
     let (m, n, k) = (v[0], v[1], v[2]);
     let kernel = f32::kernel();
     let mut rng = Rng::new(1);
-    let a = Tensor::randn([m, k], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
-    let b = Tensor::randn([k, n], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
+    let a = Tensor::randn([m, k], 1.0, DType::F32, &Device::Cpu, &mut rng)
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    let b = Tensor::randn([k, n], 1.0, DType::F32, &Device::Cpu, &mut rng)
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
     let mut c = vec![0f32; m * n];
     let reps = (2e8 / (2.0 * (m * n * k) as f64)).max(1.0) as usize;
     let mut best = f64::INFINITY;
     for _ in 0..20 {
         let t = cpu_seconds();
         for _ in 0..reps {
-            gemm_with(&kernel, m, n, k, MatRef { data: &a, off: 0, rs: k, cs: 1 }, MatRef { data: &b, off: 0, rs: n, cs: 1 }, &mut c, n, false);
+            gemm_with(
+                &kernel,
+                m,
+                n,
+                k,
+                MatRef { data: &a, off: 0, rs: k, cs: 1 },
+                MatRef { data: &b, off: 0, rs: n, cs: 1 },
+                &mut c,
+                n,
+                false,
+            );
         }
         best = best.min((cpu_seconds() - t) / reps as f64);
     }
-    println!("{m}x{k}x{n} in cache, {kernel:?}: {:.1} GFLOP/s", 2.0 * (m * n * k) as f64 / best / 1e9);
+    println!(
+        "{m}x{k}x{n} in cache, {kernel:?}: {:.1} GFLOP/s",
+        2.0 * (m * n * k) as f64 / best / 1e9
+    );
 }
 
 /// `TUNE_TILES=1`: every AVX-512 tile shape (`LAWCAT_AVX512_TILE`) at its default blocking, on
@@ -131,8 +187,14 @@ fn tiles(n: usize) {
     let rounds: usize = std::env::var("TUNE_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
     let mut rng = Rng::new(1);
     for (m, k, nn) in [(n, n, n), (144, 256, 960)] {
-        let a = Tensor::randn([m, k], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
-        let b = Tensor::randn([k, nn], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
+        let a = Tensor::randn([m, k], 1.0, DType::F32, &Device::Cpu, &mut rng)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+        let b = Tensor::randn([k, nn], 1.0, DType::F32, &Device::Cpu, &mut rng)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
         let mut c = vec![0f32; m * nn];
         let reps = (2e8 / (2.0 * (m * nn * k) as f64)).max(1.0) as usize;
         let mut best = vec![f64::INFINITY; kernels.len()];
@@ -140,14 +202,27 @@ fn tiles(n: usize) {
             for ((_, kernel), best) in kernels.iter().zip(best.iter_mut()) {
                 let t = cpu_seconds();
                 for _ in 0..reps {
-                    gemm_with(kernel, m, nn, k, MatRef { data: &a, off: 0, rs: k, cs: 1 }, MatRef { data: &b, off: 0, rs: nn, cs: 1 }, &mut c, nn, false);
+                    gemm_with(
+                        kernel,
+                        m,
+                        nn,
+                        k,
+                        MatRef { data: &a, off: 0, rs: k, cs: 1 },
+                        MatRef { data: &b, off: 0, rs: nn, cs: 1 },
+                        &mut c,
+                        nn,
+                        false,
+                    );
                 }
                 *best = best.min((cpu_seconds() - t) / reps as f64);
             }
         }
         println!("{m}x{k}x{nn}, one thread:");
         for ((name, _), t) in kernels.iter().zip(&best) {
-            println!("  LAWCAT_AVX512_TILE={name:<8} {:>7.1} GFLOP/s", 2.0 * (m * nn * k) as f64 / t / 1e9);
+            println!(
+                "  LAWCAT_AVX512_TILE={name:<8} {:>7.1} GFLOP/s",
+                2.0 * (m * nn * k) as f64 / t / 1e9
+            );
         }
     }
 }

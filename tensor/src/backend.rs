@@ -34,7 +34,9 @@ impl Device {
     pub fn same(&self, other: &Device) -> bool {
         match (self, other) {
             (Device::Cpu, Device::Cpu) => true,
-            (Device::Accel(a), Device::Accel(b)) => a.ordinal() == b.ordinal() && a.name() == b.name(),
+            (Device::Accel(a), Device::Accel(b)) => {
+                a.ordinal() == b.ordinal() && a.name() == b.name()
+            }
             (Device::Cpu, Device::Accel(_)) | (Device::Accel(_), Device::Cpu) => false,
         }
     }
@@ -82,7 +84,12 @@ pub trait AccelDevice: Send + Sync + Debug {
     /// Runs a fused op: the device decides which body (its kernels through
     /// [`CustomOp::accel`], or, for a device whose memory the host addresses directly, the
     /// CPU body in place).
-    fn run_custom(&self, op: &dyn CustomOp, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()>;
+    fn run_custom(
+        &self,
+        op: &dyn CustomOp,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()>;
     /// Waits for every queued op to finish.
     fn synchronize(&self) -> Result<()>;
     /// The record of every transfer to and from this device, where it keeps one (the
@@ -183,11 +190,30 @@ pub trait BackendStorage: Send + Sync + Debug + 'static {
     fn contiguous(&self, layout: &Layout) -> Result<Storage>;
     fn cast(&self, layout: &Layout, dtype: DType) -> Result<Storage>;
     fn unary(&self, layout: &Layout, op: UnaryOp) -> Result<Storage>;
-    fn binary(&self, layout: &Layout, rhs: &dyn BackendStorage, rhs_layout: &Layout, op: BinaryOp) -> Result<Storage>;
+    fn binary(
+        &self,
+        layout: &Layout,
+        rhs: &dyn BackendStorage,
+        rhs_layout: &Layout,
+        op: BinaryOp,
+    ) -> Result<Storage>;
     /// Comparison; the result is U8 (1 where true).
-    fn cmp(&self, layout: &Layout, rhs: &dyn BackendStorage, rhs_layout: &Layout, op: CmpOp) -> Result<Storage>;
+    fn cmp(
+        &self,
+        layout: &Layout,
+        rhs: &dyn BackendStorage,
+        rhs_layout: &Layout,
+        op: CmpOp,
+    ) -> Result<Storage>;
     /// `self` is the condition (non-zero = true).
-    fn where_cond(&self, layout: &Layout, on_true: &dyn BackendStorage, true_layout: &Layout, on_false: &dyn BackendStorage, false_layout: &Layout) -> Result<Storage>;
+    fn where_cond(
+        &self,
+        layout: &Layout,
+        on_true: &dyn BackendStorage,
+        true_layout: &Layout,
+        on_false: &dyn BackendStorage,
+        false_layout: &Layout,
+    ) -> Result<Storage>;
     /// Reduces `dim`; the output has the input's shape with `dim` of size 1.
     /// ArgMax/ArgMin give I64.
     fn reduce(&self, layout: &Layout, dim: usize, op: ReduceOp) -> Result<Storage>;
@@ -195,18 +221,61 @@ pub trait BackendStorage: Send + Sync + Debug + 'static {
     /// Inclusive cumulative sum along `dim` (from the end when `reverse`).
     fn cumsum(&self, layout: &Layout, dim: usize, reverse: bool) -> Result<Storage>;
     /// `[..., m, k] @ [..., k, n]`, batch dims already equal (broadcast with stride 0).
-    fn matmul(&self, layout: &Layout, rhs: &dyn BackendStorage, rhs_layout: &Layout) -> Result<Storage>;
+    fn matmul(
+        &self,
+        layout: &Layout,
+        rhs: &dyn BackendStorage,
+        rhs_layout: &Layout,
+    ) -> Result<Storage>;
     /// Rows `ids` (I64, 1-D) of `dim`.
-    fn index_select(&self, layout: &Layout, ids: &dyn BackendStorage, ids_layout: &Layout, dim: usize) -> Result<Storage>;
+    fn index_select(
+        &self,
+        layout: &Layout,
+        ids: &dyn BackendStorage,
+        ids_layout: &Layout,
+        dim: usize,
+    ) -> Result<Storage>;
     /// `out[i][j][k] = self[i][index[i][j][k]][k]` for dim = 1 (torch.gather).
-    fn gather(&self, layout: &Layout, index: &dyn BackendStorage, index_layout: &Layout, dim: usize) -> Result<Storage>;
+    fn gather(
+        &self,
+        layout: &Layout,
+        index: &dyn BackendStorage,
+        index_layout: &Layout,
+        dim: usize,
+    ) -> Result<Storage>;
     /// A copy of `self` with `src` added at `index` along `dim` (torch.scatter_add).
-    fn scatter_add(&self, layout: &Layout, index: &dyn BackendStorage, index_layout: &Layout, src: &dyn BackendStorage, src_layout: &Layout, dim: usize) -> Result<Storage>;
+    fn scatter_add(
+        &self,
+        layout: &Layout,
+        index: &dyn BackendStorage,
+        index_layout: &Layout,
+        src: &dyn BackendStorage,
+        src_layout: &Layout,
+        dim: usize,
+    ) -> Result<Storage>;
     /// A copy of `self` with slice `i` of `src` added to slice `ids[i]` along `dim` (torch.index_add).
-    fn index_add(&self, layout: &Layout, ids: &dyn BackendStorage, ids_layout: &Layout, src: &dyn BackendStorage, src_layout: &Layout, dim: usize) -> Result<Storage>;
+    fn index_add(
+        &self,
+        layout: &Layout,
+        ids: &dyn BackendStorage,
+        ids_layout: &Layout,
+        src: &dyn BackendStorage,
+        src_layout: &Layout,
+        dim: usize,
+    ) -> Result<Storage>;
     /// `self` followed by `rest` along `dim`; all of one dtype, shapes equal but for `dim`.
-    fn concat(&self, layout: &Layout, rest: &[(&dyn BackendStorage, &Layout)], dim: usize) -> Result<Storage>;
+    fn concat(
+        &self,
+        layout: &Layout,
+        rest: &[(&dyn BackendStorage, &Layout)],
+        dim: usize,
+    ) -> Result<Storage>;
     /// Writes the elements of `src` (seen through `src_layout`) into the places `dst` picks
     /// out of `self`, in place; shapes equal, dtypes equal.
-    fn copy_into(&mut self, dst: &Layout, src: &dyn BackendStorage, src_layout: &Layout) -> Result<()>;
+    fn copy_into(
+        &mut self,
+        dst: &Layout,
+        src: &dyn BackendStorage,
+        src_layout: &Layout,
+    ) -> Result<()>;
 }

@@ -8,7 +8,9 @@
 //!
 //! `lawcat --device check` runs any command on it (as a way to audit transfers).
 
-use crate::backend::{AccelDevice, BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, Storage, UnaryOp};
+use crate::backend::{
+    AccelDevice, BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, Storage, UnaryOp,
+};
 use crate::custom_op::{CustomOp, DevIn, DevOut, HostIn, HostOut};
 use crate::host::CpuStorage;
 use crate::{DType, Error, Layout, Result};
@@ -93,7 +95,12 @@ static NEXT_ORDINAL: AtomicUsize = AtomicUsize::new(0);
 
 impl CheckDevice {
     pub fn new() -> CheckDevice {
-        CheckDevice { inner: Arc::new(Inner { ordinal: NEXT_ORDINAL.fetch_add(1, Ordering::Relaxed), log: TransferLog::default() }) }
+        CheckDevice {
+            inner: Arc::new(Inner {
+                ordinal: NEXT_ORDINAL.fetch_add(1, Ordering::Relaxed),
+                log: TransferLog::default(),
+            }),
+        }
     }
     /// A fresh checking device as a [`Device`].
     pub fn device() -> Device {
@@ -146,7 +153,14 @@ impl CheckStorage {
     fn other<'a>(&self, op: &'static str, s: &'a dyn BackendStorage) -> Result<&'a CpuStorage> {
         match s.as_any().downcast_ref::<CheckStorage>() {
             Some(c) if Arc::ptr_eq(&c.device.inner, &self.device.inner) => Ok(&c.data),
-            _ => Err(Error::op(op, format!("operands on different devices: check:{} and {}", self.device.inner.ordinal, s.device()))),
+            _ => Err(Error::op(
+                op,
+                format!(
+                    "operands on different devices: check:{} and {}",
+                    self.device.inner.ordinal,
+                    s.device()
+                ),
+            )),
         }
     }
 }
@@ -181,14 +195,39 @@ impl BackendStorage for CheckStorage {
     fn unary(&self, layout: &Layout, op: UnaryOp) -> Result<Storage> {
         self.wrap_res(self.data.h_unary(layout, op))
     }
-    fn binary(&self, layout: &Layout, rhs: &dyn BackendStorage, rl: &Layout, op: BinaryOp) -> Result<Storage> {
+    fn binary(
+        &self,
+        layout: &Layout,
+        rhs: &dyn BackendStorage,
+        rl: &Layout,
+        op: BinaryOp,
+    ) -> Result<Storage> {
         self.wrap_res(self.data.h_binary(layout, self.other("binary", rhs)?, rl, op))
     }
-    fn cmp(&self, layout: &Layout, rhs: &dyn BackendStorage, rl: &Layout, op: CmpOp) -> Result<Storage> {
+    fn cmp(
+        &self,
+        layout: &Layout,
+        rhs: &dyn BackendStorage,
+        rl: &Layout,
+        op: CmpOp,
+    ) -> Result<Storage> {
         self.wrap_res(self.data.h_cmp(layout, self.other("cmp", rhs)?, rl, op))
     }
-    fn where_cond(&self, layout: &Layout, t: &dyn BackendStorage, tl: &Layout, f: &dyn BackendStorage, fl: &Layout) -> Result<Storage> {
-        self.wrap_res(self.data.h_where(layout, self.other("where", t)?, tl, self.other("where", f)?, fl))
+    fn where_cond(
+        &self,
+        layout: &Layout,
+        t: &dyn BackendStorage,
+        tl: &Layout,
+        f: &dyn BackendStorage,
+        fl: &Layout,
+    ) -> Result<Storage> {
+        self.wrap_res(self.data.h_where(
+            layout,
+            self.other("where", t)?,
+            tl,
+            self.other("where", f)?,
+            fl,
+        ))
     }
     fn reduce(&self, layout: &Layout, dim: usize, op: ReduceOp) -> Result<Storage> {
         self.wrap_res(self.data.h_reduce(layout, dim, op))
@@ -202,36 +241,99 @@ impl BackendStorage for CheckStorage {
     fn matmul(&self, layout: &Layout, rhs: &dyn BackendStorage, rl: &Layout) -> Result<Storage> {
         self.wrap_res(self.data.h_matmul(layout, self.other("matmul", rhs)?, rl))
     }
-    fn index_select(&self, layout: &Layout, ids: &dyn BackendStorage, il: &Layout, dim: usize) -> Result<Storage> {
+    fn index_select(
+        &self,
+        layout: &Layout,
+        ids: &dyn BackendStorage,
+        il: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
         self.wrap_res(self.data.h_index_select(layout, self.other("index_select", ids)?, il, dim))
     }
-    fn gather(&self, layout: &Layout, index: &dyn BackendStorage, il: &Layout, dim: usize) -> Result<Storage> {
+    fn gather(
+        &self,
+        layout: &Layout,
+        index: &dyn BackendStorage,
+        il: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
         self.wrap_res(self.data.h_gather(layout, self.other("gather", index)?, il, dim))
     }
-    fn scatter_add(&self, layout: &Layout, index: &dyn BackendStorage, il: &Layout, src: &dyn BackendStorage, sl: &Layout, dim: usize) -> Result<Storage> {
-        self.wrap_res(self.data.h_scatter_add(layout, self.other("scatter_add", index)?, il, self.other("scatter_add", src)?, sl, dim))
+    fn scatter_add(
+        &self,
+        layout: &Layout,
+        index: &dyn BackendStorage,
+        il: &Layout,
+        src: &dyn BackendStorage,
+        sl: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
+        self.wrap_res(self.data.h_scatter_add(
+            layout,
+            self.other("scatter_add", index)?,
+            il,
+            self.other("scatter_add", src)?,
+            sl,
+            dim,
+        ))
     }
-    fn index_add(&self, layout: &Layout, ids: &dyn BackendStorage, il: &Layout, src: &dyn BackendStorage, sl: &Layout, dim: usize) -> Result<Storage> {
-        self.wrap_res(self.data.h_index_add(layout, self.other("index_add", ids)?, il, self.other("index_add", src)?, sl, dim))
+    fn index_add(
+        &self,
+        layout: &Layout,
+        ids: &dyn BackendStorage,
+        il: &Layout,
+        src: &dyn BackendStorage,
+        sl: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
+        self.wrap_res(self.data.h_index_add(
+            layout,
+            self.other("index_add", ids)?,
+            il,
+            self.other("index_add", src)?,
+            sl,
+            dim,
+        ))
     }
-    fn concat(&self, layout: &Layout, rest: &[(&dyn BackendStorage, &Layout)], dim: usize) -> Result<Storage> {
+    fn concat(
+        &self,
+        layout: &Layout,
+        rest: &[(&dyn BackendStorage, &Layout)],
+        dim: usize,
+    ) -> Result<Storage> {
         let mut parts: Vec<(&CpuStorage, &Layout)> = vec![(&self.data, layout)];
         for (s, l) in rest {
             parts.push((self.other("concat", *s)?, l));
         }
         self.wrap_res(self.data.h_concat(&parts, dim))
     }
-    fn copy_into(&mut self, dst: &Layout, src: &dyn BackendStorage, src_layout: &Layout) -> Result<()> {
+    fn copy_into(
+        &mut self,
+        dst: &Layout,
+        src: &dyn BackendStorage,
+        src_layout: &Layout,
+    ) -> Result<()> {
         let src = self.other("copy_into", src)?;
         self.data.h_copy_into(dst, src, src_layout)
     }
 }
 
 /// The host memory of an operand of a fused op on `device`.
-fn host_of<'a>(device: &CheckDevice, op: &dyn CustomOp, s: &'a dyn BackendStorage) -> Result<&'a CpuStorage> {
+fn host_of<'a>(
+    device: &CheckDevice,
+    op: &dyn CustomOp,
+    s: &'a dyn BackendStorage,
+) -> Result<&'a CpuStorage> {
     match s.as_any().downcast_ref::<CheckStorage>() {
         Some(c) if Arc::ptr_eq(&c.device.inner, &device.inner) => Ok(&c.data),
-        _ => Err(Error::op(op.name(), format!("operands on different devices: check:{} and {}", device.inner.ordinal, s.device()))),
+        _ => Err(Error::op(
+            op.name(),
+            format!(
+                "operands on different devices: check:{} and {}",
+                device.inner.ordinal,
+                s.device()
+            ),
+        )),
     }
 }
 
@@ -263,12 +365,22 @@ impl AccelDevice for CheckDevice {
         Ok(Arc::new(self.own(CpuStorage::F64(v).h_cast(&Layout::contiguous(n), dtype))))
     }
     /// Runs the op's CPU body on this device's host memory, in place: no transfer.
-    fn run_custom(&self, op: &dyn CustomOp, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
-        let hin: Vec<HostIn> = ins.iter().map(|i| Ok(HostIn { data: host_of(self, op, i.storage)?, layout: i.layout })).collect::<Result<_>>()?;
+    fn run_custom(
+        &self,
+        op: &dyn CustomOp,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
+        let hin: Vec<HostIn> = ins
+            .iter()
+            .map(|i| Ok(HostIn { data: host_of(self, op, i.storage)?, layout: i.layout }))
+            .collect::<Result<_>>()?;
         let mut hout: Vec<HostOut> = Vec::with_capacity(outs.len());
         for o in outs.iter_mut() {
             let layout = o.layout;
-            let c = o.storage.as_any_mut().downcast_mut::<CheckStorage>().ok_or_else(|| Error::op(op.name(), "output storage is not on the checking device"))?;
+            let c = o.storage.as_any_mut().downcast_mut::<CheckStorage>().ok_or_else(|| {
+                Error::op(op.name(), "output storage is not on the checking device")
+            })?;
             if !Arc::ptr_eq(&c.device.inner, &self.inner) {
                 return Err(Error::op(op.name(), "output on another checking device"));
             }

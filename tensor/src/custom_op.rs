@@ -48,7 +48,12 @@ pub trait CustomOp: Send + Sync {
     /// Computes on host memory.
     fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()>;
     /// Computes on an accelerator's memory (kernel launches; no transfers).
-    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()>;
+    fn accel(
+        &self,
+        device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()>;
 }
 
 impl<'a> HostIn<'a> {
@@ -72,7 +77,9 @@ impl<'a> HostIn<'a> {
             }
         }
         let c = self.data.h_cast(self.layout, T::DTYPE);
-        Ok(Cow::Owned(T::slice(&c).ok_or_else(|| Error::op("custom op", "cast gave another dtype"))?.to_vec()))
+        Ok(Cow::Owned(
+            T::slice(&c).ok_or_else(|| Error::op("custom op", "cast gave another dtype"))?.to_vec(),
+        ))
     }
 }
 
@@ -96,7 +103,9 @@ impl HostOut<'_> {
         }
         let (o, n, dt) = (self.layout.offset(), self.layout.numel(), self.data.dtype());
         let o = if n == 0 { 0 } else { o };
-        let v = T::slice_mut(self.data).ok_or_else(|| Error::op("custom op", format!("output is {dt}, the body wrote {}", T::DTYPE)))?;
+        let v = T::slice_mut(self.data).ok_or_else(|| {
+            Error::op("custom op", format!("output is {dt}, the body wrote {}", T::DTYPE))
+        })?;
         Ok(&mut v[o..o + n])
     }
     /// Writes values given in a compute type (f32 or f64), rounding once to the output's
@@ -115,7 +124,9 @@ impl HostOut<'_> {
             DType::F32 => go::<f32, C>(self, values),
             DType::BF16 => go::<half::bf16, C>(self, values),
             DType::F16 => go::<half::f16, C>(self, values),
-            dt @ (DType::I64 | DType::U8) => bail!("custom op", "cannot write float values into a {dt} output"),
+            dt @ (DType::I64 | DType::U8) => {
+                bail!("custom op", "cannot write float values into a {dt} output")
+            }
         }
     }
 }
@@ -140,21 +151,42 @@ fn common_device(op: &dyn CustomOp, tensors: impl IntoIterator<Item = Device>) -
 impl Tensor {
     /// Runs `op` on `inputs` (all on one device), into new contiguous outputs of the given
     /// shapes and dtypes on that device.
-    pub fn apply_op(op: &dyn CustomOp, inputs: &[&Tensor], outputs: &[(Shape, DType)]) -> Result<Vec<Tensor>> {
+    pub fn apply_op(
+        op: &dyn CustomOp,
+        inputs: &[&Tensor],
+        outputs: &[(Shape, DType)],
+    ) -> Result<Vec<Tensor>> {
         let device = common_device(op, inputs.iter().map(|t| t.device()))?;
-        let layouts: Vec<Layout> = outputs.iter().map(|(s, _)| Layout::contiguous(s.clone())).collect();
+        let layouts: Vec<Layout> =
+            outputs.iter().map(|(s, _)| Layout::contiguous(s.clone())).collect();
         let storages: Vec<Storage> = match &device {
             Device::Cpu => {
-                let mut data: Vec<CpuStorage> = outputs.iter().map(|(s, dt)| CpuStorage::full(0.0, s.numel(), *dt)).collect();
-                let ins: Vec<HostIn> = inputs.iter().map(|t| host_in(op, t)).collect::<Result<_>>()?;
-                let mut outs: Vec<HostOut> = data.iter_mut().zip(&layouts).map(|(d, l)| HostOut { data: d, layout: l }).collect();
+                let mut data: Vec<CpuStorage> =
+                    outputs.iter().map(|(s, dt)| CpuStorage::full(0.0, s.numel(), *dt)).collect();
+                let ins: Vec<HostIn> =
+                    inputs.iter().map(|t| host_in(op, t)).collect::<Result<_>>()?;
+                let mut outs: Vec<HostOut> = data
+                    .iter_mut()
+                    .zip(&layouts)
+                    .map(|(d, l)| HostOut { data: d, layout: l })
+                    .collect();
                 op.cpu(&ins, &mut outs)?;
                 data.into_iter().map(|d| Arc::new(d) as Storage).collect()
             }
             Device::Accel(dev) => {
-                let mut data: Vec<Box<dyn BackendStorage>> = outputs.iter().map(|(s, dt)| dev.alloc(s.numel(), *dt)).collect::<Result<_>>()?;
-                let ins: Vec<DevIn> = inputs.iter().map(|t| DevIn { storage: &**t.storage(), layout: t.layout() }).collect();
-                let mut outs: Vec<DevOut> = data.iter_mut().zip(&layouts).map(|(d, l)| DevOut { storage: &mut **d, layout: l }).collect();
+                let mut data: Vec<Box<dyn BackendStorage>> = outputs
+                    .iter()
+                    .map(|(s, dt)| dev.alloc(s.numel(), *dt))
+                    .collect::<Result<_>>()?;
+                let ins: Vec<DevIn> = inputs
+                    .iter()
+                    .map(|t| DevIn { storage: &**t.storage(), layout: t.layout() })
+                    .collect();
+                let mut outs: Vec<DevOut> = data
+                    .iter_mut()
+                    .zip(&layouts)
+                    .map(|(d, l)| DevOut { storage: &mut **d, layout: l })
+                    .collect();
                 dev.run_custom(op, &ins, &mut outs)?;
                 data.into_iter().map(Storage::from).collect()
             }
@@ -165,26 +197,45 @@ impl Tensor {
     /// Runs `op` on `inputs`, writing into `outputs` in place (each read and written through
     /// its layout). An output whose storage is shared (a view or clone of it is alive) is
     /// copied first, so no other tensor sees the write.
-    pub fn apply_op_inplace(op: &dyn CustomOp, inputs: &[&Tensor], outputs: &mut [&mut Tensor]) -> Result<()> {
-        let device = common_device(op, inputs.iter().map(|t| t.device()).chain(outputs.iter().map(|t| t.device())))?;
+    pub fn apply_op_inplace(
+        op: &dyn CustomOp,
+        inputs: &[&Tensor],
+        outputs: &mut [&mut Tensor],
+    ) -> Result<()> {
+        let device = common_device(
+            op,
+            inputs.iter().map(|t| t.device()).chain(outputs.iter().map(|t| t.device())),
+        )?;
         for o in outputs.iter_mut() {
             o.make_storage_unique()?;
         }
         let layouts: Vec<Layout> = outputs.iter().map(|t| t.layout().clone()).collect();
-        let mut stores: Vec<&mut dyn BackendStorage> = outputs.iter_mut().map(|t| t.storage_mut().expect("made unique above")).collect();
+        let mut stores: Vec<&mut dyn BackendStorage> =
+            outputs.iter_mut().map(|t| t.storage_mut().expect("made unique above")).collect();
         match &device {
             Device::Cpu => {
-                let ins: Vec<HostIn> = inputs.iter().map(|t| host_in(op, t)).collect::<Result<_>>()?;
+                let ins: Vec<HostIn> =
+                    inputs.iter().map(|t| host_in(op, t)).collect::<Result<_>>()?;
                 let mut outs: Vec<HostOut> = Vec::with_capacity(stores.len());
                 for (s, l) in stores.iter_mut().zip(&layouts) {
-                    let data = s.as_any_mut().downcast_mut::<CpuStorage>().ok_or_else(|| Error::op(op.name(), "output storage is not host memory"))?;
+                    let data = s
+                        .as_any_mut()
+                        .downcast_mut::<CpuStorage>()
+                        .ok_or_else(|| Error::op(op.name(), "output storage is not host memory"))?;
                     outs.push(HostOut { data, layout: l });
                 }
                 op.cpu(&ins, &mut outs)
             }
             Device::Accel(dev) => {
-                let ins: Vec<DevIn> = inputs.iter().map(|t| DevIn { storage: &**t.storage(), layout: t.layout() }).collect();
-                let mut outs: Vec<DevOut> = stores.iter_mut().zip(&layouts).map(|(s, l)| DevOut { storage: &mut **s, layout: l }).collect();
+                let ins: Vec<DevIn> = inputs
+                    .iter()
+                    .map(|t| DevIn { storage: &**t.storage(), layout: t.layout() })
+                    .collect();
+                let mut outs: Vec<DevOut> = stores
+                    .iter_mut()
+                    .zip(&layouts)
+                    .map(|(s, l)| DevOut { storage: &mut **s, layout: l })
+                    .collect();
                 dev.run_custom(op, &ins, &mut outs)
             }
         }
@@ -192,6 +243,8 @@ impl Tensor {
 }
 
 fn host_in<'a>(op: &dyn CustomOp, t: &'a Tensor) -> Result<HostIn<'a>> {
-    let data = t.storage().as_any().downcast_ref::<CpuStorage>().ok_or_else(|| Error::op(op.name(), format!("operand on {} where host memory was expected", t.device())))?;
+    let data = t.storage().as_any().downcast_ref::<CpuStorage>().ok_or_else(|| {
+        Error::op(op.name(), format!("operand on {} where host memory was expected", t.device()))
+    })?;
     Ok(HostIn { data, layout: t.layout() })
 }

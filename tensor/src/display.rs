@@ -7,13 +7,26 @@ use std::fmt;
 const EDGE: usize = 3;
 const SUMMARIZE_ABOVE: usize = 1000;
 
-fn write_level(f: &mut fmt::Formatter<'_>, v: &[f64], dims: &[usize], strides: &[usize], at: usize, depth: usize, summarize: bool, int: bool) -> fmt::Result {
+fn write_level(
+    f: &mut fmt::Formatter<'_>,
+    v: &[f64],
+    dims: &[usize],
+    strides: &[usize],
+    at: usize,
+    depth: usize,
+    summarize: bool,
+    int: bool,
+) -> fmt::Result {
     if dims.is_empty() {
         return if int { write!(f, "{}", v[at] as i64) } else { write!(f, "{:.4}", v[at]) };
     }
     let n = dims[0];
     write!(f, "[")?;
-    let show: Vec<Option<usize>> = if summarize && n > 2 * EDGE { (0..EDGE).map(Some).chain(std::iter::once(None)).chain((n - EDGE..n).map(Some)).collect() } else { (0..n).map(Some).collect() };
+    let show: Vec<Option<usize>> = if summarize && n > 2 * EDGE {
+        (0..EDGE).map(Some).chain(std::iter::once(None)).chain((n - EDGE..n).map(Some)).collect()
+    } else {
+        (0..n).map(Some).collect()
+    };
     for (k, i) in show.iter().enumerate() {
         if k > 0 {
             if dims.len() > 1 {
@@ -23,7 +36,16 @@ fn write_level(f: &mut fmt::Formatter<'_>, v: &[f64], dims: &[usize], strides: &
             }
         }
         match i {
-            Some(i) => write_level(f, v, &dims[1..], &strides[1..], at + i * strides[0], depth + 1, summarize, int)?,
+            Some(i) => write_level(
+                f,
+                v,
+                &dims[1..],
+                &strides[1..],
+                at + i * strides[0],
+                depth + 1,
+                summarize,
+                int,
+            )?,
             None => write!(f, "...")?,
         }
     }

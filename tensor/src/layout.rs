@@ -156,7 +156,9 @@ impl Layout {
         if self.numel() == 0 {
             return 0;
         }
-        self.offset + self.dims().iter().zip(&self.strides).map(|(&d, &s)| (d - 1) * s).sum::<usize>() + 1
+        self.offset
+            + self.dims().iter().zip(&self.strides).map(|(&d, &s)| (d - 1) * s).sum::<usize>()
+            + 1
     }
 
     pub fn check_dim(&self, op: &'static str, dim: usize) -> Result<()> {
@@ -170,7 +172,9 @@ impl Layout {
     pub fn permute(&self, perm: &[usize]) -> Result<Layout> {
         let rank = self.shape.rank();
         let mut seen = vec![false; rank];
-        if perm.len() != rank || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true)) {
+        if perm.len() != rank
+            || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true))
+        {
             bail!("permute", "{perm:?} is not a permutation of the dims of shape {:?}", self.dims())
         }
         let dims = perm.iter().map(|&p| self.dims()[p]).collect::<Vec<_>>();
@@ -193,7 +197,12 @@ impl Layout {
         self.check_dim("narrow", dim)?;
         let size = self.dims()[dim];
         if start.checked_add(len).map_or(true, |e| e > size) {
-            bail!("narrow", "range {start}..{} out of bounds for dim {dim} of shape {:?}", start + len, self.dims())
+            bail!(
+                "narrow",
+                "range {start}..{} out of bounds for dim {dim} of shape {:?}",
+                start + len,
+                self.dims()
+            )
         }
         let mut dims = self.dims().to_vec();
         dims[dim] = len;
@@ -228,10 +237,18 @@ impl Layout {
         let old = self.dims();
         debug_assert_eq!(old.iter().product::<usize>(), new.iter().product::<usize>());
         if self.is_contiguous() {
-            return Some(Layout { shape: Shape(new.to_vec()), strides: Shape::from(new).contiguous_strides(), offset: self.offset });
+            return Some(Layout {
+                shape: Shape(new.to_vec()),
+                strides: Shape::from(new).contiguous_strides(),
+                offset: self.offset,
+            });
         }
         if self.numel() == 0 {
-            return Some(Layout { shape: Shape(new.to_vec()), strides: Shape::from(new).contiguous_strides(), offset: self.offset });
+            return Some(Layout {
+                shape: Shape(new.to_vec()),
+                strides: Shape::from(new).contiguous_strides(),
+                offset: self.offset,
+            });
         }
         let mut new_strides = vec![0usize; new.len()];
         let mut view_d = new.len() as isize - 1;
@@ -240,7 +257,8 @@ impl Layout {
         let mut view_numel = 1usize;
         for td in (0..old.len()).rev() {
             tensor_numel *= old[td];
-            let boundary = td == 0 || (old[td - 1] != 1 && self.strides[td - 1] != tensor_numel * chunk_base);
+            let boundary =
+                td == 0 || (old[td - 1] != 1 && self.strides[td - 1] != tensor_numel * chunk_base);
             if boundary {
                 while view_d >= 0 && (view_numel < tensor_numel || new[view_d as usize] == 1) {
                     new_strides[view_d as usize] = view_numel * chunk_base;
@@ -266,7 +284,12 @@ impl Layout {
     pub fn squeeze(&self, dim: usize) -> Result<Layout> {
         self.check_dim("squeeze", dim)?;
         if self.dims()[dim] != 1 {
-            bail!("squeeze", "dim {dim} of shape {:?} has size {}, not 1", self.dims(), self.dims()[dim])
+            bail!(
+                "squeeze",
+                "dim {dim} of shape {:?} has size {}, not 1",
+                self.dims(),
+                self.dims()[dim]
+            )
         }
         let mut dims = self.dims().to_vec();
         let mut strides = self.strides.clone();

@@ -43,7 +43,9 @@ pub mod testing;
 pub mod tolerance;
 mod view;
 
-pub use backend::{AccelDevice, BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, Storage, UnaryOp};
+pub use backend::{
+    AccelDevice, BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, Storage, UnaryOp,
+};
 pub use custom_op::{CustomOp, DevIn, DevOut, HostIn, HostOut};
 pub use dtype::{DType, Elem, FloatElem, Real};
 pub use error::{Error, Result};

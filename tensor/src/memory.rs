@@ -38,7 +38,14 @@ pub fn human(bytes: u128) -> String {
 pub fn check_fits(what: &str, bytes: u128) -> Result<()> {
     let limit = available_bytes().unwrap_or(u64::MAX as u128);
     if bytes > limit {
-        return Err(Error::op("memory", format!("{what} needs at least {}, but only {} is available", human(bytes), human(limit))));
+        return Err(Error::op(
+            "memory",
+            format!(
+                "{what} needs at least {}, but only {} is available",
+                human(bytes),
+                human(limit)
+            ),
+        ));
     }
     Ok(())
 }

@@ -133,12 +133,25 @@ impl Tensor {
             t = t.to_dtype(d)?;
             f = f.to_dtype(d)?;
         }
-        let (c, t, f) = (self.broadcast_as(&shape)?, t.broadcast_as(&shape)?, f.broadcast_as(&shape)?);
-        let s = c.storage().where_cond(c.layout(), &**t.storage(), t.layout(), &**f.storage(), f.layout())?;
+        let (c, t, f) =
+            (self.broadcast_as(&shape)?, t.broadcast_as(&shape)?, f.broadcast_as(&shape)?);
+        let s = c.storage().where_cond(
+            c.layout(),
+            &**t.storage(),
+            t.layout(),
+            &**f.storage(),
+            f.layout(),
+        )?;
         Ok(Tensor::contiguous_from(s, shape))
     }
 
-    fn reduce_op(&self, dim: usize, keepdim: bool, op: ReduceOp, name: &'static str) -> Result<Tensor> {
+    fn reduce_op(
+        &self,
+        dim: usize,
+        keepdim: bool,
+        op: ReduceOp,
+        name: &'static str,
+    ) -> Result<Tensor> {
         self.layout().check_dim(name, dim)?;
         if self.dims()[dim] == 0 && op != ReduceOp::Sum {
             bail!(name, "cannot reduce an empty dim {dim} of shape {:?}", self.dims())
@@ -189,7 +202,10 @@ impl Tensor {
     }
     pub fn softmax(&self, dim: usize) -> Result<Tensor> {
         self.layout().check_dim("softmax", dim)?;
-        Ok(Tensor::contiguous_from(self.storage().softmax(self.layout(), dim, false)?, self.shape()))
+        Ok(Tensor::contiguous_from(
+            self.storage().softmax(self.layout(), dim, false)?,
+            self.shape(),
+        ))
     }
     pub fn log_softmax(&self, dim: usize) -> Result<Tensor> {
         self.layout().check_dim("log_softmax", dim)?;
@@ -211,7 +227,12 @@ impl Tensor {
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
         same_device("matmul", self, rhs)?;
         if self.rank() == 0 || rhs.rank() == 0 {
-            bail!("matmul", "needs at least 1-D operands, got {:?} and {:?}", self.dims(), rhs.dims())
+            bail!(
+                "matmul",
+                "needs at least 1-D operands, got {:?} and {:?}",
+                self.dims(),
+                rhs.dims()
+            )
         }
         let a = if self.rank() == 1 { self.unsqueeze(0)? } else { self.clone() };
         let b = if rhs.rank() == 1 { rhs.unsqueeze(1)? } else { rhs.clone() };
@@ -272,7 +293,14 @@ impl Tensor {
         same_device("scatter_add", self, src)?;
         self.layout().check_dim("scatter_add", dim)?;
         let src = src.to_dtype(self.dtype())?;
-        let s = self.storage().scatter_add(self.layout(), &**index.storage(), index.layout(), &**src.storage(), src.layout(), dim)?;
+        let s = self.storage().scatter_add(
+            self.layout(),
+            &**index.storage(),
+            index.layout(),
+            &**src.storage(),
+            src.layout(),
+            dim,
+        )?;
         Ok(Tensor::contiguous_from(s, self.shape()))
     }
     /// A copy with slice `j` of `src` added to slice `ids[j]` along `dim` (torch.index_add).
@@ -284,7 +312,14 @@ impl Tensor {
             bail!("index_add", "indices must be 1-D, got shape {:?}", ids.dims())
         }
         let src = src.to_dtype(self.dtype())?;
-        let s = self.storage().index_add(self.layout(), &**ids.storage(), ids.layout(), &**src.storage(), src.layout(), dim)?;
+        let s = self.storage().index_add(
+            self.layout(),
+            &**ids.storage(),
+            ids.layout(),
+            &**src.storage(),
+            src.layout(),
+            dim,
+        )?;
         Ok(Tensor::contiguous_from(s, self.shape()))
     }
 

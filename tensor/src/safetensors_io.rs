@@ -54,7 +54,8 @@ impl SafetensorsFile {
         // SAFETY: the map is read-only; a file changed underneath us while mapped is outside
         // what we promise (as for every mmap reader).
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
-        let (n, meta) = safetensors::SafeTensors::read_metadata(&mmap).map_err(|e| Error::file(&path, format!("not a valid safetensors file: {e}")))?;
+        let (n, meta) = safetensors::SafeTensors::read_metadata(&mmap)
+            .map_err(|e| Error::file(&path, format!("not a valid safetensors file: {e}")))?;
         let infos = meta.tensors().into_iter().map(|(k, v)| (k, v.clone())).collect();
         let metadata = meta.metadata().clone().unwrap_or_default();
         Ok(SafetensorsFile { path, mmap, data_start: 8 + n, infos, metadata })
@@ -75,22 +76,40 @@ impl SafetensorsFile {
     }
     /// Shape and dtype of a tensor, without reading it.
     pub fn info(&self, name: &str) -> Result<(Vec<usize>, DType)> {
-        let info = self.infos.get(name).ok_or_else(|| Error::file(&self.path, format!("no tensor named {name:?}")))?;
+        let info = self
+            .infos
+            .get(name)
+            .ok_or_else(|| Error::file(&self.path, format!("no tensor named {name:?}")))?;
         Ok((info.shape.clone(), to_dtype(&self.path, name, info.dtype)?.0))
     }
     /// Reads one tensor into memory.
     pub fn load(&self, name: &str) -> Result<Tensor> {
-        let info = self.infos.get(name).ok_or_else(|| Error::file(&self.path, format!("no tensor named {name:?}")))?;
+        let info = self
+            .infos
+            .get(name)
+            .ok_or_else(|| Error::file(&self.path, format!("no tensor named {name:?}")))?;
         let (dtype, widen) = to_dtype(&self.path, name, info.dtype)?;
         let (s, e) = info.data_offsets;
         let bytes = &self.mmap[self.data_start + s..self.data_start + e];
         let storage = if widen {
-            let v: Vec<i64> = bytes.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64).collect();
+            let v: Vec<i64> = bytes
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64)
+                .collect();
             CpuStorage::I64(v)
         } else {
-            CpuStorage::from_bytes(bytes, dtype).ok_or_else(|| Error::file(&self.path, format!("tensor {name:?}: data length {} is not a whole number of {dtype} values", bytes.len())))?
+            CpuStorage::from_bytes(bytes, dtype).ok_or_else(|| {
+                Error::file(
+                    &self.path,
+                    format!(
+                        "tensor {name:?}: data length {} is not a whole number of {dtype} values",
+                        bytes.len()
+                    ),
+                )
+            })?
         };
-        Tensor::from_cpu(storage, info.shape.clone()).map_err(|e| Error::file(&self.path, format!("tensor {name:?}: {e}")))
+        Tensor::from_cpu(storage, info.shape.clone())
+            .map_err(|e| Error::file(&self.path, format!("tensor {name:?}: {e}")))
     }
     /// Every tensor, by name.
     pub fn load_all(&self) -> Result<BTreeMap<String, Tensor>> {
@@ -101,15 +120,21 @@ impl SafetensorsFile {
 /// Reads safetensors data held in memory (`name` says where it came from, for errors).
 pub fn load_bytes(bytes: &[u8], name: &str) -> Result<BTreeMap<String, Tensor>> {
     let path = PathBuf::from(name);
-    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::file(&path, format!("not valid safetensors data: {e}")))?;
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::file(&path, format!("not valid safetensors data: {e}")))?;
     let mut out = BTreeMap::new();
     for (n, view) in st.tensors() {
         let (dtype, widen) = to_dtype(&path, &n, view.dtype())?;
         let data = view.data();
         let storage = if widen {
-            CpuStorage::I64(data.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64).collect())
+            CpuStorage::I64(
+                data.chunks_exact(4)
+                    .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64)
+                    .collect(),
+            )
         } else {
-            CpuStorage::from_bytes(data, dtype).ok_or_else(|| Error::file(&path, format!("tensor {n:?}: bad data length")))?
+            CpuStorage::from_bytes(data, dtype)
+                .ok_or_else(|| Error::file(&path, format!("tensor {n:?}: bad data length")))?
         };
         out.insert(n.clone(), Tensor::from_cpu(storage, view.shape().to_vec())?);
     }
@@ -144,14 +169,26 @@ impl safetensors::View for &View<'_> {
 
 /// Writes `tensors` (with optional `__metadata__`) to `path`, atomically: the file at
 /// `path` is either the old one or the complete new one, never a torn mix.
-pub fn save<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>, metadata: Option<HashMap<String, String>>, path: impl AsRef<Path>) -> Result<()> {
+pub fn save<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,
+    metadata: Option<HashMap<String, String>>,
+    path: impl AsRef<Path>,
+) -> Result<()> {
     let path = path.as_ref();
     let mut views = Vec::new();
     for (name, t) in tensors {
         let host = t.to_cpu_storage()?;
-        views.push((name.to_string(), View { dtype: st_dtype(t.dtype()), shape: t.dims().to_vec(), data: Cow::Owned(host.as_bytes().to_vec()) }));
+        views.push((
+            name.to_string(),
+            View {
+                dtype: st_dtype(t.dtype()),
+                shape: t.dims().to_vec(),
+                data: Cow::Owned(host.as_bytes().to_vec()),
+            },
+        ));
     }
     let refs: Vec<(String, &View)> = views.iter().map(|(n, v)| (n.clone(), v)).collect();
-    let bytes = safetensors::serialize(refs, metadata).map_err(|e| Error::file(path, format!("cannot serialize: {e}")))?;
+    let bytes = safetensors::serialize(refs, metadata)
+        .map_err(|e| Error::file(path, format!("cannot serialize: {e}")))?;
     write_atomic(path, |w| w.write_all(&bytes))
 }

@@ -17,7 +17,12 @@ impl Tensor {
     /// A tensor over `storage` seen through `layout` (checked to stay inside the storage).
     pub fn from_storage(storage: Storage, layout: Layout) -> Result<Tensor> {
         if layout.storage_extent() > storage.len() {
-            bail!("from_storage", "layout {:?} reaches past a storage of {} elements", layout, storage.len())
+            bail!(
+                "from_storage",
+                "layout {:?} reaches past a storage of {} elements",
+                layout,
+                storage.len()
+            )
         }
         Ok(Tensor { storage, layout })
     }
@@ -34,7 +39,12 @@ impl Tensor {
     pub fn from_cpu(data: CpuStorage, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
         if data.len() != shape.numel() {
-            bail!("from_cpu", "{} elements do not fill shape {shape:?} ({} elements)", data.len(), shape.numel())
+            bail!(
+                "from_cpu",
+                "{} elements do not fill shape {shape:?} ({} elements)",
+                data.len(),
+                shape.numel()
+            )
         }
         Ok(Tensor::contiguous_from(Arc::new(data), shape))
     }
@@ -43,7 +53,11 @@ impl Tensor {
         Tensor::from_cpu(data, shape)?.to_device(device)
     }
     /// A vector as a tensor on `device`.
-    pub fn from_vec<T: Elem>(data: Vec<T>, shape: impl Into<Shape>, device: &Device) -> Result<Tensor> {
+    pub fn from_vec<T: Elem>(
+        data: Vec<T>,
+        shape: impl Into<Shape>,
+        device: &Device,
+    ) -> Result<Tensor> {
         Tensor::from_host(T::wrap(data), shape, device)
     }
     /// A rank-0 tensor on `device`.
@@ -51,7 +65,12 @@ impl Tensor {
         Tensor::full(value, (), dtype, device)
     }
     /// `value` everywhere, made on `device` (no transfer).
-    pub fn full(value: f64, shape: impl Into<Shape>, dtype: DType, device: &Device) -> Result<Tensor> {
+    pub fn full(
+        value: f64,
+        shape: impl Into<Shape>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor> {
         let shape = shape.into();
         let storage: Storage = match device {
             Device::Cpu => Arc::new(CpuStorage::full(value, shape.numel(), dtype)),
@@ -90,13 +109,26 @@ impl Tensor {
     }
     /// Standard normal values times `std`, from `rng`. The values are drawn on the host, so
     /// one seed gives the same tensor on every device (then uploaded to `device`).
-    pub fn randn(shape: impl Into<Shape>, std: f64, dtype: DType, device: &Device, rng: &mut Rng) -> Result<Tensor> {
+    pub fn randn(
+        shape: impl Into<Shape>,
+        std: f64,
+        dtype: DType,
+        device: &Device,
+        rng: &mut Rng,
+    ) -> Result<Tensor> {
         let shape = shape.into();
         let v: Vec<f64> = (0..shape.numel()).map(|_| rng.normal() * std).collect();
         Tensor::from_vec(v, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)
     }
     /// Uniform values in `[lo, hi)`, from `rng` (drawn on the host, as [`Tensor::randn`]).
-    pub fn rand_uniform(shape: impl Into<Shape>, lo: f64, hi: f64, dtype: DType, device: &Device, rng: &mut Rng) -> Result<Tensor> {
+    pub fn rand_uniform(
+        shape: impl Into<Shape>,
+        lo: f64,
+        hi: f64,
+        dtype: DType,
+        device: &Device,
+        rng: &mut Rng,
+    ) -> Result<Tensor> {
         let shape = shape.into();
         let v: Vec<f64> = (0..shape.numel()).map(|_| lo + (hi - lo) * rng.uniform()).collect();
         Tensor::from_vec(v, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)
@@ -169,15 +201,30 @@ impl Tensor {
     /// without re-concatenating.
     pub fn slice_assign(&mut self, dim: usize, start: usize, src: &Tensor) -> Result<()> {
         if !self.device().same(&src.device()) {
-            bail!("slice_assign", "operands on different devices: {} and {}", self.device(), src.device())
+            bail!(
+                "slice_assign",
+                "operands on different devices: {} and {}",
+                self.device(),
+                src.device()
+            )
         }
         self.layout.check_dim("slice_assign", dim)?;
         if src.rank() != self.rank() {
-            bail!("slice_assign", "source of shape {:?} does not fit destination {:?}", src.dims(), self.dims())
+            bail!(
+                "slice_assign",
+                "source of shape {:?} does not fit destination {:?}",
+                src.dims(),
+                self.dims()
+            )
         }
         let dst = self.layout.narrow(dim, start, src.dims()[dim])?;
         if dst.dims() != src.dims() {
-            bail!("slice_assign", "source of shape {:?} does not fit {:?} at {start} of dim {dim}", src.dims(), self.dims())
+            bail!(
+                "slice_assign",
+                "source of shape {:?} does not fit {:?} at {start} of dim {dim}",
+                src.dims(),
+                self.dims()
+            )
         }
         let src = src.to_dtype(self.dtype())?;
         self.make_storage_unique()?;
@@ -219,7 +266,12 @@ impl Tensor {
     /// The single value of a one-element tensor.
     pub fn to_scalar(&self) -> Result<f64> {
         if self.numel() != 1 {
-            bail!("to_scalar", "tensor of shape {:?} has {} elements, not 1", self.dims(), self.numel())
+            bail!(
+                "to_scalar",
+                "tensor of shape {:?} has {} elements, not 1",
+                self.dims(),
+                self.numel()
+            )
         }
         Ok(self.to_vec_f64()?[0])
     }
@@ -234,15 +286,22 @@ impl Tensor {
     /// Runs `f` on this tensor's host data and layout without copying; an error when the
     /// tensor is not on the CPU or not of element type `T`. For kernels outside this crate.
     pub fn with_cpu_slice<T: Elem, R>(&self, f: impl FnOnce(&[T], &Layout) -> R) -> Result<R> {
-        let Some(cpu) = self.storage.as_any().downcast_ref::<CpuStorage>() else { bail!("with_cpu_slice", "tensor is on {}, not the CPU", self.device()) };
-        let Some(data) = T::slice(cpu) else { bail!("with_cpu_slice", "tensor is {}, asked for {}", self.dtype(), T::DTYPE) };
+        let Some(cpu) = self.storage.as_any().downcast_ref::<CpuStorage>() else {
+            bail!("with_cpu_slice", "tensor is on {}, not the CPU", self.device())
+        };
+        let Some(data) = T::slice(cpu) else {
+            bail!("with_cpu_slice", "tensor is {}, asked for {}", self.dtype(), T::DTYPE)
+        };
         Ok(f(data, &self.layout))
     }
 
     /// Errors unless the shape is exactly `expect` (for checking inputs from outside).
     pub fn expect_shape(&self, what: &str, expect: &[usize]) -> Result<()> {
         if self.dims() != expect {
-            return Err(Error::op("shape check", format!("{what}: expected shape {expect:?}, got {:?}", self.dims())));
+            return Err(Error::op(
+                "shape check",
+                format!("{what}: expected shape {expect:?}, got {:?}", self.dims()),
+            ));
         }
         Ok(())
     }

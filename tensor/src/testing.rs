@@ -37,7 +37,12 @@ pub enum Mode {
 }
 
 pub fn arb_mode() -> impl Strategy<Value = Mode> {
-    prop_oneof![Just(Mode::Contiguous), Just(Mode::Permuted), Just(Mode::Narrowed), Just(Mode::Broadcast)]
+    prop_oneof![
+        Just(Mode::Contiguous),
+        Just(Mode::Permuted),
+        Just(Mode::Narrowed),
+        Just(Mode::Broadcast)
+    ]
 }
 
 pub fn arb_dtype() -> impl Strategy<Value = DType> {
@@ -52,7 +57,8 @@ pub fn arb_shape() -> impl Strategy<Value = Vec<usize>> {
 /// Shapes of rank 1..=3 with no empty dim, up to ~40K elements, sized so some exceed the
 /// parallel thresholds.
 pub fn arb_big_shape() -> impl Strategy<Value = Vec<usize>> {
-    prop::collection::vec(prop_oneof![Just(1usize), 2usize..9, 60usize..70], 1..4).prop_filter("at most ~40K elements", |s| s.iter().product::<usize>() <= 40_000)
+    prop::collection::vec(prop_oneof![Just(1usize), 2usize..9, 60usize..70], 1..4)
+        .prop_filter("at most ~40K elements", |s| s.iter().product::<usize>() <= 40_000)
 }
 
 /// A tensor of logical shape `shape` laid out as `mode` says, values uniform in `[lo, hi)`.
@@ -60,7 +66,9 @@ pub fn make(shape: &[usize], dtype: DType, seed: u64, mode: Mode, lo: f64, hi: f
     let mut rng = Rng::new(seed);
     let rank = shape.len();
     match mode {
-        Mode::Contiguous => Tensor::rand_uniform(shape, lo, hi, dtype, &Device::Cpu, &mut rng).unwrap(),
+        Mode::Contiguous => {
+            Tensor::rand_uniform(shape, lo, hi, dtype, &Device::Cpu, &mut rng).unwrap()
+        }
         Mode::Permuted => {
             let rev: Vec<usize> = shape.iter().rev().copied().collect();
             let base = Tensor::rand_uniform(rev, lo, hi, dtype, &Device::Cpu, &mut rng).unwrap();
@@ -77,8 +85,15 @@ pub fn make(shape: &[usize], dtype: DType, seed: u64, mode: Mode, lo: f64, hi: f
         }
         Mode::Broadcast => {
             // Every other dim stretched from size 1 (stride 0).
-            let small: Vec<usize> = shape.iter().enumerate().map(|(i, &d)| if i % 2 == 0 && d > 0 { 1 } else { d }).collect();
-            Tensor::rand_uniform(small, lo, hi, dtype, &Device::Cpu, &mut rng).unwrap().broadcast_as(shape).unwrap()
+            let small: Vec<usize> = shape
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| if i % 2 == 0 && d > 0 { 1 } else { d })
+                .collect();
+            Tensor::rand_uniform(small, lo, hi, dtype, &Device::Cpu, &mut rng)
+                .unwrap()
+                .broadcast_as(shape)
+                .unwrap()
         }
     }
 }
@@ -143,11 +158,19 @@ pub fn arb_broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Ve
     arb_shape()
         .prop_flat_map(|out| {
             let r = out.len();
-            (Just(out), 0..=r, 0..=r, prop::collection::vec(any::<bool>(), r), prop::collection::vec(any::<bool>(), r))
+            (
+                Just(out),
+                0..=r,
+                0..=r,
+                prop::collection::vec(any::<bool>(), r),
+                prop::collection::vec(any::<bool>(), r),
+            )
         })
         .prop_map(|(out, da, db, ma, mb)| {
-            let a: Vec<usize> = out[da..].iter().zip(&ma[da..]).map(|(&d, &one)| if one { 1 } else { d }).collect();
-            let b: Vec<usize> = out[db..].iter().zip(&mb[db..]).map(|(&d, &one)| if one { 1 } else { d }).collect();
+            let a: Vec<usize> =
+                out[da..].iter().zip(&ma[da..]).map(|(&d, &one)| if one { 1 } else { d }).collect();
+            let b: Vec<usize> =
+                out[db..].iter().zip(&mb[db..]).map(|(&d, &one)| if one { 1 } else { d }).collect();
             (out, a, b)
         })
 }

@@ -44,7 +44,11 @@ impl Tol {
     pub fn accumulated(dtype: DType, n: usize, scale: f64) -> Tol {
         let u = unit_roundoff(dtype);
         let n = n.max(1) as f64;
-        Tol { atol: 2.0 * n * u * scale + 8.0 * u, rtol: 8.0 * u, rms: 2.0 * n.sqrt() * u + 8.0 * u }
+        Tol {
+            atol: 2.0 * n * u * scale + 8.0 * u,
+            rtol: 8.0 * u,
+            rms: 2.0 * n.sqrt() * u + 8.0 * u,
+        }
     }
 
     /// Relative error bound for comparing a whole model or op against an outside reference
@@ -72,7 +76,11 @@ pub struct Comparison {
 
 impl std::fmt::Display for Comparison {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "max abs {:.3e}, max rel {:.3e}, rel rms {:.3e}", self.max_abs, self.max_rel, self.rel_rms)?;
+        write!(
+            f,
+            "max abs {:.3e}, max rel {:.3e}, rel rms {:.3e}",
+            self.max_abs, self.max_rel, self.rel_rms
+        )?;
         if let Some((i, want, got)) = self.worst {
             write!(f, "; worst at index {i}: expected {want:.8e}, got {got:.8e}")?;
         }
@@ -85,7 +93,14 @@ impl std::fmt::Display for Comparison {
 pub fn compare(got: &[f64], want: &[f64], tol: Tol) -> Comparison {
     let len = got.len();
     if got.len() != want.len() {
-        return Comparison { max_abs: f64::INFINITY, max_rel: f64::INFINITY, rel_rms: f64::INFINITY, worst: None, pass: false, len };
+        return Comparison {
+            max_abs: f64::INFINITY,
+            max_rel: f64::INFINITY,
+            rel_rms: f64::INFINITY,
+            worst: None,
+            pass: false,
+            len,
+        };
     }
     let mut max_abs = 0f64;
     let mut max_ref = 0f64;
@@ -128,8 +143,10 @@ pub fn compare(got: &[f64], want: &[f64], tol: Tol) -> Comparison {
         0.0
     };
     let relative_only = tol.atol == 0.0 && tol.rtol == 0.0 && tol.rms > 0.0;
-    let rms_ok = num == 0.0 || num.sqrt() <= tol.rms.max(tol.rtol) * den.sqrt() + tol.atol * (len as f64).sqrt();
-    let pass = if relative_only { max_rel <= tol.rms && rel_rms <= tol.rms } else { all_within && rms_ok };
+    let rms_ok = num == 0.0
+        || num.sqrt() <= tol.rms.max(tol.rtol) * den.sqrt() + tol.atol * (len as f64).sqrt();
+    let pass =
+        if relative_only { max_rel <= tol.rms && rel_rms <= tol.rms } else { all_within && rms_ok };
     Comparison { max_abs, max_rel, rel_rms, worst, pass, len }
 }
 

@@ -8,7 +8,13 @@ impl Tensor {
     pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
         if shape.numel() != self.numel() {
-            bail!("reshape", "cannot reshape {:?} ({} elements) to {shape:?} ({} elements)", self.dims(), self.numel(), shape.numel())
+            bail!(
+                "reshape",
+                "cannot reshape {:?} ({} elements) to {shape:?} ({} elements)",
+                self.dims(),
+                self.numel(),
+                shape.numel()
+            )
         }
         match self.layout().reshape(shape.dims()) {
             Some(l) => Ok(self.with_layout(l)),
@@ -84,9 +90,15 @@ impl Tensor {
         out_dims[dim] = 0;
         for t in tensors {
             let same_rank = t.rank() == first.rank();
-            let same_other = same_rank && (0..t.rank()).all(|d| d == dim || t.dims()[d] == first.dims()[d]);
+            let same_other =
+                same_rank && (0..t.rank()).all(|d| d == dim || t.dims()[d] == first.dims()[d]);
             if !same_other {
-                bail!("cat", "shapes {:?} and {:?} differ outside dim {dim}", first.dims(), t.dims())
+                bail!(
+                    "cat",
+                    "shapes {:?} and {:?} differ outside dim {dim}",
+                    first.dims(),
+                    t.dims()
+                )
             }
             if t.dtype() != first.dtype() {
                 bail!("cat", "dtypes {} and {} differ", first.dtype(), t.dtype())

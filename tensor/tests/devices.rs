@@ -24,9 +24,19 @@ fn every_constructor_makes_its_tensor_on_the_asked_device() {
             Tensor::rand_uniform([5], -1.0, 1.0, DType::F32, &dev, &mut rng).unwrap(),
         ];
         for t in &made {
-            assert!(t.device().same(&dev), "{:?} made on {} instead of {dev}", t.dims(), t.device());
-            for like in [t.zeros_like().unwrap(), t.ones_like().unwrap(), t.full_like(3.0).unwrap()] {
-                assert!(like.device().same(&dev) && like.dims() == t.dims() && like.dtype() == t.dtype());
+            assert!(
+                t.device().same(&dev),
+                "{:?} made on {} instead of {dev}",
+                t.dims(),
+                t.device()
+            );
+            for like in [t.zeros_like().unwrap(), t.ones_like().unwrap(), t.full_like(3.0).unwrap()]
+            {
+                assert!(
+                    like.device().same(&dev)
+                        && like.dims() == t.dims()
+                        && like.dtype() == t.dtype()
+                );
             }
         }
         assert_eq!(made[4].to_vec::<i64>().unwrap(), vec![3, 4, 5, 6, 7, 8]);
@@ -35,7 +45,12 @@ fn every_constructor_makes_its_tensor_on_the_asked_device() {
 
 #[test]
 fn seeded_random_tensors_are_the_same_on_every_device() {
-    let on = |dev: &Device| Tensor::randn([4, 4], 0.5, DType::F32, dev, &mut Rng::new(7)).unwrap().to_vec::<f32>().unwrap();
+    let on = |dev: &Device| {
+        Tensor::randn([4, 4], 0.5, DType::F32, dev, &mut Rng::new(7))
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap()
+    };
     assert_eq!(on(&Device::Cpu), on(&CheckDevice::device()));
 }
 
@@ -43,8 +58,19 @@ fn seeded_random_tensors_are_the_same_on_every_device() {
 fn the_checking_device_counts_transfers_and_makes_constants_without_one() {
     let dev = CheckDevice::new();
     let d = Device::Accel(std::sync::Arc::new(dev.clone()));
-    let x = Tensor::from_vec(vec![1f32, -2.0, 3.0, -4.0], [2, 2], &Device::Cpu).unwrap().to_device(&d).unwrap();
-    let y = x.abs().unwrap().add(&Tensor::ones([2, 2], DType::F32, &d).unwrap()).unwrap().matmul(&x).unwrap().sum_all().unwrap();
+    let x = Tensor::from_vec(vec![1f32, -2.0, 3.0, -4.0], [2, 2], &Device::Cpu)
+        .unwrap()
+        .to_device(&d)
+        .unwrap();
+    let y = x
+        .abs()
+        .unwrap()
+        .add(&Tensor::ones([2, 2], DType::F32, &d).unwrap())
+        .unwrap()
+        .matmul(&x)
+        .unwrap()
+        .sum_all()
+        .unwrap();
     let t = dev.transfers();
     assert_eq!(t.len(), 1, "only the upload so far: {t:?}");
     assert_eq!((t[0].direction, t[0].elements), (Direction::Upload, 4));
@@ -61,7 +87,10 @@ fn the_checking_device_counts_transfers_and_makes_constants_without_one() {
 fn tensors_of_two_devices_never_mix() {
     let (a, b) = (CheckDevice::device(), CheckDevice::device());
     let x = Tensor::ones(3, DType::F32, &a).unwrap();
-    for other in [Tensor::ones(3, DType::F32, &Device::Cpu).unwrap(), Tensor::ones(3, DType::F32, &b).unwrap()] {
+    for other in [
+        Tensor::ones(3, DType::F32, &Device::Cpu).unwrap(),
+        Tensor::ones(3, DType::F32, &b).unwrap(),
+    ] {
         let err = x.add(&other).unwrap_err().to_string();
         assert!(err.contains("different devices"), "{err}");
         let err = Tensor::cat(&[&x, &other], 0).unwrap_err().to_string();
@@ -81,7 +110,12 @@ impl CustomOp for Twice {
         outs[0].write(&y)?;
         outs[1].write(&[x.iter().sum::<f32>()])
     }
-    fn accel(&self, device: &dyn tensor::AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        device: &dyn tensor::AccelDevice,
+        _ins: &[DevIn<'_>],
+        _outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         bail!("twice", "no kernel on {}", device.name())
     }
 }
@@ -98,7 +132,12 @@ impl CustomOp for AddInto {
         acc.iter_mut().zip(x.iter()).for_each(|(a, v)| *a += v);
         Ok(())
     }
-    fn accel(&self, device: &dyn tensor::AccelDevice, _ins: &[DevIn<'_>], _outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        device: &dyn tensor::AccelDevice,
+        _ins: &[DevIn<'_>],
+        _outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         bail!("add_into", "no kernel on {}", device.name())
     }
 }
@@ -109,7 +148,12 @@ fn custom_ops_run_on_the_operands_device_and_write_in_place_copy_on_write() {
         let x = Tensor::from_vec(vec![1f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3], &dev).unwrap();
         // A transposed (non-contiguous) bf16 input: the body reads it in logical order.
         let xt = x.t().unwrap().to_dtype(DType::BF16).unwrap();
-        let outs = Tensor::apply_op(&Twice, &[&xt], &[([3, 2].into(), DType::F32), (().into(), DType::F64)]).unwrap();
+        let outs = Tensor::apply_op(
+            &Twice,
+            &[&xt],
+            &[([3, 2].into(), DType::F32), (().into(), DType::F64)],
+        )
+        .unwrap();
         assert!(outs.iter().all(|o| o.device().same(&dev)));
         assert_eq!(outs[0].to_vec::<f32>().unwrap(), vec![2.0, 8.0, 4.0, 10.0, 6.0, 12.0]);
         assert_eq!(outs[1].to_scalar().unwrap(), 21.0);
@@ -119,10 +163,20 @@ fn custom_ops_run_on_the_operands_device_and_write_in_place_copy_on_write() {
         Tensor::apply_op_inplace(&AddInto, &[&x], &mut [&mut acc]).unwrap();
         Tensor::apply_op_inplace(&AddInto, &[&x], &mut [&mut acc]).unwrap();
         assert_eq!(acc.to_vec::<f32>().unwrap(), vec![2.0, 4.0, 6.0, 8.0, 10.0, 12.0]);
-        assert_eq!(alias.to_vec::<f32>().unwrap(), vec![0.0; 6], "a clone must not see the in-place write");
+        assert_eq!(
+            alias.to_vec::<f32>().unwrap(),
+            vec![0.0; 6],
+            "a clone must not see the in-place write"
+        );
 
         let other = if dev.is_cpu() { CheckDevice::device() } else { Device::Cpu };
-        let err = Tensor::apply_op(&Twice, &[&x, &Tensor::ones(1, DType::F32, &other).unwrap()], &[([1].into(), DType::F32)]).unwrap_err().to_string();
+        let err = Tensor::apply_op(
+            &Twice,
+            &[&x, &Tensor::ones(1, DType::F32, &other).unwrap()],
+            &[([1].into(), DType::F32)],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("twice") && err.contains("different devices"), "{err}");
     }
 }
@@ -132,7 +186,8 @@ fn slice_assign_writes_a_window_in_place() {
     for dev in devices() {
         let mut cache = Tensor::zeros([2, 4, 3], DType::F32, &dev).unwrap();
         let view = cache.narrow(1, 0, 2).unwrap();
-        let rows = Tensor::from_vec((0..12).map(|v| v as f32).collect::<Vec<_>>(), [2, 2, 3], &dev).unwrap();
+        let rows = Tensor::from_vec((0..12).map(|v| v as f32).collect::<Vec<_>>(), [2, 2, 3], &dev)
+            .unwrap();
         cache.slice_assign(1, 1, &rows.narrow(1, 0, 2).unwrap()).unwrap();
         let got = cache.to_vec::<f32>().unwrap();
         assert_eq!(&got[..12], &[0., 0., 0., 0., 1., 2., 3., 4., 5., 0., 0., 0.]);

@@ -40,7 +40,8 @@ fn unary_cases() -> Vec<Unary> {
     ]
 }
 
-type Binary = (&'static str, fn(&Tensor, &Tensor) -> tensor::Result<Tensor>, fn(f64, f64) -> f64, f64, f64);
+type Binary =
+    (&'static str, fn(&Tensor, &Tensor) -> tensor::Result<Tensor>, fn(f64, f64) -> f64, f64, f64);
 
 fn binary_cases() -> Vec<Binary> {
     vec![
@@ -158,6 +159,11 @@ fn mixed_float_dtypes_promote() {
     let ids = Tensor::from_vec(vec![1i64, 2, 3], 3, &Device::Cpu).unwrap();
     let err = a.add(&ids).unwrap_err().to_string();
     assert!(err.contains("add") && err.contains("bf16") && err.contains("i64"), "{err}");
-    let err = a.exp().unwrap().add(&Tensor::ones([2, 2], DType::BF16, &Device::Cpu).unwrap()).unwrap_err().to_string();
+    let err = a
+        .exp()
+        .unwrap()
+        .add(&Tensor::ones([2, 2], DType::BF16, &Device::Cpu).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("[3]") && err.contains("[2, 2]"), "{err}");
 }

@@ -14,7 +14,10 @@ use tensor::{DType, Device, Rng, Tensor};
 /// A `[rows, cols]` operand, either row-major or a transposed view of a `[cols, rows]` one.
 fn operand(rows: usize, cols: usize, transposed: bool, dtype: DType, rng: &mut Rng) -> Tensor {
     if transposed {
-        Tensor::rand_uniform([cols, rows], -1.0, 1.0, dtype, &Device::Cpu, rng).unwrap().t().unwrap()
+        Tensor::rand_uniform([cols, rows], -1.0, 1.0, dtype, &Device::Cpu, rng)
+            .unwrap()
+            .t()
+            .unwrap()
     } else {
         Tensor::rand_uniform([rows, cols], -1.0, 1.0, dtype, &Device::Cpu, rng).unwrap()
     }
@@ -133,14 +136,26 @@ fn strided(rows: usize, cols: usize, layout: u8, rng: &mut Rng) -> (Vec<f32>, us
         _ => (2, 2 * cols + 3, 2),
     };
     let len = off + rows.saturating_sub(1) * rs + cols.saturating_sub(1) * cs + 1;
-    (Tensor::rand_uniform([len], -1.0, 1.0, DType::F32, &Device::Cpu, rng).unwrap().to_vec::<f32>().unwrap(), off, rs, cs)
+    (
+        Tensor::rand_uniform([len], -1.0, 1.0, DType::F32, &Device::Cpu, rng)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap(),
+        off,
+        rs,
+        cs,
+    )
 }
 
 /// Every kernel present on this machine: each level's, then every AVX-512 tile shape there is
 /// to tune with (`LAWCAT_AVX512_TILE`).
 fn kernels() -> Vec<(Simd, tensor::cpu::gemm::Kernel<f32>)> {
-    let levels = Simd::present().into_iter().map(|s| (s, f32::kernel_for(s).expect("a present level has an f32 kernel")));
-    levels.chain(tensor::cpu::gemm::f32_avx512_tiles().into_iter().map(|(_, k)| (Simd::Avx512, k))).collect()
+    let levels = Simd::present()
+        .into_iter()
+        .map(|s| (s, f32::kernel_for(s).expect("a present level has an f32 kernel")));
+    levels
+        .chain(tensor::cpu::gemm::f32_avx512_tiles().into_iter().map(|(_, k)| (Simd::Avx512, k)))
+        .collect()
 }
 
 proptest! {
@@ -227,22 +242,46 @@ fn every_simd_level_through_tensor_matmul() {
         assert_eq!(tensor::cpu::simd_path(), level, "LAWCAT_SIMD={level} was not the path taken");
         let mut rng = Rng::new(3);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
-        for &(m, n, k) in &[(1, 1, 1), (7, 17, 5), (130, 70, 300), (64, 64, 64), (13, 33, 31), (97, 1, 40), (1, 65, 200), (300, 290, 70)] {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (7, 17, 5),
+            (130, 70, 300),
+            (64, 64, 64),
+            (13, 33, 31),
+            (97, 1, 40),
+            (1, 65, 200),
+            (300, 290, 70),
+        ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let a = operand(m, k, ta, DType::F32, &mut rng);
                 let b = operand(k, n, tb, DType::F32, &mut rng);
                 let c = pool.install(|| a.matmul(&b)).unwrap();
-                assert_close(&format!("{level} {m}x{k}x{n} ta={ta} tb={tb}"), &logical(&c), &reference(&a, &b), tol(DType::F32, k));
+                assert_close(
+                    &format!("{level} {m}x{k}x{n} ta={ta} tb={tb}"),
+                    &logical(&c),
+                    &reference(&a, &b),
+                    tol(DType::F32, k),
+                );
             }
         }
-        let a = Tensor::rand_uniform([2, 3, 45, 37], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
-        let b = Tensor::rand_uniform([3, 50, 37], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().t().unwrap();
+        let a = Tensor::rand_uniform([2, 3, 45, 37], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng)
+            .unwrap();
+        let b = Tensor::rand_uniform([3, 50, 37], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng)
+            .unwrap()
+            .t()
+            .unwrap();
         let c = pool.install(|| a.matmul(&b)).unwrap();
         for i in 0..2 {
             for j in 0..3 {
-                let (ai, bi) = (a.select(0, i).unwrap().select(0, j).unwrap(), b.select(0, j).unwrap());
+                let (ai, bi) =
+                    (a.select(0, i).unwrap().select(0, j).unwrap(), b.select(0, j).unwrap());
                 let ci = c.select(0, i).unwrap().select(0, j).unwrap();
-                assert_close(&format!("{level} batched"), &logical(&ci), &reference(&ai, &bi), tol(DType::F32, 37));
+                assert_close(
+                    &format!("{level} batched"),
+                    &logical(&ci),
+                    &reference(&ai, &bi),
+                    tol(DType::F32, 37),
+                );
             }
         }
         return;
@@ -256,7 +295,11 @@ fn every_simd_level_through_tensor_matmul() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "LAWCAT_SIMD={simd}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "LAWCAT_SIMD={simd}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout.contains("1 passed"), "LAWCAT_SIMD={simd}: {stdout}");
     }
 }
@@ -267,12 +310,25 @@ fn portable_switch_selects_portable() {
     if std::env::var_os("LAWCAT_PORTABLE_MATMUL").is_some() {
         assert_eq!(tensor::cpu::simd_path(), "portable");
         let mut rng = Rng::new(4);
-        let (a, b) = (operand(37, 29, true, DType::F32, &mut rng), operand(29, 41, false, DType::F32, &mut rng));
-        assert_close("portable", &logical(&a.matmul(&b).unwrap()), &reference(&a, &b), tol(DType::F32, 29));
+        let (a, b) = (
+            operand(37, 29, true, DType::F32, &mut rng),
+            operand(29, 41, false, DType::F32, &mut rng),
+        );
+        assert_close(
+            "portable",
+            &logical(&a.matmul(&b).unwrap()),
+            &reference(&a, &b),
+            tol(DType::F32, 29),
+        );
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe).args(["portable_switch_selects_portable", "--exact", "--nocapture"]).env("LAWCAT_PORTABLE_MATMUL", "1").env_remove("LAWCAT_SIMD").output().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["portable_switch_selects_portable", "--exact", "--nocapture"])
+        .env("LAWCAT_PORTABLE_MATMUL", "1")
+        .env_remove("LAWCAT_SIMD")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
 }
@@ -310,10 +366,18 @@ fn empty_and_zero_depth_products() {
     let c = a.matmul(&b).unwrap();
     assert_eq!(c.dims(), &[3, 4]);
     assert!(c.to_vec::<f32>().unwrap().iter().all(|&v| v == 0.0));
-    let e = Tensor::zeros([0, 5], DType::F32, &Device::Cpu).unwrap().matmul(&Tensor::zeros([5, 2], DType::F32, &Device::Cpu).unwrap()).unwrap();
+    let e = Tensor::zeros([0, 5], DType::F32, &Device::Cpu)
+        .unwrap()
+        .matmul(&Tensor::zeros([5, 2], DType::F32, &Device::Cpu).unwrap())
+        .unwrap();
     assert_eq!(e.dims(), &[0, 2]);
     // A row of depth 0 viewed at an offset past its empty storage (a narrowed empty tensor).
-    let x = Tensor::zeros([1, 0, 2], DType::F32, &Device::Cpu).unwrap().narrow(2, 1, 1).unwrap().squeeze(2).unwrap();
+    let x = Tensor::zeros([1, 0, 2], DType::F32, &Device::Cpu)
+        .unwrap()
+        .narrow(2, 1, 1)
+        .unwrap()
+        .squeeze(2)
+        .unwrap();
     let y = x.matmul(&Tensor::zeros([0, 5], DType::F32, &Device::Cpu).unwrap()).unwrap();
     assert_eq!(y.to_vec::<f32>().unwrap(), vec![0.0; 5]);
 }
@@ -327,22 +391,43 @@ fn parallel_product_over_shared_packing_equals_the_serial_one() {
     let mut rng = Rng::new(11);
     let kernel = <f32 as GemmScalar>::kernel();
     let blocks = tensor::cpu::gemm::blocks_for(&kernel);
-    for &(m, n, k) in &[(1, 1, 1), (13, 5, 3), (67, 45, 300), (37, blocks.nc + 33, 2 * blocks.kc + 7), (2 * blocks.mc + 5, 70, blocks.kc + 1)] {
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (13, 5, 3),
+        (67, 45, 300),
+        (37, blocks.nc + 33, 2 * blocks.kc + 7),
+        (2 * blocks.mc + 5, 70, blocks.kc + 1),
+    ] {
         for layout in 0..3u8 {
             let (a, aoff, ars, acs) = strided(m, k, layout, &mut rng);
             let (b, boff, brs, bcs) = strided(k, n, 2 - layout, &mut rng);
-            let (am, bm) = (MatRef { data: &a, off: aoff, rs: ars, cs: acs }, MatRef { data: &b, off: boff, rs: brs, cs: bcs });
+            let (am, bm) = (
+                MatRef { data: &a, off: aoff, rs: ars, cs: acs },
+                MatRef { data: &b, off: boff, rs: brs, cs: bcs },
+            );
             let mut serial = vec![0f32; m * n];
             tensor::cpu::gemm::gemm(m, n, k, am, bm, &mut serial, n);
             for threads in [2, 3] {
                 let mut par = vec![f32::NAN; m * n];
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                pool.install(|| tensor::cpu::gemm::gemm_parallel(m, n, k, am, bm, &mut par, n, threads));
-                assert_eq!(par.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), serial.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), "{m}x{n}x{k} layout {layout} on {threads} threads");
+                pool.install(|| {
+                    tensor::cpu::gemm::gemm_parallel(m, n, k, am, bm, &mut par, n, threads)
+                });
+                assert_eq!(
+                    par.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    serial.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    "{m}x{n}x{k} layout {layout} on {threads} threads"
+                );
             }
-            let (a64, b64): (Vec<f64>, Vec<f64>) = (a.iter().map(|&x| x as f64).collect(), b.iter().map(|&x| x as f64).collect());
+            let (a64, b64): (Vec<f64>, Vec<f64>) =
+                (a.iter().map(|&x| x as f64).collect(), b.iter().map(|&x| x as f64).collect());
             let want = matmul_naive(m, n, k, &a64, aoff, ars, acs, &b64, boff, brs, bcs);
-            assert_close(&format!("{m}x{n}x{k}"), &serial.iter().map(|&x| x as f64).collect::<Vec<_>>(), &want, Tol::accumulated(DType::F32, k, 4.0));
+            assert_close(
+                &format!("{m}x{n}x{k}"),
+                &serial.iter().map(|&x| x as f64).collect::<Vec<_>>(),
+                &want,
+                Tol::accumulated(DType::F32, k, 4.0),
+            );
         }
     }
 }

@@ -40,10 +40,12 @@ fn lanes_map(v: &[f64], dims: &[usize], dim: usize, f: impl Fn(&[f64]) -> Vec<f6
 }
 
 fn arb_shape_dim() -> impl Strategy<Value = (Vec<usize>, usize)> {
-    prop_oneof![arb_shape(), arb_big_shape()].prop_filter("rank >= 1", |s| !s.is_empty()).prop_flat_map(|s| {
-        let r = s.len();
-        (Just(s), 0..r)
-    })
+    prop_oneof![arb_shape(), arb_big_shape()]
+        .prop_filter("rank >= 1", |s| !s.is_empty())
+        .prop_flat_map(|s| {
+            let r = s.len();
+            (Just(s), 0..r)
+        })
 }
 
 fn lse(l: &[f64]) -> f64 {
@@ -231,7 +233,11 @@ fn bad_indices_and_dims_are_errors_not_panics() {
     assert!(x.reshape([5]).is_err());
     assert!(x.permute(&[0, 0]).is_err());
     assert!(x.squeeze(0).is_err());
-    assert!(x.matmul(&Tensor::zeros([3, 4], DType::F32, &Device::Cpu).unwrap()).unwrap_err().to_string().contains("matmul"));
+    assert!(x
+        .matmul(&Tensor::zeros([3, 4], DType::F32, &Device::Cpu).unwrap())
+        .unwrap_err()
+        .to_string()
+        .contains("matmul"));
     assert!(Tensor::from_vec(vec![1f32; 5], [2, 3], &Device::Cpu).is_err());
     let neg = Tensor::from_vec(vec![-1i64], 1, &Device::Cpu).unwrap();
     assert!(x.index_select(&neg, 1).is_err());
@@ -241,7 +247,10 @@ fn bad_indices_and_dims_are_errors_not_panics() {
 fn display_prints_shape_dtype_and_values() {
     let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2], &Device::Cpu).unwrap();
     let s = format!("{t}");
-    assert!(s.contains("[2, 2] f32") && s.contains("[[1.0000, 2.0000],\n [3.0000, 4.0000]]"), "{s}");
+    assert!(
+        s.contains("[2, 2] f32") && s.contains("[[1.0000, 2.0000],\n [3.0000, 4.0000]]"),
+        "{s}"
+    );
     let big = Tensor::zeros([2000], DType::BF16, &Device::Cpu).unwrap();
     assert!(format!("{big}").contains("..."));
 }

@@ -49,7 +49,11 @@ fn saving_is_atomic_and_leaves_no_temp_file() {
     save([("a", &t)], None, &path).unwrap();
     save([("b", &t)], None, &path).unwrap();
     assert_eq!(SafetensorsFile::open(&path).unwrap().names(), vec!["b"]);
-    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty());
 }
 
@@ -70,7 +74,10 @@ fn truncated_corrupt_and_mismatched_files_are_clear_errors() {
     let trunc = tmp("truncated.safetensors");
     std::fs::write(&trunc, &bytes[..bytes.len() - 10]).unwrap();
     let e = err_of(&trunc);
-    assert!(e.contains("truncated.safetensors") && e.contains("not a valid safetensors file"), "{e}");
+    assert!(
+        e.contains("truncated.safetensors") && e.contains("not a valid safetensors file"),
+        "{e}"
+    );
 
     let tiny = tmp("tiny.safetensors");
     std::fs::write(&tiny, &bytes[..5]).unwrap();
@@ -107,7 +114,12 @@ fn truncated_corrupt_and_mismatched_files_are_clear_errors() {
     // Reading a tensor as the wrong type is an error too, not a reinterpretation.
     let good = SafetensorsFile::open(&path).unwrap().load("w").unwrap();
     assert!(good.to_vec::<f64>().unwrap_err().to_string().contains("f32"));
-    assert!(SafetensorsFile::open(&path).unwrap().load("nope").unwrap_err().to_string().contains("nope"));
+    assert!(SafetensorsFile::open(&path)
+        .unwrap()
+        .load("nope")
+        .unwrap_err()
+        .to_string()
+        .contains("nope"));
     let missing = tmp("missing.safetensors");
     assert!(err_of(&missing).contains("missing.safetensors"));
 }

@@ -38,7 +38,12 @@ pub fn llama(dir: &Path, device: &Device) {
     close(&format!("{name} logits"), out.logits.value(), &r["logits"], 1e-4);
     assert_eq!(out.hidden_states.len(), model.config.num_hidden_layers + 1);
     for (i, h) in out.hidden_states.iter().enumerate() {
-        close(&format!("{name} hidden_states.{i}"), h.value(), &r[&format!("hidden_states.{i}")], 1e-4);
+        close(
+            &format!("{name} hidden_states.{i}"),
+            h.value(),
+            &r[&format!("hidden_states.{i}")],
+            1e-4,
+        );
     }
     // loss and every gradient
     let loss = model.loss(ids).unwrap();
@@ -52,11 +57,22 @@ pub fn llama(dir: &Path, device: &Device) {
         close(&format!("{name} grad.{pname}"), &g, &r[&format!("grad.{pname}")], 1e-3);
         checked += 1;
     }
-    assert_eq!(checked, r.keys().filter(|k| k.starts_with("grad.")).count(), "{name}: every reference gradient checked");
+    assert_eq!(
+        checked,
+        r.keys().filter(|k| k.starts_with("grad.")).count(),
+        "{name}: every reference gradient checked"
+    );
     // greedy generation
-    let prompt: Vec<u32> = r["greedy_prompt"].to_vec_i64().unwrap().iter().map(|&x| x as u32).collect();
-    let want: Vec<u32> = r["greedy_output"].to_vec_i64().unwrap().iter().map(|&x| x as u32).collect();
-    let g = generate(&model, &[prompt.clone()], &GenerateOptions { max_new_tokens: want.len() - prompt.len(), ..Default::default() }).unwrap();
+    let prompt: Vec<u32> =
+        r["greedy_prompt"].to_vec_i64().unwrap().iter().map(|&x| x as u32).collect();
+    let want: Vec<u32> =
+        r["greedy_output"].to_vec_i64().unwrap().iter().map(|&x| x as u32).collect();
+    let g = generate(
+        &model,
+        &[prompt.clone()],
+        &GenerateOptions { max_new_tokens: want.len() - prompt.len(), ..Default::default() },
+    )
+    .unwrap();
     let mut got = prompt;
     got.extend(&g.tokens[0]);
     assert_eq!(got, want, "{name} greedy output");
@@ -68,13 +84,16 @@ pub fn llama(dir: &Path, device: &Device) {
 pub fn gla(file: &Path) {
     let (r, f) = (load(file).unwrap(), file.display());
     for mode in [GlaMode::Recurrent, GlaMode::Chunked(64), GlaMode::Chunked(16)] {
-        let (q, k, v, g, s0) = (leaf(&r, "q"), leaf(&r, "k"), leaf(&r, "v"), leaf(&r, "g"), leaf(&r, "initial_state"));
+        let (q, k, v, g, s0) =
+            (leaf(&r, "q"), leaf(&r, "k"), leaf(&r, "v"), leaf(&r, "g"), leaf(&r, "initial_state"));
         let scale = 1.0 / (q.dims()[3] as f64).sqrt();
         let (o, sf) = ops::gla::gla(&q, &k, &v, &g, Some(&s0), scale, mode).unwrap();
         close(&format!("{f} {mode:?} o"), o.value(), &r["o"], 1e-4);
         close(&format!("{f} {mode:?} final_state"), sf.value(), &r["final_state"], 1e-4);
-        let grads = backward_multi(&[(&o, r["do"].clone()), (&sf, r["d_final_state"].clone())]).unwrap();
-        for (x, name) in [(&q, "dq"), (&k, "dk"), (&v, "dv"), (&g, "dg"), (&s0, "d_initial_state")] {
+        let grads =
+            backward_multi(&[(&o, r["do"].clone()), (&sf, r["d_final_state"].clone())]).unwrap();
+        for (x, name) in [(&q, "dq"), (&k, "dk"), (&v, "dv"), (&g, "dg"), (&s0, "d_initial_state")]
+        {
             close(&format!("{f} {mode:?} {name}"), grads.get(x).unwrap(), &r[name], 1e-4);
         }
     }
@@ -89,7 +108,8 @@ pub fn gla_normalized(file: &Path) {
         let (o, st) = ops::gla::gla_normalized(&q, &k, &v, &g, None, 1e-6, mode).unwrap();
         close(&format!("{f} {mode:?} o"), o.value(), &r["o"], 1e-4);
         close(&format!("{f} {mode:?} final_state"), st.s.value(), &r["final_state"], 1e-4);
-        let grads = backward_multi(&[(&o, r["do"].clone()), (&st.s, r["d_final_state"].clone())]).unwrap();
+        let grads =
+            backward_multi(&[(&o, r["do"].clone()), (&st.s, r["d_final_state"].clone())]).unwrap();
         for (x, name) in [(&q, "dq"), (&k, "dk"), (&v, "dv"), (&g, "dg")] {
             close(&format!("{f} {mode:?} {name}"), grads.get(x).unwrap(), &r[name], 1e-4);
         }
@@ -118,21 +138,36 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 /// our tokenizer wrapper reading the tokenizer.json the file names (beside it). Returns the
 /// tokenizer.
 pub fn tokenizer(cases_file: &Path) -> Tokenizer {
-    let c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(cases_file).unwrap()).unwrap();
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cases_file).unwrap()).unwrap();
     let dir = cases_file.parent().unwrap();
     let tok = Tokenizer::from_file(dir.join(c["tokenizer"].as_str().unwrap())).unwrap();
     let cases = c["cases"].as_array().unwrap();
     assert!(cases.len() >= 3);
     for case in cases {
         let text = case["text"].as_str().unwrap();
-        assert_eq!(tok.encode(text, true).unwrap(), ids(&case["ids_with_special"]), "with special: {text:?}");
+        assert_eq!(
+            tok.encode(text, true).unwrap(),
+            ids(&case["ids_with_special"]),
+            "with special: {text:?}"
+        );
         let plain = tok.encode(text, false).unwrap();
         assert_eq!(plain, ids(&case["ids_plain"]), "plain: {text:?}");
-        assert_eq!(tok.decode(&plain, false).unwrap(), case["decoded"].as_str().unwrap(), "decode: {text:?}");
+        assert_eq!(
+            tok.decode(&plain, false).unwrap(),
+            case["decoded"].as_str().unwrap(),
+            "decode: {text:?}"
+        );
     }
     for case in c["decode_cases"].as_array().into_iter().flatten() {
-        let (want, skip) = (case["decoded"].as_str().unwrap(), case["skip_special"].as_bool().unwrap());
-        assert_eq!(tok.decode(&ids(&case["ids"]), skip).unwrap(), want, "decode {} (skip special: {skip})", case["ids"]);
+        let (want, skip) =
+            (case["decoded"].as_str().unwrap(), case["skip_special"].as_bool().unwrap());
+        assert_eq!(
+            tok.decode(&ids(&case["ids"]), skip).unwrap(),
+            want,
+            "decode {} (skip special: {skip})",
+            case["ids"]
+        );
     }
     if let Some(n) = c["vocab_size"].as_u64() {
         assert_eq!(tok.vocab_size(), n as usize);

@@ -40,7 +40,11 @@ pub struct GgufSpec {
 
 /// GPT-2's byte-level alphabet: the character each byte is written as.
 pub fn byte_level_alphabet() -> Vec<char> {
-    let printable = |b: u32| (b'!' as u32..=b'~' as u32).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+    let printable = |b: u32| {
+        (b'!' as u32..=b'~' as u32).contains(&b)
+            || (0xA1..=0xAC).contains(&b)
+            || (0xAE..=0xFF).contains(&b)
+    };
     let mut extra = 0;
     (0..256u32)
         .map(|b| {
@@ -83,8 +87,18 @@ impl GgufSpec {
         tokens.push("<s>".into());
         tokens.push("</s>".into());
         let types: Vec<i32> = (0..vocab).map(|i| if i >= vocab - 2 { 3 } else { 1 }).collect();
-        let t = |name: String, dims: Vec<u64>, ty: u32| TensorSpec { name, dims, ty, offset: None, data_len: None };
-        let mut tensors = vec![t("token_embd.weight".into(), vec![hidden, vocab as u64], 1), t("output_norm.weight".into(), vec![hidden], 0), t("output.weight".into(), vec![hidden, vocab as u64], 3)];
+        let t = |name: String, dims: Vec<u64>, ty: u32| TensorSpec {
+            name,
+            dims,
+            ty,
+            offset: None,
+            data_len: None,
+        };
+        let mut tensors = vec![
+            t("token_embd.weight".into(), vec![hidden, vocab as u64], 1),
+            t("output_norm.weight".into(), vec![hidden], 0),
+            t("output.weight".into(), vec![hidden, vocab as u64], 3),
+        ];
         let hd = hidden / heads;
         for l in 0..2 {
             let p = |n: &str| format!("blk.{l}.{n}.weight");
@@ -139,7 +153,10 @@ impl GgufSpec {
         self
     }
     pub fn tensor(&mut self, name: &str) -> &mut TensorSpec {
-        self.tensors.iter_mut().find(|t| t.name == name).unwrap_or_else(|| panic!("no tensor {name} in the spec"))
+        self.tensors
+            .iter_mut()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no tensor {name} in the spec"))
     }
 
     /// The file's bytes.
@@ -198,7 +215,9 @@ impl GgufSpec {
                 t.data_len.unwrap_or_else(|| {
                     let n = t.dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
                     match (n, block(t.ty)) {
-                        (Some(n), Some((bs, bb))) => (n / bs).checked_mul(bb).filter(|&x| x < 1 << 30).unwrap_or(0) as usize,
+                        (Some(n), Some((bs, bb))) => {
+                            (n / bs).checked_mul(bb).filter(|&x| x < 1 << 30).unwrap_or(0) as usize
+                        }
                         _ => 0,
                     }
                 })
@@ -221,7 +240,13 @@ impl GgufSpec {
         let mut rng = Rng::new(5);
         for (i, len) in lens.iter().enumerate() {
             // byte pairs with a small high byte: any f16/bf16/f32 read from them is finite
-            b.extend((0..*len).map(|j| if j % 2 == 1 { rng.below(0x3c) as u8 } else { rng.below(256) as u8 }));
+            b.extend((0..*len).map(|j| {
+                if j % 2 == 1 {
+                    rng.below(0x3c) as u8
+                } else {
+                    rng.below(256) as u8
+                }
+            }));
             if i + 1 < lens.len() {
                 while b.len() % 32 != 0 {
                     b.push(0);

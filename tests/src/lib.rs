@@ -19,7 +19,12 @@ pub fn fixtures() -> PathBuf {
 /// it was looked for when it does not).
 pub fn fixture(rel: &str) -> PathBuf {
     let p = fixtures().join(rel);
-    assert!(p.exists(), "fixture {} not found (looked in {}; fixtures/make_fixtures.py makes it)", rel, p.display());
+    assert!(
+        p.exists(),
+        "fixture {} not found (looked in {}; fixtures/make_fixtures.py makes it)",
+        rel,
+        p.display()
+    );
     p
 }
 
@@ -33,7 +38,12 @@ pub fn shared_fixtures() -> Option<PathBuf> {
 /// SmolLM2-135M-Instruct (Q4_1 GGUF), fetched into `.data/` by `scripts/fetch-smollm2.sh`
 /// (which the test command runs first).
 pub fn smollm2() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.data/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(p.exists(), "{} is missing: run scripts/fetch-smollm2.sh (scripts/test.sh does)", p.display());
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.data/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/fetch-smollm2.sh (scripts/test.sh does)",
+        p.display()
+    );
     p
 }

@@ -18,7 +18,8 @@ fn tmp(name: &str) -> PathBuf {
 
 /// Runs `f`, failing the test on a panic (with its message) rather than unwinding.
 fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> T {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| panic!("{what}: the reader panicked"))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| panic!("{what}: the reader panicked"))
 }
 
 /// Writes `spec` as `name` and loads it as `lawcat` does; the error text (the load must fail).
@@ -38,8 +39,10 @@ fn the_seed_gguf_loads_and_inspect_reports_stored_types() {
     let l = nn::load_model(&p).unwrap();
     assert_eq!(l.model.config.num_hidden_layers, 2);
     let d = nn::inspect::describe(&p).unwrap();
-    let types: std::collections::BTreeSet<&str> = d.tensors.iter().map(|t| t.dtype.as_str()).collect();
-    for t in ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"] {
+    let types: std::collections::BTreeSet<&str> =
+        d.tensors.iter().map(|t| t.dtype.as_str()).collect();
+    for t in ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]
+    {
         assert!(types.contains(t), "{t} missing from {types:?}");
     }
     assert_eq!(d.tokenizer_tokens, Some(300));
@@ -165,7 +168,8 @@ fn hf_folder(name: &str, vocab: usize, tokenizer: bool) -> (PathBuf, Llama) {
 
 fn edit_config(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
     let p = dir.join("config.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     f(&mut v);
     std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 }
@@ -217,7 +221,12 @@ fn a_layer_count_that_disagrees_with_the_weights_lists_a_few_problems() {
 #[test]
 fn non_finite_weights_are_named_in_a_warning() {
     let (_, m) = hf_folder("nan", 300, false);
-    let p = &m.named_params().into_iter().find(|(n, _)| n == "model.layers.1.mlp.up_proj.weight").unwrap().1;
+    let p = &m
+        .named_params()
+        .into_iter()
+        .find(|(n, _)| n == "model.layers.1.mlp.up_proj.weight")
+        .unwrap()
+        .1;
     let mut v = p.value().to_vec::<f32>().unwrap();
     v[7] = f32::NAN;
     v[9] = f32::INFINITY;
@@ -275,11 +284,21 @@ fn unknown_ids_and_mismatched_vocabularies_are_reported() {
     std::fs::write(&p, bpe_json()).unwrap();
     let t = nn::Tokenizer::from_file(&p).unwrap();
     let e = t.decode(&[5, 300, 6], false).unwrap_err().to_string();
-    assert!(e.contains("tokenizer.json") && e.contains("300") && e.contains("not in this tokenizer's vocabulary"), "{e}");
+    assert!(
+        e.contains("tokenizer.json")
+            && e.contains("300")
+            && e.contains("not in this tokenizer's vocabulary"),
+        "{e}"
+    );
     // a tokenizer with more tokens than the model has rows: an error at load naming both
     let (dir, _) = hf_folder("small-vocab", 200, true);
     let e = load_error(&dir);
-    assert!(e.contains("tokenizer.json") && e.contains("small-vocab") && e.contains("vocabulary of 200"), "{e}");
+    assert!(
+        e.contains("tokenizer.json")
+            && e.contains("small-vocab")
+            && e.contains("vocabulary of 200"),
+        "{e}"
+    );
     // fewer: usable, with a warning
     let (dir, _) = hf_folder("big-vocab", 320, true);
     let l = nn::load_model(&dir).unwrap();

@@ -17,13 +17,29 @@ fn teacher() -> nn::Llama {
 /// Random token sequences over the fixture teacher's 256-token vocabulary.
 fn data(seq_len: usize, batch: usize) -> Data {
     let mut rng = Rng::new(11);
-    let seqs: Vec<Vec<u32>> = (0..64).map(|_| (0..seq_len).map(|_| rng.below(256) as u32).collect()).collect();
+    let seqs: Vec<Vec<u32>> =
+        (0..64).map(|_| (0..seq_len).map(|_| rng.below(256) as u32).collect()).collect();
     Data::from_sequences(seqs, batch, 5).unwrap()
 }
 
 fn config(s1: u64, s2: u64) -> DistillConfig {
-    let stage = |steps, lr| StageConfig { steps, lr, warmup_frac: 0.1, min_lr_ratio: 0.1, weight_decay: 0.0, clip: 1.0 };
-    DistillConfig { seq_len: 64, batch_size: 4, stage1: stage(s1, 1e-2), stage2: stage(s2, 3e-3), checkpoint_every: 10, seed: 3, ..DistillConfig::default() }
+    let stage = |steps, lr| StageConfig {
+        steps,
+        lr,
+        warmup_frac: 0.1,
+        min_lr_ratio: 0.1,
+        weight_decay: 0.0,
+        clip: 1.0,
+    };
+    DistillConfig {
+        seq_len: 64,
+        batch_size: 4,
+        stage1: stage(s1, 1e-2),
+        stage2: stage(s2, 3e-3),
+        checkpoint_every: 10,
+        seed: 3,
+        ..DistillConfig::default()
+    }
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -49,7 +65,21 @@ fn stage_one_lowers_attention_transfer_loss_tenfold() {
     let mut cfg = config(300, 0);
     cfg.stage1.lr = 3e-2;
     let dir = RunDir::create(&tmp("stage1")).unwrap();
-    let sums = distill(&t, &mut s, &lcfg, &data(64, 4), &cfg, &DistillOptions { dir: &dir, resume: false, progress: false, stop_after: None, override_lr: false }).unwrap();
+    let sums = distill(
+        &t,
+        &mut s,
+        &lcfg,
+        &data(64, 4),
+        &cfg,
+        &DistillOptions {
+            dir: &dir,
+            resume: false,
+            progress: false,
+            stop_after: None,
+            override_lr: false,
+        },
+    )
+    .unwrap();
     let s1 = &sums[0];
     assert_eq!(s1.steps, 300);
     assert!(s1.first_loss / s1.last_loss >= 10.0, "stage 1: {} -> {}", s1.first_loss, s1.last_loss);
@@ -64,7 +94,21 @@ fn stage_two_lowers_the_kl_twofold() {
     let mut cfg = config(0, 200);
     cfg.stage2.lr = 1e-2;
     let dir = RunDir::create(&tmp("stage2")).unwrap();
-    let sums = distill(&t, &mut s, &lcfg, &data(64, 4), &cfg, &DistillOptions { dir: &dir, resume: false, progress: false, stop_after: None, override_lr: false }).unwrap();
+    let sums = distill(
+        &t,
+        &mut s,
+        &lcfg,
+        &data(64, 4),
+        &cfg,
+        &DistillOptions {
+            dir: &dir,
+            resume: false,
+            progress: false,
+            stop_after: None,
+            override_lr: false,
+        },
+    )
+    .unwrap();
     let s2 = &sums[0];
     assert_eq!((s2.stage, s2.steps), (2, 200));
     assert!(s2.first_loss / s2.last_loss >= 2.0, "stage 2: {} -> {}", s2.first_loss, s2.last_loss);
@@ -81,21 +125,71 @@ fn resumed_run_ends_with_the_same_weights() {
     let straight = {
         let mut s = build_student(&t, &lcfg, 1).unwrap();
         let dir = RunDir::create(&tmp("straight")).unwrap();
-        distill(&t, &mut s, &lcfg, &d, &cfg, &DistillOptions { dir: &dir, resume: false, progress: false, stop_after: None, override_lr: false }).unwrap();
-        trainable_params(&s).unwrap().into_iter().map(|(n, p)| (n, p.value().to_vec::<f32>().unwrap())).collect::<Vec<_>>()
+        distill(
+            &t,
+            &mut s,
+            &lcfg,
+            &d,
+            &cfg,
+            &DistillOptions {
+                dir: &dir,
+                resume: false,
+                progress: false,
+                stop_after: None,
+                override_lr: false,
+            },
+        )
+        .unwrap();
+        trainable_params(&s)
+            .unwrap()
+            .into_iter()
+            .map(|(n, p)| (n, p.value().to_vec::<f32>().unwrap()))
+            .collect::<Vec<_>>()
     };
     for kill_at in [17u64, 33] {
         let root = tmp(&format!("killed{kill_at}"));
         {
             let mut s = build_student(&t, &lcfg, 1).unwrap();
             let dir = RunDir::create(&root).unwrap();
-            distill(&t, &mut s, &lcfg, &d, &cfg, &DistillOptions { dir: &dir, resume: false, progress: false, stop_after: Some(kill_at), override_lr: false }).unwrap();
+            distill(
+                &t,
+                &mut s,
+                &lcfg,
+                &d,
+                &cfg,
+                &DistillOptions {
+                    dir: &dir,
+                    resume: false,
+                    progress: false,
+                    stop_after: Some(kill_at),
+                    override_lr: false,
+                },
+            )
+            .unwrap();
         }
         // a fresh process: rebuild the student from the seed and resume from the checkpoint
         let mut s = build_student(&t, &lcfg, 1).unwrap();
         let dir = RunDir::create(&root).unwrap();
-        distill(&t, &mut s, &lcfg, &d, &cfg, &DistillOptions { dir: &dir, resume: true, progress: false, stop_after: None, override_lr: false }).unwrap();
-        let resumed: Vec<(String, Vec<f32>)> = trainable_params(&s).unwrap().into_iter().map(|(n, p)| (n, p.value().to_vec::<f32>().unwrap())).collect();
+        distill(
+            &t,
+            &mut s,
+            &lcfg,
+            &d,
+            &cfg,
+            &DistillOptions {
+                dir: &dir,
+                resume: true,
+                progress: false,
+                stop_after: None,
+                override_lr: false,
+            },
+        )
+        .unwrap();
+        let resumed: Vec<(String, Vec<f32>)> = trainable_params(&s)
+            .unwrap()
+            .into_iter()
+            .map(|(n, p)| (n, p.value().to_vec::<f32>().unwrap()))
+            .collect();
         assert_eq!(straight.len(), resumed.len());
         for (a, b) in straight.iter().zip(&resumed) {
             assert_eq!(a, b, "killed after {kill_at} steps: {} differs", a.0);
@@ -123,6 +217,21 @@ fn non_finite_loss_stops_the_run_naming_the_step() {
     cfg.stage1.lr = 1e30; // diverges
     cfg.stage1.clip = 1e30;
     let dir = RunDir::create(&tmp("nan")).unwrap();
-    let e = distill(&t, &mut s, &lcfg, &data(64, 2), &cfg, &DistillOptions { dir: &dir, resume: false, progress: false, stop_after: None, override_lr: false }).unwrap_err().to_string();
+    let e = distill(
+        &t,
+        &mut s,
+        &lcfg,
+        &data(64, 2),
+        &cfg,
+        &DistillOptions {
+            dir: &dir,
+            resume: false,
+            progress: false,
+            stop_after: None,
+            override_lr: false,
+        },
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("at step") && e.contains("Last good checkpoint"), "{e}");
 }

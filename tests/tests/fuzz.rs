@@ -137,7 +137,9 @@ fn rejected(named: &str, e: impl std::fmt::Display) -> Outcome {
 impl Outcome {
     fn check_named(self, named: &str) -> Outcome {
         match self {
-            Outcome::Rejected(m) if !m.contains(named) => Outcome::Rejected(format!("UNNAMED: {m}")),
+            Outcome::Rejected(m) if !m.contains(named) => {
+                Outcome::Rejected(format!("UNNAMED: {m}"))
+            }
             o => o,
         }
     }
@@ -195,7 +197,8 @@ fn demo_teacher() -> nn::Llama {
 
 /// A random tensor of `shape` (f32) or ids below `vocab` (i64).
 fn rand_f32(shape: &[usize], rng: &mut Rng) -> Tensor {
-    Tensor::rand_uniform(shape, -1.0, 1.0, DType::F32, &Device::Cpu, rng).expect("a small random tensor")
+    Tensor::rand_uniform(shape, -1.0, 1.0, DType::F32, &Device::Cpu, rng)
+        .expect("a small random tensor")
 }
 
 fn save(path: &Path, tensors: &[(&str, Tensor)]) {
@@ -213,7 +216,10 @@ fn targets(dir: &Path) -> Vec<Target> {
 
     // An HF folder (the demo teacher's config.json and model.safetensors), each file
     // mutated in turn: loaded as `lawcat` loads it, then run.
-    for (name, file, seed, shape) in [("safetensors", "model.safetensors", DEMO_WEIGHTS, Shape::Safetensors), ("config.json", "config.json", DEMO_CONFIG, Shape::Json)] {
+    for (name, file, seed, shape) in [
+        ("safetensors", "model.safetensors", DEMO_WEIGHTS, Shape::Safetensors),
+        ("config.json", "config.json", DEMO_CONFIG, Shape::Json),
+    ] {
         let d = mk(&format!("hf-{file}"));
         std::fs::write(d.join("config.json"), DEMO_CONFIG).unwrap();
         std::fs::write(d.join("model.safetensors"), DEMO_WEIGHTS).unwrap();
@@ -241,7 +247,13 @@ fn targets(dir: &Path) -> Vec<Target> {
         let g = nn::gguf::GgufFile::open(&p).unwrap();
         nn::gguf::convert::tokenizer(&g).unwrap().to_json().unwrap()
     };
-    for (name, seed) in [("tokenizer.json (word level)", lawcat::synth::demo_tokenizer().unwrap().to_json().unwrap()), ("tokenizer.json (BPE)", bpe_json)] {
+    for (name, seed) in [
+        (
+            "tokenizer.json (word level)",
+            lawcat::synth::demo_tokenizer().unwrap().to_json().unwrap(),
+        ),
+        ("tokenizer.json (BPE)", bpe_json),
+    ] {
         let d = mk(name);
         out.push(Target {
             name,
@@ -277,7 +289,8 @@ fn targets(dir: &Path) -> Vec<Target> {
         });
     }
     // GGUF: SmolLM2 when fetched, header and table only (metadata, config, tokenizer)
-    let smollm2 = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.data/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let smollm2 =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.data/SmolLM2-135M-Instruct.Q4_1.gguf");
     if let Ok(bytes) = std::fs::read(&smollm2) {
         let d = mk("smollm2");
         let (fields, header) = lawcat_tests::gguf::header_fields(&bytes);
@@ -334,7 +347,8 @@ fn targets(dir: &Path) -> Vec<Target> {
                 let n = file_name(p);
                 let r = load!(&n, lawcat::cli::audit::open(p));
                 for (normalized, chunk) in [(false, 0), (false, 4), (true, 3)] {
-                    let rep: Report = load!(&n, lawcat::cli::audit::audit_gla(&r, normalized, chunk, 1e-4));
+                    let rep: Report =
+                        load!(&n, lawcat::cli::audit::audit_gla(&r, normalized, chunk, 1e-4));
                     let _ = rep.render();
                 }
                 Outcome::Accepted
@@ -379,8 +393,17 @@ fn targets(dir: &Path) -> Vec<Target> {
         let file = d.join("reference.safetensors");
         let c = &teacher.config;
         let (b, t) = (1, 6);
-        let ids = Tensor::from_vec((0..t as i64).map(|i| (i * 5) % c.vocab_size as i64).collect::<Vec<_>>(), [b, t], &Device::Cpu).unwrap();
-        let mut list: Vec<(String, Tensor)> = vec![("input_ids".into(), ids), ("logits".into(), rand_f32(&[b, t, c.vocab_size], &mut rng)), ("loss".into(), rand_f32(&[1], &mut rng))];
+        let ids = Tensor::from_vec(
+            (0..t as i64).map(|i| (i * 5) % c.vocab_size as i64).collect::<Vec<_>>(),
+            [b, t],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let mut list: Vec<(String, Tensor)> = vec![
+            ("input_ids".into(), ids),
+            ("logits".into(), rand_f32(&[b, t, c.vocab_size], &mut rng)),
+            ("loss".into(), rand_f32(&[1], &mut rng)),
+        ];
         for i in 0..=c.num_hidden_layers {
             list.push((format!("hidden_states.{i}"), rand_f32(&[b, t, c.hidden_size], &mut rng)));
         }
@@ -400,7 +423,8 @@ fn targets(dir: &Path) -> Vec<Target> {
             read: Box::new(move |p| {
                 let n = file_name(p);
                 let r = load!(&n, lawcat::cli::audit::open(p));
-                let rep = load!(&n, lawcat::cli::audit::audit_llama(&r, &m, "builtin", 1e-4, 1e-5, 1e-3));
+                let rep =
+                    load!(&n, lawcat::cli::audit::audit_llama(&r, &m, "builtin", 1e-4, 1e-5, 1e-3));
                 let _ = rep.render();
                 Outcome::Accepted
             }),
@@ -414,11 +438,26 @@ fn targets(dir: &Path) -> Vec<Target> {
         let d = mk(if both { "checkpoint-both" } else { "checkpoint" });
         let run = RunDir::create(&d).unwrap();
         let p = autograd::Param::new("w", rand_f32(&[3, 2], &mut rng));
-        let cfg = StageConfig { steps: 4, lr: 0.1, warmup_frac: 0.0, min_lr_ratio: 1.0, weight_decay: 0.0, clip: 1.0 };
+        let cfg = StageConfig {
+            steps: 4,
+            lr: 0.1,
+            warmup_frac: 0.0,
+            min_lr_ratio: 1.0,
+            weight_decay: 0.0,
+            clip: 1.0,
+        };
         let opt = new_optimizer(vec![p.clone()], &cfg);
-        run.save(1, 0, std::slice::from_ref(&p), &opt, &serde_json::json!({"settings": {"lr": 0.1, "steps": [1, 2]}})).unwrap();
+        run.save(
+            1,
+            0,
+            std::slice::from_ref(&p),
+            &opt,
+            &serde_json::json!({"settings": {"lr": 0.1, "steps": [1, 2]}}),
+        )
+        .unwrap();
         let file = d.join("checkpoints/latest.json");
-        let state = d.join("checkpoints").join(lawcat::train::checkpoint_folder(1, 0)).join("state.json");
+        let state =
+            d.join("checkpoints").join(lawcat::train::checkpoint_folder(1, 0)).join("state.json");
         let seed = std::fs::read(&file).unwrap();
         let root = run.root.clone();
         let named = file_name(&root);
@@ -434,7 +473,10 @@ fn targets(dir: &Path) -> Vec<Target> {
                 }
                 let run = load!(&named, RunDir::create(&root));
                 let Some(st) = load!(&named, run.latest()) else { return Outcome::Accepted };
-                let q = autograd::Param::new("w", Tensor::zeros([3, 2], DType::F32, &Device::Cpu).expect("zeros"));
+                let q = autograd::Param::new(
+                    "w",
+                    Tensor::zeros([3, 2], DType::F32, &Device::Cpu).expect("zeros"),
+                );
                 let mut opt = new_optimizer(vec![q.clone()], &cfg);
                 load!(&named, run.restore(&st, std::slice::from_ref(&q), &mut opt));
                 Outcome::Accepted
@@ -446,7 +488,11 @@ fn targets(dir: &Path) -> Vec<Target> {
         let d = mk("student");
         let lcfg = lawcat::config::LawcatConfig { chunk: 4, ..Default::default() };
         let s = lawcat::student::build_student(&teacher, &lcfg, 1).unwrap();
-        let info = lawcat::student::StudentInfo { lawcat: lcfg, teacher: "builtin".into(), notes: serde_json::json!({}) };
+        let info = lawcat::student::StudentInfo {
+            lawcat: lcfg,
+            teacher: "builtin".into(),
+            notes: serde_json::json!({}),
+        };
         lawcat::student::save_student(&s, &info, None, &d).unwrap();
         let file = d.join("lawcat.json");
         let seed = std::fs::read(&file).unwrap();
@@ -514,8 +560,26 @@ fn targets(dir: &Path) -> Vec<Target> {
 // ---------------------------------------------------------------------------------------
 // Mutations.
 
-const INTERESTING_U64: [u64; 16] = [0, 1, 2, 3, 4, 31, 255, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0002, (1 << 62) + 576, i64::MAX as u64, u64::MAX, u64::MAX - 7];
-const INTERESTING_BYTES: [u8; 14] = [0, 0xff, 0x7f, 0x80, b'"', b'{', b'}', b'[', b'-', b'9', b'\\', b'.', b'e', b','];
+const INTERESTING_U64: [u64; 16] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    31,
+    255,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+    0x1_0000_0000,
+    0x1_0000_0002,
+    (1 << 62) + 576,
+    i64::MAX as u64,
+    u64::MAX,
+    u64::MAX - 7,
+];
+const INTERESTING_BYTES: [u8; 14] =
+    [0, 0xff, 0x7f, 0x80, b'"', b'{', b'}', b'[', b'-', b'9', b'\\', b'.', b'e', b','];
 
 fn interesting_json(rng: &mut Rng) -> serde_json::Value {
     use serde_json::json;
@@ -550,7 +614,11 @@ fn interesting_json(rng: &mut Rng) -> serde_json::Value {
 }
 
 /// Every node of a JSON document as a path of keys and indices.
-fn json_paths(v: &serde_json::Value, path: &mut Vec<serde_json::Value>, out: &mut Vec<Vec<serde_json::Value>>) {
+fn json_paths(
+    v: &serde_json::Value,
+    path: &mut Vec<serde_json::Value>,
+    out: &mut Vec<Vec<serde_json::Value>>,
+) {
     out.push(path.clone());
     match v {
         serde_json::Value::Object(m) => {
@@ -572,7 +640,10 @@ fn json_paths(v: &serde_json::Value, path: &mut Vec<serde_json::Value>, out: &mu
     }
 }
 
-fn json_at<'a>(v: &'a mut serde_json::Value, path: &[serde_json::Value]) -> &'a mut serde_json::Value {
+fn json_at<'a>(
+    v: &'a mut serde_json::Value,
+    path: &[serde_json::Value],
+) -> &'a mut serde_json::Value {
     path.iter().fold(v, |v, k| match k {
         serde_json::Value::String(s) => v.get_mut(s.as_str()).expect("a path from json_paths"),
         k => v.get_mut(k.as_u64().expect("an index") as usize).expect("a path from json_paths"),
@@ -630,7 +701,11 @@ fn mutate_bytes(b: &mut Vec<u8>, shape: &Shape, keep_len: bool, rng: &mut Rng) -
     }
     let hot = match shape {
         Shape::Binary { header, .. } => (*header).min(b.len()),
-        Shape::Safetensors => b.get(..8).map_or(b.len(), |h| (u64::from_le_bytes(h.try_into().expect("8 bytes")) as usize).saturating_add(8).min(b.len())),
+        Shape::Safetensors => b.get(..8).map_or(b.len(), |h| {
+            (u64::from_le_bytes(h.try_into().expect("8 bytes")) as usize)
+                .saturating_add(8)
+                .min(b.len())
+        }),
         _ => b.len(),
     };
     // Mostly the header (where sizes and offsets are), sometimes the data (values).
@@ -658,10 +733,16 @@ fn mutate_bytes(b: &mut Vec<u8>, shape: &Shape, keep_len: bool, rng: &mut Rng) -
         }
         2 => {
             let fields: Vec<(usize, usize)> = match shape {
-                Shape::Binary { fields, .. } => fields.iter().copied().filter(|(o, w)| o + w <= b.len()).collect(),
+                Shape::Binary { fields, .. } => {
+                    fields.iter().copied().filter(|(o, w)| o + w <= b.len()).collect()
+                }
                 _ => vec![],
             };
-            let (at, width) = if fields.is_empty() { (pos.min(b.len().saturating_sub(8)), 8.min(b.len())) } else { fields[rng.below(fields.len())] };
+            let (at, width) = if fields.is_empty() {
+                (pos.min(b.len().saturating_sub(8)), 8.min(b.len()))
+            } else {
+                fields[rng.below(fields.len())]
+            };
             let v = INTERESTING_U64[rng.below(INTERESTING_U64.len())];
             b[at..at + width].copy_from_slice(&v.to_le_bytes()[..width]);
             format!("set {}-bit field at {at} = {v}", width * 8)
@@ -673,7 +754,8 @@ fn mutate_bytes(b: &mut Vec<u8>, shape: &Shape, keep_len: bool, rng: &mut Rng) -
         }
         4 => {
             let n = 1 + rng.below(8);
-            let ins: Vec<u8> = (0..n).map(|_| INTERESTING_BYTES[rng.below(INTERESTING_BYTES.len())]).collect();
+            let ins: Vec<u8> =
+                (0..n).map(|_| INTERESTING_BYTES[rng.below(INTERESTING_BYTES.len())]).collect();
             b.splice(pos..pos, ins);
             format!("insert {n} bytes at {pos}")
         }
@@ -710,13 +792,19 @@ fn mutate(seed: &[u8], shape: &Shape, keep_len: bool, rng: &mut Rng) -> (Vec<u8>
                 } else {
                     let i = rng.below(lines.len());
                     mutate_json(lines[i].as_bytes(), rng).map(|(l, d)| {
-                        lines[i] = serde_json::to_string(&serde_json::from_slice::<serde_json::Value>(&l).expect("json")).expect("serializes");
+                        lines[i] = serde_json::to_string(
+                            &serde_json::from_slice::<serde_json::Value>(&l).expect("json"),
+                        )
+                        .expect("serializes");
                         ((lines.join("\n") + "\n").into_bytes(), format!("line {}: {d}", i + 1))
                     })
                 }
             }
             Shape::Safetensors if structural => {
-                let n = b.get(..8).map(|h| u64::from_le_bytes(h.try_into().expect("8 bytes")) as usize).filter(|&n| n.checked_add(8).is_some_and(|e| e <= b.len()));
+                let n = b
+                    .get(..8)
+                    .map(|h| u64::from_le_bytes(h.try_into().expect("8 bytes")) as usize)
+                    .filter(|&n| n.checked_add(8).is_some_and(|e| e <= b.len()));
                 n.and_then(|n| {
                     let (header, rest) = (b[8..8 + n].to_vec(), b[8 + n..].to_vec());
                     mutate_json(&header, rng).map(|(h, d)| {
@@ -796,8 +884,10 @@ fn run_case(t: &Target, ti: usize, case: u64, base: u64) -> (Result<Outcome, Str
 
 #[test]
 fn readers_survive_mutated_files() {
-    let base: u64 = std::env::var("LAWCAT_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5AFE);
-    let per_target: u64 = std::env::var("LAWCAT_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(150);
+    let base: u64 =
+        std::env::var("LAWCAT_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5AFE);
+    let per_target: u64 =
+        std::env::var("LAWCAT_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(150);
     let only = std::env::var("LAWCAT_FUZZ_CASE").ok();
     let dir = std::env::temp_dir().join(format!("lawcat-fuzz-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -818,7 +908,13 @@ fn readers_survive_mutated_files() {
     if let Some(spec) = only {
         let _ = std::panic::take_hook();
         let (name, case) = spec.rsplit_once(':').expect("LAWCAT_FUZZ_CASE=<target>:<case>");
-        let (ti, t) = targets.iter().enumerate().find(|(_, t)| t.name == name).unwrap_or_else(|| panic!("no target {name:?}; targets: {:?}", targets.iter().map(|t| t.name).collect::<Vec<_>>()));
+        let (ti, t) =
+            targets.iter().enumerate().find(|(_, t)| t.name == name).unwrap_or_else(|| {
+                panic!(
+                    "no target {name:?}; targets: {:?}",
+                    targets.iter().map(|t| t.name).collect::<Vec<_>>()
+                )
+            });
         let (r, desc) = run_case(t, ti, case.parse().expect("a case number"), base);
         println!("{name} case {case}: {desc:?}\nfile: {}\noutcome: {r:?}", t.file.display());
         return;
@@ -847,12 +943,19 @@ fn readers_survive_mutated_files() {
                     e.rejected += 1;
                     if verbose {
                         // the message without paths and numbers: its kind
-                        let kind: String = m.replace(&dir.to_string_lossy().into_owned(), "").chars().filter(|c| !c.is_ascii_digit()).take(90).collect();
+                        let kind: String = m
+                            .replace(&dir.to_string_lossy().into_owned(), "")
+                            .chars()
+                            .filter(|c| !c.is_ascii_digit())
+                            .take(90)
+                            .collect();
                         *messages.entry((t.name, kind)).or_default() += 1;
                     }
                     continue;
                 }
-                Ok(Outcome::Rejected(m)) => format!("an error that does not name the file: {}", &m["UNNAMED: ".len()..]),
+                Ok(Outcome::Rejected(m)) => {
+                    format!("an error that does not name the file: {}", &m["UNNAMED: ".len()..])
+                }
                 Ok(Outcome::Late(m)) => format!("accepted, then failed when used: {m}"),
                 Err(p) => format!("PANIC {p}"),
             };
@@ -861,10 +964,16 @@ fn readers_survive_mutated_files() {
     }
     let _ = std::panic::take_hook();
     let secs = start.elapsed().as_secs_f64();
-    println!("{:<28} {:>7} {:>9} {:>9} {:>9} {:>8}", "target", "cases", "accepted", "rejected", "failures", "seconds");
+    println!(
+        "{:<28} {:>7} {:>9} {:>9} {:>9} {:>8}",
+        "target", "cases", "accepted", "rejected", "failures", "seconds"
+    );
     for (name, t) in &tally {
         let f = failures.iter().filter(|f| &f.target == name).count();
-        println!("{name:<28} {:>7} {:>9} {:>9} {:>9} {:>8.1}", t.cases, t.accepted, t.rejected, f, t.seconds);
+        println!(
+            "{name:<28} {:>7} {:>9} {:>9} {:>9} {:>8.1}",
+            t.cases, t.accepted, t.rejected, f, t.seconds
+        );
     }
     if verbose {
         for ((target, kind), n) in &messages {
@@ -876,8 +985,18 @@ fn readers_survive_mutated_files() {
     println!("{total} cases in {secs:.1} s: {} failures, {panics} panics", failures.len());
     let _ = std::fs::remove_dir_all(&dir);
     if !failures.is_empty() {
-        let list: Vec<String> =
-            failures.iter().take(20).map(|f| format!("LAWCAT_FUZZ_SEED={base} LAWCAT_FUZZ_CASE={:?} ({:?}): {}", format!("{}:{}", f.target, f.case), f.mutations, f.what)).collect();
+        let list: Vec<String> = failures
+            .iter()
+            .take(20)
+            .map(|f| {
+                format!(
+                    "LAWCAT_FUZZ_SEED={base} LAWCAT_FUZZ_CASE={:?} ({:?}): {}",
+                    format!("{}:{}", f.target, f.case),
+                    f.mutations,
+                    f.what
+                )
+            })
+            .collect();
         panic!("{} of {total} cases failed (first 20):\n{}", failures.len(), list.join("\n"));
     }
 }

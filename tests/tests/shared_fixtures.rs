@@ -7,7 +7,8 @@ use lawcat_tests::{check, shared_fixtures};
 use std::path::{Path, PathBuf};
 
 fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     v.retain(|p| p.to_string_lossy().ends_with(suffix));
     v.sort();
     v

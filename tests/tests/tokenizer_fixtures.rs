@@ -9,5 +9,9 @@ use lawcat_tests::{check, fixture};
 #[test]
 fn llama3_style_cases_match_hf_tokenizers() {
     let tok = check::tokenizer(&fixture("tokenizer/cases.json"));
-    assert_eq!(tok.token_to_id("<|begin_of_text|>"), Some(600), "special tokens follow the 600 learned ones, as in Llama 3");
+    assert_eq!(
+        tok.token_to_id("<|begin_of_text|>"),
+        Some(600),
+        "special tokens follow the 600 learned ones, as in Llama 3"
+    );
 }

@@ -14,13 +14,33 @@ pub use tensor::BinaryOp as Binary;
 /// The backward rules of the two-operand element-wise ops.
 pub trait BinaryBackwardRule {
     /// `(g * dy/da, g * dy/db)` at the broadcast shape, each only where `needs` asks.
-    fn backward(self, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor, needs: [bool; 2]) -> Result<[Option<Tensor>; 2]>;
+    fn backward(
+        self,
+        a: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        g: &Tensor,
+        needs: [bool; 2],
+    ) -> Result<[Option<Tensor>; 2]>;
 }
 
 impl BinaryBackwardRule for Binary {
-    fn backward(self, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor, needs: [bool; 2]) -> Result<[Option<Tensor>; 2]> {
+    fn backward(
+        self,
+        a: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        g: &Tensor,
+        needs: [bool; 2],
+    ) -> Result<[Option<Tensor>; 2]> {
         let [na, nb] = needs;
-        let when = |need: bool, f: &dyn Fn() -> Result<Tensor>| if need { f().map(Some) } else { Ok(None) };
+        let when = |need: bool, f: &dyn Fn() -> Result<Tensor>| {
+            if need {
+                f().map(Some)
+            } else {
+                Ok(None)
+            }
+        };
         Ok(match self {
             // d/da (a + b) = 1, d/db = 1
             Binary::Add => [when(na, &|| Ok(g.clone()))?, when(nb, &|| Ok(g.clone()))?],
@@ -41,7 +61,10 @@ impl BinaryBackwardRule for Binary {
                 [when(na, &|| g.mul(&wa))?, when(nb, &|| g.mul(&wa.affine(-1.0, 1.0)?))?]
             }
             // d/da a^b = b a^(b-1), d/db = a^b ln a = y ln a
-            Binary::Pow => [when(na, &|| g.mul(&b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?))?, when(nb, &|| g.mul(&y.mul(&a.log()?)?))?],
+            Binary::Pow => [
+                when(na, &|| g.mul(&b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?))?,
+                when(nb, &|| g.mul(&y.mul(&a.log()?)?))?,
+            ],
         })
     }
 }
@@ -86,7 +109,8 @@ binary_methods! {
 impl Var {
     pub fn binary(&self, rhs: &Var, op: Binary) -> Result<Var> {
         let y = self.value().binary(rhs.value(), op)?;
-        let back = BinaryBackward { op, a: self.value().clone(), b: rhs.value().clone(), y: y.clone() };
+        let back =
+            BinaryBackward { op, a: self.value().clone(), b: rhs.value().clone(), y: y.clone() };
         Ok(Var::from_op1(back, &[self, rhs], y))
     }
 }

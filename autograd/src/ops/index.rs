@@ -38,10 +38,26 @@ impl Backward for IndexBackward {
 impl Var {
     pub fn index_select(&self, ids: &Tensor, dim: usize) -> Result<Var> {
         let y = self.value().index_select(ids, dim)?;
-        Ok(Var::from_op1(IndexBackward { op: Index::Select { ids: ids.clone() }, dims: self.dims().to_vec(), dim }, &[self], y))
+        Ok(Var::from_op1(
+            IndexBackward {
+                op: Index::Select { ids: ids.clone() },
+                dims: self.dims().to_vec(),
+                dim,
+            },
+            &[self],
+            y,
+        ))
     }
     pub fn gather(&self, index: &Tensor, dim: usize) -> Result<Var> {
         let y = self.value().gather(index, dim)?;
-        Ok(Var::from_op1(IndexBackward { op: Index::Gather { index: index.clone() }, dims: self.dims().to_vec(), dim }, &[self], y))
+        Ok(Var::from_op1(
+            IndexBackward {
+                op: Index::Gather { index: index.clone() },
+                dims: self.dims().to_vec(),
+                dim,
+            },
+            &[self],
+            y,
+        ))
     }
 }

@@ -16,8 +16,16 @@ impl Backward for MatmulBackward {
     }
     fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None, None]) };
-        let ga = if needs[0] { Some(sum_to_shape(&g.matmul(&self.b.t()?)?, self.a.dims())?) } else { None };
-        let gb = if needs[1] { Some(sum_to_shape(&self.a.t()?.matmul(g)?, self.b.dims())?) } else { None };
+        let ga = if needs[0] {
+            Some(sum_to_shape(&g.matmul(&self.b.t()?)?, self.a.dims())?)
+        } else {
+            None
+        };
+        let gb = if needs[1] {
+            Some(sum_to_shape(&self.a.t()?.matmul(g)?, self.b.dims())?)
+        } else {
+            None
+        };
         Ok(vec![ga, gb])
     }
 }
@@ -37,6 +45,10 @@ impl Var {
             return out.squeeze(r - 1);
         }
         let y = self.value().matmul(rhs.value())?;
-        Ok(Var::from_op1(MatmulBackward { a: self.value().clone(), b: rhs.value().clone() }, &[self, rhs], y))
+        Ok(Var::from_op1(
+            MatmulBackward { a: self.value().clone(), b: rhs.value().clone() },
+            &[self, rhs],
+            y,
+        ))
     }
 }

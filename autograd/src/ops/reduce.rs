@@ -49,7 +49,9 @@ impl Backward for ReduceBackward {
             // d/dx_i sum_j x_j = 1
             Reduce::Sum => g.broadcast_as(self.dims.as_slice())?.contiguous()?,
             // d/dx_i mean_j x_j = 1/n
-            Reduce::Mean => g.broadcast_as(self.dims.as_slice())?.scale(1.0 / self.dims[self.dim] as f64)?,
+            Reduce::Mean => {
+                g.broadcast_as(self.dims.as_slice())?.scale(1.0 / self.dims[self.dim] as f64)?
+            }
             // d/dx_i max_j x_j = [x_i = max] / (number of ties), as torch.amax
             Reduce::Extreme { x, y } => {
                 let at = x.eq(&keep(y, self.dim, self.keepdim)?)?.to_dtype(g.dtype())?;
@@ -57,7 +59,9 @@ impl Backward for ReduceBackward {
                 at.div(&count)?.mul(&g)?
             }
             // d/dx_i log sum_j e^x_j = e^(x_i - lse) = softmax(x)_i
-            Reduce::LogSumExp { x, y } => x.sub(&keep(y, self.dim, self.keepdim)?)?.exp()?.mul(&g)?,
+            Reduce::LogSumExp { x, y } => {
+                x.sub(&keep(y, self.dim, self.keepdim)?)?.exp()?.mul(&g)?
+            }
         };
         Ok(vec![Some(gx)])
     }
@@ -119,7 +123,12 @@ impl Var {
     }
     pub fn logsumexp(&self, dim: usize, keepdim: bool) -> Result<Var> {
         let y = self.value().logsumexp(dim, keepdim)?;
-        Ok(self.reduce(Reduce::LogSumExp { x: self.value().clone(), y: y.clone() }, y, dim, keepdim))
+        Ok(self.reduce(
+            Reduce::LogSumExp { x: self.value().clone(), y: y.clone() },
+            y,
+            dim,
+            keepdim,
+        ))
     }
     pub fn sum_all(&self) -> Result<Var> {
         self.reshape(self.value().numel())?.sum(0, false)

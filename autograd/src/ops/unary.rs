@@ -36,7 +36,8 @@ impl UnaryBackwardRule for Unary {
             Unary::Sqr => g.mul(x)?.scale(2.0),
             // d/dx |x| = sign(x) (0 at 0)
             Unary::Abs => {
-                let sign = mask_as(&x.gt(&zero()?)?, x.dtype())?.sub(&mask_as(&x.lt(&zero()?)?, x.dtype())?)?;
+                let sign = mask_as(&x.gt(&zero()?)?, x.dtype())?
+                    .sub(&mask_as(&x.lt(&zero()?)?, x.dtype())?)?;
                 g.mul(&sign)
             }
             // d/dx max(x, 0) = [x > 0]
@@ -58,7 +59,9 @@ impl UnaryBackwardRule for Unary {
             // d/dx elu(x) = 1 for x > 0, alpha e^x = y + alpha otherwise
             Unary::Elu(a) => {
                 let pos = x.gt(&zero()?)?;
-                g.mul(&pos.where_cond(&Tensor::ones((), x.dtype(), &x.device())?, &y.add_scalar(a)?)?)
+                g.mul(
+                    &pos.where_cond(&Tensor::ones((), x.dtype(), &x.device())?, &y.add_scalar(a)?)?,
+                )
             }
             // d/dx x^e = e x^(e-1)
             Unary::Powf(e) => g.mul(&x.powf(e - 1.0)?)?.scale(e),
@@ -66,7 +69,12 @@ impl UnaryBackwardRule for Unary {
             Unary::Affine { mul, .. } => g.scale(mul),
             // d/dx clamp(x, lo, hi) = [lo <= x <= hi]
             Unary::Clamp { min, max } => {
-                let inside = mask_as(&x.ge(&Tensor::scalar(min, x.dtype(), &x.device())?)?, x.dtype())?.mul(&mask_as(&x.le(&Tensor::scalar(max, x.dtype(), &x.device())?)?, x.dtype())?)?;
+                let inside =
+                    mask_as(&x.ge(&Tensor::scalar(min, x.dtype(), &x.device())?)?, x.dtype())?
+                        .mul(&mask_as(
+                            &x.le(&Tensor::scalar(max, x.dtype(), &x.device())?)?,
+                            x.dtype(),
+                        )?)?;
                 g.mul(&inside)
             }
         }

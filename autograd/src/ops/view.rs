@@ -97,8 +97,16 @@ impl Backward for Where {
     fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None, None]) };
         let z = Tensor::zeros((), g.dtype(), &g.device())?;
-        let ga = if needs[0] { Some(sum_to_shape(&self.cond.where_cond(g, &z)?, &self.a)?) } else { None };
-        let gb = if needs[1] { Some(sum_to_shape(&self.cond.where_cond(&z, g)?, &self.b)?) } else { None };
+        let ga = if needs[0] {
+            Some(sum_to_shape(&self.cond.where_cond(g, &z)?, &self.a)?)
+        } else {
+            None
+        };
+        let gb = if needs[1] {
+            Some(sum_to_shape(&self.cond.where_cond(&z, g)?, &self.b)?)
+        } else {
+            None
+        };
         Ok(vec![ga, gb])
     }
 }

@@ -15,7 +15,10 @@ use crate::Param;
 use ptx::ops::adamw::Hyper;
 use ptx::ops::fused_args::{inputs, outputs};
 use std::collections::HashMap;
-use tensor::{bail, bf16, f16, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{
+    bail, bf16, f16, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real,
+    Result, Tensor,
+};
 
 /// The update of one parameter: input the gradient; in place `[param, m, v]`, plus the f32
 /// master copy `[.., master]` for a bf16/f16 parameter. Every element is independent. On a
@@ -26,17 +29,31 @@ impl AdamWUpdate {
     fn cpu_as<T: Real + Elem>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
         let h = &self.0;
         let c = |x: f64| T::from_f64(x);
-        let (decay, b1, b2, nb1, nb2) = (c(1.0 - h.lr * h.weight_decay), c(h.beta1), c(h.beta2), c(1.0 - h.beta1), c(1.0 - h.beta2));
+        let (decay, b1, b2, nb1, nb2) = (
+            c(1.0 - h.lr * h.weight_decay),
+            c(h.beta1),
+            c(h.beta2),
+            c(1.0 - h.beta1),
+            c(1.0 - h.beta2),
+        );
         let (inv_sqrt_bc2, eps, step) = (c(1.0 / h.bc2.sqrt()), c(h.eps), c(h.lr / h.bc1));
         let g = ins[0].values::<T>()?;
         let has_master = outs.len() == 4;
-        let mut x: Vec<T> = if has_master { outs[3].slice_mut::<T>()?.to_vec() } else { outs[0].values::<T>()? };
+        let mut x: Vec<T> =
+            if has_master { outs[3].slice_mut::<T>()?.to_vec() } else { outs[0].values::<T>()? };
         {
             let (m_out, rest) = outs[1..].split_at_mut(1);
             let m = m_out[0].slice_mut::<T>()?;
             let v = rest[0].slice_mut::<T>()?;
             if m.len() != g.len() || v.len() != g.len() || x.len() != g.len() {
-                bail!("adamw", "gradient, moments and parameter differ in size: {}, {}, {}, {}", g.len(), m.len(), v.len(), x.len())
+                bail!(
+                    "adamw",
+                    "gradient, moments and parameter differ in size: {}, {}, {}, {}",
+                    g.len(),
+                    m.len(),
+                    v.len(),
+                    x.len()
+                )
             }
             for i in 0..g.len() {
                 // the order of operations of the composite this op replaces (bit for bit)
@@ -58,8 +75,16 @@ impl AdamWUpdate {
         // low 32 bits of the f64 before rounding (a tie is then seen where the f32 is above
         // it), which the GPU's `cvt.rn` does not do.
         match outs[0].dtype() {
-            DType::BF16 => outs[0].slice_mut::<bf16>()?.iter_mut().zip(&x).for_each(|(o, v)| *o = bf16::from_f32(v.to_f64() as f32)),
-            DType::F16 => outs[0].slice_mut::<f16>()?.iter_mut().zip(&x).for_each(|(o, v)| *o = f16::from_f32(v.to_f64() as f32)),
+            DType::BF16 => outs[0]
+                .slice_mut::<bf16>()?
+                .iter_mut()
+                .zip(&x)
+                .for_each(|(o, v)| *o = bf16::from_f32(v.to_f64() as f32)),
+            DType::F16 => outs[0]
+                .slice_mut::<f16>()?
+                .iter_mut()
+                .zip(&x)
+                .for_each(|(o, v)| *o = f16::from_f32(v.to_f64() as f32)),
             DType::F32 | DType::F64 | DType::I64 | DType::U8 => outs[0].write(&x)?,
         }
         Ok(())
@@ -76,10 +101,17 @@ impl CustomOp for AdamWUpdate {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let g = inputs(self.name(), ins)?[0];
         let mut outs = outputs(self.name(), outs)?.into_iter();
-        let (Some(param), Some(m), Some(v)) = (outs.next(), outs.next(), outs.next()) else { bail!(self.name(), "expects param, m and v in place") };
+        let (Some(param), Some(m), Some(v)) = (outs.next(), outs.next(), outs.next()) else {
+            bail!(self.name(), "expects param, m and v in place")
+        };
         let h = self.0;
         ptx::ops::adamw::step(g, param, m, v, outs.next(), h)
     }
@@ -108,7 +140,15 @@ impl AdamW {
     /// PyTorch's defaults but for the learning rate: betas (0.9, 0.999), eps 1e-8, wd 0.01.
     pub fn new(params: Vec<Param>, lr: f64) -> AdamW {
         let n = params.len();
-        AdamW { params, lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01, t: 0, slots: vec![None; n] }
+        AdamW {
+            params,
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.01,
+            t: 0,
+            slots: vec![None; n],
+        }
     }
     pub fn with_weight_decay(mut self, wd: f64) -> Self {
         self.weight_decay = wd;
@@ -138,7 +178,15 @@ impl Optimizer for AdamW {
     fn step(&mut self) -> Result<()> {
         self.t += 1;
         let (b1, b2) = self.betas;
-        let op = AdamWUpdate(Hyper { lr: self.lr, beta1: b1, beta2: b2, eps: self.eps, weight_decay: self.weight_decay, bc1: 1.0 - b1.powi(self.t as i32), bc2: 1.0 - b2.powi(self.t as i32) });
+        let op = AdamWUpdate(Hyper {
+            lr: self.lr,
+            beta1: b1,
+            beta2: b2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            bc1: 1.0 - b1.powi(self.t as i32),
+            bc2: 1.0 - b2.powi(self.t as i32),
+        });
         for (i, p) in self.params.iter().enumerate() {
             let Some(g) = p.grad() else { continue };
             if !p.trainable() {
@@ -192,9 +240,17 @@ impl Optimizer for AdamW {
         ]);
         (tensors, meta)
     }
-    fn load_state(&mut self, tensors: &HashMap<String, Tensor>, meta: &HashMap<String, String>) -> Result<()> {
+    fn load_state(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        meta: &HashMap<String, String>,
+    ) -> Result<()> {
         if meta.get("optimizer").map(String::as_str) != Some("adamw") {
-            bail!("AdamW::load_state", "the saved state is not an AdamW state (optimizer = {:?})", meta.get("optimizer"))
+            bail!(
+                "AdamW::load_state",
+                "the saved state is not an AdamW state (optimizer = {:?})",
+                meta.get("optimizer")
+            )
         }
         self.t = meta_f64(meta, "step")? as u64;
         self.lr = meta_f64(meta, "lr")?;
@@ -209,15 +265,20 @@ impl Optimizer for AdamW {
             let v = state_tensor(tensors, &format!("{}.exp_avg_sq", p.name()), &like)?;
             self.slots[i] = match (m, v) {
                 (Some(m), Some(v)) => {
-                    let master = match state_tensor(tensors, &format!("{}.master", p.name()), &like)? {
-                        Some(ms) if cd != value.dtype() => Some(ms),
-                        _ if cd != value.dtype() => Some(like),
-                        _ => None,
-                    };
+                    let master =
+                        match state_tensor(tensors, &format!("{}.master", p.name()), &like)? {
+                            Some(ms) if cd != value.dtype() => Some(ms),
+                            _ if cd != value.dtype() => Some(like),
+                            _ => None,
+                        };
                     Some(Slot { m, v, master })
                 }
                 (None, None) => None,
-                _ => bail!("AdamW::load_state", "{}: the saved state has one moment without the other", p.name()),
+                _ => bail!(
+                    "AdamW::load_state",
+                    "{}: the saved state has one moment without the other",
+                    p.name()
+                ),
             };
         }
         Ok(())

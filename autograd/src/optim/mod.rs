@@ -26,7 +26,11 @@ pub trait Optimizer {
     /// The state to save (named tensors) and its scalars (as metadata strings).
     fn state(&self) -> (Vec<(String, Tensor)>, HashMap<String, String>);
     /// Restores what [`Optimizer::state`] gave.
-    fn load_state(&mut self, tensors: &HashMap<String, Tensor>, meta: &HashMap<String, String>) -> Result<()>;
+    fn load_state(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        meta: &HashMap<String, String>,
+    ) -> Result<()>;
 
     fn zero_grad(&self) {
         for p in self.params() {
@@ -54,11 +58,15 @@ pub trait Optimizer {
 /// logging, with the loss) is the caller's one host read. `None` when no parameter has a
 /// gradient.
 pub fn clip_grad_norm(params: &[Param], max_norm: f64) -> Result<Option<Tensor>> {
-    let grads: Vec<(&Param, Tensor)> = params.iter().filter_map(|p| p.grad().map(|g| (p, g))).collect();
+    let grads: Vec<(&Param, Tensor)> =
+        params.iter().filter_map(|p| p.grad().map(|g| (p, g))).collect();
     if grads.is_empty() {
         return Ok(None);
     }
-    let squares: Vec<Tensor> = grads.iter().map(|(_, g)| g.to_dtype(DType::F64)?.sqr()?.sum_all()?.reshape(1)).collect::<Result<_>>()?;
+    let squares: Vec<Tensor> = grads
+        .iter()
+        .map(|(_, g)| g.to_dtype(DType::F64)?.sqr()?.sum_all()?.reshape(1))
+        .collect::<Result<_>>()?;
     let norm = Tensor::cat(&squares.iter().collect::<Vec<_>>(), 0)?.sum_all()?.sqrt()?;
     // factor = max / (norm + 1e-6) where norm is finite and above max, 1 elsewhere
     let one = norm.ones_like()?;
@@ -80,10 +88,21 @@ pub(crate) fn meta_f64(meta: &HashMap<String, String>, key: &str) -> Result<f64>
 }
 
 /// The saved tensor `name`, checked against the shape it must have.
-pub(crate) fn state_tensor(tensors: &HashMap<String, Tensor>, name: &str, like: &Tensor) -> Result<Option<Tensor>> {
+pub(crate) fn state_tensor(
+    tensors: &HashMap<String, Tensor>,
+    name: &str,
+    like: &Tensor,
+) -> Result<Option<Tensor>> {
     match tensors.get(name) {
         None => Ok(None),
-        Some(t) if t.dims() == like.dims() => Ok(Some(t.to_dtype(like.dtype())?.to_device(&like.device())?)),
-        Some(t) => bail!("optimizer state", "{name} has shape {:?}, the parameter has {:?}", t.dims(), like.dims()),
+        Some(t) if t.dims() == like.dims() => {
+            Ok(Some(t.to_dtype(like.dtype())?.to_device(&like.device())?))
+        }
+        Some(t) => bail!(
+            "optimizer state",
+            "{name} has shape {:?}, the parameter has {:?}",
+            t.dims(),
+            like.dims()
+        ),
     }
 }

@@ -66,7 +66,14 @@ impl Optimizer for Sgd {
         self.t
     }
     fn state(&self) -> (Vec<(String, Tensor)>, HashMap<String, String>) {
-        let tensors = self.params.iter().zip(&self.buf).filter_map(|(p, b)| b.as_ref().map(|b| (format!("{}.momentum_buffer", p.name()), b.clone()))).collect();
+        let tensors = self
+            .params
+            .iter()
+            .zip(&self.buf)
+            .filter_map(|(p, b)| {
+                b.as_ref().map(|b| (format!("{}.momentum_buffer", p.name()), b.clone()))
+            })
+            .collect();
         let meta = HashMap::from([
             ("optimizer".to_string(), "sgd".to_string()),
             ("step".to_string(), self.t.to_string()),
@@ -76,16 +83,25 @@ impl Optimizer for Sgd {
         ]);
         (tensors, meta)
     }
-    fn load_state(&mut self, tensors: &HashMap<String, Tensor>, meta: &HashMap<String, String>) -> Result<()> {
+    fn load_state(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        meta: &HashMap<String, String>,
+    ) -> Result<()> {
         if meta.get("optimizer").map(String::as_str) != Some("sgd") {
-            bail!("Sgd::load_state", "the saved state is not an SGD state (optimizer = {:?})", meta.get("optimizer"))
+            bail!(
+                "Sgd::load_state",
+                "the saved state is not an SGD state (optimizer = {:?})",
+                meta.get("optimizer")
+            )
         }
         self.t = meta_f64(meta, "step")? as u64;
         self.lr = meta_f64(meta, "lr")?;
         self.momentum = meta_f64(meta, "momentum")?;
         self.weight_decay = meta_f64(meta, "weight_decay")?;
         for (i, p) in self.params.iter().enumerate() {
-            self.buf[i] = state_tensor(tensors, &format!("{}.momentum_buffer", p.name()), &p.value())?;
+            self.buf[i] =
+                state_tensor(tensors, &format!("{}.momentum_buffer", p.name()), &p.value())?;
         }
         Ok(())
     }

@@ -78,12 +78,22 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         What::Llama { reference, model, tol_values, tol_loss, tol_grads, allow_missing } => {
             let r = open(reference)?;
             let loaded = super::load(model)?;
-            let mut rep = audit_llama(&r, &loaded.model, &model.display().to_string(), *tol_values, *tol_loss, *tol_grads)?;
+            let mut rep = audit_llama(
+                &r,
+                &loaded.model,
+                &model.display().to_string(),
+                *tol_values,
+                *tol_loss,
+                *tol_grads,
+            )?;
             rep.allow_missing = *allow_missing;
             rep
         }
         What::Gla { reference, normalized, chunk, tol, allow_missing } => {
-            let norm = *normalized || reference.file_name().is_some_and(|n| n.to_string_lossy().contains("normalized"));
+            let norm = *normalized
+                || reference
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("normalized"));
             let mut rep = audit_gla(&open(reference)?, norm, *chunk, *tol)?;
             rep.allow_missing = *allow_missing;
             rep
@@ -119,32 +129,54 @@ fn require(r: &SafetensorsFile, name: &str) -> anyhow::Result<Tensor> {
 
 /// Compares `got` with the reference's `name` when it holds it; records it as missing
 /// otherwise.
-fn compare(report: &mut Report, r: &SafetensorsFile, name: &str, got: &Tensor, tol: f64) -> anyhow::Result<()> {
+fn compare(
+    report: &mut Report,
+    r: &SafetensorsFile,
+    name: &str,
+    got: &Tensor,
+    tol: f64,
+) -> anyhow::Result<()> {
     if !r.contains(name) {
         report.missing(name);
         return Ok(());
     }
     let want = require(r, name)?;
-    report.check(name, got, &want, tol).with_context(|| format!("{}: comparing {name}", r.path().display()))
+    report
+        .check(name, got, &want, tol)
+        .with_context(|| format!("{}: comparing {name}", r.path().display()))
 }
 
 /// A Llama model against a dump of `input_ids`, `logits`, `hidden_states.i` (L + 1 of
 /// them), `loss` and `grad.<param>` for every parameter; each one the dump lacks is
 /// recorded as missing.
-pub fn audit_llama(r: &SafetensorsFile, m: &nn::Llama, model_name: &str, tol_values: f64, tol_loss: f64, tol_grads: f64) -> anyhow::Result<Report> {
+pub fn audit_llama(
+    r: &SafetensorsFile,
+    m: &nn::Llama,
+    model_name: &str,
+    tol_values: f64,
+    tol_loss: f64,
+    tol_grads: f64,
+) -> anyhow::Result<Report> {
     let path = r.path().display().to_string();
     if !r.contains("input_ids") {
         bail!("{path} must hold input_ids");
     }
     let ids = r.load("input_ids")?;
     if ids.rank() != 2 || ids.dtype() != DType::I64 || ids.numel() == 0 {
-        bail!("{path}: input_ids must be integers of shape [B, T] with B, T > 0, got {:?} {}", ids.dims(), ids.dtype());
+        bail!(
+            "{path}: input_ids must be integers of shape [B, T] with B, T > 0, got {:?} {}",
+            ids.dims(),
+            ids.dtype()
+        );
     }
     let vocab = m.config.vocab_size;
     if let Some(bad) = ids.to_vec::<i64>()?.into_iter().find(|&i| i < 0 || i as usize >= vocab) {
         bail!("{path}: input_ids holds token id {bad}, outside the vocabulary of the model {model_name} ({vocab} tokens)");
     }
-    tensor::memory::check_fits(&format!("{path}: a forward pass over input_ids {:?}", ids.dims()), 2 * nn::model::forward_memory_estimate(&m.config, ids.dims()[0], ids.dims()[1]))?;
+    tensor::memory::check_fits(
+        &format!("{path}: a forward pass over input_ids {:?}", ids.dims()),
+        2 * nn::model::forward_memory_estimate(&m.config, ids.dims()[0], ids.dims()[1]),
+    )?;
     let mut report = Report::new(format!("audit llama: {model_name} against {path}"));
     let params = m.named_params();
     let grads: Vec<&str> = r.names().into_iter().filter(|n| n.starts_with("grad.")).collect();
@@ -191,13 +223,26 @@ pub fn audit_llama(r: &SafetensorsFile, m: &nn::Llama, model_name: &str, tol_val
 /// `[B, T, H, K]`, `v` `[B, T, H, V]`, optional `initial_state` `[B, H, K, V]`; compared:
 /// `o`, `final_state`, and with the cotangents `do`, `d_final_state` the gradients `dq dk
 /// dv dg` (and `d_initial_state`).
-pub fn audit_gla(r: &SafetensorsFile, normalized: bool, chunk: usize, tol: f64) -> anyhow::Result<Report> {
+pub fn audit_gla(
+    r: &SafetensorsFile,
+    normalized: bool,
+    chunk: usize,
+    tol: f64,
+) -> anyhow::Result<Report> {
     use crate::ops::gla::{gla, gla_normalized, GlaMode};
     use autograd::{backward_multi, Var};
     let path = r.path().display().to_string();
     let (q, k, v, g) = (require(r, "q")?, require(r, "k")?, require(r, "v")?, require(r, "g")?);
-    let shape_err = || anyhow::anyhow!("{path}: expected q, k, g of shape [B, T, H, K] and v of shape [B, T, H, V], got q {:?}, k {:?}, g {:?}, v {:?}", q.dims(), k.dims(), g.dims(), v.dims());
-    if q.rank() != 4 || k.dims() != q.dims() || g.dims() != q.dims() || v.rank() != 4 || v.dims()[..3] != q.dims()[..3] || q.dims()[3] == 0 {
+    let shape_err = || {
+        anyhow::anyhow!("{path}: expected q, k, g of shape [B, T, H, K] and v of shape [B, T, H, V], got q {:?}, k {:?}, g {:?}, v {:?}", q.dims(), k.dims(), g.dims(), v.dims())
+    };
+    if q.rank() != 4
+        || k.dims() != q.dims()
+        || g.dims() != q.dims()
+        || v.rank() != 4
+        || v.dims()[..3] != q.dims()[..3]
+        || q.dims()[3] == 0
+    {
         return Err(shape_err());
     }
     let (b, h, kd, vd) = (q.dims()[0], q.dims()[2], q.dims()[3], v.dims()[3]);
@@ -245,7 +290,11 @@ pub fn audit_gla(r: &SafetensorsFile, normalized: bool, chunk: usize, tol: f64) 
     if r.contains("d_final_state") {
         let d = require(r, "d_final_state")?;
         if d.dims() != sf.dims() {
-            bail!("{path}: d_final_state has shape {:?}, final_state has {:?}", d.dims(), sf.dims());
+            bail!(
+                "{path}: d_final_state has shape {:?}, final_state has {:?}",
+                d.dims(),
+                sf.dims()
+            );
         }
         roots.push((&sf, d));
     } else {

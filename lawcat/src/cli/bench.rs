@@ -76,7 +76,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Median seconds of `reps` runs of `f` after one warm-up, each run waited for on `device`.
-fn time(device: &Device, reps: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+fn time(
+    device: &Device,
+    reps: usize,
+    mut f: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<f64> {
     f()?;
     device.synchronize()?;
     let mut t = vec![];
@@ -110,12 +114,20 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                 if n == 0 {
                     bail!("--lengths must be positive");
                 }
-                let ids = m.model.embed_tokens.ids_to_device(&Tensor::from_vec((0..n as i64).map(|i| (i * 7919 + 13) % v).collect::<Vec<_>>(), [1, n], &Device::Cpu)?)?;
+                let ids = m.model.embed_tokens.ids_to_device(&Tensor::from_vec(
+                    (0..n as i64).map(|i| (i * 7919 + 13) % v).collect::<Vec<_>>(),
+                    [1, n],
+                    &Device::Cpu,
+                )?)?;
                 let s = time(&dev, *reps, || {
                     no_grad(|| m.model.forward(&ids, None, false))?;
                     Ok(())
                 })?;
-                outln!("forward {n:>6} tokens: {:>8.1} ms  {:>8.1} tokens/s", s * 1e3, n as f64 / s);
+                outln!(
+                    "forward {n:>6} tokens: {:>8.1} ms  {:>8.1} tokens/s",
+                    s * 1e3,
+                    n as f64 / s
+                );
             }
         }
         What::Scan { lengths, heads, kv_heads, head_dim } => {
@@ -124,7 +136,14 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                 bail!("--heads must be a multiple of --kv-heads");
             }
             outln!("one layer's token mixing, batch 1, {h} heads ({hkv} kv), head dim {d}; GLA with the hedgehog feature dim {}", 2 * d);
-            outln!("{:>8} {:>14} {:>14} {:>14} {:>10}", "length", "softmax ms", "gla chunk ms", "gla recur ms", "speed-up");
+            outln!(
+                "{:>8} {:>14} {:>14} {:>14} {:>10}",
+                "length",
+                "softmax ms",
+                "gla chunk ms",
+                "gla recur ms",
+                "speed-up"
+            );
             let mut rng = Rng::new(0);
             for &n in lengths {
                 let q = Tensor::randn([1, n, h, d], 1.0, DType::F32, &dev, &mut rng)?;
@@ -135,10 +154,32 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                     Ok(())
                 })?;
                 let f = 2 * d;
-                let pq = Var::constant(Tensor::rand_uniform([1, n, h, f], 0.0, 1.0, DType::F32, &dev, &mut rng)?);
-                let pk = Var::constant(Tensor::rand_uniform([1, n, h, f], 0.0, 1.0, DType::F32, &dev, &mut rng)?);
-                let vv = Var::constant(Tensor::randn([1, n, h, d], 1.0, DType::F32, &dev, &mut rng)?);
-                let g = Var::constant(Tensor::rand_uniform([1, n, h, f], -0.1, -0.001, DType::F32, &dev, &mut rng)?);
+                let pq = Var::constant(Tensor::rand_uniform(
+                    [1, n, h, f],
+                    0.0,
+                    1.0,
+                    DType::F32,
+                    &dev,
+                    &mut rng,
+                )?);
+                let pk = Var::constant(Tensor::rand_uniform(
+                    [1, n, h, f],
+                    0.0,
+                    1.0,
+                    DType::F32,
+                    &dev,
+                    &mut rng,
+                )?);
+                let vv =
+                    Var::constant(Tensor::randn([1, n, h, d], 1.0, DType::F32, &dev, &mut rng)?);
+                let g = Var::constant(Tensor::rand_uniform(
+                    [1, n, h, f],
+                    -0.1,
+                    -0.001,
+                    DType::F32,
+                    &dev,
+                    &mut rng,
+                )?);
                 let gla = |mode| {
                     time(&dev, 1, || {
                         crate::ops::gla::gla_normalized(&pq, &pk, &vv, &g, None, 1e-6, mode)?;
@@ -147,7 +188,13 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                 };
                 let chunked = gla(crate::ops::gla::GlaMode::Chunked(64))?;
                 let recurrent = gla(crate::ops::gla::GlaMode::Recurrent)?;
-                outln!("{n:>8} {:>14.1} {:>14.1} {:>14.1} {:>9.2}x", soft * 1e3, chunked * 1e3, recurrent * 1e3, soft / chunked.min(recurrent));
+                outln!(
+                    "{n:>8} {:>14.1} {:>14.1} {:>14.1} {:>9.2}x",
+                    soft * 1e3,
+                    chunked * 1e3,
+                    recurrent * 1e3,
+                    soft / chunked.min(recurrent)
+                );
             }
         }
         What::Step { model, batch, seq_len, steps } => {
@@ -155,24 +202,47 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                 bail!("--batch and --steps must be positive, --seq-len at least 2");
             }
             let t = super::load_named(model)?;
-            let student = crate::student::build_student(&t.model, &crate::config::LawcatConfig::default(), 0)?;
+            let student = crate::student::build_student(
+                &t.model,
+                &crate::config::LawcatConfig::default(),
+                0,
+            )?;
             student.to_device(&dev)?;
             let tokens = (batch * seq_len) as f64;
             outln!("distillation steps of {model} on {dev}, batch {batch} x {seq_len} tokens; median of {steps}");
-            outln!("{:>8} {:>16} {:>14} {:>16} {:>14} {:>8}", "stage", "masked ms/step", "tokens/s", "unmasked ms", "tokens/s", "saved");
+            outln!(
+                "{:>8} {:>16} {:>14} {:>16} {:>14} {:>8}",
+                "stage",
+                "masked ms/step",
+                "tokens/s",
+                "unmasked ms",
+                "tokens/s",
+                "saved"
+            );
             for stage in [1u32, 2] {
                 // Alternate (masked, unmasked) twice and keep each one's best median, so both
                 // see the same machine.
                 let (mut on, mut off) = (f64::INFINITY, f64::INFINITY);
                 for _ in 0..2 {
                     autograd::set_gradient_masks(true);
-                    on = on.min(crate::bench_step::time_stage(&t.model, &student, stage, *batch, *seq_len, *steps, 1)?);
+                    on = on.min(crate::bench_step::time_stage(
+                        &t.model, &student, stage, *batch, *seq_len, *steps, 1,
+                    )?);
                     autograd::set_gradient_masks(false);
-                    let r = crate::bench_step::time_stage(&t.model, &student, stage, *batch, *seq_len, *steps, 1);
+                    let r = crate::bench_step::time_stage(
+                        &t.model, &student, stage, *batch, *seq_len, *steps, 1,
+                    );
                     autograd::set_gradient_masks(true);
                     off = off.min(r?);
                 }
-                outln!("{stage:>8} {:>16.1} {:>14.0} {:>16.1} {:>14.0} {:>7.1}%", on * 1e3, tokens / on, off * 1e3, tokens / off, 100.0 * (1.0 - on / off));
+                outln!(
+                    "{stage:>8} {:>16.1} {:>14.0} {:>16.1} {:>14.0} {:>7.1}%",
+                    on * 1e3,
+                    tokens / on,
+                    off * 1e3,
+                    tokens / off,
+                    100.0 * (1.0 - on / off)
+                );
             }
         }
         What::Matmul { sizes } => {

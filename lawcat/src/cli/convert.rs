@@ -13,9 +13,16 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
-    let (model, tok) = nn::gguf::convert::load(&a.gguf).with_context(|| format!("reading {}", a.gguf.display()))?;
-    nn::weights::save_hf_dir(&model, Some(&tok), &a.out_dir).with_context(|| format!("writing {}", a.out_dir.display()))?;
+    let (model, tok) = nn::gguf::convert::load(&a.gguf)
+        .with_context(|| format!("reading {}", a.gguf.display()))?;
+    nn::weights::save_hf_dir(&model, Some(&tok), &a.out_dir)
+        .with_context(|| format!("writing {}", a.out_dir.display()))?;
     let n: usize = model.named_params().iter().map(|(_, p)| p.numel()).sum();
-    outln!("wrote {} ({} parameters, f32, tokenizer with {} tokens)", a.out_dir.display(), n, tok.vocab_size());
+    outln!(
+        "wrote {} ({} parameters, f32, tokenizer with {} tokens)",
+        a.out_dir.display(),
+        n,
+        tok.vocab_size()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -58,7 +58,11 @@ pub struct Args {
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let builtin = a.teacher == "builtin";
     let t = super::load_named(&a.teacher)?;
-    let (len, batch, s1, s2, lr1, lr2) = if builtin { (crate::builtin::training_length(), 8, 200, 300, 1e-2, 1e-3) } else { (1024, 1, 40, 40, 1e-2, 1e-4) };
+    let (len, batch, s1, s2, lr1, lr2) = if builtin {
+        (crate::builtin::training_length(), 8, 200, 300, 1e-2, 1e-3)
+    } else {
+        (1024, 1, 40, 40, 1e-2, 1e-4)
+    };
     let seq_len = a.seq_len.unwrap_or(len);
     if seq_len < 64 || a.multiples.is_empty() || a.multiples.contains(&0) || a.samples == 0 {
         bail!("--seq-len must be at least 64, --multiples positive, --samples at least 1");
@@ -74,7 +78,14 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             bail!("{name} must be a positive number, got {}", v.unwrap_or_default());
         }
     }
-    let stage = |steps, lr| StageConfig { steps, lr, warmup_frac: 0.1, min_lr_ratio: 0.1, weight_decay: 0.0, clip: 1.0 };
+    let stage = |steps, lr| StageConfig {
+        steps,
+        lr,
+        warmup_frac: 0.1,
+        min_lr_ratio: 0.1,
+        weight_decay: 0.0,
+        clip: 1.0,
+    };
     let distill = DistillConfig {
         seq_len,
         batch_size: a.batch_size.unwrap_or(batch),
@@ -84,10 +95,25 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         seed: a.seed,
         ..DistillConfig::default()
     };
-    let longest = seq_len.checked_mul(*a.multiples.iter().max().expect("checked non-empty")).ok_or_else(|| anyhow::anyhow!("--seq-len {seq_len} times --multiples is too long"))?;
-    tensor::memory::check_fits(&format!("evaluating at {longest} tokens"), nn::model::forward_memory_estimate(&t.model.config, a.samples, longest))?;
-    tensor::memory::check_fits(&format!("--seq-len {seq_len}: one distillation step"), crate::distill::step_memory_estimate(&t.model.config, &distill))?;
-    let cfg = DemoConfig { distill, lawcat: a.lawcat.config()?, multiples: a.multiples.clone(), depths: a.depths.clone(), samples: a.samples, built_in_data: builtin };
+    let longest = seq_len
+        .checked_mul(*a.multiples.iter().max().expect("checked non-empty"))
+        .ok_or_else(|| anyhow::anyhow!("--seq-len {seq_len} times --multiples is too long"))?;
+    tensor::memory::check_fits(
+        &format!("evaluating at {longest} tokens"),
+        nn::model::forward_memory_estimate(&t.model.config, a.samples, longest),
+    )?;
+    tensor::memory::check_fits(
+        &format!("--seq-len {seq_len}: one distillation step"),
+        crate::distill::step_memory_estimate(&t.model.config, &distill),
+    )?;
+    let cfg = DemoConfig {
+        distill,
+        lawcat: a.lawcat.config()?,
+        multiples: a.multiples.clone(),
+        depths: a.depths.clone(),
+        samples: a.samples,
+        built_in_data: builtin,
+    };
     let c = &t.model.config;
     outln!(
         "teacher: {} ({} layers, hidden {}, {} heads / {} kv heads, {:.2} M parameters)",
@@ -106,9 +132,19 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     );
     let rep = run_demo(&t, &a.teacher, &cfg, &a.out, !a.no_progress)?;
     for s in &rep.stages {
-        outln!("stage {}: loss {:.4} -> {:.4} in {:.0} s", s.stage, s.first_loss, s.last_loss, s.seconds);
+        outln!(
+            "stage {}: loss {:.4} -> {:.4} in {:.0} s",
+            s.stage,
+            s.first_loss,
+            s.last_loss,
+            s.seconds
+        );
     }
     out!("\n{}", rep.table());
-    outln!("\nwrote {0}/demo.json, {0}/passkey.svg, student in {0}/student ({1:.0} s in all)", a.out.display(), rep.seconds);
+    outln!(
+        "\nwrote {0}/demo.json, {0}/passkey.svg, student in {0}/student ({1:.0} s in all)",
+        a.out.display(),
+        rep.seconds
+    );
     Ok(ExitCode::SUCCESS)
 }

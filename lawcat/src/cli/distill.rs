@@ -88,9 +88,15 @@ pub fn config(a: &Args) -> anyhow::Result<DistillConfig> {
         bail!("--seq-len must be at least 2 and --batch-size at least 1");
     }
     if a.seq_len.checked_mul(a.batch_size).is_none_or(|n| n > i64::MAX as usize) {
-        bail!("--seq-len {} times --batch-size {} is more tokens per step than can be counted", a.seq_len, a.batch_size);
+        bail!(
+            "--seq-len {} times --batch-size {} is more tokens per step than can be counted",
+            a.seq_len,
+            a.batch_size
+        );
     }
-    for (name, v) in [("--lr1", a.lr1), ("--lr2", a.lr2), ("--clip", a.clip), ("--lora-alpha", a.lora_alpha)] {
+    for (name, v) in
+        [("--lr1", a.lr1), ("--lr2", a.lr2), ("--clip", a.clip), ("--lora-alpha", a.lora_alpha)]
+    {
         if !(v > 0.0 && v.is_finite()) {
             bail!("{name} must be a positive number, got {v}");
         }
@@ -107,7 +113,14 @@ pub fn config(a: &Args) -> anyhow::Result<DistillConfig> {
     if !(0.0..1.0).contains(&a.warmup) {
         bail!("--warmup must be in [0, 1), got {}", a.warmup);
     }
-    let stage = |steps, lr| StageConfig { steps, lr, warmup_frac: a.warmup, min_lr_ratio: 0.1, weight_decay: 0.0, clip: a.clip };
+    let stage = |steps, lr| StageConfig {
+        steps,
+        lr,
+        warmup_frac: a.warmup,
+        min_lr_ratio: 0.1,
+        weight_decay: 0.0,
+        clip: a.clip,
+    };
     Ok(DistillConfig {
         seq_len: a.seq_len,
         batch_size: a.batch_size,
@@ -126,7 +139,10 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let cfg = config(a)?;
     let lcfg = a.lawcat.config()?;
     let t = super::load_named(&a.teacher)?;
-    let tok = t.tokenizer.as_ref().with_context(|| format!("the teacher {} has no tokenizer", a.teacher))?;
+    let tok = t
+        .tokenizer
+        .as_ref()
+        .with_context(|| format!("the teacher {} has no tokenizer", a.teacher))?;
     let eos = t.model.config.eos_token_ids.first().copied().unwrap_or(0);
     let data = if a.data.is_empty() {
         let kind = if a.teacher == "builtin" { BuiltIn::Passkey } else { BuiltIn::Mixed };
@@ -134,24 +150,59 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     } else {
         Data::from_files(&a.data, tok, eos, cfg.seq_len, cfg.batch_size, cfg.seed)?
     };
-    tensor::memory::check_fits(&format!("--seq-len {} --batch-size {}: one distillation step", cfg.seq_len, cfg.batch_size), crate::distill::step_memory_estimate(&t.model.config, &cfg))?;
+    tensor::memory::check_fits(
+        &format!(
+            "--seq-len {} --batch-size {}: one distillation step",
+            cfg.seq_len, cfg.batch_size
+        ),
+        crate::distill::step_memory_estimate(&t.model.config, &cfg),
+    )?;
     if a.out.join("checkpoints").join("latest.json").exists() && !a.resume {
-        bail!("{} already holds a run; pass --resume to continue it or choose another --out", a.out.display());
+        bail!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            a.out.display()
+        );
     }
     let dir = RunDir::create(&a.out)?;
     eprintln!("data: {}", data.describe());
     let mut student = build_student(&t.model, &lcfg, cfg.seed)?;
-    let opts = DistillOptions { dir: &dir, resume: a.resume, progress: !a.no_progress, stop_after: a.stop_after, override_lr: a.override_lr };
+    let opts = DistillOptions {
+        dir: &dir,
+        resume: a.resume,
+        progress: !a.no_progress,
+        stop_after: a.stop_after,
+        override_lr: a.override_lr,
+    };
     let summaries = distill(&t.model, &mut student, &lcfg, &data, &cfg, &opts)?;
     for s in &summaries {
-        outln!("stage {}: {} steps, loss {:.5} -> {:.5} ({:.0} tokens/s, {:.1} s)", s.stage, s.steps, s.first_loss, s.last_loss, s.tokens_per_second, s.seconds);
+        outln!(
+            "stage {}: {} steps, loss {:.5} -> {:.5} ({:.0} tokens/s, {:.1} s)",
+            s.stage,
+            s.steps,
+            s.first_loss,
+            s.last_loss,
+            s.tokens_per_second,
+            s.seconds
+        );
     }
-    let done = summaries.last().is_some_and(|s| s.steps >= if s.stage == 1 && cfg.stage2.steps == 0 { cfg.stage1.steps } else { cfg.stage2.steps }) || (cfg.stage1.steps == 0 && cfg.stage2.steps == 0);
+    let done = summaries.last().is_some_and(|s| {
+        s.steps
+            >= if s.stage == 1 && cfg.stage2.steps == 0 {
+                cfg.stage1.steps
+            } else {
+                cfg.stage2.steps
+            }
+    }) || (cfg.stage1.steps == 0 && cfg.stage2.steps == 0);
     let mut final_lcfg = lcfg.clone();
     final_lcfg.lora_rank = cfg.lora_rank;
     final_lcfg.lora_alpha = cfg.lora_alpha;
-    let overrides: Vec<serde_json::Value> = dir.metric_lines()?.into_iter().filter(|v| v["event"] == "lr_override").collect();
-    let info = StudentInfo { lawcat: final_lcfg, teacher: a.teacher.clone(), notes: serde_json::json!({"distill": cfg, "summaries": summaries, "lr_overrides": overrides}) };
+    let overrides: Vec<serde_json::Value> =
+        dir.metric_lines()?.into_iter().filter(|v| v["event"] == "lr_override").collect();
+    let info = StudentInfo {
+        lawcat: final_lcfg,
+        teacher: a.teacher.clone(),
+        notes: serde_json::json!({"distill": cfg, "summaries": summaries, "lr_overrides": overrides}),
+    };
     if done {
         let student_dir = a.out.join("student");
         save_student(&student, &info, Some(tok), &student_dir)?;

@@ -47,7 +47,9 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
-    let Some(task) = Task::parse(&a.task) else { bail!("--task {:?}: expected passkey, s-niah-1, s-niah-2, s-niah-3, qa2 or qa3", a.task) };
+    let Some(task) = Task::parse(&a.task) else {
+        bail!("--task {:?}: expected passkey, s-niah-1, s-niah-2, s-niah-3, qa2 or qa3", a.task)
+    };
     if a.lengths.is_empty() || a.lengths.contains(&0) {
         bail!("--lengths must be positive token counts");
     }
@@ -58,17 +60,34 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         bail!("--samples must be at least 1");
     }
     let haystack = match &a.haystack {
-        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading the haystack {}", p.display()))?),
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading the haystack {}", p.display()))?,
+        ),
         None => None,
     };
-    let spec = EvalSpec { task: task.clone(), lengths: a.lengths.clone(), depths: a.depths.clone(), samples: a.samples, seed: a.seed, haystack };
+    let spec = EvalSpec {
+        task: task.clone(),
+        lengths: a.lengths.clone(),
+        depths: a.depths.clone(),
+        samples: a.samples,
+        seed: a.seed,
+        haystack,
+    };
     let model = super::load_named(&a.model)?;
     let longest = *a.lengths.iter().max().expect("checked non-empty");
     let fits = |name: &str, c: &nn::LlamaConfig| {
-        tensor::memory::check_fits(&format!("--lengths {longest} (--samples {} at once) with {name}", a.samples), nn::model::forward_memory_estimate(c, a.samples, longest))
+        tensor::memory::check_fits(
+            &format!("--lengths {longest} (--samples {} at once) with {name}", a.samples),
+            nn::model::forward_memory_estimate(c, a.samples, longest),
+        )
     };
     fits(&a.model, &model.model.config)?;
-    let recorded = model.student.as_ref().map(|s| s.teacher.clone()).filter(|t| t == "builtin" || std::path::Path::new(t).exists());
+    let recorded = model
+        .student
+        .as_ref()
+        .map(|s| s.teacher.clone())
+        .filter(|t| t == "builtin" || std::path::Path::new(t).exists());
     let teacher = if a.no_teacher { None } else { a.teacher.clone().or(recorded) };
     let mut results = vec![];
     if let Some(t) = &teacher {
@@ -83,8 +102,14 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     out!("{}", report::table(&spec, &results));
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let base = a.out.join(format!("eval-{}", task.name()));
-    tensor::atomic::write_bytes_atomic(&base.with_extension("json"), serde_json::to_string_pretty(&report::json(&spec, &results))?.as_bytes())?;
-    tensor::atomic::write_bytes_atomic(&base.with_extension("svg"), report::svg(&spec, &results).as_bytes())?;
+    tensor::atomic::write_bytes_atomic(
+        &base.with_extension("json"),
+        serde_json::to_string_pretty(&report::json(&spec, &results))?.as_bytes(),
+    )?;
+    tensor::atomic::write_bytes_atomic(
+        &base.with_extension("svg"),
+        report::svg(&spec, &results).as_bytes(),
+    )?;
     outln!("wrote {0}.json and {0}.svg", base.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -41,16 +41,31 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         bail!("--top-p must be in (0, 1], got {}", a.top_p);
     }
     let loaded = super::load(&a.model)?;
-    let tok = loaded.tokenizer.as_ref().with_context(|| format!("{} has no tokenizer", a.model.display()))?;
+    let tok = loaded
+        .tokenizer
+        .as_ref()
+        .with_context(|| format!("{} has no tokenizer", a.model.display()))?;
     let ids = tok.encode(&a.prompt, a.add_special)?;
     if ids.is_empty() {
         bail!("the prompt encodes to no tokens");
     }
     let total = ids.len().saturating_add(a.max_new_tokens);
-    tensor::memory::check_fits(&format!("{} prompt tokens and --max-new-tokens {}", ids.len(), a.max_new_tokens), nn::model::forward_memory_estimate(&loaded.model.config, 1, total))?;
-    let sampling = if a.temperature == 0.0 { Sampling::Greedy } else { Sampling::Sample { temperature: a.temperature, top_p: a.top_p } };
+    tensor::memory::check_fits(
+        &format!("{} prompt tokens and --max-new-tokens {}", ids.len(), a.max_new_tokens),
+        nn::model::forward_memory_estimate(&loaded.model.config, 1, total),
+    )?;
+    let sampling = if a.temperature == 0.0 {
+        Sampling::Greedy
+    } else {
+        Sampling::Sample { temperature: a.temperature, top_p: a.top_p }
+    };
     let stop = if a.no_stop { vec![] } else { loaded.model.config.eos_token_ids.clone() };
-    let opts = GenerateOptions { max_new_tokens: a.max_new_tokens, sampling, stop_tokens: stop, seed: a.seed };
+    let opts = GenerateOptions {
+        max_new_tokens: a.max_new_tokens,
+        sampling,
+        stop_tokens: stop,
+        seed: a.seed,
+    };
     let g = generate(&loaded.model, &[ids.clone()], &opts)?;
     let text = tok.decode(&g.tokens[0], false)?;
     outln!("{}{}", a.prompt, text);

@@ -17,9 +17,25 @@ pub struct Args {
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let (d, kinds) = if a.model.as_os_str() == "builtin" {
         let m = super::load_named("builtin")?;
-        let tensors = m.model.named_params().into_iter().map(|(name, p)| StoredTensor { name, shape: p.value().dims().to_vec(), dtype: p.value().dtype().to_string() }).collect();
+        let tensors = m
+            .model
+            .named_params()
+            .into_iter()
+            .map(|(name, p)| StoredTensor {
+                name,
+                shape: p.value().dims().to_vec(),
+                dtype: p.value().dtype().to_string(),
+            })
+            .collect();
         let kinds: Vec<&str> = m.model.layers.iter().map(|l| l.self_attn.kind()).collect();
-        (Description { config: m.model.config.clone(), tensors, tokenizer_tokens: m.tokenizer.map(|t| t.vocab_size()) }, kinds)
+        (
+            Description {
+                config: m.model.config.clone(),
+                tensors,
+                tokenizer_tokens: m.tokenizer.map(|t| t.vocab_size()),
+            },
+            kinds,
+        )
     } else {
         let d = describe(&a.model)?;
         let kind = if a.model.is_dir() && is_student(&a.model) {
@@ -33,13 +49,28 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     };
     let c = &d.config;
     outln!("model        {}", a.model.display());
-    outln!("architecture Llama, {} layers, hidden {}, ffn {}", c.num_hidden_layers, c.hidden_size, c.intermediate_size);
-    outln!("attention    {} heads, {} key/value heads, head dim {}", c.num_attention_heads, c.num_key_value_heads, c.head_dim);
+    outln!(
+        "architecture Llama, {} layers, hidden {}, ffn {}",
+        c.num_hidden_layers,
+        c.hidden_size,
+        c.intermediate_size
+    );
+    outln!(
+        "attention    {} heads, {} key/value heads, head dim {}",
+        c.num_attention_heads,
+        c.num_key_value_heads,
+        c.head_dim
+    );
     outln!("mixers       {}", summarize(&kinds));
-    outln!("vocab        {} (embeddings {})", c.vocab_size, if c.tie_word_embeddings { "tied to the head" } else { "separate from the head" });
+    outln!(
+        "vocab        {} (embeddings {})",
+        c.vocab_size,
+        if c.tie_word_embeddings { "tied to the head" } else { "separate from the head" }
+    );
     outln!("rope         theta {}, {:?}", c.rope_theta, c.rope_scaling);
     outln!("norm eps     {:e}", c.rms_norm_eps);
-    let weights: Vec<&StoredTensor> = d.tensors.iter().filter(|t| !t.name.ends_with("rotary_emb.inv_freq")).collect();
+    let weights: Vec<&StoredTensor> =
+        d.tensors.iter().filter(|t| !t.name.ends_with("rotary_emb.inv_freq")).collect();
     let total: usize = weights.iter().map(|t| t.numel()).sum();
     let mut by_dtype: BTreeMap<&str, usize> = BTreeMap::new();
     for t in &weights {

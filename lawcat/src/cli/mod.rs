@@ -45,7 +45,9 @@ pub fn parse_device(name: &str) -> anyhow::Result<Device> {
     match name {
         "cpu" => Ok(Device::Cpu),
         "check" => Ok(tensor::check_device::CheckDevice::device()),
-        n if n == "cuda" || n.starts_with("cuda:") || n == "interp" || n.starts_with("interp:") => ::ptx::open(n).with_context(|| format!("--device {n}")),
+        n if n == "cuda" || n.starts_with("cuda:") || n == "interp" || n.starts_with("interp:") => {
+            ::ptx::open(n).with_context(|| format!("--device {n}"))
+        }
         other => bail!("--device {other:?}: expected cpu, cuda[:N], interp or check"),
     }
 }
@@ -77,7 +79,11 @@ pub fn setup(device: &str, threads: Option<usize>, dtype: &str) -> anyhow::Resul
     }
     // The command itself runs on one of these threads ([`in_pool`]), so they get the main
     // thread's stack size. 0 threads: rayon's default, one per core.
-    rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).stack_size(WORKER_STACK).build_global().context("setting the thread count")?;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .stack_size(WORKER_STACK)
+        .build_global()
+        .context("setting the thread count")?;
     Ok(())
 }
 
@@ -102,7 +108,8 @@ pub fn load_named(name: &str) -> anyhow::Result<AnyModel> {
     let m = if name == "builtin" {
         crate::builtin::teacher().context("loading the built-in teacher")?
     } else {
-        crate::student::load_any(Path::new(name)).with_context(|| format!("loading the model {name}"))?
+        crate::student::load_any(Path::new(name))
+            .with_context(|| format!("loading the model {name}"))?
     };
     // Read on the host, before the model moves to its device.
     for w in nn::weights::load_warnings(&m.model, m.tokenizer.as_ref())? {

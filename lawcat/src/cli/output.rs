@@ -28,5 +28,9 @@ pub fn write_out(args: std::fmt::Arguments) -> anyhow::Result<()> {
 
 /// True when `e` (or what it wraps) is a closed standard output.
 pub fn is_closed_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.is::<ClosedPipe>() || c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.is::<ClosedPipe>()
+            || c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -75,7 +75,8 @@ fn dims(flag: &str, s: &str) -> anyhow::Result<[u32; 3]> {
     }
     let mut d = [1u32; 3];
     for (i, p) in parts.iter().enumerate() {
-        d[i] = p.trim().parse().map_err(|_| anyhow!("{flag} {s:?}: {p:?} is not a whole number"))?;
+        d[i] =
+            p.trim().parse().map_err(|_| anyhow!("{flag} {s:?}: {p:?} is not a whole number"))?;
     }
     Ok(d)
 }
@@ -91,7 +92,8 @@ fn arg(m: &mut Machine, spec: &str, seed: &mut u64) -> anyhow::Result<Arg> {
             if kind == "buf" {
                 let mut data = vec![0u8; bytes as usize];
                 for chunk in data.chunks_mut(8) {
-                    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    *seed =
+                        seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                     let b = (*seed >> 11).to_le_bytes();
                     let n = chunk.len();
                     chunk.copy_from_slice(&b[..n]);
@@ -106,7 +108,9 @@ fn arg(m: &mut Machine, spec: &str, seed: &mut u64) -> anyhow::Result<Arg> {
         "s64" => Arg::S64(v.parse().map_err(|_| bad())?),
         "f32" => Arg::F32(v.parse().map_err(|_| bad())?),
         "f64" => Arg::F64(v.parse().map_err(|_| bad())?),
-        _ => bail!("--arg {spec:?}: unknown kind {kind:?} (buf, uninit, u32, s32, u64, s64, f32, f64)"),
+        _ => bail!(
+            "--arg {spec:?}: unknown kind {kind:?} (buf, uninit, u32, s32, u64, s64, f32, f64)"
+        ),
     })
 }
 
@@ -146,10 +150,19 @@ fn check(c: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut m = Machine::new(c.seed);
     m.set_problem_cap(c.max_problems);
     let mut seed = c.seed ^ 0x5eed;
-    let args = c.args.iter().map(|s| arg(&mut m, s, &mut seed)).collect::<anyhow::Result<Vec<Arg>>>().with_context(|| format!("{name}: kernel {}", c.entry))?;
+    let args = c
+        .args
+        .iter()
+        .map(|s| arg(&mut m, s, &mut seed))
+        .collect::<anyhow::Result<Vec<Arg>>>()
+        .with_context(|| format!("{name}: kernel {}", c.entry))?;
     match m.launch(&module, &c.entry, grid, block, c.shared, &args) {
         Ok(report) => {
-            outln!("{name}: {} grid {grid:?} block {block:?}: {} instructions", c.entry, report.instructions);
+            outln!(
+                "{name}: {} grid {grid:?} block {block:?}: {} instructions",
+                c.entry,
+                report.instructions
+            );
             for p in &report.problems {
                 outln!("{name}: {p}");
             }
@@ -158,12 +171,21 @@ fn check(c: &CheckArgs) -> anyhow::Result<ExitCode> {
                 outln!("{name}: clean");
                 Ok(ExitCode::SUCCESS)
             } else {
-                outln!("{name}: {} problem(s) listed, {more} more of the same kinds not listed", report.problems.len());
+                outln!(
+                    "{name}: {} problem(s) listed, {more} more of the same kinds not listed",
+                    report.problems.len()
+                );
                 Ok(ExitCode::from(1))
             }
         }
-        Err(e @ (LaunchError::NoEntry { .. } | LaunchError::BadLaunch { .. })) => Err(anyhow!("{name}: {e}")),
-        Err(e @ (LaunchError::Deadlock { .. } | LaunchError::Fault { .. } | LaunchError::InstructionLimit { .. })) => {
+        Err(e @ (LaunchError::NoEntry { .. } | LaunchError::BadLaunch { .. })) => {
+            Err(anyhow!("{name}: {e}"))
+        }
+        Err(
+            e @ (LaunchError::Deadlock { .. }
+            | LaunchError::Fault { .. }
+            | LaunchError::InstructionLimit { .. }),
+        ) => {
             outln!("{name}: {e}");
             Ok(ExitCode::from(1))
         }

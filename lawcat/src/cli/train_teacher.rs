@@ -35,11 +35,24 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
-    let mut c = TeacherConfig { seq_len: a.seq_len, batch_size: a.batch_size, seed: a.seed, copy_steps: a.copy_steps, ..TeacherConfig::default() };
+    let mut c = TeacherConfig {
+        seq_len: a.seq_len,
+        batch_size: a.batch_size,
+        seed: a.seed,
+        copy_steps: a.copy_steps,
+        ..TeacherConfig::default()
+    };
     c.train.steps = a.steps;
     c.train.lr = a.lr;
     let run = RunDir::create(&a.out.join("run"))?;
     let s = train_teacher(&c, &a.out, &run, &super::device(), !a.no_progress)?;
-    outln!("{} steps, loss {:.4} -> {:.4}, {:.0} tokens/s; teacher in {}", s.steps, s.first_loss, s.last_loss, s.tokens_per_second, a.out.display());
+    outln!(
+        "{} steps, loss {:.4} -> {:.4}, {:.0} tokens/s; teacher in {}",
+        s.steps,
+        s.first_loss,
+        s.last_loss,
+        s.tokens_per_second,
+        a.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

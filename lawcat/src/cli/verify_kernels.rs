@@ -24,7 +24,9 @@ pub struct Args {
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let device = super::device();
     if device.is_cpu() {
-        anyhow::bail!("verify-kernels compares a device with the CPU: give --device cuda, interp or check");
+        anyhow::bail!(
+            "verify-kernels compares a device with the CPU: give --device cuda, interp or check"
+        );
     }
     if a.cases == 0 {
         anyhow::bail!("--cases must be at least 1");

@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 pub fn table(spec: &EvalSpec, results: &[ModelResult]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{} accuracy ({} examples per cell, greedy)", spec.task.name(), spec.samples);
+    let _ =
+        writeln!(s, "{} accuracy ({} examples per cell, greedy)", spec.task.name(), spec.samples);
     let _ = write!(s, "{:>10}", "length");
     for r in results {
         let _ = write!(s, " {:>12}", r.name);
@@ -61,29 +62,71 @@ fn color(acc: f64) -> String {
 
 /// One heatmap per model: rows are depths, columns are lengths, cells show accuracy.
 pub fn svg(spec: &EvalSpec, results: &[ModelResult]) -> String {
-    let depths: Vec<Option<f64>> = if spec.task.has_depth() { spec.depths.iter().map(|&d| Some(d)).collect() } else { vec![None] };
+    let depths: Vec<Option<f64>> = if spec.task.has_depth() {
+        spec.depths.iter().map(|&d| Some(d)).collect()
+    } else {
+        vec![None]
+    };
     let (cw, ch, left, top, gap) = (70.0, 28.0, 70.0, 50.0, 40.0);
     let panel_w = left + cw * spec.lengths.len() as f64;
     let width = (panel_w + gap) * results.len() as f64 + 20.0;
     let height = top + ch * depths.len() as f64 + 50.0;
     let mut s = String::new();
-    let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#);
-    let _ = writeln!(s, r#"<text x="10" y="18" font-size="14">{} accuracy by context length (columns) and needle depth (rows), {} examples per cell</text>"#, spec.task.name(), spec.samples);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="18" font-size="14">{} accuracy by context length (columns) and needle depth (rows), {} examples per cell</text>"#,
+        spec.task.name(),
+        spec.samples
+    );
     for (mi, r) in results.iter().enumerate() {
         let x0 = mi as f64 * (panel_w + gap) + 10.0;
-        let _ = writeln!(s, r#"<text x="{}" y="{}" font-weight="bold">{}</text>"#, x0 + left, top - 22.0, r.name);
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" font-weight="bold">{}</text>"#,
+            x0 + left,
+            top - 22.0,
+            r.name
+        );
         for (li, len) in spec.lengths.iter().enumerate() {
-            let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">{len}</text>"#, x0 + left + cw * (li as f64 + 0.5), top - 6.0);
+            let _ = writeln!(
+                s,
+                r#"<text x="{}" y="{}" text-anchor="middle">{len}</text>"#,
+                x0 + left + cw * (li as f64 + 0.5),
+                top - 6.0
+            );
         }
         for (di, d) in depths.iter().enumerate() {
             let y = top + ch * di as f64;
             let label = d.map_or("all".to_string(), |d| format!("{d:.2}"));
-            let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="end">{label}</text>"#, x0 + left - 6.0, y + ch * 0.65);
+            let _ = writeln!(
+                s,
+                r#"<text x="{}" y="{}" text-anchor="end">{label}</text>"#,
+                x0 + left - 6.0,
+                y + ch * 0.65
+            );
             for (li, len) in spec.lengths.iter().enumerate() {
-                let acc = r.cells.iter().find(|c| c.length == *len && c.depth == *d).map_or(0.0, |c| c.accuracy());
+                let acc = r
+                    .cells
+                    .iter()
+                    .find(|c| c.length == *len && c.depth == *d)
+                    .map_or(0.0, |c| c.accuracy());
                 let x = x0 + left + cw * li as f64;
-                let _ = writeln!(s, r#"<rect x="{x}" y="{y}" width="{cw}" height="{ch}" fill="{}" stroke="white"/>"#, color(acc));
-                let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle" fill="white">{:.2}</text>"#, x + cw / 2.0, y + ch * 0.65, acc);
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{x}" y="{y}" width="{cw}" height="{ch}" fill="{}" stroke="white"/>"#,
+                    color(acc)
+                );
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{}" y="{}" text-anchor="middle" fill="white">{:.2}</text>"#,
+                    x + cw / 2.0,
+                    y + ch * 0.65,
+                    acc
+                );
             }
         }
     }

@@ -74,16 +74,27 @@ impl Example {
         match task {
             Task::Qa2 | Task::Qa3 => {
                 let first = out.split_whitespace().next().unwrap_or("");
-                first.trim_matches(|c: char| !c.is_alphanumeric()).eq_ignore_ascii_case(&self.answer)
+                first
+                    .trim_matches(|c: char| !c.is_alphanumeric())
+                    .eq_ignore_ascii_case(&self.answer)
             }
-            Task::Passkey | Task::Sniah1 | Task::Sniah2 | Task::Sniah3 => out.contains(&self.answer),
+            Task::Passkey | Task::Sniah1 | Task::Sniah2 | Task::Sniah3 => {
+                out.contains(&self.answer)
+            }
         }
     }
 }
 
 /// Builds the prompt of `len` tokens for `task` at `depth`, from `rng`. `haystack` is the
 /// natural text for S-NIAH-2/3 (and optionally QA); the filler is used otherwise.
-pub fn example(task: &Task, tok: &Tokenizer, haystack: Option<&str>, len: usize, depth: f64, rng: &mut Rng) -> Result<Example> {
+pub fn example(
+    task: &Task,
+    tok: &Tokenizer,
+    haystack: Option<&str>,
+    len: usize,
+    depth: f64,
+    rng: &mut Rng,
+) -> Result<Example> {
     let fill_text = match (task.needs_haystack(), haystack) {
         (true, None) => bail!("eval", "{} needs a haystack text (--haystack FILE)", task.name()),
         (_, Some(h)) if task.needs_haystack() || matches!(task, Task::Qa2 | Task::Qa3) => h,
@@ -101,26 +112,46 @@ pub fn example(task: &Task, tok: &Tokenizer, haystack: Option<&str>, len: usize,
         Task::Sniah1 | Task::Sniah2 | Task::Sniah3 => {
             let key = synth::niah_key(rng);
             let value = synth::niah_value(rng, *task == Task::Sniah3);
-            Example { ids: synth::niah_prompt(tok, &fill, &key, &value, len, depth)?, answer: value }
+            Example {
+                ids: synth::niah_prompt(tok, &fill, &key, &value, len, depth)?,
+                answer: value,
+            }
         }
         Task::Qa2 | Task::Qa3 => {
             let story = synth::babi_story(rng, *task == Task::Qa3);
-            Example { ids: babi_prompt(tok, &fill, &story, len, rng)?, answer: story.answer.clone() }
+            Example {
+                ids: babi_prompt(tok, &fill, &story, len, rng)?,
+                answer: story.answer.clone(),
+            }
         }
     };
     let parts_len = ex.ids.len();
     if parts_len > len {
-        bail!("eval", "{} needs at least {parts_len} tokens; length {len} is too short", task.name())
+        bail!(
+            "eval",
+            "{} needs at least {parts_len} tokens; length {len} is too short",
+            task.name()
+        )
     }
     Ok(ex)
 }
 
 /// A bAbI story of `len` tokens: the intro, the haystack with the facts at random sorted
 /// positions (in story order), then the question and the answer prefix.
-pub fn babi_prompt(tok: &Tokenizer, fill: &[u32], story: &synth::Story, len: usize, rng: &mut Rng) -> Result<Vec<u32>> {
+pub fn babi_prompt(
+    tok: &Tokenizer,
+    fill: &[u32],
+    story: &synth::Story,
+    len: usize,
+    rng: &mut Rng,
+) -> Result<Vec<u32>> {
     let head = tok.encode(&format!("{}<context>\n", synth::BABI_INTRO), false)?;
-    let facts: Vec<Vec<u32>> = story.facts.iter().map(|f| tok.encode(&format!(" {f} "), false)).collect::<Result<_>>()?;
-    let tail = tok.encode(&format!("\n</context>\nQuestion: {} Answer: {}", story.question, story.answer_prefix), false)?;
+    let facts: Vec<Vec<u32>> =
+        story.facts.iter().map(|f| tok.encode(&format!(" {f} "), false)).collect::<Result<_>>()?;
+    let tail = tok.encode(
+        &format!("\n</context>\nQuestion: {} Answer: {}", story.question, story.answer_prefix),
+        false,
+    )?;
     let used: usize = head.len() + tail.len() + facts.iter().map(|f| f.len()).sum::<usize>();
     let budget = len.saturating_sub(used);
     let hay: Vec<u32> = fill.iter().copied().cycle().take(budget).collect();

@@ -19,10 +19,22 @@ use autograd::{Backward, Var};
 use ptx::runtime::device::{input, output, wanted_outputs};
 use ptx::runtime::GpuDevice;
 use rayon::prelude::*;
-use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, FloatElem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{
+    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, FloatElem, HostIn, HostOut, Real,
+    Result, Tensor,
+};
 
 /// `(y, dx, dw, dbias)` in f64 straight from the sums above (the algorithmic reference).
-pub fn conv1d_reference(x: &[f64], w: &[f64], bias: Option<&[f64]>, dy: Option<&[f64]>, b: usize, t: usize, c: usize, kw: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn conv1d_reference(
+    x: &[f64],
+    w: &[f64],
+    bias: Option<&[f64]>,
+    dy: Option<&[f64]>,
+    b: usize,
+    t: usize,
+    c: usize,
+    kw: usize,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
     let mut y = vec![0.0; b * t * c];
     let (mut dx, mut dw, mut db) = (vec![0.0; b * t * c], vec![0.0; c * kw], vec![0.0; c]);
     for bi in 0..b {
@@ -56,7 +68,15 @@ pub fn conv1d_reference(x: &[f64], w: &[f64], bias: Option<&[f64]>, dy: Option<&
 /// Channels per task: enough contiguous work per sequence to vectorize the inner loop.
 const CBLOCK: usize = 64;
 
-fn forward_kernel<T: FloatElem>(x: &[T], w: &[T::C], bias: Option<&[T::C]>, b: usize, t: usize, c: usize, kw: usize) -> Vec<T> {
+fn forward_kernel<T: FloatElem>(
+    x: &[T],
+    w: &[T::C],
+    bias: Option<&[T::C]>,
+    b: usize,
+    t: usize,
+    c: usize,
+    kw: usize,
+) -> Vec<T> {
     let mut y = vec![T::zeroed(); b * t * c];
     // One task per sequence; inside, time steps in order, channels innermost (contiguous).
     y.par_chunks_mut((t * c).max(1)).enumerate().for_each(|(bi, yb)| {
@@ -86,7 +106,15 @@ fn forward_kernel<T: FloatElem>(x: &[T], w: &[T::C], bias: Option<&[T::C]>, b: u
 }
 
 /// `(dx, dw, dbias)`; dw and dbias are summed per channel block in parallel.
-fn backward_kernel<T: FloatElem>(x: &[T], w: &[T::C], dy: &[T], b: usize, t: usize, c: usize, kw: usize) -> (Vec<T>, Vec<T::C>, Vec<T::C>) {
+fn backward_kernel<T: FloatElem>(
+    x: &[T],
+    w: &[T::C],
+    dy: &[T],
+    b: usize,
+    t: usize,
+    c: usize,
+    kw: usize,
+) -> (Vec<T>, Vec<T::C>, Vec<T::C>) {
     let mut dx = vec![T::zeroed(); b * t * c];
     dx.par_chunks_mut((t * c).max(1)).enumerate().for_each(|(bi, dxb)| {
         let dyb = &dy[bi * t * c..(bi + 1) * t * c];
@@ -126,7 +154,8 @@ fn backward_kernel<T: FloatElem>(x: &[T], w: &[T::C], dy: &[T], b: usize, t: usi
                         if src < 0 {
                             continue;
                         }
-                        let xr = &x[(bi * t + src as usize) * c + c0..(bi * t + src as usize) * c + c1];
+                        let xr =
+                            &x[(bi * t + src as usize) * c + c0..(bi * t + src as usize) * c + c1];
                         for k in 0..n {
                             dw[k * kw + j] += g[k].to_c() * xr[k].to_c();
                         }
@@ -146,7 +175,12 @@ fn backward_kernel<T: FloatElem>(x: &[T], w: &[T::C], dy: &[T], b: usize, t: usi
 
 fn dims(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<(usize, usize, usize, usize)> {
     if x.rank() != 3 || w.rank() != 2 || x.dims()[2] != w.dims()[0] || w.dims()[1] == 0 {
-        bail!("conv1d", "expects x [B, T, C] and weight [C, W], got {:?} and {:?}", x.dims(), w.dims())
+        bail!(
+            "conv1d",
+            "expects x [B, T, C] and weight [C, W], got {:?} and {:?}",
+            x.dims(),
+            w.dims()
+        )
     }
     if let Some(bb) = bias {
         if bb.dims() != [w.dims()[0]] {
@@ -184,7 +218,15 @@ impl Conv1dForward {
         let (xd, kw) = (ins[0].dims(), ins[1].dims()[1]);
         let (b, t, c) = (xd[0], xd[1], xd[2]);
         let bias = if self.has_bias { Some(ins[2].values::<T>()?) } else { None };
-        outs[0].write(&forward_kernel(&ins[0].values::<T>()?, &ins[1].values::<T>()?, bias.as_deref(), b, t, c, kw))
+        outs[0].write(&forward_kernel(
+            &ins[0].values::<T>()?,
+            &ins[1].values::<T>()?,
+            bias.as_deref(),
+            b,
+            t,
+            c,
+            kw,
+        ))
     }
 }
 
@@ -198,7 +240,12 @@ impl CustomOp for Conv1dForward {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let n = self.name();
         GpuDevice::of(n, device)?;
         let bias = if self.has_bias { Some(operand(n, &ins[2])?) } else { None };
@@ -219,7 +266,15 @@ impl Conv1dBackwardOp {
     fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
         let (xd, kw) = (ins[0].dims(), ins[1].dims()[1]);
         let (b, t, c) = (xd[0], xd[1], xd[2]);
-        let (dx, dw, db) = backward_kernel(&ins[0].values::<T>()?, &ins[1].values::<T>()?, &ins[2].values::<T>()?, b, t, c, kw);
+        let (dx, dw, db) = backward_kernel(
+            &ins[0].values::<T>()?,
+            &ins[1].values::<T>()?,
+            &ins[2].values::<T>()?,
+            b,
+            t,
+            c,
+            kw,
+        );
         let mut out = 0;
         for (want, g) in self.want.iter().zip([dx, dw, db]) {
             if *want {
@@ -241,12 +296,24 @@ impl CustomOp for Conv1dBackwardOp {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let n = self.name();
         GpuDevice::of(n, device)?;
         let slots = wanted_outputs(n, &self.want, outs)?;
         let op = |i: usize| slots[i].as_ref().map(|(s, l)| (s, l));
-        ptx::ops::conv1d::backward(operand(n, &ins[0])?, operand(n, &ins[1])?, operand(n, &ins[2])?, op(0), op(1), op(2))
+        ptx::ops::conv1d::backward(
+            operand(n, &ins[0])?,
+            operand(n, &ins[1])?,
+            operand(n, &ins[2])?,
+            op(0),
+            op(1),
+            op(2),
+        )
     }
 }
 
@@ -268,12 +335,15 @@ impl Conv1dStep {
         let n = kw - 1 + t;
         let mut joined = vec![T::ZERO; b * n * c];
         for bi in 0..b {
-            joined[bi * n * c..(bi * n + kw - 1) * c].copy_from_slice(&tail[bi * (kw - 1) * c..(bi + 1) * (kw - 1) * c]);
-            joined[(bi * n + kw - 1) * c..(bi + 1) * n * c].copy_from_slice(&x[bi * t * c..(bi + 1) * t * c]);
+            joined[bi * n * c..(bi * n + kw - 1) * c]
+                .copy_from_slice(&tail[bi * (kw - 1) * c..(bi + 1) * (kw - 1) * c]);
+            joined[(bi * n + kw - 1) * c..(bi + 1) * n * c]
+                .copy_from_slice(&x[bi * t * c..(bi + 1) * t * c]);
         }
         let bias = if self.has_bias { Some(ins[2].values::<T>()?) } else { None };
         let yj = forward_kernel(&joined, &ins[1].values::<T>()?, bias.as_deref(), b, n, c, kw);
-        let (mut y, mut new_tail) = (Vec::with_capacity(b * t * c), Vec::with_capacity(b * (kw - 1) * c));
+        let (mut y, mut new_tail) =
+            (Vec::with_capacity(b * t * c), Vec::with_capacity(b * (kw - 1) * c));
         for bi in 0..b {
             y.extend_from_slice(&yj[(bi * n + kw - 1) * c..(bi + 1) * n * c]);
             new_tail.extend_from_slice(&joined[(bi * n + t) * c..(bi + 1) * n * c]);
@@ -293,14 +363,25 @@ impl CustomOp for Conv1dStep {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let n = self.name();
         GpuDevice::of(n, device)?;
         let bias = if self.has_bias { Some(operand(n, &ins[2])?) } else { None };
         let (tl, yl) = (outs[0].layout, outs[1].layout);
         let tail = output(n, &mut outs[0])?.clone();
         let y = output(n, &mut outs[1])?;
-        ptx::ops::conv1d::step(operand(n, &ins[0])?, operand(n, &ins[1])?, bias, (&tail, tl), (y, yl))
+        ptx::ops::conv1d::step(
+            operand(n, &ins[0])?,
+            operand(n, &ins[1])?,
+            bias,
+            (&tail, tl),
+            (y, yl),
+        )
     }
 }
 
@@ -314,7 +395,12 @@ pub fn conv1d_forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<T
     let (b, t, c, _) = dims(x, w, bias)?;
     let mut ins = vec![x, w];
     ins.extend(bias);
-    Ok(Tensor::apply_op(&Conv1dForward { has_bias: bias.is_some() }, &ins, &[([b, t, c].into(), x.dtype().compute())])?.remove(0))
+    Ok(Tensor::apply_op(
+        &Conv1dForward { has_bias: bias.is_some() },
+        &ins,
+        &[([b, t, c].into(), x.dtype().compute())],
+    )?
+    .remove(0))
 }
 
 struct Conv1dBackward {
@@ -334,8 +420,18 @@ impl Backward for Conv1dBackward {
             want[2] = needs[2];
         }
         let shapes = [self.x.dims().to_vec(), self.w.dims().to_vec(), vec![self.w.dims()[0]]];
-        let wanted: Vec<_> = shapes.iter().zip(want).filter(|(_, w)| *w).map(|(s, _)| (s.as_slice().into(), cd)).collect();
-        let mut outs = Tensor::apply_op(&Conv1dBackwardOp { want }, &[&self.x, &self.w, &dy.to_dtype(cd)?], &wanted)?.into_iter();
+        let wanted: Vec<_> = shapes
+            .iter()
+            .zip(want)
+            .filter(|(_, w)| *w)
+            .map(|(s, _)| (s.as_slice().into(), cd))
+            .collect();
+        let mut outs = Tensor::apply_op(
+            &Conv1dBackwardOp { want },
+            &[&self.x, &self.w, &dy.to_dtype(cd)?],
+            &wanted,
+        )?
+        .into_iter();
         Ok(want[..needs.len()].iter().map(|&w| if w { outs.next() } else { None }).collect())
     }
 }
@@ -354,7 +450,12 @@ pub fn conv1d(x: &Var, weight: &Var, bias: Option<&Var>) -> Result<Var> {
 /// seen (zeros at the start). Returns the outputs for `x [B, T, C]` and the new tail
 /// (differentiable in `x` and the weights; decoding without gradients uses [`Conv1dStep`]
 /// in place instead).
-pub fn conv1d_step(x: &Var, tail: &Tensor, weight: &Var, bias: Option<&Var>) -> Result<(Var, Tensor)> {
+pub fn conv1d_step(
+    x: &Var,
+    tail: &Tensor,
+    weight: &Var,
+    bias: Option<&Var>,
+) -> Result<(Var, Tensor)> {
     let kw = weight.dims()[1];
     let t = x.dims()[1];
     let joined = Var::cat(&[&Var::constant(tail.to_dtype(x.dtype())?), x], 1)?;
@@ -365,7 +466,12 @@ pub fn conv1d_step(x: &Var, tail: &Tensor, weight: &Var, bias: Option<&Var>) -> 
 }
 
 /// The in-place decoding step ([`Conv1dStep`]): advances `tail` and returns `y`.
-pub fn conv1d_step_inplace(x: &Tensor, tail: &mut Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+pub fn conv1d_step_inplace(
+    x: &Tensor,
+    tail: &mut Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
     let (b, t, c, kw) = dims(x, weight, bias)?;
     if tail.dims() != [b, kw - 1, c] {
         bail!("conv1d step", "tail of shape {:?}, expected {:?}", tail.dims(), [b, kw - 1, c])

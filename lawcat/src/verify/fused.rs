@@ -30,7 +30,14 @@ fn float_dtype(rng: &mut Rng) -> DType {
 /// Uniform values in `[lo, hi)` of `dims` and `dtype`, made on the CPU, and the same values
 /// on `device`; both seen through one view drawn at random: contiguous, or two dims swapped
 /// (a last dim of stride > 1, or leading dims whose strides do not merge).
-fn view(dims: &[usize], dtype: DType, lo: f64, hi: f64, device: &Device, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
+fn view(
+    dims: &[usize],
+    dtype: DType,
+    lo: f64,
+    hi: f64,
+    device: &Device,
+    rng: &mut Rng,
+) -> Result<(Tensor, Tensor)> {
     let r = dims.len();
     let mut perm: Vec<usize> = (0..r).collect();
     if r >= 2 && rng.below(2) == 1 {
@@ -70,7 +77,10 @@ fn host(t: &Tensor) -> Result<Tensor> {
 
 /// The gradient of `v` in `grads`, or an error naming what is missing.
 fn grad_of(grads: &autograd::Gradients, v: &Var, what: &str) -> Result<Tensor> {
-    grads.get(v).cloned().ok_or_else(|| tensor::Error::op("verify", format!("no gradient for {what}")))
+    grads
+        .get(v)
+        .cloned()
+        .ok_or_else(|| tensor::Error::op("verify", format!("no gradient for {what}")))
 }
 
 /// RMSNorm (`norm.cu`): y, and dx and dw from a random cotangent.
@@ -88,7 +98,10 @@ fn rms_norm(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let w_grad = rng.below(3) != 0;
     let eps = 1e-5;
     let run = |x: &Tensor, w: &Tensor, g: &Tensor| -> Result<(Tensor, Tensor, Option<Tensor>)> {
-        let (x, w) = (Var::leaf(x.clone()), if w_grad { Var::leaf(w.clone()) } else { Var::constant(w.clone()) });
+        let (x, w) = (
+            Var::leaf(x.clone()),
+            if w_grad { Var::leaf(w.clone()) } else { Var::constant(w.clone()) },
+        );
         let y = nn::norm::rms_norm(&x, &w, eps)?;
         let grads = y.backward_with(g.clone())?;
         let dw = if w_grad { Some(grad_of(&grads, &w, "w")?) } else { None };
@@ -97,10 +110,22 @@ fn rms_norm(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let (y, dx, dw) = run(&x_dev, &w_dev, &g_dev)?;
     let (y_ref, dx_ref, dw_ref) = run(&x_cpu, &w_cpu, &g_cpu)?;
     let what = format!("{xd} x {dims:?}, {} w", w_cpu.dtype());
-    let mut out =
-        vec![Check::new(format!("rms_norm y, {what}"), host(&y)?, y_ref, Tol::accumulated(cd, d, 1.0)), Check::new(format!("rms_norm dx, {what}"), host(&dx)?, dx_ref, Tol::accumulated(cd, d, 4.0))];
+    let mut out = vec![
+        Check::new(format!("rms_norm y, {what}"), host(&y)?, y_ref, Tol::accumulated(cd, d, 1.0)),
+        Check::new(
+            format!("rms_norm dx, {what}"),
+            host(&dx)?,
+            dx_ref,
+            Tol::accumulated(cd, d, 4.0),
+        ),
+    ];
     if let (Some(dw), Some(dw_ref)) = (dw, dw_ref) {
-        out.push(Check::new(format!("rms_norm dw, {what}"), host(&dw)?, dw_ref, Tol::accumulated(cd, rows + d, 4.0)));
+        out.push(Check::new(
+            format!("rms_norm dw, {what}"),
+            host(&dw)?,
+            dw_ref,
+            Tol::accumulated(cd, rows + d, 4.0),
+        ));
     }
     Ok(out)
 }
@@ -114,7 +139,12 @@ fn rope(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let start = rng.below(10);
     let scaling = match rng.below(2) {
         0 => RopeScaling::Default,
-        _ => RopeScaling::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 16 },
+        _ => RopeScaling::Llama3 {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 16,
+        },
     };
     let rope = Rope::new(d, [10_000.0, 500_000.0][rng.below(2)], &scaling);
     let xd = float_dtype(rng);
@@ -131,7 +161,10 @@ fn rope(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let (y, dx) = run(&x_dev, &g_dev)?;
     let (y_ref, dx_ref) = run(&x_cpu, &g_cpu)?;
     let what = format!("{xd} x {dims:?} from position {start}");
-    Ok(vec![Check::new(format!("rope y, {what}"), host(&y)?, y_ref, Tol::elementwise(cd)), Check::new(format!("rope dx, {what}"), host(&dx)?, dx_ref, Tol::elementwise(cd))])
+    Ok(vec![
+        Check::new(format!("rope y, {what}"), host(&y)?, y_ref, Tol::elementwise(cd)),
+        Check::new(format!("rope dx, {what}"), host(&dx)?, dx_ref, Tol::elementwise(cd)),
+    ])
 }
 
 /// SwiGLU (`swiglu.cu`): `silu(a) b` and the gradients asked for.
@@ -147,7 +180,8 @@ fn swiglu(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let (g_cpu, g_dev) = view(&dims, cd, -1.0, 1.0, device, rng)?;
     let want = [[true, true], [true, false], [false, true]][rng.below(3)];
     let run = |a: &Tensor, b: &Tensor, g: &Tensor| -> Result<Vec<Tensor>> {
-        let mk = |t: &Tensor, w: bool| if w { Var::leaf(t.clone()) } else { Var::constant(t.clone()) };
+        let mk =
+            |t: &Tensor, w: bool| if w { Var::leaf(t.clone()) } else { Var::constant(t.clone()) };
         let (a, b) = (mk(a, want[0]), mk(b, want[1]));
         let h = nn::mlp::swiglu(&a, &b)?;
         let grads = h.backward_with(g.clone())?;
@@ -161,13 +195,28 @@ fn swiglu(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     };
     let (got, want_t) = (run(&a_dev, &b_dev, &g_dev)?, run(&a_cpu, &b_cpu, &g_cpu)?);
     let names = ["h", if want[0] { "da" } else { "db" }, "db"];
-    got.iter().zip(want_t).zip(names).map(|((g, w), name)| Ok(Check::new(format!("swiglu {name}, {ad} a, {bd} b {dims:?}"), host(g)?, w, Tol::elementwise(cd)))).collect()
+    got.iter()
+        .zip(want_t)
+        .zip(names)
+        .map(|((g, w), name)| {
+            Ok(Check::new(
+                format!("swiglu {name}, {ad} a, {bd} b {dims:?}"),
+                host(g)?,
+                w,
+                Tol::elementwise(cd),
+            ))
+        })
+        .collect()
 }
 
 /// Rows and vocabulary of the loss cases: rows 0 (sometimes), 1, 63, 65; small vocabularies
 /// on the interpreter, 1000 and 32000 on the GPU.
 fn loss_shape(rng: &mut Rng, size: usize) -> (Vec<usize>, usize) {
-    let n = if size < 2 && rng.below(8) == 0 { 0 } else { gen::len(rng, size, &[1, 63, 65], &[1000, 4096]) };
+    let n = if size < 2 && rng.below(8) == 0 {
+        0
+    } else {
+        gen::len(rng, size, &[1, 63, 65], &[1000, 4096])
+    };
     let v = gen::len(rng, size, &[5, 60, 129], &[1000, 32000]);
     (lead(n, rng), v)
 }
@@ -184,7 +233,15 @@ fn cross_entropy_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec
     let (z_cpu, z_dev) = view(&dims, zd, -4.0, 4.0, device, rng)?;
     let ignore = if rng.below(2) == 0 { Some(-100) } else { None };
     let all_ignored = ignore.is_some() && rng.below(6) == 0;
-    let ids: Vec<i64> = (0..n).map(|_| if ignore.is_some() && (all_ignored || rng.below(4) == 0) { -100 } else { rng.below(v) as i64 }).collect();
+    let ids: Vec<i64> = (0..n)
+        .map(|_| {
+            if ignore.is_some() && (all_ignored || rng.below(4) == 0) {
+                -100
+            } else {
+                rng.below(v) as i64
+            }
+        })
+        .collect();
     let t_cpu = Tensor::from_vec(ids.clone(), lead_dims.clone(), &Device::Cpu)?;
     let t_dev = t_cpu.to_device(device)?;
     let gv = rng.uniform() * 2.0 - 0.5;
@@ -198,8 +255,18 @@ fn cross_entropy_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec
     let (loss_ref, dz_ref) = run(&z_cpu, &t_cpu, &Device::Cpu)?;
     let what = format!("{zd} logits {dims:?}, ignore {ignore:?}");
     let mut out = vec![
-        Check::new(format!("cross_entropy loss, {what}"), host(&loss)?, loss_ref, Tol::accumulated(cd, v + n, 4.0)),
-        Check::new(format!("cross_entropy dlogits, {what}"), host(&dz)?, dz_ref, Tol::accumulated(cd, v, 1.0)),
+        Check::new(
+            format!("cross_entropy loss, {what}"),
+            host(&loss)?,
+            loss_ref,
+            Tol::accumulated(cd, v + n, 4.0),
+        ),
+        Check::new(
+            format!("cross_entropy dlogits, {what}"),
+            host(&dz)?,
+            dz_ref,
+            Tol::accumulated(cd, v, 1.0),
+        ),
     ];
     if n > 0 && size < 2 {
         let mut bad = ids;
@@ -239,7 +306,15 @@ fn kl_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let (kl, dz) = run(&s_dev, &t_dev, device)?;
     let (kl_ref, dz_ref) = run(&s_cpu, &t_cpu, &Device::Cpu)?;
     let what = format!("{sd} student, {td} teacher {dims:?}, T = {temperature}");
-    Ok(vec![Check::new(format!("kl_div, {what}"), host(&kl)?, kl_ref, Tol::accumulated(cd, v, 4.0)), Check::new(format!("kl_div dstudent, {what}"), host(&dz)?, dz_ref, Tol::accumulated(cd, v, 1.0))])
+    Ok(vec![
+        Check::new(format!("kl_div, {what}"), host(&kl)?, kl_ref, Tol::accumulated(cd, v, 4.0)),
+        Check::new(
+            format!("kl_div dstudent, {what}"),
+            host(&dz)?,
+            dz_ref,
+            Tol::accumulated(cd, v, 1.0),
+        ),
+    ])
 }
 
 /// Mean squared error (`loss.cu`): the loss and da (b is data: its gradient, the negation,
@@ -263,7 +338,10 @@ fn mse_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let (loss, da) = run(&a_dev, &b_dev, device)?;
     let (loss_ref, da_ref) = run(&a_cpu, &b_cpu, &Device::Cpu)?;
     let what = format!("{ad} a, {bd} b {dims:?}");
-    Ok(vec![Check::new(format!("mse, {what}"), host(&loss)?, loss_ref, f64_sum(cd, n, 16.0)), Check::new(format!("mse da, {what}"), host(&da)?, da_ref, Tol::elementwise(cd))])
+    Ok(vec![
+        Check::new(format!("mse, {what}"), host(&loss)?, loss_ref, f64_sum(cd, n, 16.0)),
+        Check::new(format!("mse da, {what}"), host(&da)?, da_ref, Tol::elementwise(cd)),
+    ])
 }
 
 /// AdamW (`adamw.cu`): three `AdamW::step`s of f32 and f64 parameters on the device, equal to
@@ -278,7 +356,8 @@ fn adamw(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let wd = [0.0, 0.1][rng.below(2)];
     let lr = 1e-3 * (0.5 + rng.uniform());
     let p_cpu = Tensor::rand_uniform(dims.clone(), -1.0, 1.0, pd, &Device::Cpu, rng)?;
-    let grads: Vec<(Tensor, Tensor)> = (0..3).map(|_| view(&dims, pd, -1.0, 1.0, device, rng)).collect::<Result<_>>()?;
+    let grads: Vec<(Tensor, Tensor)> =
+        (0..3).map(|_| view(&dims, pd, -1.0, 1.0, device, rng)).collect::<Result<_>>()?;
     let run = |p: Tensor, dev: bool| -> Result<Vec<Tensor>> {
         let param = Param::new("w", p);
         let mut opt = AdamW::new(vec![param.clone()], lr).with_weight_decay(wd);
@@ -294,22 +373,46 @@ fn adamw(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let got = run(p_cpu.to_device(device)?, true)?;
     let want = run(p_cpu, false)?;
     if got.len() != 3 || want.len() != 3 {
-        bail!("adamw", "expected the parameter and two moments, got {} and {} tensors", got.len(), want.len())
+        bail!(
+            "adamw",
+            "expected the parameter and two moments, got {} and {} tensors",
+            got.len(),
+            want.len()
+        )
     }
     let mut out = vec![];
     for ((g, w), name) in got.iter().zip(want).zip(["param", "m", "v"]) {
-        out.push(Check::new(format!("AdamW::step x3 {name}, {pd} {dims:?}, wd {wd}"), host(g)?, w, Tol::EXACT));
+        out.push(Check::new(
+            format!("AdamW::step x3 {name}, {pd} {dims:?}, wd {wd}"),
+            host(g)?,
+            w,
+            Tol::EXACT,
+        ));
     }
     // A bf16/f16 parameter: the op on (param, m, v, master) in place, two steps.
     let ld = [DType::BF16, DType::F16][rng.below(2)];
     let p_cpu = Tensor::rand_uniform(dims.clone(), -1.0, 1.0, ld, &Device::Cpu, rng)?;
     let master_cpu = p_cpu.to_dtype(DType::F32)?;
-    let gs: Vec<(Tensor, Tensor)> = (0..2).map(|_| view(&dims, DType::F32, -1.0, 1.0, device, rng)).collect::<Result<_>>()?;
+    let gs: Vec<(Tensor, Tensor)> =
+        (0..2).map(|_| view(&dims, DType::F32, -1.0, 1.0, device, rng)).collect::<Result<_>>()?;
     let run = |dev: &Device| -> Result<Vec<Tensor>> {
-        let mut state = vec![p_cpu.to_device(dev)?, Tensor::zeros(dims.clone(), DType::F32, dev)?, Tensor::zeros(dims.clone(), DType::F32, dev)?, master_cpu.to_device(dev)?];
+        let mut state = vec![
+            p_cpu.to_device(dev)?,
+            Tensor::zeros(dims.clone(), DType::F32, dev)?,
+            Tensor::zeros(dims.clone(), DType::F32, dev)?,
+            master_cpu.to_device(dev)?,
+        ];
         for (t, (g_cpu, g_dev)) in gs.iter().enumerate() {
             let (b1, b2) = (0.9f64, 0.999f64);
-            let op = AdamWUpdate(ptx::ops::adamw::Hyper { lr, beta1: b1, beta2: b2, eps: 1e-8, weight_decay: wd, bc1: 1.0 - b1.powi(t as i32 + 1), bc2: 1.0 - b2.powi(t as i32 + 1) });
+            let op = AdamWUpdate(ptx::ops::adamw::Hyper {
+                lr,
+                beta1: b1,
+                beta2: b2,
+                eps: 1e-8,
+                weight_decay: wd,
+                bc1: 1.0 - b1.powi(t as i32 + 1),
+                bc2: 1.0 - b2.powi(t as i32 + 1),
+            });
             let g = if dev.same(&Device::Cpu) { g_cpu } else { g_dev };
             let mut outs: Vec<&mut Tensor> = state.iter_mut().collect();
             Tensor::apply_op_inplace(&op, &[g], &mut outs)?;
@@ -318,7 +421,12 @@ fn adamw(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     };
     let (got, want) = (run(device)?, run(&Device::Cpu)?);
     for ((g, w), name) in got.iter().zip(want).zip(["param", "m", "v", "master"]) {
-        out.push(Check::new(format!("adamw update x2 {name}, {ld} {dims:?} with an f32 master, wd {wd}"), host(g)?, w, Tol::EXACT));
+        out.push(Check::new(
+            format!("adamw update x2 {name}, {ld} {dims:?} with an f32 master, wd {wd}"),
+            host(g)?,
+            w,
+            Tol::EXACT,
+        ));
     }
     Ok(out)
 }
@@ -333,7 +441,12 @@ fn choose_tokens(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Chec
     let (z_cpu, z_dev) = view(&[b, v], zd, -scale, scale, device, rng)?;
     let (z_cpu, z_dev) = if rng.below(3) == 0 {
         // integer logits: ties for the first maximum and at the edge of the top-p set
-        let r = Tensor::from_vec(z_cpu.to_vec_f64()?.iter().map(|x| x.round()).collect::<Vec<_>>(), [b, v], &Device::Cpu)?.to_dtype(zd)?;
+        let r = Tensor::from_vec(
+            z_cpu.to_vec_f64()?.iter().map(|x| x.round()).collect::<Vec<_>>(),
+            [b, v],
+            &Device::Cpu,
+        )?
+        .to_dtype(zd)?;
         let dev = r.to_device(device)?;
         (r, dev)
     } else {
@@ -341,12 +454,21 @@ fn choose_tokens(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Chec
     };
     let sampling = match rng.below(3) {
         0 => Sampling::Greedy,
-        _ => Sampling::Sample { temperature: 0.5 + rng.uniform(), top_p: [1.0, 0.9, 0.5, rng.uniform()][rng.below(4)] },
+        _ => Sampling::Sample {
+            temperature: 0.5 + rng.uniform(),
+            top_p: [1.0, 0.9, 0.5, rng.uniform()][rng.below(4)],
+        },
     };
-    let op = ChooseTokens { sampling, seed: rng.below(1 << 30) as u64, step: rng.below(100) as u64 };
+    let op =
+        ChooseTokens { sampling, seed: rng.below(1 << 30) as u64, step: rng.below(100) as u64 };
     let ids = Tensor::apply_op(&op, &[&z_dev], &[(b.into(), DType::I64)])?.remove(0);
     let ids_ref = Tensor::apply_op(&op, &[&z_cpu], &[(b.into(), DType::I64)])?.remove(0);
-    Ok(vec![Check::new(format!("choose_tokens {sampling:?}, {zd} logits [{b}, {v}]"), host(&ids)?, ids_ref, Tol::EXACT)])
+    Ok(vec![Check::new(
+        format!("choose_tokens {sampling:?}, {zd} logits [{b}, {v}]"),
+        host(&ids)?,
+        ids_ref,
+        Tol::EXACT,
+    )])
 }
 
 pub fn cases() -> Vec<Case> {

@@ -27,7 +27,13 @@ const VIEWS: [View; 4] = [View::Contiguous, View::Transposed, View::Narrowed, Vi
 
 /// Values uniform in [-1, 1) of `[batch.., rows, cols]` seen through `view`, on the CPU and
 /// the same elements, through the same view, on `device`.
-fn operand(dims: &[usize], dtype: DType, view: View, device: &Device, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
+fn operand(
+    dims: &[usize],
+    dtype: DType,
+    view: View,
+    device: &Device,
+    rng: &mut Rng,
+) -> Result<(Tensor, Tensor)> {
     let r = dims.len();
     let (rows, cols) = (dims[r - 2], dims[r - 1]);
     let mut base = dims[..r - 2].to_vec();
@@ -77,7 +83,12 @@ fn product(what: String, a: (Tensor, Tensor), b: (Tensor, Tensor)) -> Result<Che
     let got = a.1.matmul(&b.1)?.to_device(&Device::Cpu)?;
     let k = a.0.dims()[a.0.rank() - 1];
     let t = tol(want.dtype(), compute_dtype(a.0.dtype()), k);
-    Ok(Check::new(format!("{what}: {:?} @ {:?} ({} @ {})", a.0.dims(), b.0.dims(), a.0.dtype(), b.0.dtype()), got, want, t))
+    Ok(Check::new(
+        format!("{what}: {:?} @ {:?} ({} @ {})", a.0.dims(), b.0.dims(), a.0.dtype(), b.0.dtype()),
+        got,
+        want,
+        t,
+    ))
 }
 
 /// m, k, n by size class: the edges of the tiles (1, 63, 65, 60 = D), k = 0 and size-0 dims
@@ -110,7 +121,13 @@ fn batches(rng: &mut Rng, size: usize, work: usize) -> (Vec<usize>, Vec<usize>) 
 }
 
 /// One random product of `ta @ tb` with random sizes, batches and views.
-fn random_product(device: &Device, rng: &mut Rng, size: usize, ta: DType, tb: DType) -> Result<Check> {
+fn random_product(
+    device: &Device,
+    rng: &mut Rng,
+    size: usize,
+    ta: DType,
+    tb: DType,
+) -> Result<Check> {
     let (m, k, n) = sizes(rng, size);
     let (ba, bb) = batches(rng, size, m * k.max(1) * n);
     let (va, vb) = (VIEWS[rng.below(4)], VIEWS[rng.below(4)]);
@@ -151,7 +168,10 @@ fn tc_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
 
 /// The device storage behind a tensor on `device`.
 fn gpu(t: &Tensor) -> Result<&GpuStorage> {
-    t.storage().as_any().downcast_ref::<GpuStorage>().ok_or_else(|| Error::op("verify", "not a ptx device tensor"))
+    t.storage()
+        .as_any()
+        .downcast_ref::<GpuStorage>()
+        .ok_or_else(|| Error::op("verify", "not a ptx device tensor"))
 }
 
 /// Both tensor-core tile sizes, forced, in all four orientations, with k whole or split
@@ -162,32 +182,73 @@ fn tc_tiles_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Chec
         return Ok(vec![]);
     }
     let mut out = vec![];
-    let dims = |rng: &mut Rng| if size >= 2 { [200, 300, 1000][rng.below(3)] } else { [1, 60, 65, 130][rng.below(4)] };
+    let dims = |rng: &mut Rng| {
+        if size >= 2 {
+            [200, 300, 1000][rng.below(3)]
+        } else {
+            [1, 60, 65, 130][rng.below(4)]
+        }
+    };
     for tiles in [Tiles::Large, Tiles::Small] {
-        for (va, vb) in [(View::Contiguous, View::Contiguous), (View::Contiguous, View::Transposed), (View::Transposed, View::Contiguous), (View::Transposed, View::Transposed)] {
+        for (va, vb) in [
+            (View::Contiguous, View::Contiguous),
+            (View::Contiguous, View::Transposed),
+            (View::Transposed, View::Contiguous),
+            (View::Transposed, View::Transposed),
+        ] {
             let dt = [DType::BF16, DType::F16][rng.below(2)];
             let (m, k, n) = (dims(rng), dims(rng), dims(rng));
-            let (m, n) = if size < 2 && m * n * k > 65 * 65 * 130 { (m.min(65), n.min(65)) } else { (m, n) };
+            let (m, n) =
+                if size < 2 && m * n * k > 65 * 65 * 130 { (m.min(65), n.min(65)) } else { (m, n) };
             // A batch of 2 with B shared (stride 0) or not, or a single matrix.
             let (bt, b_bt) = [(1, 1), (2, 1), (2, 2)][rng.below(3)];
-            let (a, b) = (operand(&[bt, m, k], dt, va, device, rng)?, operand(&[b_bt, k, n], dt, vb, device, rng)?);
+            let (a, b) = (
+                operand(&[bt, m, k], dt, va, device, rng)?,
+                operand(&[b_bt, k, n], dt, vb, device, rng)?,
+            );
             let want = a.0.matmul(&b.0)?;
             let bd = b.1.broadcast_as([bt, k, n])?;
             let split_k = [None, Some(2), Some(3)][rng.below(3)];
-            let s = matmul_with(gpu(&a.1)?, a.1.layout(), gpu(&bd)?, bd.layout(), Plan { tiles, split_k })?;
-            let got = Tensor::from_storage(std::sync::Arc::new(s), Layout::contiguous([bt, m, n]))?.to_device(&Device::Cpu)?;
-            let what = format!("{tiles:?} tiles, split k {split_k:?}, {va:?} @ {vb:?}: {:?} @ {:?} {dt}", a.0.dims(), b.0.dims());
+            let s = matmul_with(
+                gpu(&a.1)?,
+                a.1.layout(),
+                gpu(&bd)?,
+                bd.layout(),
+                Plan { tiles, split_k },
+            )?;
+            let got = Tensor::from_storage(std::sync::Arc::new(s), Layout::contiguous([bt, m, n]))?
+                .to_device(&Device::Cpu)?;
+            let what = format!(
+                "{tiles:?} tiles, split k {split_k:?}, {va:?} @ {vb:?}: {:?} @ {:?} {dt}",
+                a.0.dims(),
+                b.0.dims()
+            );
             out.push(Check::new(what, got, want, tol(dt, DType::F32, k)));
         }
     }
     // More m tiles than a rasterization group (8), the last group partial.
     let tiles = [Tiles::Large, Tiles::Small][rng.below(2)];
     let (m, k, n) = if tiles == Tiles::Large { (1100, 16, 130) } else { (577, 16, 130) };
-    let (a, b) = (operand(&[m, k], DType::BF16, View::Contiguous, device, rng)?, operand(&[k, n], DType::BF16, View::Transposed, device, rng)?);
+    let (a, b) = (
+        operand(&[m, k], DType::BF16, View::Contiguous, device, rng)?,
+        operand(&[k, n], DType::BF16, View::Transposed, device, rng)?,
+    );
     let want = a.0.matmul(&b.0)?;
-    let s = matmul_with(gpu(&a.1)?, a.1.layout(), gpu(&b.1)?, b.1.layout(), Plan { tiles, split_k: None })?;
-    let got = Tensor::from_storage(std::sync::Arc::new(s), Layout::contiguous([m, n]))?.to_device(&Device::Cpu)?;
-    out.push(Check::new(format!("{tiles:?} tiles, grouped CTAs: [{m}, {k}] @ [{k}, {n}] bf16"), got, want, tol(DType::BF16, DType::F32, k)));
+    let s = matmul_with(
+        gpu(&a.1)?,
+        a.1.layout(),
+        gpu(&b.1)?,
+        b.1.layout(),
+        Plan { tiles, split_k: None },
+    )?;
+    let got = Tensor::from_storage(std::sync::Arc::new(s), Layout::contiguous([m, n]))?
+        .to_device(&Device::Cpu)?;
+    out.push(Check::new(
+        format!("{tiles:?} tiles, grouped CTAs: [{m}, {k}] @ [{k}, {n}] bf16"),
+        got,
+        want,
+        tol(DType::BF16, DType::F32, k),
+    ));
     Ok(out)
 }
 
@@ -196,7 +257,13 @@ fn tc_tiles_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Chec
 /// hedgehog feature map `[h, b*t, d] @ [h, d, f]`, the gate's low-rank pair, and the
 /// backward products `g @ W` and `x^T @ g`.
 fn model_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
-    let pick = |rng: &mut Rng, small: &[usize], large: &[usize]| if size >= 2 { large[rng.below(large.len())] } else { small[rng.below(small.len())] };
+    let pick = |rng: &mut Rng, small: &[usize], large: &[usize]| {
+        if size >= 2 {
+            large[rng.below(large.len())]
+        } else {
+            small[rng.below(small.len())]
+        }
+    };
     let (b, h) = (pick(rng, &[1, 2], &[2, 4]), pick(rng, &[1, 2], &[8, 16]));
     let t = pick(rng, &[1, 17, 33], &[63, 65, 512, 1000]);
     let d = pick(rng, &[16, 60, 64], &[60, 64, 128]);
@@ -221,7 +288,8 @@ fn model_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>>
     let xh = c(&[h, rows, d], View::Contiguous, rng)?;
     let wh = c(&[h, d, f], View::Contiguous, rng)?;
     out.push(product("hedgehog".into(), xh, wh)?);
-    let (w1, w2) = (c(&[rank, dim], View::Contiguous, rng)?, c(&[dim, rank], View::Contiguous, rng)?);
+    let (w1, w2) =
+        (c(&[rank, dim], View::Contiguous, rng)?, c(&[dim, rank], View::Contiguous, rng)?);
     let x2 = c(&[rows, dim], View::Contiguous, rng)?;
     out.push(product("gate down".into(), x2.clone(), (w1.0.t()?, w1.1.t()?))?);
     let low = c(&[rows, rank], View::Contiguous, rng)?;

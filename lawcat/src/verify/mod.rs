@@ -69,10 +69,21 @@ pub struct Row {
 pub fn run(device: &Device, n: usize, seed: u64, large: bool, filter: &str) -> Vec<Row> {
     let mut rows = vec![];
     for case in cases().into_iter().filter(|c| c.kernel.contains(filter)) {
-        let mut row = Row { kernel: case.kernel, cases: 0, max_abs: 0.0, max_rel: 0.0, bound: String::new(), pass: true, failures: vec![], secs: 0.0 };
+        let mut row = Row {
+            kernel: case.kernel,
+            cases: 0,
+            max_abs: 0.0,
+            max_rel: 0.0,
+            bound: String::new(),
+            pass: true,
+            failures: vec![],
+            secs: 0.0,
+        };
         let start = std::time::Instant::now();
         for i in 0..n {
-            let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ fxhash(case.kernel));
+            let mut rng = Rng::new(
+                seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ fxhash(case.kernel),
+            );
             let size = if large { 2 } else { i % 2 };
             row.cases += 1;
             match (case.run)(device, &mut rng, size) {
@@ -82,7 +93,8 @@ pub fn run(device: &Device, n: usize, seed: u64, large: bool, filter: &str) -> V
                             Ok(cmp) => {
                                 row.max_abs = row.max_abs.max(cmp.max_abs);
                                 row.max_rel = row.max_rel.max(cmp.max_rel);
-                                row.bound = format!("atol {:.0e} rtol {:.0e}", c.tol.atol, c.tol.rtol);
+                                row.bound =
+                                    format!("atol {:.0e} rtol {:.0e}", c.tol.atol, c.tol.rtol);
                                 if !cmp.pass {
                                     row.pass = false;
                                     row.failures.push(format!("instance {i}: {}: {cmp}", c.what));
@@ -112,7 +124,16 @@ pub fn table(device: &Device, rows: &[Row]) -> String {
     let mut s =
         format!("kernels on {device} against the CPU reference\n{:<42} {:>6} {:>10} {:>10} {:>24} {:>5} {:>8}\n", "kernel", "cases", "max abs", "max rel", "bound (last check)", "pass", "time");
     for r in rows {
-        s += &format!("{:<42} {:>6} {:>10.2e} {:>10.2e} {:>24} {:>5} {:>7.2}s\n", r.kernel, r.cases, r.max_abs, r.max_rel, r.bound, if r.pass { "ok" } else { "FAIL" }, r.secs);
+        s += &format!(
+            "{:<42} {:>6} {:>10.2e} {:>10.2e} {:>24} {:>5} {:>7.2}s\n",
+            r.kernel,
+            r.cases,
+            r.max_abs,
+            r.max_rel,
+            r.bound,
+            if r.pass { "ok" } else { "FAIL" },
+            r.secs
+        );
         for f in r.failures.iter().take(3) {
             s += &format!("    {f}\n");
         }
@@ -137,7 +158,15 @@ pub mod gen {
     /// Uniform values in `[lo, hi)` of `shape` and `dtype` on the CPU and the same values on
     /// `device`; with `transposed`, both are a transposed view of the last two dims (a
     /// non-contiguous operand).
-    pub fn pair(shape: &[usize], dtype: DType, lo: f64, hi: f64, transposed: bool, device: &Device, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
+    pub fn pair(
+        shape: &[usize],
+        dtype: DType,
+        lo: f64,
+        hi: f64,
+        transposed: bool,
+        device: &Device,
+        rng: &mut Rng,
+    ) -> Result<(Tensor, Tensor)> {
         let mut dims = shape.to_vec();
         let r = dims.len();
         if transposed && r >= 2 {
@@ -146,7 +175,11 @@ pub mod gen {
         // the same storage on both sides (an upload copies the logical order), then the view
         let base = Tensor::rand_uniform(dims, lo, hi, dtype, &Device::Cpu, rng)?;
         let dev = base.to_device(device)?;
-        let (cpu, dev) = if transposed && r >= 2 { (base.transpose(r - 2, r - 1)?, dev.transpose(r - 2, r - 1)?) } else { (base, dev) };
+        let (cpu, dev) = if transposed && r >= 2 {
+            (base.transpose(r - 2, r - 1)?, dev.transpose(r - 2, r - 1)?)
+        } else {
+            (base, dev)
+        };
         Ok((cpu, dev))
     }
 }

@@ -31,13 +31,30 @@ fn pick_view(rng: &mut Rng) -> View {
 
 /// Values uniform in `[lo, hi)` (integers truncated, u8 saturated) of `shape` and `dtype`,
 /// seen through `view`: `(cpu, device)`, equal element for element.
-fn operand(shape: &[usize], dtype: DType, lo: f64, hi: f64, view: View, device: &Device, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
+fn operand(
+    shape: &[usize],
+    dtype: DType,
+    lo: f64,
+    hi: f64,
+    view: View,
+    device: &Device,
+    rng: &mut Rng,
+) -> Result<(Tensor, Tensor)> {
     operand_in(shape, dtype, lo, hi, view, false, device, rng)
 }
 
 /// [`operand`], with whole numbers only when `whole` (truncated toward zero).
 #[allow(clippy::too_many_arguments)]
-fn operand_in(shape: &[usize], dtype: DType, lo: f64, hi: f64, view: View, whole: bool, device: &Device, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
+fn operand_in(
+    shape: &[usize],
+    dtype: DType,
+    lo: f64,
+    hi: f64,
+    view: View,
+    whole: bool,
+    device: &Device,
+    rng: &mut Rng,
+) -> Result<(Tensor, Tensor)> {
     let rank = shape.len();
     let view = if rank == 0 { View::Contiguous } else { view };
     let d = rng.below(rank.max(1));
@@ -45,8 +62,12 @@ fn operand_in(shape: &[usize], dtype: DType, lo: f64, hi: f64, view: View, whole
     let base_dims: Vec<usize> = match view {
         View::Contiguous => shape.to_vec(),
         View::Permuted => shape.iter().rev().copied().collect(),
-        View::Narrowed => shape.iter().enumerate().map(|(i, &n)| if i == d { n + 3 } else { n }).collect(),
-        View::Broadcast => shape.iter().enumerate().map(|(i, &n)| if i == d { n.min(1) } else { n }).collect(),
+        View::Narrowed => {
+            shape.iter().enumerate().map(|(i, &n)| if i == d { n + 3 } else { n }).collect()
+        }
+        View::Broadcast => {
+            shape.iter().enumerate().map(|(i, &n)| if i == d { n.min(1) } else { n }).collect()
+        }
     };
     let take = |t: Tensor| -> Result<Tensor> {
         match view {
@@ -56,7 +77,15 @@ fn operand_in(shape: &[usize], dtype: DType, lo: f64, hi: f64, view: View, whole
             View::Broadcast => t.broadcast_as(shape),
         }
     };
-    let base = Tensor::rand_uniform(base_dims, lo, hi, if whole { DType::I64 } else { DType::F64 }, &Device::Cpu, rng)?.to_dtype(dtype)?;
+    let base = Tensor::rand_uniform(
+        base_dims,
+        lo,
+        hi,
+        if whole { DType::I64 } else { DType::F64 },
+        &Device::Cpu,
+        rng,
+    )?
+    .to_dtype(dtype)?;
     let dev = base.to_device(device)?;
     Ok((take(base)?, take(dev)?))
 }
@@ -118,11 +147,25 @@ fn fill(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let mut out = vec![];
     for dtype in [DType::F32, DType::F64, DType::BF16, DType::F16, DType::I64] {
         let v = rng.uniform() * 100.0 - 50.0;
-        let (got, want) = (Tensor::full(v, n, dtype, device)?, Tensor::full(v, n, dtype, &Device::Cpu)?);
-        out.push(Check::new(format!("full {dtype} [{n}]"), got.to_device(&Device::Cpu)?, want, Tol::EXACT));
+        let (got, want) =
+            (Tensor::full(v, n, dtype, device)?, Tensor::full(v, n, dtype, &Device::Cpu)?);
+        out.push(Check::new(
+            format!("full {dtype} [{n}]"),
+            got.to_device(&Device::Cpu)?,
+            want,
+            Tol::EXACT,
+        ));
         let s = rng.below(100) as i64 - 50;
-        let (got, want) = (Tensor::arange(s, s + n as i64, dtype, device)?, Tensor::arange(s, s + n as i64, dtype, &Device::Cpu)?);
-        out.push(Check::new(format!("arange {dtype} [{n}]"), got.to_device(&Device::Cpu)?, want, Tol::EXACT));
+        let (got, want) = (
+            Tensor::arange(s, s + n as i64, dtype, device)?,
+            Tensor::arange(s, s + n as i64, dtype, &Device::Cpu)?,
+        );
+        out.push(Check::new(
+            format!("arange {dtype} [{n}]"),
+            got.to_device(&Device::Cpu)?,
+            want,
+            Tol::EXACT,
+        ));
     }
     Ok(out)
 }
@@ -135,7 +178,12 @@ fn copies(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
         let s = random_shape(rng, size);
         let view = pick_view(rng);
         let (c, g) = operand(&s, dtype, -50.0, 200.0, view, device, rng)?;
-        out.push(check(format!("contiguous {dtype} {s:?} {view:?}"), &g.contiguous()?, &c.contiguous()?, Tol::EXACT)?);
+        out.push(check(
+            format!("contiguous {dtype} {s:?} {view:?}"),
+            &g.contiguous()?,
+            &c.contiguous()?,
+            Tol::EXACT,
+        )?);
         // cat of three parts along a random dim, each with its own view.
         let dim = rng.below(s.len());
         let (mut cs, mut gs) = (vec![], vec![]);
@@ -149,7 +197,15 @@ fn copies(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
         }
         let want = Tensor::cat(&cs.iter().collect::<Vec<_>>(), dim)?;
         let got = Tensor::cat(&gs.iter().collect::<Vec<_>>(), dim)?;
-        out.push(check(format!("cat {dtype} dim {dim} of {:?}", cs.iter().map(|t| t.dims().to_vec()).collect::<Vec<_>>()), &got, &want, Tol::EXACT)?);
+        out.push(check(
+            format!(
+                "cat {dtype} dim {dim} of {:?}",
+                cs.iter().map(|t| t.dims().to_vec()).collect::<Vec<_>>()
+            ),
+            &got,
+            &want,
+            Tol::EXACT,
+        )?);
         // slice_assign: a window of a (viewed) destination overwritten by a (viewed) source.
         // (Not a broadcast destination: its elements alias, and parallel writes to one place race.)
         let dv = [View::Contiguous, View::Permuted, View::Narrowed][rng.below(3)];
@@ -161,7 +217,12 @@ fn copies(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
         let (cs, gs) = operand(&p, dtype, -50.0, 200.0, pick_view(rng), device, rng)?;
         cd.slice_assign(dim, at, &cs)?;
         gd.slice_assign(dim, at, &gs)?;
-        out.push(check(format!("slice_assign {dtype} {s:?} dim {dim} at {at} width {w}"), &gd, &cd, Tol::EXACT)?);
+        out.push(check(
+            format!("slice_assign {dtype} {s:?} dim {dim} at {at} width {w}"),
+            &gd,
+            &cd,
+            Tol::EXACT,
+        )?);
     }
     Ok(out)
 }
@@ -179,8 +240,17 @@ fn casts(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
             }
             // The CPU's f64 -> bf16/f16 (the half crate) can be an ulp from a correctly rounded
             // result near ties (see copy.cu); every other pair rounds the same way exactly.
-            let tol = if src == DType::F64 && matches!(dst, DType::BF16 | DType::F16) { Tol::elementwise(dst) } else { Tol::EXACT };
-            out.push(check(format!("cast {src} -> {dst} {s:?} {view:?}"), &g.to_dtype(dst)?, &c.to_dtype(dst)?, tol)?);
+            let tol = if src == DType::F64 && matches!(dst, DType::BF16 | DType::F16) {
+                Tol::elementwise(dst)
+            } else {
+                Tol::EXACT
+            };
+            out.push(check(
+                format!("cast {src} -> {dst} {s:?} {view:?}"),
+                &g.to_dtype(dst)?,
+                &c.to_dtype(dst)?,
+                tol,
+            )?);
         }
     }
     Ok(out)
@@ -236,7 +306,12 @@ fn unary(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
         for op in ops {
             let (lo, hi) = unary_range(op);
             let (c, g) = operand(&s, dtype, lo, hi, view, device, rng)?;
-            out.push(check(format!("{op:?} {dtype} {s:?} {view:?}"), &g.unary(op)?, &c.unary(op)?, Tol::elementwise(dtype))?);
+            out.push(check(
+                format!("{op:?} {dtype} {s:?} {view:?}"),
+                &g.unary(op)?,
+                &c.unary(op)?,
+                Tol::elementwise(dtype),
+            )?);
         }
     }
     Ok(out)
@@ -265,7 +340,15 @@ fn binary_shapes(rng: &mut Rng, size: usize) -> (Vec<usize>, Vec<usize>) {
 
 /// Every BinaryOp on every float dtype, broadcasting (`binary_<dtype>`).
 fn binary(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
-    let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min, BinaryOp::Pow];
+    let ops = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Max,
+        BinaryOp::Min,
+        BinaryOp::Pow,
+    ];
     let mut out = vec![];
     for dtype in FLOATS {
         let (sa, sb) = binary_shapes(rng, size);
@@ -274,11 +357,18 @@ fn binary(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
             let (la, ha, lb, hb) = match op {
                 BinaryOp::Pow => (0.1, 3.0, -2.0, 2.0),
                 BinaryOp::Div => (-4.0, 4.0, 0.5, 2.0),
-                BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Max | BinaryOp::Min => (-4.0, 4.0, -4.0, 4.0),
+                BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Max | BinaryOp::Min => {
+                    (-4.0, 4.0, -4.0, 4.0)
+                }
             };
             let (ca, ga) = operand(&sa, dtype, la, ha, va, device, rng)?;
             let (cb, gb) = operand(&sb, dtype, lb, hb, vb, device, rng)?;
-            out.push(check(format!("{op:?} {dtype} {sa:?} {va:?} with {sb:?} {vb:?}"), &ga.binary(&gb, op)?, &ca.binary(&cb, op)?, Tol::elementwise(dtype))?);
+            out.push(check(
+                format!("{op:?} {dtype} {sa:?} {va:?} with {sb:?} {vb:?}"),
+                &ga.binary(&gb, op)?,
+                &ca.binary(&cb, op)?,
+                Tol::elementwise(dtype),
+            )?);
         }
     }
     Ok(out)
@@ -293,9 +383,15 @@ fn compare(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
         let (va, vb) = (pick_view(rng), pick_view(rng));
         let (ca, ga) = operand(&sa, DType::I64, 0.0, 4.0, va, device, rng)?;
         let (cb, gb) = operand(&sb, DType::I64, 0.0, 4.0, vb, device, rng)?;
-        let (ca, ga, cb, gb) = (ca.to_dtype(dtype)?, ga.to_dtype(dtype)?, cb.to_dtype(dtype)?, gb.to_dtype(dtype)?);
+        let (ca, ga, cb, gb) =
+            (ca.to_dtype(dtype)?, ga.to_dtype(dtype)?, cb.to_dtype(dtype)?, gb.to_dtype(dtype)?);
         for op in ops {
-            out.push(check(format!("{op:?} {dtype} {sa:?} with {sb:?}"), &ga.compare(&gb, op)?, &ca.compare(&cb, op)?, Tol::EXACT)?);
+            out.push(check(
+                format!("{op:?} {dtype} {sa:?} with {sb:?}"),
+                &ga.compare(&gb, op)?,
+                &ca.compare(&cb, op)?,
+                Tol::EXACT,
+            )?);
         }
     }
     Ok(out)
@@ -314,7 +410,12 @@ fn where_cond(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>>
             st[rng.below(s.len())] = 1;
             let (ct, gt) = operand(&st, vd, -9.0, 9.0, pick_view(rng), device, rng)?;
             let (cf, gf) = operand(&s, vd, 10.0, 30.0, pick_view(rng), device, rng)?;
-            out.push(check(format!("where {cd} ? {vd} : {vd} {s:?}"), &gc.where_cond(&gt, &gf)?, &cc.where_cond(&ct, &cf)?, Tol::EXACT)?);
+            out.push(check(
+                format!("where {cd} ? {vd} : {vd} {s:?}"),
+                &gc.where_cond(&gt, &gf)?,
+                &cc.where_cond(&ct, &cf)?,
+                Tol::EXACT,
+            )?);
         }
     }
     Ok(out)
@@ -359,18 +460,34 @@ fn reductions(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>>
         // A broadcast view may repeat one value along the summed dim: a sum of n equal terms,
         // whose rounding error grows like n^2 u |x| in any order (not like the n u |x| of
         // random signs the bound assumes); whole numbers sum exactly in every order instead.
-        let (c, g) = operand_in(&s, dtype, -3.0, 3.0, view, matches!(view, View::Broadcast), device, rng)?;
+        let (c, g) =
+            operand_in(&s, dtype, -3.0, 3.0, view, matches!(view, View::Broadcast), device, rng)?;
         let n = s[dim];
         let what = |op: &str| format!("{op} {dtype} {s:?} dim {dim} {view:?}");
-        out.push(check(what("sum"), &g.sum(dim, false)?, &c.sum(dim, false)?, Tol::accumulated(dtype, n, 3.0))?);
+        out.push(check(
+            what("sum"),
+            &g.sum(dim, false)?,
+            &c.sum(dim, false)?,
+            Tol::accumulated(dtype, n, 3.0),
+        )?);
         out.push(check(what("max"), &g.max(dim, true)?, &c.max(dim, true)?, Tol::EXACT)?);
         out.push(check(what("min"), &g.min(dim, false)?, &c.min(dim, false)?, Tol::EXACT)?);
-        out.push(check(what("logsumexp"), &g.logsumexp(dim, false)?, &c.logsumexp(dim, false)?, Tol::accumulated(dtype, n, 3.0))?);
+        out.push(check(
+            what("logsumexp"),
+            &g.logsumexp(dim, false)?,
+            &c.logsumexp(dim, false)?,
+            Tol::accumulated(dtype, n, 3.0),
+        )?);
         // A sum over an empty dim is 0.
         let mut e = s.clone();
         e[dim] = 0;
         let (c0, g0) = operand(&e, dtype, -3.0, 3.0, View::Contiguous, device, rng)?;
-        out.push(check(what("sum of empty"), &g0.sum(dim, true)?, &c0.sum(dim, true)?, Tol::EXACT)?);
+        out.push(check(
+            what("sum of empty"),
+            &g0.sum(dim, true)?,
+            &c0.sum(dim, true)?,
+            Tol::EXACT,
+        )?);
     }
     Ok(out)
 }
@@ -384,8 +501,18 @@ fn arg_reductions(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Che
         let view = pick_view(rng);
         let (c, g) = operand(&s, DType::I64, -3.0, 4.0, view, device, rng)?;
         let (c, g) = (c.to_dtype(dtype)?, g.to_dtype(dtype)?);
-        out.push(check(format!("argmax {dtype} {s:?} dim {dim} {view:?}"), &g.argmax(dim, false)?, &c.argmax(dim, false)?, Tol::EXACT)?);
-        out.push(check(format!("argmin {dtype} {s:?} dim {dim} {view:?}"), &g.argmin(dim, true)?, &c.argmin(dim, true)?, Tol::EXACT)?);
+        out.push(check(
+            format!("argmax {dtype} {s:?} dim {dim} {view:?}"),
+            &g.argmax(dim, false)?,
+            &c.argmax(dim, false)?,
+            Tol::EXACT,
+        )?);
+        out.push(check(
+            format!("argmin {dtype} {s:?} dim {dim} {view:?}"),
+            &g.argmin(dim, true)?,
+            &c.argmin(dim, true)?,
+            Tol::EXACT,
+        )?);
     }
     Ok(out)
 }
@@ -398,9 +525,19 @@ fn softmax(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
         let view = pick_view(rng);
         let (c, g) = operand(&s, dtype, -6.0, 6.0, view, device, rng)?;
         let tol = Tol::accumulated(dtype, s[dim], 1.0);
-        out.push(check(format!("softmax {dtype} {s:?} dim {dim} {view:?}"), &g.softmax(dim)?, &c.softmax(dim)?, tol)?);
+        out.push(check(
+            format!("softmax {dtype} {s:?} dim {dim} {view:?}"),
+            &g.softmax(dim)?,
+            &c.softmax(dim)?,
+            tol,
+        )?);
         let tol = Tol::accumulated(dtype, s[dim], 8.0);
-        out.push(check(format!("log_softmax {dtype} {s:?} dim {dim} {view:?}"), &g.log_softmax(dim)?, &c.log_softmax(dim)?, tol)?);
+        out.push(check(
+            format!("log_softmax {dtype} {s:?} dim {dim} {view:?}"),
+            &g.log_softmax(dim)?,
+            &c.log_softmax(dim)?,
+            tol,
+        )?);
     }
     Ok(out)
 }
@@ -412,8 +549,18 @@ fn cumsum(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
         let (s, dim) = reduce_shape(rng, size);
         let view = pick_view(rng);
         let (c, g) = operand(&s, dtype, -3.0, 3.0, view, device, rng)?;
-        out.push(check(format!("cumsum {dtype} {s:?} dim {dim} {view:?}"), &g.cumsum(dim)?, &c.cumsum(dim)?, Tol::EXACT)?);
-        out.push(check(format!("cumsum_reverse {dtype} {s:?} dim {dim} {view:?}"), &g.cumsum_reverse(dim)?, &c.cumsum_reverse(dim)?, Tol::EXACT)?);
+        out.push(check(
+            format!("cumsum {dtype} {s:?} dim {dim} {view:?}"),
+            &g.cumsum(dim)?,
+            &c.cumsum(dim)?,
+            Tol::EXACT,
+        )?);
+        out.push(check(
+            format!("cumsum_reverse {dtype} {s:?} dim {dim} {view:?}"),
+            &g.cumsum_reverse(dim)?,
+            &c.cumsum_reverse(dim)?,
+            Tol::EXACT,
+        )?);
     }
     Ok(out)
 }
@@ -443,14 +590,25 @@ fn index_select(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check
             _ => pick(rng, &[65, 1000, 50_000]),
         };
         let (ci, gi) = ids(n, s[dim], device, rng)?;
-        out.push(check(format!("index_select {dtype} {s:?} dim {dim} {view:?} {n} ids"), &g.index_select(&gi, dim)?, &c.index_select(&ci, dim)?, Tol::EXACT)?);
+        out.push(check(
+            format!("index_select {dtype} {s:?} dim {dim} {view:?} {n} ids"),
+            &g.index_select(&gi, dim)?,
+            &c.index_select(&ci, dim)?,
+            Tol::EXACT,
+        )?);
     }
     Ok(out)
 }
 
 /// An index for gather/scatter_add on `s` along `dim`: its shape fits inside `s` away from
 /// `dim` (any length at `dim`), values in range.
-fn gather_index(s: &[usize], dim: usize, size: usize, device: &Device, rng: &mut Rng) -> Result<(Tensor, Tensor, Vec<usize>)> {
+fn gather_index(
+    s: &[usize],
+    dim: usize,
+    size: usize,
+    device: &Device,
+    rng: &mut Rng,
+) -> Result<(Tensor, Tensor, Vec<usize>)> {
     let mut is: Vec<usize> = s.iter().map(|&n| if n == 0 { 0 } else { 1 + rng.below(n) }).collect();
     is[dim] = gen::len(rng, size, &[1, 2, 5], &[65, 300]);
     let (c, g) = operand(&is, DType::I64, 0.0, s[dim] as f64, pick_view(rng), device, rng)?;
@@ -467,7 +625,12 @@ fn gather(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
         let view = pick_view(rng);
         let (c, g) = operand(&s, dtype, -50.0, 200.0, view, device, rng)?;
         let (ci, gi, is) = gather_index(&s, dim, size, device, rng)?;
-        out.push(check(format!("gather {dtype} {s:?} dim {dim} {view:?} index {is:?}"), &g.gather(&gi, dim)?, &c.gather(&ci, dim)?, Tol::EXACT)?);
+        out.push(check(
+            format!("gather {dtype} {s:?} dim {dim} {view:?} index {is:?}"),
+            &g.gather(&gi, dim)?,
+            &c.gather(&ci, dim)?,
+            Tol::EXACT,
+        )?);
     }
     Ok(out)
 }
@@ -483,7 +646,12 @@ fn scatter_add(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>
         let (c, g) = operand(&s, dtype, -2.0, 2.0, pick_view(rng), device, rng)?;
         let (ci, gi, is) = gather_index(&s, dim, size, device, rng)?;
         let (cs, gs) = operand(&is, dtype, -2.0, 2.0, pick_view(rng), device, rng)?;
-        out.push(check(format!("scatter_add {dtype} {s:?} dim {dim} index {is:?}"), &g.scatter_add(&gi, &gs, dim)?, &c.scatter_add(&ci, &cs, dim)?, Tol::EXACT)?);
+        out.push(check(
+            format!("scatter_add {dtype} {s:?} dim {dim} index {is:?}"),
+            &g.scatter_add(&gi, &gs, dim)?,
+            &c.scatter_add(&ci, &cs, dim)?,
+            Tol::EXACT,
+        )?);
     }
     Ok(out)
 }
@@ -494,7 +662,11 @@ fn scatter_add(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>
 fn index_add(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let mut out = vec![];
     for (i, dtype) in FLOATS.into_iter().enumerate() {
-        let (mut s, n) = if size >= 1 && i == 0 { (vec![5, 2], if size == 1 { 2100 } else { 70_000 }) } else { (random_shape(rng, size), gen::len(rng, size, &[0, 1, 7, 63], &[65, 1000, 5000])) };
+        let (mut s, n) = if size >= 1 && i == 0 {
+            (vec![5, 2], if size == 1 { 2100 } else { 70_000 })
+        } else {
+            (random_shape(rng, size), gen::len(rng, size, &[0, 1, 7, 63], &[65, 1000, 5000]))
+        };
         let dim = rng.below(s.len());
         s[dim] = s[dim].max(1);
         let (c, g) = operand(&s, dtype, -2.0, 2.0, pick_view(rng), device, rng)?;
@@ -502,7 +674,12 @@ fn index_add(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> 
         let mut ss = s.clone();
         ss[dim] = n;
         let (cs, gs) = operand(&ss, dtype, -2.0, 2.0, pick_view(rng), device, rng)?;
-        out.push(check(format!("index_add {dtype} {s:?} dim {dim} {n} ids"), &g.index_add(&gi, &gs, dim)?, &c.index_add(&ci, &cs, dim)?, Tol::EXACT)?);
+        out.push(check(
+            format!("index_add {dtype} {s:?} dim {dim} {n} ids"),
+            &g.index_add(&gi, &gs, dim)?,
+            &c.index_add(&ci, &cs, dim)?,
+            Tol::EXACT,
+        )?);
     }
     Ok(out)
 }
@@ -512,10 +689,27 @@ fn index_add(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> 
 /// condition, casts of NaN/inf/huge values to integers; and what the device does with an
 /// out-of-range index (NaN rows; the CPU errors instead).
 fn special_values(device: &Device, rng: &mut Rng, _size: usize) -> Result<Vec<Check>> {
-    let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, 1e30, -1e30, 300.5, -2.5, 255.9];
+    let specials =
+        [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, 1e30, -1e30, 300.5, -2.5, 255.9];
     let n = 37;
-    let v: Vec<f64> = (0..n).map(|_| if rng.below(3) == 0 { specials[rng.below(specials.len())] } else { rng.uniform() * 8.0 - 4.0 }).collect();
-    let w: Vec<f64> = (0..n).map(|_| if rng.below(3) == 0 { specials[rng.below(specials.len())] } else { rng.uniform() * 8.0 - 4.0 }).collect();
+    let v: Vec<f64> = (0..n)
+        .map(|_| {
+            if rng.below(3) == 0 {
+                specials[rng.below(specials.len())]
+            } else {
+                rng.uniform() * 8.0 - 4.0
+            }
+        })
+        .collect();
+    let w: Vec<f64> = (0..n)
+        .map(|_| {
+            if rng.below(3) == 0 {
+                specials[rng.below(specials.len())]
+            } else {
+                rng.uniform() * 8.0 - 4.0
+            }
+        })
+        .collect();
     let mut out = vec![];
     for dtype in FLOATS {
         let c = Tensor::from_vec(v.clone(), n, &Device::Cpu)?.to_dtype(dtype)?;
@@ -534,17 +728,33 @@ fn special_values(device: &Device, rng: &mut Rng, _size: usize) -> Result<Vec<Ch
             ("where", g.where_cond(&h, &g)?, c.where_cond(&d, &c)?),
         ];
         for (what, got, want) in pairs {
-            out.push(check(format!("{what} {dtype} with NaN/inf"), &marked(&got)?, &marked(&want)?, Tol::EXACT)?);
+            out.push(check(
+                format!("{what} {dtype} with NaN/inf"),
+                &marked(&got)?,
+                &marked(&want)?,
+                Tol::EXACT,
+            )?);
         }
         for to in [DType::I64, DType::U8] {
-            out.push(check(format!("cast {dtype} -> {to} of NaN/inf/huge"), &g.to_dtype(to)?, &c.to_dtype(to)?, Tol::EXACT)?);
+            out.push(check(
+                format!("cast {dtype} -> {to} of NaN/inf/huge"),
+                &g.to_dtype(to)?,
+                &c.to_dtype(to)?,
+                Tol::EXACT,
+            )?);
         }
         // Ids 0 and 3 of a [3, 2] table, the second out of range: a NaN row on the device.
-        let table = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2], &Device::Cpu)?.to_dtype(dtype)?;
+        let table = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2], &Device::Cpu)?
+            .to_dtype(dtype)?;
         let bad = Tensor::from_vec(vec![0i64, 3], 2, device)?;
         let got = table.to_device(device)?.index_select(&bad, 0)?;
         let want = Tensor::from_vec(vec![1.0, 2.0, f64::NAN, f64::NAN], [2, 2], &Device::Cpu)?;
-        out.push(check(format!("index_select {dtype} with an id out of range"), &marked(&got)?, &marked(&want)?, Tol::EXACT)?);
+        out.push(check(
+            format!("index_select {dtype} with an id out of range"),
+            &marked(&got)?,
+            &marked(&want)?,
+            Tol::EXACT,
+        )?);
     }
     Ok(out)
 }

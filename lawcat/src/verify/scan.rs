@@ -17,7 +17,14 @@ use tensor::tolerance::Tol;
 use tensor::{DType, Device, Result, Rng, Tensor};
 
 /// Uniform values of `shape` on the host and the same values on `device`.
-fn both(shape: &[usize], dtype: DType, lo: f64, hi: f64, device: &Device, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
+fn both(
+    shape: &[usize],
+    dtype: DType,
+    lo: f64,
+    hi: f64,
+    device: &Device,
+    rng: &mut Rng,
+) -> Result<(Tensor, Tensor)> {
     gen::pair(shape, dtype, lo, hi, false, device, rng)
 }
 
@@ -53,7 +60,11 @@ fn attention(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> 
     let t = if size == 1 && !decode_long { [1, 63, 65][rng.below(3)] } else { t };
     let d = gen::len(rng, size, &[8, 6], &[64, 128, 60]);
     let d = if size == 1 { [16, 60][rng.below(2)] } else { d };
-    let (b, hkv, rep) = if size >= 2 { (2, 4, 4) } else { (1 + rng.below(2), 1 + rng.below(2), [1, 2, 3][rng.below(3)]) };
+    let (b, hkv, rep) = if size >= 2 {
+        (2, 4, 4)
+    } else {
+        (1 + rng.below(2), 1 + rng.below(2), [1, 2, 3][rng.below(3)])
+    };
     let (b, hkv, rep) = if size == 1 && t > 1 { (1, 1, 2) } else { (b, hkv, rep) };
     let h = hkv * rep;
     let start = if decode_long {
@@ -92,7 +103,11 @@ fn conv1d_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>
     let with_bias = rng.below(2) == 0;
     let (bc, bd) = both(&[c], dtype, -1.0, 1.0, device, rng)?;
     let (dyc, dyd) = both(&[b, t, c], dtype, -1.0, 1.0, device, rng)?;
-    let run = |x: &Tensor, w: &Tensor, bias: &Tensor, dy: &Tensor| -> Result<(Tensor, Vec<Tensor>)> {
+    let run = |x: &Tensor,
+               w: &Tensor,
+               bias: &Tensor,
+               dy: &Tensor|
+     -> Result<(Tensor, Vec<Tensor>)> {
         let (x, w, bias) = (Var::leaf(x.clone()), Var::leaf(w.clone()), Var::leaf(bias.clone()));
         let y = conv1d(&x, &w, with_bias.then_some(&bias))?;
         let grads = y.backward_with(dy.clone())?;
@@ -100,7 +115,10 @@ fn conv1d_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>
         if with_bias {
             gs.push(grads.get(&bias).cloned());
         }
-        let gs = gs.into_iter().map(|g| g.ok_or_else(|| tensor::Error::op("verify conv1d", "a gradient is missing"))).collect::<Result<Vec<_>>>()?;
+        let gs = gs
+            .into_iter()
+            .map(|g| g.ok_or_else(|| tensor::Error::op("verify conv1d", "a gradient is missing")))
+            .collect::<Result<Vec<_>>>()?;
         Ok((y.value().clone(), gs))
     };
     let (yw, gw) = run(&xc, &wc, &bc, &dyc)?;
@@ -108,11 +126,21 @@ fn conv1d_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>
     let tag = format!("{dtype} b{b} t{t} c{c} w{kw} bias {with_bias}");
     out.push(check(format!("conv1d y {tag}"), &yg, &yw, kw + 1)?);
     for (name, (g, w)) in ["dx", "dw", "dbias"].iter().zip(gg.iter().zip(&gw)) {
-        out.push(check(format!("conv1d {name} {tag}"), g, w, if *name == "dx" { kw } else { b * t })?);
+        out.push(check(
+            format!("conv1d {name} {tag}"),
+            g,
+            w,
+            if *name == "dx" { kw } else { b * t },
+        )?);
     }
     let (xc16, xd16) = both(&[b, t, c], DType::BF16, -1.0, 1.0, device, rng)?;
     let want = conv1d_forward(&xc16, &wc, None)?;
-    out.push(check(format!("conv1d y bf16 x, {dtype} w, b{b} t{t} c{c}"), &conv1d_forward(&xd16, &wd, None)?, &want, kw)?);
+    out.push(check(
+        format!("conv1d y bf16 x, {dtype} w, b{b} t{t} c{c}"),
+        &conv1d_forward(&xd16, &wd, None)?,
+        &want,
+        kw,
+    )?);
     Ok(out)
 }
 
@@ -134,14 +162,24 @@ fn conv1d_step(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>
         let yd = conv1d_step_inplace(&xd, &mut tail_d, &wd, with_bias.then_some(&bd))?;
         let tag = format!("{dtype} b{b} t{t} c{c} w{kw} bias {with_bias}, call {i}");
         out.push(check(format!("conv1d step y {tag}"), &yd, &yc, kw + 1)?);
-        out.push(Check::new(format!("conv1d step tail {tag}"), tail_d.to_device(&Device::Cpu)?, tail_c.clone(), Tol::EXACT));
+        out.push(Check::new(
+            format!("conv1d step tail {tag}"),
+            tail_d.to_device(&Device::Cpu)?,
+            tail_c.clone(),
+            Tol::EXACT,
+        ));
     }
     Ok(out)
 }
 
 /// Log gates from weak to strong: `-s u` with `u` uniform in [0.2, 1) and `s` drawn from
 /// 0.01 .. 10 (strong gates over a chunk of 64 sum far past e^-88).
-fn gates(shape: &[usize], dtype: DType, device: &Device, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
+fn gates(
+    shape: &[usize],
+    dtype: DType,
+    device: &Device,
+    rng: &mut Rng,
+) -> Result<(Tensor, Tensor)> {
     let s = [0.01, 0.3, 1.0, 10.0][rng.below(4)];
     both(shape, dtype, -s, -0.2 * s, device, rng)
 }
@@ -149,7 +187,13 @@ fn gates(shape: &[usize], dtype: DType, device: &Device, rng: &mut Rng) -> Resul
 /// Sizes of a GLA case: (B, T, H, K, V) by size class.
 fn gla_dims(rng: &mut Rng, size: usize) -> (usize, usize, usize, usize, usize) {
     match size {
-        0 => (1 + rng.below(2), [0, 1, 2, 17][rng.below(4)], 1, [8, 33][rng.below(2)], [5, 9][rng.below(2)]),
+        0 => (
+            1 + rng.below(2),
+            [0, 1, 2, 17][rng.below(4)],
+            1,
+            [8, 33][rng.below(2)],
+            [5, 9][rng.below(2)],
+        ),
         // now and then the model's widths: K = 128 (Hedgehog over head dim 64), V = 65
         1 if rng.below(4) == 0 => (1, [1, 17][rng.below(2)], 1, 128, 65),
         1 => (1, [1, 63, 65][rng.below(3)], 1 + rng.below(2), 16, [5, 17][rng.below(2)]),
@@ -159,7 +203,13 @@ fn gla_dims(rng: &mut Rng, size: usize) -> (usize, usize, usize, usize, usize) {
 
 /// GLA through `gla` (the differentiable op) and `backward_multi` with random cotangents on
 /// the output and the final state, every gradient compared; with and without an initial state.
-fn gla_case(device: &Device, rng: &mut Rng, size: usize, mode: GlaMode, dtype: DType) -> Result<Vec<Check>> {
+fn gla_case(
+    device: &Device,
+    rng: &mut Rng,
+    size: usize,
+    mode: GlaMode,
+    dtype: DType,
+) -> Result<Vec<Check>> {
     let (b, t, h, k, v) = gla_dims(rng, size);
     let (qc, qd) = both(&[b, t, h, k], dtype, -1.0, 1.0, device, rng)?;
     let (kc, kd) = both(&[b, t, h, k], dtype, -1.0, 1.0, device, rng)?;
@@ -172,11 +222,24 @@ fn gla_case(device: &Device, rng: &mut Rng, size: usize, mode: GlaMode, dtype: D
     let scale = 1.0 / (k as f64).sqrt();
     let run = |x: [&Tensor; 5], d_o: &Tensor, d_s: &Tensor| -> Result<Vec<Tensor>> {
         let vars: Vec<Var> = x.iter().map(|t| Var::leaf((*t).clone())).collect();
-        let (o, sf) = gla::gla(&vars[0], &vars[1], &vars[2], &vars[3], with_s0.then_some(&vars[4]), scale, mode)?;
+        let (o, sf) = gla::gla(
+            &vars[0],
+            &vars[1],
+            &vars[2],
+            &vars[3],
+            with_s0.then_some(&vars[4]),
+            scale,
+            mode,
+        )?;
         let grads = backward_multi(&[(&o, d_o.clone()), (&sf, d_s.clone())])?;
         let mut out = vec![o.value().clone(), sf.value().clone()];
         for var in vars.iter().take(if with_s0 { 5 } else { 4 }) {
-            out.push(grads.get(var).cloned().ok_or_else(|| tensor::Error::op("verify gla", "a gradient is missing"))?);
+            out.push(
+                grads
+                    .get(var)
+                    .cloned()
+                    .ok_or_else(|| tensor::Error::op("verify gla", "a gradient is missing"))?,
+            );
         }
         Ok(out)
     };
@@ -188,7 +251,9 @@ fn gla_case(device: &Device, rng: &mut Rng, size: usize, mode: GlaMode, dtype: D
     // |q dq| and |k dk| (q, k within [-1, 1]) even where they cancel
     let dg_scale = max_abs(&want[2])?.max(max_abs(&want[3])?);
     let mut out = vec![];
-    for (name, (g, w)) in ["o", "final state", "dq", "dk", "dv", "dg", "ds0"].iter().zip(got.iter().zip(&want)) {
+    for (name, (g, w)) in
+        ["o", "final state", "dq", "dk", "dv", "dg", "ds0"].iter().zip(got.iter().zip(&want))
+    {
         let scale = if *name == "dg" { dg_scale } else { 0.0 };
         out.push(check_scaled(format!("gla {name} {tag}"), g, w, n, scale)?);
     }
@@ -198,7 +263,12 @@ fn gla_case(device: &Device, rng: &mut Rng, size: usize, mode: GlaMode, dtype: D
 /// The normalized variant's shapes (V = d + 1, a column of ones): the fused forward on the
 /// device over `[v, 1]`, the division on the host, against `gla_normalized` on the CPU; and a
 /// bf16 forward of plain GLA.
-fn gla_normalized_case(device: &Device, rng: &mut Rng, size: usize, mode: GlaMode) -> Result<Vec<Check>> {
+fn gla_normalized_case(
+    device: &Device,
+    rng: &mut Rng,
+    size: usize,
+    mode: GlaMode,
+) -> Result<Vec<Check>> {
     let (b, t, h, k, d) = gla_dims(rng, size);
     let eps = 1e-6;
     // positive features, as the Hedgehog map makes them
@@ -207,7 +277,17 @@ fn gla_normalized_case(device: &Device, rng: &mut Rng, size: usize, mode: GlaMod
     let vc = Tensor::rand_uniform([b, t, h, d], -1.0, 1.0, DType::F32, &Device::Cpu, rng)?;
     let (gc, gd) = gates(&[b, t, h, k], DType::F32, device, rng)?;
     let v1 = Tensor::cat(&[&vc, &Tensor::ones([b, t, h, 1], DType::F32, &Device::Cpu)?], 3)?;
-    let (want, state) = no_grad(|| gla_normalized(&Var::constant(qc.clone()), &Var::constant(kc.clone()), &Var::constant(vc.clone()), &Var::constant(gc.clone()), None, eps, mode))?;
+    let (want, state) = no_grad(|| {
+        gla_normalized(
+            &Var::constant(qc.clone()),
+            &Var::constant(kc.clone()),
+            &Var::constant(vc.clone()),
+            &Var::constant(gc.clone()),
+            None,
+            eps,
+            mode,
+        )
+    })?;
     let (o1, s1) = gla::forward(&qd, &kd, &v1.to_device(device)?, &gd, None, 1.0, mode)?;
     let (o1, s1) = (o1.to_device(&Device::Cpu)?, s1.to_device(&Device::Cpu)?);
     let got = o1.narrow(3, 0, d)?.div(&o1.narrow(3, d, 1)?.add_scalar(eps)?)?;
@@ -215,8 +295,18 @@ fn gla_normalized_case(device: &Device, rng: &mut Rng, size: usize, mode: GlaMod
     let n = t.min(64) + k + d;
     let mut out = vec![
         check(format!("gla normalized o {tag}"), &got, want.value(), n)?,
-        check(format!("gla normalized S {tag}"), &s1.narrow(3, 0, d)?.contiguous()?, &state.s.value().contiguous()?, n)?,
-        check(format!("gla normalized z {tag}"), &s1.narrow(3, d, 1)?.squeeze(3)?.contiguous()?, &state.z.value().contiguous()?, n)?,
+        check(
+            format!("gla normalized S {tag}"),
+            &s1.narrow(3, 0, d)?.contiguous()?,
+            &state.s.value().contiguous()?,
+            n,
+        )?,
+        check(
+            format!("gla normalized z {tag}"),
+            &s1.narrow(3, d, 1)?.squeeze(3)?.contiguous()?,
+            &state.z.value().contiguous()?,
+            n,
+        )?,
     ];
     let (q16c, q16d) = both(&[b, t, h, k], DType::BF16, -1.0, 1.0, device, rng)?;
     let (v16c, v16d) = both(&[b, t, h, d], DType::BF16, -1.0, 1.0, device, rng)?;

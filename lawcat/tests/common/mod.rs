@@ -31,5 +31,10 @@ pub fn teacher(kv: usize, seed: u64) -> Llama {
 /// `[b, t]` random token ids below 40, on the host.
 pub fn ids(b: usize, t: usize, seed: u64) -> Tensor {
     let mut rng = Rng::new(seed);
-    Tensor::from_vec((0..b * t).map(|_| rng.below(40) as i64).collect::<Vec<_>>(), [b, t], &Device::Cpu).unwrap()
+    Tensor::from_vec(
+        (0..b * t).map(|_| rng.below(40) as i64).collect::<Vec<_>>(),
+        [b, t],
+        &Device::Cpu,
+    )
+    .unwrap()
 }

@@ -14,7 +14,9 @@ use tensor::{DType, Error, Result, Tensor};
 fn opt_u64(g: &GgufFile, key: &str) -> Result<Option<u64>> {
     match g.get(key) {
         None => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| Error::file(&g.path, format!("metadata {key:?} is {v:?}, not a non-negative integer"))),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            Error::file(&g.path, format!("metadata {key:?} is {v:?}, not a non-negative integer"))
+        }),
     }
 }
 
@@ -22,19 +24,24 @@ fn opt_u64(g: &GgufFile, key: &str) -> Result<Option<u64>> {
 fn opt_f64(g: &GgufFile, key: &str) -> Result<Option<f64>> {
     match g.get(key) {
         None => Ok(None),
-        Some(v) => v.as_f64().map(Some).ok_or_else(|| Error::file(&g.path, format!("metadata {key:?} is {v:?}, not a number"))),
+        Some(v) => v.as_f64().map(Some).ok_or_else(|| {
+            Error::file(&g.path, format!("metadata {key:?} is {v:?}, not a number"))
+        }),
     }
 }
 
 fn to_usize(g: &GgufFile, key: &str, v: u64) -> Result<usize> {
-    usize::try_from(v).map_err(|_| Error::file(&g.path, format!("metadata {key:?} = {v} is too large")))
+    usize::try_from(v)
+        .map_err(|_| Error::file(&g.path, format!("metadata {key:?} = {v} is too large")))
 }
 
 /// A token id key (at most 32 bits; the vocabulary bound is checked with the config).
 fn token_id(g: &GgufFile, key: &str) -> Result<Option<u32>> {
     match opt_u64(g, key)? {
         None => Ok(None),
-        Some(v) => u32::try_from(v).map(Some).map_err(|_| Error::file(&g.path, format!("metadata {key:?} = {v} is not a token id"))),
+        Some(v) => u32::try_from(v)
+            .map(Some)
+            .map_err(|_| Error::file(&g.path, format!("metadata {key:?} = {v} is not a token id"))),
     }
 }
 
@@ -43,7 +50,10 @@ fn token_id(g: &GgufFile, key: &str) -> Result<Option<u32>> {
 pub fn config(g: &GgufFile) -> Result<LlamaConfig> {
     let arch = g.require("general.architecture")?.as_str().unwrap_or("");
     if arch != "llama" {
-        return Err(Error::file(&g.path, format!("architecture {arch:?} is not supported (this converter reads \"llama\")")));
+        return Err(Error::file(
+            &g.path,
+            format!("architecture {arch:?} is not supported (this converter reads \"llama\")"),
+        ));
     }
     let n = |k: &str| -> Result<usize> {
         let key = format!("llama.{k}");
@@ -56,25 +66,38 @@ pub fn config(g: &GgufFile) -> Result<LlamaConfig> {
         None => heads,
     };
     if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
-        return Err(Error::file(&g.path, format!("head counts {heads} / {kv_heads} do not fit grouped-query attention")));
+        return Err(Error::file(
+            &g.path,
+            format!("head counts {heads} / {kv_heads} do not fit grouped-query attention"),
+        ));
     }
     let head_dim = match opt_u64(g, "llama.attention.key_length")? {
         Some(v) => to_usize(g, "llama.attention.key_length", v)?,
         None => hidden_size / heads,
     };
-    let embd = g.info("token_embd.weight").ok_or_else(|| Error::file(&g.path, "no token_embd.weight tensor"))?;
+    let embd = g
+        .info("token_embd.weight")
+        .ok_or_else(|| Error::file(&g.path, "no token_embd.weight tensor"))?;
     let vocab_size = match opt_u64(g, "llama.vocab_size")? {
         Some(v) => to_usize(g, "llama.vocab_size", v)?,
         None => embd.shape()[0],
     };
     let rope_theta = opt_f64(g, "llama.rope.freq_base")?.unwrap_or(10000.0);
     if !(rope_theta > 0.0 && rope_theta.is_finite()) {
-        return Err(Error::file(&g.path, format!("llama.rope.freq_base is {rope_theta}: it must be a positive number")));
+        return Err(Error::file(
+            &g.path,
+            format!("llama.rope.freq_base is {rope_theta}: it must be a positive number"),
+        ));
     }
     let num_hidden_layers = n("block_count")?;
     // The blocks the tensor table holds: a block count that disagrees is an error here,
     // before anything is sized by it.
-    let blocks = g.tensors.iter().filter_map(|t| t.name.strip_prefix("blk.")?.split_once('.')?.0.parse::<usize>().ok()).max().map_or(0, |m| m + 1);
+    let blocks = g
+        .tensors
+        .iter()
+        .filter_map(|t| t.name.strip_prefix("blk.")?.split_once('.')?.0.parse::<usize>().ok())
+        .max()
+        .map_or(0, |m| m + 1);
     if blocks != num_hidden_layers {
         return Err(Error::file(&g.path, format!("llama.block_count is {num_hidden_layers}, but the tensor table holds blocks 0..{blocks}")));
     }
@@ -116,22 +139,40 @@ pub fn config(g: &GgufFile) -> Result<LlamaConfig> {
 fn rope_scaling(g: &GgufFile, head_dim: usize, theta: f64) -> Result<RopeScaling> {
     let kind = g.get("llama.rope.scaling.type").and_then(Value::as_str).unwrap_or("none");
     if kind != "none" && kind != "llama3" {
-        return Err(Error::file(&g.path, format!("rope scaling type {kind:?} is not supported (none, llama3)")));
+        return Err(Error::file(
+            &g.path,
+            format!("rope scaling type {kind:?} is not supported (none, llama3)"),
+        ));
     }
     let Some(_) = g.info("rope_freqs.weight") else { return Ok(RopeScaling::Default) };
     let factors = g.tensor("rope_freqs.weight")?.to_vec::<f32>()?;
     if factors.len() != head_dim / 2 {
-        return Err(Error::file(&g.path, format!("rope_freqs.weight has {} values, expected one per rotated pair ({})", factors.len(), head_dim / 2)));
+        return Err(Error::file(
+            &g.path,
+            format!(
+                "rope_freqs.weight has {} values, expected one per rotated pair ({})",
+                factors.len(),
+                head_dim / 2
+            ),
+        ));
     }
     if let Some(bad) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
-        return Err(Error::file(&g.path, format!("rope_freqs.weight holds {bad}: every divisor must be a positive number")));
+        return Err(Error::file(
+            &g.path,
+            format!("rope_freqs.weight holds {bad}: every divisor must be a positive number"),
+        ));
     }
     let factor = factors.iter().cloned().fold(1f32, f32::max) as f64;
     let original = match opt_u64(g, "llama.rope.scaling.original_context_length")? {
         Some(v) => to_usize(g, "llama.rope.scaling.original_context_length", v)?.max(1),
         None => 8192,
     };
-    let rule = RopeScaling::Llama3 { factor, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: original };
+    let rule = RopeScaling::Llama3 {
+        factor,
+        low_freq_factor: 1.0,
+        high_freq_factor: 4.0,
+        original_max_position_embeddings: original,
+    };
     let plain = crate::rope::Rope::new(head_dim, theta, &RopeScaling::Default);
     let scaled = crate::rope::Rope::new(head_dim, theta, &rule);
     for (i, f) in factors.iter().enumerate() {
@@ -185,19 +226,36 @@ pub fn hf_name(gguf: &str) -> Option<String> {
 /// size of all of them is checked against the memory available first.
 pub fn tensors(g: &GgufFile, c: &LlamaConfig) -> Result<BTreeMap<String, Tensor>> {
     let total: u128 = g.tensors.iter().map(|t| t.numel() as u128 * 4).sum();
-    tensor::memory::check_fits(&format!("{}: the weights dequantized to f32", g.path.display()), total)?;
+    tensor::memory::check_fits(
+        &format!("{}: the weights dequantized to f32", g.path.display()),
+        total,
+    )?;
     let mut out = BTreeMap::new();
     for info in &g.tensors {
         let Some(name) = hf_name(&info.name) else { continue };
         let mut t = g.tensor(&info.name)?;
-        let heads = if name.contains("q_proj.") { c.num_attention_heads } else { c.num_key_value_heads };
+        let heads =
+            if name.contains("q_proj.") { c.num_attention_heads } else { c.num_key_value_heads };
         let qk = name.contains("q_proj.") || name.contains("k_proj.");
         if qk {
             let rows = t.dims()[0];
             if t.rank() > 2 || rows != heads * c.head_dim {
-                return Err(Error::file(&g.path, format!("tensor {:?} has shape {:?}: expected {} rows ({heads} heads of {})", info.name, t.dims(), heads * c.head_dim, c.head_dim)));
+                return Err(Error::file(
+                    &g.path,
+                    format!(
+                        "tensor {:?} has shape {:?}: expected {} rows ({heads} heads of {})",
+                        info.name,
+                        t.dims(),
+                        heads * c.head_dim,
+                        c.head_dim
+                    ),
+                ));
             }
-            t = if t.rank() == 2 { unpermute_qk(&t, heads)? } else { unpermute_qk(&t.unsqueeze(1)?, heads)?.squeeze(1)? };
+            t = if t.rank() == 2 {
+                unpermute_qk(&t, heads)?
+            } else {
+                unpermute_qk(&t.unsqueeze(1)?, heads)?.squeeze(1)?
+            };
         }
         if out.insert(name.clone(), t).is_some() {
             return Err(Error::file(&g.path, format!("two tensors map to {name}")));
@@ -224,11 +282,24 @@ fn pre_tokenizer(g: &GgufFile, pre: &str) -> Result<serde_json::Value> {
 pub fn tokenizer(g: &GgufFile) -> Result<Tokenizer> {
     let model = g.require("tokenizer.ggml.model")?.as_str().unwrap_or("");
     if model != "gpt2" {
-        return Err(Error::file(&g.path, format!("tokenizer model {model:?} is not supported (byte-level BPE, \"gpt2\", is)")));
+        return Err(Error::file(
+            &g.path,
+            format!("tokenizer model {model:?} is not supported (byte-level BPE, \"gpt2\", is)"),
+        ));
     }
     let strings = |key: &str| -> Result<Vec<&str>> {
-        let list = g.require(key)?.as_array().ok_or_else(|| Error::file(&g.path, format!("metadata {key:?} is not a list")))?;
-        list.iter().enumerate().map(|(i, v)| v.as_str().ok_or_else(|| Error::file(&g.path, format!("{key}[{i}] is {v:?}, not a string")))).collect()
+        let list = g
+            .require(key)?
+            .as_array()
+            .ok_or_else(|| Error::file(&g.path, format!("metadata {key:?} is not a list")))?;
+        list.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str().ok_or_else(|| {
+                    Error::file(&g.path, format!("{key}[{i}] is {v:?}, not a string"))
+                })
+            })
+            .collect()
     };
     let tokens = strings("tokenizer.ggml.tokens")?;
     if tokens.is_empty() {
@@ -236,7 +307,10 @@ pub fn tokenizer(g: &GgufFile) -> Result<Tokenizer> {
     }
     // Byte-level BPE without its merges silently splits every word into bytes.
     if g.get("tokenizer.ggml.merges").is_none() {
-        return Err(Error::file(&g.path, "tokenizer.ggml.merges is missing: a byte-level BPE tokenizer needs its merges"));
+        return Err(Error::file(
+            &g.path,
+            "tokenizer.ggml.merges is missing: a byte-level BPE tokenizer needs its merges",
+        ));
     }
     let merges = strings("tokenizer.ggml.merges")?;
     if merges.is_empty() && tokens.iter().any(|t| t.chars().count() > 1) {
@@ -245,21 +319,44 @@ pub fn tokenizer(g: &GgufFile) -> Result<Tokenizer> {
     let types: Vec<u64> = match g.get("tokenizer.ggml.token_type") {
         None => vec![],
         Some(v) => {
-            let list = v.as_array().ok_or_else(|| Error::file(&g.path, "tokenizer.ggml.token_type is not a list"))?;
+            let list = v
+                .as_array()
+                .ok_or_else(|| Error::file(&g.path, "tokenizer.ggml.token_type is not a list"))?;
             if list.len() != tokens.len() {
-                return Err(Error::file(&g.path, format!("tokenizer.ggml.token_type has {} entries for {} tokens", list.len(), tokens.len())));
+                return Err(Error::file(
+                    &g.path,
+                    format!(
+                        "tokenizer.ggml.token_type has {} entries for {} tokens",
+                        list.len(),
+                        tokens.len()
+                    ),
+                ));
             }
-            list.iter().map(|v| v.as_u64().ok_or_else(|| Error::file(&g.path, format!("tokenizer.ggml.token_type holds {v:?}, not an integer")))).collect::<Result<_>>()?
+            list.iter()
+                .map(|v| {
+                    v.as_u64().ok_or_else(|| {
+                        Error::file(
+                            &g.path,
+                            format!("tokenizer.ggml.token_type holds {v:?}, not an integer"),
+                        )
+                    })
+                })
+                .collect::<Result<_>>()?
         }
     };
     let pre = match g.get("tokenizer.ggml.pre") {
         None => "default",
-        Some(v) => v.as_str().ok_or_else(|| Error::file(&g.path, format!("tokenizer.ggml.pre is {v:?}, not a string")))?,
+        Some(v) => v.as_str().ok_or_else(|| {
+            Error::file(&g.path, format!("tokenizer.ggml.pre is {v:?}, not a string"))
+        })?,
     };
     let mut vocab = serde_json::Map::new();
     for (i, t) in tokens.iter().enumerate() {
         if vocab.insert(t.to_string(), json!(i)).is_some() {
-            return Err(Error::file(&g.path, format!("tokenizer.ggml.tokens[{i}] {t:?} appears twice")));
+            return Err(Error::file(
+                &g.path,
+                format!("tokenizer.ggml.tokens[{i}] {t:?} appears twice"),
+            ));
         }
     }
     // Control (3) and user-defined (4) tokens are matched whole before BPE.

@@ -175,7 +175,14 @@ impl<'a> Cursor<'a> {
                 self.pos = e;
                 Ok(s)
             }
-            None => Err(Error::file(self.path, format!("truncated: needs {n} more bytes at offset {}, file has {}", self.pos, self.buf.len()))),
+            None => Err(Error::file(
+                self.path,
+                format!(
+                    "truncated: needs {n} more bytes at offset {}, file has {}",
+                    self.pos,
+                    self.buf.len()
+                ),
+            )),
         }
     }
     fn u8(&mut self) -> Result<u8> {
@@ -204,7 +211,9 @@ impl<'a> Cursor<'a> {
     fn string(&mut self) -> Result<String> {
         let n = self.count("string length", 1)?;
         let b = self.take(n)?;
-        String::from_utf8(b.to_vec()).map_err(|_| Error::file(self.path, format!("string at offset {} is not UTF-8", self.pos - n)))
+        String::from_utf8(b.to_vec()).map_err(|_| {
+            Error::file(self.path, format!("string at offset {} is not UTF-8", self.pos - n))
+        })
     }
     /// The smallest encoding of a value of type `ty` (0 for unknown types, caught later).
     fn min_size(ty: u32) -> usize {
@@ -244,7 +253,12 @@ impl<'a> Cursor<'a> {
             10 => Value::U64(self.u64()?),
             11 => Value::I64(self.u64()? as i64),
             12 => Value::F64(f64::from_bits(self.u64()?)),
-            other => return Err(Error::file(self.path, format!("unknown metadata value type {other} at offset {}", self.pos))),
+            other => {
+                return Err(Error::file(
+                    self.path,
+                    format!("unknown metadata value type {other} at offset {}", self.pos),
+                ))
+            }
         })
     }
 }
@@ -263,13 +277,24 @@ impl GgufFile {
         // SAFETY: read-only map of a file we do not modify.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
         let mut c = Cursor { buf: &mmap, pos: 0, path: &path, values: 0 };
-        let magic = c.take(4).map_err(|_| Error::file(&path, "not a GGUF file: shorter than its magic number"))?;
+        let magic = c
+            .take(4)
+            .map_err(|_| Error::file(&path, "not a GGUF file: shorter than its magic number"))?;
         if magic != b"GGUF" {
-            return Err(Error::file(&path, format!("not a GGUF file: magic {:?}, expected \"GGUF\"", String::from_utf8_lossy(magic))));
+            return Err(Error::file(
+                &path,
+                format!(
+                    "not a GGUF file: magic {:?}, expected \"GGUF\"",
+                    String::from_utf8_lossy(magic)
+                ),
+            ));
         }
         let version = c.u32()?;
         if !(2..=3).contains(&version) {
-            return Err(Error::file(&path, format!("GGUF version {version} is not supported (2 and 3 are)")));
+            return Err(Error::file(
+                &path,
+                format!("GGUF version {version} is not supported (2 and 3 are)"),
+            ));
         }
         // a tensor entry is at least 8 (name length) + 4 (dims) + 4 (type) + 8 (offset) bytes
         let n_tensors = c.count("tensor count", 24)?;
@@ -282,7 +307,10 @@ impl GgufFile {
             let ty = c.u32()?;
             let v = c.value(ty, 0)?;
             if metadata.insert(key.clone(), v).is_some() {
-                return Err(Error::file(&path, format!("metadata key {key:?} appears twice (again at offset {at})")));
+                return Err(Error::file(
+                    &path,
+                    format!("metadata key {key:?} appears twice (again at offset {at})"),
+                ));
             }
         }
         let mut raw = vec![];
@@ -300,16 +328,24 @@ impl GgufFile {
                 return Err(Error::file(&path, format!("tensor {name:?} is listed twice")));
             }
             if dims.contains(&0) {
-                return Err(Error::file(&path, format!("tensor {name:?} has dims {dims:?}: a dim of 0")));
+                return Err(Error::file(
+                    &path,
+                    format!("tensor {name:?} has dims {dims:?}: a dim of 0"),
+                ));
             }
             raw.push((name, dims, ty, off));
         }
         let align = match metadata.get("general.alignment") {
             None => 32,
-            Some(v) => v.as_u64().ok_or_else(|| Error::file(&path, format!("general.alignment is {v:?}, not an integer")))?,
+            Some(v) => v.as_u64().ok_or_else(|| {
+                Error::file(&path, format!("general.alignment is {v:?}, not an integer"))
+            })?,
         };
         if align == 0 || !align.is_power_of_two() || align > 1 << 20 {
-            return Err(Error::file(&path, format!("general.alignment {align} is not a power of two up to 1 MiB")));
+            return Err(Error::file(
+                &path,
+                format!("general.alignment {align} is not a power of two up to 1 MiB"),
+            ));
         }
         let align = align as usize;
         let file_len = mmap.len();
@@ -343,7 +379,13 @@ impl GgufFile {
             };
             let _ = n; // fits: n / bs * bb bytes are inside the file
             let ggml_dims = dims.iter().map(|&d| d as usize).collect();
-            tensors.push(TensorInfo { name, ggml_dims, kind, offset: offset as usize, nbytes: nbytes as usize });
+            tensors.push(TensorInfo {
+                name,
+                ggml_dims,
+                kind,
+                offset: offset as usize,
+                nbytes: nbytes as usize,
+            });
         }
         check_tiling(&path, &tensors, data_start, file_len, align)?;
         Ok(GgufFile { path, version, metadata, tensors, mmap })
@@ -353,20 +395,27 @@ impl GgufFile {
         self.metadata.get(key)
     }
     pub fn require(&self, key: &str) -> Result<&Value> {
-        self.get(key).ok_or_else(|| Error::file(&self.path, format!("missing metadata key {key:?}")))
+        self.get(key)
+            .ok_or_else(|| Error::file(&self.path, format!("missing metadata key {key:?}")))
     }
     pub fn require_u64(&self, key: &str) -> Result<u64> {
-        self.require(key)?.as_u64().ok_or_else(|| Error::file(&self.path, format!("metadata {key:?} is not an integer")))
+        self.require(key)?
+            .as_u64()
+            .ok_or_else(|| Error::file(&self.path, format!("metadata {key:?} is not an integer")))
     }
     pub fn info(&self, name: &str) -> Option<&TensorInfo> {
         self.tensors.iter().find(|t| t.name == name)
     }
     /// A tensor dequantized to f32, in PyTorch order (`[rows, row_length]` for weights).
     pub fn tensor(&self, name: &str) -> Result<Tensor> {
-        let info = self.info(name).ok_or_else(|| Error::file(&self.path, format!("no tensor named {name:?}")))?;
+        let info = self
+            .info(name)
+            .ok_or_else(|| Error::file(&self.path, format!("no tensor named {name:?}")))?;
         let bytes = &self.mmap[info.offset..info.offset + info.nbytes];
-        let values = quant::dequantize(info.kind, bytes, info.numel()).map_err(|m| Error::file(&self.path, format!("tensor {name:?}: {m}")))?;
-        Tensor::from_vec(values, info.shape(), &tensor::Device::Cpu).map_err(|e| Error::file(&self.path, format!("tensor {name:?}: {e}")))
+        let values = quant::dequantize(info.kind, bytes, info.numel())
+            .map_err(|m| Error::file(&self.path, format!("tensor {name:?}: {m}")))?;
+        Tensor::from_vec(values, info.shape(), &tensor::Device::Cpu)
+            .map_err(|e| Error::file(&self.path, format!("tensor {name:?}: {e}")))
     }
 }
 
@@ -374,7 +423,13 @@ impl GgufFile {
 /// previous one ended (plus padding to the alignment), the first at the start, the last
 /// ending at the end of the file (plus padding). A gap or an overlap means a tensor's
 /// type or dims say a size its bytes do not have.
-fn check_tiling(path: &Path, tensors: &[TensorInfo], data_start: usize, file_len: usize, align: usize) -> Result<()> {
+fn check_tiling(
+    path: &Path,
+    tensors: &[TensorInfo],
+    data_start: usize,
+    file_len: usize,
+    align: usize,
+) -> Result<()> {
     let mut order: Vec<&TensorInfo> = tensors.iter().collect();
     order.sort_by_key(|t| t.offset);
     let mut end = data_start;
@@ -389,7 +444,10 @@ fn check_tiling(path: &Path, tensors: &[TensorInfo], data_start: usize, file_len
         }
         if t.offset - end >= align {
             let what = match prev {
-                Some(p) => format!("after {:?} ({:?}, dims {:?}, {} bytes), which ends at {end}", p.name, p.kind, p.ggml_dims, p.nbytes),
+                Some(p) => format!(
+                    "after {:?} ({:?}, dims {:?}, {} bytes), which ends at {end}",
+                    p.name, p.kind, p.ggml_dims, p.nbytes
+                ),
                 None => format!("at the start of the data ({end})"),
             };
             return Err(Error::file(path, format!("{} unaccounted bytes {what}, before {:?} at {}: a tensor's type or dims do not match its data", t.offset - end, t.name, t.offset)));

@@ -13,7 +13,11 @@ fn h(b: &[u8], at: usize) -> f32 {
 pub fn dequantize(kind: GgmlType, bytes: &[u8], n: usize) -> Result<Vec<f32>, String> {
     let (bs, bb) = kind.block();
     if n % bs != 0 || bytes.len() != n / bs * bb {
-        return Err(format!("{n} values of {kind:?} need {} bytes, got {}", n / bs * bb, bytes.len()));
+        return Err(format!(
+            "{n} values of {kind:?} need {} bytes, got {}",
+            n / bs * bb,
+            bytes.len()
+        ));
     }
     let mut out = vec![0f32; n];
     for (blk, y) in bytes.chunks_exact(bb).zip(out.chunks_exact_mut(bs)) {
@@ -125,7 +129,12 @@ fn q3_k(b: &[u8], y: &mut [f32]) {
     let (hmask, qs, sc) = (&b[0..32], &b[32..96], &b[96..108]);
     let d = h(b, 108);
     let (kmask1, kmask2) = (0x0303_0303u32, 0x0f0f_0f0fu32);
-    let mut aux = [u32::from_le_bytes([sc[0], sc[1], sc[2], sc[3]]), u32::from_le_bytes([sc[4], sc[5], sc[6], sc[7]]), u32::from_le_bytes([sc[8], sc[9], sc[10], sc[11]]), 0];
+    let mut aux = [
+        u32::from_le_bytes([sc[0], sc[1], sc[2], sc[3]]),
+        u32::from_le_bytes([sc[4], sc[5], sc[6], sc[7]]),
+        u32::from_le_bytes([sc[8], sc[9], sc[10], sc[11]]),
+        0,
+    ];
     let tmp = aux[2];
     aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
     aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);

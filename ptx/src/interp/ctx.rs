@@ -130,7 +130,9 @@ impl<'a, 'g> Ctx<'a, 'g> {
             Base::Reg(r) => (space, self.regs[r as usize].wrapping_add(off)),
             Base::Absolute => (space, off),
             Base::Shared(o) => (Space::Shared, (o as u64).wrapping_add(off)),
-            Base::DynShared => (Space::Shared, (self.env.geo.dyn_shared_offset as u64).wrapping_add(off)),
+            Base::DynShared => {
+                (Space::Shared, (self.env.geo.dyn_shared_offset as u64).wrapping_add(off))
+            }
             Base::Param(o) => (Space::Param, (o as u64).wrapping_add(off)),
             Base::Local(o) => (Space::Local, (o as u64).wrapping_add(off)),
         }
@@ -138,7 +140,9 @@ impl<'a, 'g> Ctx<'a, 'g> {
 
     /// Reads `buf.len()` bytes; on a problem (reported) the bytes read as zero.
     pub fn load(&mut self, space: Space, addr: u64, buf: &mut [u8]) {
-        let ok = access(self.env, self.who, space, addr, buf.len(), AccessKind::Read, &mut |m| buf.copy_from_slice(m));
+        let ok = access(self.env, self.who, space, addr, buf.len(), AccessKind::Read, &mut |m| {
+            buf.copy_from_slice(m)
+        });
         if !ok {
             buf.fill(0);
         }
@@ -146,12 +150,20 @@ impl<'a, 'g> Ctx<'a, 'g> {
 
     /// Writes `data`; on a problem (reported) nothing is written.
     pub fn store(&mut self, space: Space, addr: u64, data: &[u8]) {
-        access(self.env, self.who, space, addr, data.len(), AccessKind::Write, &mut |m| m.copy_from_slice(data));
+        access(self.env, self.who, space, addr, data.len(), AccessKind::Write, &mut |m| {
+            m.copy_from_slice(data)
+        });
     }
 
     /// An atomic read-modify-write of `size` bytes (little-endian): writes `f(old)`,
     /// returns `old`.
-    pub fn atomic(&mut self, space: Space, addr: u64, size: usize, f: &mut dyn FnMut(u64) -> u64) -> u64 {
+    pub fn atomic(
+        &mut self,
+        space: Space,
+        addr: u64,
+        size: usize,
+        f: &mut dyn FnMut(u64) -> u64,
+    ) -> u64 {
         let mut old = 0u64;
         access(self.env, self.who, space, addr, size, AccessKind::Atomic, &mut |m| {
             let mut b = [0u8; 8];
@@ -167,8 +179,12 @@ impl<'a, 'g> Ctx<'a, 'g> {
 /// Maps a generic address to its state space (ISA 6.4.1).
 pub fn concrete(space: Space, addr: u64) -> (Space, u64) {
     match space {
-        Space::Generic if (SHARED_WINDOW..SHARED_WINDOW + WINDOW_BYTES).contains(&addr) => (Space::Shared, addr - SHARED_WINDOW),
-        Space::Generic if (LOCAL_WINDOW..LOCAL_WINDOW + WINDOW_BYTES).contains(&addr) => (Space::Local, addr - LOCAL_WINDOW),
+        Space::Generic if (SHARED_WINDOW..SHARED_WINDOW + WINDOW_BYTES).contains(&addr) => {
+            (Space::Shared, addr - SHARED_WINDOW)
+        }
+        Space::Generic if (LOCAL_WINDOW..LOCAL_WINDOW + WINDOW_BYTES).contains(&addr) => {
+            (Space::Local, addr - LOCAL_WINDOW)
+        }
         Space::Generic => (Space::Global, addr),
         s => (s, addr),
     }
@@ -176,7 +192,15 @@ pub fn concrete(space: Space, addr: u64) -> (Space, u64) {
 
 /// One access of `len` bytes by `who`: checks alignment and bounds, tells the checker, and
 /// runs `f` on the bytes. Returns false (nothing done) when the access is out of bounds.
-pub fn access(env: &mut BlockEnv<'_>, who: Who, space: Space, addr: u64, len: usize, kind: AccessKind, f: &mut dyn FnMut(&mut [u8])) -> bool {
+pub fn access(
+    env: &mut BlockEnv<'_>,
+    who: Who,
+    space: Space,
+    addr: u64,
+    len: usize,
+    kind: AccessKind,
+    f: &mut dyn FnMut(&mut [u8]),
+) -> bool {
     let (space, addr) = concrete(space, addr);
     // Natural alignment: a power-of-two access (a whole vector too) must be aligned to its
     // size, up to 16 bytes. (Partial copies, like a cp.async src-size, check theirs.)
@@ -231,7 +255,14 @@ pub fn access(env: &mut BlockEnv<'_>, who: Who, space: Space, addr: u64, len: us
                 return false;
             }
             if addr.checked_add(len as u64).is_none_or(|e| e > size) {
-                env.check.out_of_bounds(who, space, addr, format!("{len}-byte access at offset {addr}, but the parameters take {size} bytes"));
+                env.check.out_of_bounds(
+                    who,
+                    space,
+                    addr,
+                    format!(
+                        "{len}-byte access at offset {addr}, but the parameters take {size} bytes"
+                    ),
+                );
                 return false;
             }
             let mut tmp = env.params[addr as usize..addr as usize + len].to_vec();

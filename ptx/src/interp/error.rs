@@ -54,6 +54,10 @@ impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let [bx, by, bz] = self.block;
         let [tx, ty, tz] = self.thread;
-        write!(f, "line {} `{}` block ({bx},{by},{bz}) thread ({tx},{ty},{tz})", self.line, self.instruction)
+        write!(
+            f,
+            "line {} `{}` block ({bx},{by},{bz}) thread ({tx},{ty},{tz})",
+            self.line, self.instruction
+        )
     }
 }

@@ -79,7 +79,9 @@ impl Group<'_, '_> {
     pub fn resolve(&self, t: u32, space: Space, a: &Addr) -> (Space, u64) {
         let off = a.offset as u64;
         match a.base {
-            super::inst::Base::Reg(r) => (space, self.regs[t as usize * self.nregs + r as usize].wrapping_add(off)),
+            super::inst::Base::Reg(r) => {
+                (space, self.regs[t as usize * self.nregs + r as usize].wrapping_add(off))
+            }
             _ => {
                 let b = ctx::symbol_addr(&self.env.geo, a.base);
                 let sp = match a.base {
@@ -96,7 +98,15 @@ impl Group<'_, '_> {
     /// A read by lane thread `t` (reported to the checker as that thread's access).
     pub fn load(&mut self, t: u32, space: Space, addr: u64, buf: &mut [u8]) {
         let who = Who { thread: t, pc: self.pc };
-        let ok = ctx::access(self.env, who, space, addr, buf.len(), super::check::AccessKind::Read, &mut |m| buf.copy_from_slice(m));
+        let ok = ctx::access(
+            self.env,
+            who,
+            space,
+            addr,
+            buf.len(),
+            super::check::AccessKind::Read,
+            &mut |m| buf.copy_from_slice(m),
+        );
         if !ok {
             buf.fill(0);
         }
@@ -150,7 +160,12 @@ pub struct BlockRun<'f, 'e, 'g> {
 }
 
 impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
-    pub fn new(f: &'f Function, env: &'e mut BlockEnv<'g>, rng: &'e mut Rng, limits: RunLimits) -> Self {
+    pub fn new(
+        f: &'f Function,
+        env: &'e mut BlockEnv<'g>,
+        rng: &'e mut Rng,
+        limits: RunLimits,
+    ) -> Self {
         let n = env.geo.n_threads as usize;
         let nregs = f.n_regs as usize;
         let words = nregs.div_ceil(64).max(1);
@@ -161,7 +176,9 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
             regs: vec![0; n * nregs],
             defined: if checking { vec![0; n * words] } else { vec![] },
             words,
-            threads: (0..n).map(|_| Thread { pc: 0, status: Status::Ready, asyncs: Default::default() }).collect(),
+            threads: (0..n)
+                .map(|_| Thread { pc: 0, status: Status::Ready, asyncs: Default::default() })
+                .collect(),
             ready: (0..n as u32).collect(),
             barriers: vec![Barrier::default(); 16],
             env,
@@ -232,7 +249,10 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
             };
             self.env.clock += 1;
             if self.env.clock > self.limits.instruction_limit {
-                return Err(LaunchError::InstructionLimit { kernel: self.f.name.clone(), limit: self.limits.instruction_limit });
+                return Err(LaunchError::InstructionLimit {
+                    kernel: self.f.name.clone(),
+                    limit: self.limits.instruction_limit,
+                });
             }
             if let Some(g) = inst.guard {
                 if checking && !self.is_defined(t, g.reg) {
@@ -248,7 +268,12 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
             }
             let flow = {
                 let th = &mut self.threads[t as usize];
-                let mut cx = Ctx { regs: &mut self.regs[base..base + nregs], who: Who { thread: t, pc: pc as u32 }, asyncs: &mut th.asyncs, env: self.env };
+                let mut cx = Ctx {
+                    regs: &mut self.regs[base..base + nregs],
+                    who: Who { thread: t, pc: pc as u32 },
+                    asyncs: &mut th.asyncs,
+                    env: self.env,
+                };
                 ops::exec(&inst.op, &mut cx)
             };
             match flow {
@@ -288,14 +313,28 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
 
     // ---- block barriers ----
 
-    fn arrive(&mut self, t: u32, pc: u32, id: u32, count: Option<u32>, wait: bool, aligned: bool) -> Result<(), LaunchError> {
+    fn arrive(
+        &mut self,
+        t: u32,
+        pc: u32,
+        id: u32,
+        count: Option<u32>,
+        wait: bool,
+        aligned: bool,
+    ) -> Result<(), LaunchError> {
         let n = self.env.geo.n_threads;
         let who = Who { thread: t, pc };
         if id >= 16 {
-            return Err(self.kernel_err(format!("{}: barrier {id} does not exist (0 to 15)", self.env.check.site(who))));
+            return Err(self.kernel_err(format!(
+                "{}: barrier {id} does not exist (0 to 15)",
+                self.env.check.site(who)
+            )));
         }
         let expected = count.unwrap_or(n);
-        if expected > n || expected == 0 || (count.is_some() && !expected.is_multiple_of(32) && expected != n) {
+        if expected > n
+            || expected == 0
+            || (count.is_some() && !expected.is_multiple_of(32) && expected != n)
+        {
             return Err(self
                 .kernel_err(format!("{}: barrier {id} with a count of {expected} threads in a block of {n} (the count must be a multiple of 32, at most the block size)", self.env.check.site(who))));
         }
@@ -329,7 +368,8 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
         for &(t, pc, aligned) in &b.arrivals {
             match by_warp.get(&(t / 32)) {
                 Some(&(t0, pc0, al0)) if pc0 != pc && (aligned || al0) => {
-                    let (l0, l1) = (self.f.insts[pc0 as usize].line, self.f.insts[pc as usize].line);
+                    let (l0, l1) =
+                        (self.f.insts[pc0 as usize].line, self.f.insts[pc as usize].line);
                     self.env.check.report(ProblemKind::BarrierDivergence, Who { thread: t, pc }, None, format!("threads of warp {} reach barrier {id} at different instructions (lines {l0} and {l1}, e.g. thread {t0} at line {l0}); bar.sync is .aligned: the whole warp must execute the same one", t / 32));
                 }
                 Some(_) => {}
@@ -340,7 +380,10 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
         }
         let mut members: Vec<u32> = b.arrivals.iter().map(|a| a.0).collect();
         if with_exited {
-            members.extend((0..self.threads.len() as u32).filter(|&t| self.threads[t as usize].status == Status::Exited));
+            members.extend(
+                (0..self.threads.len() as u32)
+                    .filter(|&t| self.threads[t as usize].status == Status::Exited),
+            );
         }
         self.env.check.barrier(Some(&members));
         for w in b.waiting {
@@ -368,7 +411,9 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
             }
             let u = warp * 32 + lane;
             match self.threads.get(u as usize) {
-                Some(th) if matches!(th.status, Status::AtCollective { .. }) && th.pc == pc => members.push(u),
+                Some(th) if matches!(th.status, Status::AtCollective { .. }) && th.pc == pc => {
+                    members.push(u)
+                }
                 _ if partial => {}
                 _ => return None,
             }
@@ -388,7 +433,16 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
             .collect();
         for (i, &u) in members.iter().enumerate() {
             if masks[i] & (1 << (u % 32)) == 0 {
-                self.env.check.report(ProblemKind::CollectiveMask, Who { thread: u, pc }, None, format!("membermask 0x{:08x} does not contain the executing lane {}", masks[i], u % 32));
+                self.env.check.report(
+                    ProblemKind::CollectiveMask,
+                    Who { thread: u, pc },
+                    None,
+                    format!(
+                        "membermask 0x{:08x} does not contain the executing lane {}",
+                        masks[i],
+                        u % 32
+                    ),
+                );
             } else if masks[i] != masks[0] {
                 self.env.check.report(
                     ProblemKind::CollectiveMask,
@@ -399,7 +453,13 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
             }
         }
         {
-            let mut g = Group { threads: members, regs: &mut self.regs, nregs: self.nregs, env: self.env, pc };
+            let mut g = Group {
+                threads: members,
+                regs: &mut self.regs,
+                nregs: self.nregs,
+                env: self.env,
+                pc,
+            };
             ops::collective(&inst.op, &mut g);
         }
         for &u in members {
@@ -436,29 +496,61 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
     /// No thread is ready: release what the hardware would release, with a report, or fail.
     fn resolve_stuck(&mut self) -> Result<(), LaunchError> {
         let n = self.threads.len() as u32;
-        let waiting: Vec<u32> = (0..n).filter(|&t| matches!(self.threads[t as usize].status, Status::AtCollective { .. })).collect();
+        let waiting: Vec<u32> = (0..n)
+            .filter(|&t| matches!(self.threads[t as usize].status, Status::AtCollective { .. }))
+            .collect();
         // 1. A collective whose missing lanes have all exited (or do not exist).
         for pass in 0..2 {
             for &t in &waiting {
-                let Status::AtCollective { mask } = self.threads[t as usize].status else { continue };
+                let Status::AtCollective { mask } = self.threads[t as usize].status else {
+                    continue;
+                };
                 let Some(members) = self.gather(t, true) else { continue };
                 let warp = t / 32;
-                let missing: Vec<u32> = (0..32).filter(|l| mask & (1 << l) != 0).map(|l| warp * 32 + l).filter(|u| !members.contains(u)).collect();
-                let gone = |u: &u32| self.threads.get(*u as usize).is_none_or(|th| th.status == Status::Exited);
+                let missing: Vec<u32> = (0..32)
+                    .filter(|l| mask & (1 << l) != 0)
+                    .map(|l| warp * 32 + l)
+                    .filter(|u| !members.contains(u))
+                    .collect();
+                let gone = |u: &u32| {
+                    self.threads.get(*u as usize).is_none_or(|th| th.status == Status::Exited)
+                };
                 if pass == 0 && !missing.iter().all(gone) {
                     continue;
                 }
                 let pc = self.threads[t as usize].pc;
-                let (kind, what) = if pass == 0 { (ProblemKind::CollectiveMask, "named in the membermask") } else { (ProblemKind::CollectiveDivergence, "not converged with this collective") };
-                let lanes: Vec<String> = missing.iter().take(4).map(|u| format!("lane {} {}", u % 32, self.whereabouts(*u))).collect();
-                let more = if missing.len() > 4 { format!(" and {} more", missing.len() - 4) } else { String::new() };
-                self.env.check.report(kind, Who { thread: t, pc }, None, format!("membermask 0x{mask:08x}: {} {what}{more}; ran with the {} lanes present", lanes.join(", "), members.len()));
+                let (kind, what) = if pass == 0 {
+                    (ProblemKind::CollectiveMask, "named in the membermask")
+                } else {
+                    (ProblemKind::CollectiveDivergence, "not converged with this collective")
+                };
+                let lanes: Vec<String> = missing
+                    .iter()
+                    .take(4)
+                    .map(|u| format!("lane {} {}", u % 32, self.whereabouts(*u)))
+                    .collect();
+                let more = if missing.len() > 4 {
+                    format!(" and {} more", missing.len() - 4)
+                } else {
+                    String::new()
+                };
+                self.env.check.report(
+                    kind,
+                    Who { thread: t, pc },
+                    None,
+                    format!(
+                        "membermask 0x{mask:08x}: {} {what}{more}; ran with the {} lanes present",
+                        lanes.join(", "),
+                        members.len()
+                    ),
+                );
                 self.run_collective(pc, &members, None);
                 return Ok(());
             }
             if pass == 0 {
                 // 2. A barrier that only exited threads are missing from.
-                let exited = self.threads.iter().filter(|t| t.status == Status::Exited).count() as u32;
+                let exited =
+                    self.threads.iter().filter(|t| t.status == Status::Exited).count() as u32;
                 for id in 0..16u32 {
                     let b = &self.barriers[id as usize];
                     if b.arrivals.is_empty() || b.arrivals.len() as u32 + exited < b.expected {
@@ -466,7 +558,12 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
                     }
                     let (t, pc, _) = b.arrivals[0];
                     let detail = format!("barrier {id} expects {} threads but only {} arrive: {exited} threads of the block exited without reaching it (released as the hardware would; a barrier must be reached by all threads it counts)", b.expected, b.arrivals.len());
-                    self.env.check.report(ProblemKind::BarrierDivergence, Who { thread: t, pc }, None, detail);
+                    self.env.check.report(
+                        ProblemKind::BarrierDivergence,
+                        Who { thread: t, pc },
+                        None,
+                        detail,
+                    );
                     self.complete_barrier(id, None, true);
                     return Ok(());
                 }
@@ -478,7 +575,11 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
             let b = &self.barriers[id as usize];
             if let Some(&(t, pc, _)) = b.arrivals.first() {
                 let site = self.env.check.site(Who { thread: t, pc });
-                parts.push(format!("{} of {} threads wait at barrier {id} (first: {site})", b.arrivals.len(), b.expected));
+                parts.push(format!(
+                    "{} of {} threads wait at barrier {id} (first: {site})",
+                    b.arrivals.len(),
+                    b.expected
+                ));
             }
         }
         let exited = self.threads.iter().filter(|t| t.status == Status::Exited).count();
@@ -486,6 +587,15 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
             parts.push(format!("{exited} threads exited"));
         }
         let block = self.env.geo.block;
-        Err(LaunchError::Deadlock { kernel: self.f.name.clone(), detail: format!("block ({},{},{}): {}; no thread can move", block[0], block[1], block[2], parts.join("; ")) })
+        Err(LaunchError::Deadlock {
+            kernel: self.f.name.clone(),
+            detail: format!(
+                "block ({},{},{}): {}; no thread can move",
+                block[0],
+                block[1],
+                block[2],
+                parts.join("; ")
+            ),
+        })
     }
 }

@@ -62,7 +62,8 @@ impl Fmt {
 
     /// Is `bits` a subnormal (nonzero, zero exponent field)?
     pub fn is_subnormal(self, bits: u64) -> bool {
-        (bits >> self.mant_bits) & ((1 << self.exp_bits) - 1) == 0 && bits & ((1 << self.mant_bits) - 1) != 0
+        (bits >> self.mant_bits) & ((1 << self.exp_bits) - 1) == 0
+            && bits & ((1 << self.mant_bits) - 1) != 0
     }
 }
 
@@ -272,7 +273,18 @@ mod tests {
 
     #[test]
     fn round_to_nearest_matches_the_host_for_f32() {
-        let xs = [1.0f64, 1.0 + 2f64.powi(-24), 1.0 + 3.0 * 2f64.powi(-24), -2.5e-45, 1e-40, 3.4028235677973366e38, 3.5e38, f64::MIN_POSITIVE, 0.1, -0.3];
+        let xs = [
+            1.0f64,
+            1.0 + 2f64.powi(-24),
+            1.0 + 3.0 * 2f64.powi(-24),
+            -2.5e-45,
+            1e-40,
+            3.4028235677973366e38,
+            3.5e38,
+            f64::MIN_POSITIVE,
+            0.1,
+            -0.3,
+        ];
         for x in xs {
             assert_eq!(round_to(F32, x, 0.0, Rnd::Rn, FIN), (x as f32).to_bits() as u64, "{x}");
         }
@@ -282,20 +294,38 @@ mod tests {
     fn directed_modes_and_the_rest_term() {
         let one_plus = 1.0 + 2f64.powi(-30);
         assert_eq!(round_to(F32, one_plus, 0.0, Rnd::Rz, FIN), 1.0f32.to_bits() as u64);
-        assert_eq!(round_to(F32, one_plus, 0.0, Rnd::Rp, FIN), (1.0f32 + f32::EPSILON).to_bits() as u64);
-        assert_eq!(round_to(F32, -one_plus, 0.0, Rnd::Rm, FIN), (-1.0f32 - f32::EPSILON).to_bits() as u64);
+        assert_eq!(
+            round_to(F32, one_plus, 0.0, Rnd::Rp, FIN),
+            (1.0f32 + f32::EPSILON).to_bits() as u64
+        );
+        assert_eq!(
+            round_to(F32, -one_plus, 0.0, Rnd::Rm, FIN),
+            (-1.0f32 - f32::EPSILON).to_bits() as u64
+        );
         // Exactly 1.0 plus a tiny positive rest rounds up under .rp, down under .rz.
-        assert_eq!(round_to(F32, 1.0, 1e-300, Rnd::Rp, FIN), (1.0f32 + f32::EPSILON).to_bits() as u64);
-        assert_eq!(round_to(F32, 1.0, -1e-300, Rnd::Rz, FIN), (1.0f32 - f32::EPSILON / 2.0).to_bits() as u64);
+        assert_eq!(
+            round_to(F32, 1.0, 1e-300, Rnd::Rp, FIN),
+            (1.0f32 + f32::EPSILON).to_bits() as u64
+        );
+        assert_eq!(
+            round_to(F32, 1.0, -1e-300, Rnd::Rz, FIN),
+            (1.0f32 - f32::EPSILON / 2.0).to_bits() as u64
+        );
         // A tie broken by the rest.
         let tie = 1.0 + 2f64.powi(-24);
         assert_eq!(round_to(F32, tie, 0.0, Rnd::Rn, FIN), 1.0f32.to_bits() as u64);
-        assert_eq!(round_to(F32, tie, 1e-300, Rnd::Rn, FIN), (1.0f32 + f32::EPSILON).to_bits() as u64);
+        assert_eq!(
+            round_to(F32, tie, 1e-300, Rnd::Rn, FIN),
+            (1.0f32 + f32::EPSILON).to_bits() as u64
+        );
         // Overflow.
         assert_eq!(round_to(F32, 1e39, 0.0, Rnd::Rz, FIN), f32::MAX.to_bits() as u64);
         assert_eq!(round_to(F32, 1e39, 0.0, Rnd::Rn, FIN), f32::INFINITY.to_bits() as u64);
         assert_eq!(round_to(F32, -1e39, 0.0, Rnd::Rp, FIN), f32::MIN.to_bits() as u64);
-        assert_eq!(round_to(F32, 1e39, 0.0, Rnd::Rn, Finish { ftz: false, satfinite: true }), f32::MAX.to_bits() as u64);
+        assert_eq!(
+            round_to(F32, 1e39, 0.0, Rnd::Rn, Finish { ftz: false, satfinite: true }),
+            f32::MAX.to_bits() as u64
+        );
         // bf16: round to nearest even, NaN canonical.
         assert_eq!(round_to(BF16, 1.0 + 2f64.powi(-8), 0.0, Rnd::Rn, FIN), 0x3f80);
         assert_eq!(round_to(BF16, 1.0 + 3.0 * 2f64.powi(-8), 0.0, Rnd::Rn, FIN), 0x3f82);

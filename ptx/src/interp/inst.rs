@@ -118,6 +118,10 @@ mod tests {
     #[test]
     fn decoded_instructions_stay_small() {
         // Instructions are read once per thread per step: keep them within two cache lines.
-        assert!(std::mem::size_of::<super::Inst>() <= 128, "{}", std::mem::size_of::<super::Inst>());
+        assert!(
+            std::mem::size_of::<super::Inst>() <= 128,
+            "{}",
+            std::mem::size_of::<super::Inst>()
+        );
     }
 }

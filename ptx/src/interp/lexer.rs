@@ -94,7 +94,11 @@ pub fn lex(text: &str, file: &str) -> Result<Vec<Token>, ParseError> {
         } else if c.is_ascii_digit() {
             let start = i;
             while i < chars.len()
-                && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || ((chars[i] == '-' || chars[i] == '+') && matches!(chars[i - 1], 'e' | 'E') && !is_hexish(&chars[start..i])))
+                && (chars[i].is_ascii_alphanumeric()
+                    || chars[i] == '.'
+                    || ((chars[i] == '-' || chars[i] == '+')
+                        && matches!(chars[i - 1], 'e' | 'E')
+                        && !is_hexish(&chars[start..i])))
             {
                 i += 1;
             }
@@ -108,7 +112,11 @@ pub fn lex(text: &str, file: &str) -> Result<Vec<Token>, ParseError> {
                     i += 1;
                 }
                 // `shared::cta`, `L2::cache_hint`: a `::` joins the pieces into one word.
-                if i + 2 < chars.len() && chars[i] == ':' && chars[i + 1] == ':' && word_char(chars[i + 2]) {
+                if i + 2 < chars.len()
+                    && chars[i] == ':'
+                    && chars[i + 1] == ':'
+                    && word_char(chars[i + 2])
+                {
                     i += 2;
                     continue;
                 }
@@ -172,7 +180,10 @@ mod tests {
         assert!(t.iter().any(|x| x.tok == Tok::Float(FloatLit::F32Bits(0x3f80_0000))));
         assert!(t.iter().any(|x| x.tok == Tok::Float(FloatLit::Decimal(1.5))));
         assert!(t.iter().any(|x| x.tok == Tok::Word("st.shared::cta.u32".into())));
-        assert!(t.iter().any(|x| x.tok == Tok::Int(16) && x.line == 4) || t.iter().any(|x| x.tok == Tok::Int(0x10)));
+        assert!(
+            t.iter().any(|x| x.tok == Tok::Int(16) && x.line == 4)
+                || t.iter().any(|x| x.tok == Tok::Int(0x10))
+        );
         assert!(lex("a /* never closed", "t.ptx").is_err());
         assert!(lex("mov.u32 %r1, 12abc;", "t.ptx").is_err());
     }

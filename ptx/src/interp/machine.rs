@@ -57,10 +57,18 @@ impl Arg {
         match self {
             // A parameter's signedness is how the kernel reads the bits (nvcc declares every
             // integer parameter unsigned): integers of the right width fit either way.
-            Arg::U32(v) if matches!(t, Ty::U32 | Ty::S32 | Ty::B32) => Some(v.to_le_bytes().to_vec()),
-            Arg::S32(v) if matches!(t, Ty::S32 | Ty::U32 | Ty::B32) => Some(v.to_le_bytes().to_vec()),
-            Arg::U64(v) | Arg::Ptr(v) if matches!(t, Ty::U64 | Ty::S64 | Ty::B64) => Some(v.to_le_bytes().to_vec()),
-            Arg::S64(v) if matches!(t, Ty::S64 | Ty::U64 | Ty::B64) => Some(v.to_le_bytes().to_vec()),
+            Arg::U32(v) if matches!(t, Ty::U32 | Ty::S32 | Ty::B32) => {
+                Some(v.to_le_bytes().to_vec())
+            }
+            Arg::S32(v) if matches!(t, Ty::S32 | Ty::U32 | Ty::B32) => {
+                Some(v.to_le_bytes().to_vec())
+            }
+            Arg::U64(v) | Arg::Ptr(v) if matches!(t, Ty::U64 | Ty::S64 | Ty::B64) => {
+                Some(v.to_le_bytes().to_vec())
+            }
+            Arg::S64(v) if matches!(t, Ty::S64 | Ty::U64 | Ty::B64) => {
+                Some(v.to_le_bytes().to_vec())
+            }
             Arg::F32(v) if matches!(t, Ty::F32 | Ty::B32) => Some(v.to_le_bytes().to_vec()),
             Arg::F64(v) if matches!(t, Ty::F64 | Ty::B64) => Some(v.to_le_bytes().to_vec()),
             _ => None,
@@ -82,7 +90,14 @@ impl Machine {
     /// A machine whose block order, thread interleaving and fresh-memory garbage all follow
     /// from `seed`.
     pub fn new(seed: u64) -> Machine {
-        Machine { global: Global::new(seed), seed, launches: 0, checking: true, problem_cap: 10, limits: RunLimits { max_slice: 16, instruction_limit: 1 << 34 } }
+        Machine {
+            global: Global::new(seed),
+            seed,
+            launches: 0,
+            checking: true,
+            problem_cap: 10,
+            limits: RunLimits { max_slice: 16, instruction_limit: 1 << 34 },
+        }
     }
 
     /// Turns the checker's shadow tracking (initialisation, races, in-flight copies,
@@ -135,7 +150,12 @@ impl Machine {
 
     /// Device memory, borrowed (no copy).
     pub fn view(&self, addr: u64, len: u64) -> Result<&[u8], MemError> {
-        let i = self.global.allocs.partition_point(|a| a.base <= addr).checked_sub(1).ok_or(MemError::OutOfRange { addr, len })?;
+        let i = self
+            .global
+            .allocs
+            .partition_point(|a| a.base <= addr)
+            .checked_sub(1)
+            .ok_or(MemError::OutOfRange { addr, len })?;
         let a = &self.global.allocs[i];
         let off = addr - a.base;
         if off.checked_add(len).is_none_or(|e| e > a.size()) {
@@ -148,28 +168,49 @@ impl Machine {
     /// `.extern .shared` memory. Problems the checker finds are in the report; a launch that
     /// cannot start (bad geometry or arguments) or cannot finish (deadlock, runaway loop) is
     /// an error.
-    pub fn launch(&mut self, module: &Module, entry: &str, grid: [u32; 3], block: [u32; 3], dynamic_shared_bytes: u32, args: &[Arg]) -> Result<LaunchReport, LaunchError> {
-        let f = module.entry(entry).ok_or_else(|| LaunchError::NoEntry { kernel: entry.to_string(), entries: module.entries().join(", ") })?;
+    pub fn launch(
+        &mut self,
+        module: &Module,
+        entry: &str,
+        grid: [u32; 3],
+        block: [u32; 3],
+        dynamic_shared_bytes: u32,
+        args: &[Arg],
+    ) -> Result<LaunchReport, LaunchError> {
+        let f = module.entry(entry).ok_or_else(|| LaunchError::NoEntry {
+            kernel: entry.to_string(),
+            entries: module.entries().join(", "),
+        })?;
         let bad = |message: String| LaunchError::BadLaunch { kernel: entry.to_string(), message };
         if grid.contains(&0) || block.contains(&0) {
-            return Err(bad(format!("grid {grid:?} and block {block:?} must be at least 1 in every dimension")));
+            return Err(bad(format!(
+                "grid {grid:?} and block {block:?} must be at least 1 in every dimension"
+            )));
         }
         let n_threads: u64 = block.iter().map(|&d| d as u64).product();
         if n_threads > MAX_THREADS as u64 || block[0] > 1024 || block[1] > 1024 || block[2] > 64 {
-            return Err(bad(format!("block {block:?} is over the limits (1024 threads; x, y <= 1024, z <= 64)")));
+            return Err(bad(format!(
+                "block {block:?} is over the limits (1024 threads; x, y <= 1024, z <= 64)"
+            )));
         }
         if grid[0] >= 1 << 31 || grid[1] > 65535 || grid[2] > 65535 {
             return Err(bad(format!("grid {grid:?} is over the limits (x < 2^31, y, z <= 65535)")));
         }
         if let Some(r) = f.reqntid {
             if block != r {
-                return Err(bad(format!(".reqntid {},{},{} requires exactly that block, launched with {block:?}", r[0], r[1], r[2])));
+                return Err(bad(format!(
+                    ".reqntid {},{},{} requires exactly that block, launched with {block:?}",
+                    r[0], r[1], r[2]
+                )));
             }
         }
         if let Some(m) = f.maxntid {
             let max: u64 = m.iter().map(|&d| d as u64).product();
             if n_threads > max {
-                return Err(bad(format!(".maxntid {},{},{} allows at most {max} threads, launched with {n_threads}", m[0], m[1], m[2])));
+                return Err(bad(format!(
+                    ".maxntid {},{},{} allows at most {max} threads, launched with {n_threads}",
+                    m[0], m[1], m[2]
+                )));
             }
         }
         let dyn_off = f.dyn_shared_offset();
@@ -178,22 +219,51 @@ impl Machine {
             return Err(bad(format!("{shared_bytes} bytes of shared memory ({} static + {dynamic_shared_bytes} dynamic) is over the {MAX_SHARED_BYTES}-byte limit", f.shared_static)));
         }
         if args.len() != f.params.len() {
-            let want: Vec<String> = f.params.iter().map(|p| format!("{} .{}", p.name, p.ty.name())).collect();
-            return Err(bad(format!("takes {} arguments ({}), given {}", f.params.len(), want.join(", "), args.len())));
+            let want: Vec<String> =
+                f.params.iter().map(|p| format!("{} .{}", p.name, p.ty.name())).collect();
+            return Err(bad(format!(
+                "takes {} arguments ({}), given {}",
+                f.params.len(),
+                want.join(", "),
+                args.len()
+            )));
         }
         let mut params = vec![0u8; f.param_bytes as usize];
         for (i, (p, a)) in f.params.iter().zip(args).enumerate() {
-            let b = a
-                .bytes_for(p)
-                .ok_or_else(|| bad(format!("argument {} ({}) does not fit parameter {} (.{}{})", i + 1, a.name(), p.name, p.ty.name(), p.array.map(|n| format!("[{n}]")).unwrap_or_default())))?;
+            let b = a.bytes_for(p).ok_or_else(|| {
+                bad(format!(
+                    "argument {} ({}) does not fit parameter {} (.{}{})",
+                    i + 1,
+                    a.name(),
+                    p.name,
+                    p.ty.name(),
+                    p.array.map(|n| format!("[{n}]")).unwrap_or_default()
+                ))
+            })?;
             params[p.offset as usize..p.offset as usize + b.len()].copy_from_slice(&b);
         }
         self.launches += 1;
         let mut rng = Rng::new(self.seed ^ self.launches.wrapping_mul(0x2545_f491_4f6c_dd1d));
         let n_blocks = grid.iter().map(|&d| d as u64).product::<u64>();
-        let geo = Geometry { grid, block_dim: block, block: [0; 3], n_threads: n_threads as u32, dyn_shared_offset: dyn_off, dyn_shared_bytes: dynamic_shared_bytes, local_bytes: f.local_bytes };
+        let geo = Geometry {
+            grid,
+            block_dim: block,
+            block: [0; 3],
+            n_threads: n_threads as u32,
+            dyn_shared_offset: dyn_off,
+            dyn_shared_bytes: dynamic_shared_bytes,
+            local_bytes: f.local_bytes,
+        };
         let check = Checker::new(f, grid, block, self.checking, self.problem_cap);
-        let mut env = BlockEnv { global: &mut self.global, shared: vec![], local: vec![], params: &params, check, geo, clock: 0 };
+        let mut env = BlockEnv {
+            global: &mut self.global,
+            shared: vec![],
+            local: vec![],
+            params: &params,
+            check,
+            geo,
+            clock: 0,
+        };
         // Blocks run one after another in a seeded order (a random permutation for grids
         // that fit in memory, otherwise a seeded rotation).
         let order: Box<dyn Iterator<Item = u64>> = if n_blocks <= 1 << 20 {
@@ -203,7 +273,11 @@ impl Machine {
             Box::new((0..n_blocks).map(move |i| (i + start) % n_blocks))
         };
         for b in order {
-            let bc = [(b % grid[0] as u64) as u32, ((b / grid[0] as u64) % grid[1] as u64) as u32, (b / (grid[0] as u64 * grid[1] as u64)) as u32];
+            let bc = [
+                (b % grid[0] as u64) as u32,
+                ((b / grid[0] as u64) % grid[1] as u64) as u32,
+                (b / (grid[0] as u64 * grid[1] as u64)) as u32,
+            ];
             env.geo.block = bc;
             env.shared = vec![0u8; shared_bytes as usize];
             rng.fill(&mut env.shared);

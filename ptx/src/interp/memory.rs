@@ -54,7 +54,13 @@ pub struct Global {
 
 impl Global {
     pub fn new(seed: u64) -> Global {
-        Global { allocs: vec![], freed: vec![], next: GLOBAL_BASE, rng: Rng::new(seed ^ 0x6a6c_6f62), last: 0 }
+        Global {
+            allocs: vec![],
+            freed: vec![],
+            next: GLOBAL_BASE,
+            rng: Rng::new(seed ^ 0x6a6c_6f62),
+            last: 0,
+        }
     }
 
     /// A new allocation of `bytes`, 256-byte aligned, filled with seeded garbage.
@@ -72,7 +78,8 @@ impl Global {
     }
 
     pub fn free(&mut self, addr: u64) -> Result<(), MemError> {
-        let i = self.allocs.iter().position(|a| a.base == addr).ok_or(MemError::NotAllocated(addr))?;
+        let i =
+            self.allocs.iter().position(|a| a.base == addr).ok_or(MemError::NotAllocated(addr))?;
         let a = self.allocs.remove(i);
         self.freed.push((a.base, a.size()));
         self.last = 0;
@@ -82,7 +89,10 @@ impl Global {
     /// The allocation holding `len` bytes at `addr`, and the offset in it.
     pub fn find(&mut self, addr: u64, len: u64) -> Option<(usize, usize)> {
         if let Some(a) = self.allocs.get(self.last) {
-            if addr >= a.base && addr.wrapping_add(len) <= a.base + a.size() && addr.wrapping_add(len) >= addr {
+            if addr >= a.base
+                && addr.wrapping_add(len) <= a.base + a.size()
+                && addr.wrapping_add(len) >= addr
+            {
                 return Some((self.last, (addr - a.base) as usize));
             }
         }
@@ -100,7 +110,10 @@ impl Global {
     /// Where an address that is in no allocation lies, for reports.
     pub fn describe_miss(&self, addr: u64, len: u64) -> String {
         if let Some(&(b, s)) = self.freed.iter().find(|(b, s)| addr >= *b && addr < b + s) {
-            return format!("{len}-byte access inside the freed {s}-byte allocation at 0x{b:x} (offset {})", addr - b);
+            return format!(
+                "{len}-byte access inside the freed {s}-byte allocation at 0x{b:x} (offset {})",
+                addr - b
+            );
         }
         let i = self.allocs.partition_point(|a| a.base <= addr);
         if i > 0 {
@@ -109,10 +122,19 @@ impl Global {
             if addr < end {
                 return format!("{len}-byte access at offset {} runs {} bytes past the end of the {}-byte allocation at 0x{:x}", addr - a.base, addr + len - end, a.size(), a.base);
             }
-            return format!("{len}-byte access {} bytes past the end of the {}-byte allocation at 0x{:x}", addr - end, a.size(), a.base);
+            return format!(
+                "{len}-byte access {} bytes past the end of the {}-byte allocation at 0x{:x}",
+                addr - end,
+                a.size(),
+                a.base
+            );
         }
         if let Some(a) = self.allocs.first() {
-            return format!("{len}-byte access {} bytes before the first allocation (0x{:x})", a.base - addr.min(a.base), a.base);
+            return format!(
+                "{len}-byte access {} bytes before the first allocation (0x{:x})",
+                a.base - addr.min(a.base),
+                a.base
+            );
         }
         format!("{len}-byte access, and nothing is allocated")
     }

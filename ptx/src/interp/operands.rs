@@ -133,7 +133,13 @@ impl<'a> Mods<'a> {
 
     /// Errors when a modifier was not consumed.
     pub fn finish(&self) -> Result<(), String> {
-        let left: Vec<String> = self.items.iter().zip(&self.used).filter(|(_, u)| !**u).map(|(m, _)| format!(".{m}")).collect();
+        let left: Vec<String> = self
+            .items
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, u)| !**u)
+            .map(|(m, _)| format!(".{m}"))
+            .collect();
         if left.is_empty() {
             Ok(())
         } else {
@@ -218,7 +224,9 @@ impl<'a> Operands<'a> {
         let t = self.next();
         match t.map(|t| &t.tok) {
             Some(Tok::Word(w)) if w == "_" => Ok(self.res.sink()),
-            Some(Tok::Word(w)) => self.res.reg(w).ok_or_else(|| format!("`{w}` is not a declared register")),
+            Some(Tok::Word(w)) => {
+                self.res.reg(w).ok_or_else(|| format!("`{w}` is not a declared register"))
+            }
             _ => Err(format!("expected a register, found {}", describe(t))),
         }
     }
@@ -285,7 +293,9 @@ impl<'a> Operands<'a> {
                 } else if let Some(b) = self.res.symbol(w) {
                     Addr { base: b, offset: 0 }
                 } else {
-                    return Err(format!("`{w}` in an address is not a declared register or variable"));
+                    return Err(format!(
+                        "`{w}` in an address is not a declared register or variable"
+                    ));
                 }
             }
             Some(Tok::Int(v)) => Addr { base: Base::Absolute, offset: *v as i64 },
@@ -380,7 +390,9 @@ pub fn float_imm(f: FloatLit, neg: bool, ty: Ty) -> Result<u64, String> {
         (FloatLit::F32Bits(b), Ty::F32 | Ty::B32 | Ty::U32 | Ty::S32) => Ok(b as u64 ^ sign32),
         (FloatLit::F32Bits(b), Ty::F64) => Ok(((f32::from_bits(b) as f64).to_bits()) ^ sign64),
         (FloatLit::F64Bits(b), Ty::F64 | Ty::B64 | Ty::U64 | Ty::S64) => Ok(b ^ sign64),
-        (FloatLit::F64Bits(b), Ty::F32) => Ok(((f64::from_bits(b) as f32).to_bits() as u64) ^ sign32),
+        (FloatLit::F64Bits(b), Ty::F32) => {
+            Ok(((f64::from_bits(b) as f32).to_bits() as u64) ^ sign32)
+        }
         (FloatLit::Decimal(v), Ty::F32) => Ok((if neg { -v } else { v } as f32).to_bits() as u64),
         (FloatLit::Decimal(v), Ty::F64) => Ok((if neg { -v } else { v }).to_bits()),
         (_, t) => Err(format!("a float literal where a .{} operand is expected", t.name())),

@@ -83,8 +83,22 @@ impl Resolve for FnNames {
 
 pub fn parse_module(text: &str, file: &str) -> Result<Module, ParseError> {
     let toks = lex(text, file)?;
-    let mut p = Parser { toks, pos: 0, file, lines: text.lines().collect(), module_shared: HashMap::new(), module_shared_bytes: 0, module_dyn: vec![], module_dyn_align: 1 };
-    let mut m = Module { file: file.to_string(), version: String::new(), target: String::new(), functions: vec![] };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        file,
+        lines: text.lines().collect(),
+        module_shared: HashMap::new(),
+        module_shared_bytes: 0,
+        module_dyn: vec![],
+        module_dyn_align: 1,
+    };
+    let mut m = Module {
+        file: file.to_string(),
+        version: String::new(),
+        target: String::new(),
+        functions: vec![],
+    };
     while p.pos < p.toks.len() {
         let line = p.line();
         let w = p.word()?;
@@ -125,7 +139,12 @@ pub fn parse_module(text: &str, file: &str) -> Result<Module, ParseError> {
             ".shared" => p.module_shared_decl(false)?,
             ".file" | ".loc" => p.skip_line(line),
             ".section" => p.skip_section()?,
-            ".global" | ".const" => return Err(p.err(line, &format!("module-scope {w} variables are not supported by the interpreter"))),
+            ".global" | ".const" => {
+                return Err(p.err(
+                    line,
+                    &format!("module-scope {w} variables are not supported by the interpreter"),
+                ))
+            }
             other => return Err(p.err(line, &format!("unexpected `{other}` at module scope"))),
         }
     }
@@ -235,7 +254,11 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     match Ty::parse(&w[1..]) {
                         Some(t) => ty = Some(t),
-                        None => return Err(self.err(line, &format!("unsupported variable attribute {w}"))),
+                        None => {
+                            return Err(
+                                self.err(line, &format!("unsupported variable attribute {w}"))
+                            )
+                        }
                     }
                 }
                 _ => break,
@@ -277,7 +300,12 @@ impl<'a> Parser<'a> {
                 self.module_shared.insert(name, off);
                 self.module_shared_bytes = off + (n * ty.bytes() as u64) as u32;
             }
-            _ => return Err(self.err(line, "a .shared array without size must be .extern (dynamic shared memory)")),
+            _ => {
+                return Err(self.err(
+                    line,
+                    "a .shared array without size must be .extern (dynamic shared memory)",
+                ))
+            }
         }
         Ok(())
     }
@@ -302,7 +330,11 @@ impl<'a> Parser<'a> {
                     ".ptr" => is_ptr = true,
                     ".global" | ".shared" | ".const" | ".local" => {}
                     ".align" => align = Some(self.int()? as u32),
-                    _ if w.starts_with('.') => ty = Some(Ty::parse(&w[1..]).ok_or_else(|| self.err(line, &format!("unsupported parameter attribute {w}")))?),
+                    _ if w.starts_with('.') => {
+                        ty = Some(Ty::parse(&w[1..]).ok_or_else(|| {
+                            self.err(line, &format!("unsupported parameter attribute {w}"))
+                        })?)
+                    }
                     _ => break w,
                 }
             };
@@ -340,11 +372,15 @@ impl<'a> Parser<'a> {
         if !is_entry && self.peek() == Some(&Tok::Punct('(')) {
             let (ret, _) = self.params()?;
             if !ret.is_empty() {
-                return Err(self.err(line, ".func with a return value: calls are not supported by the interpreter"));
+                return Err(self.err(
+                    line,
+                    ".func with a return value: calls are not supported by the interpreter",
+                ));
             }
         }
         let name = self.word()?;
-        let (params, param_bytes) = if self.peek() == Some(&Tok::Punct('(')) { self.params()? } else { (vec![], 0) };
+        let (params, param_bytes) =
+            if self.peek() == Some(&Tok::Punct('(')) { self.params()? } else { (vec![], 0) };
         let (mut reqntid, mut maxntid, mut minnctapersm) = (None, None, None);
         loop {
             let l = self.line();
@@ -377,14 +413,25 @@ impl<'a> Parser<'a> {
                                 self.next_tok();
                             }
                         }
-                        other => return Err(self.err(l, &format!("unexpected `{other}` in the header of {name}"))),
+                        other => {
+                            return Err(self
+                                .err(l, &format!("unexpected `{other}` in the header of {name}")))
+                        }
                     }
                 }
                 _ => return Err(self.err(l, &format!("expected the body of {name}"))),
             }
         }
-        let mut names =
-            FnNames { scopes: vec![HashMap::new()], symbols: HashMap::new(), labels: HashMap::new(), label_pc: vec![], label_names: vec![], reg_names: vec![], reg_tys: vec![], sink: None };
+        let mut names = FnNames {
+            scopes: vec![HashMap::new()],
+            symbols: HashMap::new(),
+            labels: HashMap::new(),
+            label_pc: vec![],
+            label_names: vec![],
+            reg_names: vec![],
+            reg_tys: vec![],
+            sink: None,
+        };
         for (n, off) in &self.module_shared {
             names.symbols.insert(n.clone(), Base::Shared(*off));
         }
@@ -423,7 +470,15 @@ impl<'a> Parser<'a> {
                 if let Some(id) = c.label_mut() {
                     match names.label_pc.get(*id as usize).copied().flatten() {
                         Some(pc) => *id = pc,
-                        None => return Err(self.err(inst.line, &format!("label {} is not defined in {}", names.label_names[*id as usize], f.name))),
+                        None => {
+                            return Err(self.err(
+                                inst.line,
+                                &format!(
+                                    "label {} is not defined in {}",
+                                    names.label_names[*id as usize], f.name
+                                ),
+                            ))
+                        }
                     }
                 }
             }
@@ -454,11 +509,15 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     let negate = self.eat('!');
                     let g = self.word()?;
-                    let reg = names.reg(&g).ok_or_else(|| self.err(line, &format!("guard `{g}` is not a declared register")))?;
+                    let reg = names.reg(&g).ok_or_else(|| {
+                        self.err(line, &format!("guard `{g}` is not a declared register"))
+                    })?;
                     self.instruction(f, names, Some(Guard { reg, negate }))?;
                 }
                 Some(Tok::Word(w)) => {
-                    if self.toks.get(self.pos + 1).map(|t| &t.tok) == Some(&Tok::Punct(':')) && !w.starts_with('.') {
+                    if self.toks.get(self.pos + 1).map(|t| &t.tok) == Some(&Tok::Punct(':'))
+                        && !w.starts_with('.')
+                    {
                         self.pos += 2;
                         let id = names.label(&w);
                         if names.label_pc[id as usize].is_some() {
@@ -476,7 +535,10 @@ impl<'a> Parser<'a> {
                             self.pos += 1;
                             let is_extern = w == ".extern";
                             if is_extern && self.word()? != ".shared" {
-                                return Err(self.err(line, "only .extern .shared is supported inside a function"));
+                                return Err(self.err(
+                                    line,
+                                    "only .extern .shared is supported inside a function",
+                                ));
                             }
                             let (name, ty, count, align) = self.var_decl()?;
                             match (is_extern, count) {
@@ -489,13 +551,17 @@ impl<'a> Parser<'a> {
                                     f.shared_static = off + (n * ty.bytes() as u64) as u32;
                                     names.symbols.insert(name, Base::Shared(off));
                                 }
-                                _ => return Err(self.err(line, "a .shared array without size must be .extern")),
+                                _ => {
+                                    return Err(self
+                                        .err(line, "a .shared array without size must be .extern"))
+                                }
                             }
                         }
                         ".local" => {
                             self.pos += 1;
                             let (name, ty, count, align) = self.var_decl()?;
-                            let n = count.ok_or_else(|| self.err(line, ".local array without a size"))?;
+                            let n = count
+                                .ok_or_else(|| self.err(line, ".local array without a size"))?;
                             let off = f.local_bytes.next_multiple_of(align);
                             f.local_bytes = off + (n * ty.bytes() as u64) as u32;
                             names.symbols.insert(name, Base::Local(off));
@@ -511,11 +577,18 @@ impl<'a> Parser<'a> {
                             self.pos += 1;
                             self.skip_line(line);
                         }
-                        _ if w.starts_with('.') => return Err(self.err(line, &format!("unsupported directive {w} in a function body"))),
+                        _ if w.starts_with('.') => {
+                            return Err(self.err(
+                                line,
+                                &format!("unsupported directive {w} in a function body"),
+                            ))
+                        }
                         _ => self.instruction(f, names, None)?,
                     }
                 }
-                Some(t) => return Err(self.err(line, &format!("unexpected {t:?} in a function body"))),
+                Some(t) => {
+                    return Err(self.err(line, &format!("unexpected {t:?} in a function body")))
+                }
             }
         }
     }
@@ -527,7 +600,10 @@ impl<'a> Parser<'a> {
         if w == ".v2" || w == ".v4" {
             return Err(self.err(line, "vector registers (.reg .v2/.v4) are not supported"));
         }
-        let ty = w.strip_prefix('.').and_then(Ty::parse).ok_or_else(|| self.err(line, &format!("unknown register type {w}")))?;
+        let ty = w
+            .strip_prefix('.')
+            .and_then(Ty::parse)
+            .ok_or_else(|| self.err(line, &format!("unknown register type {w}")))?;
         loop {
             let name = self.word()?;
             if self.eat('<') {
@@ -549,7 +625,12 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn instruction(&mut self, f: &mut Function, names: &mut FnNames, guard: Option<Guard>) -> Result<(), ParseError> {
+    fn instruction(
+        &mut self,
+        f: &mut Function,
+        names: &mut FnNames,
+        guard: Option<Guard>,
+    ) -> Result<(), ParseError> {
         let line = self.line();
         let opcode = self.word()?;
         let start = self.pos;
@@ -564,14 +645,19 @@ impl<'a> Parser<'a> {
         let toks = self.toks[start..end].to_vec();
         let mut mods = Mods::new(&opcode);
         let mut ops = Operands::new(&toks, names);
-        let op = ops::parse(&mut mods, &mut ops).map_err(|m| self.err(line, &format!("{m} (in `{opcode}`)")))?;
+        let op = ops::parse(&mut mods, &mut ops)
+            .map_err(|m| self.err(line, &format!("{m} (in `{opcode}`)")))?;
         ops.end().map_err(|m| self.err(line, &format!("{m} (in `{opcode}`)")))?;
         mods.finish().map_err(|m| self.err(line, &m))?;
         let (u0, d0) = (f.uses.len() as u32, f.defs.len() as u32);
         op.visit_regs(&mut |r, def| if def { f.defs.push(r) } else { f.uses.push(r) });
         f.use_ranges.push((u0, f.uses.len() as u32));
         f.def_ranges.push((d0, f.defs.len() as u32));
-        let text = self.lines.get(line as usize - 1).map(|l| l.split("//").next().unwrap_or("").trim().trim_end_matches(';').to_string()).unwrap_or_default();
+        let text = self
+            .lines
+            .get(line as usize - 1)
+            .map(|l| l.split("//").next().unwrap_or("").trim().trim_end_matches(';').to_string())
+            .unwrap_or_default();
         f.texts.push(text);
         f.insts.push(Inst { op, guard, line });
         Ok(())

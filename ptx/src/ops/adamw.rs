@@ -34,12 +34,27 @@ pub fn step(g: In, param: Out, m: Out, v: Out, master: Option<Out>, h: Hyper) ->
         bail!(kernel, "gradient {:?} and parameter {:?} differ in shape", g.1.dims(), dims)
     }
     match (cd, param.0.dtype(), &master) {
-        (DType::F32, DType::F32, None) | (DType::F64, DType::F64, None) | (DType::F32, DType::BF16 | DType::F16, Some(_)) => {}
-        (c, p, ms) => bail!(kernel, "a {p} parameter with {c} moments {} a master copy is not an AdamW state", if ms.is_some() { "and" } else { "without" }),
+        (DType::F32, DType::F32, None)
+        | (DType::F64, DType::F64, None)
+        | (DType::F32, DType::BF16 | DType::F16, Some(_)) => {}
+        (c, p, ms) => bail!(
+            kernel,
+            "a {p} parameter with {c} moments {} a master copy is not an AdamW state",
+            if ms.is_some() { "and" } else { "without" }
+        ),
     }
     // The constants as the CPU body forms them: in f64, rounded once to the compute dtype.
     let c = |x: f64| if cd == DType::F64 { KernelArg::F64(x) } else { KernelArg::F32(x as f32) };
-    let consts = [c(1.0 - h.lr * h.weight_decay), c(h.beta1), c(h.beta2), c(1.0 - h.beta1), c(1.0 - h.beta2), c(1.0 / h.bc2.sqrt()), c(h.eps), c(h.lr / h.bc1)];
+    let consts = [
+        c(1.0 - h.lr * h.weight_decay),
+        c(h.beta1),
+        c(h.beta2),
+        c(1.0 - h.beta1),
+        c(1.0 - h.beta2),
+        c(1.0 / h.bc2.sqrt()),
+        c(h.eps),
+        c(h.lr / h.bc1),
+    ];
     let mut args = float_in(kernel, "gradient", g)?;
     args.push(out_ptr(kernel, "param", &param, param.0.dtype(), &dims)?);
     if cd != DType::F64 {

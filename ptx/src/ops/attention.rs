@@ -33,7 +33,11 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
         bail!("ptx", "attn_fwd: head dim {d} is over the {MAX_HEAD_DIM} the kernel takes")
     }
     if start + t > s {
-        bail!("ptx", "attn_fwd: queries at {start}..{} need keys up to there, only {s} given", start + t)
+        bail!(
+            "ptx",
+            "attn_fwd: queries at {start}..{} need keys up to there, only {s} given",
+            start + t
+        )
     }
     if [b, t, h, s].iter().any(|&x| x > i32::MAX as usize) {
         bail!("ptx", "attn_fwd: sizes {qd:?} / {kd:?} are over the kernel's 32-bit dims")
@@ -44,12 +48,17 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
     }
     let rep = h / hkv;
     let rows = t * rep;
-    let (kernel, tile) = if rows <= 8 { ("attn_fwd_r8", 8usize) } else { ("attn_fwd_r32", 32usize) };
+    let (kernel, tile) =
+        if rows <= 8 { ("attn_fwd_r8", 8usize) } else { ("attn_fwd_r32", 32usize) };
     let tiles = rows.div_ceil(tile);
     let blocks = tiles * b * hkv;
     // Split the keys (each split a multiple of 32 keys, at least MIN_SPLIT_KEYS) when the row
     // blocks alone leave the GPU idle: decoding, or short prompts over a long cache.
-    let mut nsplit = if blocks >= FILL_BLOCKS { 1 } else { FILL_BLOCKS.div_ceil(blocks).min(s.div_ceil(MIN_SPLIT_KEYS)).max(1) };
+    let mut nsplit = if blocks >= FILL_BLOCKS {
+        1
+    } else {
+        FILL_BLOCKS.div_ceil(blocks).min(s.div_ceil(MIN_SPLIT_KEYS)).max(1)
+    };
     let split_len = s.div_ceil(nsplit).div_ceil(32) * 32;
     nsplit = s.div_ceil(split_len).max(1);
     if tiles > u32::MAX as usize || b * hkv > u32::MAX as usize || nsplit > u16::MAX as usize {
@@ -57,7 +66,15 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
     }
     let gpu = q.0.gpu();
     let part_rows = b * hkv * rows * nsplit;
-    let parts = if nsplit > 1 { Some((gpu.storage(DType::F32, part_rows)?, gpu.storage(DType::F32, part_rows)?, gpu.storage(DType::F32, part_rows * d)?)) } else { None };
+    let parts = if nsplit > 1 {
+        Some((
+            gpu.storage(DType::F32, part_rows)?,
+            gpu.storage(DType::F32, part_rows)?,
+            gpu.storage(DType::F32, part_rows * d)?,
+        ))
+    } else {
+        None
+    };
     let (pm, pl, pa) = match &parts {
         Some((m, l, a)) => (m.arg(), l.arg(), a.arg()),
         None => (o_arg.clone(), o_arg.clone(), o_arg.clone()),
@@ -66,15 +83,46 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
     args.extend(input(kernel, "q", q, &[b, t, h, d])?);
     args.extend(input(kernel, "k", k, &[b, s, hkv, d])?);
     args.extend(input(kernel, "v", v, &[b, s, hkv, d])?);
-    args.extend([KernelArg::I32(t as i32), KernelArg::I32(h as i32), KernelArg::I32(hkv as i32), i64_arg(s), KernelArg::I32(d as i32), i64_arg(start)]);
-    args.extend([KernelArg::I32(nsplit as i32), i64_arg(split_len), KernelArg::F32(1.0 / (d as f32).sqrt())]);
+    args.extend([
+        KernelArg::I32(t as i32),
+        KernelArg::I32(h as i32),
+        KernelArg::I32(hkv as i32),
+        i64_arg(s),
+        KernelArg::I32(d as i32),
+        i64_arg(start),
+    ]);
+    args.extend([
+        KernelArg::I32(nsplit as i32),
+        i64_arg(split_len),
+        KernelArg::F32(1.0 / (d as f32).sqrt()),
+    ]);
     let shared = ((tile * d + 32 * (d + 1)) * 4) as u32;
-    let dims = LaunchDims { grid: [tiles as u32, (b * hkv) as u32, nsplit as u32], block: [128, 1, 1], shared };
+    let dims = LaunchDims {
+        grid: [tiles as u32, (b * hkv) as u32, nsplit as u32],
+        block: [128, 1, 1],
+        shared,
+    };
     gpu.launch("attention", kernel, dims, &args)?;
     if nsplit > 1 {
         let n = b * hkv * rows * d;
-        let args = [o_arg, pm, pl, pa, KernelArg::I32(t as i32), KernelArg::I32(h as i32), KernelArg::I32(hkv as i32), KernelArg::I32(d as i32), KernelArg::I32(nsplit as i32), i64_arg(n)];
-        gpu.launch("attention", "attn_combine", LaunchDims::linear(n.div_ceil(256).clamp(1, 4096) as u32, 256), &args)?;
+        let args = [
+            o_arg,
+            pm,
+            pl,
+            pa,
+            KernelArg::I32(t as i32),
+            KernelArg::I32(h as i32),
+            KernelArg::I32(hkv as i32),
+            KernelArg::I32(d as i32),
+            KernelArg::I32(nsplit as i32),
+            i64_arg(n),
+        ];
+        gpu.launch(
+            "attention",
+            "attn_combine",
+            LaunchDims::linear(n.div_ceil(256).clamp(1, 4096) as u32, 256),
+            &args,
+        )?;
     }
     Ok(())
 }

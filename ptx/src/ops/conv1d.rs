@@ -90,7 +90,14 @@ pub fn forward(y: Operand, x: Operand, w: Operand, bias: Option<Operand>) -> Res
 
 /// The gradients of [`forward`]: `dx [B, T, C]`, `dw [C, W]`, `dbias [C]` (each written when
 /// given; all in the compute dtype of `dy`).
-pub fn backward(x: Operand, w: Operand, dy: Operand, dx: Option<Operand>, dw: Option<Operand>, db: Option<Operand>) -> Result<()> {
+pub fn backward(
+    x: Operand,
+    w: Operand,
+    dy: Operand,
+    dx: Option<Operand>,
+    dw: Option<Operand>,
+    db: Option<Operand>,
+) -> Result<()> {
     let (cd, _) = compute(dy.0.dtype());
     let is64 = cd == DType::F64;
     let kernel = entry!(is64, "conv1d_bwd_dx");
@@ -144,7 +151,13 @@ pub fn backward(x: Operand, w: Operand, dy: Operand, dx: Option<Operand>, dw: Op
 /// The decoding step: `y [B, T, C]` (fresh) from `[tail; x]`, then `tail [B, W-1, C]`
 /// advanced in place to the last `W - 1` rows of `[tail; x]`. Computes in the tail's dtype
 /// (f32 or f64); `y` has that dtype.
-pub fn step(x: Operand, w: Operand, bias: Option<Operand>, tail: Operand, y: Operand) -> Result<()> {
+pub fn step(
+    x: Operand,
+    w: Operand,
+    bias: Option<Operand>,
+    tail: Operand,
+    y: Operand,
+) -> Result<()> {
     let is64 = tail.0.dtype() == DType::F64;
     let (ky, kt) = (entry!(is64, "conv1d_step_y"), entry!(is64, "conv1d_step_tail"));
     let (b, t, c, kw) = sizes(ky, x, w)?;

@@ -9,7 +9,13 @@ use tensor::{bail, DType, Layout, Result, Shape};
 /// Writes the elements of `src` seen through `sl` to the places `dl` picks out of `dst`, in
 /// row-major order of their (equal) shapes. Both views must lie inside their storages and
 /// must not overlap.
-fn copy_view(op: &'static str, dst: &GpuStorage, dl: &Layout, src: &GpuStorage, sl: &Layout) -> Result<()> {
+fn copy_view(
+    op: &'static str,
+    dst: &GpuStorage,
+    dl: &Layout,
+    src: &GpuStorage,
+    sl: &Layout,
+) -> Result<()> {
     if dl.dims() != sl.dims() {
         bail!(op, "shapes differ: {:?} into {:?}", sl.dims(), dl.dims())
     }
@@ -24,12 +30,18 @@ fn copy_view(op: &'static str, dst: &GpuStorage, dl: &Layout, src: &GpuStorage, 
     }
     let size = src.dtype().size_in_bytes();
     if dl.is_contiguous() && sl.is_contiguous() {
-        let (d, s) = (dst.addr() + (dl.offset() * size) as u64, src.addr() + (sl.offset() * size) as u64);
+        let (d, s) =
+            (dst.addr() + (dl.offset() * size) as u64, src.addr() + (sl.offset() * size) as u64);
         return dst.gpu().backend().dtod(d, s, n * size);
     }
     let d = strided_many(op, dl.dims(), &[dl, sl])?;
     let name = entry("copy", "copy", bits_name(src.dtype()))?;
-    dst.gpu().launch("copy", name, grid(n), &[dst.arg(), d[0].clone(), src.arg(), d[1].clone(), KernelArg::I64(n as i64)])
+    dst.gpu().launch(
+        "copy",
+        name,
+        grid(n),
+        &[dst.arg(), d[0].clone(), src.arg(), d[1].clone(), KernelArg::I64(n as i64)],
+    )
 }
 
 /// The elements of `l`, contiguous, in new storage.
@@ -52,7 +64,12 @@ pub fn cast(x: &GpuStorage, l: &Layout, dtype: DType) -> Result<GpuStorage> {
         return Ok(out);
     }
     let name = entry("copy", "cast", &format!("{}_{}", dtype_name(x.dtype()), dtype_name(dtype)))?;
-    x.gpu().launch("copy", name, grid(n), &[out.arg(), x.arg(), strided("cast", l)?, KernelArg::I64(n as i64)])?;
+    x.gpu().launch(
+        "copy",
+        name,
+        grid(n),
+        &[out.arg(), x.arg(), strided("cast", l)?, KernelArg::I64(n as i64)],
+    )?;
     Ok(out)
 }
 
@@ -67,7 +84,8 @@ pub fn concat(parts: &[(&GpuStorage, &Layout)], dim: usize) -> Result<GpuStorage
     let mut out_dims = fl.dims().to_vec();
     out_dims[dim] = 0;
     for (s, l) in parts {
-        let same_other = l.dims().len() == rank && (0..rank).all(|d| d == dim || l.dims()[d] == fl.dims()[d]);
+        let same_other =
+            l.dims().len() == rank && (0..rank).all(|d| d == dim || l.dims()[d] == fl.dims()[d]);
         if !same_other {
             bail!("concat", "shapes {:?} and {:?} differ outside dim {dim}", fl.dims(), l.dims())
         }

@@ -74,12 +74,31 @@ pub fn unary(x: &GpuStorage, l: &Layout, op: UnaryOp) -> Result<GpuStorage> {
     }
     let (code, a, b) = unary_code(op);
     let name = entry("elementwise", "unary", dtype_name(x.dtype()))?;
-    x.gpu().launch("elementwise", name, grid(n), &[out.arg(), x.arg(), strided("unary", l)?, n_arg(n), KernelArg::I32(code), KernelArg::F64(a), KernelArg::F64(b)])?;
+    x.gpu().launch(
+        "elementwise",
+        name,
+        grid(n),
+        &[
+            out.arg(),
+            x.arg(),
+            strided("unary", l)?,
+            n_arg(n),
+            KernelArg::I32(code),
+            KernelArg::F64(a),
+            KernelArg::F64(b),
+        ],
+    )?;
     Ok(out)
 }
 
 /// Checks two operands of one shape and dtype, and describes them over it.
-fn pair(op: &'static str, x: &GpuStorage, xl: &Layout, y: &GpuStorage, yl: &Layout) -> Result<Vec<KernelArg>> {
+fn pair(
+    op: &'static str,
+    x: &GpuStorage,
+    xl: &Layout,
+    y: &GpuStorage,
+    yl: &Layout,
+) -> Result<Vec<KernelArg>> {
     if xl.dims() != yl.dims() {
         bail!(op, "operands arrive broadcast to one shape, got {:?} and {:?}", xl.dims(), yl.dims())
     }
@@ -92,7 +111,13 @@ fn pair(op: &'static str, x: &GpuStorage, xl: &Layout, y: &GpuStorage, yl: &Layo
 }
 
 /// `x op y` element by element (float dtypes), contiguous.
-pub fn binary(x: &GpuStorage, xl: &Layout, y: &GpuStorage, yl: &Layout, op: BinaryOp) -> Result<GpuStorage> {
+pub fn binary(
+    x: &GpuStorage,
+    xl: &Layout,
+    y: &GpuStorage,
+    yl: &Layout,
+    op: BinaryOp,
+) -> Result<GpuStorage> {
     let name = op.name();
     if !x.dtype().is_float() {
         bail!(name, "needs float tensors, got {}", x.dtype())
@@ -104,12 +129,31 @@ pub fn binary(x: &GpuStorage, xl: &Layout, y: &GpuStorage, yl: &Layout, op: Bina
         return Ok(out);
     }
     let entry = entry("elementwise", "binary", dtype_name(x.dtype()))?;
-    x.gpu().launch("elementwise", entry, grid(n), &[out.arg(), x.arg(), d[0].clone(), y.arg(), d[1].clone(), n_arg(n), KernelArg::I32(binary_code(op))])?;
+    x.gpu().launch(
+        "elementwise",
+        entry,
+        grid(n),
+        &[
+            out.arg(),
+            x.arg(),
+            d[0].clone(),
+            y.arg(),
+            d[1].clone(),
+            n_arg(n),
+            KernelArg::I32(binary_code(op)),
+        ],
+    )?;
     Ok(out)
 }
 
 /// `x op y` as u8 (1 where true), any dtype.
-pub fn cmp(x: &GpuStorage, xl: &Layout, y: &GpuStorage, yl: &Layout, op: CmpOp) -> Result<GpuStorage> {
+pub fn cmp(
+    x: &GpuStorage,
+    xl: &Layout,
+    y: &GpuStorage,
+    yl: &Layout,
+    op: CmpOp,
+) -> Result<GpuStorage> {
     let d = pair("cmp", x, xl, y, yl)?;
     let n = xl.numel();
     let out = x.gpu().storage(DType::U8, n)?;
@@ -117,17 +161,43 @@ pub fn cmp(x: &GpuStorage, xl: &Layout, y: &GpuStorage, yl: &Layout, op: CmpOp) 
         return Ok(out);
     }
     let name = entry("elementwise", "cmp", dtype_name(x.dtype()))?;
-    x.gpu().launch("elementwise", name, grid(n), &[out.arg(), x.arg(), d[0].clone(), y.arg(), d[1].clone(), n_arg(n), KernelArg::I32(cmp_code(op))])?;
+    x.gpu().launch(
+        "elementwise",
+        name,
+        grid(n),
+        &[
+            out.arg(),
+            x.arg(),
+            d[0].clone(),
+            y.arg(),
+            d[1].clone(),
+            n_arg(n),
+            KernelArg::I32(cmp_code(op)),
+        ],
+    )?;
     Ok(out)
 }
 
 /// `t` where `c` is non-zero, `f` elsewhere (`c` of any dtype; `t`, `f` of one dtype).
-pub fn where_cond(c: &GpuStorage, cl: &Layout, t: &GpuStorage, tl: &Layout, f: &GpuStorage, fl: &Layout) -> Result<GpuStorage> {
+pub fn where_cond(
+    c: &GpuStorage,
+    cl: &Layout,
+    t: &GpuStorage,
+    tl: &Layout,
+    f: &GpuStorage,
+    fl: &Layout,
+) -> Result<GpuStorage> {
     if t.dtype() != f.dtype() {
         bail!("where", "branches have dtypes {} and {}", t.dtype(), f.dtype())
     }
     if cl.dims() != tl.dims() || cl.dims() != fl.dims() {
-        bail!("where", "operands arrive broadcast to one shape, got {:?}, {:?} and {:?}", cl.dims(), tl.dims(), fl.dims())
+        bail!(
+            "where",
+            "operands arrive broadcast to one shape, got {:?}, {:?} and {:?}",
+            cl.dims(),
+            tl.dims(),
+            fl.dims()
+        )
     }
     check_view("where", "condition", c, cl)?;
     check_view("where", "true branch", t, tl)?;
@@ -138,7 +208,16 @@ pub fn where_cond(c: &GpuStorage, cl: &Layout, t: &GpuStorage, tl: &Layout, f: &
         return Ok(out);
     }
     let d = strided_many("where", cl.dims(), &[cl, tl, fl])?;
-    let name = entry("elementwise", "where", &format!("{}_{}", dtype_name(c.dtype()), bits_name(t.dtype())))?;
-    t.gpu().launch("elementwise", name, grid(n), &[out.arg(), c.arg(), d[0].clone(), t.arg(), d[1].clone(), f.arg(), d[2].clone(), n_arg(n)])?;
+    let name = entry(
+        "elementwise",
+        "where",
+        &format!("{}_{}", dtype_name(c.dtype()), bits_name(t.dtype())),
+    )?;
+    t.gpu().launch(
+        "elementwise",
+        name,
+        grid(n),
+        &[out.arg(), c.arg(), d[0].clone(), t.arg(), d[1].clone(), f.arg(), d[2].clone(), n_arg(n)],
+    )?;
     Ok(out)
 }

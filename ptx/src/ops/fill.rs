@@ -41,5 +41,10 @@ pub fn arange(out: &GpuStorage, start: i64) -> Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    out.gpu().launch("fill", entry, dims(out.len()), &[out.arg(), KernelArg::I64(start), KernelArg::I64(out.len() as i64)])
+    out.gpu().launch(
+        "fill",
+        entry,
+        dims(out.len()),
+        &[out.arg(), KernelArg::I64(start), KernelArg::I64(out.len() as i64)],
+    )
 }

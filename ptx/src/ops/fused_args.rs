@@ -56,7 +56,9 @@ pub fn dtype_code(kernel: &'static str, dtype: DType) -> Result<i32> {
 pub fn compute(kernel: &'static str, dtype: DType) -> Result<DType> {
     match dtype {
         DType::F32 | DType::F64 => Ok(dtype),
-        dt @ (DType::BF16 | DType::F16 | DType::I64 | DType::U8) => bail!(kernel, "computes in f32 or f64, the output is {dt}"),
+        dt @ (DType::BF16 | DType::F16 | DType::I64 | DType::U8) => {
+            bail!(kernel, "computes in f32 or f64, the output is {dt}")
+        }
     }
 }
 
@@ -92,7 +94,12 @@ pub fn rows_in(kernel: &'static str, what: &str, x: In) -> Result<Vec<KernelArg>
     }
     check_view(kernel, what, s, l)?;
     let col = *l.strides().last().expect("rank >= 1") as i64;
-    Ok(vec![s.arg(), KernelArg::I32(dtype_code(kernel, s.dtype())?), strided(kernel, &rows_layout(l))?, KernelArg::I64(col)])
+    Ok(vec![
+        s.arg(),
+        KernelArg::I32(dtype_code(kernel, s.dtype())?),
+        strided(kernel, &rows_layout(l))?,
+        KernelArg::I64(col),
+    ])
 }
 
 /// An f32 table `[T, d]` as rows: `[ptr, Strided of the rows, column stride]` (RoPE's cos/sin).
@@ -107,7 +114,13 @@ pub fn f32_rows_in(kernel: &'static str, what: &str, x: In) -> Result<Vec<Kernel
 }
 
 /// A contiguous output of `dtype` and `dims`: the address of its first element.
-pub fn out_ptr(kernel: &'static str, what: &str, o: &Out, dtype: DType, dims: &[usize]) -> Result<KernelArg> {
+pub fn out_ptr(
+    kernel: &'static str,
+    what: &str,
+    o: &Out,
+    dtype: DType,
+    dims: &[usize],
+) -> Result<KernelArg> {
     let (s, l) = (&*o.0, o.1);
     if s.dtype() != dtype {
         bail!(kernel, "{what} must be {dtype}, got {}", s.dtype())
@@ -181,7 +194,11 @@ mod tests {
             for n in *names {
                 assert!(have.contains(n), "{module}.ptx has no entry {n} (it has {have:?})");
             }
-            assert_eq!(have.len(), names.len(), "{module}.ptx has entries no launcher uses: {have:?}");
+            assert_eq!(
+                have.len(),
+                names.len(),
+                "{module}.ptx has entries no launcher uses: {have:?}"
+            );
         }
     }
 }

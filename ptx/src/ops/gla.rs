@@ -29,8 +29,18 @@ const REC_SEGMENT: usize = 64;
 const REC_TS: usize = 8;
 
 /// Every entry the launchers use (tested against the module).
-pub const ENTRIES: &[&str] =
-    &["gla_cumsum", "gla_chunk_h", "gla_chunk_fwd_o", "gla_chunk_bwd", "gla_rec_fwd_f32", "gla_rec_fwd_f64", "gla_rec_bwd_f32", "gla_rec_bwd_f64", "gla_rec_bwd_sum_f32", "gla_rec_bwd_sum_f64"];
+pub const ENTRIES: &[&str] = &[
+    "gla_cumsum",
+    "gla_chunk_h",
+    "gla_chunk_fwd_o",
+    "gla_chunk_bwd",
+    "gla_rec_fwd_f32",
+    "gla_rec_fwd_f64",
+    "gla_rec_bwd_f32",
+    "gla_rec_bwd_f64",
+    "gla_rec_bwd_sum_f32",
+    "gla_rec_bwd_sum_f64",
+];
 
 /// The operands of one call: `q, k, g [B, T, H, K]`, `v [B, T, H, V]`, and the initial state
 /// `s0 [B, H, K, V]` when there is one.
@@ -79,7 +89,12 @@ enum Form {
 
 fn dims(kernel: &str, x: &Inputs) -> Result<Dims> {
     let qd = x.q.1.dims();
-    if qd.len() != 4 || x.k.1.dims() != qd || x.g.1.dims() != qd || x.v.1.dims().len() != 4 || x.v.1.dims()[..3] != qd[..3] {
+    if qd.len() != 4
+        || x.k.1.dims() != qd
+        || x.g.1.dims() != qd
+        || x.v.1.dims().len() != 4
+        || x.v.1.dims()[..3] != qd[..3]
+    {
         bail!("ptx", "{kernel}: expects q, k, g [B, T, H, K] and v [B, T, H, V]; got q {qd:?}, k {:?}, v {:?}, g {:?}", x.k.1.dims(), x.v.1.dims(), x.g.1.dims())
     }
     let d = Dims { b: qd[0], t: qd[1], h: qd[2], k: qd[3], v: x.v.1.dims()[3] };
@@ -101,7 +116,12 @@ fn form(chunk: Option<usize>, cd: DType, d: Dims) -> Form {
 }
 
 fn in_args(kernel: &str, x: &Inputs, d: Dims) -> Result<[KernelArg; 4]> {
-    Ok([in4(kernel, "q", x.q, &d.bthk())?, in4(kernel, "k", x.k, &d.bthk())?, in4(kernel, "v", x.v, &d.bthv())?, in4(kernel, "g", x.g, &d.bthk())?])
+    Ok([
+        in4(kernel, "q", x.q, &d.bthk())?,
+        in4(kernel, "k", x.k, &d.bthk())?,
+        in4(kernel, "v", x.v, &d.bthv())?,
+        in4(kernel, "g", x.g, &d.bthk())?,
+    ])
 }
 
 /// `s0` as an In4 and its flag (`q` stands in, unread, when there is none).
@@ -112,7 +132,13 @@ fn s0_arg(kernel: &str, x: &Inputs, d: Dims) -> Result<[KernelArg; 2]> {
     })
 }
 
-fn opt_out(kernel: &str, what: &str, o: Option<Operand>, dims: &[usize], dt: DType) -> Result<KernelArg> {
+fn opt_out(
+    kernel: &str,
+    what: &str,
+    o: Option<Operand>,
+    dims: &[usize],
+    dt: DType,
+) -> Result<KernelArg> {
     match o {
         Some(o) => output(kernel, what, o, dims, dt),
         None => Ok(KernelArg::Ptr(0)),
@@ -149,18 +175,38 @@ fn cumsum(gpu: &GpuDevice, x: &Inputs, d: Dims, c: usize) -> Result<GpuStorage> 
 /// One `gla_chunk_h` sweep: forward (`reverse = false`: `hs [B*H, NC+1, K, V]` from `s0` over
 /// `(a, y) = (k, v)`) or reverse (`hs [B*H, NC, K, V]` from `s0 = dS_T` over `(q, dO)`).
 #[allow(clippy::too_many_arguments)]
-fn chunk_h(gpu: &GpuDevice, s0: [KernelArg; 2], a: KernelArg, y: KernelArg, gc: &GpuStorage, fin: KernelArg, d: Dims, c: usize, scale: f64, reverse: bool) -> Result<GpuStorage> {
+fn chunk_h(
+    gpu: &GpuDevice,
+    s0: [KernelArg; 2],
+    a: KernelArg,
+    y: KernelArg,
+    gc: &GpuStorage,
+    fin: KernelArg,
+    d: Dims,
+    c: usize,
+    scale: f64,
+    reverse: bool,
+) -> Result<GpuStorage> {
     let nc = chunks(d, c);
-    let hs = gpu.storage(DType::F32, d.lanes() * (if reverse { nc } else { nc + 1 }) * d.k * d.v)?;
+    let hs =
+        gpu.storage(DType::F32, d.lanes() * (if reverse { nc } else { nc + 1 }) * d.k * d.v)?;
     if d.lanes() * d.k * d.v == 0 {
         return Ok(hs);
     }
     let [s0p, has] = s0;
     let mut args = vec![hs.arg(), fin, s0p, has, a, y, gc.arg()];
     args.extend(d.ints());
-    args.extend([KernelArg::I32(c as i32), KernelArg::F32(scale as f32), KernelArg::I32(reverse as i32)]);
+    args.extend([
+        KernelArg::I32(c as i32),
+        KernelArg::F32(scale as f32),
+        KernelArg::I32(reverse as i32),
+    ]);
     let shared = ((32 * c + c * d.v + 32) * 4) as u32;
-    let dims = LaunchDims { grid: [d.k.div_ceil(32) as u32, d.lanes() as u32, 1], block: [256, 1, 1], shared };
+    let dims = LaunchDims {
+        grid: [d.k.div_ceil(32) as u32, d.lanes() as u32, 1],
+        block: [256, 1, 1],
+        shared,
+    };
     gpu.launch("gla", "gla_chunk_h", dims, &args)?;
     Ok(hs)
 }
@@ -187,7 +233,13 @@ fn scalar(cd: DType, x: f64) -> KernelArg {
 /// The forward: `o [B, T, H, V]` and the final state `sf [B, H, K, V]` (fresh outputs, both of
 /// the compute dtype, f32 or f64). `chunk`: `Some(C)` for the chunked form, `None` for the
 /// recurrent one.
-pub fn forward(o: Operand, sf: Operand, x: &Inputs, scale: f64, chunk: Option<usize>) -> Result<()> {
+pub fn forward(
+    o: Operand,
+    sf: Operand,
+    x: &Inputs,
+    scale: f64,
+    chunk: Option<usize>,
+) -> Result<()> {
     let cd = o.0.dtype();
     let d = dims("gla forward", x)?;
     let gpu = o.0.gpu();
@@ -197,7 +249,18 @@ pub fn forward(o: Operand, sf: Operand, x: &Inputs, scale: f64, chunk: Option<us
             let sf_arg = output("gla_chunk_h", "final state", sf, &d.bhkv(), DType::F32)?;
             let [q, k, v, _] = in_args("gla_chunk_fwd_o", x, d)?;
             let gc = cumsum(gpu, x, d, c)?;
-            let hs = chunk_h(gpu, s0_arg("gla_chunk_h", x, d)?, k.clone(), v.clone(), &gc, sf_arg, d, c, scale, false)?;
+            let hs = chunk_h(
+                gpu,
+                s0_arg("gla_chunk_h", x, d)?,
+                k.clone(),
+                v.clone(),
+                &gc,
+                sf_arg,
+                d,
+                c,
+                scale,
+                false,
+            )?;
             let nc = chunks(d, c);
             if nc * d.lanes() * d.v == 0 {
                 return Ok(());
@@ -206,14 +269,28 @@ pub fn forward(o: Operand, sf: Operand, x: &Inputs, scale: f64, chunk: Option<us
             args.extend(d.ints());
             args.extend([KernelArg::I32(c as i32), KernelArg::F32(scale as f32)]);
             let shared = ((64 * 64 + 6 * 64 * 32 + 6 * 32 + 32 * d.v) * 4) as u32;
-            gpu.launch("gla", "gla_chunk_fwd_o", LaunchDims { grid: [nc as u32, d.lanes() as u32, 1], block: [256, 1, 1], shared }, &args)
+            gpu.launch(
+                "gla",
+                "gla_chunk_fwd_o",
+                LaunchDims { grid: [nc as u32, d.lanes() as u32, 1], block: [256, 1, 1], shared },
+                &args,
+            )
         }
         Form::Recurrent => {
             let kernel = if cd == DType::F64 { "gla_rec_fwd_f64" } else { "gla_rec_fwd_f32" };
             rec_check(kernel, d)?;
             let o_arg = output(kernel, "o", o, &d.bthv(), cd)?;
             let sf_arg = output(kernel, "final state", sf, &d.bhkv(), cd)?;
-            let mut args = vec![o_arg, sf_arg, view4(kernel, "final state", &tensor::Layout::contiguous(d.bhkv()), sf.0.len() - sf.1.offset())?];
+            let mut args = vec![
+                o_arg,
+                sf_arg,
+                view4(
+                    kernel,
+                    "final state",
+                    &tensor::Layout::contiguous(d.bhkv()),
+                    sf.0.len() - sf.1.offset(),
+                )?,
+            ];
             args.extend(in_args(kernel, x, d)?);
             args.extend(s0_arg(kernel, x, d)?);
             args.extend(d.ints());
@@ -225,11 +302,21 @@ pub fn forward(o: Operand, sf: Operand, x: &Inputs, scale: f64, chunk: Option<us
 
 /// Launches a recurrent kernel over grid (ceil(V/32), B*H) (nothing to do without lanes or
 /// value columns).
-fn rec_launch(gpu: &GpuDevice, kernel: &'static str, d: Dims, cd: DType, args: &[KernelArg]) -> Result<()> {
+fn rec_launch(
+    gpu: &GpuDevice,
+    kernel: &'static str,
+    d: Dims,
+    cd: DType,
+    args: &[KernelArg],
+) -> Result<()> {
     if d.lanes() * d.v == 0 {
         return Ok(());
     }
-    let dims = LaunchDims { grid: [d.v.div_ceil(32) as u32, d.lanes() as u32, 1], block: [512, 1, 1], shared: rec_shared(d, cd.size_in_bytes()) };
+    let dims = LaunchDims {
+        grid: [d.v.div_ceil(32) as u32, d.lanes() as u32, 1],
+        block: [512, 1, 1],
+        shared: rec_shared(d, cd.size_in_bytes()),
+    };
     gpu.launch("gla", kernel, dims, args)
 }
 
@@ -267,22 +354,55 @@ pub struct Grads<'a> {
 
 /// The backward of [`forward`] from the output gradient `dout [B, T, H, V]` and the final
 /// state's `dsf [B, H, K, V]`. The compute dtype is that of `dout`.
-pub fn backward(grads: Grads, x: &Inputs, dout: Operand, dsf: Operand, scale: f64, chunk: Option<usize>) -> Result<()> {
+pub fn backward(
+    grads: Grads,
+    x: &Inputs,
+    dout: Operand,
+    dsf: Operand,
+    scale: f64,
+    chunk: Option<usize>,
+) -> Result<()> {
     let cd = super::operand::compute(dout.0.dtype()).0;
     let d = dims("gla backward", x)?;
     let gpu = dout.0.gpu();
     match form(chunk, cd, d) {
         Form::Chunked(c) => {
             let kb = "gla_chunk_bwd";
-            let outs =
-                [opt_out(kb, "dq", grads.dq, &d.bthk(), cd)?, opt_out(kb, "dk", grads.dk, &d.bthk(), cd)?, opt_out(kb, "dv", grads.dv, &d.bthv(), cd)?, opt_out(kb, "dg", grads.dg, &d.bthk(), cd)?];
+            let outs = [
+                opt_out(kb, "dq", grads.dq, &d.bthk(), cd)?,
+                opt_out(kb, "dk", grads.dk, &d.bthk(), cd)?,
+                opt_out(kb, "dv", grads.dv, &d.bthv(), cd)?,
+                opt_out(kb, "dg", grads.dg, &d.bthk(), cd)?,
+            ];
             let ds0 = opt_out("gla_chunk_h", "ds0", grads.ds0, &d.bhkv(), cd)?;
             let [q, k, v, _] = in_args(kb, x, d)?;
             let dout_a = in4(kb, "dO", dout, &d.bthv())?;
             let dsf_a = in4("gla_chunk_h", "dS_T", dsf, &d.bhkv())?;
             let gc = cumsum(gpu, x, d, c)?;
-            let hs = chunk_h(gpu, s0_arg("gla_chunk_h", x, d)?, k.clone(), v.clone(), &gc, KernelArg::Ptr(0), d, c, scale, false)?;
-            let dhs = chunk_h(gpu, [dsf_a, KernelArg::I32(1)], q.clone(), dout_a.clone(), &gc, ds0, d, c, scale, true)?;
+            let hs = chunk_h(
+                gpu,
+                s0_arg("gla_chunk_h", x, d)?,
+                k.clone(),
+                v.clone(),
+                &gc,
+                KernelArg::Ptr(0),
+                d,
+                c,
+                scale,
+                false,
+            )?;
+            let dhs = chunk_h(
+                gpu,
+                [dsf_a, KernelArg::I32(1)],
+                q.clone(),
+                dout_a.clone(),
+                &gc,
+                ds0,
+                d,
+                c,
+                scale,
+                true,
+            )?;
             let nc = chunks(d, c);
             if nc * d.lanes() == 0 {
                 return Ok(());
@@ -292,18 +412,33 @@ pub fn backward(grads: Grads, x: &Inputs, dout: Operand, dsf: Operand, scale: f6
             args.extend(d.ints());
             args.extend([KernelArg::I32(c as i32), KernelArg::F32(scale as f32)]);
             let shared = ((192 * d.v + 64 * 64 + 8 * 64 * 32 + 6 * 32) * 4) as u32;
-            gpu.launch("gla", kb, LaunchDims { grid: [nc as u32, d.lanes() as u32, 1], block: [256, 1, 1], shared }, &args)
+            gpu.launch(
+                "gla",
+                kb,
+                LaunchDims { grid: [nc as u32, d.lanes() as u32, 1], block: [256, 1, 1], shared },
+                &args,
+            )
         }
         Form::Recurrent => {
             let is64 = cd == DType::F64;
-            let (kb, ks) = if is64 { ("gla_rec_bwd_f64", "gla_rec_bwd_sum_f64") } else { ("gla_rec_bwd_f32", "gla_rec_bwd_sum_f32") };
+            let (kb, ks) = if is64 {
+                ("gla_rec_bwd_f64", "gla_rec_bwd_sum_f64")
+            } else {
+                ("gla_rec_bwd_f32", "gla_rec_bwd_sum_f32")
+            };
             rec_check(kb, d)?;
             let nv = d.v.div_ceil(32);
             let nseg = d.t.div_ceil(REC_SEGMENT);
             let part = gpu.storage(cd, 3 * nv * d.lanes() * d.t * d.k)?;
             let ck = gpu.storage(cd, d.lanes() * nseg * d.k * d.v)?;
             let seg = gpu.storage(cd, d.lanes() * (REC_SEGMENT + 1) * d.k * d.v)?;
-            let mut args = vec![opt_out(kb, "dv", grads.dv, &d.bthv(), cd)?, opt_out(kb, "ds0", grads.ds0, &d.bhkv(), cd)?, part.arg(), ck.arg(), seg.arg()];
+            let mut args = vec![
+                opt_out(kb, "dv", grads.dv, &d.bthv(), cd)?,
+                opt_out(kb, "ds0", grads.ds0, &d.bhkv(), cd)?,
+                part.arg(),
+                ck.arg(),
+                seg.arg(),
+            ];
             args.extend(in_args(kb, x, d)?);
             args.extend(s0_arg(kb, x, d)?);
             args.extend([in4(kb, "dO", dout, &d.bthv())?, in4(kb, "dS_T", dsf, &d.bhkv())?]);
@@ -314,7 +449,12 @@ pub fn backward(grads: Grads, x: &Inputs, dout: Operand, dsf: Operand, scale: f6
             if n == 0 {
                 return Ok(());
             }
-            let mut args = vec![opt_out(ks, "dq", grads.dq, &d.bthk(), cd)?, opt_out(ks, "dk", grads.dk, &d.bthk(), cd)?, opt_out(ks, "dg", grads.dg, &d.bthk(), cd)?, part.arg()];
+            let mut args = vec![
+                opt_out(ks, "dq", grads.dq, &d.bthk(), cd)?,
+                opt_out(ks, "dk", grads.dk, &d.bthk(), cd)?,
+                opt_out(ks, "dg", grads.dg, &d.bthk(), cd)?,
+                part.arg(),
+            ];
             args.push(in4(ks, "g", x.g, &d.bthk())?);
             args.extend([d.b, d.t, d.h, d.k, nv].map(|x| KernelArg::I32(x as i32)));
             args.push(scalar(cd, scale));

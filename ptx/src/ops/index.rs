@@ -6,7 +6,10 @@
 //! index_select and gather and add nothing in scatter_add and index_add, where the CPU
 //! returns an error; nothing is read or written out of bounds.
 
-use super::{bits_name, check_view, descriptor, dtype_name, entry, grid, pre_post, strided, strided_many, without_dim};
+use super::{
+    bits_name, check_view, descriptor, dtype_name, entry, grid, pre_post, strided, strided_many,
+    without_dim,
+};
 use crate::runtime::{GpuStorage, KernelArg, LaunchDims};
 use tensor::{bail, DType, Layout, Result, Shape};
 
@@ -36,7 +39,13 @@ fn check_dim(op: &'static str, l: &Layout, dim: usize) -> Result<()> {
 }
 
 /// Slices `ids` (i64, 1-D) of `dim`: `out[p, j, q] = x[p, ids[j], q]`.
-pub fn index_select(x: &GpuStorage, l: &Layout, ids: &GpuStorage, il: &Layout, dim: usize) -> Result<GpuStorage> {
+pub fn index_select(
+    x: &GpuStorage,
+    l: &Layout,
+    ids: &GpuStorage,
+    il: &Layout,
+    dim: usize,
+) -> Result<GpuStorage> {
     const OP: &str = "index_select";
     check_dim(OP, l, dim)?;
     check_ids(OP, ids, il)?;
@@ -72,7 +81,12 @@ pub fn index_select(x: &GpuStorage, l: &Layout, ids: &GpuStorage, il: &Layout, d
 /// The index's shape must have `x`'s rank and fit inside it away from `dim`.
 fn check_index_shape(op: &'static str, xdims: &[usize], idims: &[usize], dim: usize) -> Result<()> {
     if idims.len() != xdims.len() {
-        bail!(op, "index rank {} differs from input rank {} (index {idims:?}, input {xdims:?})", idims.len(), xdims.len())
+        bail!(
+            op,
+            "index rank {} differs from input rank {} (index {idims:?}, input {xdims:?})",
+            idims.len(),
+            xdims.len()
+        )
     }
     for d in 0..xdims.len() {
         if d != dim && idims[d] > xdims[d] {
@@ -83,7 +97,13 @@ fn check_index_shape(op: &'static str, xdims: &[usize], idims: &[usize], dim: us
 }
 
 /// torch.gather along `dim`: the output has the index's shape.
-pub fn gather(x: &GpuStorage, l: &Layout, idx: &GpuStorage, il: &Layout, dim: usize) -> Result<GpuStorage> {
+pub fn gather(
+    x: &GpuStorage,
+    l: &Layout,
+    idx: &GpuStorage,
+    il: &Layout,
+    dim: usize,
+) -> Result<GpuStorage> {
     const OP: &str = "gather";
     check_dim(OP, l, dim)?;
     check_ids(OP, idx, il)?;
@@ -116,7 +136,15 @@ pub fn gather(x: &GpuStorage, l: &Layout, idx: &GpuStorage, il: &Layout, dim: us
 }
 
 /// A copy of `x` with `src` added where `idx` points along `dim` (torch.scatter_add).
-pub fn scatter_add(x: &GpuStorage, l: &Layout, idx: &GpuStorage, il: &Layout, src: &GpuStorage, sl: &Layout, dim: usize) -> Result<GpuStorage> {
+pub fn scatter_add(
+    x: &GpuStorage,
+    l: &Layout,
+    idx: &GpuStorage,
+    il: &Layout,
+    src: &GpuStorage,
+    sl: &Layout,
+    dim: usize,
+) -> Result<GpuStorage> {
     const OP: &str = "scatter_add";
     check_dim(OP, l, dim)?;
     if !x.dtype().is_float() || src.dtype() != x.dtype() {
@@ -166,7 +194,12 @@ fn sort_keys(keys: &GpuStorage, p: usize) -> Result<()> {
     while k <= p {
         let mut j = k / 2;
         while j >= tile {
-            gpu.launch("index", "sort_keys_global", grid(p / 2), &[keys.arg(), pa.clone(), ka(k), ka(j)])?;
+            gpu.launch(
+                "index",
+                "sort_keys_global",
+                grid(p / 2),
+                &[keys.arg(), pa.clone(), ka(k), ka(j)],
+            )?;
             j /= 2;
         }
         gpu.launch("index", "sort_keys_local", local, &[keys.arg(), pa.clone(), ka(k)])?;
@@ -177,7 +210,15 @@ fn sort_keys(keys: &GpuStorage, p: usize) -> Result<()> {
 
 /// A copy of `x` with slice `j` of `src` added to slice `ids[j]` along `dim`
 /// (torch.index_add).
-pub fn index_add(x: &GpuStorage, l: &Layout, ids: &GpuStorage, il: &Layout, src: &GpuStorage, sl: &Layout, dim: usize) -> Result<GpuStorage> {
+pub fn index_add(
+    x: &GpuStorage,
+    l: &Layout,
+    ids: &GpuStorage,
+    il: &Layout,
+    src: &GpuStorage,
+    sl: &Layout,
+    dim: usize,
+) -> Result<GpuStorage> {
     const OP: &str = "index_add";
     check_dim(OP, l, dim)?;
     if !x.dtype().is_float() || src.dtype() != x.dtype() {
@@ -191,7 +232,12 @@ pub fn index_add(x: &GpuStorage, l: &Layout, ids: &GpuStorage, il: &Layout, src:
     let mut expect = l.dims().to_vec();
     expect[dim] = n;
     if sl.dims() != expect.as_slice() {
-        bail!(OP, "source shape {:?} should be {expect:?} for {n} indices into {:?}", sl.dims(), l.dims())
+        bail!(
+            OP,
+            "source shape {:?} should be {expect:?} for {n} indices into {:?}",
+            sl.dims(),
+            l.dims()
+        )
     }
     check_view(OP, "input", x, l)?;
     check_view(OP, "source", src, sl)?;
@@ -209,9 +255,26 @@ pub fn index_add(x: &GpuStorage, l: &Layout, ids: &GpuStorage, il: &Layout, src:
     let keys = gpu.storage(DType::I64, p)?;
     let starts = gpu.storage(DType::I64, len + 1)?;
     let (ni, li) = (KernelArg::I64(n as i64), KernelArg::I64(len as i64));
-    gpu.launch("index", "index_keys", grid(p), &[keys.arg(), ids.arg(), strided(OP, il)?, ni.clone(), li.clone(), KernelArg::I64(p as i64)])?;
+    gpu.launch(
+        "index",
+        "index_keys",
+        grid(p),
+        &[
+            keys.arg(),
+            ids.arg(),
+            strided(OP, il)?,
+            ni.clone(),
+            li.clone(),
+            KernelArg::I64(p as i64),
+        ],
+    )?;
     sort_keys(&keys, p)?;
-    gpu.launch("index", "index_starts", grid(len + 1), &[starts.arg(), keys.arg(), ni.clone(), li.clone()])?;
+    gpu.launch(
+        "index",
+        "index_starts",
+        grid(len + 1),
+        &[starts.arg(), keys.arg(), ni.clone(), li.clone()],
+    )?;
     let out = gpu.storage(x.dtype(), total)?;
     let name = entry("index", "index_add", dtype_name(x.dtype()))?;
     let args = [

@@ -34,8 +34,14 @@ const SIMT_THREADS: u32 = 256;
 
 /// Tensor-core entries, `[dtype: bf16, f16][a column-major][b column-major][large tiles]`.
 const TC_ENTRIES: [[[[&str; 2]; 2]; 2]; 2] = [
-    [[["matmul_bf16_nn_64", "matmul_bf16_nn_128"], ["matmul_bf16_nt_64", "matmul_bf16_nt_128"]], [["matmul_bf16_tn_64", "matmul_bf16_tn_128"], ["matmul_bf16_tt_64", "matmul_bf16_tt_128"]]],
-    [[["matmul_f16_nn_64", "matmul_f16_nn_128"], ["matmul_f16_nt_64", "matmul_f16_nt_128"]], [["matmul_f16_tn_64", "matmul_f16_tn_128"], ["matmul_f16_tt_64", "matmul_f16_tt_128"]]],
+    [
+        [["matmul_bf16_nn_64", "matmul_bf16_nn_128"], ["matmul_bf16_nt_64", "matmul_bf16_nt_128"]],
+        [["matmul_bf16_tn_64", "matmul_bf16_tn_128"], ["matmul_bf16_tt_64", "matmul_bf16_tt_128"]],
+    ],
+    [
+        [["matmul_f16_nn_64", "matmul_f16_nn_128"], ["matmul_f16_nt_64", "matmul_f16_nt_128"]],
+        [["matmul_f16_tn_64", "matmul_f16_tn_128"], ["matmul_f16_tt_64", "matmul_f16_tt_128"]],
+    ],
 ];
 
 /// CUDA-core entries by (left, right) dtype.
@@ -55,7 +61,13 @@ const TC_REDUCE: [&str; 2] = ["matmul_reduce_bf16", "matmul_reduce_f16"];
 
 /// Every entry the launcher may use, as `(module, entry)` (a test checks they exist).
 pub fn entries() -> Vec<(&'static str, &'static str)> {
-    let tc = TC_ENTRIES.iter().flatten().flatten().flatten().chain(TC_REDUCE.iter()).map(|e| ("matmul_tc", *e));
+    let tc = TC_ENTRIES
+        .iter()
+        .flatten()
+        .flatten()
+        .flatten()
+        .chain(TC_REDUCE.iter())
+        .map(|e| ("matmul_tc", *e));
     tc.chain(SIMT_ENTRIES.iter().map(|(_, _, e)| ("matmul", *e))).collect()
 }
 
@@ -135,7 +147,11 @@ impl Mat {
     fn chunk(self, l: &Layout) -> i32 {
         let (unit, other) = self.unit_and_other();
         let r = l.dims().len();
-        let batch = l.dims()[..r - 2].iter().zip(&l.strides()[..r - 2]).filter(|(&d, _)| d > 1).map(|(_, &s)| s);
+        let batch = l.dims()[..r - 2]
+            .iter()
+            .zip(&l.strides()[..r - 2])
+            .filter(|(&d, _)| d > 1)
+            .map(|(_, &s)| s);
         let starts: Vec<usize> = batch.chain([l.offset(), other]).collect();
         match [8usize, 4].into_iter().find(|v| unit == 1 && starts.iter().all(|s| s % v == 0)) {
             Some(v) => v as i32,
@@ -159,11 +175,20 @@ pub fn matmul(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout) -> Resul
 }
 
 /// [`matmul`] with the tensor-core tiles and k slices chosen by the caller.
-pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, plan: Plan) -> Result<GpuStorage> {
+pub fn matmul_with(
+    a: &GpuStorage,
+    al: &Layout,
+    b: &GpuStorage,
+    bl: &Layout,
+    plan: Plan,
+) -> Result<GpuStorage> {
     let (ad, bd) = (al.dims(), bl.dims());
     let r = ad.len();
     if r < 2 || bd.len() != r {
-        bail!("matmul", "operands must have one rank >= 2 (batch dims broadcast), got {ad:?} @ {bd:?}")
+        bail!(
+            "matmul",
+            "operands must have one rank >= 2 (batch dims broadcast), got {ad:?} @ {bd:?}"
+        )
     }
     if ad[..r - 2] != bd[..r - 2] {
         bail!("matmul", "batch dims differ: {ad:?} @ {bd:?}")
@@ -179,11 +204,15 @@ pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, pla
     let tc = match (ta, tb) {
         (DType::BF16, DType::BF16) => Some(0),
         (DType::F16, DType::F16) => Some(1),
-        (DType::F32 | DType::BF16 | DType::F16, DType::F32 | DType::BF16 | DType::F16) | (DType::F64, DType::F64) => None,
-        (DType::F64, DType::F32 | DType::BF16 | DType::F16) | (DType::F32 | DType::BF16 | DType::F16, DType::F64) => {
+        (DType::F32 | DType::BF16 | DType::F16, DType::F32 | DType::BF16 | DType::F16)
+        | (DType::F64, DType::F64) => None,
+        (DType::F64, DType::F32 | DType::BF16 | DType::F16)
+        | (DType::F32 | DType::BF16 | DType::F16, DType::F64) => {
             bail!("matmul", "cannot multiply {ta} by {tb} (f64 multiplies f64 only)")
         }
-        (DType::I64 | DType::U8, _) | (_, DType::I64 | DType::U8) => bail!("matmul", "needs float tensors, got {ta} @ {tb}"),
+        (DType::I64 | DType::U8, _) | (_, DType::I64 | DType::U8) => {
+            bail!("matmul", "needs float tensors, got {ta} @ {tb}")
+        }
     };
     let batch_dims = &ad[..r - 2];
     let batch: usize = batch_dims.iter().product();
@@ -193,7 +222,9 @@ pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, pla
     }
 
     // Each batch matrix's start, from two descriptors over the (merged) batch dims.
-    let batch_view = |l: &Layout| Layout::new(Shape::from(batch_dims), l.strides()[..r - 2].to_vec(), l.offset());
+    let batch_view = |l: &Layout| {
+        Layout::new(Shape::from(batch_dims), l.strides()[..r - 2].to_vec(), l.offset())
+    };
     let descs = strided_many("matmul", batch_dims, &[&batch_view(al), &batch_view(bl)])?;
     let ma = Mat::new(m, k, al.strides()[r - 2], al.strides()[r - 1]);
     let mb = Mat::new(k, n, bl.strides()[r - 2], bl.strides()[r - 1]);
@@ -205,22 +236,35 @@ pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, pla
         Some(dt) => {
             let large = plan.tiles.large(m, n, batch);
             let (tile, threads) = if large { (128, 256) } else { (64, 128) };
-            let entry = TC_ENTRIES[dt][ma.col_major as usize][mb.col_major as usize][large as usize];
+            let entry =
+                TC_ENTRIES[dt][ma.col_major as usize][mb.col_major as usize][large as usize];
             let a_elems = if ma.col_major { TC_BK * (tile + 8) } else { tile * (TC_BK + 8) };
             let b_elems = if mb.col_major { tile * (TC_BK + 8) } else { TC_BK * (tile + 8) };
             let shared = (TC_STAGES * (a_elems + b_elems) * 2) as u32;
-            let want = plan.split_k.unwrap_or_else(|| auto_splits(m.div_ceil(tile) * n.div_ceil(tile) * batch, k)).max(1);
+            let want = plan
+                .split_k
+                .unwrap_or_else(|| auto_splits(m.div_ceil(tile) * n.div_ceil(tile) * batch, k))
+                .max(1);
             let k_split = k.div_ceil(want).div_ceil(TC_BK).max(1) * TC_BK;
             let splits = k.div_ceil(k_split).max(1);
             if splits > 1 {
                 partial = Some(a.gpu().storage(DType::F32, splits * batch * m * n)?);
             }
             let p = partial.as_ref().map_or(out.arg(), |p| p.arg());
-            let tail = vec![KernelArg::I32(ma.chunk(al)), KernelArg::I32(mb.chunk(bl)), KernelArg::I64(splits as i64), KernelArg::I64(k_split as i64), p];
+            let tail = vec![
+                KernelArg::I32(ma.chunk(al)),
+                KernelArg::I32(mb.chunk(bl)),
+                KernelArg::I64(splits as i64),
+                KernelArg::I64(k_split as i64),
+                p,
+            ];
             ("matmul_tc", entry, tile, threads, shared, splits, tail)
         }
         None => {
-            let Some(&(_, _, entry)) = SIMT_ENTRIES.iter().find(|(x, y, _)| (*x, *y) == (ta, tb)) else { bail!("matmul", "no kernel for {ta} @ {tb}") };
+            let Some(&(_, _, entry)) = SIMT_ENTRIES.iter().find(|(x, y, _)| (*x, *y) == (ta, tb))
+            else {
+                bail!("matmul", "no kernel for {ta} @ {tb}")
+            };
             // Which way threads walk as they load: along m for a column-major A, along n for
             // a row-major B (bits 0 and 1), along k otherwise.
             let flags = ma.col_major as i32 | ((!mb.col_major && mb.cs == 1) as i32) << 1;
@@ -234,14 +278,32 @@ pub fn matmul_with(a: &GpuStorage, al: &Layout, b: &GpuStorage, bl: &Layout, pla
     let i64_of = |x: usize| KernelArg::I64(x as i64);
     let mut args = vec![a.arg(), b.arg(), out.arg()];
     args.extend(descs);
-    args.extend([i64_of(batch), i64_of(m), i64_of(n), i64_of(k), i64_of(ma.rs), i64_of(ma.cs), i64_of(mb.rs), i64_of(mb.cs)]);
+    args.extend([
+        i64_of(batch),
+        i64_of(m),
+        i64_of(n),
+        i64_of(k),
+        i64_of(ma.rs),
+        i64_of(ma.cs),
+        i64_of(mb.rs),
+        i64_of(mb.cs),
+    ]);
     args.extend(tail);
-    let dims = LaunchDims { grid: [gx as u32, gy as u32, (batch * splits).min(MAX_GRID_YZ) as u32], block: [threads, 1, 1], shared };
+    let dims = LaunchDims {
+        grid: [gx as u32, gy as u32, (batch * splits).min(MAX_GRID_YZ) as u32],
+        block: [threads, 1, 1],
+        shared,
+    };
     out.gpu().launch(module, entry, dims, &args)?;
     if let (Some(p), Some(dt)) = (&partial, tc) {
         let len = batch * m * n;
         let dims = LaunchDims::linear(len.div_ceil(256).clamp(1, 4096) as u32, 256);
-        out.gpu().launch("matmul_tc", TC_REDUCE[dt], dims, &[p.arg(), out.arg(), KernelArg::I64(splits as i64), KernelArg::I64(len as i64)])?;
+        out.gpu().launch(
+            "matmul_tc",
+            TC_REDUCE[dt],
+            dims,
+            &[p.arg(), out.arg(), KernelArg::I64(splits as i64), KernelArg::I64(len as i64)],
+        )?;
     }
     Ok(out)
 }

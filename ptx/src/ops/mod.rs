@@ -35,14 +35,22 @@ pub fn strided(op: &'static str, layout: &Layout) -> Result<KernelArg> {
 
 /// Descriptors of several operands seen over one shape (a binary op's broadcast operands),
 /// coalesced together so that element `i` of each is found by the same index walk.
-pub fn strided_many(op: &'static str, dims: &[usize], layouts: &[&Layout]) -> Result<Vec<KernelArg>> {
+pub fn strided_many(
+    op: &'static str,
+    dims: &[usize],
+    layouts: &[&Layout],
+) -> Result<Vec<KernelArg>> {
     let mut shape: Vec<usize> = vec![];
     let mut strides: Vec<Vec<usize>> = vec![vec![]; layouts.len()];
     for (d, &n) in dims.iter().enumerate() {
         if n == 1 {
             continue;
         }
-        let mergeable = !shape.is_empty() && layouts.iter().zip(&strides).all(|(l, s)| s.last().copied() == Some(l.strides()[d] * n));
+        let mergeable = !shape.is_empty()
+            && layouts
+                .iter()
+                .zip(&strides)
+                .all(|(l, s)| s.last().copied() == Some(l.strides()[d] * n));
         if mergeable {
             *shape.last_mut().expect("not empty") *= n;
             for (l, s) in layouts.iter().zip(strides.iter_mut()) {
@@ -56,14 +64,23 @@ pub fn strided_many(op: &'static str, dims: &[usize], layouts: &[&Layout]) -> Re
         }
     }
     if shape.len() > MAX_DIMS {
-        bail!(op, "a view of shape {dims:?} has {} dims after merging, kernels take at most {MAX_DIMS}", shape.len())
+        bail!(
+            op,
+            "a view of shape {dims:?} has {} dims after merging, kernels take at most {MAX_DIMS}",
+            shape.len()
+        )
     }
     layouts.iter().zip(strides).map(|(l, s)| descriptor(op, &shape, &s, l.offset())).collect()
 }
 
 /// The bytes of `struct Strided` for exactly these dims and strides (no merging: for kernels
 /// that need every dim's coordinate, such as scatter_add).
-pub fn descriptor(op: &'static str, dims: &[usize], strides: &[usize], offset: usize) -> Result<KernelArg> {
+pub fn descriptor(
+    op: &'static str,
+    dims: &[usize],
+    strides: &[usize],
+    offset: usize,
+) -> Result<KernelArg> {
     if dims.len() > MAX_DIMS || strides.len() != dims.len() {
         bail!(op, "a view of shape {dims:?} (strides {strides:?}) does not fit a kernel's descriptor (at most {MAX_DIMS} dims)")
     }
@@ -97,7 +114,14 @@ pub fn pre_post(dims: &[usize], dim: usize) -> (usize, usize) {
 /// or write past a buffer, whatever the view).
 pub fn check_view(op: &'static str, what: &str, s: &GpuStorage, layout: &Layout) -> Result<()> {
     if layout.storage_extent() > s.len() {
-        bail!(op, "{what}: the view {:?} (strides {:?}, offset {}) reaches past a storage of {} elements", layout.dims(), layout.strides(), layout.offset(), s.len())
+        bail!(
+            op,
+            "{what}: the view {:?} (strides {:?}, offset {}) reaches past a storage of {} elements",
+            layout.dims(),
+            layout.strides(),
+            layout.offset(),
+            s.len()
+        )
     }
     Ok(())
 }
@@ -134,7 +158,14 @@ pub fn entry(module: &'static str, family: &'static str, suffix: &str) -> Result
     use std::collections::HashMap;
     use std::sync::OnceLock;
     static ENTRIES: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
-    let all = ENTRIES.get_or_init(|| crate::modules::MODULES.iter().flat_map(|(m, text)| crate::modules::entries(text).into_iter().map(move |e| (format!("{m}.{e}"), e))).collect());
+    let all = ENTRIES.get_or_init(|| {
+        crate::modules::MODULES
+            .iter()
+            .flat_map(|(m, text)| {
+                crate::modules::entries(text).into_iter().map(move |e| (format!("{m}.{e}"), e))
+            })
+            .collect()
+    });
     let want = format!("{family}_{suffix}");
     match all.get(&format!("{module}.{want}")) {
         Some(e) => Ok(e),
@@ -146,7 +177,8 @@ pub fn entry(module: &'static str, family: &'static str, suffix: &str) -> Result
 mod tests {
     use super::*;
 
-    const ALL: [DType; 6] = [DType::F32, DType::F64, DType::BF16, DType::F16, DType::I64, DType::U8];
+    const ALL: [DType; 6] =
+        [DType::F32, DType::F64, DType::BF16, DType::F16, DType::I64, DType::U8];
     const FLOATS: [DType; 4] = [DType::F32, DType::F64, DType::BF16, DType::F16];
 
     /// Every entry name a launcher glues together from a family and a dtype exists.
@@ -161,7 +193,8 @@ mod tests {
                 if a != b {
                     entry("copy", "cast", &format!("{}_{}", dtype_name(a), dtype_name(b))).unwrap();
                 }
-                entry("elementwise", "where", &format!("{}_{}", dtype_name(a), bits_name(b))).unwrap();
+                entry("elementwise", "where", &format!("{}_{}", dtype_name(a), bits_name(b)))
+                    .unwrap();
             }
         }
         for f in FLOATS {

@@ -3,7 +3,9 @@
 //! `rms_norm_bwd_dw_partial_{f32,f64}` + `rms_norm_bwd_dw_finish_{f32,f64}`. The fused op is
 //! `nn::norm` (`RmsNormForward`, `RmsNormBackward`); its CPU body is the reference.
 
-use super::fused_args::{compute, elementwise_dims, float_in, out_ptr, row_dims, rows_in, scratch, In, Out};
+use super::fused_args::{
+    compute, elementwise_dims, float_in, out_ptr, row_dims, rows_in, scratch, In, Out,
+};
 use crate::runtime::{KernelArg, LaunchDims};
 use tensor::{bail, DType, Result};
 
@@ -75,15 +77,29 @@ pub fn backward(x: In, w: In, r: In, g: In, dx: Option<Out>, dw: Option<Out>) ->
         let mut args = rows_in(kp, "x", x)?;
         args.extend(float_in(kp, "r", r)?);
         args.extend(rows_in(kp, "g", g)?);
-        args.extend([partial.arg(), KernelArg::I64(rows as i64), KernelArg::I64(d as i64), KernelArg::I64(chunk as i64)]);
+        args.extend([
+            partial.arg(),
+            KernelArg::I64(rows as i64),
+            KernelArg::I64(d as i64),
+            KernelArg::I64(chunk as i64),
+        ]);
         let dw_ptr = out_ptr(kf, "dw", &dw, cd, &[d])?;
         if d == 0 {
             return Ok(());
         }
         let threads = 128u32;
-        let dims = LaunchDims { grid: [d.div_ceil(threads as usize) as u32, chunks as u32, 1], block: [threads, 1, 1], shared: 0 };
+        let dims = LaunchDims {
+            grid: [d.div_ceil(threads as usize) as u32, chunks as u32, 1],
+            block: [threads, 1, 1],
+            shared: 0,
+        };
         gpu.launch("norm", kp, dims, &args)?;
-        gpu.launch("norm", kf, elementwise_dims(d), &[partial.arg(), dw_ptr, KernelArg::I64(chunks as i64), KernelArg::I64(d as i64)])?;
+        gpu.launch(
+            "norm",
+            kf,
+            elementwise_dims(d),
+            &[partial.arg(), dw_ptr, KernelArg::I64(chunks as i64), KernelArg::I64(d as i64)],
+        )?;
     }
     Ok(())
 }

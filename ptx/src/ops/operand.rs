@@ -17,7 +17,9 @@ pub fn dtype_code(kernel: &str, what: &str, dtype: DType) -> Result<i32> {
         DType::F64 => 1,
         DType::BF16 => 2,
         DType::F16 => 3,
-        DType::I64 | DType::U8 => bail!("ptx", "{kernel}: {what} is {dtype}, the kernel reads floats"),
+        DType::I64 | DType::U8 => {
+            bail!("ptx", "{kernel}: {what} is {dtype}, the kernel reads floats")
+        }
     })
 }
 
@@ -48,12 +50,22 @@ pub fn input(kernel: &str, what: &str, x: Operand, dims: &[usize]) -> Result<[Ke
     if x.1.dims() != dims {
         bail!("ptx", "{kernel}: {what} has shape {:?}, expected {dims:?}", x.1.dims())
     }
-    Ok([x.0.arg(), KernelArg::I32(dtype_code(kernel, what, x.0.dtype())?), view4(kernel, what, x.1, x.0.len())?])
+    Ok([
+        x.0.arg(),
+        KernelArg::I32(dtype_code(kernel, what, x.0.dtype())?),
+        view4(kernel, what, x.1, x.0.len())?,
+    ])
 }
 
 /// A fresh output: shape `dims`, contiguous, of dtype `dtype`; its address (with the layout's
 /// offset) as the kernel's pointer.
-pub fn output(kernel: &str, what: &str, y: Operand, dims: &[usize], dtype: DType) -> Result<KernelArg> {
+pub fn output(
+    kernel: &str,
+    what: &str,
+    y: Operand,
+    dims: &[usize],
+    dtype: DType,
+) -> Result<KernelArg> {
     if y.1.dims() != dims {
         bail!("ptx", "{kernel}: {what} has shape {:?}, expected {dims:?}", y.1.dims())
     }
@@ -61,14 +73,25 @@ pub fn output(kernel: &str, what: &str, y: Operand, dims: &[usize], dtype: DType
         bail!("ptx", "{kernel}: {what} is {}, the kernel writes {dtype}", y.0.dtype())
     }
     if !y.1.is_contiguous() || y.1.offset() + y.1.numel() > y.0.len() {
-        bail!("ptx", "{kernel}: {what} must be a contiguous buffer of {dims:?} (layout {:?}, {} elements)", y.1, y.0.len())
+        bail!(
+            "ptx",
+            "{kernel}: {what} must be a contiguous buffer of {dims:?} (layout {:?}, {} elements)",
+            y.1,
+            y.0.len()
+        )
     }
     Ok(KernelArg::Ptr(y.0.addr() + (y.1.offset() * dtype.size_in_bytes()) as u64))
 }
 
 /// An in-place operand (read and written through its view): shape `dims`, dtype `dtype`, no
 /// two elements at one address (a broadcast view would be written twice).
-pub fn inplace(kernel: &str, what: &str, y: Operand, dims: &[usize], dtype: DType) -> Result<[KernelArg; 2]> {
+pub fn inplace(
+    kernel: &str,
+    what: &str,
+    y: Operand,
+    dims: &[usize],
+    dtype: DType,
+) -> Result<[KernelArg; 2]> {
     if y.1.dims() != dims {
         bail!("ptx", "{kernel}: {what} has shape {:?}, expected {dims:?}", y.1.dims())
     }

@@ -27,7 +27,13 @@ fn rows(op: &'static str, x: &GpuStorage, l: &Layout, dim: usize) -> Result<Rows
     }
     check_view(op, "input", x, l)?;
     let o = without_dim(l, dim);
-    Ok(Rows { outer: strided(op, &o)?, n_out: o.numel(), len: l.dims()[dim], stride: l.strides()[dim], post: pre_post(l.dims(), dim).1 })
+    Ok(Rows {
+        outer: strided(op, &o)?,
+        n_out: o.numel(),
+        len: l.dims()[dim],
+        stride: l.strides()[dim],
+        post: pre_post(l.dims(), dim).1,
+    })
 }
 
 /// Threads per row (`by`, a power of two) and their arrangement (`yfast`) for rows of
@@ -170,8 +176,16 @@ pub fn cumsum(x: &GpuStorage, l: &Layout, dim: usize, reverse: bool) -> Result<G
         return Ok(out);
     }
     let name = entry("reduce", "cumsum", dtype_name(x.dtype()))?;
-    let args =
-        [out.arg(), x.arg(), r.outer, KernelArg::I64(r.n_out as i64), KernelArg::I64(r.len as i64), KernelArg::I64(r.stride as i64), KernelArg::I64(r.post as i64), KernelArg::I32(reverse as i32)];
+    let args = [
+        out.arg(),
+        x.arg(),
+        r.outer,
+        KernelArg::I64(r.n_out as i64),
+        KernelArg::I64(r.len as i64),
+        KernelArg::I64(r.stride as i64),
+        KernelArg::I64(r.post as i64),
+        KernelArg::I32(reverse as i32),
+    ];
     x.gpu().launch("reduce", name, super::grid(r.n_out), &args)?;
     Ok(out)
 }

@@ -23,7 +23,9 @@ pub fn choose(logits: In, ids: Out, choice: Choice) -> Result<()> {
         Choice::Greedy => "choose_greedy",
         Choice::Sample { .. } => "choose_sample",
     };
-    let &[b, v] = logits.1.dims() else { bail!(kernel, "logits must be [B, V], got {:?}", logits.1.dims()) };
+    let &[b, v] = logits.1.dims() else {
+        bail!(kernel, "logits must be [B, V], got {:?}", logits.1.dims())
+    };
     if v == 0 {
         bail!(kernel, "cannot choose from an empty vocabulary")
     }
@@ -40,7 +42,12 @@ pub fn choose(logits: In, ids: Out, choice: Choice) -> Result<()> {
         Choice::Sample { temperature, top_p, seed, step } => {
             let p = scratch(logits.0, b * v)?;
             args.extend([p.arg(), ids, KernelArg::I64(b as i64), KernelArg::I64(v as i64)]);
-            args.extend([KernelArg::F64(temperature.max(1e-6)), KernelArg::F64(top_p), KernelArg::U64(seed), KernelArg::U64(step)]);
+            args.extend([
+                KernelArg::F64(temperature.max(1e-6)),
+                KernelArg::F64(top_p),
+                KernelArg::U64(seed),
+                KernelArg::U64(step),
+            ]);
             if b > 0 {
                 gpu.launch("sample", kernel, row_dims(b, v), &args)?;
             }

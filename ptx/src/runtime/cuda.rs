@@ -65,7 +65,8 @@ impl CudaBackend {
             tensor::bail!("cuda", "no CUDA driver found (libcuda could not be loaded); use --device cpu, or --device interp to run the kernels in the PTX interpreter")
         }
         result::init().map_err(|e| driver("cuInit", e))?;
-        let count = result::device::get_count().map_err(|e| driver("cuDeviceGetCount", e))? as usize;
+        let count =
+            result::device::get_count().map_err(|e| driver("cuDeviceGetCount", e))? as usize;
         if ordinal >= count {
             tensor::bail!("cuda", "device cuda:{ordinal} asked for, {count} CUDA device(s) present")
         }
@@ -74,11 +75,20 @@ impl CudaBackend {
         // SAFETY: `dev` came from cuDeviceGet above.
         let memory = unsafe { result::device::total_mem(dev) }.unwrap_or(0);
         // SAFETY: as above; the primary context is retained for the life of the process.
-        let ctx = unsafe { result::primary_ctx::retain(dev) }.map_err(|e| driver("cuDevicePrimaryCtxRetain", e))?;
+        let ctx = unsafe { result::primary_ctx::retain(dev) }
+            .map_err(|e| driver("cuDevicePrimaryCtxRetain", e))?;
         // SAFETY: `ctx` was just retained.
         unsafe { result::ctx::set_current(ctx) }.map_err(|e| driver("cuCtxSetCurrent", e))?;
-        let stream = result::stream::create(result::stream::StreamKind::NonBlocking).map_err(|e| driver("cuStreamCreate", e))?;
-        Ok(CudaBackend { ordinal, name, memory, ctx, stream, loaded: Mutex::new(Loaded { modules: HashMap::new(), functions: HashMap::new() }) })
+        let stream = result::stream::create(result::stream::StreamKind::NonBlocking)
+            .map_err(|e| driver("cuStreamCreate", e))?;
+        Ok(CudaBackend {
+            ordinal,
+            name,
+            memory,
+            ctx,
+            stream,
+            loaded: Mutex::new(Loaded { modules: HashMap::new(), functions: HashMap::new() }),
+        })
     }
 
     /// Makes this device's context current on the calling thread (rayon threads included).
@@ -89,32 +99,52 @@ impl CudaBackend {
 
     /// The function handle of `module.entry`, loading the module on first use, with its
     /// dynamic shared memory limit raised to `shared` when that is over the default 48 KiB.
-    fn function(&self, module: &'static str, entry: &'static str, shared: u32) -> Result<sys::CUfunction> {
-        let mut l = self.loaded.lock().map_err(|_| Error::op("cuda", "module cache lock poisoned"))?;
+    fn function(
+        &self,
+        module: &'static str,
+        entry: &'static str,
+        shared: u32,
+    ) -> Result<sys::CUfunction> {
+        let mut l =
+            self.loaded.lock().map_err(|_| Error::op("cuda", "module cache lock poisoned"))?;
         let (f, limit) = match l.functions.get(&(module, entry)) {
             Some(&f) => f,
             None => {
                 let m = match l.modules.get(module) {
                     Some(&m) => m,
                     None => {
-                        let text = CString::new(modules::text(module)?).map_err(|_| Error::op("cuda", format!("{module}.ptx holds a NUL byte")))?;
+                        let text = CString::new(modules::text(module)?).map_err(|_| {
+                            Error::op("cuda", format!("{module}.ptx holds a NUL byte"))
+                        })?;
                         // SAFETY: `text` is a NUL-terminated PTX image that outlives the call.
-                        let m = unsafe { result::module::load_data(text.as_ptr() as *const c_void) }.map_err(|e| driver(format!("loading {module}.ptx"), e))?;
+                        let m =
+                            unsafe { result::module::load_data(text.as_ptr() as *const c_void) }
+                                .map_err(|e| driver(format!("loading {module}.ptx"), e))?;
                         l.modules.insert(module, m);
                         m
                     }
                 };
-                let name = CString::new(entry).map_err(|_| Error::op("cuda", "entry name holds a NUL byte"))?;
+                let name = CString::new(entry)
+                    .map_err(|_| Error::op("cuda", "entry name holds a NUL byte"))?;
                 // SAFETY: `m` is a loaded module, never unloaded.
-                let f = unsafe { result::module::get_function(m, name) }.map_err(|e| driver(format!("{module}.{entry}: no such entry"), e))?;
+                let f = unsafe { result::module::get_function(m, name) }
+                    .map_err(|e| driver(format!("{module}.{entry}: no such entry"), e))?;
                 l.functions.insert((module, entry), (f, 48 * 1024));
                 (f, 48 * 1024)
             }
         };
         if shared > limit {
             // SAFETY: `f` is a live function handle.
-            unsafe { result::function::set_function_attribute(f, sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared as i32) }
-                .map_err(|e| driver(format!("{module}.{entry}: {shared} bytes of dynamic shared memory"), e))?;
+            unsafe {
+                result::function::set_function_attribute(
+                    f,
+                    sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    shared as i32,
+                )
+            }
+            .map_err(|e| {
+                driver(format!("{module}.{entry}: {shared} bytes of dynamic shared memory"), e)
+            })?;
             l.functions.insert((module, entry), (f, shared));
         }
         Ok(f)
@@ -129,13 +159,19 @@ impl Backend for CudaBackend {
         self.ordinal
     }
     fn describe(&self) -> String {
-        format!("cuda:{} ({}, {:.1} GiB)", self.ordinal, self.name, self.memory as f64 / (1u64 << 30) as f64)
+        format!(
+            "cuda:{} ({}, {:.1} GiB)",
+            self.ordinal,
+            self.name,
+            self.memory as f64 / (1u64 << 30) as f64
+        )
     }
     fn alloc(&self, bytes: usize) -> Result<u64> {
         self.current()?;
         // SAFETY: plain device allocation in the current context; the contents are
         // unspecified and every user writes before reading.
-        unsafe { result::malloc_sync(bytes.max(1)) }.map_err(|e| driver(format!("cuMemAlloc of {bytes} bytes"), e))
+        unsafe { result::malloc_sync(bytes.max(1)) }
+            .map_err(|e| driver(format!("cuMemAlloc of {bytes} bytes"), e))
     }
     fn free(&self, addr: u64) -> Result<()> {
         self.current()?;
@@ -147,21 +183,30 @@ impl Backend for CudaBackend {
         self.current()?;
         // SAFETY: `dst` holds at least `src.len()` bytes (the caller's contract); from
         // pageable memory the call returns once the source has been staged.
-        unsafe { result::memcpy_htod_async(dst, src, self.stream) }.map_err(|e| driver(format!("upload of {} bytes", src.len()), e))
+        unsafe { result::memcpy_htod_async(dst, src, self.stream) }
+            .map_err(|e| driver(format!("upload of {} bytes", src.len()), e))
     }
     fn dtoh(&self, src: u64, dst: &mut [u8]) -> Result<()> {
         self.current()?;
         // SAFETY: `src` holds at least `dst.len()` bytes; the stream is synchronised before
         // `dst` is used.
-        unsafe { result::memcpy_dtoh_async(dst, src, self.stream) }.map_err(|e| driver(format!("download of {} bytes", dst.len()), e))?;
+        unsafe { result::memcpy_dtoh_async(dst, src, self.stream) }
+            .map_err(|e| driver(format!("download of {} bytes", dst.len()), e))?;
         self.synchronize()
     }
     fn dtod(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
         self.current()?;
         // SAFETY: both ranges hold `bytes` bytes (the caller's contract).
-        unsafe { result::memcpy_dtod_async(dst, src, bytes, self.stream) }.map_err(|e| driver(format!("device copy of {bytes} bytes"), e))
+        unsafe { result::memcpy_dtod_async(dst, src, bytes, self.stream) }
+            .map_err(|e| driver(format!("device copy of {bytes} bytes"), e))
     }
-    fn launch(&self, module: &'static str, entry: &'static str, dims: LaunchDims, args: &[KernelArg]) -> Result<()> {
+    fn launch(
+        &self,
+        module: &'static str,
+        entry: &'static str,
+        dims: LaunchDims,
+        args: &[KernelArg],
+    ) -> Result<()> {
         self.current()?;
         let f = self.function(module, entry, dims.shared)?;
         // Every argument's bytes, kept alive until the launch call returns (the driver
@@ -192,12 +237,27 @@ impl Backend for CudaBackend {
         // SAFETY: `f` is a loaded entry whose parameters the launcher (crate::ops) built
         // `args` for, in order and type; every pointer argument is a live allocation of
         // this device; `params` and the bytes it points at outlive the call.
-        unsafe { result::launch_kernel(f, (g[0], g[1], g[2]), (b[0], b[1], b[2]), dims.shared, self.stream, &mut params) }
-            .map_err(|e| driver(format!("launching {module}.{entry} grid {g:?} block {b:?} shared {}", dims.shared), e))
+        unsafe {
+            result::launch_kernel(
+                f,
+                (g[0], g[1], g[2]),
+                (b[0], b[1], b[2]),
+                dims.shared,
+                self.stream,
+                &mut params,
+            )
+        }
+        .map_err(|e| {
+            driver(
+                format!("launching {module}.{entry} grid {g:?} block {b:?} shared {}", dims.shared),
+                e,
+            )
+        })
     }
     fn synchronize(&self) -> Result<()> {
         self.current()?;
         // SAFETY: the stream was created in `open` and is never destroyed.
-        unsafe { result::stream::synchronize(self.stream) }.map_err(|e| driver("stream synchronise (a kernel queued earlier failed)", e))
+        unsafe { result::stream::synchronize(self.stream) }
+            .map_err(|e| driver("stream synchronise (a kernel queued earlier failed)", e))
     }
 }

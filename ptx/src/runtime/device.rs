@@ -10,7 +10,10 @@ use crate::ops;
 use std::any::Any;
 use std::sync::Arc;
 use tensor::check_device::{Direction, TransferLog};
-use tensor::{AccelDevice, BackendStorage, BinaryOp, CmpOp, CpuStorage, CustomOp, DType, DevIn, DevOut, Device, Error, Layout, ReduceOp, Result, Storage, UnaryOp};
+use tensor::{
+    AccelDevice, BackendStorage, BinaryOp, CmpOp, CpuStorage, CustomOp, DType, DevIn, DevOut,
+    Device, Error, Layout, ReduceOp, Result, Storage, UnaryOp,
+};
 
 /// A device of the `cuda` or `interp` kind. Clones are handles to one device.
 #[derive(Clone, Debug)]
@@ -29,7 +32,16 @@ impl GpuDevice {
     }
     /// The GPU device behind `device`, or an error naming the op that needed one.
     pub fn of<'a>(op: &str, device: &'a dyn AccelDevice) -> Result<&'a GpuDevice> {
-        device.as_any().downcast_ref::<GpuDevice>().ok_or_else(|| Error::op("ptx", format!("{op}: {}:{} is not a cuda or interp device", device.name(), device.ordinal())))
+        device.as_any().downcast_ref::<GpuDevice>().ok_or_else(|| {
+            Error::op(
+                "ptx",
+                format!(
+                    "{op}: {}:{} is not a cuda or interp device",
+                    device.name(),
+                    device.ordinal()
+                ),
+            )
+        })
     }
     pub fn backend(&self) -> &Arc<dyn Backend> {
         self.pool.backend()
@@ -39,11 +51,19 @@ impl GpuDevice {
     }
     /// New storage for `len` elements of `dtype` (contents unspecified).
     pub fn storage(&self, dtype: DType, len: usize) -> Result<GpuStorage> {
-        let bytes = len.checked_mul(dtype.size_in_bytes()).ok_or_else(|| Error::op("ptx", format!("{len} {dtype} elements overflow")))?;
+        let bytes = len
+            .checked_mul(dtype.size_in_bytes())
+            .ok_or_else(|| Error::op("ptx", format!("{len} {dtype} elements overflow")))?;
         Ok(GpuStorage { buf: Arc::new(self.pool.alloc(bytes)?), dtype, len, device: self.clone() })
     }
     /// Queues a launch (see [`Backend::launch`]).
-    pub fn launch(&self, module: &'static str, entry: &'static str, dims: super::LaunchDims, args: &[KernelArg]) -> Result<()> {
+    pub fn launch(
+        &self,
+        module: &'static str,
+        entry: &'static str,
+        dims: super::LaunchDims,
+        args: &[KernelArg],
+    ) -> Result<()> {
         self.backend().launch(module, entry, dims, args)
     }
     fn same(&self, other: &GpuDevice) -> bool {
@@ -87,31 +107,51 @@ impl GpuStorage {
     pub fn other<'a>(&self, op: &str, s: &'a dyn BackendStorage) -> Result<&'a GpuStorage> {
         match s.as_any().downcast_ref::<GpuStorage>() {
             Some(g) if g.device.same(&self.device) => Ok(g),
-            _ => Err(Error::op("ptx", format!("{op}: operands on different devices: {} and {}", self.device(), s.device()))),
+            _ => Err(Error::op(
+                "ptx",
+                format!(
+                    "{op}: operands on different devices: {} and {}",
+                    self.device(),
+                    s.device()
+                ),
+            )),
         }
     }
 }
 
 /// The storage behind an input of a fused op's accelerator body.
 pub fn input<'a>(op: &str, d: &DevIn<'a>) -> Result<&'a GpuStorage> {
-    d.storage.as_any().downcast_ref::<GpuStorage>().ok_or_else(|| Error::op("ptx", format!("{op}: an input is on {}, not a cuda or interp device", d.storage.device())))
+    d.storage.as_any().downcast_ref::<GpuStorage>().ok_or_else(|| {
+        Error::op(
+            "ptx",
+            format!("{op}: an input is on {}, not a cuda or interp device", d.storage.device()),
+        )
+    })
 }
 
 /// The storage behind an output of a fused op's accelerator body.
 pub fn output<'a, 'b>(op: &str, d: &'b mut DevOut<'a>) -> Result<&'b mut GpuStorage> {
     let dev = d.storage.device();
-    d.storage.as_any_mut().downcast_mut::<GpuStorage>().ok_or_else(|| Error::op("ptx", format!("{op}: an output is on {dev}, not a cuda or interp device")))
+    d.storage.as_any_mut().downcast_mut::<GpuStorage>().ok_or_else(|| {
+        Error::op("ptx", format!("{op}: an output is on {dev}, not a cuda or interp device"))
+    })
 }
 
 /// The outputs of a backward that computes only the gradients asked for: slot `i` holds the
 /// next output (its storage and layout) where `want[i]`, `None` elsewhere; the outputs come
 /// in slot order.
-pub fn wanted_outputs<const N: usize>(op: &'static str, want: &[bool; N], outs: &mut [DevOut<'_>]) -> Result<[Option<(GpuStorage, Layout)>; N]> {
+pub fn wanted_outputs<const N: usize>(
+    op: &'static str,
+    want: &[bool; N],
+    outs: &mut [DevOut<'_>],
+) -> Result<[Option<(GpuStorage, Layout)>; N]> {
     let mut slots: [Option<(GpuStorage, Layout)>; N] = std::array::from_fn(|_| None);
     let mut next = outs.iter_mut();
     for (w, slot) in want.iter().zip(slots.iter_mut()) {
         if *w {
-            let o = next.next().ok_or_else(|| Error::op(op, "fewer outputs than gradients asked for"))?;
+            let o = next
+                .next()
+                .ok_or_else(|| Error::op(op, "fewer outputs than gradients asked for"))?;
             let l = o.layout.clone();
             *slot = Some((output(op, o)?.clone(), l));
         }
@@ -151,7 +191,12 @@ impl AccelDevice for GpuDevice {
         ops::fill::arange(&s, start)?;
         Ok(s.arc())
     }
-    fn run_custom(&self, op: &dyn CustomOp, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn run_custom(
+        &self,
+        op: &dyn CustomOp,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         op.accel(self, ins, outs)
     }
     fn synchronize(&self) -> Result<()> {
@@ -189,7 +234,8 @@ impl BackendStorage for GpuStorage {
         if !bytes.is_empty() {
             self.device.backend().dtoh(c.addr() + start as u64, &mut bytes)?;
         }
-        CpuStorage::from_bytes(&bytes, c.dtype).ok_or_else(|| Error::op("download", "byte count does not fit the dtype"))
+        CpuStorage::from_bytes(&bytes, c.dtype)
+            .ok_or_else(|| Error::op("download", "byte count does not fit the dtype"))
     }
     fn contiguous(&self, layout: &Layout) -> Result<Storage> {
         Ok(ops::copy::contiguous(self, layout)?.arc())
@@ -200,14 +246,41 @@ impl BackendStorage for GpuStorage {
     fn unary(&self, layout: &Layout, op: UnaryOp) -> Result<Storage> {
         Ok(ops::elementwise::unary(self, layout, op)?.arc())
     }
-    fn binary(&self, layout: &Layout, rhs: &dyn BackendStorage, rl: &Layout, op: BinaryOp) -> Result<Storage> {
+    fn binary(
+        &self,
+        layout: &Layout,
+        rhs: &dyn BackendStorage,
+        rl: &Layout,
+        op: BinaryOp,
+    ) -> Result<Storage> {
         Ok(ops::elementwise::binary(self, layout, self.other("binary", rhs)?, rl, op)?.arc())
     }
-    fn cmp(&self, layout: &Layout, rhs: &dyn BackendStorage, rl: &Layout, op: CmpOp) -> Result<Storage> {
+    fn cmp(
+        &self,
+        layout: &Layout,
+        rhs: &dyn BackendStorage,
+        rl: &Layout,
+        op: CmpOp,
+    ) -> Result<Storage> {
         Ok(ops::elementwise::cmp(self, layout, self.other("cmp", rhs)?, rl, op)?.arc())
     }
-    fn where_cond(&self, layout: &Layout, t: &dyn BackendStorage, tl: &Layout, f: &dyn BackendStorage, fl: &Layout) -> Result<Storage> {
-        Ok(ops::elementwise::where_cond(self, layout, self.other("where", t)?, tl, self.other("where", f)?, fl)?.arc())
+    fn where_cond(
+        &self,
+        layout: &Layout,
+        t: &dyn BackendStorage,
+        tl: &Layout,
+        f: &dyn BackendStorage,
+        fl: &Layout,
+    ) -> Result<Storage> {
+        Ok(ops::elementwise::where_cond(
+            self,
+            layout,
+            self.other("where", t)?,
+            tl,
+            self.other("where", f)?,
+            fl,
+        )?
+        .arc())
     }
     fn reduce(&self, layout: &Layout, dim: usize, op: ReduceOp) -> Result<Storage> {
         Ok(ops::reduce::reduce(self, layout, dim, op)?.arc())
@@ -221,26 +294,82 @@ impl BackendStorage for GpuStorage {
     fn matmul(&self, layout: &Layout, rhs: &dyn BackendStorage, rl: &Layout) -> Result<Storage> {
         Ok(ops::matmul::matmul(self, layout, self.other("matmul", rhs)?, rl)?.arc())
     }
-    fn index_select(&self, layout: &Layout, ids: &dyn BackendStorage, il: &Layout, dim: usize) -> Result<Storage> {
+    fn index_select(
+        &self,
+        layout: &Layout,
+        ids: &dyn BackendStorage,
+        il: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
         Ok(ops::index::index_select(self, layout, self.other("index_select", ids)?, il, dim)?.arc())
     }
-    fn gather(&self, layout: &Layout, index: &dyn BackendStorage, il: &Layout, dim: usize) -> Result<Storage> {
+    fn gather(
+        &self,
+        layout: &Layout,
+        index: &dyn BackendStorage,
+        il: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
         Ok(ops::index::gather(self, layout, self.other("gather", index)?, il, dim)?.arc())
     }
-    fn scatter_add(&self, layout: &Layout, index: &dyn BackendStorage, il: &Layout, src: &dyn BackendStorage, sl: &Layout, dim: usize) -> Result<Storage> {
-        Ok(ops::index::scatter_add(self, layout, self.other("scatter_add", index)?, il, self.other("scatter_add", src)?, sl, dim)?.arc())
+    fn scatter_add(
+        &self,
+        layout: &Layout,
+        index: &dyn BackendStorage,
+        il: &Layout,
+        src: &dyn BackendStorage,
+        sl: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
+        Ok(ops::index::scatter_add(
+            self,
+            layout,
+            self.other("scatter_add", index)?,
+            il,
+            self.other("scatter_add", src)?,
+            sl,
+            dim,
+        )?
+        .arc())
     }
-    fn index_add(&self, layout: &Layout, ids: &dyn BackendStorage, il: &Layout, src: &dyn BackendStorage, sl: &Layout, dim: usize) -> Result<Storage> {
-        Ok(ops::index::index_add(self, layout, self.other("index_add", ids)?, il, self.other("index_add", src)?, sl, dim)?.arc())
+    fn index_add(
+        &self,
+        layout: &Layout,
+        ids: &dyn BackendStorage,
+        il: &Layout,
+        src: &dyn BackendStorage,
+        sl: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
+        Ok(ops::index::index_add(
+            self,
+            layout,
+            self.other("index_add", ids)?,
+            il,
+            self.other("index_add", src)?,
+            sl,
+            dim,
+        )?
+        .arc())
     }
-    fn concat(&self, layout: &Layout, rest: &[(&dyn BackendStorage, &Layout)], dim: usize) -> Result<Storage> {
+    fn concat(
+        &self,
+        layout: &Layout,
+        rest: &[(&dyn BackendStorage, &Layout)],
+        dim: usize,
+    ) -> Result<Storage> {
         let mut parts: Vec<(&GpuStorage, &Layout)> = vec![(self, layout)];
         for (s, l) in rest {
             parts.push((self.other("concat", *s)?, l));
         }
         Ok(ops::copy::concat(&parts, dim)?.arc())
     }
-    fn copy_into(&mut self, dst: &Layout, src: &dyn BackendStorage, src_layout: &Layout) -> Result<()> {
+    fn copy_into(
+        &mut self,
+        dst: &Layout,
+        src: &dyn BackendStorage,
+        src_layout: &Layout,
+    ) -> Result<()> {
         let src = self.other("copy_into", src)?.clone();
         ops::copy::copy_into(self, dst, &src, src_layout)
     }

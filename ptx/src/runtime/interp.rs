@@ -30,10 +30,19 @@ impl std::fmt::Debug for InterpBackend {
 
 impl InterpBackend {
     pub fn new(ordinal: usize, seed: u64) -> InterpBackend {
-        InterpBackend { ordinal, state: Mutex::new(State { machine: Machine::new(seed), modules: HashMap::new(), instructions: 0 }) }
+        InterpBackend {
+            ordinal,
+            state: Mutex::new(State {
+                machine: Machine::new(seed),
+                modules: HashMap::new(),
+                instructions: 0,
+            }),
+        }
     }
     fn state(&self) -> Result<std::sync::MutexGuard<'_, State>> {
-        self.state.lock().map_err(|_| Error::op("interp", "the interpreter's lock was poisoned by an earlier panic"))
+        self.state.lock().map_err(|_| {
+            Error::op("interp", "the interpreter's lock was poisoned by an earlier panic")
+        })
     }
     /// Instructions interpreted so far, all launches together.
     pub fn instructions(&self) -> u64 {
@@ -66,7 +75,9 @@ impl Backend for InterpBackend {
     }
     fn dtoh(&self, src: u64, dst: &mut [u8]) -> Result<()> {
         let st = self.state()?;
-        dst.copy_from_slice(st.machine.view(src, dst.len() as u64).map_err(|e| mem("download", e))?);
+        dst.copy_from_slice(
+            st.machine.view(src, dst.len() as u64).map_err(|e| mem("download", e))?,
+        );
         Ok(())
     }
     fn dtod(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
@@ -74,14 +85,28 @@ impl Backend for InterpBackend {
         let data = st.machine.read(src, bytes as u64).map_err(|e| mem("copy", e))?;
         st.machine.write(dst, &data).map_err(|e| mem("copy", e))
     }
-    fn launch(&self, module: &'static str, entry: &'static str, dims: LaunchDims, args: &[KernelArg]) -> Result<()> {
-        let what = || format!("{module}.{entry} grid {:?} block {:?} shared {}", dims.grid, dims.block, dims.shared);
+    fn launch(
+        &self,
+        module: &'static str,
+        entry: &'static str,
+        dims: LaunchDims,
+        args: &[KernelArg],
+    ) -> Result<()> {
+        let what = || {
+            format!(
+                "{module}.{entry} grid {:?} block {:?} shared {}",
+                dims.grid, dims.block, dims.shared
+            )
+        };
         let mut st = self.state()?;
         let m = match st.modules.get(module) {
             Some(m) => m.clone(),
             None => {
                 let text = modules::text(module)?;
-                let m = Arc::new(Module::parse(text, &format!("{module}.ptx")).map_err(|e| Error::op("interp", format!("{}: {e}", what())))?);
+                let m = Arc::new(
+                    Module::parse(text, &format!("{module}.ptx"))
+                        .map_err(|e| Error::op("interp", format!("{}: {e}", what())))?,
+                );
                 st.modules.insert(module, m.clone());
                 m
             }
@@ -99,11 +124,22 @@ impl Backend for InterpBackend {
                 KernelArg::Bytes(b) => Arg::Bytes(b.clone()),
             })
             .collect();
-        let report = st.machine.launch(&m, entry, dims.grid, dims.block, dims.shared, &args).map_err(|e| Error::op("interp", format!("{}: {e}", what())))?;
+        let report = st
+            .machine
+            .launch(&m, entry, dims.grid, dims.block, dims.shared, &args)
+            .map_err(|e| Error::op("interp", format!("{}: {e}", what())))?;
         st.instructions += report.instructions;
         if !report.is_clean() {
             let list: Vec<String> = report.problems.iter().take(5).map(|p| p.to_string()).collect();
-            return Err(Error::op("interp", format!("{}: the checker found {} problem(s):\n  {}", what(), report.problems.len(), list.join("\n  "))));
+            return Err(Error::op(
+                "interp",
+                format!(
+                    "{}: the checker found {} problem(s):\n  {}",
+                    what(),
+                    report.problems.len(),
+                    list.join("\n  ")
+                ),
+            ));
         }
         Ok(())
     }

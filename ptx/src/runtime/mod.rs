@@ -72,7 +72,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Device to device, queued.
     fn dtod(&self, dst: u64, src: u64, bytes: usize) -> Result<()>;
     /// Queues `entry` of the shipped module `module` (see [`crate::modules`]).
-    fn launch(&self, module: &'static str, entry: &'static str, dims: LaunchDims, args: &[KernelArg]) -> Result<()>;
+    fn launch(
+        &self,
+        module: &'static str,
+        entry: &'static str,
+        dims: LaunchDims,
+        args: &[KernelArg],
+    ) -> Result<()>;
     /// Waits for all queued work.
     fn synchronize(&self) -> Result<()>;
 }

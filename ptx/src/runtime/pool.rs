@@ -81,7 +81,12 @@ impl Pool {
                 }
                 c.in_use -= c.cached;
                 c.cached = 0;
-                self.backend.alloc(class).map_err(|e| Error::op("pool", format!("{bytes} bytes: {e} (and before emptying the cache: {first})")))?
+                self.backend.alloc(class).map_err(|e| {
+                    Error::op(
+                        "pool",
+                        format!("{bytes} bytes: {e} (and before emptying the cache: {first})"),
+                    )
+                })?
             }
         };
         c.in_use += class;
@@ -90,7 +95,14 @@ impl Pool {
         Ok(Buffer { addr, class, pool: self.clone() })
     }
     pub fn stats(&self) -> PoolStats {
-        self.cache().map(|c| PoolStats { in_use: c.in_use, cached: c.cached, peak: c.peak, driver_allocs: c.driver_allocs }).unwrap_or_default()
+        self.cache()
+            .map(|c| PoolStats {
+                in_use: c.in_use,
+                cached: c.cached,
+                peak: c.peak,
+                driver_allocs: c.driver_allocs,
+            })
+            .unwrap_or_default()
     }
     /// Frees everything cached (live buffers stay).
     pub fn trim(&self) -> Result<()> {

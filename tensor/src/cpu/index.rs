@@ -20,7 +20,12 @@ fn pre_post(dims: &[usize], dim: usize) -> (usize, usize) {
 }
 
 /// `out[p, j, q] = src[p, ids[j], q]`.
-pub fn index_select<T: Elem>(src: &[T], layout: &Layout, ids: &[i64], dim: usize) -> Result<Vec<T>> {
+pub fn index_select<T: Elem>(
+    src: &[T],
+    layout: &Layout,
+    ids: &[i64],
+    dim: usize,
+) -> Result<Vec<T>> {
     let dims = layout.dims();
     check_ids("index_select", ids, dims[dim])?;
     let data = copy_strided(src, layout);
@@ -41,9 +46,20 @@ pub fn index_select<T: Elem>(src: &[T], layout: &Layout, ids: &[i64], dim: usize
 
 /// For every position of `index` (shape `idims`), the source offset it reads or writes:
 /// the same position with coordinate `dim` replaced by the index value.
-fn gather_offsets(op: &'static str, sdims: &[usize], idx: &[i64], idims: &[usize], dim: usize) -> Result<Vec<usize>> {
+fn gather_offsets(
+    op: &'static str,
+    sdims: &[usize],
+    idx: &[i64],
+    idims: &[usize],
+    dim: usize,
+) -> Result<Vec<usize>> {
     if idims.len() != sdims.len() {
-        bail!(op, "index rank {} differs from input rank {} (index {idims:?}, input {sdims:?})", idims.len(), sdims.len())
+        bail!(
+            op,
+            "index rank {} differs from input rank {} (index {idims:?}, input {sdims:?})",
+            idims.len(),
+            sdims.len()
+        )
     }
     for d in 0..sdims.len() {
         if d != dim && idims[d] > sdims[d] {
@@ -67,14 +83,28 @@ fn gather_offsets(op: &'static str, sdims: &[usize], idx: &[i64], idims: &[usize
 }
 
 /// torch.gather: `out[..., j, ...] = src[..., index[..., j, ...], ...]` along `dim`.
-pub fn gather<T: Elem>(src: &[T], layout: &Layout, idx: &[i64], idims: &[usize], dim: usize) -> Result<Vec<T>> {
+pub fn gather<T: Elem>(
+    src: &[T],
+    layout: &Layout,
+    idx: &[i64],
+    idims: &[usize],
+    dim: usize,
+) -> Result<Vec<T>> {
     let offs = gather_offsets("gather", layout.dims(), idx, idims, dim)?;
     let data = copy_strided(src, layout);
     Ok(offs.iter().map(|&o| data[o]).collect())
 }
 
 /// A copy of `dst` with `src[pos]` added at the gathered offset of every `index` position.
-pub fn scatter_add<T: FloatElem>(dst: &[T], dl: &Layout, idx: &[i64], idims: &[usize], src: &[T], sl: &Layout, dim: usize) -> Result<Vec<T>> {
+pub fn scatter_add<T: FloatElem>(
+    dst: &[T],
+    dl: &Layout,
+    idx: &[i64],
+    idims: &[usize],
+    src: &[T],
+    sl: &Layout,
+    dim: usize,
+) -> Result<Vec<T>> {
     if sl.dims() != idims {
         bail!("scatter_add", "source shape {:?} differs from index shape {idims:?}", sl.dims())
     }
@@ -87,12 +117,24 @@ pub fn scatter_add<T: FloatElem>(dst: &[T], dl: &Layout, idx: &[i64], idims: &[u
 }
 
 /// A copy of `dst` with slice `j` of `src` added to slice `ids[j]` of `dst` along `dim`.
-pub fn index_add<T: FloatElem>(dst: &[T], dl: &Layout, ids: &[i64], src: &[T], sl: &Layout, dim: usize) -> Result<Vec<T>> {
+pub fn index_add<T: FloatElem>(
+    dst: &[T],
+    dl: &Layout,
+    ids: &[i64],
+    src: &[T],
+    sl: &Layout,
+    dim: usize,
+) -> Result<Vec<T>> {
     let dd = dl.dims();
     let mut expect = dd.to_vec();
     expect[dim] = ids.len();
     if sl.dims() != expect.as_slice() {
-        bail!("index_add", "source shape {:?} should be {expect:?} for {} indices into {dd:?}", sl.dims(), ids.len())
+        bail!(
+            "index_add",
+            "source shape {:?} should be {expect:?} for {} indices into {dd:?}",
+            sl.dims(),
+            ids.len()
+        )
     }
     check_ids("index_add", ids, dd[dim])?;
     let (pre, post) = pre_post(dd, dim);
@@ -104,7 +146,8 @@ pub fn index_add<T: FloatElem>(dst: &[T], dl: &Layout, ids: &[i64], src: &[T], s
     }
     // Parallel over column chunks: every thread owns whole columns, so no two write one place.
     let cols = post.min(256).max(1);
-    let chunks: Vec<(usize, usize)> = (0..post).step_by(cols).map(|c| (c, (c + cols).min(post))).collect();
+    let chunks: Vec<(usize, usize)> =
+        (0..post).step_by(cols).map(|c| (c, (c + cols).min(post))).collect();
     let acc_ptr = SendPtr(acc.as_mut_ptr());
     let body = |&(c0, c1): &(usize, usize)| {
         let acc = acc_ptr;
@@ -128,7 +171,11 @@ pub fn index_add<T: FloatElem>(dst: &[T], dl: &Layout, ids: &[i64], src: &[T], s
 }
 
 /// Concatenation along `dim`; `first` fixes the element type of every part.
-pub fn concat_parts<T: Elem>(_first: &[T], parts: &[(&CpuStorage, &Layout)], dim: usize) -> CpuStorage {
+pub fn concat_parts<T: Elem>(
+    _first: &[T],
+    parts: &[(&CpuStorage, &Layout)],
+    dim: usize,
+) -> CpuStorage {
     let dims0 = parts[0].1.dims();
     let (pre, post) = pre_post(dims0, dim);
     let total: usize = parts.iter().map(|(_, l)| l.dims()[dim]).sum();

@@ -17,11 +17,17 @@ pub fn copy_strided<T: Elem>(src: &[T], layout: &Layout) -> Vec<T> {
         return src[layout.offset()..layout.offset() + n].to_vec();
     }
     let mut out = vec![T::zeroed(); n];
-    for_each_row(&mut out, layout.dims(), [layout.strides()], [layout.offset()], |row, [o], [s]| {
-        for (i, y) in row.iter_mut().enumerate() {
-            *y = src[o + i * s];
-        }
-    });
+    for_each_row(
+        &mut out,
+        layout.dims(),
+        [layout.strides()],
+        [layout.offset()],
+        |row, [o], [s]| {
+            for (i, y) in row.iter_mut().enumerate() {
+                *y = src[o + i * s];
+            }
+        },
+    );
     out
 }
 
@@ -60,11 +66,17 @@ pub fn copy_into<T: Elem>(dst: &mut [T], dst_layout: &Layout, src: &[T], src_lay
 pub fn cast<T: Elem>(src: &[T], layout: &Layout, dtype: DType) -> CpuStorage {
     fn go<T: Elem, U: Elem>(src: &[T], layout: &Layout) -> CpuStorage {
         let mut out = vec![U::zeroed(); layout.numel()];
-        for_each_row(&mut out, layout.dims(), [layout.strides()], [layout.offset()], |row, [o], [s]| {
-            for (i, y) in row.iter_mut().enumerate() {
-                *y = U::from_f64_as(src[o + i * s].as_f64());
-            }
-        });
+        for_each_row(
+            &mut out,
+            layout.dims(),
+            [layout.strides()],
+            [layout.offset()],
+            |row, [o], [s]| {
+                for (i, y) in row.iter_mut().enumerate() {
+                    *y = U::from_f64_as(src[o + i * s].as_f64());
+                }
+            },
+        );
         U::wrap(out)
     }
     if T::DTYPE == dtype {
@@ -82,18 +94,24 @@ pub fn cast<T: Elem>(src: &[T], layout: &Layout, dtype: DType) -> CpuStorage {
 
 fn map1<T: FloatElem, F: Fn(T::C) -> T::C + Sync>(src: &[T], layout: &Layout, f: F) -> Vec<T> {
     let mut out = vec![T::zeroed(); layout.numel()];
-    for_each_row(&mut out, layout.dims(), [layout.strides()], [layout.offset()], |row, [o], [s]| {
-        if s == 1 {
-            let n = row.len();
-            for (y, x) in row.iter_mut().zip(&src[o..o + n]) {
-                *y = T::from_c(f(x.to_c()));
+    for_each_row(
+        &mut out,
+        layout.dims(),
+        [layout.strides()],
+        [layout.offset()],
+        |row, [o], [s]| {
+            if s == 1 {
+                let n = row.len();
+                for (y, x) in row.iter_mut().zip(&src[o..o + n]) {
+                    *y = T::from_c(f(x.to_c()));
+                }
+            } else {
+                for (i, y) in row.iter_mut().enumerate() {
+                    *y = T::from_c(f(src[o + i * s].to_c()));
+                }
             }
-        } else {
-            for (i, y) in row.iter_mut().enumerate() {
-                *y = T::from_c(f(src[o + i * s].to_c()));
-            }
-        }
-    });
+        },
+    );
     out
 }
 
@@ -160,35 +178,47 @@ pub fn unary<T: FloatElem>(src: &[T], layout: &Layout, op: UnaryOp) -> Vec<T> {
     }
 }
 
-fn map2<T: Elem, U: Elem, F: Fn(T, T) -> U + Sync>(a: &[T], la: &Layout, b: &[T], lb: &Layout, f: F) -> Vec<U> {
+fn map2<T: Elem, U: Elem, F: Fn(T, T) -> U + Sync>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    f: F,
+) -> Vec<U> {
     let mut out = vec![U::zeroed(); la.numel()];
-    for_each_row(&mut out, la.dims(), [la.strides(), lb.strides()], [la.offset(), lb.offset()], |row, [oa, ob], [sa, sb]| {
-        let n = row.len();
-        match (sa, sb) {
-            (1, 1) => {
-                for ((y, &x), &z) in row.iter_mut().zip(&a[oa..oa + n]).zip(&b[ob..ob + n]) {
-                    *y = f(x, z);
+    for_each_row(
+        &mut out,
+        la.dims(),
+        [la.strides(), lb.strides()],
+        [la.offset(), lb.offset()],
+        |row, [oa, ob], [sa, sb]| {
+            let n = row.len();
+            match (sa, sb) {
+                (1, 1) => {
+                    for ((y, &x), &z) in row.iter_mut().zip(&a[oa..oa + n]).zip(&b[ob..ob + n]) {
+                        *y = f(x, z);
+                    }
+                }
+                (1, 0) => {
+                    let z = b[ob];
+                    for (y, &x) in row.iter_mut().zip(&a[oa..oa + n]) {
+                        *y = f(x, z);
+                    }
+                }
+                (0, 1) => {
+                    let x = a[oa];
+                    for (y, &z) in row.iter_mut().zip(&b[ob..ob + n]) {
+                        *y = f(x, z);
+                    }
+                }
+                _ => {
+                    for (i, y) in row.iter_mut().enumerate() {
+                        *y = f(a[oa + i * sa], b[ob + i * sb]);
+                    }
                 }
             }
-            (1, 0) => {
-                let z = b[ob];
-                for (y, &x) in row.iter_mut().zip(&a[oa..oa + n]) {
-                    *y = f(x, z);
-                }
-            }
-            (0, 1) => {
-                let x = a[oa];
-                for (y, &z) in row.iter_mut().zip(&b[ob..ob + n]) {
-                    *y = f(x, z);
-                }
-            }
-            _ => {
-                for (i, y) in row.iter_mut().enumerate() {
-                    *y = f(a[oa + i * sa], b[ob + i * sb]);
-                }
-            }
-        }
-    });
+        },
+    );
     out
 }
 
@@ -231,12 +261,25 @@ pub fn cmp<T: Elem>(a: &[T], la: &Layout, b: &[T], lb: &Layout, op: CmpOp) -> Ve
     }
 }
 
-pub fn where_cond<C: Elem, T: Elem>(c: &[C], lc: &Layout, t: &[T], lt: &Layout, f: &[T], lf: &Layout) -> Vec<T> {
+pub fn where_cond<C: Elem, T: Elem>(
+    c: &[C],
+    lc: &Layout,
+    t: &[T],
+    lt: &Layout,
+    f: &[T],
+    lf: &Layout,
+) -> Vec<T> {
     let mut out = vec![T::zeroed(); lc.numel()];
-    for_each_row(&mut out, lc.dims(), [lc.strides(), lt.strides(), lf.strides()], [lc.offset(), lt.offset(), lf.offset()], |row, [oc, ot, of], [sc, st, sf]| {
-        for (i, y) in row.iter_mut().enumerate() {
-            *y = if c[oc + i * sc].as_f64() != 0.0 { t[ot + i * st] } else { f[of + i * sf] };
-        }
-    });
+    for_each_row(
+        &mut out,
+        lc.dims(),
+        [lc.strides(), lt.strides(), lf.strides()],
+        [lc.offset(), lt.offset(), lf.offset()],
+        |row, [oc, ot, of], [sc, st, sf]| {
+            for (i, y) in row.iter_mut().enumerate() {
+                *y = if c[oc + i * sc].as_f64() != 0.0 { t[ot + i * st] } else { f[of + i * sf] };
+            }
+        },
+    );
     out
 }

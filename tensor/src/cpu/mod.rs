@@ -14,7 +14,9 @@ pub use simd::{fma_peak_gflops, simd_path, Simd};
 /// The packed, cache-blocked matrix product on host slices, and its naive reference: what
 /// the CPU bodies of fused ops (attention, the chunked scan) call for their small products.
 pub mod gemm {
-    pub use super::matmul::gemm::{blocks_for, gemm, gemm_into, gemm_parallel, gemm_with, Blocks, GemmScalar, MatRef};
+    pub use super::matmul::gemm::{
+        blocks_for, gemm, gemm_into, gemm_parallel, gemm_with, Blocks, GemmScalar, MatRef,
+    };
     pub use super::matmul::kernels::{f32_avx512_tiles, Kernel};
     pub use super::matmul::naive::matmul_naive;
 }
@@ -36,7 +38,9 @@ macro_rules! float_dtype {
             CpuStorage::F64($v) => $body,
             CpuStorage::BF16($v) => $body,
             CpuStorage::F16($v) => $body,
-            CpuStorage::I64(_) | CpuStorage::U8(_) => return Err(Error::op($op, format!("needs a float tensor, got {}", $s.dtype()))),
+            CpuStorage::I64(_) | CpuStorage::U8(_) => {
+                return Err(Error::op($op, format!("needs a float tensor, got {}", $s.dtype())))
+            }
         }
     };
 }
@@ -48,7 +52,16 @@ macro_rules! float_pair {
             (CpuStorage::F64($a), CpuStorage::F64($b)) => $body,
             (CpuStorage::BF16($a), CpuStorage::BF16($b)) => $body,
             (CpuStorage::F16($a), CpuStorage::F16($b)) => $body,
-            (x, y) => return Err(Error::op($op, format!("needs two float tensors of one dtype, got {} and {}", x.dtype(), y.dtype()))),
+            (x, y) => {
+                return Err(Error::op(
+                    $op,
+                    format!(
+                        "needs two float tensors of one dtype, got {} and {}",
+                        x.dtype(),
+                        y.dtype()
+                    ),
+                ))
+            }
         }
     };
 }
@@ -60,7 +73,9 @@ impl CpuStorage {
 }
 
 fn cpu_of<'a>(op: &'static str, s: &'a dyn BackendStorage) -> Result<&'a CpuStorage> {
-    s.as_any().downcast_ref::<CpuStorage>().ok_or_else(|| Error::op(op, format!("operands on different devices (cpu and {})", s.device())))
+    s.as_any().downcast_ref::<CpuStorage>().ok_or_else(|| {
+        Error::op(op, format!("operands on different devices (cpu and {})", s.device()))
+    })
 }
 
 fn ids_of<'a>(op: &'static str, s: &'a CpuStorage) -> Result<&'a [i64]> {
@@ -83,10 +98,24 @@ impl CpuStorage {
     pub(crate) fn h_unary(&self, layout: &Layout, op: UnaryOp) -> Result<CpuStorage> {
         Ok(float_dtype!("unary", self, v => Elem::wrap(map::unary(v, layout, op))))
     }
-    pub(crate) fn h_binary(&self, layout: &Layout, rhs: &CpuStorage, rhs_layout: &Layout, op: BinaryOp) -> Result<CpuStorage> {
-        Ok(float_pair!("binary", self, rhs, a, b => Elem::wrap(map::binary(a, layout, b, rhs_layout, op))))
+    pub(crate) fn h_binary(
+        &self,
+        layout: &Layout,
+        rhs: &CpuStorage,
+        rhs_layout: &Layout,
+        op: BinaryOp,
+    ) -> Result<CpuStorage> {
+        Ok(
+            float_pair!("binary", self, rhs, a, b => Elem::wrap(map::binary(a, layout, b, rhs_layout, op))),
+        )
     }
-    pub(crate) fn h_cmp(&self, layout: &Layout, rhs: &CpuStorage, rhs_layout: &Layout, op: CmpOp) -> Result<CpuStorage> {
+    pub(crate) fn h_cmp(
+        &self,
+        layout: &Layout,
+        rhs: &CpuStorage,
+        rhs_layout: &Layout,
+        op: CmpOp,
+    ) -> Result<CpuStorage> {
         let out = match (self, rhs) {
             (CpuStorage::I64(a), CpuStorage::I64(b)) => map::cmp(a, layout, b, rhs_layout, op),
             (CpuStorage::U8(a), CpuStorage::U8(b)) => map::cmp(a, layout, b, rhs_layout, op),
@@ -94,7 +123,14 @@ impl CpuStorage {
         };
         Ok(CpuStorage::U8(out))
     }
-    pub(crate) fn h_where(&self, layout: &Layout, t: &CpuStorage, tl: &Layout, f: &CpuStorage, fl: &Layout) -> Result<CpuStorage> {
+    pub(crate) fn h_where(
+        &self,
+        layout: &Layout,
+        t: &CpuStorage,
+        tl: &Layout,
+        f: &CpuStorage,
+        fl: &Layout,
+    ) -> Result<CpuStorage> {
         if t.dtype() != f.dtype() {
             bail!("where", "branches have dtypes {} and {}", t.dtype(), f.dtype())
         }
@@ -111,29 +147,75 @@ impl CpuStorage {
     pub(crate) fn h_softmax(&self, layout: &Layout, dim: usize, log: bool) -> Result<CpuStorage> {
         Ok(float_dtype!("softmax", self, v => Elem::wrap(reduce::softmax(v, layout, dim, log))))
     }
-    pub(crate) fn h_cumsum(&self, layout: &Layout, dim: usize, reverse: bool) -> Result<CpuStorage> {
+    pub(crate) fn h_cumsum(
+        &self,
+        layout: &Layout,
+        dim: usize,
+        reverse: bool,
+    ) -> Result<CpuStorage> {
         Ok(float_dtype!("cumsum", self, v => Elem::wrap(reduce::cumsum(v, layout, dim, reverse))))
     }
-    pub(crate) fn h_matmul(&self, layout: &Layout, rhs: &CpuStorage, rhs_layout: &Layout) -> Result<CpuStorage> {
+    pub(crate) fn h_matmul(
+        &self,
+        layout: &Layout,
+        rhs: &CpuStorage,
+        rhs_layout: &Layout,
+    ) -> Result<CpuStorage> {
         matmul::matmul_storage(self, layout, rhs, rhs_layout)
     }
-    pub(crate) fn h_index_select(&self, layout: &Layout, ids: &CpuStorage, ids_layout: &Layout, dim: usize) -> Result<CpuStorage> {
+    pub(crate) fn h_index_select(
+        &self,
+        layout: &Layout,
+        ids: &CpuStorage,
+        ids_layout: &Layout,
+        dim: usize,
+    ) -> Result<CpuStorage> {
         let ids = map::copy_strided(ids_of("index_select", ids)?, ids_layout);
         Ok(any_dtype!(self, v => Elem::wrap(index::index_select(v, layout, &ids, dim)?)))
     }
-    pub(crate) fn h_gather(&self, layout: &Layout, index: &CpuStorage, il: &Layout, dim: usize) -> Result<CpuStorage> {
+    pub(crate) fn h_gather(
+        &self,
+        layout: &Layout,
+        index: &CpuStorage,
+        il: &Layout,
+        dim: usize,
+    ) -> Result<CpuStorage> {
         let idx = map::copy_strided(ids_of("gather", index)?, il);
         Ok(any_dtype!(self, v => Elem::wrap(index::gather(v, layout, &idx, il.dims(), dim)?)))
     }
-    pub(crate) fn h_scatter_add(&self, layout: &Layout, index: &CpuStorage, il: &Layout, src: &CpuStorage, sl: &Layout, dim: usize) -> Result<CpuStorage> {
+    pub(crate) fn h_scatter_add(
+        &self,
+        layout: &Layout,
+        index: &CpuStorage,
+        il: &Layout,
+        src: &CpuStorage,
+        sl: &Layout,
+        dim: usize,
+    ) -> Result<CpuStorage> {
         let idx = map::copy_strided(ids_of("scatter_add", index)?, il);
-        Ok(float_pair!("scatter_add", self, src, d, s => Elem::wrap(index::scatter_add(d, layout, &idx, il.dims(), s, sl, dim)?)))
+        Ok(
+            float_pair!("scatter_add", self, src, d, s => Elem::wrap(index::scatter_add(d, layout, &idx, il.dims(), s, sl, dim)?)),
+        )
     }
-    pub(crate) fn h_index_add(&self, layout: &Layout, ids: &CpuStorage, il: &Layout, src: &CpuStorage, sl: &Layout, dim: usize) -> Result<CpuStorage> {
+    pub(crate) fn h_index_add(
+        &self,
+        layout: &Layout,
+        ids: &CpuStorage,
+        il: &Layout,
+        src: &CpuStorage,
+        sl: &Layout,
+        dim: usize,
+    ) -> Result<CpuStorage> {
         let ids = map::copy_strided(ids_of("index_add", ids)?, il);
-        Ok(float_pair!("index_add", self, src, d, s => Elem::wrap(index::index_add(d, layout, &ids, s, sl, dim)?)))
+        Ok(
+            float_pair!("index_add", self, src, d, s => Elem::wrap(index::index_add(d, layout, &ids, s, sl, dim)?)),
+        )
     }
-    pub(crate) fn h_concat(&self, parts: &[(&CpuStorage, &Layout)], dim: usize) -> Result<CpuStorage> {
+    pub(crate) fn h_concat(
+        &self,
+        parts: &[(&CpuStorage, &Layout)],
+        dim: usize,
+    ) -> Result<CpuStorage> {
         for (s, _) in parts {
             if s.dtype() != self.dtype() {
                 bail!("concat", "dtypes differ: {} and {}", self.dtype(), s.dtype())
@@ -141,7 +223,12 @@ impl CpuStorage {
         }
         Ok(any_dtype!(self, v => index::concat_parts(v, parts, dim)))
     }
-    pub(crate) fn h_copy_into(&mut self, dst: &Layout, src: &CpuStorage, src_layout: &Layout) -> Result<()> {
+    pub(crate) fn h_copy_into(
+        &mut self,
+        dst: &Layout,
+        src: &CpuStorage,
+        src_layout: &Layout,
+    ) -> Result<()> {
         if src.dtype() != self.dtype() {
             bail!("copy_into", "dtypes differ: {} into {}", src.dtype(), self.dtype())
         }
@@ -149,7 +236,12 @@ impl CpuStorage {
             bail!("copy_into", "shapes differ: {:?} into {:?}", src_layout.dims(), dst.dims())
         }
         if dst.storage_extent() > self.len() {
-            bail!("copy_into", "destination {:?} reaches past a storage of {} elements", dst, self.len())
+            bail!(
+                "copy_into",
+                "destination {:?} reaches past a storage of {} elements",
+                dst,
+                self.len()
+            )
         }
         any_dtype!(self, d => {
             let s = Elem::slice(src).expect("dtypes checked equal");
@@ -187,13 +279,32 @@ impl BackendStorage for CpuStorage {
     fn unary(&self, layout: &Layout, op: UnaryOp) -> Result<Storage> {
         self.h_unary(layout, op).map(CpuStorage::arc)
     }
-    fn binary(&self, layout: &Layout, rhs: &dyn BackendStorage, rhs_layout: &Layout, op: BinaryOp) -> Result<Storage> {
+    fn binary(
+        &self,
+        layout: &Layout,
+        rhs: &dyn BackendStorage,
+        rhs_layout: &Layout,
+        op: BinaryOp,
+    ) -> Result<Storage> {
         self.h_binary(layout, cpu_of("binary", rhs)?, rhs_layout, op).map(CpuStorage::arc)
     }
-    fn cmp(&self, layout: &Layout, rhs: &dyn BackendStorage, rhs_layout: &Layout, op: CmpOp) -> Result<Storage> {
+    fn cmp(
+        &self,
+        layout: &Layout,
+        rhs: &dyn BackendStorage,
+        rhs_layout: &Layout,
+        op: CmpOp,
+    ) -> Result<Storage> {
         self.h_cmp(layout, cpu_of("cmp", rhs)?, rhs_layout, op).map(CpuStorage::arc)
     }
-    fn where_cond(&self, layout: &Layout, t: &dyn BackendStorage, tl: &Layout, f: &dyn BackendStorage, fl: &Layout) -> Result<Storage> {
+    fn where_cond(
+        &self,
+        layout: &Layout,
+        t: &dyn BackendStorage,
+        tl: &Layout,
+        f: &dyn BackendStorage,
+        fl: &Layout,
+    ) -> Result<Storage> {
         self.h_where(layout, cpu_of("where", t)?, tl, cpu_of("where", f)?, fl).map(CpuStorage::arc)
     }
     fn reduce(&self, layout: &Layout, dim: usize, op: ReduceOp) -> Result<Storage> {
@@ -205,29 +316,82 @@ impl BackendStorage for CpuStorage {
     fn cumsum(&self, layout: &Layout, dim: usize, reverse: bool) -> Result<Storage> {
         self.h_cumsum(layout, dim, reverse).map(CpuStorage::arc)
     }
-    fn matmul(&self, layout: &Layout, rhs: &dyn BackendStorage, rhs_layout: &Layout) -> Result<Storage> {
+    fn matmul(
+        &self,
+        layout: &Layout,
+        rhs: &dyn BackendStorage,
+        rhs_layout: &Layout,
+    ) -> Result<Storage> {
         self.h_matmul(layout, cpu_of("matmul", rhs)?, rhs_layout).map(CpuStorage::arc)
     }
-    fn index_select(&self, layout: &Layout, ids: &dyn BackendStorage, ids_layout: &Layout, dim: usize) -> Result<Storage> {
-        self.h_index_select(layout, cpu_of("index_select", ids)?, ids_layout, dim).map(CpuStorage::arc)
+    fn index_select(
+        &self,
+        layout: &Layout,
+        ids: &dyn BackendStorage,
+        ids_layout: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
+        self.h_index_select(layout, cpu_of("index_select", ids)?, ids_layout, dim)
+            .map(CpuStorage::arc)
     }
-    fn gather(&self, layout: &Layout, index: &dyn BackendStorage, il: &Layout, dim: usize) -> Result<Storage> {
+    fn gather(
+        &self,
+        layout: &Layout,
+        index: &dyn BackendStorage,
+        il: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
         self.h_gather(layout, cpu_of("gather", index)?, il, dim).map(CpuStorage::arc)
     }
-    fn scatter_add(&self, layout: &Layout, index: &dyn BackendStorage, il: &Layout, src: &dyn BackendStorage, sl: &Layout, dim: usize) -> Result<Storage> {
-        self.h_scatter_add(layout, cpu_of("scatter_add", index)?, il, cpu_of("scatter_add", src)?, sl, dim).map(CpuStorage::arc)
+    fn scatter_add(
+        &self,
+        layout: &Layout,
+        index: &dyn BackendStorage,
+        il: &Layout,
+        src: &dyn BackendStorage,
+        sl: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
+        self.h_scatter_add(
+            layout,
+            cpu_of("scatter_add", index)?,
+            il,
+            cpu_of("scatter_add", src)?,
+            sl,
+            dim,
+        )
+        .map(CpuStorage::arc)
     }
-    fn index_add(&self, layout: &Layout, ids: &dyn BackendStorage, il: &Layout, src: &dyn BackendStorage, sl: &Layout, dim: usize) -> Result<Storage> {
-        self.h_index_add(layout, cpu_of("index_add", ids)?, il, cpu_of("index_add", src)?, sl, dim).map(CpuStorage::arc)
+    fn index_add(
+        &self,
+        layout: &Layout,
+        ids: &dyn BackendStorage,
+        il: &Layout,
+        src: &dyn BackendStorage,
+        sl: &Layout,
+        dim: usize,
+    ) -> Result<Storage> {
+        self.h_index_add(layout, cpu_of("index_add", ids)?, il, cpu_of("index_add", src)?, sl, dim)
+            .map(CpuStorage::arc)
     }
-    fn concat(&self, layout: &Layout, rest: &[(&dyn BackendStorage, &Layout)], dim: usize) -> Result<Storage> {
+    fn concat(
+        &self,
+        layout: &Layout,
+        rest: &[(&dyn BackendStorage, &Layout)],
+        dim: usize,
+    ) -> Result<Storage> {
         let mut parts: Vec<(&CpuStorage, &Layout)> = vec![(self, layout)];
         for (s, l) in rest {
             parts.push((cpu_of("concat", *s)?, l));
         }
         self.h_concat(&parts, dim).map(CpuStorage::arc)
     }
-    fn copy_into(&mut self, dst: &Layout, src: &dyn BackendStorage, src_layout: &Layout) -> Result<()> {
+    fn copy_into(
+        &mut self,
+        dst: &Layout,
+        src: &dyn BackendStorage,
+        src_layout: &Layout,
+    ) -> Result<()> {
         self.h_copy_into(dst, cpu_of("copy_into", src)?, src_layout)
     }
 }

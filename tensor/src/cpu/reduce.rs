@@ -10,9 +10,17 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 
 /// The contiguous data and the `(pre, len, post)` split around `dim`.
-fn split<'a, T: Elem>(src: &'a [T], layout: &Layout, dim: usize) -> (Cow<'a, [T]>, usize, usize, usize) {
+fn split<'a, T: Elem>(
+    src: &'a [T],
+    layout: &Layout,
+    dim: usize,
+) -> (Cow<'a, [T]>, usize, usize, usize) {
     let dims = layout.dims();
-    let data = if layout.is_contiguous() && layout.numel() > 0 { Cow::Borrowed(&src[layout.offset()..layout.offset() + layout.numel()]) } else { Cow::Owned(copy_strided(src, layout)) };
+    let data = if layout.is_contiguous() && layout.numel() > 0 {
+        Cow::Borrowed(&src[layout.offset()..layout.offset() + layout.numel()])
+    } else {
+        Cow::Owned(copy_strided(src, layout))
+    };
     let pre = dims[..dim].iter().product();
     let post = dims[dim + 1..].iter().product();
     (data, pre, dims[dim], post)
@@ -22,7 +30,12 @@ fn split<'a, T: Elem>(src: &'a [T], layout: &Layout, dim: usize) -> (Cow<'a, [T]
 const PAR_MIN: usize = 1 << 14;
 
 /// Runs `f(pre_index, out_block)` over the `pre` blocks of an output of `pre * block` elements.
-fn par_blocks<O: Send, F: Fn(usize, &mut [O]) + Sync>(out: &mut [O], block: usize, work: usize, f: F) {
+fn par_blocks<O: Send, F: Fn(usize, &mut [O]) + Sync>(
+    out: &mut [O],
+    block: usize,
+    work: usize,
+    f: F,
+) {
     if block == 0 {
         return;
     }
@@ -127,7 +140,9 @@ fn reduce_rows<T: FloatElem>(op: ReduceOp, block: &[T], len: usize, post: usize,
     for row in block.chunks_exact(post).take(len) {
         match op {
             ReduceOp::Sum => acc.iter_mut().zip(row).for_each(|(a, v)| *a += v.to_c()),
-            ReduceOp::Max | ReduceOp::LogSumExp => acc.iter_mut().zip(row).for_each(|(a, v)| *a = a.max(v.to_c())),
+            ReduceOp::Max | ReduceOp::LogSumExp => {
+                acc.iter_mut().zip(row).for_each(|(a, v)| *a = a.max(v.to_c()))
+            }
             ReduceOp::Min => acc.iter_mut().zip(row).for_each(|(a, v)| *a = a.min(v.to_c())),
             ReduceOp::ArgMax | ReduceOp::ArgMin => unreachable!(),
         }

@@ -48,7 +48,9 @@ impl Simd {
         match self {
             Simd::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx2 => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+            Simd::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => Simd::Avx2.is_present() && std::is_x86_feature_detected!("avx512f"),
             #[cfg(not(target_arch = "x86_64"))]
@@ -120,7 +122,10 @@ pub fn simd_path() -> &'static str {
 /// are summed. It is what a perfect GEMM micro-kernel could sustain, the yardstick for the
 /// benchmarks' "% of peak". (With more threads than cores it measures the cores shared.)
 pub fn fma_peak_gflops(threads: usize) -> f64 {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().expect("build a thread pool for the FMA probe");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .expect("build a thread pool for the FMA probe");
     let simd = Simd::widest();
     pool.broadcast(|_| fma_peak_one(simd, 0.5)).iter().sum()
 }

@@ -10,7 +10,10 @@ pub const PAR_MIN: usize = 1 << 15;
 
 /// Merges adjacent dims that every operand can address with one stride, and drops size-1
 /// dims. Returns the merged shape and each operand's strides over it.
-pub fn coalesce<const N: usize>(shape: &[usize], strides: [&[usize]; N]) -> (Vec<usize>, [Vec<usize>; N]) {
+pub fn coalesce<const N: usize>(
+    shape: &[usize],
+    strides: [&[usize]; N],
+) -> (Vec<usize>, [Vec<usize>; N]) {
     let mut out_shape: Vec<usize> = Vec::with_capacity(shape.len());
     let mut out_strides: [Vec<usize>; N] = std::array::from_fn(|_| Vec::with_capacity(shape.len()));
     // Walk from the innermost dim outwards, merging into the last pushed dim when possible.
@@ -80,8 +83,13 @@ impl<const N: usize> Walker<N> {
 /// Calls `f(out_row, offsets, inner_strides)` for every row of a contiguous output of
 /// `shape`, where `offsets[o]` is where operand `o`'s row starts and `inner_strides[o]` its
 /// stride along the row. Rows are spread over rayon tasks when the output is large.
-pub fn for_each_row<const N: usize, O, F>(out: &mut [O], shape: &[usize], strides: [&[usize]; N], base: [usize; N], f: F)
-where
+pub fn for_each_row<const N: usize, O, F>(
+    out: &mut [O],
+    shape: &[usize],
+    strides: [&[usize]; N],
+    base: [usize; N],
+    f: F,
+) where
     O: Send,
     F: Fn(&mut [O], [usize; N], [usize; N]) + Sync,
 {
@@ -95,7 +103,8 @@ where
         None => (1, [0; N], vec![], std::array::from_fn(|_| vec![])),
         Some((&last, rest)) => {
             let inner_strides = std::array::from_fn(|o| *cstrides[o].last().unwrap());
-            let outer_strides: [Vec<usize>; N] = std::array::from_fn(|o| cstrides[o][..rest.len()].to_vec());
+            let outer_strides: [Vec<usize>; N] =
+                std::array::from_fn(|o| cstrides[o][..rest.len()].to_vec());
             (last, inner_strides, rest.to_vec(), outer_strides)
         }
     };
@@ -122,7 +131,9 @@ where
     }
     let tasks = 4 * rayon::current_num_threads();
     let rows_per_task = rows.div_ceil(tasks).max(PAR_MIN.div_ceil(inner));
-    out.par_chunks_mut(rows_per_task * inner).enumerate().for_each(|(i, chunk)| run(chunk, i * rows_per_task));
+    out.par_chunks_mut(rows_per_task * inner)
+        .enumerate()
+        .for_each(|(i, chunk)| run(chunk, i * rows_per_task));
 }
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_375;
 const LN2_LO: f32 = -2.121_944_4e-4;
 /// `e^r ~ 1 + r + r^2 (P[5] + r (P[4] + ... + r P[0]))` on `|r| <= ln 2 / 2`.
-const P: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
+const P: [f32; 6] =
+    [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
 /// Below: 0. `ln(f32::MIN_POSITIVE)`.
 const LO: f32 = -87.336_55;
 /// Above: `inf` (keeps `n <= 127`, so `2^n` is one exponent field).
@@ -148,7 +149,10 @@ unsafe fn exp8(x: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
         p = _mm256_fmadd_ps(p, r, s(c));
     }
     let y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), s(1.0));
-    let scale = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127))));
+    let scale = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+        _mm256_cvttps_epi32(n),
+        _mm256_set1_epi32(127),
+    )));
     let e = _mm256_mul_ps(y, scale);
     let e = _mm256_blendv_ps(e, _mm256_setzero_ps(), under);
     let e = _mm256_blendv_ps(e, s(f32::INFINITY), over);
@@ -198,7 +202,11 @@ mod tests {
             let (mut a, mut b) = (v.clone(), v.clone());
             let sa = exp_sub_sum_portable(&mut a, m);
             let sb = exp_sub_sum(&mut b, m);
-            assert_eq!(a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), "len {len}");
+            assert_eq!(
+                a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                "len {len}"
+            );
             assert_eq!(sa.to_bits(), sb.to_bits(), "len {len}");
             for (x, e) in v.iter().zip(&a) {
                 assert_eq!(e.to_bits(), exp_scalar(x - m).to_bits());

@@ -14,7 +14,9 @@ use super::{row_lse, rows_cols};
 use crate::var::{Backward, Var};
 use ptx::ops::fused_args::{inputs, outputs};
 use rayon::prelude::*;
-use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{
+    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Real, Result, Tensor,
+};
 
 /// Forward: `(logits [N, V], targets [N]) -> (loss [], lse [N], count [])`. On a GPU:
 /// `ce_fwd_rows_{f32,f64}` (a block per row) then `ce_fwd_finish_{f32,f64}` (the rows summed
@@ -41,7 +43,11 @@ fn target(t: i64, i: usize, v: usize, ignore: Option<i64>) -> Result<Option<usiz
     Ok(Some(t as usize))
 }
 
-fn forward_cpu<T: Real + tensor::Elem>(ins: &[HostIn], outs: &mut [HostOut], ignore: Option<i64>) -> Result<()> {
+fn forward_cpu<T: Real + tensor::Elem>(
+    ins: &[HostIn],
+    outs: &mut [HostOut],
+    ignore: Option<i64>,
+) -> Result<()> {
     let (n, v) = rows_cols("cross_entropy", ins[0].dims())?;
     let z = ins[0].values::<T>()?;
     let t = ins[1].values::<i64>()?;
@@ -59,7 +65,11 @@ fn forward_cpu<T: Real + tensor::Elem>(ins: &[HostIn], outs: &mut [HostOut], ign
     outs[2].write(&[T::from_f64(count as f64)])
 }
 
-fn backward_cpu<T: Real + tensor::Elem>(ins: &[HostIn], outs: &mut [HostOut], ignore: Option<i64>) -> Result<()> {
+fn backward_cpu<T: Real + tensor::Elem>(
+    ins: &[HostIn],
+    outs: &mut [HostOut],
+    ignore: Option<i64>,
+) -> Result<()> {
     let (n, v) = rows_cols("cross_entropy", ins[0].dims())?;
     let z = ins[0].values::<T>()?;
     let t = ins[1].values::<i64>()?;
@@ -68,7 +78,8 @@ fn backward_cpu<T: Real + tensor::Elem>(ins: &[HostIn], outs: &mut [HostOut], ig
     let g = ins[4].values::<T>()?[0];
     let scale = if count > T::ZERO { g / count } else { T::ZERO };
     let mut d = vec![T::ZERO; n * v];
-    let targets: Vec<Option<usize>> = (0..n).map(|i| target(t[i], i, v, ignore)).collect::<Result<_>>()?;
+    let targets: Vec<Option<usize>> =
+        (0..n).map(|i| target(t[i], i, v, ignore)).collect::<Result<_>>()?;
     d.par_chunks_mut(v.max(1)).zip(z.par_chunks(v.max(1))).enumerate().for_each(|(i, (di, zi))| {
         if let Some(ti) = targets[i] {
             for (o, &x) in di.iter_mut().zip(zi) {
@@ -90,9 +101,16 @@ impl CustomOp for CrossEntropyForward {
             _ => forward_cpu::<f32>(ins, outs, self.ignore_index),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let ins = inputs(self.name(), ins)?;
-        let [loss, lse, count]: [_; 3] = outputs(self.name(), outs)?.try_into().map_err(|_| tensor::Error::op(self.name(), "expects outputs loss, lse and count"))?;
+        let [loss, lse, count]: [_; 3] = outputs(self.name(), outs)?
+            .try_into()
+            .map_err(|_| tensor::Error::op(self.name(), "expects outputs loss, lse and count"))?;
         ptx::ops::loss::cross_entropy_forward(ins[0], ins[1], loss, lse, count, self.ignore_index)
     }
 }
@@ -107,10 +125,25 @@ impl CustomOp for CrossEntropyBackward {
             _ => backward_cpu::<f32>(ins, outs, self.ignore_index),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let ins = inputs(self.name(), ins)?;
-        let Some(dz) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
-        ptx::ops::loss::cross_entropy_backward(ins[0], ins[1], ins[2], ins[3], ins[4], dz, self.ignore_index)
+        let Some(dz) = outputs(self.name(), outs)?.into_iter().next() else {
+            bail!(self.name(), "expects an output")
+        };
+        ptx::ops::loss::cross_entropy_backward(
+            ins[0],
+            ins[1],
+            ins[2],
+            ins[3],
+            ins[4],
+            dz,
+            self.ignore_index,
+        )
     }
 }
 
@@ -131,7 +164,11 @@ impl Backward for CrossEntropy {
         let cd = self.lse.dtype();
         let g = g.to_dtype(cd)?;
         let op = CrossEntropyBackward { ignore_index: self.ignore_index };
-        let d = Tensor::apply_op(&op, &[&self.logits, &self.targets, &self.lse, &self.count, &g], &[(self.logits.dims().into(), cd)])?;
+        let d = Tensor::apply_op(
+            &op,
+            &[&self.logits, &self.targets, &self.lse, &self.count, &g],
+            &[(self.logits.dims().into(), cd)],
+        )?;
         Ok(vec![d.into_iter().next()])
     }
 }
@@ -142,12 +179,30 @@ impl Backward for CrossEntropy {
 pub fn cross_entropy(logits: &Var, targets: &Tensor, ignore_index: Option<i64>) -> Result<Var> {
     let (n, _) = rows_cols("cross_entropy", logits.dims())?;
     if targets.dtype() != DType::I64 || targets.numel() != n {
-        bail!("cross_entropy", "targets must be i64 with one value per row: logits {:?}, targets {:?} {}", logits.dims(), targets.dims(), targets.dtype())
+        bail!(
+            "cross_entropy",
+            "targets must be i64 with one value per row: logits {:?}, targets {:?} {}",
+            logits.dims(),
+            targets.dims(),
+            targets.dtype()
+        )
     }
     let cd = logits.dtype().compute();
     let op = CrossEntropyForward { ignore_index };
-    let mut outs = Tensor::apply_op(&op, &[logits.value(), targets], &[(().into(), cd), (n.into(), cd), (().into(), cd)])?.into_iter();
-    let (loss, lse, count) = (outs.next().expect("loss"), outs.next().expect("lse"), outs.next().expect("count"));
-    let back = CrossEntropy { logits: logits.value().clone(), targets: targets.clone(), lse, count, ignore_index };
+    let mut outs = Tensor::apply_op(
+        &op,
+        &[logits.value(), targets],
+        &[(().into(), cd), (n.into(), cd), (().into(), cd)],
+    )?
+    .into_iter();
+    let (loss, lse, count) =
+        (outs.next().expect("loss"), outs.next().expect("lse"), outs.next().expect("count"));
+    let back = CrossEntropy {
+        logits: logits.value().clone(),
+        targets: targets.clone(),
+        lse,
+        count,
+        ignore_index,
+    };
     Ok(Var::from_op1(back, &[logits], loss))
 }

@@ -14,7 +14,9 @@ use super::{row_lse, rows_cols};
 use crate::var::{Backward, Var};
 use ptx::ops::fused_args::{inputs, outputs};
 use rayon::prelude::*;
-use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{
+    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor,
+};
 
 /// Forward: `(student [N, V], teacher [N, V]) -> (kl [], lse_s [N], lse_t [N])`. On a GPU:
 /// `kl_fwd_rows_{f32,f64}` (a block per row) then `mean_finish_{f32,f64}` (`ptx/kernels/loss.cu`).
@@ -30,7 +32,9 @@ struct KlBackward {
 fn forward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], temp: f64) -> Result<()> {
     let (n, v) = rows_cols("kl_div", ins[0].dims())?;
     let inv_t = T::from_f64(1.0 / temp);
-    let scaled = |h: &HostIn| -> Result<Vec<T>> { Ok(h.values::<T>()?.iter().map(|&x| x * inv_t).collect()) };
+    let scaled = |h: &HostIn| -> Result<Vec<T>> {
+        Ok(h.values::<T>()?.iter().map(|&x| x * inv_t).collect())
+    };
     let (zs, zt) = (scaled(&ins[0])?, scaled(&ins[1])?);
     let lse_s: Vec<T> = zs.par_chunks(v.max(1)).take(n).map(row_lse).collect();
     let lse_t: Vec<T> = zt.par_chunks(v.max(1)).take(n).map(row_lse).collect();
@@ -82,9 +86,16 @@ impl CustomOp for KlForward {
             _ => forward_cpu::<f32>(ins, outs, self.temperature),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let ins = inputs(self.name(), ins)?;
-        let [kl, lse_s, lse_t]: [_; 3] = outputs(self.name(), outs)?.try_into().map_err(|_| tensor::Error::op(self.name(), "expects outputs kl, lse_s and lse_t"))?;
+        let [kl, lse_s, lse_t]: [_; 3] = outputs(self.name(), outs)?
+            .try_into()
+            .map_err(|_| tensor::Error::op(self.name(), "expects outputs kl, lse_s and lse_t"))?;
         ptx::ops::loss::kl_forward(ins[0], ins[1], kl, lse_s, lse_t, self.temperature)
     }
 }
@@ -99,9 +110,16 @@ impl CustomOp for KlBackward {
             _ => backward_cpu::<f32>(ins, outs, self.temperature),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let ins = inputs(self.name(), ins)?;
-        let Some(dz) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        let Some(dz) = outputs(self.name(), outs)?.into_iter().next() else {
+            bail!(self.name(), "expects an output")
+        };
         ptx::ops::loss::kl_backward(ins[0], ins[1], ins[2], ins[3], ins[4], dz, self.temperature)
     }
 }
@@ -133,7 +151,12 @@ impl Backward for KlToTeacher {
 /// data. The result is in the compute dtype of the student's logits.
 pub fn kl_div(student_logits: &Var, teacher_logits: &Tensor, temperature: f64) -> Result<Var> {
     if student_logits.dims() != teacher_logits.dims() {
-        bail!("kl_div", "student logits {:?} and teacher logits {:?} differ in shape", student_logits.dims(), teacher_logits.dims())
+        bail!(
+            "kl_div",
+            "student logits {:?} and teacher logits {:?} differ in shape",
+            student_logits.dims(),
+            teacher_logits.dims()
+        )
     }
     if !(temperature > 0.0 && temperature.is_finite()) {
         bail!("kl_div", "temperature must be positive, got {temperature}")
@@ -141,8 +164,19 @@ pub fn kl_div(student_logits: &Var, teacher_logits: &Tensor, temperature: f64) -
     let (n, _) = rows_cols("kl_div", student_logits.dims())?;
     let cd = student_logits.dtype().compute();
     let op = KlForward { temperature };
-    let outs = Tensor::apply_op(&op, &[student_logits.value(), teacher_logits], &[(().into(), cd), (n.into(), cd), (n.into(), cd)])?;
-    let [kl, lse_s, lse_t]: [Tensor; 3] = outs.try_into().map_err(|_| tensor::Error::op("kl_div", "expected three outputs"))?;
-    let back = KlToTeacher { student: student_logits.value().clone(), teacher: teacher_logits.clone(), lse_s, lse_t, temperature };
+    let outs = Tensor::apply_op(
+        &op,
+        &[student_logits.value(), teacher_logits],
+        &[(().into(), cd), (n.into(), cd), (n.into(), cd)],
+    )?;
+    let [kl, lse_s, lse_t]: [Tensor; 3] =
+        outs.try_into().map_err(|_| tensor::Error::op("kl_div", "expected three outputs"))?;
+    let back = KlToTeacher {
+        student: student_logits.value().clone(),
+        teacher: teacher_logits.clone(),
+        lse_s,
+        lse_t,
+        temperature,
+    };
     Ok(Var::from_op1(back, &[student_logits], kl))
 }

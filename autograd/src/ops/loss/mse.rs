@@ -7,7 +7,9 @@
 
 use crate::var::{Backward, Var};
 use ptx::ops::fused_args::{inputs, outputs};
-use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor};
+use tensor::{
+    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor,
+};
 
 /// Forward: `(a, b) -> mse []`. On a GPU: `mse_partial_{f32,f64}` (block sums over a grid
 /// fixed by the size) then `mean_finish_{f32,f64}` (`ptx/kernels/loss.cu`).
@@ -40,9 +42,16 @@ impl CustomOp for MseForward {
             _ => forward_cpu::<f32>(ins, outs),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let ins = inputs(self.name(), ins)?;
-        let Some(loss) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        let Some(loss) = outputs(self.name(), outs)?.into_iter().next() else {
+            bail!(self.name(), "expects an output")
+        };
         ptx::ops::loss::mse_forward(ins[0], ins[1], loss)
     }
 }
@@ -57,9 +66,16 @@ impl CustomOp for MseBackward {
             _ => backward_cpu::<f32>(ins, outs),
         }
     }
-    fn accel(&self, _device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        _device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let ins = inputs(self.name(), ins)?;
-        let Some(da) = outputs(self.name(), outs)?.into_iter().next() else { bail!(self.name(), "expects an output") };
+        let Some(da) = outputs(self.name(), outs)?.into_iter().next() else {
+            bail!(self.name(), "expects an output")
+        };
         ptx::ops::loss::mse_backward(ins[0], ins[1], ins[2], da)
     }
 }
@@ -76,7 +92,12 @@ impl Backward for Mse {
     fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None, None]) };
         let cd = self.a.dtype().compute();
-        let da = Tensor::apply_op(&MseBackward, &[&self.a, &self.b, &g.to_dtype(cd)?], &[(self.a.dims().into(), cd)])?.remove(0);
+        let da = Tensor::apply_op(
+            &MseBackward,
+            &[&self.a, &self.b, &g.to_dtype(cd)?],
+            &[(self.a.dims().into(), cd)],
+        )?
+        .remove(0);
         let db = if needs[1] { Some(da.neg()?) } else { None };
         Ok(vec![needs[0].then_some(da), db])
     }
@@ -88,6 +109,7 @@ pub fn mse(a: &Var, b: &Var) -> Result<Var> {
         bail!("mse", "operands of shapes {:?} and {:?} differ", a.dims(), b.dims())
     }
     let cd = a.dtype().compute();
-    let loss = Tensor::apply_op(&MseForward, &[a.value(), b.value()], &[(().into(), cd)])?.remove(0);
+    let loss =
+        Tensor::apply_op(&MseForward, &[a.value(), b.value()], &[(().into(), cd)])?.remove(0);
     Ok(Var::from_op1(Mse { a: a.value().clone(), b: b.value().clone() }, &[a, b], loss))
 }

@@ -41,7 +41,16 @@ fn transposed<T>(data: &[T], cols: usize) -> MatRef<'_, T> {
 
 /// `c[m, n] (row stride ldc) = a[m, k] b[k, n]`, or `+=` when `acc`.
 #[allow(clippy::too_many_arguments)]
-fn mm<T: Compute>(m: usize, n: usize, k: usize, a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: usize, acc: bool) {
+fn mm<T: Compute>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    c: &mut [T],
+    ldc: usize,
+    acc: bool,
+) {
     gemm_into::<T, T>(m, n, k, a, b, c, ldc, acc);
 }
 
@@ -62,13 +71,29 @@ enum Block<'a, T> {
     /// Queries `i0..i1` against the earlier keys `j0..j1`: `qr = q e^(b - r)`,
     /// `kr = k e^(r - b)` with `r` the cumulative gate at the end of the key block, and the
     /// factors `er = e^(b_i - r)`, `ej = e^(r - b_j)` themselves (`[rows, K]` each).
-    Off { i0: usize, i1: usize, j0: usize, j1: usize, qr: &'a [T], kr: &'a [T], er: &'a [T], ej: &'a [T] },
+    Off {
+        i0: usize,
+        i1: usize,
+        j0: usize,
+        j1: usize,
+        qr: &'a [T],
+        kr: &'a [T],
+        er: &'a [T],
+        ej: &'a [T],
+    },
     /// One pair `j <= i` of a diagonal block, with `fac = e^(b_i - b_j)` per feature.
     Pair { i: usize, j: usize, fac: &'a [T] },
 }
 
 /// Visits the causal pair matrix block by block (see the module comment).
-fn for_blocks<T: Compute>(q: &[T], k: &[T], b: &[T], l: usize, kd: usize, mut visit: impl FnMut(Block<T>)) {
+fn for_blocks<T: Compute>(
+    q: &[T],
+    k: &[T],
+    b: &[T],
+    l: usize,
+    kd: usize,
+    mut visit: impl FnMut(Block<T>),
+) {
     let nb = l.div_ceil(SUB);
     let mut er = vec![T::ZERO; SUB * kd];
     let mut qr = vec![T::ZERO; SUB * kd];
@@ -122,7 +147,16 @@ fn scores<T: Compute>(q: &[T], k: &[T], b: &[T], l: usize, kd: usize) -> Vec<T> 
     let mut a = vec![T::ZERO; l * l];
     for_blocks(q, k, b, l, kd, |blk| match blk {
         // A_IJ = Qr Kr^T
-        Block::Off { i0, i1, j0, j1, qr, kr, .. } => mm(i1 - i0, j1 - j0, kd, rows(qr, kd), transposed(kr, kd), &mut a[i0 * l + j0..], l, false),
+        Block::Off { i0, i1, j0, j1, qr, kr, .. } => mm(
+            i1 - i0,
+            j1 - j0,
+            kd,
+            rows(qr, kd),
+            transposed(kr, kd),
+            &mut a[i0 * l + j0..],
+            l,
+            false,
+        ),
         Block::Pair { i, j, fac } => {
             let (qi, kj) = (&q[i * kd..(i + 1) * kd], &k[j * kd..(j + 1) * kd]);
             a[i * l + j] = (0..kd).map(|kk| qi[kk] * kj[kk] * fac[kk]).sum();
@@ -191,18 +225,32 @@ pub fn forward<T: Compute>(l: &Lane<T>, d: Dims, scale: T, chunk_len: usize) -> 
     (o, states)
 }
 
-pub fn backward<T: Compute>(l: &Lane<T>, d_o: &[T], d_sf: &[T], d: Dims, scale: T, chunk_len: usize) -> LaneGrads<T> {
+pub fn backward<T: Compute>(
+    l: &Lane<T>,
+    d_o: &[T],
+    d_sf: &[T],
+    d: Dims,
+    scale: T,
+    chunk_len: usize,
+) -> LaneGrads<T> {
     let (kd, vd, kv) = (d.k, d.v, d.k * d.v);
     let cl = chunk_len.max(1);
     let (_, states) = forward(l, d, scale, cl);
-    let mut gr = LaneGrads { dq: vec![T::ZERO; d.t * kd], dk: vec![T::ZERO; d.t * kd], dv: vec![T::ZERO; d.t * vd], dg: vec![T::ZERO; d.t * kd], ds0: vec![] };
+    let mut gr = LaneGrads {
+        dq: vec![T::ZERO; d.t * kd],
+        dk: vec![T::ZERO; d.t * kd],
+        dv: vec![T::ZERO; d.t * vd],
+        dg: vec![T::ZERO; d.t * kd],
+        ds0: vec![],
+    };
     let mut dmat = d_sf.to_vec();
     let starts: Vec<usize> = (0..d.t).step_by(cl).collect();
     for (ci, &c0) in starts.iter().enumerate().rev() {
         let c1 = (c0 + cl).min(d.t);
         let (q, k, v) = (&l.q[c0 * kd..c1 * kd], &l.k[c0 * kd..c1 * kd], &l.v[c0 * vd..c1 * vd]);
         let dob = &d_o[c0 * vd..c1 * vd];
-        let (s_prev, s_cur) = (&states[ci * kv..(ci + 1) * kv], &states[(ci + 1) * kv..(ci + 2) * kv]);
+        let (s_prev, s_cur) =
+            (&states[ci * kv..(ci + 1) * kv], &states[(ci + 1) * kv..(ci + 2) * kv]);
         let c = chunk(q, k, l.g, c0, c1, kd);
         let len = c.len;
         // dA = scale * dO V^T, masked to j <= i
@@ -220,12 +268,30 @@ pub fn backward<T: Compute>(l: &Lane<T>, d_o: &[T], d_sf: &[T], d: Dims, scale: 
             Block::Off { i0, i1, j0, j1, qr, kr, er, ej } => {
                 let (ni, nj) = (i1 - i0, j1 - j0);
                 // dq_I += (dA_IJ Kr) e^(b_I - r)
-                mm(ni, kd, nj, MatRef { data: &da, off: i0 * len + j0, rs: len, cs: 1 }, rows(kr, kd), &mut tmp, kd, false);
+                mm(
+                    ni,
+                    kd,
+                    nj,
+                    MatRef { data: &da, off: i0 * len + j0, rs: len, cs: 1 },
+                    rows(kr, kd),
+                    &mut tmp,
+                    kd,
+                    false,
+                );
                 for (x, (t, e)) in dq[i0 * kd..i1 * kd].iter_mut().zip(tmp.iter().zip(er)) {
                     *x += *t * *e;
                 }
                 // dk_J += (dA_IJ^T Qr) e^(r - b_J)
-                mm(nj, kd, ni, MatRef { data: &da, off: i0 * len + j0, rs: 1, cs: len }, rows(qr, kd), &mut tmp, kd, false);
+                mm(
+                    nj,
+                    kd,
+                    ni,
+                    MatRef { data: &da, off: i0 * len + j0, rs: 1, cs: len },
+                    rows(qr, kd),
+                    &mut tmp,
+                    kd,
+                    false,
+                );
                 for (x, (t, e)) in dk[j0 * kd..j1 * kd].iter_mut().zip(tmp.iter().zip(ej)) {
                     *x += *t * *e;
                 }
@@ -260,7 +326,11 @@ pub fn backward<T: Compute>(l: &Lane<T>, d_o: &[T], d_sf: &[T], d: Dims, scale: 
             for kk in 0..kd {
                 let mut db = q[i * kd + kk] * dq[i * kd + kk] - k[i * kd + kk] * dk[i * kd + kk];
                 if i == len - 1 {
-                    db += dmat[kk * vd..(kk + 1) * vd].iter().zip(&s_cur[kk * vd..(kk + 1) * vd]).map(|(x, y)| *x * *y).sum::<T>();
+                    db += dmat[kk * vd..(kk + 1) * vd]
+                        .iter()
+                        .zip(&s_cur[kk * vd..(kk + 1) * vd])
+                        .map(|(x, y)| *x * *y)
+                        .sum::<T>();
                 }
                 acc[kk] += db;
                 gr.dg[(c0 + i) * kd + kk] = acc[kk];

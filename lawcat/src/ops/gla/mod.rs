@@ -68,13 +68,30 @@ pub struct LaneGrads<T> {
 }
 
 fn check(q: &Tensor, k: &Tensor, v: &Tensor, g: &Tensor, s0: Option<&Tensor>) -> Result<Dims> {
-    if q.rank() != 4 || k.dims() != q.dims() || g.dims() != q.dims() || v.rank() != 4 || v.dims()[..3] != q.dims()[..3] {
-        bail!("gla", "expects q, k, g [B, T, H, K] and v [B, T, H, V]; got q {:?}, k {:?}, v {:?}, g {:?}", q.dims(), k.dims(), v.dims(), g.dims())
+    if q.rank() != 4
+        || k.dims() != q.dims()
+        || g.dims() != q.dims()
+        || v.rank() != 4
+        || v.dims()[..3] != q.dims()[..3]
+    {
+        bail!(
+            "gla",
+            "expects q, k, g [B, T, H, K] and v [B, T, H, V]; got q {:?}, k {:?}, v {:?}, g {:?}",
+            q.dims(),
+            k.dims(),
+            v.dims(),
+            g.dims()
+        )
     }
     let d = Dims { b: q.dims()[0], t: q.dims()[1], h: q.dims()[2], k: q.dims()[3], v: v.dims()[3] };
     if let Some(s) = s0 {
         if s.dims() != [d.b, d.h, d.k, d.v] {
-            bail!("gla", "initial state must be [B, H, K, V] = {:?}, got {:?}", [d.b, d.h, d.k, d.v], s.dims())
+            bail!(
+                "gla",
+                "initial state must be [B, H, K, V] = {:?}, got {:?}",
+                [d.b, d.h, d.k, d.v],
+                s.dims()
+            )
         }
     }
     Ok(d)
@@ -131,13 +148,30 @@ impl<T: Compute> Lanes<T> {
     /// From inputs `q, k, v, g` and, when given, `s0` (`ins[4]`).
     fn new(ins: &[HostIn], has_s0: bool) -> Result<Lanes<T>> {
         let d = dims_of(&ins[0], &ins[2]);
-        let s0 = if has_s0 { ins[4].values::<T>()?.into_owned() } else { vec![T::ZERO; d.b * d.h * d.k * d.v] };
-        Ok(Lanes { d, q: to_lanes(&ins[0], d)?, k: to_lanes(&ins[1], d)?, v: to_lanes(&ins[2], d)?, g: to_lanes(&ins[3], d)?, s0 })
+        let s0 = if has_s0 {
+            ins[4].values::<T>()?.into_owned()
+        } else {
+            vec![T::ZERO; d.b * d.h * d.k * d.v]
+        };
+        Ok(Lanes {
+            d,
+            q: to_lanes(&ins[0], d)?,
+            k: to_lanes(&ins[1], d)?,
+            v: to_lanes(&ins[2], d)?,
+            g: to_lanes(&ins[3], d)?,
+            s0,
+        })
     }
     fn lane(&self, l: usize) -> Lane<'_, T> {
         let d = self.d;
         let (tk, tv, kv) = (d.t * d.k, d.t * d.v, d.k * d.v);
-        Lane { q: &self.q[l * tk..(l + 1) * tk], k: &self.k[l * tk..(l + 1) * tk], v: &self.v[l * tv..(l + 1) * tv], g: &self.g[l * tk..(l + 1) * tk], s0: &self.s0[l * kv..(l + 1) * kv] }
+        Lane {
+            q: &self.q[l * tk..(l + 1) * tk],
+            k: &self.k[l * tk..(l + 1) * tk],
+            v: &self.v[l * tv..(l + 1) * tv],
+            g: &self.g[l * tk..(l + 1) * tk],
+            s0: &self.s0[l * kv..(l + 1) * kv],
+        }
     }
 }
 
@@ -167,7 +201,8 @@ impl GlaForward {
                 }
             })
             .collect();
-        let (mut o, mut sf) = (Vec::with_capacity(d.b * d.h * d.t * d.v), Vec::with_capacity(d.b * d.h * kv));
+        let (mut o, mut sf) =
+            (Vec::with_capacity(d.b * d.h * d.t * d.v), Vec::with_capacity(d.b * d.h * kv));
         for (lo, ls) in results {
             o.extend(lo);
             sf.extend(ls);
@@ -187,7 +222,12 @@ impl CustomOp for GlaForward {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let n = self.name();
         GpuDevice::of(n, device)?;
         let x = inputs(n, ins, self.has_s0)?;
@@ -200,7 +240,13 @@ impl CustomOp for GlaForward {
 
 /// The device operands `q, k, v, g[, s0]` of a fused GLA op (`ins[4]` the initial state).
 fn inputs<'a>(op: &str, ins: &[DevIn<'a>], has_s0: bool) -> Result<kernels::Inputs<'a>> {
-    Ok(kernels::Inputs { q: operand(op, &ins[0])?, k: operand(op, &ins[1])?, v: operand(op, &ins[2])?, g: operand(op, &ins[3])?, s0: if has_s0 { Some(operand(op, &ins[4])?) } else { None } })
+    Ok(kernels::Inputs {
+        q: operand(op, &ins[0])?,
+        k: operand(op, &ins[1])?,
+        v: operand(op, &ins[2])?,
+        g: operand(op, &ins[3])?,
+        s0: if has_s0 { Some(operand(op, &ins[4])?) } else { None },
+    })
 }
 
 /// The kernels' chunk length (`None`: the recurrent kernels).
@@ -236,7 +282,9 @@ impl GlaBackwardOp {
                 let (d_o, d_sf) = (&dos[l * tv..(l + 1) * tv], &dsf[l * kv..(l + 1) * kv]);
                 match self.mode {
                     GlaMode::Recurrent => recurrent::backward(&lanes.lane(l), d_o, d_sf, d, scale),
-                    GlaMode::Chunked(c) => chunked::backward(&lanes.lane(l), d_o, d_sf, d, scale, c),
+                    GlaMode::Chunked(c) => {
+                        chunked::backward(&lanes.lane(l), d_o, d_sf, d, scale, c)
+                    }
                 }
             })
             .collect();
@@ -274,14 +322,26 @@ impl CustomOp for GlaBackwardOp {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let n = self.name();
         GpuDevice::of(n, device)?;
         let x = inputs(n, ins, true)?;
         let slots = wanted_outputs(n, &self.want, outs)?;
         let op = |i: usize| slots[i].as_ref().map(|(s, l)| (s, l));
         let grads = kernels::Grads { dq: op(0), dk: op(1), dv: op(2), dg: op(3), ds0: op(4) };
-        kernels::backward(grads, &x, operand(n, &ins[5])?, operand(n, &ins[6])?, self.scale, chunk_of(self.mode))
+        kernels::backward(
+            grads,
+            &x,
+            operand(n, &ins[5])?,
+            operand(n, &ins[6])?,
+            self.scale,
+            chunk_of(self.mode),
+        )
     }
 }
 
@@ -300,8 +360,12 @@ impl GlaStep {
         let kv = d.k * d.v;
         lanes.s0 = outs[0].values::<T>()?;
         let scale = <T as tensor::Real>::from_f64(self.scale);
-        let results: Vec<(Vec<T>, Vec<T>)> = (0..d.b * d.h).into_par_iter().map(|l| recurrent::forward(&lanes.lane(l), d, scale)).collect();
-        let (mut o, mut sf) = (Vec::with_capacity(d.b * d.h * d.t * d.v), Vec::with_capacity(d.b * d.h * kv));
+        let results: Vec<(Vec<T>, Vec<T>)> = (0..d.b * d.h)
+            .into_par_iter()
+            .map(|l| recurrent::forward(&lanes.lane(l), d, scale))
+            .collect();
+        let (mut o, mut sf) =
+            (Vec::with_capacity(d.b * d.h * d.t * d.v), Vec::with_capacity(d.b * d.h * kv));
         for (lo, ls) in results {
             o.extend(lo);
             sf.extend(ls);
@@ -321,7 +385,12 @@ impl CustomOp for GlaStep {
             _ => self.cpu_as::<f32>(ins, outs),
         }
     }
-    fn accel(&self, device: &dyn AccelDevice, ins: &[DevIn<'_>], outs: &mut [DevOut<'_>]) -> Result<()> {
+    fn accel(
+        &self,
+        device: &dyn AccelDevice,
+        ins: &[DevIn<'_>],
+        outs: &mut [DevOut<'_>],
+    ) -> Result<()> {
         let n = self.name();
         GpuDevice::of(n, device)?;
         let x = inputs(n, ins, false)?;
@@ -334,20 +403,44 @@ impl CustomOp for GlaStep {
 
 /// Runs the forward of every lane; returns `(o [B, T, H, V], final state [B, H, K, V])` in
 /// the compute dtype of `q`.
-pub fn forward(q: &Tensor, k: &Tensor, v: &Tensor, g: &Tensor, s0: Option<&Tensor>, scale: f64, mode: GlaMode) -> Result<(Tensor, Tensor)> {
+pub fn forward(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    g: &Tensor,
+    s0: Option<&Tensor>,
+    scale: f64,
+    mode: GlaMode,
+) -> Result<(Tensor, Tensor)> {
     let d = check(q, k, v, g, s0)?;
     let cd = q.dtype().compute();
     let op = GlaForward { scale, mode, has_s0: s0.is_some() };
     let mut ins = vec![q, k, v, g];
     ins.extend(s0);
-    let mut outs = Tensor::apply_op(&op, &ins, &[([d.b, d.t, d.h, d.v].into(), cd), ([d.b, d.h, d.k, d.v].into(), cd)])?.into_iter();
+    let mut outs = Tensor::apply_op(
+        &op,
+        &ins,
+        &[([d.b, d.t, d.h, d.v].into(), cd), ([d.b, d.h, d.k, d.v].into(), cd)],
+    )?
+    .into_iter();
     Ok((outs.next().expect("o"), outs.next().expect("state")))
 }
 
 /// `(dq, dk, dv, dg, d_initial_state)` from the output and final-state gradients (each
 /// `None` unless `want` asks for it).
 #[allow(clippy::too_many_arguments)]
-pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, g: &Tensor, s0: Option<&Tensor>, d_o: &Tensor, d_sf: &Tensor, scale: f64, mode: GlaMode, want: [bool; 5]) -> Result<[Option<Tensor>; 5]> {
+pub fn backward(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    g: &Tensor,
+    s0: Option<&Tensor>,
+    d_o: &Tensor,
+    d_sf: &Tensor,
+    scale: f64,
+    mode: GlaMode,
+    want: [bool; 5],
+) -> Result<[Option<Tensor>; 5]> {
     let d = check(q, k, v, g, s0)?;
     let cd = q.dtype().compute();
     let zero_state;
@@ -358,10 +451,23 @@ pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, g: &Tensor, s0: Option<&Tens
             &zero_state
         }
     };
-    let shapes: [Vec<usize>; 5] = [q.dims().to_vec(), k.dims().to_vec(), v.dims().to_vec(), g.dims().to_vec(), vec![d.b, d.h, d.k, d.v]];
-    let wanted: Vec<_> = shapes.iter().zip(want).filter(|(_, w)| *w).map(|(s, _)| (s.as_slice().into(), cd)).collect();
+    let shapes: [Vec<usize>; 5] = [
+        q.dims().to_vec(),
+        k.dims().to_vec(),
+        v.dims().to_vec(),
+        g.dims().to_vec(),
+        vec![d.b, d.h, d.k, d.v],
+    ];
+    let wanted: Vec<_> = shapes
+        .iter()
+        .zip(want)
+        .filter(|(_, w)| *w)
+        .map(|(s, _)| (s.as_slice().into(), cd))
+        .collect();
     let op = GlaBackwardOp { scale, mode, want };
-    let mut outs = Tensor::apply_op(&op, &[q, k, v, g, s0, &d_o.to_dtype(cd)?, &d_sf.to_dtype(cd)?], &wanted)?.into_iter();
+    let mut outs =
+        Tensor::apply_op(&op, &[q, k, v, g, s0, &d_o.to_dtype(cd)?, &d_sf.to_dtype(cd)?], &wanted)?
+            .into_iter();
     Ok(want.map(|w| if w { outs.next() } else { None }))
 }
 
@@ -391,7 +497,18 @@ impl Backward for GlaBackward {
             None => Tensor::zeros(sdims, cd, &self.q.device())?,
         };
         let want = [needs[0], needs[1], needs[2], needs[3], needs[4] && self.s0.is_some()];
-        let out = backward(&self.q, &self.k, &self.v, &self.g, self.s0.as_ref(), &d_o, &d_sf, self.scale, self.mode, want)?;
+        let out = backward(
+            &self.q,
+            &self.k,
+            &self.v,
+            &self.g,
+            self.s0.as_ref(),
+            &d_o,
+            &d_sf,
+            self.scale,
+            self.mode,
+            want,
+        )?;
         Ok(out.into_iter().collect())
     }
 }
@@ -408,10 +525,34 @@ fn gates(g: &Var, q: &Var) -> Result<Var> {
 
 /// Plain GLA (fla `chunk_gla` semantics): returns `(o [B, T, H, V], S_T [B, H, K, V])`.
 /// `g` is `[B, T, H, K]` (per feature) or `[B, T, H]` (one scalar gate per head).
-pub fn gla(q: &Var, k: &Var, v: &Var, g: &Var, initial: Option<&Var>, scale: f64, mode: GlaMode) -> Result<(Var, Var)> {
+pub fn gla(
+    q: &Var,
+    k: &Var,
+    v: &Var,
+    g: &Var,
+    initial: Option<&Var>,
+    scale: f64,
+    mode: GlaMode,
+) -> Result<(Var, Var)> {
     let g = &gates(g, q)?;
-    let (o, sf) = forward(q.value(), k.value(), v.value(), g.value(), initial.map(|s| s.value()), scale, mode)?;
-    let back = GlaBackward { q: q.value().clone(), k: k.value().clone(), v: v.value().clone(), g: g.value().clone(), s0: initial.map(|s| s.value().clone()), scale, mode };
+    let (o, sf) = forward(
+        q.value(),
+        k.value(),
+        v.value(),
+        g.value(),
+        initial.map(|s| s.value()),
+        scale,
+        mode,
+    )?;
+    let back = GlaBackward {
+        q: q.value().clone(),
+        k: k.value().clone(),
+        v: v.value().clone(),
+        g: g.value().clone(),
+        s0: initial.map(|s| s.value().clone()),
+        scale,
+        mode,
+    };
     let zero = Var::constant(Tensor::zeros((), q.dtype(), &q.value().device())?);
     let s0 = initial.unwrap_or(&zero);
     let mut outs = Var::from_op(back, &[q, k, v, g, s0], vec![o, sf]);
@@ -428,7 +569,15 @@ pub struct NormState {
 
 /// Normalized GLA: `o_t = (q_t^T S_t) / (q_t . z_t + eps)` with `z` the same scan over
 /// the keys (no scale). Returns `o` and the final `(S, z)`.
-pub fn gla_normalized(q: &Var, k: &Var, v: &Var, g: &Var, initial: Option<&NormState>, eps: f64, mode: GlaMode) -> Result<(Var, NormState)> {
+pub fn gla_normalized(
+    q: &Var,
+    k: &Var,
+    v: &Var,
+    g: &Var,
+    initial: Option<&NormState>,
+    eps: f64,
+    mode: GlaMode,
+) -> Result<(Var, NormState)> {
     if v.rank() != 4 {
         bail!("gla_normalized", "v must be [B, T, H, V], got {:?}", v.dims())
     }

@@ -20,7 +20,13 @@ pub fn forward<T: Compute>(l: &Lane<T>, d: Dims, scale: T) -> (Vec<T>, Vec<T>) {
     let mut s = l.s0.to_vec();
     let mut o = vec![T::ZERO; d.t * vd];
     for t in 0..d.t {
-        step(&mut s, &l.k[t * kd..(t + 1) * kd], &l.v[t * vd..(t + 1) * vd], &l.g[t * kd..(t + 1) * kd], vd);
+        step(
+            &mut s,
+            &l.k[t * kd..(t + 1) * kd],
+            &l.v[t * vd..(t + 1) * vd],
+            &l.g[t * kd..(t + 1) * kd],
+            vd,
+        );
         let q = &l.q[t * kd..(t + 1) * kd];
         let ot = &mut o[t * vd..(t + 1) * vd];
         for (kk, &qk) in q.iter().enumerate() {
@@ -52,13 +58,30 @@ pub fn backward<T: Compute>(l: &Lane<T>, d_o: &[T], d_sf: &[T], d: Dims, scale: 
     states.extend_from_slice(l.s0);
     let mut s = l.s0.to_vec();
     for t in 0..d.t {
-        step(&mut s, &l.k[t * kd..(t + 1) * kd], &l.v[t * vd..(t + 1) * vd], &l.g[t * kd..(t + 1) * kd], vd);
+        step(
+            &mut s,
+            &l.k[t * kd..(t + 1) * kd],
+            &l.v[t * vd..(t + 1) * vd],
+            &l.g[t * kd..(t + 1) * kd],
+            vd,
+        );
         states.extend_from_slice(&s);
     }
-    let mut gr = LaneGrads { dq: vec![T::ZERO; d.t * kd], dk: vec![T::ZERO; d.t * kd], dv: vec![T::ZERO; d.t * vd], dg: vec![T::ZERO; d.t * kd], ds0: vec![] };
+    let mut gr = LaneGrads {
+        dq: vec![T::ZERO; d.t * kd],
+        dk: vec![T::ZERO; d.t * kd],
+        dv: vec![T::ZERO; d.t * vd],
+        dg: vec![T::ZERO; d.t * kd],
+        ds0: vec![],
+    };
     let mut dmat = d_sf.to_vec();
     for t in (0..d.t).rev() {
-        let (q, k, v, g) = (&l.q[t * kd..(t + 1) * kd], &l.k[t * kd..(t + 1) * kd], &l.v[t * vd..(t + 1) * vd], &l.g[t * kd..(t + 1) * kd]);
+        let (q, k, v, g) = (
+            &l.q[t * kd..(t + 1) * kd],
+            &l.k[t * kd..(t + 1) * kd],
+            &l.v[t * vd..(t + 1) * vd],
+            &l.g[t * kd..(t + 1) * kd],
+        );
         let dot = &d_o[t * vd..(t + 1) * vd];
         let (s_prev, s_t) = (&states[t * kv..(t + 1) * kv], &states[(t + 1) * kv..(t + 2) * kv]);
         for kk in 0..kd {

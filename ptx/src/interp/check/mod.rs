@@ -61,7 +61,13 @@ fn coords(linear: u32, dim: [u32; 3]) -> [u32; 3] {
 }
 
 impl<'f> Checker<'f> {
-    pub fn new(func: &'f Function, grid: [u32; 3], block_dim: [u32; 3], enabled: bool, cap: usize) -> Checker<'f> {
+    pub fn new(
+        func: &'f Function,
+        grid: [u32; 3],
+        block_dim: [u32; 3],
+        enabled: bool,
+        cap: usize,
+    ) -> Checker<'f> {
         let n_threads = block_dim.iter().product();
         Checker {
             enabled,
@@ -134,7 +140,10 @@ impl<'f> Checker<'f> {
         let bc = coords(b, self.grid);
         let line = self.func.insts.get(pc as usize).map(|i| i.line).unwrap_or(0);
         let text = self.func.texts.get(pc as usize).map(|s| s.as_str()).unwrap_or("");
-        format!("thread ({},{},{}) of block ({},{},{}) at line {line} `{text}`", t[0], t[1], t[2], bc[0], bc[1], bc[2])
+        format!(
+            "thread ({},{},{}) of block ({},{},{}) at line {line} `{text}`",
+            t[0], t[1], t[2], bc[0], bc[1], bc[2]
+        )
     }
 
     fn gtid(&self, thread: u32) -> u32 {
@@ -146,24 +155,49 @@ impl<'f> Checker<'f> {
     pub fn uninit_register(&mut self, who: Who, reg: u32) {
         if self.enabled {
             let name = self.func.reg_names.get(reg as usize).cloned().unwrap_or_default();
-            self.report(ProblemKind::UninitRegister, who, None, format!("register {name} is read before any instruction of this thread wrote it"));
+            self.report(
+                ProblemKind::UninitRegister,
+                who,
+                None,
+                format!("register {name} is read before any instruction of this thread wrote it"),
+            );
         }
     }
 
     // ---- bounds and alignment (always on: an access that fails them cannot run) ----
 
     pub fn out_of_bounds(&mut self, who: Who, space: Space, addr: u64, detail: String) {
-        self.report(ProblemKind::OutOfBounds, who, Some(addr), format!("{} memory: {detail}", space.name()));
+        self.report(
+            ProblemKind::OutOfBounds,
+            who,
+            Some(addr),
+            format!("{} memory: {detail}", space.name()),
+        );
     }
 
     pub fn misaligned(&mut self, who: Who, space: Space, addr: u64, len: u32) {
-        self.report(ProblemKind::Misaligned, who, Some(addr), format!("{len}-byte {} access at an address that is not a multiple of {len}", space.name()));
+        self.report(
+            ProblemKind::Misaligned,
+            who,
+            Some(addr),
+            format!(
+                "{len}-byte {} access at an address that is not a multiple of {len}",
+                space.name()
+            ),
+        );
     }
 
     // ---- global memory ----
 
     /// A global access of `len` bytes at offset `off` of `alloc`, inside its bounds.
-    pub fn global(&mut self, who: Who, alloc: &mut Alloc, off: usize, len: usize, kind: AccessKind) {
+    pub fn global(
+        &mut self,
+        who: Who,
+        alloc: &mut Alloc,
+        off: usize,
+        len: usize,
+        kind: AccessKind,
+    ) {
         if !self.enabled {
             if kind != AccessKind::Read {
                 alloc.mark_init(off, len);
@@ -190,11 +224,23 @@ impl<'f> Checker<'f> {
         let size = alloc.size() as usize;
         let shadow = self.global.entry(alloc.base).or_insert_with(|| vec![Shadow::default(); size]);
         let me = self.block_linear * self.n_threads + who.thread;
-        let found = race::access(&self.sync, &mut shadow[off..off + len], me, self.n_threads, who.pc, kind == AccessKind::Write);
+        let found = race::access(
+            &self.sync,
+            &mut shadow[off..off + len],
+            me,
+            self.n_threads,
+            who.pc,
+            kind == AccessKind::Write,
+        );
         if let Some(c) = found {
             let what = c.describe(kind == AccessKind::Write);
             let other = self.other(c.other, c.other_pc);
-            self.report(ProblemKind::GlobalRace, who, Some(addr), format!("{what} {other}, with nothing ordering the two"));
+            self.report(
+                ProblemKind::GlobalRace,
+                who,
+                Some(addr),
+                format!("{what} {other}, with nothing ordering the two"),
+            );
         }
     }
 
@@ -210,8 +256,15 @@ impl<'f> Checker<'f> {
             self.report(ProblemKind::AsyncCopyUnwaited, who, Some(i as u64), format!("shared byte {verb} while a cp.async into it is still in flight (no cp.async.wait_group/wait_all completed it)"));
         }
         if kind != AccessKind::Write {
-            if let Some(i) = (off..off + len).find(|&i| self.shared_init[i >> 6] & (1 << (i & 63)) == 0) {
-                self.report(ProblemKind::UninitShared, who, Some(i as u64), format!("{len}-byte read of shared memory that no thread of this block wrote"));
+            if let Some(i) =
+                (off..off + len).find(|&i| self.shared_init[i >> 6] & (1 << (i & 63)) == 0)
+            {
+                self.report(
+                    ProblemKind::UninitShared,
+                    who,
+                    Some(i as u64),
+                    format!("{len}-byte read of shared memory that no thread of this block wrote"),
+                );
             }
         }
         if kind != AccessKind::Read {
@@ -223,11 +276,23 @@ impl<'f> Checker<'f> {
             return;
         }
         let me = self.gtid(who.thread);
-        let found = race::access(&self.sync, &mut self.shared[off..off + len], me, self.n_threads, who.pc, kind == AccessKind::Write);
+        let found = race::access(
+            &self.sync,
+            &mut self.shared[off..off + len],
+            me,
+            self.n_threads,
+            who.pc,
+            kind == AccessKind::Write,
+        );
         if let Some(c) = found {
             let what = c.describe(kind == AccessKind::Write);
             let other = self.other(c.other, c.other_pc);
-            self.report(ProblemKind::SharedRace, who, Some(off as u64), format!("{what} {other}, with no barrier between"));
+            self.report(
+                ProblemKind::SharedRace,
+                who,
+                Some(off as u64),
+                format!("{what} {other}, with no barrier between"),
+            );
         }
     }
 

@@ -69,7 +69,11 @@ impl SyncState {
             return true;
         }
         let has = |bits: &[u64], t: u32| bits[t as usize >> 6] & (1 << (t & 63)) != 0;
-        self.partial.iter().rev().take_while(|(pg, _)| *pg > g).any(|(_, bits)| has(bits, prev) && has(bits, cur))
+        self.partial
+            .iter()
+            .rev()
+            .take_while(|(pg, _)| *pg > g)
+            .any(|(_, bits)| has(bits, prev) && has(bits, cur))
     }
 }
 
@@ -90,11 +94,19 @@ impl Conflict {
 
 /// Records an access by global thread `me` to `bytes` and returns the first conflicting
 /// earlier access, if any.
-pub fn access(sync: &SyncState, bytes: &mut [Shadow], me: u32, n_threads: u32, pc: u32, write: bool) -> Option<Conflict> {
+pub fn access(
+    sync: &SyncState,
+    bytes: &mut [Shadow],
+    me: u32,
+    n_threads: u32,
+    pc: u32,
+    write: bool,
+) -> Option<Conflict> {
     // Threads of my block are lo..lo + n_threads (no division per byte).
     let lo = me - me % n_threads;
     let same_block = |t: u32| t >= lo && t - lo < n_threads;
-    let ord = |prev: u32, g: u32| prev == me || (same_block(prev) && sync.ordered(prev - lo, g, me - lo));
+    let ord =
+        |prev: u32, g: u32| prev == me || (same_block(prev) && sync.ordered(prev - lo, g, me - lo));
     // The bytes of one access usually share one record: decide once, copy to the rest.
     let uniform = bytes.windows(2).all(|w| w[0] == w[1]);
     let n = if uniform { bytes.len().min(1) } else { bytes.len() };
@@ -116,7 +128,10 @@ pub fn access(sync: &SyncState, bytes: &mut [Shadow], me: u32, n_threads: u32, p
                 }
             }
             *s = Shadow { w: me + 1, w_gen: sync.gen, w_pc: pc, ..Shadow::default() };
-        } else if s.r == 0 || (s.multi == 0 && ord(s.r - 1, s.r_gen)) || (s.multi == 1 && same_block(s.r - 1) && sync.last_full > s.r_gen) {
+        } else if s.r == 0
+            || (s.multi == 0 && ord(s.r - 1, s.r_gen))
+            || (s.multi == 1 && same_block(s.r - 1) && sync.last_full > s.r_gen)
+        {
             s.r = me + 1;
             s.r_gen = sync.gen;
             s.r_pc = pc;
@@ -149,7 +164,10 @@ mod tests {
         for t in 0..64 {
             assert!(access(&sync, &mut b, t, 64, 2, false).is_none());
         }
-        assert!(access(&sync, &mut b, 7, 64, 3, true).is_some(), "write after many unordered reads");
+        assert!(
+            access(&sync, &mut b, 7, 64, 3, true).is_some(),
+            "write after many unordered reads"
+        );
         sync.barrier(None);
         assert!(access(&sync, &mut b, 9, 64, 4, true).is_none());
         // A partial barrier orders its members only.

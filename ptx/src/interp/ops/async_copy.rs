@@ -48,7 +48,9 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
         if cg == ca {
             return Err("cp.async needs .ca or .cg".into());
         }
-        if m.find(Space::parse) != Some(Space::Shared) || m.find(Space::parse) != Some(Space::Global) {
+        if m.find(Space::parse) != Some(Space::Shared)
+            || m.find(Space::parse) != Some(Space::Global)
+        {
             return Err("cp.async copies .shared.global".into());
         }
         m.skip_hints();
@@ -94,7 +96,15 @@ pub fn complete(env: &mut BlockEnv, thread: u32, copies: Vec<PendingCopy>) {
         let len = c.len as usize;
         env.check.async_completed(c.dst as usize, len);
         let data = c.data;
-        access(env, Who { thread, pc: c.pc }, Space::Shared, c.dst as u64, len, AccessKind::Write, &mut |m| m.copy_from_slice(&data[..len]));
+        access(
+            env,
+            Who { thread, pc: c.pc },
+            Space::Shared,
+            c.dst as u64,
+            len,
+            AccessKind::Write,
+            &mut |m| m.copy_from_slice(&data[..len]),
+        );
     }
 }
 
@@ -134,7 +144,12 @@ pub fn exec(op: &AsyncOp, cx: &mut Ctx) -> Flow {
                 cx.env.check.misaligned(cx.who, Space::Shared, d, size as u32);
             }
             cx.env.check.async_issued(d as usize, size);
-            cx.asyncs.uncommitted.push(PendingCopy { dst: d as u32, data, len: size as u8, pc: cx.who.pc });
+            cx.asyncs.uncommitted.push(PendingCopy {
+                dst: d as u32,
+                data,
+                len: size as u8,
+                pc: cx.who.pc,
+            });
         }
         AsyncOp::Commit => {
             let g = std::mem::take(&mut cx.asyncs.uncommitted);

@@ -52,23 +52,26 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
         return Err(format!("{}.{} is not defined", m.base, space.name()));
     }
     m.has("noftz");
-    let kind = match m.one_of(&["and", "or", "xor", "exch", "cas", "add", "inc", "dec", "min", "max"]) {
-        Some("and") => AtomKind::And,
-        Some("or") => AtomKind::Or,
-        Some("xor") => AtomKind::Xor,
-        Some("exch") => AtomKind::Exch,
-        Some("cas") => AtomKind::Cas,
-        Some("add") => AtomKind::Add,
-        Some("inc") => AtomKind::Inc,
-        Some("dec") => AtomKind::Dec,
-        Some("min") => AtomKind::Min,
-        Some(_) => AtomKind::Max,
-        None => return Err(format!("{}: missing operation", m.base)),
-    };
+    let kind =
+        match m.one_of(&["and", "or", "xor", "exch", "cas", "add", "inc", "dec", "min", "max"]) {
+            Some("and") => AtomKind::And,
+            Some("or") => AtomKind::Or,
+            Some("xor") => AtomKind::Xor,
+            Some("exch") => AtomKind::Exch,
+            Some("cas") => AtomKind::Cas,
+            Some("add") => AtomKind::Add,
+            Some("inc") => AtomKind::Inc,
+            Some("dec") => AtomKind::Dec,
+            Some("min") => AtomKind::Min,
+            Some(_) => AtomKind::Max,
+            None => return Err(format!("{}: missing operation", m.base)),
+        };
     let ty = m.ty()?;
     let ok = match kind {
         AtomKind::And | AtomKind::Or | AtomKind::Xor => matches!(ty, Ty::B32 | Ty::B64),
-        AtomKind::Exch | AtomKind::Cas => matches!(ty, Ty::B32 | Ty::B64 | Ty::U32 | Ty::U64 | Ty::S32),
+        AtomKind::Exch | AtomKind::Cas => {
+            matches!(ty, Ty::B32 | Ty::B64 | Ty::U32 | Ty::U64 | Ty::S32)
+        }
         AtomKind::Add => matches!(ty, Ty::U32 | Ty::S32 | Ty::U64 | Ty::F32 | Ty::F64),
         AtomKind::Inc | AtomKind::Dec => ty == Ty::U32,
         AtomKind::Min | AtomKind::Max => matches!(ty, Ty::U32 | Ty::S32 | Ty::U64 | Ty::S64),
@@ -126,8 +129,12 @@ pub fn apply(kind: AtomKind, ty: Ty, old: u64, b: u64, c: u64) -> u64 {
                 o
             }
         }
-        (AtomKind::Add, Ty::F32) => super::super::float::canon32(f32::from_bits(o as u32) + f32::from_bits(b as u32)),
-        (AtomKind::Add, Ty::F64) => super::super::float::canon64(f64::from_bits(o) + f64::from_bits(b)),
+        (AtomKind::Add, Ty::F32) => {
+            super::super::float::canon32(f32::from_bits(o as u32) + f32::from_bits(b as u32))
+        }
+        (AtomKind::Add, Ty::F64) => {
+            super::super::float::canon64(f64::from_bits(o) + f64::from_bits(b))
+        }
         (AtomKind::Add, _) => o.wrapping_add(b),
         (AtomKind::Inc, _) => {
             if o >= b {

@@ -67,7 +67,10 @@ impl Cmp {
     }
 
     fn is_float_only(self) -> bool {
-        matches!(self, Cmp::Equ | Cmp::Neu | Cmp::Ltu | Cmp::Leu | Cmp::Gtu | Cmp::Geu | Cmp::Num | Cmp::Nan)
+        matches!(
+            self,
+            Cmp::Equ | Cmp::Neu | Cmp::Ltu | Cmp::Leu | Cmp::Gtu | Cmp::Geu | Cmp::Num | Cmp::Nan
+        )
     }
 }
 
@@ -80,8 +83,22 @@ pub enum BoolOp {
 
 #[derive(Clone, Debug)]
 pub enum CmpOp {
-    Setp { cmp: Cmp, ty: Ty, ftz: bool, p: Reg, q: Option<Reg>, a: Src, b: Src, combine: Option<(BoolOp, Reg, bool)> },
-    Selp { dst: Reg, a: Src, b: Src, c: Reg },
+    Setp {
+        cmp: Cmp,
+        ty: Ty,
+        ftz: bool,
+        p: Reg,
+        q: Option<Reg>,
+        a: Src,
+        b: Src,
+        combine: Option<(BoolOp, Reg, bool)>,
+    },
+    Selp {
+        dst: Reg,
+        a: Src,
+        b: Src,
+        c: Reg,
+    },
 }
 
 pub const OPCODES: &[&str] = &["setp", "selp"];
@@ -195,7 +212,9 @@ pub fn compare(cmp: Cmp, ty: Ty, ftz: bool, a: u64, b: u64) -> bool {
         Cmp::Le | Cmp::Ls => a <= b,
         Cmp::Gt | Cmp::Hi => a > b,
         Cmp::Ge | Cmp::Hs => a >= b,
-        Cmp::Equ | Cmp::Neu | Cmp::Ltu | Cmp::Leu | Cmp::Gtu | Cmp::Geu | Cmp::Num | Cmp::Nan => false,
+        Cmp::Equ | Cmp::Neu | Cmp::Ltu | Cmp::Leu | Cmp::Gtu | Cmp::Geu | Cmp::Num | Cmp::Nan => {
+            false
+        }
     }
 }
 

@@ -50,7 +50,14 @@ pub const OPCODES: &[&str] = &["cvt"];
 
 pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
     let r = m.find(Rnd::parse);
-    let mode = CvtMode { rnd: r.map(|x| x.0), integral: r.is_some_and(|x| x.1), ftz: m.has("ftz"), sat: m.has("sat"), relu: m.has("relu"), satfinite: m.has("satfinite") };
+    let mode = CvtMode {
+        rnd: r.map(|x| x.0),
+        integral: r.is_some_and(|x| x.1),
+        ftz: m.has("ftz"),
+        sat: m.has("sat"),
+        relu: m.has("relu"),
+        satfinite: m.has("satfinite"),
+    };
     let tys = m.tys();
     let [dty, sty] = tys[..] else {
         return Err("cvt needs a destination and a source type".into());

@@ -89,7 +89,10 @@ pub enum FloatOp {
     },
 }
 
-pub const OPCODES: &[&str] = &["add", "sub", "mul", "fma", "mad", "div", "min", "max", "neg", "abs", "rcp", "sqrt", "rsqrt", "ex2", "lg2", "sin", "cos", "tanh", "copysign"];
+pub const OPCODES: &[&str] = &[
+    "add", "sub", "mul", "fma", "mad", "div", "min", "max", "neg", "abs", "rcp", "sqrt", "rsqrt",
+    "ex2", "lg2", "sin", "cos", "tanh", "copysign",
+];
 
 pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
     let base = m.base;
@@ -289,7 +292,11 @@ pub fn bin_lane(op: Bin, k: Kind, m: Mode, a: u64, b: u64) -> u64 {
                 x
             } else if x == y {
                 // Equal values, or zeros of either sign: -0 < +0.
-                let neg = if op == Bin::Min { x.is_sign_negative() || y.is_sign_negative() } else { x.is_sign_negative() && y.is_sign_negative() };
+                let neg = if op == Bin::Min {
+                    x.is_sign_negative() || y.is_sign_negative()
+                } else {
+                    x.is_sign_negative() && y.is_sign_negative()
+                };
                 x.abs().copysign(if neg { -1.0 } else { 1.0 })
             } else if (op == Bin::Min) == (x < y) {
                 x
@@ -368,7 +375,10 @@ pub fn exec(op: &FloatOp, cx: &mut Ctx) -> Flow {
         FloatOp::Bin { op, ty, m, dst, a, b } => {
             let (x, y) = (cx.get(a), cx.get(b));
             // The common case, computed natively: IEEE f32 round-to-nearest is the host's.
-            let v = if *ty == Ty::F32 && *m == (Mode { rnd: Rnd::Rn, ftz: false, sat: false, nan: false }) && matches!(op, Bin::Add | Bin::Sub | Bin::Mul) {
+            let v = if *ty == Ty::F32
+                && *m == (Mode { rnd: Rnd::Rn, ftz: false, sat: false, nan: false })
+                && matches!(op, Bin::Add | Bin::Sub | Bin::Mul)
+            {
                 let (x, y) = (f32::from_bits(x as u32), f32::from_bits(y as u32));
                 fl::canon32(match op {
                     Bin::Add => x + y,
@@ -382,8 +392,13 @@ pub fn exec(op: &FloatOp, cx: &mut Ctx) -> Flow {
         }
         FloatOp::Fma { ty, m, dst, a, b, c } => {
             let (x, y, z) = (cx.get(a), cx.get(b), cx.get(c));
-            let v = if *ty == Ty::F32 && *m == (Mode { rnd: Rnd::Rn, ftz: false, sat: false, nan: false }) {
-                fl::canon32(f32::from_bits(x as u32).mul_add(f32::from_bits(y as u32), f32::from_bits(z as u32)))
+            let v = if *ty == Ty::F32
+                && *m == (Mode { rnd: Rnd::Rn, ftz: false, sat: false, nan: false })
+            {
+                fl::canon32(
+                    f32::from_bits(x as u32)
+                        .mul_add(f32::from_bits(y as u32), f32::from_bits(z as u32)),
+                )
             } else {
                 lanes(*ty, |k, a, b, c| fma_lane(k, *m, a, b, c), x, y, z)
             };
@@ -417,7 +432,10 @@ mod tests {
         let tiny = b(2f32.powi(-30));
         assert_eq!(bin_lane(Bin::Add, f32k(), rz, b(1.0), tiny), b(1.0));
         assert_eq!(bin_lane(Bin::Add, f32k(), rp, b(1.0), tiny), b(1.0 + f32::EPSILON));
-        assert_eq!(bin_lane(Bin::Add, f32k(), rm, b(-1.0), b(-(2f32.powi(-30)))), b(-1.0 - f32::EPSILON));
+        assert_eq!(
+            bin_lane(Bin::Add, f32k(), rm, b(-1.0), b(-(2f32.powi(-30)))),
+            b(-1.0 - f32::EPSILON)
+        );
         // x + (-x) is -0 only when rounding down.
         assert_eq!(bin_lane(Bin::Add, f32k(), rm, b(1.5), b(-1.5)), b(-0.0));
         assert_eq!(bin_lane(Bin::Add, f32k(), RN, b(1.5), b(-1.5)), b(0.0));
@@ -426,7 +444,10 @@ mod tests {
         assert_eq!(fma_lane(f32k(), RN, b(1.0 + e), b(1.0 - e), b(-1.0)), b(-(e * e)));
         // .sat and .ftz.
         assert_eq!(bin_lane(Bin::Add, f32k(), Mode { sat: true, ..RN }, b(0.75), b(0.5)), b(1.0));
-        assert_eq!(bin_lane(Bin::Mul, f32k(), Mode { sat: true, ..RN }, b(f32::NAN), b(1.0)), b(0.0));
+        assert_eq!(
+            bin_lane(Bin::Mul, f32k(), Mode { sat: true, ..RN }, b(f32::NAN), b(1.0)),
+            b(0.0)
+        );
         assert_eq!(bin_lane(Bin::Mul, f32k(), Mode { ftz: true, ..RN }, b(1e-39), b(1.0)), b(0.0));
         assert_eq!(bin_lane(Bin::Mul, f32k(), RN, b(1e-39), b(1.0)), b(1e-39));
         // div and sqrt are correctly rounded in each direction.
@@ -444,11 +465,20 @@ mod tests {
         // f64 directed rounding.
         let d = |x: f64| x.to_bits();
         assert_eq!(bin_lane(Bin::Add, Kind::F64, rp, d(1.0), d(1e-30)), d(1.0 + f64::EPSILON));
-        assert_eq!(bin_lane(Bin::Add, Kind::F64, rz, d(1.0), d(-1e-30)), d(1.0 - f64::EPSILON / 2.0));
+        assert_eq!(
+            bin_lane(Bin::Add, Kind::F64, rz, d(1.0), d(-1e-30)),
+            d(1.0 - f64::EPSILON / 2.0)
+        );
         assert_eq!(bin_lane(Bin::Mul, Kind::F64, rz, d(1e300), d(1e300)), d(f64::MAX));
         // bf16 packed: each half rounds on its own (1 + 2^-8 is a tie: to even).
         let one = 0x3f80u64;
-        let v = lanes(Ty::BF16x2, |k, a, b, c| fma_lane(k, RN, a, b, c), one | one << 16, one | one << 16, 0x3b80 | 0x3c00 << 16);
+        let v = lanes(
+            Ty::BF16x2,
+            |k, a, b, c| fma_lane(k, RN, a, b, c),
+            one | one << 16,
+            one | one << 16,
+            0x3b80 | 0x3c00 << 16,
+        );
         assert_eq!(v & 0xffff, 0x3f80, "1 + 2^-8 ties to 1");
         assert_eq!(v >> 16, 0x3f81, "1 + 2^-7 is exact");
     }

@@ -110,8 +110,10 @@ pub enum IntOp {
     },
 }
 
-pub const OPCODES: &[&str] =
-    &["add", "sub", "mul", "mad", "div", "rem", "min", "max", "and", "or", "xor", "shl", "shr", "neg", "abs", "not", "cnot", "popc", "clz", "brev", "bfe", "bfi", "prmt", "lop3"];
+pub const OPCODES: &[&str] = &[
+    "add", "sub", "mul", "mad", "div", "rem", "min", "max", "and", "or", "xor", "shl", "shr",
+    "neg", "abs", "not", "cnot", "popc", "clz", "brev", "bfe", "bfi", "prmt", "lop3",
+];
 
 /// Is this opcode with these modifiers an integer instruction (not a float one)?
 pub fn is_int(m: &Mods) -> bool {
@@ -121,7 +123,8 @@ pub fn is_int(m: &Mods) -> bool {
 pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
     let base = m.base;
     let op = match base {
-        "add" | "sub" | "mul" | "div" | "rem" | "min" | "max" | "and" | "or" | "xor" | "shl" | "shr" => {
+        "add" | "sub" | "mul" | "div" | "rem" | "min" | "max" | "and" | "or" | "xor" | "shl"
+        | "shr" => {
             let sat = m.has("sat");
             let op = match base {
                 "add" if sat => Bin::AddSat,
@@ -286,7 +289,11 @@ impl IntOp {
 /// `mul.lo/.hi/.wide` of two values already read as `ty` (sign-extended when signed).
 fn mul(mode: MadMode, ty: Ty, a: u64, b: u64) -> u64 {
     let bits = ty.bits();
-    let p: i128 = if ty.is_signed() { (a as i64 as i128) * (b as i64 as i128) } else { (a as u128 * b as u128) as i128 };
+    let p: i128 = if ty.is_signed() {
+        (a as i64 as i128) * (b as i64 as i128)
+    } else {
+        (a as u128 * b as u128) as i128
+    };
     match mode {
         MadMode::Lo => p as u64 & ty.mask(),
         MadMode::Hi => (p >> bits) as u64 & ty.mask(),
@@ -297,7 +304,8 @@ fn mul(mode: MadMode, ty: Ty, a: u64, b: u64) -> u64 {
 /// One binary integer operation on `ty` (the semantics of `add` through `shr`).
 pub fn bin(op: Bin, ty: Ty, a: u64, b: u64) -> u64 {
     let bits = ty.bits();
-    let (a, b) = (ty.read(a), if matches!(op, Bin::Shl | Bin::Shr) { b & 0xffff_ffff } else { ty.read(b) });
+    let (a, b) =
+        (ty.read(a), if matches!(op, Bin::Shl | Bin::Shr) { b & 0xffff_ffff } else { ty.read(b) });
     let signed = ty.is_signed();
     let r = match op {
         Bin::Add => a.wrapping_add(b),
@@ -363,7 +371,8 @@ pub fn exec(op: &IntOp, cx: &mut Ctx) -> Flow {
         IntOp::Bfe { ty, dst, a, pos, len } => {
             let (a, pos, len) = (ty.read(cx.get(a)), cx.get(pos) & 0xff, cx.get(len) & 0xff);
             let msb = ty.bits() as u64 - 1;
-            let sbit = if !ty.is_signed() || len == 0 { 0 } else { (a >> (pos + len - 1).min(msb)) & 1 };
+            let sbit =
+                if !ty.is_signed() || len == 0 { 0 } else { (a >> (pos + len - 1).min(msb)) & 1 };
             let mut d = 0u64;
             for i in 0..=msb {
                 let bit = if i < len && pos + i <= msb { (a >> (pos + i)) & 1 } else { sbit };
@@ -372,7 +381,8 @@ pub fn exec(op: &IntOp, cx: &mut Ctx) -> Flow {
             cx.set(*dst, ty.read(d));
         }
         IntOp::Bfi { ty, dst, f, b, pos, len } => {
-            let (fv, mut d, pos, len) = (cx.get(f), ty.read(cx.get(b)), cx.get(pos) & 0xff, cx.get(len) & 0xff);
+            let (fv, mut d, pos, len) =
+                (cx.get(f), ty.read(cx.get(b)), cx.get(pos) & 0xff, cx.get(len) & 0xff);
             let msb = ty.bits() as u64 - 1;
             for i in 0..len {
                 if pos + i > msb {

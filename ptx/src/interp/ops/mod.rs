@@ -22,7 +22,9 @@ use super::operands::{Mods, Operands};
 pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
     let b = m.base;
     let in_list = |l: &[&str]| l.contains(&b);
-    if in_list(float::OPCODES) && (!in_list(int::OPCODES) || m.peek_ty().is_some_and(|t| t.is_float())) {
+    if in_list(float::OPCODES)
+        && (!in_list(int::OPCODES) || m.peek_ty().is_some_and(|t| t.is_float()))
+    {
         float::parse(m, o)
     } else if in_list(int::OPCODES) {
         int::parse(m, o)
@@ -74,6 +76,13 @@ pub fn collective(op: &Op, g: &mut Group) {
         Op::Sync(o) => sync::collective(o, g),
         Op::Warp(o) => warp::collective(o, g),
         Op::TensorCore(o) => tensor_core::collective(o, g),
-        Op::Data(_) | Op::Int(_) | Op::Float(_) | Op::Cvt(_) | Op::Cmp(_) | Op::Control(_) | Op::Atomic(_) | Op::Async(_) => {}
+        Op::Data(_)
+        | Op::Int(_)
+        | Op::Float(_)
+        | Op::Cvt(_)
+        | Op::Cmp(_)
+        | Op::Control(_)
+        | Op::Atomic(_)
+        | Op::Async(_) => {}
     }
 }

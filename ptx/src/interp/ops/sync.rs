@@ -83,7 +83,12 @@ impl SyncOp {
 
 pub fn exec(op: &SyncOp, cx: &mut Ctx) -> Flow {
     match op {
-        SyncOp::Bar { id, count, wait, aligned } => Flow::Barrier { id: cx.get(id) as u32, count: count.as_ref().map(|c| cx.get(c) as u32), wait: *wait, aligned: *aligned },
+        SyncOp::Bar { id, count, wait, aligned } => Flow::Barrier {
+            id: cx.get(id) as u32,
+            count: count.as_ref().map(|c| cx.get(c) as u32),
+            wait: *wait,
+            aligned: *aligned,
+        },
         SyncOp::WarpSync { mask } => Flow::Collective { mask: cx.get(mask) as u32 },
         SyncOp::Fence => Flow::Next,
     }

@@ -160,7 +160,8 @@ pub fn collective(op: &TcOp, g: &mut Group) {
     match op {
         TcOp::Mma { kind, d, a, b, c } => {
             let in_fmt = if *kind == MmaKind::Bf16F32 { fl::BF16 } else { fl::F16 };
-            let half = |r: u64, hi: bool| in_fmt.to_f64(if hi { (r >> 16) & 0xffff } else { r & 0xffff });
+            let half =
+                |r: u64, hi: bool| in_fmt.to_f64(if hi { (r >> 16) & 0xffff } else { r & 0xffff });
             let mut am = [[0f64; 16]; 16];
             let mut bm = [[0f64; 8]; 16];
             let mut cm = [[0f64; 8]; 16];
@@ -175,7 +176,8 @@ pub fn collective(op: &TcOp, g: &mut Group) {
                     bm[k as usize][n as usize] = half(g.get(t, &b[(e / 2) as usize]), e % 2 == 1);
                     let (r, col) = c_pos(lane, e);
                     cm[r as usize][col as usize] = match kind {
-                        MmaKind::F16F16 => fl::F16.to_f64((g.get(t, &c[(e / 2) as usize]) >> (16 * (e % 2))) & 0xffff),
+                        MmaKind::F16F16 => fl::F16
+                            .to_f64((g.get(t, &c[(e / 2) as usize]) >> (16 * (e % 2))) & 0xffff),
                         _ => f32::from_bits(g.get(t, &c[e as usize]) as u32) as f64,
                     };
                 }
@@ -209,7 +211,9 @@ pub fn collective(op: &TcOp, g: &mut Group) {
             for i in 0..*num as u32 {
                 for j in 0..8 {
                     let provider = i * 8 + j;
-                    let Some(&t) = g.threads.iter().find(|&&t| t % 32 == provider) else { continue };
+                    let Some(&t) = g.threads.iter().find(|&&t| t % 32 == provider) else {
+                        continue;
+                    };
                     let (sp, a) = g.resolve(t, *space, addr);
                     let mut buf = [0u8; 16];
                     g.load(t, sp, a, &mut buf);
@@ -221,7 +225,11 @@ pub fn collective(op: &TcOp, g: &mut Group) {
             for &t in g.threads {
                 let l = (t % 32) as usize;
                 for i in 0..*num as usize {
-                    let (e0, e1) = if *trans { (rows[i][2 * (l % 4)][l / 4], rows[i][2 * (l % 4) + 1][l / 4]) } else { (rows[i][l / 4][2 * (l % 4)], rows[i][l / 4][2 * (l % 4) + 1]) };
+                    let (e0, e1) = if *trans {
+                        (rows[i][2 * (l % 4)][l / 4], rows[i][2 * (l % 4) + 1][l / 4])
+                    } else {
+                        (rows[i][l / 4][2 * (l % 4)], rows[i][l / 4][2 * (l % 4) + 1])
+                    };
                     g.set(t, dst[i], e0 as u64 | (e1 as u64) << 16);
                 }
             }

@@ -100,7 +100,9 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
                 None => return Err("vote.sync needs .all, .any, .uni or .ballot".into()),
             };
             let ty = m.ty()?;
-            if (mode == VoteMode::Ballot) != (ty == Ty::B32) || (mode != VoteMode::Ballot && ty != Ty::Pred) {
+            if (mode == VoteMode::Ballot) != (ty == Ty::B32)
+                || (mode != VoteMode::Ballot && ty != Ty::Pred)
+            {
                 return Err("vote.sync: .ballot takes .b32, the others .pred".into());
             }
             let dst = o.dst()?;
@@ -218,8 +220,15 @@ pub fn collective(op: &WarpOp, g: &mut Group) {
             }
         }
         WarpOp::Vote { mode, dst, a, negate, .. } => {
-            let preds: Vec<bool> = g.threads.iter().map(|&t| (g.regs_of(t)[*a as usize] & 1 != 0) ^ negate).collect();
-            let ballot: u64 = g.threads.iter().zip(&preds).filter(|(_, p)| **p).map(|(t, _)| 1u64 << (t % 32)).sum();
+            let preds: Vec<bool> =
+                g.threads.iter().map(|&t| (g.regs_of(t)[*a as usize] & 1 != 0) ^ negate).collect();
+            let ballot: u64 = g
+                .threads
+                .iter()
+                .zip(&preds)
+                .filter(|(_, p)| **p)
+                .map(|(t, _)| 1u64 << (t % 32))
+                .sum();
             let v = match mode {
                 VoteMode::All => preds.iter().all(|p| *p) as u64,
                 VoteMode::Any => preds.iter().any(|p| *p) as u64,
@@ -269,7 +278,11 @@ mod tests {
         // Segments of 8 lanes (width 8 as in __shfl_sync(m, v, i, 8): c = ((32-8)<<8) | 0x1f).
         let c = (24 << 8) | 0x1f;
         assert_eq!(shfl_source(ShflMode::Idx, 13, 2, c), (10, true));
-        assert_eq!(shfl_source(ShflMode::Down, 14, 2, (24 << 8) | 0x7), (14, false), "past the segment end");
+        assert_eq!(
+            shfl_source(ShflMode::Down, 14, 2, (24 << 8) | 0x7),
+            (14, false),
+            "past the segment end"
+        );
         assert_eq!(shfl_source(ShflMode::Down, 12, 2, (24 << 8) | 0x7), (14, true));
     }
 }

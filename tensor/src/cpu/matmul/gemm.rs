@@ -93,7 +93,12 @@ fn aligned<S>(v: &mut [S], n: usize) -> &mut [S] {
     &mut v[skip..skip + n]
 }
 
-fn with_bufs<S: Real, R>(key: &'static std::thread::LocalKey<RefCell<(Vec<S>, Vec<S>)>>, na: usize, nb: usize, f: impl FnOnce(&mut [S], &mut [S]) -> R) -> R {
+fn with_bufs<S: Real, R>(
+    key: &'static std::thread::LocalKey<RefCell<(Vec<S>, Vec<S>)>>,
+    na: usize,
+    nb: usize,
+    f: impl FnOnce(&mut [S], &mut [S]) -> R,
+) -> R {
     key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut bufs) => {
             let (a, b) = &mut *bufs;
@@ -146,9 +151,18 @@ impl GemmScalar for f64 {
 
 /// Packs the `mc x kc` block of A into `kernel.mr`-row panels, each `kc` steps of `mr`
 /// values, zero-padding the last panel; with the kernel's own packing routine where it has one.
-fn pack_a<T: FloatElem>(a: MatRef<T>, mc: usize, kc: usize, kernel: &Kernel<T::C>, out: &mut [T::C]) {
+fn pack_a<T: FloatElem>(
+    a: MatRef<T>,
+    mc: usize,
+    kc: usize,
+    kernel: &Kernel<T::C>,
+    out: &mut [T::C],
+) {
     let mr = kernel.mr;
-    assert!(out.len() >= mc.div_ceil(mr) * mr * kc && (mc == 0 || kc == 0 || a.off + (mc - 1) * a.rs + (kc - 1) * a.cs < a.data.len()));
+    assert!(
+        out.len() >= mc.div_ceil(mr) * mr * kc
+            && (mc == 0 || kc == 0 || a.off + (mc - 1) * a.rs + (kc - 1) * a.cs < a.data.len())
+    );
     for (pi, panel) in out.chunks_mut(mr * kc).take(mc.div_ceil(mr)).enumerate() {
         let i0 = pi * mr;
         let rows = mr.min(mc - i0);
@@ -160,7 +174,9 @@ fn pack_a<T: FloatElem>(a: MatRef<T>, mc: usize, kc: usize, kernel: &Kernel<T::C
         // SAFETY: every (i, p) read is inside A (asserted above for the block's far corner),
         // every write inside the panel (kc * MR values).
         unsafe {
-            if let (1, true, true, Some(pack)) = (a.cs, rows == mr, is_f32::<T>(), kernel.pack_lines_f32) {
+            if let (1, true, true, Some(pack)) =
+                (a.cs, rows == mr, is_f32::<T>(), kernel.pack_lines_f32)
+            {
                 // Rows contiguous and plain f32: the kernel's in-register transposes (its SIMD
                 // level is present: it was handed out).
                 pack(src.add(a.off + i0 * a.rs) as *const f32, a.rs, kc, mr, dst as *mut f32);
@@ -183,7 +199,8 @@ fn pack_a<T: FloatElem>(a: MatRef<T>, mc: usize, kc: usize, kernel: &Kernel<T::C
             } else {
                 for p in 0..kc {
                     for i in 0..rows {
-                        *dst.add(p * mr + i) = (*src.add(a.off + (i0 + i) * a.rs + p * a.cs)).to_c();
+                        *dst.add(p * mr + i) =
+                            (*src.add(a.off + (i0 + i) * a.rs + p * a.cs)).to_c();
                     }
                 }
             }
@@ -198,9 +215,18 @@ fn is_f32<T: 'static>() -> bool {
 
 /// Packs the `kc x nc` block of B into `kernel.nr`-column panels, each `kc` steps of `nr`
 /// values, with the kernel's own packing routine where it has one.
-fn pack_b<T: FloatElem>(b: MatRef<T>, kc: usize, nc: usize, kernel: &Kernel<T::C>, out: &mut [T::C]) {
+fn pack_b<T: FloatElem>(
+    b: MatRef<T>,
+    kc: usize,
+    nc: usize,
+    kernel: &Kernel<T::C>,
+    out: &mut [T::C],
+) {
     let nr = kernel.nr;
-    assert!(out.len() >= nc.div_ceil(nr) * nr * kc && (nc == 0 || kc == 0 || b.off + (kc - 1) * b.rs + (nc - 1) * b.cs < b.data.len()));
+    assert!(
+        out.len() >= nc.div_ceil(nr) * nr * kc
+            && (nc == 0 || kc == 0 || b.off + (kc - 1) * b.rs + (nc - 1) * b.cs < b.data.len())
+    );
     for (pj, panel) in out.chunks_mut(nr * kc).take(nc.div_ceil(nr)).enumerate() {
         let j0 = pj * nr;
         let cols = nr.min(nc - j0);
@@ -222,7 +248,9 @@ fn pack_b<T: FloatElem>(b: MatRef<T>, kc: usize, nc: usize, kernel: &Kernel<T::C
                         *d.add(j) = (*row.add(j)).to_c();
                     }
                 }
-            } else if let (1, true, true, Some(pack)) = (b.rs, cols == nr, is_f32::<T>(), kernel.pack_lines_f32) {
+            } else if let (1, true, true, Some(pack)) =
+                (b.rs, cols == nr, is_f32::<T>(), kernel.pack_lines_f32)
+            {
                 // Columns contiguous and plain f32 (x @ W^T with f32 weights): the kernel's
                 // in-register transposes (its SIMD level is present: it was handed out).
                 pack(src.add(b.off + j0 * b.cs) as *const f32, b.cs, kc, nr, dst as *mut f32);
@@ -237,7 +265,8 @@ fn pack_b<T: FloatElem>(b: MatRef<T>, kc: usize, nc: usize, kernel: &Kernel<T::C
             } else {
                 for p in 0..kc {
                     for j in 0..cols {
-                        *dst.add(p * nr + j) = (*src.add(b.off + p * b.rs + (j0 + j) * b.cs)).to_c();
+                        *dst.add(p * nr + j) =
+                            (*src.add(b.off + p * b.rs + (j0 + j) * b.cs)).to_c();
                     }
                 }
             }
@@ -255,7 +284,10 @@ unsafe fn copy_rows(src: *const f32, rs: usize, kc: usize, w: usize, dst: *mut f
     unsafe fn fixed<const W: usize>(src: *const f32, rs: usize, kc: usize, dst: *mut f32) {
         for p in 0..kc {
             // SAFETY: the caller's contract, with w = W.
-            unsafe { (dst.add(p * W) as *mut [f32; W]).write_unaligned((src.add(p * rs) as *const [f32; W]).read_unaligned()) };
+            unsafe {
+                (dst.add(p * W) as *mut [f32; W])
+                    .write_unaligned((src.add(p * rs) as *const [f32; W]).read_unaligned())
+            };
         }
     }
     // SAFETY: the caller's contract.
@@ -283,8 +315,15 @@ fn balanced(len: usize, block: usize, unit: usize) -> usize {
 
 /// `C = A * B` for one matrix, on the calling thread. `c` is row-major with row stride
 /// `ldc`; only its `m x n` corner is written.
-pub fn gemm<TA, TB>(m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], ldc: usize)
-where
+pub fn gemm<TA, TB>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<TA>,
+    b: MatRef<TB>,
+    c: &mut [TA::C],
+    ldc: usize,
+) where
     TA: FloatElem,
     TB: FloatElem<C = TA::C>,
     TA::C: GemmScalar,
@@ -294,8 +333,16 @@ where
 
 /// `C = A * B`, or `C += A * B` when `accumulate`, with the kernel this process uses.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_into<TA, TB>(m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], ldc: usize, accumulate: bool)
-where
+pub fn gemm_into<TA, TB>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<TA>,
+    b: MatRef<TB>,
+    c: &mut [TA::C],
+    ldc: usize,
+    accumulate: bool,
+) where
     TA: FloatElem,
     TB: FloatElem<C = TA::C>,
     TA::C: GemmScalar,
@@ -307,8 +354,17 @@ where
 /// accumulating costs nothing extra), with a given micro-kernel (from
 /// [`GemmScalar::kernel_for`]: the tests run every kernel the machine has).
 #[allow(non_snake_case, clippy::too_many_arguments)]
-pub fn gemm_with<TA, TB>(kernel: &Kernel<TA::C>, m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], ldc: usize, accumulate: bool)
-where
+pub fn gemm_with<TA, TB>(
+    kernel: &Kernel<TA::C>,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<TA>,
+    b: MatRef<TB>,
+    c: &mut [TA::C],
+    ldc: usize,
+    accumulate: bool,
+) where
     TA: FloatElem,
     TB: FloatElem<C = TA::C>,
     TA::C: GemmScalar,
@@ -342,7 +398,19 @@ where
                     pack_a(a.shift(ic, pc), mc, kc, kernel, ap);
                     // SAFETY: C holds the m x n corner at row stride ldc (asserted above), and
                     // this block's rows ic.. and columns jc.. lie inside it.
-                    unsafe { macro_kernel(kernel, ap, bp, mc, nc, kc, c.as_mut_ptr().add(ic * ldc + jc), ldc, accumulate || pc > 0) };
+                    unsafe {
+                        macro_kernel(
+                            kernel,
+                            ap,
+                            bp,
+                            mc,
+                            nc,
+                            kc,
+                            c.as_mut_ptr().add(ic * ldc + jc),
+                            ldc,
+                            accumulate || pc > 0,
+                        )
+                    };
                 }
             }
         }
@@ -356,7 +424,17 @@ where
 /// `ap` and `bp` hold the packed panels of `kernel` for these sizes, and `c` is valid for
 /// writes of `mc` rows of `nc` values at row stride `ldc`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn macro_kernel<S>(kernel: &Kernel<S>, ap: &[S], bp: &[S], mc: usize, nc: usize, kc: usize, c: *mut S, ldc: usize, accumulate: bool) {
+unsafe fn macro_kernel<S>(
+    kernel: &Kernel<S>,
+    ap: &[S],
+    bp: &[S],
+    mc: usize,
+    nc: usize,
+    kc: usize,
+    c: *mut S,
+    ldc: usize,
+    accumulate: bool,
+) {
     let (mr, nr) = (kernel.mr, kernel.nr);
     assert!(ap.len() >= mc.div_ceil(mr) * mr * kc && bp.len() >= nc.div_ceil(nr) * nr * kc);
     for jr in (0..nc).step_by(nr) {
@@ -368,7 +446,9 @@ unsafe fn macro_kernel<S>(kernel: &Kernel<S>, ap: &[S], bp: &[S], mc: usize, nc:
             // SAFETY: the panels hold kc*mr / kc*nr packed values (asserted above; the kernel's
             // own tile, its SIMD level present: `kernel_for` hands out only those); the tile's
             // rows x cols corner lies inside the block the caller vouches for.
-            unsafe { (kernel.func)(kc, apanel, bpanel, c.add(ir * ldc + jr), ldc, rows, cols, accumulate) };
+            unsafe {
+                (kernel.func)(kc, apanel, bpanel, c.add(ir * ldc + jr), ldc, rows, cols, accumulate)
+            };
         }
     }
 }
@@ -378,8 +458,16 @@ unsafe fn macro_kernel<S>(kernel: &Kernel<S>, ap: &[S], bp: &[S], mc: usize, nc:
 /// least `threads` of them) run in parallel, each thread packing only its own rows of A. The
 /// split by whole tasks of [`gemm`] packs the shared operand once per task instead.
 #[allow(non_snake_case, clippy::too_many_arguments)]
-pub fn gemm_parallel<TA, TB>(m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], ldc: usize, threads: usize)
-where
+pub fn gemm_parallel<TA, TB>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<TA>,
+    b: MatRef<TB>,
+    c: &mut [TA::C],
+    ldc: usize,
+    threads: usize,
+) where
     TA: FloatElem + Sync,
     TB: FloatElem<C = TA::C> + Sync,
     TA::C: GemmScalar + Send + Sync,
@@ -394,7 +482,8 @@ where
     let KC = balanced(k, blocks.kc, 1);
     let NC = balanced(n, blocks.nc.div_ceil(nr) * nr, nr);
     // Row blocks no taller than the configured MC, and at least as many as threads.
-    let MC = balanced(m, blocks.mc.div_ceil(mr) * mr, mr).min(m.div_ceil(threads).div_ceil(mr) * mr);
+    let MC =
+        balanced(m, blocks.mc.div_ceil(mr) * mr, mr).min(m.div_ceil(threads).div_ceil(mr) * mr);
     assert!(c.len() >= (m - 1) * ldc + n, "gemm: C buffer too small");
     let cptr = crate::send_ptr::SendPtr(c.as_mut_ptr());
     <TA::C as GemmScalar>::with_shared_buffer(KC * NC, |bp| {
@@ -416,7 +505,19 @@ where
                         // SAFETY: row blocks are disjoint, so each task writes its own rows
                         // ic..ic + mc of C, columns jc..jc + nc, inside the m x n corner
                         // (asserted above).
-                        unsafe { macro_kernel(&kernel, ap, panels, mc, nc, kc, base.0.add(ic * ldc + jc), ldc, pc > 0) };
+                        unsafe {
+                            macro_kernel(
+                                &kernel,
+                                ap,
+                                panels,
+                                mc,
+                                nc,
+                                kc,
+                                base.0.add(ic * ldc + jc),
+                                ldc,
+                                pc > 0,
+                            )
+                        };
                     });
                 });
             }

@@ -59,7 +59,14 @@ impl<S> std::fmt::Debug for Kernel<S> {
 /// `c` must point at a row-major matrix with row stride `ldc` whose `rows x cols` corner
 /// (`rows <= MR`, `cols <= NR`) is valid for reads and writes.
 #[inline(always)]
-unsafe fn store_tile<S: Real, const MR: usize, const NR: usize>(tile: &[[S; NR]; MR], c: *mut S, ldc: usize, rows: usize, cols: usize, acc: bool) {
+unsafe fn store_tile<S: Real, const MR: usize, const NR: usize>(
+    tile: &[[S; NR]; MR],
+    c: *mut S,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    acc: bool,
+) {
     for (i, row) in tile.iter().enumerate().take(rows) {
         let cr = c.add(i * ldc);
         for (j, &v) in row.iter().enumerate().take(cols) {
@@ -74,7 +81,16 @@ unsafe fn store_tile<S: Real, const MR: usize, const NR: usize>(tile: &[[S; NR];
 /// `a` must be valid for reads of `kc * MR` values and `b` of `kc * NR` values (packed
 /// panels); `c` as for [`store_tile`]: its `rows x cols` corner (row stride `ldc`) valid for
 /// reads and writes.
-pub unsafe fn kernel_portable<S: Real, const MR: usize, const NR: usize>(kc: usize, a: *const S, b: *const S, c: *mut S, ldc: usize, rows: usize, cols: usize, acc: bool) {
+pub unsafe fn kernel_portable<S: Real, const MR: usize, const NR: usize>(
+    kc: usize,
+    a: *const S,
+    b: *const S,
+    c: *mut S,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    acc: bool,
+) {
     let mut ab = [[S::ZERO; NR]; MR];
     for p in 0..kc {
         let ap = std::slice::from_raw_parts(a.add(p * MR), MR);
@@ -99,7 +115,14 @@ const AVX2_BLOCKS: Blocks = Blocks { kc: 256, mc: 96, nc: 2048 };
 
 /// The f64 kernel: 4 x 8, portable.
 pub fn f64_kernel() -> Kernel<f64> {
-    Kernel { simd: Simd::Portable, mr: 4, nr: 8, blocks: Blocks { kc: 256, mc: 64, nc: 2048 }, func: kernel_portable::<f64, 4, 8>, pack_lines_f32: None }
+    Kernel {
+        simd: Simd::Portable,
+        mr: 4,
+        nr: 8,
+        blocks: Blocks { kc: 256, mc: 64, nc: 2048 },
+        func: kernel_portable::<f64, 4, 8>,
+        pack_lines_f32: None,
+    }
 }
 
 /// The f32 kernel of a SIMD level, `None` when this CPU lacks the level.
@@ -108,12 +131,27 @@ pub fn f32_kernel_for(simd: Simd) -> Option<Kernel<f32>> {
         return None;
     }
     Some(match simd {
-        Simd::Portable => Kernel { simd, mr: AVX2_MR, nr: AVX2_NR, blocks: AVX2_BLOCKS, func: kernel_portable::<f32, AVX2_MR, AVX2_NR>, pack_lines_f32: None },
+        Simd::Portable => Kernel {
+            simd,
+            mr: AVX2_MR,
+            nr: AVX2_NR,
+            blocks: AVX2_BLOCKS,
+            func: kernel_portable::<f32, AVX2_MR, AVX2_NR>,
+            pack_lines_f32: None,
+        },
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => Kernel { simd, mr: AVX2_MR, nr: AVX2_NR, blocks: AVX2_BLOCKS, func: kernel_f32_avx2, pack_lines_f32: Some(pack_lines_avx2) },
+        Simd::Avx2 => Kernel {
+            simd,
+            mr: AVX2_MR,
+            nr: AVX2_NR,
+            blocks: AVX2_BLOCKS,
+            func: kernel_f32_avx2,
+            pack_lines_f32: Some(pack_lines_avx2),
+        },
         #[cfg(target_arch = "x86_64")]
         Simd::Avx512 => {
-            let (mr, nr, func) = avx512_variant().unwrap_or((AVX512_MR, AVX512_NR, kernel_f32_avx512));
+            let (mr, nr, func) =
+                avx512_variant().unwrap_or((AVX512_MR, AVX512_NR, kernel_f32_avx512));
             avx512_kernel(mr, nr, func)
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -133,7 +171,16 @@ pub fn f32_kernel() -> Kernel<f32> {
 /// the pointer contracts are those of [`kernel_portable`] with `MR = 6`, `NR = 16`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn kernel_f32_avx2(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
+pub unsafe fn kernel_f32_avx2(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    acc: bool,
+) {
     use std::arch::x86_64::*;
     let mut r = [[_mm256_setzero_ps(); 2]; 6];
     let (mut ap, mut bp) = (a, b);
@@ -232,7 +279,16 @@ const AVX512_BLOCKS: Blocks = Blocks { kc: 1024, mc: 144, nc: 2048 };
 /// the pointer contracts are those of [`kernel_portable`] with `NR = 16 * NV`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub unsafe fn kernel_f32_avx512_mr<const MR: usize, const NV: usize, const PF: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
+pub unsafe fn kernel_f32_avx512_mr<const MR: usize, const NV: usize, const PF: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    acc: bool,
+) {
     // An edge tile of a few rows (256 = 21 * 12 + 4) computes only the rows it keeps.
     if MR > 4 && rows <= 4 {
         avx512_rows::<4, MR, NV, PF>(kc, a, b, c, ldc, rows, cols, acc)
@@ -251,7 +307,16 @@ pub unsafe fn kernel_f32_avx512_mr<const MR: usize, const NV: usize, const PF: u
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn avx512_rows<const R: usize, const MR: usize, const NV: usize, const PF: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
+unsafe fn avx512_rows<const R: usize, const MR: usize, const NV: usize, const PF: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    acc: bool,
+) {
     use std::arch::x86_64::*;
     debug_assert!(R <= MR && rows <= R && cols <= 16 * NV);
     let mut r = [[_mm512_setzero_ps(); NV]; R];
@@ -339,7 +404,16 @@ unsafe fn avx512_rows<const R: usize, const MR: usize, const NV: usize, const PF
 /// As for [`kernel_f32_avx512_mr`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub unsafe fn kernel_f32_avx512(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, acc: bool) {
+pub unsafe fn kernel_f32_avx512(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    acc: bool,
+) {
     kernel_f32_avx512_mr::<AVX512_MR, { AVX512_NR / 16 }, 0>(kc, a, b, c, ldc, rows, cols, acc)
 }
 
@@ -367,7 +441,14 @@ const AVX512_TILES: &[(usize, usize, usize, KernelFn<f32>)] = &[
 /// checked that AVX-512F is present).
 #[cfg(target_arch = "x86_64")]
 fn avx512_kernel(mr: usize, nr: usize, func: KernelFn<f32>) -> Kernel<f32> {
-    Kernel { simd: Simd::Avx512, mr, nr, blocks: AVX512_BLOCKS, func, pack_lines_f32: Some(pack_lines_avx2) }
+    Kernel {
+        simd: Simd::Avx512,
+        mr,
+        nr,
+        blocks: AVX512_BLOCKS,
+        func,
+        pack_lines_f32: Some(pack_lines_avx2),
+    }
 }
 
 /// Every AVX-512 tile of [`AVX512_TILES`] as a kernel (the tests run them all), each with the
@@ -375,7 +456,10 @@ fn avx512_kernel(mr: usize, nr: usize, func: KernelFn<f32>) -> Kernel<f32> {
 pub fn f32_avx512_tiles() -> Vec<(String, Kernel<f32>)> {
     #[cfg(target_arch = "x86_64")]
     if Simd::Avx512.is_present() {
-        return AVX512_TILES.iter().map(|&(mr, nr, pf, func)| (format!("{mr}x{nr},{pf}"), avx512_kernel(mr, nr, func))).collect();
+        return AVX512_TILES
+            .iter()
+            .map(|&(mr, nr, pf, func)| (format!("{mr}x{nr},{pf}"), avx512_kernel(mr, nr, func)))
+            .collect();
     }
     Vec::new()
 }
@@ -402,7 +486,8 @@ fn avx512_variant() -> Option<(usize, usize, KernelFn<f32>)> {
     };
     let found = parse().and_then(|want| AVX512_TILES.iter().find(|t| (t.0, t.1, t.2) == want));
     if found.is_none() {
-        let known: Vec<String> = AVX512_TILES.iter().map(|t| format!("{}x{},{}", t.0, t.1, t.2)).collect();
+        let known: Vec<String> =
+            AVX512_TILES.iter().map(|t| format!("{}x{},{}", t.0, t.1, t.2)).collect();
         eprintln!("LAWCAT_AVX512_TILE={v}: not one of {}; using the default", known.join(" "));
     }
     found.map(|&(mr, nr, _, func)| (mr, nr, func))

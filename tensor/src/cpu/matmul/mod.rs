@@ -21,7 +21,12 @@ const SHARED_PACKING_MIN_FLOPS: usize = 1 << 28;
 
 /// A batched product of two CPU storages of float dtypes. bf16/f16 (alone or mixed with
 /// f32) are computed in f32 and stored in the left operand's dtype; f64 with f64 only.
-pub fn matmul_storage(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
+pub fn matmul_storage(
+    a: &CpuStorage,
+    la: &Layout,
+    b: &CpuStorage,
+    lb: &Layout,
+) -> Result<CpuStorage> {
     use CpuStorage as S;
     fn f32_out<T: Elem>(v: Vec<f32>) -> CpuStorage {
         match T::DTYPE {
@@ -90,7 +95,9 @@ where
 
     if m == 1 || n == 1 {
         let big = nbatch * m * n * k >= PAR_MIN_FLOPS;
-        let run = |(bi, c): (usize, &mut [TA::C])| matvec(m, n, k, amat(bi), bmat(bi), c, big && nbatch == 1);
+        let run = |(bi, c): (usize, &mut [TA::C])| {
+            matvec(m, n, k, amat(bi), bmat(bi), c, big && nbatch == 1)
+        };
         if big && nbatch > 1 {
             out.par_chunks_mut(m * n).enumerate().for_each(run);
         } else {
@@ -120,8 +127,10 @@ where
     let split_cols = n >= m;
     let (len, unit) = if split_cols { (n, nr) } else { (m, mr) };
     let step = len.div_ceil(parts).div_ceil(unit) * unit;
-    let ranges: Vec<(usize, usize)> = (0..len).step_by(step.max(1)).map(|s| (s, (s + step).min(len))).collect();
-    let tasks: Vec<(usize, usize, usize)> = (0..nbatch).flat_map(|bi| ranges.iter().map(move |&(s, e)| (bi, s, e))).collect();
+    let ranges: Vec<(usize, usize)> =
+        (0..len).step_by(step.max(1)).map(|s| (s, (s + step).min(len))).collect();
+    let tasks: Vec<(usize, usize, usize)> =
+        (0..nbatch).flat_map(|bi| ranges.iter().map(move |&(s, e)| (bi, s, e))).collect();
     let ptr = SendPtr(out.as_mut_ptr());
     tasks.par_iter().for_each(|&(bi, s, e)| {
         let base = ptr;
@@ -155,8 +164,15 @@ fn dot<TA: FloatElem, TB: FloatElem<C = TA::C>>(x: &[TA], y: &[TB]) -> TA::C {
 
 /// `m == 1` or `n == 1`: dot products over contiguous lanes where the strides allow,
 /// the GEMM otherwise.
-fn matvec<TA, TB>(m: usize, n: usize, k: usize, a: MatRef<TA>, b: MatRef<TB>, c: &mut [TA::C], par: bool)
-where
+fn matvec<TA, TB>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<TA>,
+    b: MatRef<TB>,
+    c: &mut [TA::C],
+    par: bool,
+) where
     TA: FloatElem,
     TB: FloatElem<C = TA::C>,
     TA::C: GemmScalar,

@@ -4,7 +4,19 @@
 /// `C[i][j] = sum_p A[i][p] * B[p][j]` with A, B given by (data, offset, row stride,
 /// column stride); C comes back row-major `[m, n]`.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul_naive(m: usize, n: usize, k: usize, a: &[f64], a_off: usize, a_rs: usize, a_cs: usize, b: &[f64], b_off: usize, b_rs: usize, b_cs: usize) -> Vec<f64> {
+pub fn matmul_naive(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f64],
+    a_off: usize,
+    a_rs: usize,
+    a_cs: usize,
+    b: &[f64],
+    b_off: usize,
+    b_rs: usize,
+    b_cs: usize,
+) -> Vec<f64> {
     let mut c = vec![0.0; m * n];
     for i in 0..m {
         for j in 0..n {
