@@ -44,7 +44,7 @@ if want sanitize; then
     TAILN=6 run initcheck compute-sanitizer --tool initcheck --error-exitcode 99 "$BIN" --device cuda verify-kernels --cases 1
 fi
 if want planted; then
-    TAILN=70 LIMIT=10 run planted bash ptx/tests/sanitizer/run.sh
+    TAILN=70 LIMIT=10 run planted bash ptx/interp/tests/sanitizer/run.sh
 fi
 if want distill; then
     for dev in cpu cuda; do

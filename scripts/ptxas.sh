@@ -4,7 +4,7 @@
 # scripts/gen-ptx.sh) into .data/cuda-toolkit when they are missing, then runs
 # `ptxas -arch=sm_90` on every file given, failing on the first error.
 #
-#   scripts/ptxas.sh ptx/tests/planted/*.ptx
+#   scripts/ptxas.sh ptx/interp/tests/planted/*.ptx
 #   scripts/ptxas.sh --path      # prints the ptxas path (installing it if needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."

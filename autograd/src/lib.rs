@@ -11,21 +11,20 @@
 //!   derivative in a comment; other crates add fused ops by implementing [`Backward`] and
 //!   calling [`Var::from_op`].
 //! * [`gradcheck()`] — analytic vs central-difference gradients in f64.
-//! * `optim` — SGD with momentum, AdamW, gradient clipping, learning-rate schedules,
-//!   state save/restore.
 //!
-//! Dependencies: `tensor` only.
+//! Losses and optimizers are built on top of this crate, in `nn` (`nn::loss`, `nn::optim`),
+//! as candle keeps them in `candle-nn`.
+//!
+//! Dependencies: `tensor` (and `rayon`) only.
 
 mod backward;
 pub mod gradcheck;
 pub mod ops;
-pub mod optim;
 mod param;
 mod var;
 
 pub use backward::{backward_multi, grad_dtype, gradient_masks, set_gradient_masks, Gradients};
 pub use gradcheck::{gradcheck, GradcheckOptions};
-pub use ops::loss::{cross_entropy, kl_div, mse};
 pub use ops::sum_to_shape;
 pub use param::Param;
 pub use var::{grad_enabled, live_nodes, no_grad, Backward, NoGradGuard, Var};

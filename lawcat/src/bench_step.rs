@@ -8,7 +8,7 @@
 use crate::distill::{attention_transfer_loss, end_to_end_loss};
 use crate::student::trainable_params;
 use crate::train::{new_optimizer, StageConfig};
-use autograd::optim::{clip_grad_norm, Optimizer};
+use nn::optim::{clip_grad_norm, Optimizer};
 use nn::Llama;
 use std::time::Instant;
 use tensor::{Device, Result, Rng, Tensor};

@@ -12,8 +12,9 @@ use crate::config::LawcatConfig;
 use crate::data::Data;
 use crate::student::{add_lora, lawcat_layers, trainable_params};
 use crate::train::{new_optimizer, run_stage, RunDir, StageConfig, StageRun, StageSummary};
-use autograd::{kl_div, mse, no_grad, Param, Var};
+use autograd::{no_grad, Param, Var};
 use nn::Llama;
+use nn::{kl_div, mse};
 use serde::{Deserialize, Serialize};
 use tensor::{bail, Error, Result, Tensor};
 

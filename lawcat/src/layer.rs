@@ -350,7 +350,7 @@ impl LawcatAttention {
         };
         let o1 = if t == 1 || self.mode() == GlaMode::Recurrent {
             let mut o = Tensor::zeros([b, t, h, v1.dims()[3]], DType::F32, &v1.device())?;
-            Tensor::apply_op_inplace(
+            nn::fused::run_inplace(
                 &GlaStep { scale: self.scale() },
                 &[pq.value(), pk.value(), &v1, &g],
                 &mut [state, &mut o],

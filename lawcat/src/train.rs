@@ -10,9 +10,9 @@
 //! deletes only inside its own run folder, and refuses a record that disagrees with its
 //! folder, a changed file, or (checked by the caller) other settings or another teacher.
 
-use autograd::optim::{clip_grad_norm, AdamW, LrSchedule, Optimizer};
 use autograd::{Param, Var};
 use indicatif::{ProgressBar, ProgressStyle};
+use nn::optim::{clip_grad_norm, AdamW, LrSchedule, Optimizer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -336,7 +336,8 @@ fn ptx_list_and_dump() {
 
 #[test]
 fn ptx_check_exit_codes() {
-    let planted = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ptx/tests/planted");
+    let planted =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ptx/interp/tests/planted");
     let file = |n: &str| planted.join(n).to_string_lossy().into_owned();
     let run = |f: &str, extra: &[&str]| {
         let mut a = vec![

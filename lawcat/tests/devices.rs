@@ -16,7 +16,8 @@ use lawcat::train::{new_optimizer, run_stage, StageConfig, StageRun};
 use nn::generate::{generate, GenerateOptions, Sampling};
 use nn::Llama;
 use std::sync::Arc;
-use tensor::check_device::{CheckDevice, Direction, Transfer};
+use tensor::check_device::CheckDevice;
+use tensor::transfer::{Direction, Transfer};
 use tensor::{Device, Tensor};
 
 fn stage_cfg(steps: u64) -> StageConfig {

@@ -5,12 +5,12 @@
 //! through their strides (a KV cache is a view of a bigger buffer). Tested against the
 //! differentiable [`crate::attention::sdpa`].
 
-use ptx::runtime::device::{input, output};
-use ptx::runtime::GpuDevice;
+use crate::fused::{self, Compute, Fused};
+use ptx::ops::operand::Operand;
 use rayon::prelude::*;
 use tensor::cpu::gemm::{gemm, MatRef};
 use tensor::cpu::vexp::exp_sub_sum;
-use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Result, Tensor};
+use tensor::{bail, DType, HostIn, HostOut, Result, Tensor};
 
 const QB: usize = 32;
 const KB: usize = 256;
@@ -23,28 +23,17 @@ pub struct SdpaBlocked {
     pub start: usize,
 }
 
-impl CustomOp for SdpaBlocked {
+impl Fused for SdpaBlocked {
     fn name(&self) -> &'static str {
         "sdpa_blocked"
     }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+    /// Always f32 (the output's dtype), whatever the operands' dtypes.
+    fn cpu<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
         let out = cpu_attention(&ins[0], &ins[1], &ins[2], self.start)?;
         outs[0].write(&out)
     }
-    fn accel(
-        &self,
-        device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let n = self.name();
-        GpuDevice::of(n, device)?;
-        let arg = |i: usize| -> Result<ptx::ops::operand::Operand> {
-            Ok((input(n, &ins[i])?, ins[i].layout))
-        };
-        let l = outs[0].layout;
-        let o = output(n, &mut outs[0])?;
-        ptx::ops::attention::sdpa((o, l), arg(0)?, arg(1)?, arg(2)?, self.start)
+    fn gpu(&self, ins: &[Operand], outs: &[Operand]) -> Result<()> {
+        ptx::ops::attention::sdpa(outs[0], ins[0], ins[1], ins[2], self.start)
     }
 }
 
@@ -76,7 +65,7 @@ pub fn sdpa_blocked(q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<
             k.dims()[1]
         )
     }
-    Ok(Tensor::apply_op(&SdpaBlocked { start }, &[q, k, v], &[(q.shape().clone(), DType::F32)])?
+    Ok(fused::run(&SdpaBlocked { start }, &[q, k, v], &[(q.shape().clone(), DType::F32)])?
         .remove(0))
 }
 

@@ -2,14 +2,13 @@
 //! greedy or sampled (temperature, top-p) from a seeded RNG, until a stop token or the
 //! token budget. Prompts of one batch must have equal length.
 
+use crate::fused::{self, Compute, Fused};
 use crate::model::Llama;
 use autograd::no_grad;
-use ptx::ops::fused_args::{inputs, outputs};
+use ptx::ops::operand::Operand;
 use ptx::ops::sample::Choice;
 use std::time::Instant;
-use tensor::{
-    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, HostIn, HostOut, Result, Rng, Tensor,
-};
+use tensor::{bail, DType, Device, HostIn, HostOut, Result, Rng, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sampling {
@@ -138,11 +137,12 @@ pub struct ChooseTokens {
     pub step: u64,
 }
 
-impl CustomOp for ChooseTokens {
+impl Fused for ChooseTokens {
     fn name(&self) -> &'static str {
         "choose_tokens"
     }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
+    /// The logits are read as f32 whatever their dtype (the sampling arithmetic is f64).
+    fn cpu<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
         let v = ins[0].dims()[1];
         let z = ins[0].values::<f32>()?;
         let ids = outs[0].slice_mut::<i64>()?;
@@ -155,23 +155,24 @@ impl CustomOp for ChooseTokens {
         }
         Ok(())
     }
-    fn accel(
-        &self,
-        _device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let logits = inputs(self.name(), ins)?[0];
-        let Some(ids) = outputs(self.name(), outs)?.into_iter().next() else {
-            bail!(self.name(), "expects an output")
-        };
+    fn gpu(&self, ins: &[Operand], outs: &[Operand]) -> Result<()> {
         let choice = match self.sampling {
             Sampling::Greedy => Choice::Greedy,
             Sampling::Sample { temperature, top_p } => {
                 Choice::Sample { temperature, top_p, seed: self.seed, step: self.step }
             }
         };
-        ptx::ops::sample::choose(logits, ids, choice)
+        ptx::ops::sample::choose(ins[0], outs[0], choice)
+    }
+}
+
+impl ChooseTokens {
+    /// The ids `[B]` (i64, on the logits' device) chosen from `logits [B, V]`.
+    pub fn run(&self, logits: &Tensor) -> Result<Tensor> {
+        let &[b, _] = logits.dims() else {
+            bail!("choose_tokens", "logits must be [B, V], got {:?}", logits.dims())
+        };
+        Ok(fused::run(self, &[logits], &[(b.into(), DType::I64)])?.remove(0))
     }
 }
 
@@ -245,6 +246,5 @@ fn choose_next(
     let logits = model.forward_last(ids, Some(cache))?;
     let (b, v) = (logits.dims()[0], logits.dims()[2]);
     let rows = logits.value().reshape([b, v])?;
-    let op = ChooseTokens { sampling: opts.sampling, seed: opts.seed, step };
-    Ok(Tensor::apply_op(&op, &[&rows], &[(b.into(), DType::I64)])?.remove(0))
+    ChooseTokens { sampling: opts.sampling, seed: opts.seed, step }.run(&rows)
 }

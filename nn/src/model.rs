@@ -6,10 +6,11 @@ use crate::attention::LlamaAttention;
 use crate::block::{AttentionBlock, LayerState};
 use crate::config::LlamaConfig;
 use crate::linear::{Embedding, Linear};
+use crate::loss::cross_entropy;
 use crate::mlp::Mlp;
 use crate::norm::RmsNorm;
 use crate::rope::Rope;
-use autograd::{cross_entropy, Param, Var};
+use autograd::{Param, Var};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tensor::{bail, DType, Device, Error, Result, Rng, Tensor};
@@ -108,59 +109,7 @@ impl Llama {
         mut tensors: BTreeMap<String, Tensor>,
     ) -> Result<Llama> {
         config.validate().map_err(|m| Error::op("load Llama", format!("config: {m}")))?;
-        let expect = expected_shapes(&config);
-        let mut problems = vec![];
-        // The layers the weights hold, against the config's count (said first: it explains
-        // every missing or unexpected layer tensor below).
-        let held = tensors
-            .keys()
-            .filter_map(|n| {
-                n.strip_prefix("model.layers.")?.split_once('.')?.0.parse::<usize>().ok()
-            })
-            .max()
-            .map_or(0, |m| m + 1);
-        if held != config.num_hidden_layers {
-            problems.push(format!(
-                "the config says {} layers, the weights hold {held}",
-                config.num_hidden_layers
-            ));
-        }
-        for (name, shape) in &expect {
-            match tensors.get(name) {
-                None => problems.push(format!("missing {name} {shape:?}")),
-                Some(t) if t.dims() != shape.as_slice() => {
-                    problems.push(format!("{name} has shape {:?}, expected {shape:?}", t.dims()))
-                }
-                Some(t) if !t.dtype().is_float() => {
-                    problems.push(format!("{name} has dtype {}, expected a float", t.dtype()))
-                }
-                Some(_) => {}
-            }
-        }
-        let known: std::collections::HashSet<&String> = expect.iter().map(|(n, _)| n).collect();
-        // HF checkpoints may carry precomputed rotary tables; they are derived, not weights.
-        for name in
-            tensors.keys().filter(|n| !known.contains(n) && !n.ends_with("rotary_emb.inv_freq"))
-        {
-            let shape = tensors[name].dims().to_vec();
-            problems.push(format!("unexpected {name} {shape:?}"));
-        }
-        if !problems.is_empty() {
-            const SHOWN: usize = 12;
-            let more = if problems.len() > SHOWN {
-                format!("\n  ... and {} more", problems.len() - SHOWN)
-            } else {
-                String::new()
-            };
-            return Err(Error::op(
-                "load Llama",
-                format!(
-                    "{} problem(s) with the weights:\n  {}{more}",
-                    problems.len(),
-                    problems[..problems.len().min(SHOWN)].join("\n  ")
-                ),
-            ));
-        }
+        check_weights(&config, tensors.iter().map(|(n, t)| (n.as_str(), t.dims(), t.dtype())))?;
         let mut take = |name: &str| Param::new(name, tensors.remove(name).expect("checked above"));
         let c = &config;
         let rope = Arc::new(Rope::from_config(c));
@@ -410,7 +359,6 @@ pub fn next_token_loss(logits: &Var, ids: &Tensor) -> Result<Var> {
     cross_entropy(&pred, &target, None)
 }
 
-/// Every tensor a model with this config has, with its shape.
 /// A lower bound of the memory one forward pass over `[batch, len]` tokens needs besides
 /// the weights, in bytes: the logits, a layer's activations and every layer's keys and
 /// values. In `u128`, so sizes from a flag or a file cannot overflow it.
@@ -421,6 +369,7 @@ pub fn forward_memory_estimate(c: &LlamaConfig, batch: usize, len: usize) -> u12
     tokens * 4 * (c.vocab_size as u128 + kv + activations)
 }
 
+/// Every tensor a model with this config has, with its shape.
 pub fn expected_shapes(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
     let (d, f, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
     let q = c.num_attention_heads * c.head_dim;
@@ -450,4 +399,68 @@ pub fn expected_shapes(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
         out.push(("lm_head.weight".to_string(), vec![v, d]));
     }
     out
+}
+
+/// Checks a table of weights (name, shape, dtype) against the tensors a Llama of config `c`
+/// has ([`expected_shapes`]): the layers held against the config's count, then missing,
+/// wrongly shaped, non-float and unexpected tensors, reported together in one error. What
+/// [`Llama::from_tensors`] checks of the tensors it is given, and `inspect` of a file's
+/// headers, so inspecting a file fails exactly where loading it would.
+pub fn check_weights<'a>(
+    c: &LlamaConfig,
+    table: impl IntoIterator<Item = (&'a str, &'a [usize], DType)>,
+) -> Result<()> {
+    let table: BTreeMap<&str, (&[usize], DType)> =
+        table.into_iter().map(|(n, shape, dtype)| (n, (shape, dtype))).collect();
+    let expect = expected_shapes(c);
+    let mut problems = vec![];
+    // The layers the weights hold, against the config's count (said first: it explains
+    // every missing or unexpected layer tensor below).
+    let held = table
+        .keys()
+        .filter_map(|n| n.strip_prefix("model.layers.")?.split_once('.')?.0.parse::<usize>().ok())
+        .max()
+        .map_or(0, |m| m + 1);
+    if held != c.num_hidden_layers {
+        problems.push(format!(
+            "the config says {} layers, the weights hold {held}",
+            c.num_hidden_layers
+        ));
+    }
+    for (name, shape) in &expect {
+        match table.get(name.as_str()) {
+            None => problems.push(format!("missing {name} {shape:?}")),
+            Some((dims, _)) if *dims != shape.as_slice() => {
+                problems.push(format!("{name} has shape {dims:?}, expected {shape:?}"))
+            }
+            Some((_, dtype)) if !dtype.is_float() => {
+                problems.push(format!("{name} has dtype {dtype}, expected a float"))
+            }
+            Some(_) => {}
+        }
+    }
+    let known: std::collections::HashSet<&str> = expect.iter().map(|(n, _)| n.as_str()).collect();
+    // HF checkpoints may carry precomputed rotary tables; they are derived, not weights.
+    for (name, (shape, _)) in
+        table.iter().filter(|(n, _)| !known.contains(*n) && !n.ends_with("rotary_emb.inv_freq"))
+    {
+        problems.push(format!("unexpected {name} {shape:?}"));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    const SHOWN: usize = 12;
+    let more = if problems.len() > SHOWN {
+        format!("\n  ... and {} more", problems.len() - SHOWN)
+    } else {
+        String::new()
+    };
+    Err(Error::op(
+        "load Llama",
+        format!(
+            "{} problem(s) with the weights:\n  {}{more}",
+            problems.len(),
+            problems[..problems.len().min(SHOWN)].join("\n  ")
+        ),
+    ))
 }

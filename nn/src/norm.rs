@@ -7,12 +7,11 @@
 //! dL/dx = r (g w - n mean(g w n))
 //! ```
 
-use autograd::{Backward, Param, Var};
-use ptx::ops::fused_args::{inputs, outputs};
+use crate::fused::{self, Compute, Fused, FusedGrad, Input};
+use autograd::{Param, Var};
+use ptx::ops::operand::Operand;
 use rayon::prelude::*;
-use tensor::{
-    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor,
-};
+use tensor::{bail, HostIn, HostOut, Result};
 
 #[derive(Clone)]
 pub struct RmsNorm {
@@ -20,161 +19,92 @@ pub struct RmsNorm {
     pub eps: f64,
 }
 
-/// Forward: `(x [R, D], w [D]) -> (y [R, D], r [R])`, both in the compute dtype. On a GPU:
-/// `rms_norm_fwd_{f32,f64}` (`ptx/kernels/norm.cu`).
-struct RmsNormForward {
+/// RMSNorm, one fused op. Forward `(x [R, D], w [D]) -> (y [R, D], r [R])` (both in the
+/// compute dtype; `r` is saved for the backward); backward `(x, w, r, g) -> (dx, dw)`.
+/// Kernels (`ptx/kernels/norm.cu`): `rms_norm_fwd_{f32,f64}`; `rms_norm_bwd_dx_{f32,f64}`,
+/// and for dw `rms_norm_bwd_dw_partial_{f32,f64}` then `rms_norm_bwd_dw_finish_{f32,f64}`
+/// (column sums of row chunks in f64, then the chunks in order: deterministic).
+struct RmsNormOp {
     eps: f64,
 }
 
-/// Backward: `(x, w, r, g) -> (dx if asked, dw if asked)`. On a GPU: `rms_norm_bwd_dx_{f32,f64}`,
-/// and for dw `rms_norm_bwd_dw_partial_{f32,f64}` then `rms_norm_bwd_dw_finish_{f32,f64}`
-/// (column sums of row chunks in f64, then the chunks in order: deterministic).
-struct RmsNormBackward {
-    want_dx: bool,
-    want_dw: bool,
-}
-
-fn forward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], eps: f64) -> Result<()> {
-    let d = *ins[0].dims().last().unwrap_or(&0);
-    let (x, w) = (ins[0].values::<T>()?, ins[1].values::<T>()?);
-    let rows = x.len() / d.max(1);
-    let eps = T::from_f64(eps);
-    let r: Vec<T> = x
-        .par_chunks(d.max(1))
-        .take(rows)
-        .map(|row| {
-            T::ONE / (row.iter().map(|&v| v * v).sum::<T>() / T::from_f64(d as f64) + eps).sqrt()
-        })
-        .collect();
-    let mut y = vec![T::ZERO; x.len()];
-    y.par_chunks_mut(d.max(1)).zip(x.par_chunks(d.max(1))).enumerate().for_each(|(i, (yr, xr))| {
-        for j in 0..d {
-            yr[j] = xr[j] * r[i] * w[j];
-        }
-    });
-    outs[0].write(&y)?;
-    outs[1].write(&r)
-}
-
-fn backward_cpu<T: Real + Elem>(
-    ins: &[HostIn],
-    outs: &mut [HostOut],
-    want_dx: bool,
-    want_dw: bool,
-) -> Result<()> {
-    let d = *ins[0].dims().last().unwrap_or(&0);
-    let (x, w, r, g) = (
-        ins[0].values::<T>()?,
-        ins[1].values::<T>()?,
-        ins[2].values::<T>()?,
-        ins[3].values::<T>()?,
-    );
-    let rows = x.len() / d.max(1);
-    let mut out = 0;
-    if want_dx {
-        let mut dx = vec![T::ZERO; x.len()];
-        dx.par_chunks_mut(d.max(1)).enumerate().for_each(|(i, dr)| {
-            let (xr, gr) = (&x[i * d..(i + 1) * d], &g[i * d..(i + 1) * d]);
-            let mean =
-                (0..d).map(|j| gr[j] * w[j] * xr[j] * r[i]).sum::<T>() / T::from_f64(d as f64);
-            for j in 0..d {
-                dr[j] = r[i] * (gr[j] * w[j] - xr[j] * r[i] * mean);
-            }
-        });
-        outs[out].write(&dx)?;
-        out += 1;
+impl Fused for RmsNormOp {
+    fn name(&self) -> &'static str {
+        "rms_norm"
     }
-    if want_dw {
-        // Column sums, in f64 over the rows (a batch of sequences is many rows).
-        let dw: Vec<T> = (0..d)
-            .into_par_iter()
-            .map(|j| {
-                T::from_f64(
-                    (0..rows).map(|i| (g[i * d + j] * x[i * d + j] * r[i]).to_f64()).sum::<f64>(),
-                )
+    fn cpu<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        let d = *ins[0].dims().last().unwrap_or(&0);
+        let (x, w) = (ins[0].values::<T>()?, ins[1].values::<T>()?);
+        let rows = x.len() / d.max(1);
+        let eps = T::from_f64(self.eps);
+        let r: Vec<T> = x
+            .par_chunks(d.max(1))
+            .take(rows)
+            .map(|row| {
+                T::ONE
+                    / (row.iter().map(|&v| v * v).sum::<T>() / T::from_f64(d as f64) + eps).sqrt()
             })
             .collect();
-        outs[out].write(&dw)?;
+        let mut y = vec![T::ZERO; x.len()];
+        y.par_chunks_mut(d.max(1)).zip(x.par_chunks(d.max(1))).enumerate().for_each(
+            |(i, (yr, xr))| {
+                for j in 0..d {
+                    yr[j] = xr[j] * r[i] * w[j];
+                }
+            },
+        );
+        outs[0].write(&y)?;
+        outs[1].write(&r)
     }
-    Ok(())
+    fn gpu(&self, ins: &[Operand], outs: &[Operand]) -> Result<()> {
+        ptx::ops::norm::forward(ins[0], ins[1], outs[0], outs[1], self.eps)
+    }
 }
 
-impl CustomOp for RmsNormForward {
-    fn name(&self) -> &'static str {
-        "rms_norm"
-    }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match outs[0].dtype() {
-            DType::F64 => forward_cpu::<f64>(ins, outs, self.eps),
-            _ => forward_cpu::<f32>(ins, outs, self.eps),
-        }
-    }
-    fn accel(
+impl FusedGrad for RmsNormOp {
+    fn cpu_backward<T: Compute>(
         &self,
-        _device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
+        ins: &[HostIn],
+        grads: &mut [Option<HostOut>],
     ) -> Result<()> {
-        let ins = inputs(self.name(), ins)?;
-        let mut outs = outputs(self.name(), outs)?.into_iter();
-        let (Some(y), Some(r)) = (outs.next(), outs.next()) else {
-            bail!(self.name(), "expects outputs y and r")
-        };
-        ptx::ops::norm::forward(ins[0], ins[1], y, r, self.eps)
-    }
-}
-
-impl CustomOp for RmsNormBackward {
-    fn name(&self) -> &'static str {
-        "rms_norm backward"
-    }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match ins[2].dtype() {
-            DType::F64 => backward_cpu::<f64>(ins, outs, self.want_dx, self.want_dw),
-            _ => backward_cpu::<f32>(ins, outs, self.want_dx, self.want_dw),
+        let d = *ins[0].dims().last().unwrap_or(&0);
+        let (x, w, r, g) = (
+            ins[0].values::<T>()?,
+            ins[1].values::<T>()?,
+            ins[2].values::<T>()?,
+            ins[3].values::<T>()?,
+        );
+        let rows = x.len() / d.max(1);
+        if let Some(out) = &mut grads[0] {
+            let mut dx = vec![T::ZERO; x.len()];
+            dx.par_chunks_mut(d.max(1)).enumerate().for_each(|(i, dr)| {
+                let (xr, gr) = (&x[i * d..(i + 1) * d], &g[i * d..(i + 1) * d]);
+                let mean =
+                    (0..d).map(|j| gr[j] * w[j] * xr[j] * r[i]).sum::<T>() / T::from_f64(d as f64);
+                for j in 0..d {
+                    dr[j] = r[i] * (gr[j] * w[j] - xr[j] * r[i] * mean);
+                }
+            });
+            out.write(&dx)?;
         }
-    }
-    fn accel(
-        &self,
-        _device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let ins = inputs(self.name(), ins)?;
-        let mut outs = outputs(self.name(), outs)?.into_iter();
-        let dx = if self.want_dx { outs.next() } else { None };
-        let dw = if self.want_dw { outs.next() } else { None };
-        ptx::ops::norm::backward(ins[0], ins[1], ins[2], ins[3], dx, dw)
-    }
-}
-
-struct RmsNormGrad {
-    x: Tensor,
-    w: Tensor,
-    r: Tensor,
-}
-
-impl Backward for RmsNormGrad {
-    fn name(&self) -> &'static str {
-        "rms_norm"
-    }
-    fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        let Some(g) = &g[0] else { return Ok(vec![None, None]) };
-        let cd = self.r.dtype();
-        let op = RmsNormBackward { want_dx: needs[0], want_dw: needs[1] };
-        let mut shapes = vec![];
-        if needs[0] {
-            shapes.push((self.x.shape().clone(), cd));
+        if let Some(out) = &mut grads[1] {
+            // Column sums, in f64 over the rows (a batch of sequences is many rows).
+            let dw: Vec<T> = (0..d)
+                .into_par_iter()
+                .map(|j| {
+                    T::from_f64(
+                        (0..rows)
+                            .map(|i| (g[i * d + j] * x[i * d + j] * r[i]).to_f64())
+                            .sum::<f64>(),
+                    )
+                })
+                .collect();
+            out.write(&dw)?;
         }
-        if needs[1] {
-            shapes.push((self.w.shape().clone(), cd));
-        }
-        let mut outs =
-            Tensor::apply_op(&op, &[&self.x, &self.w, &self.r, &g.to_dtype(cd)?], &shapes)?
-                .into_iter();
-        let dx = if needs[0] { outs.next() } else { None };
-        let dw = if needs[1] { outs.next() } else { None };
-        Ok(vec![dx, dw])
+        Ok(())
+    }
+    fn gpu_backward(&self, ins: &[Operand], grads: &[Option<Operand>]) -> Result<()> {
+        ptx::ops::norm::backward(ins[0], ins[1], ins[2], ins[3], grads[0], grads[1])
     }
 }
 
@@ -191,16 +121,8 @@ pub fn rms_norm(x: &Var, w: &Var, eps: f64) -> Result<Var> {
     }
     let cd = x.dtype().compute();
     let rows = x.value().numel() / d.max(1);
-    let op = RmsNormForward { eps };
-    let mut outs = Tensor::apply_op(
-        &op,
-        &[x.value(), w.value()],
-        &[(x.value().shape().clone(), cd), (rows.into(), cd)],
-    )?
-    .into_iter();
-    let (y, r) = (outs.next().expect("y"), outs.next().expect("r"));
-    let back = RmsNormGrad { x: x.value().clone(), w: w.value().clone(), r };
-    Ok(Var::from_op1(back, &[x, w], y))
+    let outs = [(x.value().shape().clone(), cd), (rows.into(), cd)];
+    Ok(fused::apply(RmsNormOp { eps }, &[Input::Var(x), Input::Var(w)], &outs, 1)?.remove(0))
 }
 
 /// The same function from primitive ops (the reference the fused op is tested against).

@@ -3,15 +3,13 @@
 //! the `llama3` rule, angles formed in f32 as transformers does.
 
 use crate::config::{LlamaConfig, RopeScaling};
-use autograd::{Backward, Var};
-use ptx::ops::fused_args::{inputs, outputs};
+use crate::fused::{self, Compute, Fused, FusedGrad, Input};
+use autograd::Var;
+use ptx::ops::operand::Operand;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use tensor::{
-    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, Elem, HostIn, HostOut, Real, Result,
-    Tensor,
-};
+use tensor::{bail, Device, HostIn, HostOut, Result, Tensor};
 
 #[derive(Debug)]
 pub struct Rope {
@@ -111,23 +109,24 @@ impl Rope {
 }
 
 /// `y = x cos + R(x) sin` along the last dim of `x [B, T, H, d]`, with `R(x) = [-x2, x1]`
-/// and tables `cos, sin [T, d]`; `inverse` rotates the other way (`sin -> -sin`), which is
-/// the backward: R is orthogonal with `R^T(z) = [z2, -z1]`, so `dL/dx = g cos + R^T(g sin)`,
-/// and as both halves of a table row are equal that is the rotation by `-sin`. On a GPU:
-/// `rope_{f32,f64}` (`ptx/kernels/rope.cu`), sign -1 for the inverse.
-struct RopeOp {
-    inverse: bool,
-}
+/// and tables `cos, sin [T, d]`, as one fused op. Forward `(x, cos, sin) -> y`; the backward
+/// `(x, cos, sin, g) -> dx` rotates the other way (`sin -> -sin`): R is orthogonal with
+/// `R^T(z) = [z2, -z1]`, so `dL/dx = g cos + R^T(g sin)`, and as both halves of a table row
+/// are equal that is the rotation by `-sin`. Kernels: `rope_{f32,f64}`
+/// (`ptx/kernels/rope.cu`), sign -1 for the backward.
+struct RopeOp;
 
-fn rope_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], inverse: bool) -> Result<()> {
-    let dims = ins[0].dims().to_vec();
+/// `x [B, T, H, d]` (`ins[x]`) rotated by the tables `ins[1]`, `ins[2]` (by `-sin` when
+/// `inverse`), in `T`.
+fn rotate<T: Compute>(ins: &[HostIn], x: usize, inverse: bool) -> Result<Vec<T>> {
+    let dims = ins[x].dims().to_vec();
     let (t, h, d) = (dims[1], dims[2], dims[3]);
     let half = d / 2;
-    let x = ins[0].values::<T>()?;
+    let xs = ins[x].values::<T>()?;
     let (cos, sin) = (ins[1].values::<f32>()?, ins[2].values::<f32>()?);
     let sign = if inverse { -T::ONE } else { T::ONE };
-    let mut y = vec![T::ZERO; x.len()];
-    y.par_chunks_mut((h * d).max(1)).zip(x.par_chunks((h * d).max(1))).enumerate().for_each(
+    let mut y = vec![T::ZERO; xs.len()];
+    y.par_chunks_mut((h * d).max(1)).zip(xs.par_chunks((h * d).max(1))).enumerate().for_each(
         |(bt, (yr, xr))| {
             let ti = bt % t.max(1);
             let (c, s) = (&cos[ti * d..(ti + 1) * d], &sin[ti * d..(ti + 1) * d]);
@@ -142,55 +141,37 @@ fn rope_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut], inverse: bool)
             }
         },
     );
-    outs[0].write(&y)
+    Ok(y)
 }
 
-impl CustomOp for RopeOp {
-    fn name(&self) -> &'static str {
-        if self.inverse {
-            "rope backward"
-        } else {
-            "rope"
-        }
-    }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match outs[0].dtype() {
-            DType::F64 => rope_cpu::<f64>(ins, outs, self.inverse),
-            _ => rope_cpu::<f32>(ins, outs, self.inverse),
-        }
-    }
-    fn accel(
-        &self,
-        _device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let ins = inputs(self.name(), ins)?;
-        let Some(y) = outputs(self.name(), outs)?.into_iter().next() else {
-            bail!(self.name(), "expects an output")
-        };
-        ptx::ops::rope::rope(ins[0], ins[1], ins[2], y, self.inverse)
-    }
-}
-
-struct RopeBackward {
-    cos: Tensor,
-    sin: Tensor,
-}
-
-impl Backward for RopeBackward {
+impl Fused for RopeOp {
     fn name(&self) -> &'static str {
         "rope"
     }
-    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        let Some(g) = &g[0] else { return Ok(vec![None]) };
-        let cd = g.dtype().compute();
-        let gx = Tensor::apply_op(
-            &RopeOp { inverse: true },
-            &[&g.to_dtype(cd)?, &self.cos, &self.sin],
-            &[(g.shape().clone(), cd)],
-        )?;
-        Ok(vec![gx.into_iter().next()])
+    fn cpu<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        outs[0].write(&rotate::<T>(ins, 0, false)?)
+    }
+    fn gpu(&self, ins: &[Operand], outs: &[Operand]) -> Result<()> {
+        ptx::ops::rope::rope(ins[0], ins[1], ins[2], outs[0], false)
+    }
+}
+
+impl FusedGrad for RopeOp {
+    fn cpu_backward<T: Compute>(
+        &self,
+        ins: &[HostIn],
+        grads: &mut [Option<HostOut>],
+    ) -> Result<()> {
+        match &mut grads[0] {
+            Some(dx) => dx.write(&rotate::<T>(ins, 3, true)?),
+            None => Ok(()),
+        }
+    }
+    fn gpu_backward(&self, ins: &[Operand], grads: &[Option<Operand>]) -> Result<()> {
+        match grads[0] {
+            Some(dx) => ptx::ops::rope::rope(ins[3], ins[1], ins[2], dx, true),
+            None => Ok(()),
+        }
     }
 }
 
@@ -208,11 +189,6 @@ pub fn apply_rope(x: &Var, rope: &Rope, start: usize) -> Result<Var> {
     let t = x.dims()[1];
     let (cos, sin) = rope.tables_on(&x.value().device(), start, t)?;
     let cd = x.dtype().compute();
-    let y = Tensor::apply_op(
-        &RopeOp { inverse: false },
-        &[x.value(), &cos, &sin],
-        &[(x.value().shape().clone(), cd)],
-    )?
-    .remove(0);
-    Ok(Var::from_op1(RopeBackward { cos, sin }, &[x], y))
+    let inputs = [Input::Var(x), Input::Data(&cos), Input::Data(&sin)];
+    Ok(fused::apply(RopeOp, &inputs, &[(x.value().shape().clone(), cd)], 1)?.remove(0))
 }

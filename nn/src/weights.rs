@@ -12,10 +12,26 @@ use tensor::{Error, Result, Tensor};
 
 /// All tensors of a folder's safetensors weights (single file or sharded).
 pub fn read_hf_tensors(dir: &Path) -> Result<BTreeMap<String, Tensor>> {
+    let mut out = BTreeMap::new();
+    for (f, names) in hf_weight_files(dir)? {
+        for name in names {
+            let t = f.load(&name)?;
+            out.insert(name, t);
+        }
+    }
+    Ok(out)
+}
+
+/// The safetensors files of a folder's weights, opened (headers only), each with the
+/// tensors [`read_hf_tensors`] takes from it: every tensor of `model.safetensors`, or those
+/// `model.safetensors.index.json` lists in each shard (each checked to be there).
+pub fn hf_weight_files(dir: &Path) -> Result<Vec<(SafetensorsFile, Vec<String>)>> {
     let single = dir.join("model.safetensors");
     let index = dir.join("model.safetensors.index.json");
     if single.exists() {
-        return tensor::safetensors_io::load(&single);
+        let f = SafetensorsFile::open(&single)?;
+        let names = f.names().into_iter().map(str::to_string).collect();
+        return Ok(vec![(f, names)]);
     }
     if !index.exists() {
         return Err(Error::file(
@@ -37,18 +53,16 @@ pub fn read_hf_tensors(dir: &Path) -> Result<BTreeMap<String, Tensor>> {
         })?;
         by_shard.entry(shard.to_string()).or_default().push(name.clone());
     }
-    let mut out = BTreeMap::new();
+    let mut out = vec![];
     for (shard, names) in by_shard {
         let f = SafetensorsFile::open(dir.join(&shard))?;
-        for name in names {
-            if !f.contains(&name) {
-                return Err(Error::file(
-                    f.path(),
-                    format!("the index lists {name:?} in this shard, but it is not there"),
-                ));
-            }
-            out.insert(name.clone(), f.load(&name)?);
+        if let Some(name) = names.iter().find(|n| !f.contains(n)) {
+            return Err(Error::file(
+                f.path(),
+                format!("the index lists {name:?} in this shard, but it is not there"),
+            ));
         }
+        out.push((f, names));
     }
     Ok(out)
 }

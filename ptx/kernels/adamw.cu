@@ -9,7 +9,7 @@
 // formed on the host in f64 and rounded once to the compute type, as the CPU body forms them.
 #include "fused.cuh"
 
-/// adamw_f32(g, gdt, gs, p, pdt, m, v, master, n, has_decay, decay, b1, b2, nb1, nb2,
+/// adamw_f32(g, p, pdt, m, v, master, n, has_decay, decay, b1, b2, nb1, nb2,
 /// inv_sqrt_bc2, eps, step): the AdamW update in f32 (CPU reference: AdamWUpdate::cpu_as::<f32>),
 /// element i: x = master[i] when master is not null (a bf16/f16 parameter's f32 copy), else
 /// p[i]; x *= decay when has_decay; m[i] = m b1 + g nb1; v[i] = v b2 + (g g) nb2;
@@ -20,11 +20,11 @@
 /// Parameters: g any float dtype (code gdt) [n] with its Strided gs; p the parameter [n]
 /// contiguous, f32 or (with master) bf16/f16 (code pdt); m, v f32 [n] contiguous; master f32
 /// [n] contiguous or null; n i64; has_decay i32; the rest f32. No shared memory.
-extern "C" __global__ void adamw_f32(const void* g, int gdt, Strided gs, void* p, int pdt, float* m, float* v, float* master, long long n,
+extern "C" __global__ void adamw_f32(Operand g, void* p, int pdt, float* m, float* v, float* master, long long n,
                                      int has_decay, float decay, float b1, float b2, float nb1, float nb2, float inv_sqrt_bc2, float eps,
                                      float step) {
     FOR_EACH(i, n) {
-        float gi = load_as<float>(g, gdt, at(gs, i));
+        float gi = ld<float>(g, at(g.v, i));
         float x = master ? master[i] : ((float*)p)[i];
         if (has_decay) x = __fmul_rn(x, decay);
         float mi = __fadd_rn(__fmul_rn(m[i], b1), __fmul_rn(gi, nb1));
@@ -43,15 +43,15 @@ extern "C" __global__ void adamw_f32(const void* g, int gdt, Strided gs, void* p
     }
 }
 
-/// adamw_f64(g, gdt, gs, p, m, v, n, has_decay, decay, b1, b2, nb1, nb2, inv_sqrt_bc2, eps,
+/// adamw_f64(g, p, m, v, n, has_decay, decay, b1, b2, nb1, nb2, inv_sqrt_bc2, eps,
 /// step): as adamw_f32 for an f64 parameter (AdamWUpdate::cpu_as::<f64>): p, m, v f64 [n]
 /// contiguous, g any float dtype read as f64, every operation a correctly rounded f64 one in
 /// the CPU's order; no master copy. Thread mapping and limits as adamw_f32.
-extern "C" __global__ void adamw_f64(const void* g, int gdt, Strided gs, double* p, double* m, double* v, long long n, int has_decay,
+extern "C" __global__ void adamw_f64(Operand g, double* p, double* m, double* v, long long n, int has_decay,
                                      double decay, double b1, double b2, double nb1, double nb2, double inv_sqrt_bc2, double eps,
                                      double step) {
     FOR_EACH(i, n) {
-        double gi = load_as<double>(g, gdt, at(gs, i));
+        double gi = ld<double>(g, at(g.v, i));
         double x = p[i];
         if (has_decay) x = __dmul_rn(x, decay);
         double mi = __dadd_rn(__dmul_rn(m[i], b1), __dmul_rn(gi, nb1));

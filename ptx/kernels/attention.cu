@@ -3,7 +3,7 @@
 // max and sum) in f32, never forming the [T, S] score matrix; keys and values are read in
 // place through their strides (views of a KV cache). Long key ranges with few query rows
 // (decoding) are split over S across blocks and merged by a second pass (attn_combine).
-#include "operand.cuh"
+#include "common.cuh"
 
 #define ATT_THREADS 128
 #define ATT_KEYS 32
@@ -14,8 +14,7 @@
 // The rows of a (sequence, kv head) group are the pairs (t, head in group), t major:
 // row r -> t = r / rep, query head = kvh * rep + r % rep. A tile is ROWS consecutive rows.
 template <int ROWS>
-__device__ __forceinline__ void attn_fwd(float* o, float* part_m, float* part_l, float* part_acc, const void* q, int qdt, View4 qv, const void* k,
-                                         int kdt, View4 kv, const void* v, int vdt, View4 vv, int T, int H, int Hkv, long long S, int d,
+__device__ __forceinline__ void attn_fwd(float* o, float* part_m, float* part_l, float* part_acc, Operand q, Operand k, Operand v, int T, int H, int Hkv, long long S, int d,
                                          long long start, int nsplit, long long split_len, float scale) {
     constexpr int RW = ROWS / 4;  // rows per warp
     extern __shared__ float smem[];
@@ -26,7 +25,7 @@ __device__ __forceinline__ void attn_fwd(float* o, float* part_m, float* part_l,
     const long long nrows = (long long)T * rep;
     const long long tile0 = (long long)blockIdx.x * ROWS;
     const int bkv = blockIdx.y, b = bkv / Hkv, kvh = bkv % Hkv, split = blockIdx.z;
-    const int ld = d + 1;
+    const int kstride = d + 1;
 
     for (int e = tid; e < ROWS * d; e += ATT_THREADS) {
         int r = e / d, c = e % d;
@@ -34,7 +33,7 @@ __device__ __forceinline__ void attn_fwd(float* o, float* part_m, float* part_l,
         float x = 0.f;
         if (gr < nrows) {
             long long t = gr / rep, hq = (long long)kvh * rep + gr % rep;
-            x = load_as<float>(q, qdt, at4(qv, b, t, hq, c)) * scale;
+            x = ld<float>(q, at4(q.v, b, t, hq, c)) * scale;
         }
         qs[e] = x;
     }
@@ -62,14 +61,14 @@ __device__ __forceinline__ void attn_fwd(float* o, float* part_m, float* part_l,
         for (int e = tid; e < ATT_KEYS * d; e += ATT_THREADS) {
             int j = e / d, c = e % d;
             long long key = kt + j;
-            kvs[j * ld + c] = key < k1 ? load_as<float>(k, kdt, at4(kv, b, key, kvh, c)) : 0.f;
+            kvs[j * kstride + c] = key < k1 ? ld<float>(k, at4(k.v, b, key, kvh, c)) : 0.f;
         }
         __syncthreads();
         // scores of this warp's rows against key kt + lane
         float p[RW];
 #pragma unroll
         for (int r = 0; r < RW; ++r) p[r] = 0.f;
-        const float* krow = kvs + lane * ld;
+        const float* krow = kvs + lane * kstride;
         const float* qrow = qs + warp * RW * d;
         for (int c = 0; c < d; ++c) {
             float kc = krow[c];
@@ -103,11 +102,11 @@ __device__ __forceinline__ void attn_fwd(float* o, float* part_m, float* part_l,
         for (int e = tid; e < ATT_KEYS * d; e += ATT_THREADS) {
             int j = e / d, c = e % d;
             long long key = kt + j;
-            kvs[j * ld + c] = key < k1 ? load_as<float>(v, vdt, at4(vv, b, key, kvh, c)) : 0.f;
+            kvs[j * kstride + c] = key < k1 ? ld<float>(v, at4(v.v, b, key, kvh, c)) : 0.f;
         }
         __syncthreads();
         for (int j = 0; j < ATT_KEYS; ++j) {
-            const float* vrow = kvs + j * ld;
+            const float* vrow = kvs + j * kstride;
 #pragma unroll
             for (int r = 0; r < RW; ++r) {
                 float pj = __shfl_sync(0xffffffffu, p[r], j);
@@ -150,13 +149,13 @@ __device__ __forceinline__ void attn_fwd(float* o, float* part_m, float* part_l,
 
 #define ATTN_FWD(NAME, ROWS)                                                                                                            \
     extern "C" __global__ __launch_bounds__(ATT_THREADS) void                                                                           \
-        NAME(float* o, float* part_m, float* part_l, float* part_acc, const void* q, int qdt, View4 qv, const void* k, int kdt, View4 kv, \
-             const void* v, int vdt, View4 vv, int T, int H, int Hkv, long long S, int d, long long start, int nsplit, long long split_len, \
+        NAME(float* o, float* part_m, float* part_l, float* part_acc, Operand q, Operand k, \
+             Operand v, int T, int H, int Hkv, long long S, int d, long long start, int nsplit, long long split_len, \
              float scale) {                                                                                                             \
-        attn_fwd<ROWS>(o, part_m, part_l, part_acc, q, qdt, qv, k, kdt, kv, v, vdt, vv, T, H, Hkv, S, d, start, nsplit, split_len, scale); \
+        attn_fwd<ROWS>(o, part_m, part_l, part_acc, q, k, v, T, H, Hkv, S, d, start, nsplit, split_len, scale); \
     }
 
-/// attn_fwd_r32(o, part_m, part_l, part_acc, q, qdt, qv, k, kdt, kv, v, vdt, vv, T, H, Hkv, S, d,
+/// attn_fwd_r32(o, part_m, part_l, part_acc, q, k, v, T, H, Hkv, S, d,
 /// start, nsplit, split_len, scale): causal GQA attention, queries at positions start..start+T
 /// against keys 0..S (CPU reference: nn::attention_kernel::sdpa_blocked): o = softmax(scale q
 /// k^T, causal) v, the softmax online over tiles of 32 keys (FlashAttention's running max and

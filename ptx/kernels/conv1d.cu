@@ -6,32 +6,30 @@
 //   y[b, t, c] = bias[c] + sum_{j<W} w[c, j] * x[b, t - W + 1 + j, c]      (x = 0 before t = 0)
 //   dx[b, s, c] = sum_j w[c, j] * dy[b, s + W - 1 - j, c]                  (terms past T dropped)
 //   dw[c, j] = sum_{b,t} dy[b, t, c] * x[b, t - W + 1 + j, c];   dbias[c] = sum_{b,t} dy[b, t, c]
-#include "operand.cuh"
+#include "common.cuh"
 
 // Widths the dw kernel keeps in registers.
 #define CONV_MAX_W 16
 
 template <typename C>
-__device__ __forceinline__ void conv1d_fwd(C* y, const void* x, int xdt, View4 xv, const void* w, int wdt, View4 wv, const void* bias, int bdt,
-                                           View4 bv, int has_bias, long long B, long long T, long long Ch, int W) {
+__device__ __forceinline__ void conv1d_fwd(C* y, Operand x, Operand w, Operand bias, int has_bias, long long B, long long T, long long Ch, int W) {
     FOR_EACH(i, B * T * Ch) {
         long long c = i % Ch, t = (i / Ch) % T, b = i / (Ch * T);
-        C acc = has_bias ? load_as<C>(bias, bdt, at1(bv, c)) : (C)0;
+        C acc = has_bias ? ld<C>(bias, at1(bias.v, c)) : (C)0;
         for (int j = 0; j < W; ++j) {
             long long s = t - W + 1 + j;
-            if (s >= 0) acc += load_as<C>(w, wdt, at2(wv, c, j)) * load_as<C>(x, xdt, at3(xv, b, s, c));
+            if (s >= 0) acc += ld<C>(w, at2(w.v, c, j)) * ld<C>(x, at3(x.v, b, s, c));
         }
         y[i] = acc;
     }
 }
 
 #define CONV1D_FWD(NAME, C)                                                                                                     \
-    extern "C" __global__ void NAME(C* y, const void* x, int xdt, View4 xv, const void* w, int wdt, View4 wv, const void* bias, \
-                                    int bdt, View4 bv, int has_bias, long long B, long long T, long long Ch, int W) {          \
-        conv1d_fwd<C>(y, x, xdt, xv, w, wdt, wv, bias, bdt, bv, has_bias, B, T, Ch, W);                                        \
+    extern "C" __global__ void NAME(C* y, Operand x, Operand w, Operand bias, int has_bias, long long B, long long T, long long Ch, int W) { \
+        conv1d_fwd<C>(y, x, w, bias, has_bias, B, T, Ch, W);                                        \
     }
 
-/// conv1d_fwd_f32(y, x, xdt, xv, w, wdt, wv, bias, bdt, bv, has_bias, B, T, C, W): the causal
+/// conv1d_fwd_f32(y, x, w, bias, has_bias, B, T, C, W): the causal
 /// depthwise convolution y[b,t,c] = bias[c] + sum_j w[c,j] x[b,t-W+1+j,c] (CPU reference:
 /// lawcat::ops::conv1d Conv1dForward, forward_kernel; terms summed in the same order, j up).
 /// Thread mapping: a grid-stride loop over the B*T*C outputs, one output per thread per pass
@@ -45,26 +43,26 @@ CONV1D_FWD(conv1d_fwd_f32, float)
 CONV1D_FWD(conv1d_fwd_f64, double)
 
 template <typename C>
-__device__ __forceinline__ void conv1d_bwd_dx(C* dx, const void* dy, int dydt, View4 dyv, const void* w, int wdt, View4 wv, long long B, long long T,
+__device__ __forceinline__ void conv1d_bwd_dx(C* dx, Operand dy, Operand w, long long B, long long T,
                                               long long Ch, int W) {
     FOR_EACH(i, B * T * Ch) {
         long long c = i % Ch, s = (i / Ch) % T, b = i / (Ch * T);
         C acc = 0;
         for (int j = 0; j < W; ++j) {
             long long t = s + W - 1 - j;
-            if (t < T) acc += load_as<C>(w, wdt, at2(wv, c, j)) * load_as<C>(dy, dydt, at3(dyv, b, t, c));
+            if (t < T) acc += ld<C>(w, at2(w.v, c, j)) * ld<C>(dy, at3(dy.v, b, t, c));
         }
         dx[i] = acc;
     }
 }
 
 #define CONV1D_BWD_DX(NAME, C)                                                                                                       \
-    extern "C" __global__ void NAME(C* dx, const void* dy, int dydt, View4 dyv, const void* w, int wdt, View4 wv, long long B, long long T, \
+    extern "C" __global__ void NAME(C* dx, Operand dy, Operand w, long long B, long long T, \
                                     long long Ch, int W) {                                                                           \
-        conv1d_bwd_dx<C>(dx, dy, dydt, dyv, w, wdt, wv, B, T, Ch, W);                                                                 \
+        conv1d_bwd_dx<C>(dx, dy, w, B, T, Ch, W);                                                                 \
     }
 
-/// conv1d_bwd_dx_f32(dx, dy, dydt, dyv, w, wdt, wv, B, T, C, W): the input gradient
+/// conv1d_bwd_dx_f32(dx, dy, w, B, T, C, W): the input gradient
 /// dx[b,s,c] = sum_j w[c,j] dy[b,s+W-1-j,c], terms past T dropped (CPU reference:
 /// backward_kernel's dx, j up).
 /// Thread mapping: grid-stride loop, one dx element per thread per pass, channels fastest.
@@ -80,7 +78,7 @@ CONV1D_BWD_DX(conv1d_bwd_dx_f64, double)
 // dbias), then the 8 row threads of a channel are summed in shared memory in ry order and
 // thread ry = 0 writes part[p][c][0..W] (index W: dbias).
 template <typename C>
-__device__ __forceinline__ void conv1d_bwd_dw_part(C* part, const void* x, int xdt, View4 xv, const void* dy, int dydt, View4 dyv, long long B,
+__device__ __forceinline__ void conv1d_bwd_dw_part(C* part, Operand x, Operand dy, long long B,
                                                    long long T, long long Ch, int W, long long R) {
     __shared__ C red[8][32][CONV_MAX_W + 1];
     int cx = threadIdx.x, ry = threadIdx.y;
@@ -92,12 +90,12 @@ __device__ __forceinline__ void conv1d_bwd_dw_part(C* part, const void* x, int x
     if (c < Ch) {
         for (long long n = n0 + ry; n < n1; n += 8) {
             long long b = n / T, t = n % T;
-            C g = load_as<C>(dy, dydt, at3(dyv, b, t, c));
+            C g = ld<C>(dy, at3(dy.v, b, t, c));
             acc[CONV_MAX_W] += g;
 #pragma unroll
             for (int j = 0; j < CONV_MAX_W; ++j) {
                 long long s = t - W + 1 + j;
-                if (j < W && s >= 0) acc[j] += g * load_as<C>(x, xdt, at3(xv, b, s, c));
+                if (j < W && s >= 0) acc[j] += g * ld<C>(x, at3(x.v, b, s, c));
             }
         }
     }
@@ -115,12 +113,12 @@ __device__ __forceinline__ void conv1d_bwd_dw_part(C* part, const void* x, int x
 }
 
 #define CONV1D_BWD_DW_PART(NAME, C)                                                                                                   \
-    extern "C" __global__ void NAME(C* part, const void* x, int xdt, View4 xv, const void* dy, int dydt, View4 dyv, long long B, long long T, \
+    extern "C" __global__ void NAME(C* part, Operand x, Operand dy, long long B, long long T, \
                                     long long Ch, int W, long long R) {                                                               \
-        conv1d_bwd_dw_part<C>(part, x, xdt, xv, dy, dydt, dyv, B, T, Ch, W, R);                                                       \
+        conv1d_bwd_dw_part<C>(part, x, dy, B, T, Ch, W, R);                                                       \
     }
 
-/// conv1d_bwd_dw_part_f32(part, x, xdt, xv, dy, dydt, dyv, B, T, C, W, R): pass 1 of the weight
+/// conv1d_bwd_dw_part_f32(part, x, dy, B, T, C, W, R): pass 1 of the weight
 /// and bias gradients (CPU reference: backward_kernel's dw, dbias): part[p][c][j] =
 /// sum over rows n = (b, t) in [p R, (p+1) R) of dy[b,t,c] x[b,t-W+1+j,c] for j < W, and
 /// part[p][c][W] = the same rows' sum of dy[b,t,c].
@@ -162,28 +160,28 @@ CONV1D_BWD_DW_SUM(conv1d_bwd_dw_sum_f32, float)
 CONV1D_BWD_DW_SUM(conv1d_bwd_dw_sum_f64, double)
 
 template <typename C>
-__device__ __forceinline__ void conv1d_step_y(C* y, const C* tail, View4 tv, const void* x, int xdt, View4 xv, const void* w, int wdt, View4 wv,
-                                              const void* bias, int bdt, View4 bv, int has_bias, long long B, long long T, long long Ch,
+__device__ __forceinline__ void conv1d_step_y(C* y, const C* tail, Strided tv, Operand x, Operand w,
+                                              Operand bias, int has_bias, long long B, long long T, long long Ch,
                                               int W) {
     FOR_EACH(i, B * T * Ch) {
         long long c = i % Ch, t = (i / Ch) % T, b = i / (Ch * T);
-        C acc = has_bias ? load_as<C>(bias, bdt, at1(bv, c)) : (C)0;
+        C acc = has_bias ? ld<C>(bias, at1(bias.v, c)) : (C)0;
         for (int j = 0; j < W; ++j) {
             long long u = t + j;  // index into [tail; x]
-            C xv_ = u < W - 1 ? tail[at3(tv, b, u, c)] : load_as<C>(x, xdt, at3(xv, b, u - (W - 1), c));
-            acc += load_as<C>(w, wdt, at2(wv, c, j)) * xv_;
+            C xv_ = u < W - 1 ? tail[at3(tv, b, u, c)] : ld<C>(x, at3(x.v, b, u - (W - 1), c));
+            acc += ld<C>(w, at2(w.v, c, j)) * xv_;
         }
         y[i] = acc;
     }
 }
 
 #define CONV1D_STEP_Y(NAME, C)                                                                                                          \
-    extern "C" __global__ void NAME(C* y, const C* tail, View4 tv, const void* x, int xdt, View4 xv, const void* w, int wdt, View4 wv,   \
-                                    const void* bias, int bdt, View4 bv, int has_bias, long long B, long long T, long long Ch, int W) { \
-        conv1d_step_y<C>(y, tail, tv, x, xdt, xv, w, wdt, wv, bias, bdt, bv, has_bias, B, T, Ch, W);                                    \
+    extern "C" __global__ void NAME(C* y, const C* tail, Strided tv, Operand x, Operand w,   \
+                                    Operand bias, int has_bias, long long B, long long T, long long Ch, int W) { \
+        conv1d_step_y<C>(y, tail, tv, x, w, bias, has_bias, B, T, Ch, W);                                    \
     }
 
-/// conv1d_step_y_f32(y, tail, tv, x, xdt, xv, w, wdt, wv, bias, bdt, bv, has_bias, B, T, C, W):
+/// conv1d_step_y_f32(y, tail, tv, x, w, bias, has_bias, B, T, C, W):
 /// the outputs of a decoding step, the forward over [tail; x] (CPU reference: Conv1dStep):
 /// y[b,t,c] = bias[c] + sum_j w[c,j] u[b,t+j,c] with u = tail rows 0..W-1, then x rows.
 /// Thread mapping: grid-stride loop, one y element per thread per pass, channels fastest.
@@ -195,14 +193,14 @@ CONV1D_STEP_Y(conv1d_step_y_f32, float)
 CONV1D_STEP_Y(conv1d_step_y_f64, double)
 
 template <typename C>
-__device__ __forceinline__ void conv1d_step_tail(C* tail, View4 tv, const void* x, int xdt, View4 xv, long long B, long long T, long long Ch, int W) {
+__device__ __forceinline__ void conv1d_step_tail(C* tail, Strided tv, Operand x, long long B, long long T, long long Ch, int W) {
     FOR_EACH(i, B * Ch) {
         long long c = i % Ch, b = i / Ch;
         C keep[CONV_MAX_W];
 #pragma unroll
         for (int r = 0; r < CONV_MAX_W; ++r) {
             long long u = T + r;  // row r of the new tail is row T + r of [tail; x]
-            if (r < W - 1) keep[r] = u < W - 1 ? tail[at3(tv, b, u, c)] : load_as<C>(x, xdt, at3(xv, b, u - (W - 1), c));
+            if (r < W - 1) keep[r] = u < W - 1 ? tail[at3(tv, b, u, c)] : ld<C>(x, at3(x.v, b, u - (W - 1), c));
         }
 #pragma unroll
         for (int r = 0; r < CONV_MAX_W; ++r)
@@ -211,12 +209,12 @@ __device__ __forceinline__ void conv1d_step_tail(C* tail, View4 tv, const void* 
 }
 
 #define CONV1D_STEP_TAIL(NAME, C)                                                                                      \
-    extern "C" __global__ void NAME(C* tail, View4 tv, const void* x, int xdt, View4 xv, long long B, long long T, long long Ch, \
+    extern "C" __global__ void NAME(C* tail, Strided tv, Operand x, long long B, long long T, long long Ch, \
                                     int W) {                                                                           \
-        conv1d_step_tail<C>(tail, tv, x, xdt, xv, B, T, Ch, W);                                                        \
+        conv1d_step_tail<C>(tail, tv, x, B, T, Ch, W);                                                        \
     }
 
-/// conv1d_step_tail_f32(tail, tv, x, xdt, xv, B, T, C, W): advances the decoding state in
+/// conv1d_step_tail_f32(tail, tv, x, B, T, C, W): advances the decoding state in
 /// place: the new tail is the last W-1 rows of [tail; x] (CPU reference: Conv1dStep's
 /// new_tail). Runs after conv1d_step_y_f32 (which reads the old tail).
 /// Thread mapping: grid-stride loop, one (b, c) column per thread per pass: the thread reads

@@ -1,30 +1,9 @@
-// Shared by the fused-op kernels (norm, rope, swiglu, loss, adamw, sample): float inputs of
-// any storage dtype read through their layouts in the compute type C (float, or double for
-// f64 ops), rows of `[.., D]` views, the compute-type math the CPU bodies use, and block
-// reductions whose order is fixed (a function of blockDim only), so results repeat bit for bit.
+// Shared by the fused-op kernels (norm, rope, swiglu, loss, adamw, sample): the compute-type
+// math the CPU bodies use, and block reductions whose order is fixed (a function of blockDim
+// only), so results repeat bit for bit. Their operands are common.cuh's `Operand`s, read in
+// the compute type C (float, or double for f64 ops).
 #pragma once
 #include "common.cuh"
-
-// Storage dtype codes of float inputs: ptx/src/ops/fused_args.rs `dtype_code` writes them.
-#define DT_F32 0
-#define DT_F64 1
-#define DT_BF16 2
-#define DT_F16 3
-
-// Element k of a float buffer of dtype `dt`, in the compute type C (f64 -> f32 rounds to
-// nearest even, as the CPU's casts do; bf16/f16 -> f32 and everything -> f64 are exact).
-template <typename C> __device__ __forceinline__ C load_as(const void* p, int dt, long long k) {
-    if (dt == DT_F32) return (C)((const float*)p)[k];
-    if (dt == DT_F64) return (C)((const double*)p)[k];
-    if (dt == DT_BF16) return (C)__bfloat162float(((const __nv_bfloat16*)p)[k]);
-    return (C)__half2float(((const __half*)p)[k]);
-}
-
-// The storage index of the i-th element of `s`, with the contiguous and single-run cases
-// (rank <= 1 after the host coalesced the dims) taking no divisions.
-__device__ __forceinline__ long long at(const Strided& s, long long i) {
-    return s.rank <= 1 ? s.offset + i * s.strides[0] : strided_at(s, i);
-}
 
 template <typename C> __device__ __forceinline__ C c_inf() { return (C)__int_as_float(0x7f800000); }
 

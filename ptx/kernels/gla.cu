@@ -17,7 +17,7 @@
 // (non-increasing), r_J = b at the last row of sub-chunk J, and rows i in sub-chunk I > J,
 // j in J:  e^(b_i - b_j) = e^(b_i - r_(I-1)) * e^(r_(I-1) - r_J) * e^(r_J - b_j), three factors
 // each at most 1 (Eq_i, D_IJ, Ek_j below). Pairs inside one sub-chunk take e^(b_i - b_j) directly.
-#include "operand.cuh"
+#include "common.cuh"
 
 #define GLA_SUB 16
 #define GLA_MAXC 64
@@ -35,9 +35,9 @@ __device__ __forceinline__ int pair_ix(int I, int J) { return I * (I - 1) / 2 + 
 /// lane = b H + h), added in time order (CPU reference: chunked.rs cumgates).
 /// Thread mapping: grid-stride loop over (lane, chunk, f), f fastest (coalesced), each thread
 /// walking its chunk's steps in order.
-/// Parameters: gc f32 [B*H, T, K] (out); g In4 [B, T, H, K] (any strides, float dtype);
+/// Parameters: gc f32 [B*H, T, K] (out); g Operand [B, T, H, K] (any strides, float dtype);
 /// B, T, H, K, C i32 (C >= 1). No shared memory.
-extern "C" __global__ void gla_cumsum(float* gc, In4 g, int B, int T, int H, int K, int C) {
+extern "C" __global__ void gla_cumsum(float* gc, Operand g, int B, int T, int H, int K, int C) {
     const long long NC = (T + C - 1) / C;
     FOR_EACH(i, (long long)B * H * NC * K) {
         int f = (int)(i % K);
@@ -68,10 +68,10 @@ extern "C" __global__ void gla_cumsum(float* gc, In4 g, int B, int T, int H, int
 /// (scaled by their decay) and all of y's chunk rows in shared memory, then each thread adds
 /// its 2 x 9 outer products row by row.
 /// Parameters: hs f32 [B*H, NC+1 (forward) or NC (reverse), K, V] contiguous (out); fin f32
-/// [B, H, K, V] contiguous or null; s0 In4 [B, H, K, V]; a In4 [B, T, H, K]; y In4 [B, T, H, V];
+/// [B, H, K, V] contiguous or null; s0 Operand [B, H, K, V]; a Operand [B, T, H, K]; y Operand [B, T, H, V];
 /// gc f32 [B*H, T, K] from gla_cumsum; B, T, H, K, V, C i32 (V <= 144, C <= 64); scale f32.
 /// Shared memory (dynamic): (32 C + C V + 32) f32.
-extern "C" __global__ __launch_bounds__(GLA_THREADS) void gla_chunk_h(float* hs, float* fin, In4 s0, int has_s0, In4 a, In4 y, const float* gc, int B,
+extern "C" __global__ __launch_bounds__(GLA_THREADS) void gla_chunk_h(float* hs, float* fin, Operand s0, int has_s0, Operand a, Operand y, const float* gc, int B,
                                                                       int T, int H, int K, int V, int C, float scale, int reverse) {
     extern __shared__ float sm[];
     float* X = sm;              // [C][32]
@@ -221,7 +221,7 @@ __device__ __forceinline__ void gla_a_patch(float acc[4][4], int ty, int tx, con
 
 // Stages rows t0 .. t0+len of features f0 .. f0+31 of q, k and the cumulative gates into
 // [GLA_MAXC][GLA_KT] tiles (zero past len and K).
-__device__ __forceinline__ void gla_stage_qkb(float* Qs, float* Ks, float* Bs, const In4& q, const In4& k, const float* gl, long long b, long long h,
+__device__ __forceinline__ void gla_stage_qkb(float* Qs, float* Ks, float* Bs, const Operand& q, const Operand& k, const float* gl, long long b, long long h,
                                               long long t0, int len, int f0, int K) {
     for (int e = threadIdx.x; e < GLA_MAXC * GLA_KT; e += blockDim.x) {
         int i = e / GLA_KT, f = f0 + e % GLA_KT;
@@ -242,11 +242,11 @@ __device__ __forceinline__ void gla_stage_qkb(float* Qs, float* Ks, float* Bs, c
 /// 4tx.. (patches above the diagonal stay zero) and the 4 x 9 outputs at rows 4ty.., columns
 /// tx, tx+16, ... Then A goes to shared memory, the chunk's V replaces the tiles, and
 /// O += A V row by row.
-/// Parameters: o f32 [B, T, H, V] contiguous (out); q, k In4 [B, T, H, K]; v In4 [B, T, H, V];
+/// Parameters: o f32 [B, T, H, V] contiguous (out); q, k Operand [B, T, H, K]; v Operand [B, T, H, V];
 /// gc f32 [B*H, T, K] (gla_cumsum); hs f32 [B*H, NC+1, K, V] (gla_chunk_h); B, T, H, K, V, C i32
 /// (C <= 64, V <= 144); scale f32.
 /// Shared memory (dynamic): (64*64 + 6*64*32 + 6*32 + 32 V) f32 (58 KiB at V = 65).
-extern "C" __global__ __launch_bounds__(GLA_THREADS) void gla_chunk_fwd_o(float* o, In4 q, In4 k, In4 v, const float* gc, const float* hs, int B, int T,
+extern "C" __global__ __launch_bounds__(GLA_THREADS) void gla_chunk_fwd_o(float* o, Operand q, Operand k, Operand v, const float* gc, const float* hs, int B, int T,
                                                                           int H, int K, int V, int C, float scale) {
     extern __shared__ float sm[];
     const int TILE = GLA_MAXC * GLA_KT;
@@ -356,11 +356,11 @@ extern "C" __global__ __launch_bounds__(GLA_THREADS) void gla_chunk_fwd_o(float*
 /// 32 threads (one per feature) walk the chunk backwards for dg. Last, A goes to shared memory
 /// and dv += scale A^T dO.
 /// Parameters: dq, dk, dg f32 [B, T, H, K], dv f32 [B, T, H, V], contiguous, each null when not
-/// wanted; q, k In4 [B, T, H, K]; v, dout In4 [B, T, H, V]; gc f32 [B*H, T, K]; hs f32 [B*H,
+/// wanted; q, k Operand [B, T, H, K]; v, dout Operand [B, T, H, V]; gc f32 [B*H, T, K]; hs f32 [B*H,
 /// NC+1, K, V] (gla_chunk_h forward); dhs f32 [B*H, NC, K, V] (gla_chunk_h reverse); B, T, H,
 /// K, V, C i32 (C <= 64, V <= 144); scale f32.
 /// Shared memory (dynamic): (2*64 V + 2*64*64 + 6*64*32 + 6*32 + 2*32 V) f32 (145 KiB at V = 65).
-extern "C" __global__ __launch_bounds__(GLA_THREADS) void gla_chunk_bwd(float* dq, float* dk, float* dv, float* dg, In4 q, In4 k, In4 v, In4 dout,
+extern "C" __global__ __launch_bounds__(GLA_THREADS) void gla_chunk_bwd(float* dq, float* dk, float* dv, float* dg, Operand q, Operand k, Operand v, Operand dout,
                                                                         const float* gc, const float* hs, const float* dhs, int B, int T, int H, int K,
                                                                         int V, int C, float scale) {
     extern __shared__ float sm[];
@@ -586,14 +586,14 @@ template <typename C> struct RecStage {
 
 // Stages steps t0 .. t0+n-1 into slots 0 .. n-1 (q only when want_q; dO when dout is given).
 template <typename C>
-__device__ __forceinline__ void rec_stage(const RecStage<C>& st, const In4& q, const In4& k, const In4& v, const In4& g, const In4* dout, bool want_q,
+__device__ __forceinline__ void rec_stage(const RecStage<C>& st, const Operand& q, const Operand& k, const Operand& v, const Operand& g, const Operand* dout, bool want_q,
                                           long long b, long long h, int t0, int n, int K, int V) {
     const int col0 = blockIdx.x * 32;
     for (int e = threadIdx.x; e < n * K; e += blockDim.x) {
         int i = e / K, kk = e % K;
         if (want_q) st.qs[e] = ld4<C>(q, b, t0 + i, h, kk);
         st.ks[e] = ld4<C>(k, b, t0 + i, h, kk);
-        st.as[e] = exp_c(ld4<C>(g, b, t0 + i, h, kk));
+        st.as[e] = c_exp(ld4<C>(g, b, t0 + i, h, kk));
     }
     for (int e = threadIdx.x; e < n * 32; e += blockDim.x) {
         int i = e / 32, col = col0 + e % 32;
@@ -603,7 +603,7 @@ __device__ __forceinline__ void rec_stage(const RecStage<C>& st, const In4& q, c
 }
 
 template <typename C>
-__device__ __forceinline__ void gla_rec_fwd(C* o, C* sf, View4 sfv, In4 q, In4 k, In4 v, In4 g, In4 s0, int has_s0, int B, int T, int H, int K, int V,
+__device__ __forceinline__ void gla_rec_fwd(C* o, C* sf, Strided sfv, Operand q, Operand k, Operand v, Operand g, Operand s0, int has_s0, int B, int T, int H, int K, int V,
                                             C scale) {
     extern __shared__ __align__(8) unsigned char rec_sm[];
     RecStage<C> st((C*)rec_sm, K);
@@ -649,7 +649,7 @@ __device__ __forceinline__ void gla_rec_fwd(C* o, C* sf, View4 sfv, In4 q, In4 k
 }
 
 #define GLA_REC_FWD(NAME, C)                                                                                                          \
-    extern "C" __global__ __launch_bounds__(REC_THREADS) void NAME(C* o, C* sf, View4 sfv, In4 q, In4 k, In4 v, In4 g, In4 s0, int has_s0, \
+    extern "C" __global__ __launch_bounds__(REC_THREADS) void NAME(C* o, C* sf, Strided sfv, Operand q, Operand k, Operand v, Operand g, Operand s0, int has_s0, \
                                                                    int B, int T, int H, int K, int V, C scale) {                         \
         gla_rec_fwd<C>(o, sf, sfv, q, k, v, g, s0, has_s0, B, T, H, K, V, scale);                                                     \
     }
@@ -665,7 +665,7 @@ __device__ __forceinline__ void gla_rec_fwd(C* o, C* sf, View4 sfv, In4 q, In4 k
 /// its state through the 8 steps writing its partial dot products with q, and warp i adds the
 /// 16 partials of step i in order.
 /// Parameters: o f32 [B, T, H, V] contiguous (out); sf f32 [B, H, K, V] through view sfv (out,
-/// or the state itself in place); q, k, g In4 [B, T, H, K]; v In4 [B, T, H, V]; s0 In4
+/// or the state itself in place); q, k, g Operand [B, T, H, K]; v Operand [B, T, H, V]; s0 Operand
 /// [B, H, K, V] (read when has_s0 = 1); B, T, H, K, V i32 (K <= 256); scale f32.
 /// Shared memory (dynamic): (3*8 K + 2*8*32 + 8*16*32) f32.
 GLA_REC_FWD(gla_rec_fwd_f32, float)
@@ -680,7 +680,7 @@ template <typename C> __device__ __forceinline__ C warp_sum(C x) {
 }
 
 template <typename C>
-__device__ __forceinline__ void gla_rec_bwd(C* dv, C* ds0, C* part, C* ck, C* seg, In4 q, In4 k, In4 v, In4 g, In4 s0, int has_s0, In4 dout, In4 dsf,
+__device__ __forceinline__ void gla_rec_bwd(C* dv, C* ds0, C* part, C* ck, C* seg, Operand q, Operand k, Operand v, Operand g, Operand s0, int has_s0, Operand dout, Operand dsf,
                                             int B, int T, int H, int K, int V, int L, C scale) {
     extern __shared__ __align__(8) unsigned char rec_sm[];
     RecStage<C> st((C*)rec_sm, K);
@@ -804,7 +804,7 @@ __device__ __forceinline__ void gla_rec_bwd(C* dv, C* ds0, C* part, C* ck, C* se
 
 #define GLA_REC_BWD(NAME, C)                                                                                                               \
     extern "C" __global__ __launch_bounds__(REC_THREADS) void                                                                              \
-        NAME(C* dv, C* ds0, C* part, C* ck, C* seg, In4 q, In4 k, In4 v, In4 g, In4 s0, int has_s0, In4 dout, In4 dsf, int B, int T, int H, \
+        NAME(C* dv, C* ds0, C* part, C* ck, C* seg, Operand q, Operand k, Operand v, Operand g, Operand s0, int has_s0, Operand dout, Operand dsf, int B, int T, int H, \
              int K, int V, int L, C scale) {                                                                                               \
         gla_rec_bwd<C>(dv, ds0, part, ck, seg, q, k, v, g, s0, has_s0, dout, dsf, B, T, H, K, V, L, scale);                                \
     }
@@ -821,7 +821,7 @@ __device__ __forceinline__ void gla_rec_bwd(C* dv, C* ds0, C* part, C* ck, C* se
 /// Every scratch element is written and read by one thread.
 /// Parameters: dv f32 [B, T, H, V], ds0 f32 [B, H, K, V] contiguous or null; part f32
 /// [3, ceil(V/32), B*H, T, K], ck f32 [B*H, ceil(T/L), K, V], seg f32 [B*H, L+1, K, V] scratch;
-/// q, k, g In4 [B, T, H, K]; v, dout In4 [B, T, H, V]; s0, dsf In4 [B, H, K, V]; B, T, H, K, V,
+/// q, k, g Operand [B, T, H, K]; v, dout Operand [B, T, H, V]; s0, dsf Operand [B, H, K, V]; B, T, H, K, V,
 /// L i32 (K <= 256, L a multiple of 8); scale f32.
 /// Shared memory (dynamic): (3*8 K + 2*8*32 + 8*16*32) f32.
 GLA_REC_BWD(gla_rec_bwd_f32, float)
@@ -829,7 +829,7 @@ GLA_REC_BWD(gla_rec_bwd_f32, float)
 GLA_REC_BWD(gla_rec_bwd_f64, double)
 
 template <typename C>
-__device__ __forceinline__ void gla_rec_bwd_sum(C* dq, C* dk, C* dg, const C* part, In4 g, int B, int T, int H, int K, int NV, C scale) {
+__device__ __forceinline__ void gla_rec_bwd_sum(C* dq, C* dk, C* dg, const C* part, Operand g, int B, int T, int H, int K, int NV, C scale) {
     const long long BH = (long long)B * H, plane = (long long)NV * BH * T * K;
     FOR_EACH(i, BH * T * K) {
         long long kk = i % K, t = (i / K) % T, lane = i / ((long long)T * K);
@@ -844,12 +844,12 @@ __device__ __forceinline__ void gla_rec_bwd_sum(C* dq, C* dk, C* dg, const C* pa
         long long o = ((b * T + t) * H + h) * K + kk;
         if (dq) dq[o] = scale * pq;
         if (dk) dk[o] = pk;
-        if (dg) dg[o] = exp_c(ld4<C>(g, b, t, h, kk)) * pg;
+        if (dg) dg[o] = c_exp(ld4<C>(g, b, t, h, kk)) * pg;
     }
 }
 
 #define GLA_REC_BWD_SUM(NAME, C)                                                                                                      \
-    extern "C" __global__ void NAME(C* dq, C* dk, C* dg, const C* part, In4 g, int B, int T, int H, int K, int NV, C scale) {        \
+    extern "C" __global__ void NAME(C* dq, C* dk, C* dg, const C* part, Operand g, int B, int T, int H, int K, int NV, C scale) {        \
         gla_rec_bwd_sum<C>(dq, dk, dg, part, g, B, T, H, K, NV, scale);                                                              \
     }
 
@@ -858,7 +858,7 @@ __device__ __forceinline__ void gla_rec_bwd_sum(C* dq, C* dk, C* dg, const C* pa
 /// dg = e^g sum.
 /// Thread mapping: grid-stride loop over (lane, t, f), f fastest.
 /// Parameters: dq, dk, dg f32 [B, T, H, K] contiguous or null; part f32 [3, NV, B*H, T, K];
-/// g In4 [B, T, H, K]; B, T, H, K, NV i32; scale f32. No shared memory.
+/// g Operand [B, T, H, K]; B, T, H, K, NV i32; scale f32. No shared memory.
 GLA_REC_BWD_SUM(gla_rec_bwd_sum_f32, float)
 /// gla_rec_bwd_sum_f64: as gla_rec_bwd_sum_f32, in f64.
 GLA_REC_BWD_SUM(gla_rec_bwd_sum_f64, double)

@@ -30,11 +30,11 @@ __device__ __forceinline__ double block_sum_rows(const double* vals, long long n
 }
 
 template <typename C>
-__device__ __forceinline__ void ce_fwd_rows(const void* z, int zdt, Strided zrow, long long zcol, const long long* tg, Strided ts, C* lse,
+__device__ __forceinline__ void ce_fwd_rows(Operand z, const long long* tg, Strided ts, C* lse,
                                             double* term, double* counted, long long n, long long v, long long ignore, int has_ignore) {
     for (long long i = blockIdx.x; i < n; i += gridDim.x) {
-        long long zb = at(zrow, i);
-        C l = block_row_lse<C>(v, [&](long long j) { return load_as<C>(z, zdt, zb + j * zcol); });
+        long long zb = row_at(z.v, i);
+        C l = block_row_lse<C>(v, [&](long long j) { return ld<C>(z, zb + j * col_stride(z.v)); });
         if (threadIdx.x == 0) {
             lse[i] = l;
             long long t = tg[at(ts, i)];
@@ -45,7 +45,7 @@ __device__ __forceinline__ void ce_fwd_rows(const void* z, int zdt, Strided zrow
                 term[i] = __longlong_as_double(0x7ff8000000000000ll);  // outside the vocabulary: NaN
                 counted[i] = 1.0;
             } else {
-                term[i] = (double)(l - load_as<C>(z, zdt, zb + t * zcol));
+                term[i] = (double)(l - ld<C>(z, zb + t * col_stride(z.v)));
                 counted[i] = 1.0;
             }
         }
@@ -62,21 +62,20 @@ __device__ __forceinline__ void ce_fwd_finish(const double* term, const double* 
 }
 
 template <typename C>
-__device__ __forceinline__ void ce_bwd(const void* z, int zdt, Strided zrow, long long zcol, const long long* tg, Strided ts, const void* lse,
-                                       int ldt, Strided ls, const void* count, int cdt, Strided cs, const void* g, int gdt, Strided gs, C* dz,
+__device__ __forceinline__ void ce_bwd(Operand z, const long long* tg, Strided ts, Operand lse, Operand count, Operand g, C* dz,
                                        long long n, long long v, long long ignore, int has_ignore) {
-    C k = load_as<C>(count, cdt, at(cs, 0)), gv = load_as<C>(g, gdt, at(gs, 0));
+    C k = ld<C>(count, at(count.v, 0)), gv = ld<C>(g, at(g.v, 0));
     C scale = k > (C)0 ? gv / k : (C)0;
     for (long long i = blockIdx.x; i < n; i += gridDim.x) {
-        long long zb = at(zrow, i), t = tg[at(ts, i)];
-        C l = load_as<C>(lse, ldt, at(ls, i));
+        long long zb = row_at(z.v, i), t = tg[at(ts, i)];
+        C l = ld<C>(lse, at(lse.v, i));
         bool ignored = has_ignore && t == ignore, outside = !ignored && (t < 0 || t >= v);
         for (long long j = threadIdx.x; j < v; j += blockDim.x) {
             C d;
             if (ignored) d = 0;
             else if (outside) d = (C)__longlong_as_double(0x7ff8000000000000ll);
             else {
-                d = c_exp(load_as<C>(z, zdt, zb + j * zcol) - l) * scale;
+                d = c_exp(ld<C>(z, zb + j * col_stride(z.v)) - l) * scale;
                 if (j == t) d -= scale;
             }
             dz[i * v + j] = d;
@@ -85,12 +84,11 @@ __device__ __forceinline__ void ce_bwd(const void* z, int zdt, Strided zrow, lon
 }
 
 template <typename C>
-__device__ __forceinline__ void kl_fwd_rows(const void* zs, int sdt, Strided srow, long long scol, const void* zt, int tdt, Strided trow,
-                                            long long tcol, C* lse_s, C* lse_t, double* term, long long n, long long v, C inv_t) {
+__device__ __forceinline__ void kl_fwd_rows(Operand zs, Operand zt, C* lse_s, C* lse_t, double* term, long long n, long long v, C inv_t) {
     for (long long i = blockIdx.x; i < n; i += gridDim.x) {
-        long long sb = at(srow, i), tb = at(trow, i);
-        auto s = [&](long long j) { return load_as<C>(zs, sdt, sb + j * scol) * inv_t; };
-        auto t = [&](long long j) { return load_as<C>(zt, tdt, tb + j * tcol) * inv_t; };
+        long long sb = row_at(zs.v, i), tb = row_at(zt.v, i);
+        auto s = [&](long long j) { return ld<C>(zs, sb + j * col_stride(zs.v)) * inv_t; };
+        auto t = [&](long long j) { return ld<C>(zt, tb + j * col_stride(zt.v)) * inv_t; };
         C ls = block_row_lse<C>(v, s), lt = block_row_lse<C>(v, t);
         double acc = 0.0;
         for (long long j = threadIdx.x; j < v; j += blockDim.x) {
@@ -107,26 +105,25 @@ __device__ __forceinline__ void kl_fwd_rows(const void* zs, int sdt, Strided sro
 }
 
 template <typename C>
-__device__ __forceinline__ void kl_bwd(const void* zs, int sdt, Strided srow, long long scol, const void* zt, int tdt, Strided trow,
-                                       long long tcol, const void* lse_s, int lsdt, Strided lss, const void* lse_t, int ltdt, Strided lts,
-                                       const void* g, int gdt, Strided gs, C* dz, long long n, long long v, C inv_t) {
-    C scale = load_as<C>(g, gdt, at(gs, 0)) * inv_t / (C)(n > 0 ? n : 1);
+__device__ __forceinline__ void kl_bwd(Operand zs, Operand zt, Operand lse_s, Operand lse_t,
+                                       Operand g, C* dz, long long n, long long v, C inv_t) {
+    C scale = ld<C>(g, at(g.v, 0)) * inv_t / (C)(n > 0 ? n : 1);
     for (long long i = blockIdx.x; i < n; i += gridDim.x) {
-        long long sb = at(srow, i), tb = at(trow, i);
-        C ls = load_as<C>(lse_s, lsdt, at(lss, i)), lt = load_as<C>(lse_t, ltdt, at(lts, i));
+        long long sb = row_at(zs.v, i), tb = row_at(zt.v, i);
+        C ls = ld<C>(lse_s, at(lse_s.v, i)), lt = ld<C>(lse_t, at(lse_t.v, i));
         for (long long j = threadIdx.x; j < v; j += blockDim.x) {
-            C q = c_exp(load_as<C>(zs, sdt, sb + j * scol) * inv_t - ls);
-            C p = c_exp(load_as<C>(zt, tdt, tb + j * tcol) * inv_t - lt);
+            C q = c_exp(ld<C>(zs, sb + j * col_stride(zs.v)) * inv_t - ls);
+            C p = c_exp(ld<C>(zt, tb + j * col_stride(zt.v)) * inv_t - lt);
             dz[i * v + j] = (q - p) * scale;
         }
     }
 }
 
 template <typename C>
-__device__ __forceinline__ void mse_partial(const void* a, int adt, Strided as, const void* b, int bdt, Strided bs, double* partial, long long n) {
+__device__ __forceinline__ void mse_partial(Operand a, Operand b, double* partial, long long n) {
     double acc = 0.0;
     FOR_EACH(i, n) {
-        double d = (double)(load_as<C>(a, adt, at(as, i)) - load_as<C>(b, bdt, at(bs, i)));
+        double d = (double)(ld<C>(a, at(a.v, i)) - ld<C>(b, at(b.v, i)));
         acc += d * d;
     }
     acc = block_sum(acc);
@@ -134,15 +131,14 @@ __device__ __forceinline__ void mse_partial(const void* a, int adt, Strided as, 
 }
 
 template <typename C>
-__device__ __forceinline__ void mse_bwd(const void* a, int adt, Strided as, const void* b, int bdt, Strided bs, const void* g, int gdt,
-                                        Strided gs, C* da, long long n) {
-    C f = (C)2 * load_as<C>(g, gdt, at(gs, 0)) / (C)(n > 0 ? n : 1);
-    FOR_EACH(i, n) { da[i] = (load_as<C>(a, adt, at(as, i)) - load_as<C>(b, bdt, at(bs, i))) * f; }
+__device__ __forceinline__ void mse_bwd(Operand a, Operand b, Operand g, C* da, long long n) {
+    C f = (C)2 * ld<C>(g, at(g.v, 0)) / (C)(n > 0 ? n : 1);
+    FOR_EACH(i, n) { da[i] = (ld<C>(a, at(a.v, i)) - ld<C>(b, at(b.v, i))) * f; }
 }
 
 // ---- cross-entropy ----
 
-/// ce_fwd_rows_f32(z, zdt, zrow, zcol, tg, ts, lse, term, counted, n, v, ignore, has_ignore):
+/// ce_fwd_rows_f32(z, tg, ts, lse, term, counted, n, v, ignore, has_ignore):
 /// first pass of the mean cross-entropy in f32 (CPU reference: autograd cross_entropy
 /// forward_cpu::<f32>): lse[i] = row_lse(z[i, :]); for a row whose target t = tg[i] counts
 /// (not ignore when has_ignore), term[i] = (double)(lse[i] - z[i, t]) and counted[i] = 1;
@@ -153,14 +149,14 @@ __device__ __forceinline__ void mse_bwd(const void* a, int adt, Strided as, cons
 /// Parameters: z any float dtype [n, v] as rows (Strided over the leading dims + last-dim
 /// stride); tg i64 [n] (Strided ts); lse f32 [n]; term, counted f64 [n] (scratch); n, v,
 /// ignore i64; has_ignore i32. Limits: blockDim.x a multiple of 32, <= 1024. Shared: 32 values.
-extern "C" __global__ void ce_fwd_rows_f32(const void* z, int zdt, Strided zrow, long long zcol, const long long* tg, Strided ts, float* lse,
+extern "C" __global__ void ce_fwd_rows_f32(Operand z, const long long* tg, Strided ts, float* lse,
                                            double* term, double* counted, long long n, long long v, long long ignore, int has_ignore) {
-    ce_fwd_rows<float>(z, zdt, zrow, zcol, tg, ts, lse, term, counted, n, v, ignore, has_ignore);
+    ce_fwd_rows<float>(z, tg, ts, lse, term, counted, n, v, ignore, has_ignore);
 }
 /// ce_fwd_rows_f64(...): as ce_fwd_rows_f32 in f64 (forward_cpu::<f64>); lse f64.
-extern "C" __global__ void ce_fwd_rows_f64(const void* z, int zdt, Strided zrow, long long zcol, const long long* tg, Strided ts, double* lse,
+extern "C" __global__ void ce_fwd_rows_f64(Operand z, const long long* tg, Strided ts, double* lse,
                                            double* term, double* counted, long long n, long long v, long long ignore, int has_ignore) {
-    ce_fwd_rows<double>(z, zdt, zrow, zcol, tg, ts, lse, term, counted, n, v, ignore, has_ignore);
+    ce_fwd_rows<double>(z, tg, ts, lse, term, counted, n, v, ignore, has_ignore);
 }
 
 /// ce_fwd_finish_f32(term, counted, n, loss, count): second pass: with S = sum term and
@@ -176,7 +172,7 @@ extern "C" __global__ void ce_fwd_finish_f64(const double* term, const double* c
     ce_fwd_finish<double>(term, counted, n, loss, count);
 }
 
-/// ce_bwd_f32(z, zdt, zrow, zcol, tg, ts, lse, ldt, ls, count, cdt, cs, g, gdt, gs, dz, n, v,
+/// ce_bwd_f32(z, tg, ts, lse, count, g, dz, n, v,
 /// ignore, has_ignore): the cross-entropy gradient in f32 (CPU reference: cross_entropy
 /// backward_cpu::<f32>): scale = g / count (0 when count is 0); on a counted row
 /// dz[i, j] = exp(z[i, j] - lse[i]) * scale, minus scale at j = target; 0 on ignored rows;
@@ -184,21 +180,19 @@ extern "C" __global__ void ce_fwd_finish_f64(const double* term, const double* c
 /// Thread mapping: one block per row (block-stride loop), threads stride over the columns.
 /// Parameters: z [n, v] as rows; tg i64 [n]; lse [n]; count, g scalars (rank-0 Strided); any
 /// float dtypes; dz f32 [n, v] contiguous; n, v, ignore i64; has_ignore i32. No shared memory.
-extern "C" __global__ void ce_bwd_f32(const void* z, int zdt, Strided zrow, long long zcol, const long long* tg, Strided ts, const void* lse,
-                                      int ldt, Strided ls, const void* count, int cdt, Strided cs, const void* g, int gdt, Strided gs,
+extern "C" __global__ void ce_bwd_f32(Operand z, const long long* tg, Strided ts, Operand lse, Operand count, Operand g,
                                       float* dz, long long n, long long v, long long ignore, int has_ignore) {
-    ce_bwd<float>(z, zdt, zrow, zcol, tg, ts, lse, ldt, ls, count, cdt, cs, g, gdt, gs, dz, n, v, ignore, has_ignore);
+    ce_bwd<float>(z, tg, ts, lse, count, g, dz, n, v, ignore, has_ignore);
 }
 /// ce_bwd_f64(...): as ce_bwd_f32 in f64 (backward_cpu::<f64>); dz f64.
-extern "C" __global__ void ce_bwd_f64(const void* z, int zdt, Strided zrow, long long zcol, const long long* tg, Strided ts, const void* lse,
-                                      int ldt, Strided ls, const void* count, int cdt, Strided cs, const void* g, int gdt, Strided gs,
+extern "C" __global__ void ce_bwd_f64(Operand z, const long long* tg, Strided ts, Operand lse, Operand count, Operand g,
                                       double* dz, long long n, long long v, long long ignore, int has_ignore) {
-    ce_bwd<double>(z, zdt, zrow, zcol, tg, ts, lse, ldt, ls, count, cdt, cs, g, gdt, gs, dz, n, v, ignore, has_ignore);
+    ce_bwd<double>(z, tg, ts, lse, count, g, dz, n, v, ignore, has_ignore);
 }
 
 // ---- KL divergence to the teacher ----
 
-/// kl_fwd_rows_f32(zs, sdt, srow, scol, zt, tdt, trow, tcol, lse_s, lse_t, term, n, v, inv_t):
+/// kl_fwd_rows_f32(zs, zt, lse_s, lse_t, term, n, v, inv_t):
 /// first pass of KL(p_teacher || p_student) in f32 (CPU reference: autograd kl_div
 /// forward_cpu::<f32>): with s = zs * inv_t and t = zt * inv_t (f32), lse_s[i] = row_lse(s),
 /// lse_t[i] = row_lse(t), term[i] = sum_j (double)(exp(lp) * (lp - (s - lse_s))),
@@ -208,50 +202,46 @@ extern "C" __global__ void ce_bwd_f64(const void* z, int zdt, Strided zrow, long
 /// Parameters: zs, zt any float dtypes [n, v] as rows; lse_s, lse_t f32 [n]; term f64 [n]
 /// (scratch); n, v i64; inv_t f32 (1 / temperature). Limits: blockDim.x a multiple of 32,
 /// <= 1024. Shared: 32 values.
-extern "C" __global__ void kl_fwd_rows_f32(const void* zs, int sdt, Strided srow, long long scol, const void* zt, int tdt, Strided trow,
-                                           long long tcol, float* lse_s, float* lse_t, double* term, long long n, long long v, float inv_t) {
-    kl_fwd_rows<float>(zs, sdt, srow, scol, zt, tdt, trow, tcol, lse_s, lse_t, term, n, v, inv_t);
+extern "C" __global__ void kl_fwd_rows_f32(Operand zs, Operand zt, float* lse_s, float* lse_t, double* term, long long n, long long v, float inv_t) {
+    kl_fwd_rows<float>(zs, zt, lse_s, lse_t, term, n, v, inv_t);
 }
 /// kl_fwd_rows_f64(...): as kl_fwd_rows_f32 in f64 (forward_cpu::<f64>); lse_s, lse_t, inv_t f64.
-extern "C" __global__ void kl_fwd_rows_f64(const void* zs, int sdt, Strided srow, long long scol, const void* zt, int tdt, Strided trow,
-                                           long long tcol, double* lse_s, double* lse_t, double* term, long long n, long long v, double inv_t) {
-    kl_fwd_rows<double>(zs, sdt, srow, scol, zt, tdt, trow, tcol, lse_s, lse_t, term, n, v, inv_t);
+extern "C" __global__ void kl_fwd_rows_f64(Operand zs, Operand zt, double* lse_s, double* lse_t, double* term, long long n, long long v, double inv_t) {
+    kl_fwd_rows<double>(zs, zt, lse_s, lse_t, term, n, v, inv_t);
 }
 
-/// kl_bwd_f32(zs, sdt, srow, scol, zt, tdt, trow, tcol, lse_s, lsdt, lss, lse_t, ltdt, lts, g,
+/// kl_bwd_f32(zs, zt, lse_s, lse_t, g,
 /// gdt, gs, dz, n, v, inv_t): the KL gradient in f32 (CPU reference: kl_div
 /// backward_cpu::<f32>): scale = g * inv_t / max(n, 1), q = exp(zs inv_t - lse_s[i]),
 /// p = exp(zt inv_t - lse_t[i]), dz[i, j] = (q - p) * scale.
 /// Thread mapping: one block per row (block-stride loop), threads stride over the columns.
 /// Parameters: zs, zt [n, v] as rows; lse_s, lse_t [n]; g scalar; any float dtypes; dz f32
 /// [n, v] contiguous; n, v i64; inv_t f32. No shared memory.
-extern "C" __global__ void kl_bwd_f32(const void* zs, int sdt, Strided srow, long long scol, const void* zt, int tdt, Strided trow,
-                                      long long tcol, const void* lse_s, int lsdt, Strided lss, const void* lse_t, int ltdt, Strided lts,
-                                      const void* g, int gdt, Strided gs, float* dz, long long n, long long v, float inv_t) {
-    kl_bwd<float>(zs, sdt, srow, scol, zt, tdt, trow, tcol, lse_s, lsdt, lss, lse_t, ltdt, lts, g, gdt, gs, dz, n, v, inv_t);
+extern "C" __global__ void kl_bwd_f32(Operand zs, Operand zt, Operand lse_s, Operand lse_t,
+                                      Operand g, float* dz, long long n, long long v, float inv_t) {
+    kl_bwd<float>(zs, zt, lse_s, lse_t, g, dz, n, v, inv_t);
 }
 /// kl_bwd_f64(...): as kl_bwd_f32 in f64 (backward_cpu::<f64>); dz, inv_t f64.
-extern "C" __global__ void kl_bwd_f64(const void* zs, int sdt, Strided srow, long long scol, const void* zt, int tdt, Strided trow,
-                                      long long tcol, const void* lse_s, int lsdt, Strided lss, const void* lse_t, int ltdt, Strided lts,
-                                      const void* g, int gdt, Strided gs, double* dz, long long n, long long v, double inv_t) {
-    kl_bwd<double>(zs, sdt, srow, scol, zt, tdt, trow, tcol, lse_s, lsdt, lss, lse_t, ltdt, lts, g, gdt, gs, dz, n, v, inv_t);
+extern "C" __global__ void kl_bwd_f64(Operand zs, Operand zt, Operand lse_s, Operand lse_t,
+                                      Operand g, double* dz, long long n, long long v, double inv_t) {
+    kl_bwd<double>(zs, zt, lse_s, lse_t, g, dz, n, v, inv_t);
 }
 
 // ---- mean squared error ----
 
-/// mse_partial_f32(a, adt, as, b, bdt, bs, partial, n): first pass of the mean squared error
+/// mse_partial_f32(a, b, partial, n): first pass of the mean squared error
 /// (CPU reference: autograd mse forward_cpu::<f32>): block k writes partial[k], the f64 sum
 /// of (double)(a[i] - b[i])^2 (difference in f32, square in f64) over the i its threads visit.
 /// Thread mapping: a grid-stride loop over the n elements (row-major over the shared shape),
 /// then a block_sum; the grid size is the host's fixed function of n, so the result repeats.
 /// Parameters: a, b any float dtypes with their Strided; partial f64 [gridDim.x] (scratch);
 /// n i64. Limits: blockDim.x a multiple of 32, <= 1024. Shared: 32 values.
-extern "C" __global__ void mse_partial_f32(const void* a, int adt, Strided as, const void* b, int bdt, Strided bs, double* partial, long long n) {
-    mse_partial<float>(a, adt, as, b, bdt, bs, partial, n);
+extern "C" __global__ void mse_partial_f32(Operand a, Operand b, double* partial, long long n) {
+    mse_partial<float>(a, b, partial, n);
 }
 /// mse_partial_f64(...): as mse_partial_f32 with the difference in f64.
-extern "C" __global__ void mse_partial_f64(const void* a, int adt, Strided as, const void* b, int bdt, Strided bs, double* partial, long long n) {
-    mse_partial<double>(a, adt, as, b, bdt, bs, partial, n);
+extern "C" __global__ void mse_partial_f64(Operand a, Operand b, double* partial, long long n) {
+    mse_partial<double>(a, b, partial, n);
 }
 
 /// mean_finish_f32(vals, count, divisor, out): the second pass of kl_div and mse:
@@ -268,17 +258,15 @@ extern "C" __global__ void mean_finish_f64(const double* vals, long long count, 
     if (threadIdx.x == 0) *out = s / divisor;
 }
 
-/// mse_bwd_f32(a, adt, as, b, bdt, bs, g, gdt, gs, da, n): the MSE gradient in f32 (CPU
+/// mse_bwd_f32(a, b, g, da, n): the MSE gradient in f32 (CPU
 /// reference: mse backward_cpu::<f32>): f = 2 g / max(n, 1), da[i] = (a[i] - b[i]) * f.
 /// Thread mapping: a grid-stride loop, one element per thread per pass.
 /// Parameters: a, b any float dtypes with their Strided; g scalar; da f32 [n] contiguous;
 /// n i64. No shared memory.
-extern "C" __global__ void mse_bwd_f32(const void* a, int adt, Strided as, const void* b, int bdt, Strided bs, const void* g, int gdt,
-                                       Strided gs, float* da, long long n) {
-    mse_bwd<float>(a, adt, as, b, bdt, bs, g, gdt, gs, da, n);
+extern "C" __global__ void mse_bwd_f32(Operand a, Operand b, Operand g, float* da, long long n) {
+    mse_bwd<float>(a, b, g, da, n);
 }
 /// mse_bwd_f64(...): as mse_bwd_f32 in f64 (backward_cpu::<f64>); da f64.
-extern "C" __global__ void mse_bwd_f64(const void* a, int adt, Strided as, const void* b, int bdt, Strided bs, const void* g, int gdt,
-                                       Strided gs, double* da, long long n) {
-    mse_bwd<double>(a, adt, as, b, bdt, bs, g, gdt, gs, da, n);
+extern "C" __global__ void mse_bwd_f64(Operand a, Operand b, Operand g, double* da, long long n) {
+    mse_bwd<double>(a, b, g, da, n);
 }

@@ -5,41 +5,37 @@
 
 // y[.., i] = x1 cos_i - x2 sin_i sign,  y[.., half + i] = x2 cos_{half+i} + x1 sin_{half+i} sign.
 template <typename C>
-__device__ __forceinline__ void rope(const void* x, int xdt, Strided xrow, long long xcol, const float* cos, Strided crow, long long ccol,
-                                     const float* sin, Strided srow, long long scol, C* y, long long rows, long long t, long long h,
-                                     long long d, C sign) {
+__device__ __forceinline__ void rope(Operand x, Operand cos, Operand sin, C* y, long long rows, long long t, long long h, long long d, C sign) {
     long long half = d / 2;
+    long long xcol = col_stride(x.v), ccol = col_stride(cos.v), scol = col_stride(sin.v);
     FOR_EACH(k, rows * half) {
         long long row = k / half, i = k - row * half;
         long long ti = (row / h) % t;
-        long long xb = at(xrow, row), cb = at(crow, ti), sb = at(srow, ti);
-        C x1 = load_as<C>(x, xdt, xb + i * xcol), x2 = load_as<C>(x, xdt, xb + (half + i) * xcol);
-        C c1 = (C)cos[cb + i * ccol], c2 = (C)cos[cb + (half + i) * ccol];
-        C s1 = (C)sin[sb + i * scol], s2 = (C)sin[sb + (half + i) * scol];
+        long long xb = row_at(x.v, row), cb = row_at(cos.v, ti), sb = row_at(sin.v, ti);
+        C x1 = ld<C>(x, xb + i * xcol), x2 = ld<C>(x, xb + (half + i) * xcol);
+        C c1 = ld<C>(cos, cb + i * ccol), c2 = ld<C>(cos, cb + (half + i) * ccol);
+        C s1 = ld<C>(sin, sb + i * scol), s2 = ld<C>(sin, sb + (half + i) * scol);
         y[row * d + i] = x1 * c1 + (-x2) * s1 * sign;
         y[row * d + half + i] = x2 * c2 + x1 * s2 * sign;
     }
 }
 
-/// rope_f32(x, xdt, xrow, xcol, cos, crow, ccol, sin, srow, scol, y, rows, t, h, d, sign):
-/// RoPE in f32 (CPU reference: nn::rope rope_cpu::<f32>): for row = (b, t, h) of x and
-/// i < d/2, with (x1, x2) = (x[row, i], x[row, d/2 + i]) and the table row of position
-/// t = (row / h) % T: y[row, i] = x1 cos[t, i] + (-x2) sin[t, i] sign,
+/// rope_f32(x, cos, sin, y, rows, t, h, d, sign): RoPE in f32 (CPU reference: nn::rope RopeOp,
+/// rope_cpu::<f32>): for row = (b, t, h) of x and i < d/2, with (x1, x2) = (x[row, i],
+/// x[row, d/2 + i]) and the table row of position t = (row / h) % T:
+/// y[row, i] = x1 cos[t, i] + (-x2) sin[t, i] sign,
 /// y[row, d/2 + i] = x2 cos[t, d/2 + i] + x1 sin[t, d/2 + i] sign (sign -1: the backward).
 /// Thread mapping: a grid-stride loop over rows * d/2 pairs, one pair per thread per pass.
-/// Parameters: x any float dtype (code xdt) [B, T, H, d] as rows = B*T*H (xrow: Strided over
-/// [B, T, H], xcol: last-dim stride); cos, sin f32 [T, d] as rows (Strided over [T] + column
-/// stride); y f32 [B, T, H, d] contiguous; rows, t, h, d i64 (d even); sign f32 (+1 or -1).
-/// No shared memory.
-extern "C" __global__ void rope_f32(const void* x, int xdt, Strided xrow, long long xcol, const float* cos, Strided crow, long long ccol,
-                                    const float* sin, Strided srow, long long scol, float* y, long long rows, long long t, long long h,
-                                    long long d, float sign) {
-    rope<float>(x, xdt, xrow, xcol, cos, crow, ccol, sin, srow, scol, y, rows, t, h, d, sign);
+/// Parameters: x an Operand of any float dtype [B, T, H, d] as rows (rows = B*T*H); cos, sin
+/// f32 Operands [T, d] as rows; y f32 [B, T, H, d] contiguous; rows, t, h, d i64 (d even);
+/// sign f32 (+1 or -1). No shared memory.
+extern "C" __global__ void rope_f32(Operand x, Operand cos, Operand sin, float* y, long long rows, long long t, long long h, long long d,
+                                    float sign) {
+    rope<float>(x, cos, sin, y, rows, t, h, d, sign);
 }
-/// rope_f64(...): as rope_f32 in f64 (rope_cpu::<f64>; the f32 tables widened exactly);
-/// y f64, sign f64.
-extern "C" __global__ void rope_f64(const void* x, int xdt, Strided xrow, long long xcol, const float* cos, Strided crow, long long ccol,
-                                    const float* sin, Strided srow, long long scol, double* y, long long rows, long long t, long long h,
-                                    long long d, double sign) {
-    rope<double>(x, xdt, xrow, xcol, cos, crow, ccol, sin, srow, scol, y, rows, t, h, d, sign);
+/// rope_f64(x, cos, sin, y, rows, t, h, d, sign): as rope_f32 in f64 (rope_cpu::<f64>; the f32
+/// tables widened exactly); y f64, sign f64.
+extern "C" __global__ void rope_f64(Operand x, Operand cos, Operand sin, double* y, long long rows, long long t, long long h, long long d,
+                                    double sign) {
+    rope<double>(x, cos, sin, y, rows, t, h, d, sign);
 }

@@ -3,8 +3,8 @@
 // or sampled from softmax(logits / temperature) restricted to the top-p set, with the
 // row's uniform number uniform_at(seed, step, row) computed here (splitmix64, as the host's).
 //
-// Logits are read as rows (a Strided over [B] and the stride of the last dim), any float
-// dtype, in f32 (as the CPU reads them); the sampling arithmetic is f64 as the CPU's is.
+// Logits are an Operand read as rows, any float dtype, in f32 (as the CPU reads them); the
+// sampling arithmetic is f64 as the CPU's is.
 #include "fused.cuh"
 
 // nn::generate::uniform_at: a counter-based splitmix64 hash of (seed, step, row), to [0, 1).
@@ -29,12 +29,12 @@ __device__ __forceinline__ bool better(Best a, Best b) {
     if (b.v != b.v) return true;
     return a.v > b.v || (a.v == b.v && a.i < b.i);
 }
-__device__ __forceinline__ long long block_argmax(const void* z, int zdt, long long zb, long long zcol, long long v) {
+__device__ __forceinline__ long long block_argmax(const Operand& z, long long zb, long long v) {
     __shared__ float wv[32];
     __shared__ long long wi[32];
     Best b = {__int_as_float(0x7fc00000), 0x7fffffffffffffffll};
     for (long long j = threadIdx.x; j < v; j += blockDim.x) {
-        Best c = {load_as<float>(z, zdt, zb + j * zcol), j};
+        Best c = {ld<float>(z, zb + j * col_stride(z.v)), j};
         if (better(c, b)) b = c;
     }
     for (int o = 16; o > 0; o >>= 1) {
@@ -53,11 +53,11 @@ __device__ __forceinline__ long long block_argmax(const void* z, int zdt, long l
         if (better(c, b)) b = c;
     }
     __syncthreads();
-    float first = load_as<float>(z, zdt, zb);
+    float first = ld<float>(z, zb);
     return (first != first || b.i == 0x7fffffffffffffffll) ? 0 : b.i;
 }
 
-/// choose_greedy(z, zdt, zrow, zcol, ids, b, v): ids[i] = the first index of the largest
+/// choose_greedy(z, ids, b, v): ids[i] = the first index of the largest
 /// logit of row i (CPU reference: nn::generate::choose with Sampling::Greedy; NaN logits are
 /// skipped, and a NaN first logit gives 0, as the CPU's comparison loop does).
 /// Thread mapping: one block per row (block-stride loop over rows); threads stride over the
@@ -65,14 +65,14 @@ __device__ __forceinline__ long long block_argmax(const void* z, int zdt, long l
 /// Parameters: z any float dtype (code zdt) [b, v] as rows (Strided over [b] + last-dim
 /// stride), read as f32; ids i64 [b] contiguous; b, v i64 (v >= 1). Limits: blockDim.x a
 /// multiple of 32, <= 1024. Shared memory: 32 (value, index) pairs.
-extern "C" __global__ void choose_greedy(const void* z, int zdt, Strided zrow, long long zcol, long long* ids, long long b, long long v) {
+extern "C" __global__ void choose_greedy(Operand z, long long* ids, long long b, long long v) {
     for (long long i = blockIdx.x; i < b; i += gridDim.x) {
-        long long id = block_argmax(z, zdt, at(zrow, i), zcol, v);
+        long long id = block_argmax(z, row_at(z.v, i), v);
         if (threadIdx.x == 0) ids[i] = id;
     }
 }
 
-/// choose_sample(z, zdt, zrow, zcol, p, ids, b, v, temperature, top_p, seed, step): ids[i]
+/// choose_sample(z, p, ids, b, v, temperature, top_p, seed, step): ids[i]
 /// sampled as nn::generate::choose does with r = uniform_at(seed, step, i) (CPU reference:
 /// choose with Sampling::Sample): m = max of the row (f32, NaN skipped), e_j =
 /// exp((z_j - m) / temperature) and Z = sum e_j in f64; when Z is not positive and finite,
@@ -93,24 +93,24 @@ extern "C" __global__ void choose_greedy(const void* z, int zdt, Strided zrow, l
 /// before read); ids i64 [b] contiguous; b, v i64 (v >= 1); temperature f64 (> 0, the host
 /// clamps it to >= 1e-6 as choose does); top_p f64; seed, step u64.
 /// Limits: blockDim.x a multiple of 32, <= 1024. Shared memory: blockDim.x + 64 f64 values.
-extern "C" __global__ void choose_sample(const void* z, int zdt, Strided zrow, long long zcol, double* p, long long* ids, long long b,
+extern "C" __global__ void choose_sample(Operand z, double* p, long long* ids, long long b,
                                          long long v, double temperature, double top_p, unsigned long long seed, unsigned long long step) {
     __shared__ double prefix[1024];
     for (long long i = blockIdx.x; i < b; i += gridDim.x) {
-        long long zb = at(zrow, i);
+        long long zb = row_at(z.v, i);
         double* pr = p + i * v;
         float mf = -c_inf<float>();
-        for (long long j = threadIdx.x; j < v; j += blockDim.x) mf = fmaxf(mf, load_as<float>(z, zdt, zb + j * zcol));
+        for (long long j = threadIdx.x; j < v; j += blockDim.x) mf = fmaxf(mf, ld<float>(z, zb + j * col_stride(z.v)));
         double m = (double)block_max(mf);
         double zsum = 0.0;
         for (long long j = threadIdx.x; j < v; j += blockDim.x) {
-            double e = exp(((double)load_as<float>(z, zdt, zb + j * zcol) - m) / temperature);
+            double e = exp(((double)ld<float>(z, zb + j * col_stride(z.v)) - m) / temperature);
             pr[j] = e;
             zsum += e;
         }
         zsum = block_sum(zsum);
         if (!(zsum > 0.0 && zsum <= 1.7976931348623157e308)) {
-            long long id = block_argmax(z, zdt, zb, zcol, v);
+            long long id = block_argmax(z, zb, v);
             if (threadIdx.x == 0) ids[i] = id;
             continue;
         }

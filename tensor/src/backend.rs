@@ -4,10 +4,11 @@
 //! `check_device`) implements the same trait for its own storage, so it slots in beside the
 //! CPU without touching the ops or the autograd rules built on top. A backend that forgets an
 //! op does not compile. Fused ops defined in other crates cross the boundary as
-//! [`crate::CustomOp`]s, which an accelerator runs through [`AccelDevice::run_custom`].
+//! [`crate::CustomOp`]s (`custom_op`, above this file): their CPU bodies run on any storage
+//! the host addresses ([`BackendStorage::host`]), their accelerator bodies on the rest.
 
-use crate::custom_op::{CustomOp, DevIn, DevOut};
 use crate::host::CpuStorage;
+use crate::transfer::TransferLog;
 use crate::{DType, Layout, Result};
 use std::any::Any;
 use std::fmt::Debug;
@@ -41,7 +42,7 @@ impl Device {
         }
     }
     /// The transfers this device logged (see [`AccelDevice::transfer_log`]); none on the CPU.
-    pub fn transfer_log(&self) -> Option<&crate::check_device::TransferLog> {
+    pub fn transfer_log(&self) -> Option<&TransferLog> {
         match self {
             Device::Cpu => None,
             Device::Accel(a) => a.transfer_log(),
@@ -65,8 +66,8 @@ impl std::fmt::Display for Device {
     }
 }
 
-/// An accelerator: where its memory comes from, how host data gets there, and how it runs
-/// fused ops. Its storage implements [`BackendStorage`] for the primitives.
+/// An accelerator: where its memory comes from and how host data gets there. Its storage
+/// implements [`BackendStorage`] for the primitives.
 pub trait AccelDevice: Send + Sync + Debug {
     /// The kind, as users name it on the command line (`cuda`, `interp`, `check`).
     fn name(&self) -> &str;
@@ -81,20 +82,11 @@ pub trait AccelDevice: Send + Sync + Debug {
     fn full(&self, value: f64, n: usize, dtype: DType) -> Result<Storage>;
     /// `start, start + 1, ..., start + n - 1` in `dtype`, made on the device.
     fn arange(&self, start: i64, n: usize, dtype: DType) -> Result<Storage>;
-    /// Runs a fused op: the device decides which body (its kernels through
-    /// [`CustomOp::accel`], or, for a device whose memory the host addresses directly, the
-    /// CPU body in place).
-    fn run_custom(
-        &self,
-        op: &dyn CustomOp,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()>;
     /// Waits for every queued op to finish.
     fn synchronize(&self) -> Result<()>;
     /// The record of every transfer to and from this device, where it keeps one (the
     /// checking, GPU and interpreter devices do).
-    fn transfer_log(&self) -> Option<&crate::check_device::TransferLog> {
+    fn transfer_log(&self) -> Option<&TransferLog> {
         None
     }
 }
@@ -185,6 +177,11 @@ pub trait BackendStorage: Send + Sync + Debug + 'static {
     fn dtype(&self) -> DType;
     /// Elements held (not bytes).
     fn len(&self) -> usize;
+    /// The host memory behind this storage, where the host addresses it directly (the CPU's
+    /// and the checking device's): fused ops run their CPU bodies on it, in place. `None`
+    /// for device memory (fused ops run their accelerator bodies there).
+    fn host(&self) -> Option<&CpuStorage>;
+    fn host_mut(&mut self) -> Option<&mut CpuStorage>;
     /// The elements of `layout`, contiguous, on the host.
     fn to_cpu(&self, layout: &Layout) -> Result<CpuStorage>;
     fn contiguous(&self, layout: &Layout) -> Result<Storage>;

@@ -11,41 +11,12 @@
 use crate::backend::{
     AccelDevice, BackendStorage, BinaryOp, CmpOp, Device, ReduceOp, Storage, UnaryOp,
 };
-use crate::custom_op::{CustomOp, DevIn, DevOut, HostIn, HostOut};
 use crate::host::CpuStorage;
+use crate::transfer::{Direction, Transfer, TransferLog};
 use crate::{DType, Error, Layout, Result};
 use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
-/// Which way data crossed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// Host to device.
-    Upload,
-    /// Device to host.
-    Download,
-}
-
-/// One transfer: its direction and size, and where it came from (a backtrace, captured
-/// when `RUST_BACKTRACE` is set).
-#[derive(Clone, Debug)]
-pub struct Transfer {
-    pub direction: Direction,
-    pub dtype: DType,
-    pub elements: usize,
-    pub origin: String,
-}
-
-impl std::fmt::Display for Transfer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?} of {} {} elements", self.direction, self.elements, self.dtype)?;
-        if !self.origin.is_empty() {
-            write!(f, "\n{}", self.origin)?;
-        }
-        Ok(())
-    }
-}
+use std::sync::Arc;
 
 /// A checking device. Each one made is a device of its own (ordinals count up), so tests
 /// running side by side count only their own transfers. Clones are handles to one device.
@@ -58,37 +29,6 @@ pub struct CheckDevice {
 struct Inner {
     ordinal: usize,
     log: TransferLog,
-}
-
-/// Every transfer a device made, in order: kept by the checking device and by the GPU and
-/// interpreter devices alike (their [`AccelDevice::transfer_log`]), so one test proves a step
-/// keeps its data on any of them.
-#[derive(Debug, Default)]
-pub struct TransferLog {
-    log: Mutex<Vec<Transfer>>,
-}
-
-impl TransferLog {
-    /// Notes a transfer of `elements` of `dtype`, with a backtrace when `RUST_BACKTRACE` is set.
-    pub fn record(&self, direction: Direction, dtype: DType, elements: usize) {
-        let bt = std::backtrace::Backtrace::capture();
-        let origin = match bt.status() {
-            std::backtrace::BacktraceStatus::Captured => bt.to_string(),
-            _ => String::new(),
-        };
-        self.lock().push(Transfer { direction, dtype, elements, origin });
-    }
-    /// Every transfer since the device was made or last [`TransferLog::reset`].
-    pub fn transfers(&self) -> Vec<Transfer> {
-        self.lock().clone()
-    }
-    pub fn reset(&self) {
-        self.lock().clear();
-    }
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Transfer>> {
-        // A test that panicked while holding the log leaves it as it was: still readable.
-        self.log.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 static NEXT_ORDINAL: AtomicUsize = AtomicUsize::new(0);
@@ -180,6 +120,13 @@ impl BackendStorage for CheckStorage {
     }
     fn len(&self) -> usize {
         self.data.len()
+    }
+    /// Fused ops run their CPU bodies on this memory, in place: no transfer.
+    fn host(&self) -> Option<&CpuStorage> {
+        Some(&self.data)
+    }
+    fn host_mut(&mut self) -> Option<&mut CpuStorage> {
+        Some(&mut self.data)
     }
     fn to_cpu(&self, layout: &Layout) -> Result<CpuStorage> {
         let out = self.data.h_contiguous(layout);
@@ -318,25 +265,6 @@ impl BackendStorage for CheckStorage {
     }
 }
 
-/// The host memory of an operand of a fused op on `device`.
-fn host_of<'a>(
-    device: &CheckDevice,
-    op: &dyn CustomOp,
-    s: &'a dyn BackendStorage,
-) -> Result<&'a CpuStorage> {
-    match s.as_any().downcast_ref::<CheckStorage>() {
-        Some(c) if Arc::ptr_eq(&c.device.inner, &device.inner) => Ok(&c.data),
-        _ => Err(Error::op(
-            op.name(),
-            format!(
-                "operands on different devices: check:{} and {}",
-                device.inner.ordinal,
-                s.device()
-            ),
-        )),
-    }
-}
-
 impl AccelDevice for CheckDevice {
     fn name(&self) -> &str {
         "check"
@@ -363,30 +291,6 @@ impl AccelDevice for CheckDevice {
     fn arange(&self, start: i64, n: usize, dtype: DType) -> Result<Storage> {
         let v: Vec<f64> = (0..n).map(|i| (start + i as i64) as f64).collect();
         Ok(Arc::new(self.own(CpuStorage::F64(v).h_cast(&Layout::contiguous(n), dtype))))
-    }
-    /// Runs the op's CPU body on this device's host memory, in place: no transfer.
-    fn run_custom(
-        &self,
-        op: &dyn CustomOp,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let hin: Vec<HostIn> = ins
-            .iter()
-            .map(|i| Ok(HostIn { data: host_of(self, op, i.storage)?, layout: i.layout }))
-            .collect::<Result<_>>()?;
-        let mut hout: Vec<HostOut> = Vec::with_capacity(outs.len());
-        for o in outs.iter_mut() {
-            let layout = o.layout;
-            let c = o.storage.as_any_mut().downcast_mut::<CheckStorage>().ok_or_else(|| {
-                Error::op(op.name(), "output storage is not on the checking device")
-            })?;
-            if !Arc::ptr_eq(&c.device.inner, &self.inner) {
-                return Err(Error::op(op.name(), "output on another checking device"));
-            }
-            hout.push(HostOut { data: &mut c.data, layout });
-        }
-        op.cpu(&hin, &mut hout)
     }
     fn synchronize(&self) -> Result<()> {
         Ok(())

@@ -12,7 +12,6 @@ use crate::backend::{AccelDevice, BackendStorage, Device, Storage};
 use crate::host::CpuStorage;
 use crate::{bail, DType, Elem, Error, Layout, Result, Shape, Tensor};
 use std::borrow::Cow;
-use std::sync::Arc;
 
 /// An input of a CPU body: host memory seen through a layout.
 #[derive(Clone, Copy)]
@@ -159,39 +158,20 @@ impl Tensor {
         let device = common_device(op, inputs.iter().map(|t| t.device()))?;
         let layouts: Vec<Layout> =
             outputs.iter().map(|(s, _)| Layout::contiguous(s.clone())).collect();
-        let storages: Vec<Storage> = match &device {
-            Device::Cpu => {
-                let mut data: Vec<CpuStorage> =
-                    outputs.iter().map(|(s, dt)| CpuStorage::full(0.0, s.numel(), *dt)).collect();
-                let ins: Vec<HostIn> =
-                    inputs.iter().map(|t| host_in(op, t)).collect::<Result<_>>()?;
-                let mut outs: Vec<HostOut> = data
-                    .iter_mut()
-                    .zip(&layouts)
-                    .map(|(d, l)| HostOut { data: d, layout: l })
-                    .collect();
-                op.cpu(&ins, &mut outs)?;
-                data.into_iter().map(|d| Arc::new(d) as Storage).collect()
-            }
-            Device::Accel(dev) => {
-                let mut data: Vec<Box<dyn BackendStorage>> = outputs
-                    .iter()
-                    .map(|(s, dt)| dev.alloc(s.numel(), *dt))
-                    .collect::<Result<_>>()?;
-                let ins: Vec<DevIn> = inputs
-                    .iter()
-                    .map(|t| DevIn { storage: &**t.storage(), layout: t.layout() })
-                    .collect();
-                let mut outs: Vec<DevOut> = data
-                    .iter_mut()
-                    .zip(&layouts)
-                    .map(|(d, l)| DevOut { storage: &mut **d, layout: l })
-                    .collect();
-                dev.run_custom(op, &ins, &mut outs)?;
-                data.into_iter().map(Storage::from).collect()
-            }
-        };
-        storages.into_iter().zip(layouts).map(|(s, l)| Tensor::from_storage(s, l)).collect()
+        let mut data: Vec<Box<dyn BackendStorage>> = outputs
+            .iter()
+            .map(|(s, dt)| match &device {
+                Device::Cpu => Ok(Box::new(CpuStorage::full(0.0, s.numel(), *dt)) as _),
+                Device::Accel(dev) => dev.alloc(s.numel(), *dt),
+            })
+            .collect::<Result<_>>()?;
+        let mut outs: Vec<(&mut dyn BackendStorage, &Layout)> =
+            data.iter_mut().map(|d| &mut **d).zip(&layouts).collect();
+        run(op, &device, inputs, &mut outs)?;
+        data.into_iter()
+            .zip(layouts)
+            .map(|(d, l)| Tensor::from_storage(Storage::from(d), l))
+            .collect()
     }
 
     /// Runs `op` on `inputs`, writing into `outputs` in place (each read and written through
@@ -210,41 +190,51 @@ impl Tensor {
             o.make_storage_unique()?;
         }
         let layouts: Vec<Layout> = outputs.iter().map(|t| t.layout().clone()).collect();
-        let mut stores: Vec<&mut dyn BackendStorage> =
-            outputs.iter_mut().map(|t| t.storage_mut().expect("made unique above")).collect();
-        match &device {
-            Device::Cpu => {
-                let ins: Vec<HostIn> =
-                    inputs.iter().map(|t| host_in(op, t)).collect::<Result<_>>()?;
-                let mut outs: Vec<HostOut> = Vec::with_capacity(stores.len());
-                for (s, l) in stores.iter_mut().zip(&layouts) {
-                    let data = s
-                        .as_any_mut()
-                        .downcast_mut::<CpuStorage>()
-                        .ok_or_else(|| Error::op(op.name(), "output storage is not host memory"))?;
-                    outs.push(HostOut { data, layout: l });
-                }
-                op.cpu(&ins, &mut outs)
-            }
-            Device::Accel(dev) => {
-                let ins: Vec<DevIn> = inputs
-                    .iter()
-                    .map(|t| DevIn { storage: &**t.storage(), layout: t.layout() })
-                    .collect();
-                let mut outs: Vec<DevOut> = stores
-                    .iter_mut()
-                    .zip(&layouts)
-                    .map(|(s, l)| DevOut { storage: &mut **s, layout: l })
-                    .collect();
-                dev.run_custom(op, &ins, &mut outs)
-            }
-        }
+        let mut outs: Vec<(&mut dyn BackendStorage, &Layout)> = outputs
+            .iter_mut()
+            .map(|t| t.storage_mut().expect("made unique above"))
+            .zip(&layouts)
+            .collect();
+        run(op, &device, inputs, &mut outs)
     }
 }
 
-fn host_in<'a>(op: &dyn CustomOp, t: &'a Tensor) -> Result<HostIn<'a>> {
-    let data = t.storage().as_any().downcast_ref::<CpuStorage>().ok_or_else(|| {
-        Error::op(op.name(), format!("operand on {} where host memory was expected", t.device()))
-    })?;
-    Ok(HostIn { data, layout: t.layout() })
+/// Runs the body of `op` that fits `device`: the CPU body where the host addresses the
+/// memory (the CPU's, and the checking device's, in place), the accelerator body elsewhere.
+fn run(
+    op: &dyn CustomOp,
+    device: &Device,
+    inputs: &[&Tensor],
+    outs: &mut [(&mut dyn BackendStorage, &Layout)],
+) -> Result<()> {
+    let host: Option<Vec<HostIn>> = inputs
+        .iter()
+        .map(|t| t.storage().host().map(|data| HostIn { data, layout: t.layout() }))
+        .collect();
+    match (host, device) {
+        (Some(ins), _) => {
+            let mut hout = Vec::with_capacity(outs.len());
+            for (s, layout) in outs.iter_mut() {
+                let Some(data) = s.host_mut() else {
+                    bail!(
+                        op.name(),
+                        "an output is on {} where host memory was expected",
+                        s.device()
+                    )
+                };
+                hout.push(HostOut { data, layout });
+            }
+            op.cpu(&ins, &mut hout)
+        }
+        (None, Device::Accel(dev)) => {
+            let ins: Vec<DevIn> = inputs
+                .iter()
+                .map(|t| DevIn { storage: &**t.storage(), layout: t.layout() })
+                .collect();
+            let mut outs: Vec<DevOut> =
+                outs.iter_mut().map(|(s, layout)| DevOut { storage: &mut **s, layout }).collect();
+            op.accel(&**dev, &ins, &mut outs)
+        }
+        (None, Device::Cpu) => bail!(op.name(), "an operand on the CPU is not host memory"),
+    }
 }

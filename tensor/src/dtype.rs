@@ -263,16 +263,8 @@ pub trait FloatElem: Elem {
     fn to_c(self) -> Self::C;
     fn from_c(c: Self::C) -> Self;
     #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self.to_c().to_f64()
-    }
-    #[inline(always)]
-    fn from_f64(v: f64) -> Self {
-        Self::from_c(Self::C::from_f64(v))
-    }
-    #[inline(always)]
     fn to_f32(self) -> f32 {
-        self.to_f64() as f32
+        self.to_c().to_f64() as f32
     }
 }
 

@@ -8,7 +8,9 @@
 //! Layout of the crate:
 //! * `layout` — shapes, strides, views (pure index arithmetic).
 //! * `host` — host memory ([`CpuStorage`]), what files and transfers read and write.
-//! * `backend` — the device boundary: the [`BackendStorage`] trait every device implements.
+//! * `backend` — the device boundary: the [`BackendStorage`] trait every device implements;
+//!   `transfer` — the log of host <-> device transfers a device keeps; `check_device` — the
+//!   checking accelerator; `custom_op` — fused ops from other crates, run on any device.
 //! * `cpu/` — the CPU backend (`map`, `reduce`, `index` kernels, rayon-parallel), with
 //!   `cpu/matmul/` (batched matmul: driver, packed GEMM, micro-kernels, the naive reference)
 //!   and `cpu::gemm`, the matrix product CPU bodies of fused ops may call.
@@ -41,6 +43,7 @@ mod tensor;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tolerance;
+pub mod transfer;
 mod view;
 
 pub use backend::{

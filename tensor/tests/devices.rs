@@ -2,7 +2,8 @@
 //! device counts every transfer and refuses to mix, custom ops run the body of the operands'
 //! device and write in place without touching shared storage.
 
-use tensor::check_device::{CheckDevice, Direction};
+use tensor::check_device::CheckDevice;
+use tensor::transfer::Direction;
 use tensor::{bail, CustomOp, DType, DevIn, DevOut, Device, HostIn, HostOut, Result, Rng, Tensor};
 
 fn devices() -> Vec<Device> {

@@ -2,7 +2,6 @@
 
 pub mod binary;
 pub mod index;
-pub mod loss;
 pub mod matmul;
 pub mod reduce;
 pub mod unary;

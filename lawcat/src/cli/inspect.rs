@@ -1,8 +1,10 @@
 //! `lawcat inspect MODEL`: what a model is, without running it, from the files' headers
-//! (no weight is read: inspecting a 1B model costs megabytes), with the stored types.
+//! (no weight is read: inspecting a 1B model costs megabytes), with the stored types. The
+//! weights' names and shapes are checked against the config as loading checks them, so a
+//! model inspect passes has no tensor that `generate` would refuse.
 
 use crate::student::{is_student, read_info};
-use nn::inspect::{describe, Description, StoredTensor};
+use nn::inspect::{describe, Checked, Description, StoredTensor, Weight};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,37 +17,53 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
-    let (d, kinds) = if a.model.as_os_str() == "builtin" {
+    let (d, kinds, checked) = if a.model.as_os_str() == "builtin" {
         let m = super::load_named("builtin")?;
-        let tensors = m
-            .model
-            .named_params()
-            .into_iter()
+        let params = m.model.named_params();
+        let tensors = params
+            .iter()
             .map(|(name, p)| StoredTensor {
-                name,
+                name: name.clone(),
                 shape: p.value().dims().to_vec(),
                 dtype: p.value().dtype().to_string(),
             })
             .collect();
+        let weights = params
+            .iter()
+            .map(|(name, p)| Weight {
+                name: name.clone(),
+                shape: p.value().dims().to_vec(),
+                dtype: p.value().dtype(),
+            })
+            .collect();
         let kinds: Vec<&str> = m.model.layers.iter().map(|l| l.self_attn.kind()).collect();
-        (
-            Description {
-                config: m.model.config.clone(),
-                tensors,
-                tokenizer_tokens: m.tokenizer.map(|t| t.vocab_size()),
-            },
-            kinds,
-        )
+        let d = Description {
+            config: m.model.config.clone(),
+            tensors,
+            weights,
+            tokenizer_tokens: m.tokenizer.map(|t| t.vocab_size()),
+        };
+        // Loaded, so checked already.
+        let n = d.weights.len();
+        (d, kinds, format!("{n}, checked as the model loaded"))
     } else {
         let d = describe(&a.model)?;
-        let kind = if a.model.is_dir() && is_student(&a.model) {
-            read_info(&a.model)?;
-            "lawcat"
-        } else {
-            "softmax"
-        };
         let n = d.config.num_hidden_layers;
-        (d, vec![kind; n])
+        if a.model.is_dir() && is_student(&a.model) {
+            read_info(&a.model)?;
+            // As a student loads: its teacher part against the config here; the LAWCAT
+            // layers' tensors are matched to lawcat.json when it loads (they need weights).
+            let base = d.check_weights(&a.model, Checked::LlamaPart)?;
+            let own = d.weights.len() - base;
+            let what = format!(
+                "{base} of the Llama checked against the config; the LAWCAT layers' {own} \
+                 are checked when the student loads"
+            );
+            (d, vec!["lawcat"; n], what)
+        } else {
+            let all = d.check_weights(&a.model, Checked::All)?;
+            (d, vec!["softmax"; n], format!("{all} checked against the config"))
+        }
     };
     let c = &d.config;
     outln!("model        {}", a.model.display());
@@ -80,6 +98,7 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     for (dtype, n) in by_dtype {
         outln!("  {dtype:<5}      {n}");
     }
+    outln!("weights      {checked}");
     match d.tokenizer_tokens {
         Some(n) => outln!("tokenizer    {n} tokens"),
         None => outln!("tokenizer    none"),

@@ -9,8 +9,8 @@
 //! * `lawcat ptx dump NAME`: the text of one shipped module, as the GPU and the interpreter
 //!   load it (exit 2 for a name that is not shipped).
 
-use ::ptx::interp::{Arg, LaunchError, Machine, Module};
 use anyhow::{anyhow, bail, Context};
+use ptx_interp::{Arg, LaunchError, Machine, Module};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -15,14 +15,11 @@
 //! differentiable op (parallel over sequences and channel blocks). Decoding keeps the last
 //! `W - 1` inputs ([`conv1d_step`]).
 
-use autograd::{Backward, Var};
-use ptx::runtime::device::{input, output, wanted_outputs};
-use ptx::runtime::GpuDevice;
+use autograd::Var;
+use nn::fused::{self, Compute, Fused, FusedGrad, Input};
+use ptx::ops::operand::Operand;
 use rayon::prelude::*;
-use tensor::{
-    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Device, FloatElem, HostIn, HostOut, Real,
-    Result, Tensor,
-};
+use tensor::{bail, Device, FloatElem, HostIn, HostOut, Real, Result, Tensor};
 
 /// `(y, dx, dw, dbias)` in f64 straight from the sums above (the algorithmic reference).
 pub fn conv1d_reference(
@@ -190,145 +187,75 @@ fn dims(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<(usize, usize, 
     Ok((x.dims()[0], x.dims()[1], x.dims()[2], w.dims()[1]))
 }
 
-/// A compute type with its storage type being itself (f32 or f64), with a GEMM and a slice exp.
-pub trait Compute: FloatElem<C = Self> + Real + tensor::cpu::gemm::GemmScalar {
-    /// `xs[i] = e^(xs[i])`: for f32 the vectorized `tensor::cpu::vexp` (within 2 ulp), for f64
-    /// the library's `exp`.
-    fn exp_in_place(xs: &mut [Self]);
-}
-impl Compute for f32 {
-    fn exp_in_place(xs: &mut [f32]) {
-        tensor::cpu::vexp::exp_in_place(xs)
-    }
-}
-impl Compute for f64 {
-    fn exp_in_place(xs: &mut [f64]) {
-        xs.iter_mut().for_each(|x| *x = x.exp())
-    }
-}
-
-/// Forward: `(x [B, T, C], w [C, W][, bias [C]]) -> y [B, T, C]` in the compute dtype.
-/// Accelerator kernel: `conv1d_fwd_{f32,f64}` (`ptx/kernels/conv1d.cu`).
-struct Conv1dForward {
+/// The causal conv1d, one fused op. Forward `(x [B, T, C], w [C, W][, bias [C]]) -> y`, in
+/// the compute dtype; backward `(x, w[, bias], dy) -> (dx, dw[, dbias])`. Kernels
+/// (`ptx/kernels/conv1d.cu`): `conv1d_fwd_{f32,f64}`; `conv1d_bwd_dx_{f32,f64}`, then
+/// `conv1d_bwd_dw_part_*` and `conv1d_bwd_dw_sum_*` (dw and dbias summed over batch and time
+/// in a fixed order).
+struct Conv1d {
     has_bias: bool,
 }
 
-impl Conv1dForward {
-    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
-        let (xd, kw) = (ins[0].dims(), ins[1].dims()[1]);
-        let (b, t, c) = (xd[0], xd[1], xd[2]);
-        let bias = if self.has_bias { Some(ins[2].values::<T>()?) } else { None };
-        outs[0].write(&forward_kernel(
-            &ins[0].values::<T>()?,
-            &ins[1].values::<T>()?,
-            bias.as_deref(),
-            b,
-            t,
-            c,
-            kw,
-        ))
-    }
+/// `(B, T, C, W)` of a call's `x` and `w`.
+fn host_dims(ins: &[HostIn]) -> (usize, usize, usize, usize) {
+    let (xd, kw) = (ins[0].dims(), ins[1].dims()[1]);
+    (xd[0], xd[1], xd[2], kw)
 }
 
-impl CustomOp for Conv1dForward {
+impl Fused for Conv1d {
     fn name(&self) -> &'static str {
         "conv1d"
     }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match outs[0].dtype() {
-            DType::F64 => self.cpu_as::<f64>(ins, outs),
-            _ => self.cpu_as::<f32>(ins, outs),
-        }
+    fn cpu<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        let (b, t, c, kw) = host_dims(ins);
+        let bias = if self.has_bias { Some(ins[2].values::<T>()?) } else { None };
+        let (x, w) = (ins[0].values::<T>()?, ins[1].values::<T>()?);
+        outs[0].write(&forward_kernel(&x, &w, bias.as_deref(), b, t, c, kw))
     }
-    fn accel(
+    fn gpu(&self, ins: &[Operand], outs: &[Operand]) -> Result<()> {
+        let bias = if self.has_bias { Some(ins[2]) } else { None };
+        ptx::ops::conv1d::forward(outs[0], ins[0], ins[1], bias)
+    }
+}
+
+impl FusedGrad for Conv1d {
+    fn cpu_backward<T: Compute>(
         &self,
-        device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
+        ins: &[HostIn],
+        grads: &mut [Option<HostOut>],
     ) -> Result<()> {
-        let n = self.name();
-        GpuDevice::of(n, device)?;
-        let bias = if self.has_bias { Some(operand(n, &ins[2])?) } else { None };
-        let l = outs[0].layout;
-        let y = output(n, &mut outs[0])?;
-        ptx::ops::conv1d::forward((y, l), operand(n, &ins[0])?, operand(n, &ins[1])?, bias)
-    }
-}
-
-/// Backward: `(x, w, dy) -> (dx, dw, dbias)`, only those in `want`. Accelerator kernels:
-/// `conv1d_bwd_dx_{f32,f64}`, then `conv1d_bwd_dw_part_*` and `conv1d_bwd_dw_sum_*` (dw and
-/// dbias summed over batch and time in a fixed order).
-struct Conv1dBackwardOp {
-    want: [bool; 3],
-}
-
-impl Conv1dBackwardOp {
-    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
-        let (xd, kw) = (ins[0].dims(), ins[1].dims()[1]);
-        let (b, t, c) = (xd[0], xd[1], xd[2]);
-        let (dx, dw, db) = backward_kernel(
-            &ins[0].values::<T>()?,
-            &ins[1].values::<T>()?,
-            &ins[2].values::<T>()?,
-            b,
-            t,
-            c,
-            kw,
-        );
-        let mut out = 0;
-        for (want, g) in self.want.iter().zip([dx, dw, db]) {
-            if *want {
-                outs[out].write(&g)?;
-                out += 1;
+        let (b, t, c, kw) = host_dims(ins);
+        let dy = ins.last().expect("the cotangent").values::<T>()?;
+        let (x, w) = (ins[0].values::<T>()?, ins[1].values::<T>()?);
+        let (dx, dw, db) = backward_kernel(&x, &w, &dy, b, t, c, kw);
+        for (slot, g) in grads.iter_mut().zip([dx, dw, db]) {
+            if let Some(out) = slot {
+                out.write(&g)?;
             }
         }
         Ok(())
     }
-}
-
-impl CustomOp for Conv1dBackwardOp {
-    fn name(&self) -> &'static str {
-        "conv1d backward"
-    }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match ins[2].dtype() {
-            DType::F64 => self.cpu_as::<f64>(ins, outs),
-            _ => self.cpu_as::<f32>(ins, outs),
-        }
-    }
-    fn accel(
-        &self,
-        device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let n = self.name();
-        GpuDevice::of(n, device)?;
-        let slots = wanted_outputs(n, &self.want, outs)?;
-        let op = |i: usize| slots[i].as_ref().map(|(s, l)| (s, l));
-        ptx::ops::conv1d::backward(
-            operand(n, &ins[0])?,
-            operand(n, &ins[1])?,
-            operand(n, &ins[2])?,
-            op(0),
-            op(1),
-            op(2),
-        )
+    fn gpu_backward(&self, ins: &[Operand], grads: &[Option<Operand>]) -> Result<()> {
+        let dy = *ins.last().expect("the cotangent");
+        let db = grads.get(2).copied().flatten();
+        ptx::ops::conv1d::backward(ins[0], ins[1], dy, grads[0], grads[1], db)
     }
 }
 
 /// The decoding step, in place: `(x [B, T, C], w [C, W][, bias])` continue the convolution
 /// from `tail [B, W - 1, C]` (the last inputs seen, read and written) and write
-/// `y [B, T, C]`. Accelerator kernels: `conv1d_step_y_{f32,f64}`, then
-/// `conv1d_step_tail_*` (the tail in place).
+/// `y [B, T, C]`. Kernels: `conv1d_step_y_{f32,f64}`, then `conv1d_step_tail_*` (the tail in
+/// place).
 pub struct Conv1dStep {
     pub has_bias: bool,
 }
 
-impl Conv1dStep {
-    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
-        let (xd, kw) = (ins[0].dims().to_vec(), ins[1].dims()[1]);
-        let (b, t, c) = (xd[0], xd[1], xd[2]);
+impl Fused for Conv1dStep {
+    fn name(&self) -> &'static str {
+        "conv1d step"
+    }
+    fn cpu<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        let (b, t, c, kw) = host_dims(ins);
         let x = ins[0].values::<T>()?;
         let tail = outs[0].values::<T>()?;
         // [tail; x] per sequence, the forward over it, the last T outputs and W - 1 inputs
@@ -351,43 +278,10 @@ impl Conv1dStep {
         outs[0].write(&new_tail)?;
         outs[1].write(&y)
     }
-}
-
-impl CustomOp for Conv1dStep {
-    fn name(&self) -> &'static str {
-        "conv1d step"
+    fn gpu(&self, ins: &[Operand], outs: &[Operand]) -> Result<()> {
+        let bias = if self.has_bias { Some(ins[2]) } else { None };
+        ptx::ops::conv1d::step(ins[0], ins[1], bias, outs[0], outs[1])
     }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match outs[0].dtype() {
-            DType::F64 => self.cpu_as::<f64>(ins, outs),
-            _ => self.cpu_as::<f32>(ins, outs),
-        }
-    }
-    fn accel(
-        &self,
-        device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let n = self.name();
-        GpuDevice::of(n, device)?;
-        let bias = if self.has_bias { Some(operand(n, &ins[2])?) } else { None };
-        let (tl, yl) = (outs[0].layout, outs[1].layout);
-        let tail = output(n, &mut outs[0])?.clone();
-        let y = output(n, &mut outs[1])?;
-        ptx::ops::conv1d::step(
-            operand(n, &ins[0])?,
-            operand(n, &ins[1])?,
-            bias,
-            (&tail, tl),
-            (y, yl),
-        )
-    }
-}
-
-/// A fused op's input as a device operand (storage and layout).
-pub(crate) fn operand<'a>(op: &str, d: &DevIn<'a>) -> Result<ptx::ops::operand::Operand<'a>> {
-    Ok((input(op, d)?, d.layout))
 }
 
 /// The forward on plain tensors, in the compute dtype of `x`.
@@ -395,55 +289,17 @@ pub fn conv1d_forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<T
     let (b, t, c, _) = dims(x, w, bias)?;
     let mut ins = vec![x, w];
     ins.extend(bias);
-    Ok(Tensor::apply_op(
-        &Conv1dForward { has_bias: bias.is_some() },
-        &ins,
-        &[([b, t, c].into(), x.dtype().compute())],
-    )?
-    .remove(0))
-}
-
-struct Conv1dBackward {
-    x: Tensor,
-    w: Tensor,
-}
-
-impl Backward for Conv1dBackward {
-    fn name(&self) -> &'static str {
-        "conv1d"
-    }
-    fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        let Some(dy) = &g[0] else { return Ok(vec![None; needs.len()]) };
-        let cd = self.x.dtype().compute();
-        let mut want = [needs[0], needs[1], false];
-        if needs.len() == 3 {
-            want[2] = needs[2];
-        }
-        let shapes = [self.x.dims().to_vec(), self.w.dims().to_vec(), vec![self.w.dims()[0]]];
-        let wanted: Vec<_> = shapes
-            .iter()
-            .zip(want)
-            .filter(|(_, w)| *w)
-            .map(|(s, _)| (s.as_slice().into(), cd))
-            .collect();
-        let mut outs = Tensor::apply_op(
-            &Conv1dBackwardOp { want },
-            &[&self.x, &self.w, &dy.to_dtype(cd)?],
-            &wanted,
-        )?
-        .into_iter();
-        Ok(want[..needs.len()].iter().map(|&w| if w { outs.next() } else { None }).collect())
-    }
+    let op = Conv1d { has_bias: bias.is_some() };
+    Ok(fused::run(&op, &ins, &[([b, t, c].into(), x.dtype().compute())])?.remove(0))
 }
 
 /// The differentiable op: `x [B, T, C]`, `weight [C, W]`, `bias [C]`.
 pub fn conv1d(x: &Var, weight: &Var, bias: Option<&Var>) -> Result<Var> {
-    let y = conv1d_forward(x.value(), weight.value(), bias.map(|b| b.value()))?;
-    let back = Conv1dBackward { x: x.value().clone(), w: weight.value().clone() };
-    match bias {
-        Some(bb) => Ok(Var::from_op1(back, &[x, weight, bb], y)),
-        None => Ok(Var::from_op1(back, &[x, weight], y)),
-    }
+    let (b, t, c, _) = dims(x.value(), weight.value(), bias.map(|b| b.value()))?;
+    let mut ins = vec![Input::Var(x), Input::Var(weight)];
+    ins.extend(bias.map(Input::Var));
+    let op = Conv1d { has_bias: bias.is_some() };
+    Ok(fused::apply(op, &ins, &[([b, t, c].into(), x.dtype().compute())], 1)?.remove(0))
 }
 
 /// Continues a convolution from a decoding state: `tail [B, W-1, C]` holds the last inputs
@@ -479,7 +335,7 @@ pub fn conv1d_step_inplace(
     let mut y = Tensor::zeros([b, t, c], tail.dtype(), &x.device())?;
     let mut ins = vec![x, weight];
     ins.extend(bias);
-    Tensor::apply_op_inplace(&Conv1dStep { has_bias: bias.is_some() }, &ins, &mut [tail, &mut y])?;
+    fused::run_inplace(&Conv1dStep { has_bias: bias.is_some() }, &ins, &mut [tail, &mut y])?;
     Ok(y)
 }
 

@@ -1,6 +1,6 @@
 //! Cases of the fused-op kernels (`ptx/kernels/{norm,rope,swiglu,loss,adamw,sample}.cu`): each
 //! op, forward and backward, through its public function (`nn::norm::rms_norm`,
-//! `nn::rope::apply_rope`, `nn::mlp::swiglu`, `autograd::{cross_entropy, kl_div, mse}` with
+//! `nn::rope::apply_rope`, `nn::mlp::swiglu`, `nn::{cross_entropy, kl_div, mse}` with
 //! `backward_with`, `AdamW::step`, `ChooseTokens`) on the device under test against the same
 //! call on the CPU, on awkward shapes (rows 1, 63, 65; D = 60), views whose strides do not
 //! merge, bf16 and f64 inputs. Inputs are made on the CPU and uploaded; only the fused ops run
@@ -14,11 +14,12 @@
 //! token ids.
 
 use super::{gen, Case, Check};
-use autograd::optim::{AdamW, AdamWUpdate, Optimizer};
-use autograd::{cross_entropy, kl_div, mse, Param, Var};
+use autograd::{Param, Var};
 use nn::generate::{ChooseTokens, Sampling};
+use nn::optim::{AdamW, AdamWUpdate, Optimizer};
 use nn::rope::Rope;
 use nn::RopeScaling;
+use nn::{cross_entropy, kl_div, mse};
 use tensor::tolerance::Tol;
 use tensor::{bail, DType, Device, Result, Rng, Tensor};
 
@@ -415,7 +416,7 @@ fn adamw(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
             });
             let g = if dev.same(&Device::Cpu) { g_cpu } else { g_dev };
             let mut outs: Vec<&mut Tensor> = state.iter_mut().collect();
-            Tensor::apply_op_inplace(&op, &[g], &mut outs)?;
+            nn::fused::run_inplace(&op, &[g], &mut outs)?;
         }
         Ok(state)
     };
@@ -461,8 +462,7 @@ fn choose_tokens(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Chec
     };
     let op =
         ChooseTokens { sampling, seed: rng.below(1 << 30) as u64, step: rng.below(100) as u64 };
-    let ids = Tensor::apply_op(&op, &[&z_dev], &[(b.into(), DType::I64)])?.remove(0);
-    let ids_ref = Tensor::apply_op(&op, &[&z_cpu], &[(b.into(), DType::I64)])?.remove(0);
+    let (ids, ids_ref) = (op.run(&z_dev)?, op.run(&z_cpu)?);
     Ok(vec![Check::new(
         format!("choose_tokens {sampling:?}, {zd} logits [{b}, {v}]"),
         host(&ids)?,

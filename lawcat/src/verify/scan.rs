@@ -336,7 +336,7 @@ fn gla_recurrent(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Chec
     Ok(out)
 }
 
-/// The decoding step in place (`GlaStep` through `apply_op_inplace`): two calls from a
+/// The decoding step in place (`GlaStep` through `nn::fused::run_inplace`): two calls from a
 /// random state, the state of the normalized layer's width (V = d + 1).
 fn gla_step(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
     let (b, _, h, k, v) = gla_dims(rng, size);
@@ -352,8 +352,8 @@ fn gla_step(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
         let op = GlaStep { scale: 1.0 };
         let mut oc = Tensor::zeros([b, t, h, v], dtype, &Device::Cpu)?;
         let mut od = Tensor::zeros([b, t, h, v], dtype, device)?;
-        Tensor::apply_op_inplace(&op, &[&qc, &kc, &vc, &gc], &mut [&mut sc, &mut oc])?;
-        Tensor::apply_op_inplace(&op, &[&qd, &kd, &vd, &gd], &mut [&mut sd, &mut od])?;
+        nn::fused::run_inplace(&op, &[&qc, &kc, &vc, &gc], &mut [&mut sc, &mut oc])?;
+        nn::fused::run_inplace(&op, &[&qd, &kd, &vd, &gd], &mut [&mut sd, &mut od])?;
         let tag = format!("{dtype} b{b} t{t} h{h} k{k} v{v}, call {i}");
         out.push(check(format!("gla step o {tag}"), &od, &oc, k)?);
         out.push(check(format!("gla step state {tag}"), &sd, &sc, k)?);

@@ -2,7 +2,7 @@
 //! Face names with llama.cpp's q/k row permutation undone, and the tokenizer rebuilt from
 //! `tokenizer.ggml.*` as a `tokenizer.json`.
 
-use super::{GgufFile, Value};
+use super::{GgufFile, TensorInfo, Value};
 use crate::config::{LlamaConfig, RopeScaling};
 use crate::model::Llama;
 use crate::tokenizer::Tokenizer;
@@ -222,6 +222,48 @@ pub fn hf_name(gguf: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
 }
 
+/// The heads whose rows llama.cpp interleaved in a q or k projection (by HF name).
+fn qk_heads(name: &str, c: &LlamaConfig) -> Option<usize> {
+    if name.contains("q_proj.") {
+        Some(c.num_attention_heads)
+    } else if name.contains("k_proj.") {
+        Some(c.num_key_value_heads)
+    } else {
+        None
+    }
+}
+
+/// The weights [`tensors`] makes of the table, each under its HF name (`hf_name`) with its
+/// table entry (dequantized, it keeps the entry's shape), q/k rows checked against the
+/// heads. The table alone decides these, so `inspect` checks a file with them, reading no
+/// weight.
+pub fn hf_table<'g>(g: &'g GgufFile, c: &LlamaConfig) -> Result<Vec<(String, &'g TensorInfo)>> {
+    let mut out: Vec<(String, &TensorInfo)> = vec![];
+    let mut seen = std::collections::HashSet::new();
+    for info in &g.tensors {
+        let Some(name) = hf_name(&info.name) else { continue };
+        if let Some(heads) = qk_heads(&name, c) {
+            let shape = info.shape();
+            if shape.len() > 2 || shape[0] != heads * c.head_dim {
+                return Err(Error::file(
+                    &g.path,
+                    format!(
+                        "tensor {:?} has shape {shape:?}: expected {} rows ({heads} heads of {})",
+                        info.name,
+                        heads * c.head_dim,
+                        c.head_dim
+                    ),
+                ));
+            }
+        }
+        if !seen.insert(name.clone()) {
+            return Err(Error::file(&g.path, format!("two tensors map to {name}")));
+        }
+        out.push((name, info));
+    }
+    Ok(out)
+}
+
 /// Every weight under its HF name, dequantized to f32, q/k rows in HF order. The f32
 /// size of all of them is checked against the memory available first.
 pub fn tensors(g: &GgufFile, c: &LlamaConfig) -> Result<BTreeMap<String, Tensor>> {
@@ -231,35 +273,16 @@ pub fn tensors(g: &GgufFile, c: &LlamaConfig) -> Result<BTreeMap<String, Tensor>
         total,
     )?;
     let mut out = BTreeMap::new();
-    for info in &g.tensors {
-        let Some(name) = hf_name(&info.name) else { continue };
+    for (name, info) in hf_table(g, c)? {
         let mut t = g.tensor(&info.name)?;
-        let heads =
-            if name.contains("q_proj.") { c.num_attention_heads } else { c.num_key_value_heads };
-        let qk = name.contains("q_proj.") || name.contains("k_proj.");
-        if qk {
-            let rows = t.dims()[0];
-            if t.rank() > 2 || rows != heads * c.head_dim {
-                return Err(Error::file(
-                    &g.path,
-                    format!(
-                        "tensor {:?} has shape {:?}: expected {} rows ({heads} heads of {})",
-                        info.name,
-                        t.dims(),
-                        heads * c.head_dim,
-                        c.head_dim
-                    ),
-                ));
-            }
+        if let Some(heads) = qk_heads(&name, c) {
             t = if t.rank() == 2 {
                 unpermute_qk(&t, heads)?
             } else {
                 unpermute_qk(&t.unsqueeze(1)?, heads)?.squeeze(1)?
             };
         }
-        if out.insert(name.clone(), t).is_some() {
-            return Err(Error::file(&g.path, format!("two tensors map to {name}")));
-        }
+        out.insert(name, t);
     }
     Ok(out)
 }

@@ -11,24 +11,19 @@
 //! backward, which recomputes the softmax from them in one pass.
 
 use super::{row_lse, rows_cols};
-use crate::var::{Backward, Var};
-use ptx::ops::fused_args::{inputs, outputs};
+use crate::fused::{self, Compute, Fused, FusedGrad, Input};
+use autograd::Var;
+use ptx::ops::operand::Operand;
 use rayon::prelude::*;
-use tensor::{
-    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Real, Result, Tensor,
-};
+use tensor::{bail, DType, HostIn, HostOut, Result, Tensor};
 
-/// Forward: `(logits [N, V], targets [N]) -> (loss [], lse [N], count [])`. On a GPU:
-/// `ce_fwd_rows_{f32,f64}` (a block per row) then `ce_fwd_finish_{f32,f64}` (the rows summed
-/// in a fixed order; `ptx/kernels/loss.cu`). A target outside the vocabulary, which the CPU
-/// body reports as an error, is not read there: it makes the loss NaN.
-struct CrossEntropyForward {
-    ignore_index: Option<i64>,
-}
-
-/// Backward: `(logits, targets, lse, count, g []) -> dlogits [N, V]`. On a GPU:
-/// `ce_bwd_{f32,f64}` (a row whose target is outside the vocabulary gets NaN).
-struct CrossEntropyBackward {
+/// The fused op. Forward `(logits [N, V], targets [N]) -> (loss [], lse [N], count [])`;
+/// backward `(logits, targets, lse, count, g []) -> dlogits [N, V]`. Kernels
+/// (`ptx/kernels/loss.cu`): `ce_fwd_rows_{f32,f64}` (a block per row) then
+/// `ce_fwd_finish_{f32,f64}` (the rows summed in a fixed order); `ce_bwd_{f32,f64}`. A target
+/// outside the vocabulary, which the CPU body reports as an error, is not read there: it
+/// makes the loss (and that row's gradient) NaN.
+struct CrossEntropy {
     ignore_index: Option<i64>,
 }
 
@@ -43,133 +38,68 @@ fn target(t: i64, i: usize, v: usize, ignore: Option<i64>) -> Result<Option<usiz
     Ok(Some(t as usize))
 }
 
-fn forward_cpu<T: Real + tensor::Elem>(
-    ins: &[HostIn],
-    outs: &mut [HostOut],
-    ignore: Option<i64>,
-) -> Result<()> {
-    let (n, v) = rows_cols("cross_entropy", ins[0].dims())?;
-    let z = ins[0].values::<T>()?;
-    let t = ins[1].values::<i64>()?;
-    let lse: Vec<T> = z.par_chunks(v.max(1)).take(n).map(row_lse).collect();
-    let (mut sum, mut count) = (0f64, 0usize);
-    for i in 0..n {
-        if let Some(ti) = target(t[i], i, v, ignore)? {
-            sum += (lse[i] - z[i * v + ti]).to_f64();
-            count += 1;
-        }
+impl Fused for CrossEntropy {
+    fn name(&self) -> &'static str {
+        "cross_entropy"
     }
-    let loss = if count == 0 { 0.0 } else { sum / count as f64 };
-    outs[0].write(&[T::from_f64(loss)])?;
-    outs[1].write(&lse)?;
-    outs[2].write(&[T::from_f64(count as f64)])
-}
-
-fn backward_cpu<T: Real + tensor::Elem>(
-    ins: &[HostIn],
-    outs: &mut [HostOut],
-    ignore: Option<i64>,
-) -> Result<()> {
-    let (n, v) = rows_cols("cross_entropy", ins[0].dims())?;
-    let z = ins[0].values::<T>()?;
-    let t = ins[1].values::<i64>()?;
-    let lse = ins[2].values::<T>()?;
-    let count = ins[3].values::<T>()?[0];
-    let g = ins[4].values::<T>()?[0];
-    let scale = if count > T::ZERO { g / count } else { T::ZERO };
-    let mut d = vec![T::ZERO; n * v];
-    let targets: Vec<Option<usize>> =
-        (0..n).map(|i| target(t[i], i, v, ignore)).collect::<Result<_>>()?;
-    d.par_chunks_mut(v.max(1)).zip(z.par_chunks(v.max(1))).enumerate().for_each(|(i, (di, zi))| {
-        if let Some(ti) = targets[i] {
-            for (o, &x) in di.iter_mut().zip(zi) {
-                *o = (x - lse[i]).exp() * scale;
+    fn cpu<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        let (n, v) = rows_cols("cross_entropy", ins[0].dims())?;
+        let z = ins[0].values::<T>()?;
+        let t = ins[1].values::<i64>()?;
+        let lse: Vec<T> = z.par_chunks(v.max(1)).take(n).map(row_lse).collect();
+        let (mut sum, mut count) = (0f64, 0usize);
+        for i in 0..n {
+            if let Some(ti) = target(t[i], i, v, self.ignore_index)? {
+                sum += (lse[i] - z[i * v + ti]).to_f64();
+                count += 1;
             }
-            di[ti] -= scale;
         }
-    });
-    outs[0].write(&d)
+        let loss = if count == 0 { 0.0 } else { sum / count as f64 };
+        outs[0].write(&[T::from_f64(loss)])?;
+        outs[1].write(&lse)?;
+        outs[2].write(&[T::from_f64(count as f64)])
+    }
+    fn gpu(&self, ins: &[Operand], outs: &[Operand]) -> Result<()> {
+        let [z, t] = [ins[0], ins[1]];
+        ptx::ops::loss::cross_entropy_forward(z, t, outs[0], outs[1], outs[2], self.ignore_index)
+    }
 }
 
-impl CustomOp for CrossEntropyForward {
-    fn name(&self) -> &'static str {
-        "cross_entropy"
-    }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match outs[0].dtype() {
-            DType::F64 => forward_cpu::<f64>(ins, outs, self.ignore_index),
-            _ => forward_cpu::<f32>(ins, outs, self.ignore_index),
-        }
-    }
-    fn accel(
+impl FusedGrad for CrossEntropy {
+    fn cpu_backward<T: Compute>(
         &self,
-        _device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
+        ins: &[HostIn],
+        grads: &mut [Option<HostOut>],
     ) -> Result<()> {
-        let ins = inputs(self.name(), ins)?;
-        let [loss, lse, count]: [_; 3] = outputs(self.name(), outs)?
-            .try_into()
-            .map_err(|_| tensor::Error::op(self.name(), "expects outputs loss, lse and count"))?;
-        ptx::ops::loss::cross_entropy_forward(ins[0], ins[1], loss, lse, count, self.ignore_index)
-    }
-}
-
-impl CustomOp for CrossEntropyBackward {
-    fn name(&self) -> &'static str {
-        "cross_entropy backward"
-    }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match outs[0].dtype() {
-            DType::F64 => backward_cpu::<f64>(ins, outs, self.ignore_index),
-            _ => backward_cpu::<f32>(ins, outs, self.ignore_index),
+        let (n, v) = rows_cols("cross_entropy", ins[0].dims())?;
+        let z = ins[0].values::<T>()?;
+        let t = ins[1].values::<i64>()?;
+        let lse = ins[2].values::<T>()?;
+        let count = ins[3].values::<T>()?[0];
+        let g = ins[4].values::<T>()?[0];
+        let scale = if count > T::ZERO { g / count } else { T::ZERO };
+        let mut d = vec![T::ZERO; n * v];
+        let targets: Vec<Option<usize>> =
+            (0..n).map(|i| target(t[i], i, v, self.ignore_index)).collect::<Result<_>>()?;
+        d.par_chunks_mut(v.max(1)).zip(z.par_chunks(v.max(1))).enumerate().for_each(
+            |(i, (di, zi))| {
+                if let Some(ti) = targets[i] {
+                    for (o, &x) in di.iter_mut().zip(zi) {
+                        *o = (x - lse[i]).exp() * scale;
+                    }
+                    di[ti] -= scale;
+                }
+            },
+        );
+        match &mut grads[0] {
+            Some(dz) => dz.write(&d),
+            None => Ok(()),
         }
     }
-    fn accel(
-        &self,
-        _device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let ins = inputs(self.name(), ins)?;
-        let Some(dz) = outputs(self.name(), outs)?.into_iter().next() else {
-            bail!(self.name(), "expects an output")
-        };
-        ptx::ops::loss::cross_entropy_backward(
-            ins[0],
-            ins[1],
-            ins[2],
-            ins[3],
-            ins[4],
-            dz,
-            self.ignore_index,
-        )
-    }
-}
-
-struct CrossEntropy {
-    logits: Tensor,
-    targets: Tensor,
-    lse: Tensor,
-    count: Tensor,
-    ignore_index: Option<i64>,
-}
-
-impl Backward for CrossEntropy {
-    fn name(&self) -> &'static str {
-        "cross_entropy"
-    }
-    fn backward(&self, g: &[Option<Tensor>], _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        let Some(g) = &g[0] else { return Ok(vec![None]) };
-        let cd = self.lse.dtype();
-        let g = g.to_dtype(cd)?;
-        let op = CrossEntropyBackward { ignore_index: self.ignore_index };
-        let d = Tensor::apply_op(
-            &op,
-            &[&self.logits, &self.targets, &self.lse, &self.count, &g],
-            &[(self.logits.dims().into(), cd)],
-        )?;
-        Ok(vec![d.into_iter().next()])
+    fn gpu_backward(&self, ins: &[Operand], grads: &[Option<Operand>]) -> Result<()> {
+        let Some(dz) = grads[0] else { return Ok(()) };
+        let [z, t, lse, count, g] = [ins[0], ins[1], ins[2], ins[3], ins[4]];
+        ptx::ops::loss::cross_entropy_backward(z, t, lse, count, g, dz, self.ignore_index)
     }
 }
 
@@ -188,21 +118,7 @@ pub fn cross_entropy(logits: &Var, targets: &Tensor, ignore_index: Option<i64>) 
         )
     }
     let cd = logits.dtype().compute();
-    let op = CrossEntropyForward { ignore_index };
-    let mut outs = Tensor::apply_op(
-        &op,
-        &[logits.value(), targets],
-        &[(().into(), cd), (n.into(), cd), (().into(), cd)],
-    )?
-    .into_iter();
-    let (loss, lse, count) =
-        (outs.next().expect("loss"), outs.next().expect("lse"), outs.next().expect("count"));
-    let back = CrossEntropy {
-        logits: logits.value().clone(),
-        targets: targets.clone(),
-        lse,
-        count,
-        ignore_index,
-    };
-    Ok(Var::from_op1(back, &[logits], loss))
+    let outs = [(().into(), cd), (n.into(), cd), (().into(), cd)];
+    let inputs = [Input::Var(logits), Input::Data(targets)];
+    Ok(fused::apply(CrossEntropy { ignore_index }, &inputs, &outs, 1)?.remove(0))
 }

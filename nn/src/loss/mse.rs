@@ -5,101 +5,62 @@
 //! d/da   = 2 (a - b) / n,    d/db = -d/da
 //! ```
 
-use crate::var::{Backward, Var};
-use ptx::ops::fused_args::{inputs, outputs};
-use tensor::{
-    bail, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real, Result, Tensor,
-};
+use crate::fused::{self, Compute, Fused, FusedGrad, Input};
+use autograd::Var;
+use ptx::ops::operand::Operand;
+use tensor::{bail, HostIn, HostOut, Result};
 
-/// Forward: `(a, b) -> mse []`. On a GPU: `mse_partial_{f32,f64}` (block sums over a grid
-/// fixed by the size) then `mean_finish_{f32,f64}` (`ptx/kernels/loss.cu`).
-struct MseForward;
-/// Backward: `(a, b, g []) -> da` (the caller negates it for `db`). On a GPU: `mse_bwd_{f32,f64}`.
-struct MseBackward;
+/// The fused op. Forward `(a, b) -> mse []`; backward `(a, b, g []) -> (da, db)`. Kernels
+/// (`ptx/kernels/loss.cu`): `mse_partial_{f32,f64}` (block sums over a grid fixed by the
+/// size) then `mean_finish_{f32,f64}`; `mse_bwd_{f32,f64}` (db as da with a and b swapped:
+/// `y - x` is exactly `-(x - y)`).
+struct Mse;
 
-fn forward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
-    let (a, b) = (ins[0].values::<T>()?, ins[1].values::<T>()?);
-    // Summed in f64: a stage-1 loss adds up millions of squares.
-    let s: f64 = a.iter().zip(b.iter()).map(|(&x, &y)| (x - y).to_f64().powi(2)).sum();
-    outs[0].write(&[T::from_f64(s / a.len().max(1) as f64)])
-}
-
-fn backward_cpu<T: Real + Elem>(ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
-    let (a, b) = (ins[0].values::<T>()?, ins[1].values::<T>()?);
+/// `2 g (x - y) / n` of `ins[x]`, `ins[y]` and the cotangent `ins[2]`.
+fn gradient<T: Compute>(ins: &[HostIn], x: usize, y: usize) -> Result<Vec<T>> {
+    let (a, b) = (ins[x].values::<T>()?, ins[y].values::<T>()?);
     let g = ins[2].values::<T>()?[0];
     let f = T::from_f64(2.0) * g / T::from_f64(a.len().max(1) as f64);
-    let d: Vec<T> = a.iter().zip(b.iter()).map(|(&x, &y)| (x - y) * f).collect();
-    outs[0].write(&d)
+    Ok(a.iter().zip(b.iter()).map(|(&x, &y)| (x - y) * f).collect())
 }
 
-impl CustomOp for MseForward {
+impl Fused for Mse {
     fn name(&self) -> &'static str {
         "mse"
     }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match outs[0].dtype() {
-            DType::F64 => forward_cpu::<f64>(ins, outs),
-            _ => forward_cpu::<f32>(ins, outs),
-        }
+    fn cpu<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+        let (a, b) = (ins[0].values::<T>()?, ins[1].values::<T>()?);
+        // Summed in f64: a stage-1 loss adds up millions of squares.
+        let s: f64 = a.iter().zip(b.iter()).map(|(&x, &y)| (x - y).to_f64().powi(2)).sum();
+        outs[0].write(&[T::from_f64(s / a.len().max(1) as f64)])
     }
-    fn accel(
+    fn gpu(&self, ins: &[Operand], outs: &[Operand]) -> Result<()> {
+        ptx::ops::loss::mse_forward(ins[0], ins[1], outs[0])
+    }
+}
+
+impl FusedGrad for Mse {
+    fn cpu_backward<T: Compute>(
         &self,
-        _device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
+        ins: &[HostIn],
+        grads: &mut [Option<HostOut>],
     ) -> Result<()> {
-        let ins = inputs(self.name(), ins)?;
-        let Some(loss) = outputs(self.name(), outs)?.into_iter().next() else {
-            bail!(self.name(), "expects an output")
-        };
-        ptx::ops::loss::mse_forward(ins[0], ins[1], loss)
-    }
-}
-
-impl CustomOp for MseBackward {
-    fn name(&self) -> &'static str {
-        "mse backward"
-    }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match outs[0].dtype() {
-            DType::F64 => backward_cpu::<f64>(ins, outs),
-            _ => backward_cpu::<f32>(ins, outs),
+        if let Some(da) = &mut grads[0] {
+            da.write(&gradient::<T>(ins, 0, 1)?)?;
         }
+        if let Some(db) = &mut grads[1] {
+            db.write(&gradient::<T>(ins, 1, 0)?)?;
+        }
+        Ok(())
     }
-    fn accel(
-        &self,
-        _device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let ins = inputs(self.name(), ins)?;
-        let Some(da) = outputs(self.name(), outs)?.into_iter().next() else {
-            bail!(self.name(), "expects an output")
-        };
-        ptx::ops::loss::mse_backward(ins[0], ins[1], ins[2], da)
-    }
-}
-
-struct Mse {
-    a: Tensor,
-    b: Tensor,
-}
-
-impl Backward for Mse {
-    fn name(&self) -> &'static str {
-        "mse"
-    }
-    fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        let Some(g) = &g[0] else { return Ok(vec![None, None]) };
-        let cd = self.a.dtype().compute();
-        let da = Tensor::apply_op(
-            &MseBackward,
-            &[&self.a, &self.b, &g.to_dtype(cd)?],
-            &[(self.a.dims().into(), cd)],
-        )?
-        .remove(0);
-        let db = if needs[1] { Some(da.neg()?) } else { None };
-        Ok(vec![needs[0].then_some(da), db])
+    fn gpu_backward(&self, ins: &[Operand], grads: &[Option<Operand>]) -> Result<()> {
+        if let Some(da) = grads[0] {
+            ptx::ops::loss::mse_backward(ins[0], ins[1], ins[2], da)?;
+        }
+        if let Some(db) = grads[1] {
+            ptx::ops::loss::mse_backward(ins[1], ins[0], ins[2], db)?;
+        }
+        Ok(())
     }
 }
 
@@ -109,7 +70,5 @@ pub fn mse(a: &Var, b: &Var) -> Result<Var> {
         bail!("mse", "operands of shapes {:?} and {:?} differ", a.dims(), b.dims())
     }
     let cd = a.dtype().compute();
-    let loss =
-        Tensor::apply_op(&MseForward, &[a.value(), b.value()], &[(().into(), cd)])?.remove(0);
-    Ok(Var::from_op1(Mse { a: a.value().clone(), b: b.value().clone() }, &[a, b], loss))
+    Ok(fused::apply(Mse, &[Input::Var(a), Input::Var(b)], &[(().into(), cd)], 1)?.remove(0))
 }

@@ -11,22 +11,27 @@
 //! parameter itself being that copy rounded once per step.
 
 use super::{meta_f64, state_tensor, Optimizer};
-use crate::Param;
+use crate::fused::{self, Compute, Fused};
+use autograd::Param;
 use ptx::ops::adamw::Hyper;
-use ptx::ops::fused_args::{inputs, outputs};
+use ptx::ops::operand::Operand;
 use std::collections::HashMap;
-use tensor::{
-    bail, bf16, f16, AccelDevice, CustomOp, DType, DevIn, DevOut, Elem, HostIn, HostOut, Real,
-    Result, Tensor,
-};
+use tensor::{bail, bf16, f16, DType, HostIn, HostOut, Result, Tensor};
 
 /// The update of one parameter: input the gradient; in place `[param, m, v]`, plus the f32
 /// master copy `[.., master]` for a bf16/f16 parameter. Every element is independent. On a
 /// GPU: `adamw_{f32,f64}` (`ptx/kernels/adamw.cu`), bit for bit the CPU body's arithmetic.
 pub struct AdamWUpdate(pub Hyper);
 
-impl AdamWUpdate {
-    fn cpu_as<T: Real + Elem>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+impl Fused for AdamWUpdate {
+    fn name(&self) -> &'static str {
+        "adamw"
+    }
+    /// The moments' dtype (f32, or f64 for an f64 parameter).
+    fn compute_dtype(&self, _ins: &[DType], outs: &[DType]) -> DType {
+        outs.get(1).map_or(DType::F32, |d| d.compute())
+    }
+    fn cpu<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
         let h = &self.0;
         let c = |x: f64| T::from_f64(x);
         let (decay, b1, b2, nb1, nb2) = (
@@ -89,31 +94,9 @@ impl AdamWUpdate {
         }
         Ok(())
     }
-}
-
-impl CustomOp for AdamWUpdate {
-    fn name(&self) -> &'static str {
-        "adamw"
-    }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match outs[1].dtype() {
-            DType::F64 => self.cpu_as::<f64>(ins, outs),
-            _ => self.cpu_as::<f32>(ins, outs),
-        }
-    }
-    fn accel(
-        &self,
-        _device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let g = inputs(self.name(), ins)?[0];
-        let mut outs = outputs(self.name(), outs)?.into_iter();
-        let (Some(param), Some(m), Some(v)) = (outs.next(), outs.next(), outs.next()) else {
-            bail!(self.name(), "expects param, m and v in place")
-        };
-        let h = self.0;
-        ptx::ops::adamw::step(g, param, m, v, outs.next(), h)
+    fn gpu(&self, ins: &[Operand], outs: &[Operand]) -> Result<()> {
+        let [param, m, v] = [outs[0], outs[1], outs[2]];
+        ptx::ops::adamw::step(ins[0], param, m, v, outs.get(3).copied(), self.0)
     }
 }
 
@@ -199,8 +182,8 @@ impl Optimizer for AdamW {
             p.update(|x| {
                 let Slot { m, v, master } = slot;
                 match master {
-                    Some(master) => Tensor::apply_op_inplace(&op, &[&g], &mut [x, m, v, master]),
-                    None => Tensor::apply_op_inplace(&op, &[&g], &mut [x, m, v]),
+                    Some(master) => fused::run_inplace(&op, &[&g], &mut [x, m, v, master]),
+                    None => fused::run_inplace(&op, &[&g], &mut [x, m, v]),
                 }
             })?;
         }

@@ -9,7 +9,7 @@ pub use adamw::{AdamW, AdamWUpdate};
 pub use schedule::LrSchedule;
 pub use sgd::Sgd;
 
-use crate::Param;
+use autograd::Param;
 use std::collections::HashMap;
 use std::path::Path;
 use tensor::{bail, DType, Error, Result, Tensor};

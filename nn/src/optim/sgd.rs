@@ -6,7 +6,7 @@
 //! ```
 
 use super::{meta_f64, state_tensor, Optimizer};
-use crate::Param;
+use autograd::Param;
 use std::collections::HashMap;
 use tensor::{bail, Result, Tensor};
 

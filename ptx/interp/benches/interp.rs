@@ -3,9 +3,9 @@
 //! with the checker on and off. Also checks the result against a CPU matmul, so the number
 //! is for a kernel that computes the right thing.
 //!
-//!     cargo bench -p ptx --bench interp
+//!     cargo bench -p ptx-interp --bench interp
 
-use ptx::interp::{Arg, Machine, Module};
+use ptx_interp::{Arg, Machine, Module};
 use std::time::Instant;
 
 fn main() {

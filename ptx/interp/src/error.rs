@@ -5,41 +5,77 @@ use std::fmt;
 
 /// A PTX text the interpreter cannot load: syntax errors and unsupported instructions alike,
 /// with the file and line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub file: String,
     pub line: u32,
     pub message: String,
 }
 
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
 /// A host-side memory call (`alloc`, `free`, `read`, `write`) that does not fit the
 /// allocations.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemError {
-    #[error("allocation of {0} bytes refused (zero bytes, or over the 1 TiB limit)")]
     BadSize(u64),
-    #[error("0x{0:x} is not the start of a live allocation")]
     NotAllocated(u64),
-    #[error("{len} bytes at 0x{addr:x} are not inside one live allocation")]
     OutOfRange { addr: u64, len: u64 },
 }
 
+impl fmt::Display for MemError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemError::BadSize(n) => {
+                write!(f, "allocation of {n} bytes refused (zero bytes, or over the 1 TiB limit)")
+            }
+            MemError::NotAllocated(a) => write!(f, "0x{a:x} is not the start of a live allocation"),
+            MemError::OutOfRange { addr, len } => {
+                write!(f, "{len} bytes at 0x{addr:x} are not inside one live allocation")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MemError {}
+
 /// A launch that could not run to the end. The detail names the kernel and, where there is
 /// one, the line, instruction, block and thread.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LaunchError {
-    #[error("{kernel}: no entry of that name in the module (entries: {entries})")]
     NoEntry { kernel: String, entries: String },
-    #[error("{kernel}: {message}")]
     BadLaunch { kernel: String, message: String },
-    #[error("{kernel}: deadlock: {detail}")]
     Deadlock { kernel: String, detail: String },
-    #[error("{kernel}: {detail}")]
     Fault { kernel: String, detail: String },
-    #[error("{kernel}: stopped after {limit} instructions (an endless loop, or a spin-wait on another block, which the interpreter cannot run: it runs blocks one after another)")]
     InstructionLimit { kernel: String, limit: u64 },
 }
+
+impl fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LaunchError::NoEntry { kernel, entries } => {
+                write!(f, "{kernel}: no entry of that name in the module (entries: {entries})")
+            }
+            LaunchError::BadLaunch { kernel, message } => write!(f, "{kernel}: {message}"),
+            LaunchError::Deadlock { kernel, detail } => write!(f, "{kernel}: deadlock: {detail}"),
+            LaunchError::Fault { kernel, detail } => write!(f, "{kernel}: {detail}"),
+            LaunchError::InstructionLimit { kernel, limit } => write!(
+                f,
+                "{kernel}: stopped after {limit} instructions (an endless loop, or a spin-wait \
+                 on another block, which the interpreter cannot run: it runs blocks one after \
+                 another)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LaunchError {}
 
 /// Where in a kernel something happened: for problems and errors alike.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,13 @@
 //! A PTX interpreter and checker: runs the exact PTX text a GPU would load, on the CPU, and
 //! reports the bugs compute-sanitizer would (and some it would not).
 //!
+//! Dependencies: the standard library only, so it runs anywhere, without CUDA. lawcat-rs uses
+//! it as a device (`ptx::runtime::interp`) and for `lawcat ptx check`.
+//!
 //! # Using it
 //!
 //! ```
-//! use ptx::interp::{Arg, Machine, Module};
+//! use ptx_interp::{Arg, Machine, Module};
 //! let text = r#"
 //! .version 8.0
 //! .target sm_90

@@ -94,7 +94,7 @@ impl fmt::Display for Problem {
 /// The result of a launch that ran to the end.
 #[derive(Clone, Debug, Default)]
 pub struct LaunchReport {
-    /// The problems found, at most [`crate::interp::Machine::set_problem_cap`] of each kind
+    /// The problems found, at most [`crate::Machine::set_problem_cap`] of each kind
     /// (and one per kind and instruction).
     pub problems: Vec<Problem>,
     /// Problems of each kind not listed (over the cap, or repeats at one instruction).

@@ -1,7 +1,7 @@
 //! What a user's PTX file, arguments or memory calls can get wrong is an error naming what
 //! and where, never a panic and never a silent skip.
 
-use ptx::interp::{Arg, LaunchError, Machine, MemError, Module, ProblemKind};
+use ptx_interp::{Arg, LaunchError, Machine, MemError, Module, ProblemKind};
 
 const HEAD: &str = ".version 8.0\n.target sm_90\n.address_size 64\n";
 

@@ -3,7 +3,7 @@
 //! right kind, at a marked line, by the right thread where that is determined; the control
 //! must be clean under every seed and interleaving, and compute exactly what the CPU does.
 
-use ptx::interp::{Arg, LaunchError, LaunchReport, Machine, Module, ProblemKind};
+use ptx_interp::{Arg, LaunchError, LaunchReport, Machine, Module, ProblemKind};
 
 const N: u32 = 128;
 const GRID: [u32; 3] = [2, 1, 1];

@@ -5,7 +5,7 @@
 //! `ldmatrix`, and CUDA's `__shfl_*_sync` definitions for the shuffle clamps.
 
 use half::{bf16, f16};
-use ptx::interp::{Arg, Machine, Module};
+use ptx_interp::{Arg, Machine, Module};
 
 fn module() -> Module {
     let path = format!("{}/tests/kernels/semantics.ptx", env!("CARGO_MANIFEST_DIR"));

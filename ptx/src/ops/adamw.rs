@@ -1,13 +1,18 @@
 //! The AdamW update on the device (`kernels/adamw.cu`): `adamw_f32` (f32 parameters, and
 //! bf16/f16 ones through their f32 master copy) and `adamw_f64`, in place. The fused op is
-//! `autograd::optim::AdamWUpdate`; its CPU body is the reference, matched bit for bit.
+//! `nn::optim::AdamWUpdate`; its CPU body is the reference, matched bit for bit.
 
-use super::fused_args::{dtype_code, elementwise_dims, float_in, out_ptr, In, Out};
+use super::operand::{dtype_code, Operand};
+use super::{elementwise_dims, f32_f64};
+use crate::modules::Kernels;
 use crate::runtime::KernelArg;
 use tensor::{bail, DType, Result};
 
+/// `kernels/adamw.ptx`.
+pub static KERNELS: Kernels = Kernels::new("adamw", || f32_f64(&["adamw"]));
+
 /// The hyper-parameters of one step (`bc1 = 1 - b1^t`, `bc2 = 1 - b2^t`): what
-/// `autograd::optim::AdamWUpdate` holds, on the CPU and here alike.
+/// `nn::optim::AdamWUpdate` holds, on the CPU and here alike.
 #[derive(Clone, Copy, Debug)]
 pub struct Hyper {
     pub lr: f64,
@@ -22,24 +27,29 @@ pub struct Hyper {
 /// One AdamW step for a parameter of `n` elements: reads the gradient `g` (any float dtype,
 /// any layout), updates in place `param`, `m`, `v` and, for a bf16/f16 parameter, its f32
 /// `master` copy (all contiguous; `m`, `v`, `master` in the compute dtype).
-pub fn step(g: In, param: Out, m: Out, v: Out, master: Option<Out>, h: Hyper) -> Result<()> {
-    let dims = param.1.dims().to_vec();
-    let n = param.1.numel();
-    let cd = m.0.dtype();
-    let kernel = match cd {
-        DType::F64 => "adamw_f64",
-        _ => "adamw_f32",
-    };
-    if g.1.dims() != dims.as_slice() {
-        bail!(kernel, "gradient {:?} and parameter {:?} differ in shape", g.1.dims(), dims)
+pub fn step(
+    g: Operand,
+    param: Operand,
+    m: Operand,
+    v: Operand,
+    master: Option<Operand>,
+    h: Hyper,
+) -> Result<()> {
+    let dims = param.dims();
+    let n = param.layout.numel();
+    let cd = m.dtype();
+    let kernel = KERNELS.entry(if cd == DType::F64 { "adamw_f64" } else { "adamw_f32" })?;
+    let k = kernel.name;
+    if g.dims() != dims {
+        bail!("ptx", "{k}: gradient {:?} and parameter {dims:?} differ in shape", g.dims())
     }
-    match (cd, param.0.dtype(), &master) {
+    match (cd, param.dtype(), &master) {
         (DType::F32, DType::F32, None)
         | (DType::F64, DType::F64, None)
         | (DType::F32, DType::BF16 | DType::F16, Some(_)) => {}
         (c, p, ms) => bail!(
-            kernel,
-            "a {p} parameter with {c} moments {} a master copy is not an AdamW state",
+            "ptx",
+            "{k}: a {p} parameter with {c} moments {} a master copy is not an AdamW state",
             if ms.is_some() { "and" } else { "without" }
         ),
     }
@@ -55,16 +65,15 @@ pub fn step(g: In, param: Out, m: Out, v: Out, master: Option<Out>, h: Hyper) ->
         c(h.eps),
         c(h.lr / h.bc1),
     ];
-    let mut args = float_in(kernel, "gradient", g)?;
-    args.push(out_ptr(kernel, "param", &param, param.0.dtype(), &dims)?);
+    let mut args = vec![g.flat(k, "gradient")?, param.out(k, "param", dims, param.dtype())?];
     if cd != DType::F64 {
-        args.push(KernelArg::I32(dtype_code(kernel, param.0.dtype())?));
+        args.push(KernelArg::I32(dtype_code(k, "param", param.dtype())?));
     }
-    args.push(out_ptr(kernel, "m", &m, cd, &dims)?);
-    args.push(out_ptr(kernel, "v", &v, cd, &dims)?);
+    args.push(m.out(k, "m", dims, cd)?);
+    args.push(v.out(k, "v", dims, cd)?);
     if cd != DType::F64 {
         args.push(match &master {
-            Some(ms) => out_ptr(kernel, "master", ms, DType::F32, &dims)?,
+            Some(ms) => ms.out(k, "master", dims, DType::F32)?,
             None => KernelArg::Ptr(0),
         });
     }
@@ -74,5 +83,5 @@ pub fn step(g: In, param: Out, m: Out, v: Out, master: Option<Out>, h: Hyper) ->
     if n == 0 {
         return Ok(());
     }
-    param.0.gpu().launch("adamw", kernel, elementwise_dims(n), &args)
+    param.gpu().launch(kernel, elementwise_dims(n), &args)
 }

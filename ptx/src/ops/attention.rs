@@ -3,14 +3,17 @@
 //! when there are too few row blocks to fill the GPU, then `attn_combine` to merge the
 //! splits. Caller: `nn::attention_kernel::SdpaBlocked`.
 
-use super::operand::{i64_arg, input, output, Operand};
+use super::operand::{i64_arg, Operand};
+use crate::modules::Kernels;
 use crate::runtime::{KernelArg, LaunchDims};
 use tensor::{bail, DType, Result};
 
 /// The largest head dim the kernels take (`ATT_MAX_D`).
 pub const MAX_HEAD_DIM: usize = 128;
-/// Every entry the launcher uses (tested against the module).
-pub const ENTRIES: &[&str] = &["attn_fwd_r32", "attn_fwd_r8", "attn_combine"];
+/// `kernels/attention.ptx`.
+pub static KERNELS: Kernels = Kernels::new("attention", || {
+    ["attn_fwd_r32", "attn_fwd_r8", "attn_combine"].map(String::from).to_vec()
+});
 
 /// Blocks that fill an H200 (132 SMs, two blocks each) before the keys are split.
 const FILL_BLOCKS: usize = 264;
@@ -20,9 +23,14 @@ const MIN_SPLIT_KEYS: usize = 256;
 /// `o [B, T, H, d]` (fresh, f32) = causal softmax attention of `q [B, T, H, d]` at positions
 /// `start..start + T` over `k, v [B, S, H_kv, d]` (any strides and float dtypes).
 pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Result<()> {
-    let (qd, kd) = (q.1.dims(), k.1.dims());
-    if qd.len() != 4 || kd.len() != 4 || v.1.dims() != kd || kd[0] != qd[0] || kd[3] != qd[3] {
-        bail!("ptx", "attn_fwd: needs q [B, T, H, d] and k, v [B, S, H_kv, d]; got q {qd:?}, k {kd:?}, v {:?}", v.1.dims())
+    let (qd, kd) = (q.dims(), k.dims());
+    if qd.len() != 4 || kd.len() != 4 || v.dims() != kd || kd[0] != qd[0] || kd[3] != qd[3] {
+        bail!(
+            "ptx",
+            "attn_fwd: needs q [B, T, H, d] and k, v [B, S, H_kv, d]; got q {qd:?}, k {kd:?}, \
+             v {:?}",
+            v.dims()
+        )
     }
     let (b, t, h, d) = (qd[0], qd[1], qd[2], qd[3]);
     let (s, hkv) = (kd[1], kd[2]);
@@ -42,14 +50,14 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
     if [b, t, h, s].iter().any(|&x| x > i32::MAX as usize) {
         bail!("ptx", "attn_fwd: sizes {qd:?} / {kd:?} are over the kernel's 32-bit dims")
     }
-    let o_arg = output("attn_fwd", "o", o, &[b, t, h, d], DType::F32)?;
+    let o_arg = o.out("attn_fwd", "o", &[b, t, h, d], DType::F32)?;
     if b * t * h * d == 0 {
         return Ok(());
     }
     let rep = h / hkv;
     let rows = t * rep;
-    let (kernel, tile) =
-        if rows <= 8 { ("attn_fwd_r8", 8usize) } else { ("attn_fwd_r32", 32usize) };
+    let (kernel, tile) = if rows <= 8 { ("attn_fwd_r8", 8usize) } else { ("attn_fwd_r32", 32) };
+    let kernel = KERNELS.entry(kernel)?;
     let tiles = rows.div_ceil(tile);
     let blocks = tiles * b * hkv;
     // Split the keys (each split a multiple of 32 keys, at least MIN_SPLIT_KEYS) when the row
@@ -64,7 +72,7 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
     if tiles > u32::MAX as usize || b * hkv > u32::MAX as usize || nsplit > u16::MAX as usize {
         bail!("ptx", "{kernel}: grid ({tiles}, {}, {nsplit}) too large", b * hkv)
     }
-    let gpu = q.0.gpu();
+    let gpu = q.gpu();
     let part_rows = b * hkv * rows * nsplit;
     let parts = if nsplit > 1 {
         Some((
@@ -80,9 +88,9 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
         None => (o_arg.clone(), o_arg.clone(), o_arg.clone()),
     };
     let mut args = vec![o_arg.clone(), pm.clone(), pl.clone(), pa.clone()];
-    args.extend(input(kernel, "q", q, &[b, t, h, d])?);
-    args.extend(input(kernel, "k", k, &[b, s, hkv, d])?);
-    args.extend(input(kernel, "v", v, &[b, s, hkv, d])?);
+    args.push(q.arg(kernel.name, "q", &[b, t, h, d])?);
+    args.push(k.arg(kernel.name, "k", &[b, s, hkv, d])?);
+    args.push(v.arg(kernel.name, "v", &[b, s, hkv, d])?);
     args.extend([
         KernelArg::I32(t as i32),
         KernelArg::I32(h as i32),
@@ -102,7 +110,7 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
         block: [128, 1, 1],
         shared,
     };
-    gpu.launch("attention", kernel, dims, &args)?;
+    gpu.launch(kernel, dims, &args)?;
     if nsplit > 1 {
         let n = b * hkv * rows * d;
         let args = [
@@ -118,22 +126,10 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
             i64_arg(n),
         ];
         gpu.launch(
-            "attention",
-            "attn_combine",
+            KERNELS.entry("attn_combine")?,
             LaunchDims::linear(n.div_ceil(256).clamp(1, 4096) as u32, 256),
             &args,
         )?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_entry_is_in_the_module() {
-        let entries = crate::modules::entries(crate::modules::text("attention").unwrap());
-        for e in super::ENTRIES {
-            assert!(entries.contains(e), "{e} missing from attention.ptx");
-        }
-    }
 }

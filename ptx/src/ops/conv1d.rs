@@ -4,7 +4,9 @@
 //! `conv1d_step_tail_*` (in place on the tail). `*` is the compute type: f32, or f64 for f64
 //! operands. Callers: `lawcat::ops::conv1d`'s Conv1dForward, Conv1dBackwardOp, Conv1dStep.
 
-use super::operand::{compute, i64_arg, inplace, input, output, Operand};
+use super::f32_f64;
+use super::operand::{compute, i64_arg, Operand};
+use crate::modules::{Entry, Kernels};
 use crate::runtime::{KernelArg, LaunchDims};
 use tensor::{bail, DType, Result};
 
@@ -13,31 +15,22 @@ pub const MAX_WIDTH: usize = 16;
 const THREADS: u32 = 256;
 const MAX_BLOCKS: usize = 4096;
 
-macro_rules! entry {
-    ($f64:expr, $name:literal) => {
-        if $f64 {
-            concat!($name, "_f64")
-        } else {
-            concat!($name, "_f32")
-        }
-    };
-}
+/// `kernels/conv1d.ptx`.
+pub static KERNELS: Kernels = Kernels::new("conv1d", || {
+    f32_f64(&[
+        "conv1d_fwd",
+        "conv1d_bwd_dx",
+        "conv1d_bwd_dw_part",
+        "conv1d_bwd_dw_sum",
+        "conv1d_step_y",
+        "conv1d_step_tail",
+    ])
+});
 
-/// Every entry the launchers use (tested against the module).
-pub const ENTRIES: &[&str] = &[
-    "conv1d_fwd_f32",
-    "conv1d_fwd_f64",
-    "conv1d_bwd_dx_f32",
-    "conv1d_bwd_dx_f64",
-    "conv1d_bwd_dw_part_f32",
-    "conv1d_bwd_dw_part_f64",
-    "conv1d_bwd_dw_sum_f32",
-    "conv1d_bwd_dw_sum_f64",
-    "conv1d_step_y_f32",
-    "conv1d_step_y_f64",
-    "conv1d_step_tail_f32",
-    "conv1d_step_tail_f64",
-];
+/// The entry `{stem}_f64` or `{stem}_f32`.
+fn entry(f64: bool, stem: &str) -> Result<Entry> {
+    KERNELS.entry(&format!("{stem}_{}", if f64 { "f64" } else { "f32" }))
+}
 
 fn grid(n: usize) -> LaunchDims {
     LaunchDims::linear(n.div_ceil(THREADS as usize).clamp(1, MAX_BLOCKS) as u32, THREADS)
@@ -45,7 +38,7 @@ fn grid(n: usize) -> LaunchDims {
 
 /// `(B, T, C, W)` of `x [B, T, C]` and `w [C, W]`, checked.
 fn sizes(kernel: &str, x: Operand, w: Operand) -> Result<(usize, usize, usize, usize)> {
-    let (xd, wd) = (x.1.dims(), w.1.dims());
+    let (xd, wd) = (x.dims(), w.dims());
     if xd.len() != 3 || wd.len() != 2 || wd[0] != xd[2] || wd[1] == 0 {
         bail!("ptx", "{kernel}: expects x [B, T, C] and w [C, W], got {xd:?} and {wd:?}")
     }
@@ -55,37 +48,28 @@ fn sizes(kernel: &str, x: Operand, w: Operand) -> Result<(usize, usize, usize, u
     Ok((xd[0], xd[1], xd[2], wd[1]))
 }
 
-/// The bias arguments (pointer, dtype code, view, has_bias); `x`'s pointer stands in when
-/// there is none (never read).
-fn bias_args(kernel: &str, bias: Option<Operand>, c: usize, x: Operand) -> Result<Vec<KernelArg>> {
+/// The bias arguments (operand, has_bias); `x` stands in when there is none (never read).
+fn bias_args(kernel: &str, bias: Option<Operand>, c: usize, x: Operand) -> Result<[KernelArg; 2]> {
     Ok(match bias {
-        Some(b) => {
-            let mut v = input(kernel, "bias", b, &[c])?.to_vec();
-            v.push(KernelArg::I32(1));
-            v
-        }
-        None => {
-            let mut v = input(kernel, "x", x, x.1.dims())?.to_vec();
-            v.push(KernelArg::I32(0));
-            v
-        }
+        Some(b) => [b.arg(kernel, "bias", &[c])?, KernelArg::I32(1)],
+        None => [x.arg(kernel, "x", x.dims())?, KernelArg::I32(0)],
     })
 }
 
 /// `y [B, T, C] = conv1d(x, w) + bias` into the fresh output `y` (f32, or f64 for f64 `y`).
 pub fn forward(y: Operand, x: Operand, w: Operand, bias: Option<Operand>) -> Result<()> {
-    let is64 = y.0.dtype() == DType::F64;
-    let kernel = entry!(is64, "conv1d_fwd");
-    let (b, t, c, kw) = sizes(kernel, x, w)?;
-    let mut args = vec![output(kernel, "y", y, &[b, t, c], compute(y.0.dtype()).0)?];
-    args.extend(input(kernel, "x", x, &[b, t, c])?);
-    args.extend(input(kernel, "w", w, &[c, kw])?);
-    args.extend(bias_args(kernel, bias, c, x)?);
+    let is64 = y.dtype() == DType::F64;
+    let kernel = entry(is64, "conv1d_fwd")?;
+    let (b, t, c, kw) = sizes(kernel.name, x, w)?;
+    let mut args = vec![y.out(kernel.name, "y", &[b, t, c], compute(y.dtype()).0)?];
+    args.push(x.arg(kernel.name, "x", &[b, t, c])?);
+    args.push(w.arg(kernel.name, "w", &[c, kw])?);
+    args.extend(bias_args(kernel.name, bias, c, x)?);
     args.extend([i64_arg(b), i64_arg(t), i64_arg(c), KernelArg::I32(kw as i32)]);
     if b * t * c == 0 {
         return Ok(());
     }
-    y.0.gpu().launch("conv1d", kernel, grid(b * t * c), &args)
+    y.gpu().launch(kernel, grid(b * t * c), &args)
 }
 
 /// The gradients of [`forward`]: `dx [B, T, C]`, `dw [C, W]`, `dbias [C]` (each written when
@@ -98,30 +82,30 @@ pub fn backward(
     dw: Option<Operand>,
     db: Option<Operand>,
 ) -> Result<()> {
-    let (cd, _) = compute(dy.0.dtype());
+    let (cd, _) = compute(dy.dtype());
     let is64 = cd == DType::F64;
-    let kernel = entry!(is64, "conv1d_bwd_dx");
-    let (b, t, c, kw) = sizes(kernel, x, w)?;
-    let gpu = dy.0.gpu();
+    let kernel = entry(is64, "conv1d_bwd_dx")?;
+    let (b, t, c, kw) = sizes(kernel.name, x, w)?;
+    let gpu = dy.gpu();
     if let Some(dx) = dx {
-        let mut args = vec![output(kernel, "dx", dx, &[b, t, c], cd)?];
-        args.extend(input(kernel, "dy", dy, &[b, t, c])?);
-        args.extend(input(kernel, "w", w, &[c, kw])?);
+        let mut args = vec![dx.out(kernel.name, "dx", &[b, t, c], cd)?];
+        args.push(dy.arg(kernel.name, "dy", &[b, t, c])?);
+        args.push(w.arg(kernel.name, "w", &[c, kw])?);
         args.extend([i64_arg(b), i64_arg(t), i64_arg(c), KernelArg::I32(kw as i32)]);
         if b * t * c > 0 {
-            gpu.launch("conv1d", kernel, grid(b * t * c), &args)?;
+            gpu.launch(kernel, grid(b * t * c), &args)?;
         }
     }
     if dw.is_none() && db.is_none() {
         return Ok(());
     }
-    let (part_k, sum_k) = (entry!(is64, "conv1d_bwd_dw_part"), entry!(is64, "conv1d_bwd_dw_sum"));
+    let (part_k, sum_k) = (entry(is64, "conv1d_bwd_dw_part")?, entry(is64, "conv1d_bwd_dw_sum")?);
     let dw_arg = match dw {
-        Some(o) => output(sum_k, "dw", o, &[c, kw], cd)?,
+        Some(o) => o.out(sum_k.name, "dw", &[c, kw], cd)?,
         None => KernelArg::Ptr(0),
     };
     let db_arg = match db {
-        Some(o) => output(sum_k, "dbias", o, &[c], cd)?,
+        Some(o) => o.out(sum_k.name, "dbias", &[c], cd)?,
         None => KernelArg::Ptr(0),
     };
     if c == 0 {
@@ -139,13 +123,13 @@ pub fn backward(
     }
     let part = gpu.storage(cd, parts * c * (kw + 1))?;
     let mut args = vec![part.arg()];
-    args.extend(input(part_k, "x", x, &[b, t, c])?);
-    args.extend(input(part_k, "dy", dy, &[b, t, c])?);
+    args.push(x.arg(part_k.name, "x", &[b, t, c])?);
+    args.push(dy.arg(part_k.name, "dy", &[b, t, c])?);
     args.extend([i64_arg(b), i64_arg(t), i64_arg(c), KernelArg::I32(kw as i32), i64_arg(r)]);
     let dims = LaunchDims { grid: [cblocks as u32, parts as u32, 1], block: [32, 8, 1], shared: 0 };
-    gpu.launch("conv1d", part_k, dims, &args)?;
+    gpu.launch(part_k, dims, &args)?;
     let args = [dw_arg, db_arg, part.arg(), i64_arg(parts), i64_arg(c), KernelArg::I32(kw as i32)];
-    gpu.launch("conv1d", sum_k, grid(c * (kw + 1)), &args)
+    gpu.launch(sum_k, grid(c * (kw + 1)), &args)
 }
 
 /// The decoding step: `y [B, T, C]` (fresh) from `[tail; x]`, then `tail [B, W-1, C]`
@@ -158,37 +142,26 @@ pub fn step(
     tail: Operand,
     y: Operand,
 ) -> Result<()> {
-    let is64 = tail.0.dtype() == DType::F64;
-    let (ky, kt) = (entry!(is64, "conv1d_step_y"), entry!(is64, "conv1d_step_tail"));
-    let (b, t, c, kw) = sizes(ky, x, w)?;
+    let is64 = tail.dtype() == DType::F64;
+    let (ky, kt) = (entry(is64, "conv1d_step_y")?, entry(is64, "conv1d_step_tail")?);
+    let (b, t, c, kw) = sizes(ky.name, x, w)?;
     let cd = if is64 { DType::F64 } else { DType::F32 };
-    let [tp, tv] = inplace(ky, "tail", tail, &[b, kw - 1, c], cd)?;
-    let mut args = vec![output(ky, "y", y, &[b, t, c], cd)?, tp.clone(), tv.clone()];
-    args.extend(input(ky, "x", x, &[b, t, c])?);
-    args.extend(input(ky, "w", w, &[c, kw])?);
-    args.extend(bias_args(ky, bias, c, x)?);
+    let [tp, tv] = tail.inplace(ky.name, "tail", &[b, kw - 1, c], cd)?;
+    let mut args = vec![y.out(ky.name, "y", &[b, t, c], cd)?, tp.clone(), tv.clone()];
+    args.push(x.arg(ky.name, "x", &[b, t, c])?);
+    args.push(w.arg(ky.name, "w", &[c, kw])?);
+    args.extend(bias_args(ky.name, bias, c, x)?);
     args.extend([i64_arg(b), i64_arg(t), i64_arg(c), KernelArg::I32(kw as i32)]);
     if b * t * c == 0 {
         return Ok(());
     }
-    let gpu = tail.0.gpu().clone();
-    gpu.launch("conv1d", ky, grid(b * t * c), &args)?;
+    let gpu = tail.gpu().clone();
+    gpu.launch(ky, grid(b * t * c), &args)?;
     if kw == 1 {
         return Ok(());
     }
     let mut args = vec![tp, tv];
-    args.extend(input(kt, "x", x, &[b, t, c])?);
+    args.push(x.arg(kt.name, "x", &[b, t, c])?);
     args.extend([i64_arg(b), i64_arg(t), i64_arg(c), KernelArg::I32(kw as i32)]);
-    gpu.launch("conv1d", kt, grid(b * c), &args)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_entry_is_in_the_module() {
-        let entries = crate::modules::entries(crate::modules::text("conv1d").unwrap());
-        for e in super::ENTRIES {
-            assert!(entries.contains(e), "{e} missing from conv1d.ptx");
-        }
-    }
+    gpu.launch(kt, grid(b * c), &args)
 }

@@ -2,9 +2,29 @@
 //! behind `contiguous`, `concat` and `copy_into`, and casts between every pair of dtypes
 //! (`cast_S_U`). Copies between two dense runs are device-to-device memcpys.
 
-use super::{bits_name, check_view, dtype_name, entry, grid, strided, strided_many};
+use super::operand::{check_view, strided, strided_many};
+use super::{bits_name, dtype_name, grid, ALL};
+use crate::modules::Kernels;
 use crate::runtime::{GpuStorage, KernelArg};
 use tensor::{bail, DType, Layout, Result, Shape};
+
+/// `kernels/copy.ptx`: the copies by element size and the casts of every ordered pair.
+pub static KERNELS: Kernels = Kernels::new("copy", || {
+    let mut names: Vec<String> =
+        ["b1", "b2", "b4", "b8"].iter().map(|b| format!("copy_{b}")).collect();
+    for a in ALL {
+        names.extend(ALL.iter().filter(|&&b| b != a).map(|&b| cast_name(a, b)));
+    }
+    names
+});
+
+fn copy_name(dtype: DType) -> String {
+    format!("copy_{}", bits_name(dtype))
+}
+
+fn cast_name(from: DType, to: DType) -> String {
+    format!("cast_{}_{}", dtype_name(from), dtype_name(to))
+}
 
 /// Writes the elements of `src` seen through `sl` to the places `dl` picks out of `dst`, in
 /// row-major order of their (equal) shapes. Both views must lie inside their storages and
@@ -35,9 +55,8 @@ fn copy_view(
         return dst.gpu().backend().dtod(d, s, n * size);
     }
     let d = strided_many(op, dl.dims(), &[dl, sl])?;
-    let name = entry("copy", "copy", bits_name(src.dtype()))?;
+    let name = KERNELS.entry(&copy_name(src.dtype()))?;
     dst.gpu().launch(
-        "copy",
         name,
         grid(n),
         &[dst.arg(), d[0].clone(), src.arg(), d[1].clone(), KernelArg::I64(n as i64)],
@@ -63,9 +82,8 @@ pub fn cast(x: &GpuStorage, l: &Layout, dtype: DType) -> Result<GpuStorage> {
     if n == 0 {
         return Ok(out);
     }
-    let name = entry("copy", "cast", &format!("{}_{}", dtype_name(x.dtype()), dtype_name(dtype)))?;
+    let name = KERNELS.entry(&cast_name(x.dtype(), dtype))?;
     x.gpu().launch(
-        "copy",
         name,
         grid(n),
         &[out.arg(), x.arg(), strided("cast", l)?, KernelArg::I64(n as i64)],

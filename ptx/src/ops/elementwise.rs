@@ -4,9 +4,31 @@
 //! broadcast to the output shape (stride 0 where stretched) and are described over it
 //! together, so every kernel walks one index.
 
-use super::{bits_name, check_view, dtype_name, entry, grid, strided, strided_many};
+use super::operand::{check_view, strided, strided_many};
+use super::{bits_name, dtype_name, grid, ALL, FLOATS};
+use crate::modules::Kernels;
 use crate::runtime::{GpuStorage, KernelArg};
 use tensor::{bail, BinaryOp, CmpOp, DType, Layout, Result, UnaryOp};
+
+/// `kernels/elementwise.ptx`: the maps of each float dtype, comparisons of every dtype, and
+/// `where` for every condition dtype and element size.
+pub static KERNELS: Kernels = Kernels::new("elementwise", || {
+    let mut names = vec![];
+    for fam in ["unary", "binary"] {
+        names.extend(FLOATS.iter().map(|&d| format!("{fam}_{}", dtype_name(d))));
+    }
+    names.extend(ALL.iter().map(|&d| format!("cmp_{}", dtype_name(d))));
+    for c in ALL {
+        for b in ["b1", "b2", "b4", "b8"] {
+            names.push(format!("where_{}_{b}", dtype_name(c)));
+        }
+    }
+    names
+});
+
+fn where_name(cond: DType, values: DType) -> String {
+    format!("where_{}_{}", dtype_name(cond), bits_name(values))
+}
 
 /// `UnaryCode` of `kernels/elementwise.cu` and the op's two parameters.
 pub fn unary_code(op: UnaryOp) -> (i32, f64, f64) {
@@ -73,9 +95,8 @@ pub fn unary(x: &GpuStorage, l: &Layout, op: UnaryOp) -> Result<GpuStorage> {
         return Ok(out);
     }
     let (code, a, b) = unary_code(op);
-    let name = entry("elementwise", "unary", dtype_name(x.dtype()))?;
+    let name = KERNELS.entry(&format!("unary_{}", dtype_name(x.dtype())))?;
     x.gpu().launch(
-        "elementwise",
         name,
         grid(n),
         &[
@@ -128,9 +149,8 @@ pub fn binary(
     if n == 0 {
         return Ok(out);
     }
-    let entry = entry("elementwise", "binary", dtype_name(x.dtype()))?;
+    let entry = KERNELS.entry(&format!("binary_{}", dtype_name(x.dtype())))?;
     x.gpu().launch(
-        "elementwise",
         entry,
         grid(n),
         &[
@@ -160,9 +180,8 @@ pub fn cmp(
     if n == 0 {
         return Ok(out);
     }
-    let name = entry("elementwise", "cmp", dtype_name(x.dtype()))?;
+    let name = KERNELS.entry(&format!("cmp_{}", dtype_name(x.dtype())))?;
     x.gpu().launch(
-        "elementwise",
         name,
         grid(n),
         &[
@@ -208,13 +227,8 @@ pub fn where_cond(
         return Ok(out);
     }
     let d = strided_many("where", cl.dims(), &[cl, tl, fl])?;
-    let name = entry(
-        "elementwise",
-        "where",
-        &format!("{}_{}", dtype_name(c.dtype()), bits_name(t.dtype())),
-    )?;
+    let name = KERNELS.entry(&where_name(c.dtype(), t.dtype()))?;
     t.gpu().launch(
-        "elementwise",
         name,
         grid(n),
         &[out.arg(), c.arg(), d[0].clone(), t.arg(), d[1].clone(), f.arg(), d[2].clone(), n_arg(n)],

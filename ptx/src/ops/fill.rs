@@ -1,7 +1,15 @@
 //! Constants on the device (`kernels/fill.cu`): `fill_<dtype>` and `arange_<dtype>`.
 
+use crate::modules::Kernels;
 use crate::runtime::{GpuStorage, KernelArg, LaunchDims};
 use tensor::{bail, DType, Result};
+
+/// `kernels/fill.ptx`.
+pub static KERNELS: Kernels = Kernels::new("fill", || {
+    let fill = ["f32", "f64", "i64", "u8", "bf16", "f16"].map(|d| format!("fill_{d}"));
+    let arange = ["f32", "f64", "i64", "bf16", "f16"].map(|d| format!("arange_{d}"));
+    fill.into_iter().chain(arange).collect()
+});
 
 /// Threads per block and the most blocks a grid-stride launch uses.
 const THREADS: u32 = 256;
@@ -25,7 +33,7 @@ pub fn fill(out: &GpuStorage, value: f64) -> Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    out.gpu().launch("fill", entry, dims(out.len()), &[out.arg(), v, n])
+    out.gpu().launch(KERNELS.entry(entry)?, dims(out.len()), &[out.arg(), v, n])
 }
 
 /// `out[i] = start + i`.
@@ -42,8 +50,7 @@ pub fn arange(out: &GpuStorage, start: i64) -> Result<()> {
         return Ok(());
     }
     out.gpu().launch(
-        "fill",
-        entry,
+        KERNELS.entry(entry)?,
         dims(out.len()),
         &[out.arg(), KernelArg::I64(start), KernelArg::I64(out.len() as i64)],
     )

@@ -12,7 +12,8 @@
 //! either mode, and chunked calls with V over [`MAX_CHUNK_V`] run the recurrent kernels in
 //! f32: both forms compute the same recurrence, and agree to rounding (tested).
 
-use super::operand::{in4, inplace, output, view4, Operand};
+use super::operand::{descriptor, Operand};
+use crate::modules::Kernels;
 use crate::runtime::{GpuDevice, GpuStorage, KernelArg, LaunchDims};
 use tensor::{bail, DType, Result};
 
@@ -28,19 +29,23 @@ const REC_SEGMENT: usize = 64;
 /// Steps staged at a time by the recurrent kernels (`REC_TS`).
 const REC_TS: usize = 8;
 
-/// Every entry the launchers use (tested against the module).
-pub const ENTRIES: &[&str] = &[
-    "gla_cumsum",
-    "gla_chunk_h",
-    "gla_chunk_fwd_o",
-    "gla_chunk_bwd",
-    "gla_rec_fwd_f32",
-    "gla_rec_fwd_f64",
-    "gla_rec_bwd_f32",
-    "gla_rec_bwd_f64",
-    "gla_rec_bwd_sum_f32",
-    "gla_rec_bwd_sum_f64",
-];
+/// `kernels/gla.ptx`.
+pub static KERNELS: Kernels = Kernels::new("gla", || {
+    [
+        "gla_cumsum",
+        "gla_chunk_h",
+        "gla_chunk_fwd_o",
+        "gla_chunk_bwd",
+        "gla_rec_fwd_f32",
+        "gla_rec_fwd_f64",
+        "gla_rec_bwd_f32",
+        "gla_rec_bwd_f64",
+        "gla_rec_bwd_sum_f32",
+        "gla_rec_bwd_sum_f64",
+    ]
+    .map(String::from)
+    .to_vec()
+});
 
 /// The operands of one call: `q, k, g [B, T, H, K]`, `v [B, T, H, V]`, and the initial state
 /// `s0 [B, H, K, V]` when there is one.
@@ -88,16 +93,23 @@ enum Form {
 }
 
 fn dims(kernel: &str, x: &Inputs) -> Result<Dims> {
-    let qd = x.q.1.dims();
+    let qd = x.q.dims();
     if qd.len() != 4
-        || x.k.1.dims() != qd
-        || x.g.1.dims() != qd
-        || x.v.1.dims().len() != 4
-        || x.v.1.dims()[..3] != qd[..3]
+        || x.k.dims() != qd
+        || x.g.dims() != qd
+        || x.v.dims().len() != 4
+        || x.v.dims()[..3] != qd[..3]
     {
-        bail!("ptx", "{kernel}: expects q, k, g [B, T, H, K] and v [B, T, H, V]; got q {qd:?}, k {:?}, v {:?}, g {:?}", x.k.1.dims(), x.v.1.dims(), x.g.1.dims())
+        bail!(
+            "ptx",
+            "{kernel}: expects q, k, g [B, T, H, K] and v [B, T, H, V]; got q {qd:?}, k {:?}, \
+             v {:?}, g {:?}",
+            x.k.dims(),
+            x.v.dims(),
+            x.g.dims()
+        )
     }
-    let d = Dims { b: qd[0], t: qd[1], h: qd[2], k: qd[3], v: x.v.1.dims()[3] };
+    let d = Dims { b: qd[0], t: qd[1], h: qd[2], k: qd[3], v: x.v.dims()[3] };
     if [d.b, d.t, d.h, d.k, d.v].iter().any(|&n| n > i32::MAX as usize) {
         bail!("ptx", "{kernel}: sizes {d:?} are over the kernels' 32-bit dims")
     }
@@ -117,18 +129,18 @@ fn form(chunk: Option<usize>, cd: DType, d: Dims) -> Form {
 
 fn in_args(kernel: &str, x: &Inputs, d: Dims) -> Result<[KernelArg; 4]> {
     Ok([
-        in4(kernel, "q", x.q, &d.bthk())?,
-        in4(kernel, "k", x.k, &d.bthk())?,
-        in4(kernel, "v", x.v, &d.bthv())?,
-        in4(kernel, "g", x.g, &d.bthk())?,
+        x.q.arg(kernel, "q", &d.bthk())?,
+        x.k.arg(kernel, "k", &d.bthk())?,
+        x.v.arg(kernel, "v", &d.bthv())?,
+        x.g.arg(kernel, "g", &d.bthk())?,
     ])
 }
 
-/// `s0` as an In4 and its flag (`q` stands in, unread, when there is none).
+/// `s0` as an operand and its flag (`q` stands in, unread, when there is none).
 fn s0_arg(kernel: &str, x: &Inputs, d: Dims) -> Result<[KernelArg; 2]> {
     Ok(match x.s0 {
-        Some(s) => [in4(kernel, "initial state", s, &d.bhkv())?, KernelArg::I32(1)],
-        None => [in4(kernel, "q", x.q, &d.bthk())?, KernelArg::I32(0)],
+        Some(s) => [s.arg(kernel, "initial state", &d.bhkv())?, KernelArg::I32(1)],
+        None => [x.q.arg(kernel, "q", &d.bthk())?, KernelArg::I32(0)],
     })
 }
 
@@ -140,7 +152,7 @@ fn opt_out(
     dt: DType,
 ) -> Result<KernelArg> {
     match o {
-        Some(o) => output(kernel, what, o, dims, dt),
+        Some(o) => o.out(kernel, what, dims, dt),
         None => Ok(KernelArg::Ptr(0)),
     }
 }
@@ -160,14 +172,14 @@ fn cumsum(gpu: &GpuDevice, x: &Inputs, d: Dims, c: usize) -> Result<GpuStorage> 
     if n > 0 {
         let args = [
             gc.arg(),
-            in4("gla_cumsum", "g", x.g, &d.bthk())?,
+            x.g.arg("gla_cumsum", "g", &d.bthk())?,
             KernelArg::I32(d.b as i32),
             KernelArg::I32(d.t as i32),
             KernelArg::I32(d.h as i32),
             KernelArg::I32(d.k as i32),
             KernelArg::I32(c as i32),
         ];
-        gpu.launch("gla", "gla_cumsum", grid_stride(n), &args)?;
+        gpu.launch(KERNELS.entry("gla_cumsum")?, grid_stride(n), &args)?;
     }
     Ok(gc)
 }
@@ -207,7 +219,7 @@ fn chunk_h(
         block: [256, 1, 1],
         shared,
     };
-    gpu.launch("gla", "gla_chunk_h", dims, &args)?;
+    gpu.launch(KERNELS.entry("gla_chunk_h")?, dims, &args)?;
     Ok(hs)
 }
 
@@ -240,13 +252,13 @@ pub fn forward(
     scale: f64,
     chunk: Option<usize>,
 ) -> Result<()> {
-    let cd = o.0.dtype();
+    let cd = o.dtype();
     let d = dims("gla forward", x)?;
-    let gpu = o.0.gpu();
+    let gpu = o.gpu();
     match form(chunk, cd, d) {
         Form::Chunked(c) => {
-            let o_arg = output("gla_chunk_fwd_o", "o", o, &d.bthv(), DType::F32)?;
-            let sf_arg = output("gla_chunk_h", "final state", sf, &d.bhkv(), DType::F32)?;
+            let o_arg = o.out("gla_chunk_fwd_o", "o", &d.bthv(), DType::F32)?;
+            let sf_arg = sf.out("gla_chunk_h", "final state", &d.bhkv(), DType::F32)?;
             let [q, k, v, _] = in_args("gla_chunk_fwd_o", x, d)?;
             let gc = cumsum(gpu, x, d, c)?;
             let hs = chunk_h(
@@ -270,8 +282,7 @@ pub fn forward(
             args.extend([KernelArg::I32(c as i32), KernelArg::F32(scale as f32)]);
             let shared = ((64 * 64 + 6 * 64 * 32 + 6 * 32 + 32 * d.v) * 4) as u32;
             gpu.launch(
-                "gla",
-                "gla_chunk_fwd_o",
+                KERNELS.entry("gla_chunk_fwd_o")?,
                 LaunchDims { grid: [nc as u32, d.lanes() as u32, 1], block: [256, 1, 1], shared },
                 &args,
             )
@@ -279,17 +290,12 @@ pub fn forward(
         Form::Recurrent => {
             let kernel = if cd == DType::F64 { "gla_rec_fwd_f64" } else { "gla_rec_fwd_f32" };
             rec_check(kernel, d)?;
-            let o_arg = output(kernel, "o", o, &d.bthv(), cd)?;
-            let sf_arg = output(kernel, "final state", sf, &d.bhkv(), cd)?;
+            let o_arg = o.out(kernel, "o", &d.bthv(), cd)?;
+            let sf_arg = sf.out(kernel, "final state", &d.bhkv(), cd)?;
             let mut args = vec![
                 o_arg,
                 sf_arg,
-                view4(
-                    kernel,
-                    "final state",
-                    &tensor::Layout::contiguous(d.bhkv()),
-                    sf.0.len() - sf.1.offset(),
-                )?,
+                descriptor(kernel, &d.bhkv(), tensor::Layout::contiguous(d.bhkv()).strides(), 0)?,
             ];
             args.extend(in_args(kernel, x, d)?);
             args.extend(s0_arg(kernel, x, d)?);
@@ -302,13 +308,7 @@ pub fn forward(
 
 /// Launches a recurrent kernel over grid (ceil(V/32), B*H) (nothing to do without lanes or
 /// value columns).
-fn rec_launch(
-    gpu: &GpuDevice,
-    kernel: &'static str,
-    d: Dims,
-    cd: DType,
-    args: &[KernelArg],
-) -> Result<()> {
+fn rec_launch(gpu: &GpuDevice, kernel: &str, d: Dims, cd: DType, args: &[KernelArg]) -> Result<()> {
     if d.lanes() * d.v == 0 {
         return Ok(());
     }
@@ -317,28 +317,28 @@ fn rec_launch(
         block: [512, 1, 1],
         shared: rec_shared(d, cd.size_in_bytes()),
     };
-    gpu.launch("gla", kernel, dims, args)
+    gpu.launch(KERNELS.entry(kernel)?, dims, args)
 }
 
 /// The decoding step in place: advances `state [B, H, K, V]` (f32 or f64, read and written
 /// through its view) by the recurrence over the `T` steps of `x` (which has no `s0`: the
 /// state is it) and writes `o [B, T, H, V]` (fresh, the state's dtype).
 pub fn step(state: Operand, o: Operand, x: &Inputs, scale: f64) -> Result<()> {
-    let cd = state.0.dtype();
+    let cd = state.dtype();
     let kernel = if cd == DType::F64 { "gla_rec_fwd_f64" } else { "gla_rec_fwd_f32" };
     let d = dims(kernel, x)?;
     rec_check(kernel, d)?;
     if cd != DType::F32 && cd != DType::F64 {
         bail!("ptx", "{kernel}: the state is {cd}; decoding states are f32 (or f64)")
     }
-    let o_arg = output(kernel, "o", o, &d.bthv(), cd)?;
-    let [sp, sv] = inplace(kernel, "state", state, &d.bhkv(), cd)?;
+    let o_arg = o.out(kernel, "o", &d.bthv(), cd)?;
+    let [sp, sv] = state.inplace(kernel, "state", &d.bhkv(), cd)?;
     let mut args = vec![o_arg, sp, sv];
     args.extend(in_args(kernel, x, d)?);
-    args.extend([in4(kernel, "state", state, &d.bhkv())?, KernelArg::I32(1)]);
+    args.extend([state.arg(kernel, "state", &d.bhkv())?, KernelArg::I32(1)]);
     args.extend(d.ints());
     args.push(scalar(cd, scale));
-    rec_launch(state.0.gpu(), kernel, d, cd, &args)
+    rec_launch(state.gpu(), kernel, d, cd, &args)
 }
 
 /// Gradients wanted from [`backward`], each a fresh output of the compute dtype:
@@ -362,9 +362,9 @@ pub fn backward(
     scale: f64,
     chunk: Option<usize>,
 ) -> Result<()> {
-    let cd = super::operand::compute(dout.0.dtype()).0;
+    let cd = super::operand::compute(dout.dtype()).0;
     let d = dims("gla backward", x)?;
-    let gpu = dout.0.gpu();
+    let gpu = dout.gpu();
     match form(chunk, cd, d) {
         Form::Chunked(c) => {
             let kb = "gla_chunk_bwd";
@@ -376,8 +376,8 @@ pub fn backward(
             ];
             let ds0 = opt_out("gla_chunk_h", "ds0", grads.ds0, &d.bhkv(), cd)?;
             let [q, k, v, _] = in_args(kb, x, d)?;
-            let dout_a = in4(kb, "dO", dout, &d.bthv())?;
-            let dsf_a = in4("gla_chunk_h", "dS_T", dsf, &d.bhkv())?;
+            let dout_a = dout.arg(kb, "dO", &d.bthv())?;
+            let dsf_a = dsf.arg("gla_chunk_h", "dS_T", &d.bhkv())?;
             let gc = cumsum(gpu, x, d, c)?;
             let hs = chunk_h(
                 gpu,
@@ -413,8 +413,7 @@ pub fn backward(
             args.extend([KernelArg::I32(c as i32), KernelArg::F32(scale as f32)]);
             let shared = ((192 * d.v + 64 * 64 + 8 * 64 * 32 + 6 * 32) * 4) as u32;
             gpu.launch(
-                "gla",
-                kb,
+                KERNELS.entry(kb)?,
                 LaunchDims { grid: [nc as u32, d.lanes() as u32, 1], block: [256, 1, 1], shared },
                 &args,
             )
@@ -441,7 +440,7 @@ pub fn backward(
             ];
             args.extend(in_args(kb, x, d)?);
             args.extend(s0_arg(kb, x, d)?);
-            args.extend([in4(kb, "dO", dout, &d.bthv())?, in4(kb, "dS_T", dsf, &d.bhkv())?]);
+            args.extend([dout.arg(kb, "dO", &d.bthv())?, dsf.arg(kb, "dS_T", &d.bhkv())?]);
             args.extend(d.ints());
             args.extend([KernelArg::I32(REC_SEGMENT as i32), scalar(cd, scale)]);
             rec_launch(gpu, kb, d, cd, &args)?;
@@ -455,21 +454,10 @@ pub fn backward(
                 opt_out(ks, "dg", grads.dg, &d.bthk(), cd)?,
                 part.arg(),
             ];
-            args.push(in4(ks, "g", x.g, &d.bthk())?);
+            args.push(x.g.arg(ks, "g", &d.bthk())?);
             args.extend([d.b, d.t, d.h, d.k, nv].map(|x| KernelArg::I32(x as i32)));
             args.push(scalar(cd, scale));
-            gpu.launch("gla", ks, grid_stride(n), &args)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_entry_is_in_the_module() {
-        let entries = crate::modules::entries(crate::modules::text("gla").unwrap());
-        for e in super::ENTRIES {
-            assert!(entries.contains(e), "{e} missing from gla.ptx");
+            gpu.launch(KERNELS.entry(ks)?, grid_stride(n), &args)
         }
     }
 }

@@ -6,12 +6,26 @@
 //! index_select and gather and add nothing in scatter_add and index_add, where the CPU
 //! returns an error; nothing is read or written out of bounds.
 
-use super::{
-    bits_name, check_view, descriptor, dtype_name, entry, grid, pre_post, strided, strided_many,
-    without_dim,
-};
+use super::operand::{check_view, descriptor, strided, strided_many};
+use super::{bits_name, dtype_name, grid, pre_post, without_dim, FLOATS};
+use crate::modules::Kernels;
 use crate::runtime::{GpuStorage, KernelArg, LaunchDims};
 use tensor::{bail, DType, Layout, Result, Shape};
+
+/// `kernels/index.ptx`.
+pub static KERNELS: Kernels = Kernels::new("index", || {
+    let mut names = vec![];
+    for fam in ["index_select", "gather"] {
+        names.extend(["b1", "b2", "b4", "b8"].iter().map(|b| format!("{fam}_{b}")));
+    }
+    for fam in ["scatter_add", "index_add"] {
+        names.extend(FLOATS.iter().map(|&d| format!("{fam}_{}", dtype_name(d))));
+    }
+    names.extend(
+        ["index_keys", "sort_keys_local", "sort_keys_global", "index_starts"].map(String::from),
+    );
+    names
+});
 
 /// The bits an out-of-range index reads as: the dtype's NaN, 0 for integers.
 fn bad_bits(dtype: DType) -> u64 {
@@ -60,7 +74,7 @@ pub fn index_select(
     if total == 0 {
         return Ok(out);
     }
-    let name = entry("index", "index_select", bits_name(x.dtype()))?;
+    let name = KERNELS.entry(&format!("index_select_{}", bits_name(x.dtype())))?;
     let args = [
         out.arg(),
         x.arg(),
@@ -74,7 +88,7 @@ pub fn index_select(
         KernelArg::I64(total as i64),
         KernelArg::U64(bad_bits(x.dtype())),
     ];
-    x.gpu().launch("index", name, grid(total), &args)?;
+    x.gpu().launch(name, grid(total), &args)?;
     Ok(out)
 }
 
@@ -119,7 +133,7 @@ pub fn gather(
     xstrides[dim] = 0;
     let xl = Layout::new(Shape::from(il.dims()), xstrides, l.offset());
     let d = strided_many(OP, il.dims(), &[&xl, il])?;
-    let name = entry("index", "gather", bits_name(x.dtype()))?;
+    let name = KERNELS.entry(&format!("gather_{}", bits_name(x.dtype())))?;
     let args = [
         out.arg(),
         x.arg(),
@@ -131,7 +145,7 @@ pub fn gather(
         KernelArg::I64(n as i64),
         KernelArg::U64(bad_bits(x.dtype())),
     ];
-    x.gpu().launch("index", name, grid(n), &args)?;
+    x.gpu().launch(name, grid(n), &args)?;
     Ok(out)
 }
 
@@ -162,7 +176,7 @@ pub fn scatter_add(
     if n == 0 {
         return Ok(out);
     }
-    let name = entry("index", "scatter_add", dtype_name(x.dtype()))?;
+    let name = KERNELS.entry(&format!("scatter_add_{}", dtype_name(x.dtype())))?;
     let args = [
         out.arg(),
         x.arg(),
@@ -174,7 +188,7 @@ pub fn scatter_add(
         KernelArg::I32(dim as i32),
         KernelArg::I64(n as i64),
     ];
-    x.gpu().launch("index", name, grid(n), &args)?;
+    x.gpu().launch(name, grid(n), &args)?;
     Ok(out)
 }
 
@@ -189,20 +203,19 @@ fn sort_keys(keys: &GpuStorage, p: usize) -> Result<()> {
     let tile = p.min(SORT_TILE);
     let local = LaunchDims::linear((p / tile) as u32, (tile / 2) as u32);
     let (pa, ka) = (KernelArg::I64(p as i64), |k: usize| KernelArg::I64(k as i64));
-    gpu.launch("index", "sort_keys_local", local, &[keys.arg(), pa.clone(), ka(0)])?;
+    gpu.launch(KERNELS.entry("sort_keys_local")?, local, &[keys.arg(), pa.clone(), ka(0)])?;
     let mut k = 2 * tile;
     while k <= p {
         let mut j = k / 2;
         while j >= tile {
             gpu.launch(
-                "index",
-                "sort_keys_global",
+                KERNELS.entry("sort_keys_global")?,
                 grid(p / 2),
                 &[keys.arg(), pa.clone(), ka(k), ka(j)],
             )?;
             j /= 2;
         }
-        gpu.launch("index", "sort_keys_local", local, &[keys.arg(), pa.clone(), ka(k)])?;
+        gpu.launch(KERNELS.entry("sort_keys_local")?, local, &[keys.arg(), pa.clone(), ka(k)])?;
         k *= 2;
     }
     Ok(())
@@ -256,8 +269,7 @@ pub fn index_add(
     let starts = gpu.storage(DType::I64, len + 1)?;
     let (ni, li) = (KernelArg::I64(n as i64), KernelArg::I64(len as i64));
     gpu.launch(
-        "index",
-        "index_keys",
+        KERNELS.entry("index_keys")?,
         grid(p),
         &[
             keys.arg(),
@@ -270,13 +282,12 @@ pub fn index_add(
     )?;
     sort_keys(&keys, p)?;
     gpu.launch(
-        "index",
-        "index_starts",
+        KERNELS.entry("index_starts")?,
         grid(len + 1),
         &[starts.arg(), keys.arg(), ni.clone(), li.clone()],
     )?;
     let out = gpu.storage(x.dtype(), total)?;
-    let name = entry("index", "index_add", dtype_name(x.dtype()))?;
+    let name = KERNELS.entry(&format!("index_add_{}", dtype_name(x.dtype())))?;
     let args = [
         out.arg(),
         x.arg(),
@@ -291,6 +302,6 @@ pub fn index_add(
         KernelArg::I64(post as i64),
         KernelArg::I64(total as i64),
     ];
-    gpu.launch("index", name, grid(total), &args)?;
+    gpu.launch(name, grid(total), &args)?;
     Ok(out)
 }

@@ -3,29 +3,58 @@
 //! `mean_finish_*`, `kl_bwd_*`) and mean squared error (`mse_partial_*`, `mean_finish_*`,
 //! `mse_bwd_*`), each `_f32` or `_f64` by the compute dtype. Row losses take one block per
 //! row; the scalar over rows is a one-block second pass in a fixed order. The fused ops are in
-//! `autograd::ops::loss`; their CPU bodies are the reference.
+//! `nn::loss`; their CPU bodies are the reference.
 
-use super::fused_args::{
-    compute, elementwise_dims, float_in, ids_in, out_ptr, row_dims, rows_in, scratch, In, Out,
-};
+use super::operand::{compute_out, Operand};
+use super::{elementwise_dims, f32_f64, row_dims, scratch};
+use crate::modules::{Entry, Kernels};
 use crate::runtime::{KernelArg, LaunchDims};
 use tensor::{bail, DType, Result};
+
+/// `kernels/loss.ptx`.
+pub static KERNELS: Kernels = Kernels::new("loss", || {
+    f32_f64(&[
+        "ce_fwd_rows",
+        "ce_fwd_finish",
+        "ce_bwd",
+        "kl_fwd_rows",
+        "kl_bwd",
+        "mse_partial",
+        "mean_finish",
+        "mse_bwd",
+    ])
+});
+
+/// The entry `{stem}_{suffix}`.
+fn kernel(stem: &str, suffix: &str) -> Result<Entry> {
+    KERNELS.entry(&format!("{stem}_{suffix}"))
+}
 
 /// Threads of the one-block second passes.
 const FINISH_THREADS: u32 = 256;
 
 /// `(n, v)` of logits `[.., v]`.
-fn rows_cols(kernel: &'static str, z: In) -> Result<(usize, usize)> {
-    let dims = z.1.dims();
-    let Some(&v) = dims.last() else { bail!(kernel, "logits must have rank >= 1, got a scalar") };
+fn rows_cols(kernel: &str, z: Operand) -> Result<(usize, usize)> {
+    let dims = z.dims();
+    let Some(&v) = dims.last() else {
+        bail!("ptx", "{kernel}: logits must have rank >= 1, got a scalar")
+    };
     Ok((dims[..dims.len() - 1].iter().product(), v))
 }
 
-fn scalar_in(kernel: &'static str, what: &str, s: In) -> Result<Vec<KernelArg>> {
-    if s.1.numel() != 1 {
-        bail!(kernel, "{what} must hold one value, got shape {:?}", s.1.dims())
+fn scalar_in(kernel: &str, what: &str, s: Operand) -> Result<KernelArg> {
+    if s.layout.numel() != 1 {
+        bail!("ptx", "{kernel}: {what} must hold one value, got shape {:?}", s.dims())
     }
-    float_in(kernel, what, s)
+    s.flat(kernel, what)
+}
+
+/// `1 / temperature` as a kernel argument of the compute dtype.
+fn inverse(cd: DType, temperature: f64) -> KernelArg {
+    match cd {
+        DType::F64 => KernelArg::F64(1.0 / temperature),
+        _ => KernelArg::F32((1.0 / temperature) as f32),
+    }
 }
 
 fn ignore_args(ignore_index: Option<i64>) -> [KernelArg; 2] {
@@ -36,30 +65,31 @@ fn ignore_args(ignore_index: Option<i64>) -> [KernelArg; 2] {
 /// `lse [n]`, `count []` (rows that count), contiguous in the compute dtype. A target outside
 /// the vocabulary (the CPU body's error) is never read: it makes the loss NaN.
 pub fn cross_entropy_forward(
-    z: In,
-    targets: In,
-    loss: Out,
-    lse: Out,
-    count: Out,
+    z: Operand,
+    targets: Operand,
+    loss: Operand,
+    lse: Operand,
+    count: Operand,
     ignore_index: Option<i64>,
 ) -> Result<()> {
-    let k32 = "ce_fwd_rows_f32";
+    let k32 = "ce_fwd_rows";
     let (n, v) = rows_cols(k32, z)?;
-    if targets.1.numel() != n {
-        bail!(k32, "{} targets for {n} rows of logits {:?}", targets.1.numel(), z.1.dims())
+    if targets.layout.numel() != n {
+        bail!(
+            "ptx",
+            "{k32}: {} targets for {n} rows of logits {:?}",
+            targets.layout.numel(),
+            z.dims()
+        )
     }
-    let cd = compute(k32, loss.0.dtype())?;
-    let (kr, kf) = if cd == DType::F64 {
-        ("ce_fwd_rows_f64", "ce_fwd_finish_f64")
-    } else {
-        (k32, "ce_fwd_finish_f32")
-    };
-    let term = scratch(z.0, 2 * n)?;
+    let (cd, sfx) = compute_out(k32, "the loss", loss.dtype())?;
+    let (kr, kf) = (kernel("ce_fwd_rows", sfx)?, kernel("ce_fwd_finish", sfx)?);
+    let term = scratch(z.storage, 2 * n)?;
     let counted = KernelArg::Ptr(term.addr() + 8 * n as u64);
-    let mut args = rows_in(kr, "logits", z)?;
-    args.extend(ids_in(kr, "targets", targets)?);
+    let mut args = vec![z.rows(kr.name, "logits")?];
+    args.extend(targets.ids(kr.name, "targets")?);
     args.extend([
-        out_ptr(kr, "lse", &lse, cd, &[n])?,
+        lse.out(kr.name, "lse", &[n], cd)?,
         term.arg(),
         counted.clone(),
         KernelArg::I64(n as i64),
@@ -70,46 +100,46 @@ pub fn cross_entropy_forward(
         term.arg(),
         counted,
         KernelArg::I64(n as i64),
-        out_ptr(kf, "loss", &loss, cd, &[])?,
-        out_ptr(kf, "count", &count, cd, &[])?,
+        loss.out(kf.name, "loss", &[], cd)?,
+        count.out(kf.name, "count", &[], cd)?,
     ];
-    let gpu = z.0.gpu();
+    let gpu = z.gpu();
     if n > 0 {
-        gpu.launch("loss", kr, row_dims(n, v), &args)?;
+        gpu.launch(kr, row_dims(n, v), &args)?;
     }
-    gpu.launch("loss", kf, LaunchDims::linear(1, FINISH_THREADS), &fin)
+    gpu.launch(kf, LaunchDims::linear(1, FINISH_THREADS), &fin)
 }
 
 /// `dz [n, v]` (contiguous, compute dtype) of the mean cross-entropy from the logits, the
 /// targets, the forward's `lse [n]` and `count []`, and the cotangent `g []`.
 pub fn cross_entropy_backward(
-    z: In,
-    targets: In,
-    lse: In,
-    count: In,
-    g: In,
-    dz: Out,
+    z: Operand,
+    targets: Operand,
+    lse: Operand,
+    count: Operand,
+    g: Operand,
+    dz: Operand,
     ignore_index: Option<i64>,
 ) -> Result<()> {
-    let k32 = "ce_bwd_f32";
+    let k32 = "ce_bwd";
     let (n, v) = rows_cols(k32, z)?;
-    if targets.1.numel() != n || lse.1.dims() != [n] {
+    if targets.layout.numel() != n || lse.dims() != [n] {
         bail!(
-            k32,
-            "targets {:?} and lse {:?} do not match {n} rows",
-            targets.1.dims(),
-            lse.1.dims()
+            "ptx",
+            "{k32}: targets {:?} and lse {:?} do not match {n} rows",
+            targets.dims(),
+            lse.dims()
         )
     }
-    let cd = compute(k32, dz.0.dtype())?;
-    let kernel = if cd == DType::F64 { "ce_bwd_f64" } else { k32 };
-    let mut args = rows_in(kernel, "logits", z)?;
-    args.extend(ids_in(kernel, "targets", targets)?);
-    args.extend(float_in(kernel, "lse", lse)?);
-    args.extend(scalar_in(kernel, "count", count)?);
-    args.extend(scalar_in(kernel, "g", g)?);
+    let (cd, sfx) = compute_out(k32, "dz", dz.dtype())?;
+    let kernel = self::kernel("ce_bwd", sfx)?;
+    let mut args = vec![z.rows(kernel.name, "logits")?];
+    args.extend(targets.ids(kernel.name, "targets")?);
+    args.push(lse.flat(kernel.name, "lse")?);
+    args.push(scalar_in(kernel.name, "count", count)?);
+    args.push(scalar_in(kernel.name, "g", g)?);
     args.extend([
-        out_ptr(kernel, "dz", &dz, cd, z.1.dims())?,
+        dz.out(kernel.name, "dz", z.dims(), cd)?,
         KernelArg::I64(n as i64),
         KernelArg::I64(v as i64),
     ]);
@@ -117,40 +147,38 @@ pub fn cross_entropy_backward(
     if n * v == 0 {
         return Ok(());
     }
-    z.0.gpu().launch("loss", kernel, row_dims(n, v), &args)
+    z.gpu().launch(kernel, row_dims(n, v), &args)
 }
 
 /// `KL(softmax(teacher / T) || softmax(student / T))` averaged over rows: `kl []`,
 /// `lse_s [n]`, `lse_t [n]` (contiguous, compute dtype) from logits `[.., v]` of one shape.
 pub fn kl_forward(
-    student: In,
-    teacher: In,
-    kl: Out,
-    lse_s: Out,
-    lse_t: Out,
+    student: Operand,
+    teacher: Operand,
+    kl: Operand,
+    lse_s: Operand,
+    lse_t: Operand,
     temperature: f64,
 ) -> Result<()> {
-    let k32 = "kl_fwd_rows_f32";
+    let k32 = "kl_fwd_rows";
     let (n, v) = rows_cols(k32, student)?;
-    if teacher.1.dims() != student.1.dims() {
+    if teacher.dims() != student.dims() {
         bail!(
-            k32,
-            "student {:?} and teacher {:?} differ in shape",
-            student.1.dims(),
-            teacher.1.dims()
+            "ptx",
+            "{k32}: student {:?} and teacher {:?} differ in shape",
+            student.dims(),
+            teacher.dims()
         )
     }
-    let cd = compute(k32, kl.0.dtype())?;
-    let (kr, kf, inv_t) = match cd {
-        DType::F64 => ("kl_fwd_rows_f64", "mean_finish_f64", KernelArg::F64(1.0 / temperature)),
-        _ => (k32, "mean_finish_f32", KernelArg::F32((1.0 / temperature) as f32)),
-    };
-    let term = scratch(student.0, n)?;
-    let mut args = rows_in(kr, "student", student)?;
-    args.extend(rows_in(kr, "teacher", teacher)?);
+    let (cd, sfx) = compute_out(k32, "kl", kl.dtype())?;
+    let (kr, kf) = (kernel("kl_fwd_rows", sfx)?, kernel("mean_finish", sfx)?);
+    let inv_t = inverse(cd, temperature);
+    let term = scratch(student.storage, n)?;
+    let mut args = vec![student.rows(kr.name, "student")?];
+    args.push(teacher.rows(kr.name, "teacher")?);
     args.extend([
-        out_ptr(kr, "lse_s", &lse_s, cd, &[n])?,
-        out_ptr(kr, "lse_t", &lse_t, cd, &[n])?,
+        lse_s.out(kr.name, "lse_s", &[n], cd)?,
+        lse_t.out(kr.name, "lse_t", &[n], cd)?,
         term.arg(),
         KernelArg::I64(n as i64),
         KernelArg::I64(v as i64),
@@ -160,50 +188,47 @@ pub fn kl_forward(
         term.arg(),
         KernelArg::I64(n as i64),
         KernelArg::F64(n.max(1) as f64),
-        out_ptr(kf, "kl", &kl, cd, &[])?,
+        kl.out(kf.name, "kl", &[], cd)?,
     ];
-    let gpu = student.0.gpu();
+    let gpu = student.gpu();
     if n > 0 {
-        gpu.launch("loss", kr, row_dims(n, v), &args)?;
+        gpu.launch(kr, row_dims(n, v), &args)?;
     }
-    gpu.launch("loss", kf, LaunchDims::linear(1, FINISH_THREADS), &fin)
+    gpu.launch(kf, LaunchDims::linear(1, FINISH_THREADS), &fin)
 }
 
 /// `d student [n, v]` (contiguous, compute dtype) of the KL from both logits, the forward's
 /// `lse_s`, `lse_t` and the cotangent `g []`.
 pub fn kl_backward(
-    student: In,
-    teacher: In,
-    lse_s: In,
-    lse_t: In,
-    g: In,
-    dz: Out,
+    student: Operand,
+    teacher: Operand,
+    lse_s: Operand,
+    lse_t: Operand,
+    g: Operand,
+    dz: Operand,
     temperature: f64,
 ) -> Result<()> {
-    let k32 = "kl_bwd_f32";
+    let k32 = "kl_bwd";
     let (n, v) = rows_cols(k32, student)?;
-    if teacher.1.dims() != student.1.dims() || lse_s.1.dims() != [n] || lse_t.1.dims() != [n] {
+    if teacher.dims() != student.dims() || lse_s.dims() != [n] || lse_t.dims() != [n] {
         bail!(
-            k32,
-            "teacher {:?}, lse_s {:?}, lse_t {:?} do not match student {:?}",
-            teacher.1.dims(),
-            lse_s.1.dims(),
-            lse_t.1.dims(),
-            student.1.dims()
+            "ptx",
+            "{k32}: teacher {:?}, lse_s {:?}, lse_t {:?} do not match student {:?}",
+            teacher.dims(),
+            lse_s.dims(),
+            lse_t.dims(),
+            student.dims()
         )
     }
-    let cd = compute(k32, dz.0.dtype())?;
-    let (kernel, inv_t) = match cd {
-        DType::F64 => ("kl_bwd_f64", KernelArg::F64(1.0 / temperature)),
-        _ => (k32, KernelArg::F32((1.0 / temperature) as f32)),
-    };
-    let mut args = rows_in(kernel, "student", student)?;
-    args.extend(rows_in(kernel, "teacher", teacher)?);
-    args.extend(float_in(kernel, "lse_s", lse_s)?);
-    args.extend(float_in(kernel, "lse_t", lse_t)?);
-    args.extend(scalar_in(kernel, "g", g)?);
+    let (cd, sfx) = compute_out(k32, "dz", dz.dtype())?;
+    let (kernel, inv_t) = (self::kernel("kl_bwd", sfx)?, inverse(cd, temperature));
+    let mut args = vec![student.rows(kernel.name, "student")?];
+    args.push(teacher.rows(kernel.name, "teacher")?);
+    args.push(lse_s.flat(kernel.name, "lse_s")?);
+    args.push(lse_t.flat(kernel.name, "lse_t")?);
+    args.push(scalar_in(kernel.name, "g", g)?);
     args.extend([
-        out_ptr(kernel, "dz", &dz, cd, student.1.dims())?,
+        dz.out(kernel.name, "dz", student.dims(), cd)?,
         KernelArg::I64(n as i64),
         KernelArg::I64(v as i64),
         inv_t,
@@ -211,56 +236,52 @@ pub fn kl_backward(
     if n * v == 0 {
         return Ok(());
     }
-    student.0.gpu().launch("loss", kernel, row_dims(n, v), &args)
+    student.gpu().launch(kernel, row_dims(n, v), &args)
 }
 
 /// `mean((a - b)^2)` over every element of `a`, `b` (one shape, any float dtypes and layouts)
 /// into `loss []` of the compute dtype: per-block partial sums (f64) over a grid fixed by the
 /// size, then those in order.
-pub fn mse_forward(a: In, b: In, loss: Out) -> Result<()> {
-    let k32 = "mse_partial_f32";
-    if a.1.dims() != b.1.dims() {
-        bail!(k32, "a {:?} and b {:?} differ in shape", a.1.dims(), b.1.dims())
+pub fn mse_forward(a: Operand, b: Operand, loss: Operand) -> Result<()> {
+    let k32 = "mse_partial";
+    if a.dims() != b.dims() {
+        bail!("ptx", "{k32}: a {:?} and b {:?} differ in shape", a.dims(), b.dims())
     }
-    let cd = compute(k32, loss.0.dtype())?;
-    let (kp, kf) = if cd == DType::F64 {
-        ("mse_partial_f64", "mean_finish_f64")
-    } else {
-        (k32, "mean_finish_f32")
-    };
-    let n = a.1.numel();
+    let (cd, sfx) = compute_out(k32, "the loss", loss.dtype())?;
+    let (kp, kf) = (kernel("mse_partial", sfx)?, kernel("mean_finish", sfx)?);
+    let n = a.layout.numel();
     let dims = elementwise_dims(n);
     let blocks = dims.grid[0] as usize;
-    let partial = scratch(a.0, blocks)?;
-    let mut args = float_in(kp, "a", a)?;
-    args.extend(float_in(kp, "b", b)?);
+    let partial = scratch(a.storage, blocks)?;
+    let mut args = vec![a.flat(kp.name, "a")?];
+    args.push(b.flat(kp.name, "b")?);
     args.extend([partial.arg(), KernelArg::I64(n as i64)]);
     let fin = [
         partial.arg(),
         KernelArg::I64(blocks as i64),
         KernelArg::F64(n.max(1) as f64),
-        out_ptr(kf, "loss", &loss, cd, &[])?,
+        loss.out(kf.name, "loss", &[], cd)?,
     ];
-    let gpu = a.0.gpu();
-    gpu.launch("loss", kp, dims, &args)?;
-    gpu.launch("loss", kf, LaunchDims::linear(1, FINISH_THREADS), &fin)
+    let gpu = a.gpu();
+    gpu.launch(kp, dims, &args)?;
+    gpu.launch(kf, LaunchDims::linear(1, FINISH_THREADS), &fin)
 }
 
 /// `da = 2 g (a - b) / n` (contiguous, compute dtype) for the cotangent `g []`.
-pub fn mse_backward(a: In, b: In, g: In, da: Out) -> Result<()> {
-    let k32 = "mse_bwd_f32";
-    if a.1.dims() != b.1.dims() {
-        bail!(k32, "a {:?} and b {:?} differ in shape", a.1.dims(), b.1.dims())
+pub fn mse_backward(a: Operand, b: Operand, g: Operand, da: Operand) -> Result<()> {
+    let k32 = "mse_bwd";
+    if a.dims() != b.dims() {
+        bail!("ptx", "{k32}: a {:?} and b {:?} differ in shape", a.dims(), b.dims())
     }
-    let cd = compute(k32, da.0.dtype())?;
-    let kernel = if cd == DType::F64 { "mse_bwd_f64" } else { k32 };
-    let n = a.1.numel();
-    let mut args = float_in(kernel, "a", a)?;
-    args.extend(float_in(kernel, "b", b)?);
-    args.extend(scalar_in(kernel, "g", g)?);
-    args.extend([out_ptr(kernel, "da", &da, cd, a.1.dims())?, KernelArg::I64(n as i64)]);
+    let (cd, sfx) = compute_out(k32, "da", da.dtype())?;
+    let kernel = self::kernel("mse_bwd", sfx)?;
+    let n = a.layout.numel();
+    let mut args = vec![a.flat(kernel.name, "a")?];
+    args.push(b.flat(kernel.name, "b")?);
+    args.push(scalar_in(kernel.name, "g", g)?);
+    args.extend([da.out(kernel.name, "da", a.dims(), cd)?, KernelArg::I64(n as i64)]);
     if n == 0 {
         return Ok(());
     }
-    a.0.gpu().launch("loss", kernel, elementwise_dims(n), &args)
+    a.gpu().launch(kernel, elementwise_dims(n), &args)
 }

@@ -17,7 +17,8 @@
 //! row start is that aligned, and fall back to element loads for other views (slower, same
 //! results).
 
-use super::{check_view, strided_many};
+use super::operand::{check_view, strided_many};
+use crate::modules::Kernels;
 use crate::runtime::{GpuStorage, KernelArg, LaunchDims};
 use tensor::{bail, DType, Layout, Result, Shape};
 
@@ -32,17 +33,31 @@ const TC_BK: usize = 32;
 const SIMT_TILE: usize = 64;
 const SIMT_THREADS: u32 = 256;
 
-/// Tensor-core entries, `[dtype: bf16, f16][a column-major][b column-major][large tiles]`.
-const TC_ENTRIES: [[[[&str; 2]; 2]; 2]; 2] = [
-    [
-        [["matmul_bf16_nn_64", "matmul_bf16_nn_128"], ["matmul_bf16_nt_64", "matmul_bf16_nt_128"]],
-        [["matmul_bf16_tn_64", "matmul_bf16_tn_128"], ["matmul_bf16_tt_64", "matmul_bf16_tt_128"]],
-    ],
-    [
-        [["matmul_f16_nn_64", "matmul_f16_nn_128"], ["matmul_f16_nt_64", "matmul_f16_nt_128"]],
-        [["matmul_f16_tn_64", "matmul_f16_tn_128"], ["matmul_f16_tt_64", "matmul_f16_tt_128"]],
-    ],
-];
+/// `kernels/matmul_tc.ptx`: a tensor-core entry per dtype, operand orientation and tile
+/// size ([`tc_name`]), and the split-k second pass per output dtype.
+pub static TC_KERNELS: Kernels = Kernels::new("matmul_tc", || {
+    let mut names = vec![];
+    for dt in ["bf16", "f16"] {
+        for large in [true, false] {
+            for (a, b) in [(false, false), (false, true), (true, false), (true, true)] {
+                names.push(tc_name(dt, a, b, large));
+            }
+        }
+    }
+    names.extend(["matmul_reduce_bf16", "matmul_reduce_f16"].map(String::from));
+    names
+});
+
+/// The tensor-core entry of `dtype` (bf16 or f16) for operands `a`, `b` column-major or not
+/// ("t": a transposed view, read as it is), with 128 x 128 or 64 x 64 tiles.
+fn tc_name(dtype: &str, a_col_major: bool, b_col_major: bool, large: bool) -> String {
+    let o = |t: bool| if t { 't' } else { 'n' };
+    format!("matmul_{dtype}_{}{}_{}", o(a_col_major), o(b_col_major), if large { 128 } else { 64 })
+}
+
+/// `kernels/matmul.ptx`: the CUDA-core entries by (left, right) dtype.
+pub static KERNELS: Kernels =
+    Kernels::new("matmul", || SIMT_ENTRIES.iter().map(|(_, _, e)| e.to_string()).collect());
 
 /// CUDA-core entries by (left, right) dtype.
 const SIMT_ENTRIES: [(DType, DType, &str); 8] = [
@@ -55,21 +70,6 @@ const SIMT_ENTRIES: [(DType, DType, &str); 8] = [
     (DType::BF16, DType::F16, "matmul_bf16_f16"),
     (DType::F16, DType::BF16, "matmul_f16_bf16"),
 ];
-
-/// The split-k second pass by output dtype (bf16, f16).
-const TC_REDUCE: [&str; 2] = ["matmul_reduce_bf16", "matmul_reduce_f16"];
-
-/// Every entry the launcher may use, as `(module, entry)` (a test checks they exist).
-pub fn entries() -> Vec<(&'static str, &'static str)> {
-    let tc = TC_ENTRIES
-        .iter()
-        .flatten()
-        .flatten()
-        .flatten()
-        .chain(TC_REDUCE.iter())
-        .map(|e| ("matmul_tc", *e));
-    tc.chain(SIMT_ENTRIES.iter().map(|(_, _, e)| ("matmul", *e))).collect()
-}
 
 /// How a tensor-core launch is cut up: [`matmul`] uses the default (both chosen from the
 /// shape); tests force both tile sizes and split k on shapes the interpreter can afford.
@@ -202,8 +202,8 @@ pub fn matmul_with(
     }
     let (ta, tb) = (a.dtype(), b.dtype());
     let tc = match (ta, tb) {
-        (DType::BF16, DType::BF16) => Some(0),
-        (DType::F16, DType::F16) => Some(1),
+        (DType::BF16, DType::BF16) => Some("bf16"),
+        (DType::F16, DType::F16) => Some("f16"),
         (DType::F32 | DType::BF16 | DType::F16, DType::F32 | DType::BF16 | DType::F16)
         | (DType::F64, DType::F64) => None,
         (DType::F64, DType::F32 | DType::BF16 | DType::F16)
@@ -232,12 +232,11 @@ pub fn matmul_with(
     // The tensor-core kernels' k slices and their f32 partial sums (kept alive until the
     // reduce pass is queued; the pool frees after queued work).
     let mut partial: Option<GpuStorage> = None;
-    let (module, entry, tile, threads, shared, splits, tail) = match tc {
+    let (entry, tile, threads, shared, splits, tail) = match tc {
         Some(dt) => {
             let large = plan.tiles.large(m, n, batch);
             let (tile, threads) = if large { (128, 256) } else { (64, 128) };
-            let entry =
-                TC_ENTRIES[dt][ma.col_major as usize][mb.col_major as usize][large as usize];
+            let entry = TC_KERNELS.entry(&tc_name(dt, ma.col_major, mb.col_major, large))?;
             let a_elems = if ma.col_major { TC_BK * (tile + 8) } else { tile * (TC_BK + 8) };
             let b_elems = if mb.col_major { tile * (TC_BK + 8) } else { TC_BK * (tile + 8) };
             let shared = (TC_STAGES * (a_elems + b_elems) * 2) as u32;
@@ -258,7 +257,7 @@ pub fn matmul_with(
                 KernelArg::I64(k_split as i64),
                 p,
             ];
-            ("matmul_tc", entry, tile, threads, shared, splits, tail)
+            (entry, tile, threads, shared, splits, tail)
         }
         None => {
             let Some(&(_, _, entry)) = SIMT_ENTRIES.iter().find(|(x, y, _)| (*x, *y) == (ta, tb))
@@ -268,12 +267,17 @@ pub fn matmul_with(
             // Which way threads walk as they load: along m for a column-major A, along n for
             // a row-major B (bits 0 and 1), along k otherwise.
             let flags = ma.col_major as i32 | ((!mb.col_major && mb.cs == 1) as i32) << 1;
-            ("matmul", entry, SIMT_TILE, SIMT_THREADS, 0, 1, vec![KernelArg::I32(flags)])
+            let entry = KERNELS.entry(entry)?;
+            (entry, SIMT_TILE, SIMT_THREADS, 0, 1, vec![KernelArg::I32(flags)])
         }
     };
     let (gx, gy) = (m.div_ceil(tile), n.div_ceil(tile));
     if gx > i32::MAX as usize || gy > MAX_GRID_YZ {
-        bail!("matmul", "{entry}: {m} x {n} needs {gx} x {gy} tiles of {tile}, more than a grid holds (x < 2^31, y < 65536)")
+        bail!(
+            "matmul",
+            "{entry}: {m} x {n} needs {gx} x {gy} tiles of {tile}, more than a grid holds \
+             (x < 2^31, y < 65536)"
+        )
     }
     let i64_of = |x: usize| KernelArg::I64(x as i64);
     let mut args = vec![a.arg(), b.arg(), out.arg()];
@@ -294,13 +298,12 @@ pub fn matmul_with(
         block: [threads, 1, 1],
         shared,
     };
-    out.gpu().launch(module, entry, dims, &args)?;
+    out.gpu().launch(entry, dims, &args)?;
     if let (Some(p), Some(dt)) = (&partial, tc) {
         let len = batch * m * n;
         let dims = LaunchDims::linear(len.div_ceil(256).clamp(1, 4096) as u32, 256);
         out.gpu().launch(
-            "matmul_tc",
-            TC_REDUCE[dt],
+            TC_KERNELS.entry(&format!("matmul_reduce_{dt}"))?,
             dims,
             &[p.arg(), out.arg(), KernelArg::I64(splits as i64), KernelArg::I64(len as i64)],
         )?;

@@ -3,7 +3,9 @@
 //! `cumsum_<dtype>`. The input is seen as rows: the layout without the reduced dim gives
 //! each row's start, the dim's stride and size its elements.
 
-use super::{check_view, dtype_name, entry, pre_post, strided, without_dim, MAX_BLOCKS, THREADS};
+use super::operand::{check_view, strided};
+use super::{dtype_name, pre_post, without_dim, FLOATS, MAX_BLOCKS, THREADS};
+use crate::modules::Kernels;
 use crate::runtime::{GpuStorage, KernelArg, LaunchDims};
 use tensor::{bail, DType, Layout, ReduceOp, Result};
 
@@ -17,6 +19,17 @@ struct Rows {
     /// Elements after `dim` in the (contiguous) output of softmax and cumsum.
     post: usize,
 }
+
+/// `kernels/reduce.ptx`: each family for each float dtype, and the partial sums of the
+/// 16-bit floats (a long row in parts, the parts in the compute type).
+pub static KERNELS: Kernels = Kernels::new("reduce", || {
+    let mut names = vec![];
+    for fam in ["reduce", "argreduce", "softmax", "cumsum"] {
+        names.extend(FLOATS.iter().map(|&d| format!("{fam}_{}", dtype_name(d))));
+    }
+    names.extend(["reduce_partial_bf16", "reduce_partial_f16"].map(String::from));
+    names
+});
 
 fn rows(op: &'static str, x: &GpuStorage, l: &Layout, dim: usize) -> Result<Rows> {
     if dim >= l.dims().len() {
@@ -120,14 +133,14 @@ pub fn reduce(x: &GpuStorage, l: &Layout, dim: usize, op: ReduceOp) -> Result<Gp
         (false, true) => ("reduce_partial", dtype_name(x.dtype())),
         (false, false) => ("reduce", dtype_name(x.dtype())),
     };
-    let name = entry("reduce", family, suffix)?;
+    let name = KERNELS.entry(&format!("{family}_{suffix}"))?;
     let i64s = |v: usize| KernelArg::I64(v as i64);
     let mut args = vec![out.arg(), x.arg(), r.outer, i64s(n_parts), i64s(r.len), i64s(r.stride)];
     if !arg {
         args.extend([i64s(splits), i64s(chunk)]);
     }
     args.extend([KernelArg::I32(code), KernelArg::I32(by as i32), KernelArg::I32(yfast as i32)]);
-    x.gpu().launch("reduce", name, row_blocks(n_parts, by), &args)?;
+    x.gpu().launch(name, row_blocks(n_parts, by), &args)?;
     if splits == 1 {
         return Ok(out);
     }
@@ -150,7 +163,7 @@ pub fn softmax(x: &GpuStorage, l: &Layout, dim: usize, log: bool) -> Result<GpuS
         return Ok(out);
     }
     let (by, yfast) = arrangement(r.len, r.stride);
-    let name = entry("reduce", "softmax", dtype_name(x.dtype()))?;
+    let name = KERNELS.entry(&format!("softmax_{}", dtype_name(x.dtype())))?;
     let args = [
         out.arg(),
         x.arg(),
@@ -163,7 +176,7 @@ pub fn softmax(x: &GpuStorage, l: &Layout, dim: usize, log: bool) -> Result<GpuS
         KernelArg::I32(by as i32),
         KernelArg::I32(yfast as i32),
     ];
-    x.gpu().launch("reduce", name, row_blocks(r.n_out, by), &args)?;
+    x.gpu().launch(name, row_blocks(r.n_out, by), &args)?;
     Ok(out)
 }
 
@@ -175,7 +188,7 @@ pub fn cumsum(x: &GpuStorage, l: &Layout, dim: usize, reverse: bool) -> Result<G
     if n == 0 {
         return Ok(out);
     }
-    let name = entry("reduce", "cumsum", dtype_name(x.dtype()))?;
+    let name = KERNELS.entry(&format!("cumsum_{}", dtype_name(x.dtype())))?;
     let args = [
         out.arg(),
         x.arg(),
@@ -186,6 +199,6 @@ pub fn cumsum(x: &GpuStorage, l: &Layout, dim: usize, reverse: bool) -> Result<G
         KernelArg::I64(r.post as i64),
         KernelArg::I32(reverse as i32),
     ];
-    x.gpu().launch("reduce", name, super::grid(r.n_out), &args)?;
+    x.gpu().launch(name, super::grid(r.n_out), &args)?;
     Ok(out)
 }

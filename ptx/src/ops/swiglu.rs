@@ -1,48 +1,61 @@
 //! SwiGLU on the device (`kernels/swiglu.cu`): `swiglu_fwd_{f32,f64}` and
-//! `swiglu_bwd_{f32,f64}`. The fused ops are `nn::mlp::{SwiGlu, SwiGluBackward}`; their CPU
-//! bodies are the reference.
+//! `swiglu_bwd_{f32,f64}`. The fused op is `nn::mlp::SwiGlu`; its CPU bodies are the
+//! reference.
 
-use super::fused_args::{compute, elementwise_dims, float_in, out_ptr, In, Out};
+use super::operand::{compute_out, Operand};
+use super::{elementwise_dims, f32_f64};
+use crate::modules::Kernels;
 use crate::runtime::KernelArg;
-use tensor::{bail, DType, Result};
+use tensor::{bail, Result};
+
+/// `kernels/swiglu.ptx`.
+pub static KERNELS: Kernels = Kernels::new("swiglu", || f32_f64(&["swiglu_fwd", "swiglu_bwd"]));
 
 /// `h = silu(a) * b` for `a`, `b` of one shape (any float dtypes and layouts), into a
 /// contiguous `h` of the compute dtype.
-pub fn forward(a: In, b: In, h: Out) -> Result<()> {
-    let k32 = "swiglu_fwd_f32";
-    if a.1.dims() != b.1.dims() {
-        bail!(k32, "a {:?} and b {:?} differ in shape", a.1.dims(), b.1.dims())
+pub fn forward(a: Operand, b: Operand, h: Operand) -> Result<()> {
+    if a.dims() != b.dims() {
+        bail!("swiglu_fwd", "a {:?} and b {:?} differ in shape", a.dims(), b.dims())
     }
-    let cd = compute(k32, h.0.dtype())?;
-    let kernel = if cd == DType::F64 { "swiglu_fwd_f64" } else { k32 };
-    let n = a.1.numel();
-    let mut args = float_in(kernel, "a", a)?;
-    args.extend(float_in(kernel, "b", b)?);
-    args.push(out_ptr(kernel, "h", &h, cd, a.1.dims())?);
-    args.push(KernelArg::I64(n as i64));
+    let (cd, sfx) = compute_out("swiglu_fwd", "h", h.dtype())?;
+    let kernel = KERNELS.entry(&format!("swiglu_fwd_{sfx}"))?;
+    let k = kernel.name;
+    let n = a.layout.numel();
+    let args =
+        [a.flat(k, "a")?, b.flat(k, "b")?, h.out(k, "h", a.dims(), cd)?, KernelArg::I64(n as i64)];
     if n == 0 {
         return Ok(());
     }
-    a.0.gpu().launch("swiglu", kernel, elementwise_dims(n), &args)
+    a.gpu().launch(kernel, elementwise_dims(n), &args)
 }
 
 /// `da = g b s (1 + a (1 - s))` and/or `db = g silu(a)` (`s = sigmoid(a)`) for `a`, `b`, `g`
-/// of one shape, into contiguous outputs of the compute dtype (at least one asked for).
-pub fn backward(a: In, b: In, g: In, da: Option<Out>, db: Option<Out>) -> Result<()> {
-    let k32 = "swiglu_bwd_f32";
-    if a.1.dims() != b.1.dims() || a.1.dims() != g.1.dims() {
-        bail!(k32, "a {:?}, b {:?} and g {:?} differ in shape", a.1.dims(), b.1.dims(), g.1.dims())
+/// of one shape, into contiguous outputs of the compute dtype (none asked for: nothing).
+pub fn backward(
+    a: Operand,
+    b: Operand,
+    g: Operand,
+    da: Option<Operand>,
+    db: Option<Operand>,
+) -> Result<()> {
+    if a.dims() != b.dims() || a.dims() != g.dims() {
+        bail!(
+            "swiglu_bwd",
+            "a {:?}, b {:?} and g {:?} differ in shape",
+            a.dims(),
+            b.dims(),
+            g.dims()
+        )
     }
-    let Some(cd) = da.as_ref().or(db.as_ref()).map(|o| o.0.dtype()) else { return Ok(()) };
-    let cd = compute(k32, cd)?;
-    let kernel = if cd == DType::F64 { "swiglu_bwd_f64" } else { k32 };
-    let n = a.1.numel();
-    let mut args = float_in(kernel, "a", a)?;
-    args.extend(float_in(kernel, "b", b)?);
-    args.extend(float_in(kernel, "g", g)?);
-    for (o, what) in [(&da, "da"), (&db, "db")] {
+    let Some(o) = da.or(db) else { return Ok(()) };
+    let (cd, sfx) = compute_out("swiglu_bwd", "the gradient", o.dtype())?;
+    let kernel = KERNELS.entry(&format!("swiglu_bwd_{sfx}"))?;
+    let k = kernel.name;
+    let n = a.layout.numel();
+    let mut args = vec![a.flat(k, "a")?, b.flat(k, "b")?, g.flat(k, "g")?];
+    for (o, what) in [(da, "da"), (db, "db")] {
         args.push(match o {
-            Some(o) => out_ptr(kernel, what, o, cd, a.1.dims())?,
+            Some(o) => o.out(k, what, a.dims(), cd)?,
             None => KernelArg::Ptr(0),
         });
     }
@@ -50,5 +63,5 @@ pub fn backward(a: In, b: In, g: In, da: Option<Out>, db: Option<Out>) -> Result
     if n == 0 {
         return Ok(());
     }
-    a.0.gpu().launch("swiglu", kernel, elementwise_dims(n), &args)
+    a.gpu().launch(kernel, elementwise_dims(n), &args)
 }

@@ -4,8 +4,8 @@
 //! modules JIT-loaded on first use and kept; plain `cuMemAlloc` allocations (the caching pool
 //! above keeps them); every launch error names the kernel and its shape.
 
-use super::{Backend, KernelArg, LaunchDims};
-use crate::modules;
+use super::{Backend, KernelArg, LaunchDims, Mark};
+use crate::modules::{self, Entry};
 use cudarc::driver::{result, sys};
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
@@ -200,13 +200,8 @@ impl Backend for CudaBackend {
         unsafe { result::memcpy_dtod_async(dst, src, bytes, self.stream) }
             .map_err(|e| driver(format!("device copy of {bytes} bytes"), e))
     }
-    fn launch(
-        &self,
-        module: &'static str,
-        entry: &'static str,
-        dims: LaunchDims,
-        args: &[KernelArg],
-    ) -> Result<()> {
+    fn launch(&self, entry: Entry, dims: LaunchDims, args: &[KernelArg]) -> Result<()> {
+        let Entry { module, name: entry } = entry;
         self.current()?;
         let f = self.function(module, entry, dims.shared)?;
         // Every argument's bytes, kept alive until the launch call returns (the driver
@@ -259,5 +254,30 @@ impl Backend for CudaBackend {
         // SAFETY: the stream was created in `open` and is never destroyed.
         unsafe { result::stream::synchronize(self.stream) }
             .map_err(|e| driver("stream synchronise (a kernel queued earlier failed)", e))
+    }
+    fn mark(&self) -> Result<Mark> {
+        self.current()?;
+        let e = result::event::create(sys::CUevent_flags::CU_EVENT_DEFAULT)
+            .map_err(|e| driver("cuEventCreate", e))?;
+        // SAFETY: `e` was just created in this context; the stream lives as long as `self`.
+        unsafe { result::event::record(e, self.stream) }.map_err(|e| driver("cuEventRecord", e))?;
+        Ok(Mark::Event(e as usize))
+    }
+    fn elapsed(&self, start: Mark, end: Mark) -> Result<f64> {
+        let (Mark::Event(a), Mark::Event(b)) = (start, end) else {
+            tensor::bail!("cuda", "a mark of another backend")
+        };
+        let (a, b) = (a as sys::CUevent, b as sys::CUevent);
+        self.current()?;
+        // SAFETY: both events were created and recorded by `mark` on this stream and are
+        // destroyed here, once.
+        unsafe {
+            let ms = result::event::synchronize(b)
+                .and_then(|_| result::event::elapsed(a, b))
+                .map_err(|e| driver("cuEventElapsedTime", e));
+            let _ = result::event::destroy(a);
+            let _ = result::event::destroy(b);
+            Ok(ms? as f64 / 1e3)
+        }
     }
 }

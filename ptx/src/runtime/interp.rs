@@ -3,9 +3,9 @@
 //! a race, a read of memory nothing wrote...) is an error naming the kernel, so every kernel
 //! test run on this device is also a sanitizer run.
 
-use super::{Backend, KernelArg, LaunchDims};
-use crate::interp::{Arg, Machine, Module};
-use crate::modules;
+use super::{Backend, KernelArg, LaunchDims, Mark};
+use crate::modules::{self, Entry};
+use ptx_interp::{Arg, Machine, Module};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tensor::{Error, Result};
@@ -85,13 +85,8 @@ impl Backend for InterpBackend {
         let data = st.machine.read(src, bytes as u64).map_err(|e| mem("copy", e))?;
         st.machine.write(dst, &data).map_err(|e| mem("copy", e))
     }
-    fn launch(
-        &self,
-        module: &'static str,
-        entry: &'static str,
-        dims: LaunchDims,
-        args: &[KernelArg],
-    ) -> Result<()> {
+    fn launch(&self, entry: Entry, dims: LaunchDims, args: &[KernelArg]) -> Result<()> {
+        let Entry { module, name: entry } = entry;
         let what = || {
             format!(
                 "{module}.{entry} grid {:?} block {:?} shared {}",
@@ -145,5 +140,14 @@ impl Backend for InterpBackend {
     }
     fn synchronize(&self) -> Result<()> {
         Ok(())
+    }
+    fn mark(&self) -> Result<Mark> {
+        Ok(Mark::Host(std::time::Instant::now()))
+    }
+    fn elapsed(&self, start: Mark, end: Mark) -> Result<f64> {
+        match (start, end) {
+            (Mark::Host(a), Mark::Host(b)) => Ok(b.saturating_duration_since(a).as_secs_f64()),
+            _ => Err(Error::op("interp", "a mark of another backend")),
+        }
     }
 }

@@ -1,18 +1,21 @@
-//! The launch interface and the devices built on it. A [`Backend`] is where kernels run:
-//! device memory by address, copies, and launching an entry of one of the shipped PTX
-//! modules ([`crate::modules`]) with arguments. Two implement it: [`cuda`] (the driver, through
-//! cudarc) and [`interp`] (the PTX interpreter, with its checker). Everything above — the
-//! caching allocator ([`pool`]), the tensor device and storage ([`device`]), every host
-//! launcher in [`crate::ops`] — is written once against the trait, so every launcher runs
-//! unchanged on the GPU or on the CPU-side interpreter.
+//! The launch interface, below the launchers. A [`Backend`] is where kernels run: device
+//! memory by address, copies, and launching an entry of one of the shipped PTX modules
+//! ([`crate::modules`]) with arguments. Two implement it: [`cuda`] (the driver, through
+//! cudarc) and [`interp`] (the PTX interpreter, with its checker). On top of it: the caching
+//! allocator ([`pool`]) and the device and its typed buffers ([`device`]). Every host
+//! launcher in [`crate::ops`] is written once against these, so it runs unchanged on the GPU
+//! or on the CPU-side interpreter; the tensor device (`crate::device`) sits above the
+//! launchers.
 
 pub mod cuda;
 pub mod device;
 pub mod interp;
 pub mod pool;
+pub mod profile;
 
 pub use device::{GpuDevice, GpuStorage};
 
+use crate::modules::Entry;
 use tensor::Result;
 
 /// A kernel argument, in the order of the entry's `.param`s.
@@ -53,6 +56,15 @@ impl LaunchDims {
     }
 }
 
+/// A point in a backend's queue of work, for timing launches ([`Backend::mark`]).
+#[derive(Debug)]
+pub enum Mark {
+    /// A CUDA event recorded on the stream (its handle, as an address).
+    Event(usize),
+    /// The host clock: the interpreter runs each launch to its end before returning.
+    Host(std::time::Instant),
+}
+
 /// Where kernels run: the launch interface the GPU and the interpreter both implement.
 /// Errors name the kernel and its launch shape.
 pub trait Backend: Send + Sync + std::fmt::Debug {
@@ -71,14 +83,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn dtoh(&self, src: u64, dst: &mut [u8]) -> Result<()>;
     /// Device to device, queued.
     fn dtod(&self, dst: u64, src: u64, bytes: usize) -> Result<()>;
-    /// Queues `entry` of the shipped module `module` (see [`crate::modules`]).
-    fn launch(
-        &self,
-        module: &'static str,
-        entry: &'static str,
-        dims: LaunchDims,
-        args: &[KernelArg],
-    ) -> Result<()>;
+    /// Queues `entry` of a shipped module (see [`crate::modules`]).
+    fn launch(&self, entry: Entry, dims: LaunchDims, args: &[KernelArg]) -> Result<()>;
     /// Waits for all queued work.
     fn synchronize(&self) -> Result<()>;
+    /// Queues a mark after the work queued so far.
+    fn mark(&self) -> Result<Mark>;
+    /// Seconds of device time between two marks of this backend (waiting for the later one),
+    /// releasing both.
+    fn elapsed(&self, start: Mark, end: Mark) -> Result<f64>;
 }

@@ -2,13 +2,16 @@
 //! that sends each op to its kernel file (`map`, `reduce`, `index`, `matmul`). `gemm` is the
 //! packed matrix product that CPU bodies of fused ops (in other crates) may call; `simd` says
 //! which instruction set the kernels use here and probes the machine's FMA peak; `vexp` is
-//! the vectorized exp of softmax rows (the CPU attention body).
+//! the vectorized exp of softmax rows (the CPU attention body); `compute` the compute types
+//! (f32, f64) the CPU bodies of fused ops are written over.
 
+pub mod compute;
 pub mod index;
 pub mod map;
 pub(crate) mod matmul;
 pub mod simd;
 
+pub use compute::Compute;
 pub use simd::{fma_peak_gflops, simd_path, Simd};
 
 /// The packed, cache-blocked matrix product on host slices, and its naive reference: what
@@ -260,6 +263,12 @@ impl BackendStorage for CpuStorage {
     }
     fn device(&self) -> Device {
         Device::Cpu
+    }
+    fn host(&self) -> Option<&CpuStorage> {
+        Some(self)
+    }
+    fn host_mut(&mut self) -> Option<&mut CpuStorage> {
+        Some(self)
     }
     fn dtype(&self) -> DType {
         CpuStorage::dtype(self)

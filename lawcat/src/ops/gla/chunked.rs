@@ -24,8 +24,8 @@
 //! ```
 
 use super::{Dims, Lane, LaneGrads};
-use crate::ops::conv1d::Compute;
 use tensor::cpu::gemm::{gemm_into, MatRef};
+use tensor::cpu::Compute;
 
 const SUB: usize = 16;
 

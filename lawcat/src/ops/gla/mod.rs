@@ -17,13 +17,11 @@
 pub mod chunked;
 pub mod recurrent;
 
-use crate::ops::conv1d::operand;
-use crate::ops::conv1d::Compute;
-use autograd::{Backward, Var};
+use autograd::Var;
+use nn::fused::{self, Compute, Fused, FusedGrad, Input};
 use ptx::ops::gla as kernels;
-use ptx::runtime::device::{output, wanted_outputs};
-use ptx::runtime::GpuDevice;
-use tensor::{bail, AccelDevice, CustomOp, DType, DevIn, DevOut, HostIn, HostOut, Result, Tensor};
+use ptx::ops::operand::Operand;
+use tensor::{bail, DType, HostIn, HostOut, Result, Tensor};
 
 /// Which form computes the scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,17 +173,38 @@ impl<T: Compute> Lanes<T> {
     }
 }
 
-/// Forward: `(q, k, v, g[, s0]) -> (o [B, T, H, V], S_T [B, H, K, V])` in the compute dtype.
-/// Accelerator kernels (`ptx/kernels/gla.cu`): `gla_cumsum`, `gla_chunk_h`, `gla_chunk_fwd_o`
-/// (chunked, f32); `gla_rec_fwd_{f32,f64}` (recurrent, and f64 in either mode).
-struct GlaForward {
+/// Gated linear attention, one fused op. Forward `(q, k, v, g[, s0]) -> (o [B, T, H, V],
+/// S_T [B, H, K, V])` in the compute dtype; backward `(q, k, v, g[, s0], dO, dS_T) -> (dq,
+/// dk, dv, dg[, ds0])` (a zero initial state when there is none). Kernels
+/// (`ptx/kernels/gla.cu`): forward `gla_cumsum`, `gla_chunk_h`, `gla_chunk_fwd_o` (chunked,
+/// f32) or `gla_rec_fwd_{f32,f64}` (recurrent, and f64 in either mode); backward
+/// `gla_cumsum`, `gla_chunk_h` (forward, then reverse for the state gradients),
+/// `gla_chunk_bwd` (chunked, f32) or `gla_rec_bwd_{f32,f64}` then `gla_rec_bwd_sum_*`.
+struct Gla {
     scale: f64,
     mode: GlaMode,
     has_s0: bool,
 }
 
-impl GlaForward {
-    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+/// The device operands `q, k, v, g[, s0]` of a call.
+fn device_inputs<'a>(ins: &[Operand<'a>], has_s0: bool) -> kernels::Inputs<'a> {
+    let s0 = if has_s0 { Some(ins[4]) } else { None };
+    kernels::Inputs { q: ins[0], k: ins[1], v: ins[2], g: ins[3], s0 }
+}
+
+/// The kernels' chunk length (`None`: the recurrent kernels).
+fn chunk_of(mode: GlaMode) -> Option<usize> {
+    match mode {
+        GlaMode::Recurrent => None,
+        GlaMode::Chunked(c) => Some(c),
+    }
+}
+
+impl Fused for Gla {
+    fn name(&self) -> &'static str {
+        "gla"
+    }
+    fn cpu<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
         use rayon::prelude::*;
         let lanes = Lanes::<T>::new(ins, self.has_s0)?;
         let d = lanes.d;
@@ -210,73 +229,27 @@ impl GlaForward {
         outs[0].write(&from_lanes(&o, d, d.v))?;
         outs[1].write(&sf)
     }
+    fn gpu(&self, ins: &[Operand], outs: &[Operand]) -> Result<()> {
+        let x = device_inputs(ins, self.has_s0);
+        kernels::forward(outs[0], outs[1], &x, self.scale, chunk_of(self.mode))
+    }
 }
 
-impl CustomOp for GlaForward {
-    fn name(&self) -> &'static str {
-        "gla"
-    }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match outs[0].dtype() {
-            DType::F64 => self.cpu_as::<f64>(ins, outs),
-            _ => self.cpu_as::<f32>(ins, outs),
-        }
-    }
-    fn accel(
+impl FusedGrad for Gla {
+    fn cpu_backward<T: Compute>(
         &self,
-        device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
+        ins: &[HostIn],
+        grads: &mut [Option<HostOut>],
     ) -> Result<()> {
-        let n = self.name();
-        GpuDevice::of(n, device)?;
-        let x = inputs(n, ins, self.has_s0)?;
-        let (ol, sl) = (outs[0].layout, outs[1].layout);
-        let o = output(n, &mut outs[0])?.clone();
-        let sf = output(n, &mut outs[1])?;
-        kernels::forward((&o, ol), (sf, sl), &x, self.scale, chunk_of(self.mode))
-    }
-}
-
-/// The device operands `q, k, v, g[, s0]` of a fused GLA op (`ins[4]` the initial state).
-fn inputs<'a>(op: &str, ins: &[DevIn<'a>], has_s0: bool) -> Result<kernels::Inputs<'a>> {
-    Ok(kernels::Inputs {
-        q: operand(op, &ins[0])?,
-        k: operand(op, &ins[1])?,
-        v: operand(op, &ins[2])?,
-        g: operand(op, &ins[3])?,
-        s0: if has_s0 { Some(operand(op, &ins[4])?) } else { None },
-    })
-}
-
-/// The kernels' chunk length (`None`: the recurrent kernels).
-fn chunk_of(mode: GlaMode) -> Option<usize> {
-    match mode {
-        GlaMode::Recurrent => None,
-        GlaMode::Chunked(c) => Some(c),
-    }
-}
-
-/// Backward: `(q, k, v, g, s0, do, dS_T) -> (dq, dk, dv, dg, ds0)`, only those in `want`.
-/// (`s0` is a zero state when the forward had none.) Accelerator kernels: `gla_cumsum`,
-/// `gla_chunk_h` (forward, then reverse for the state gradients), `gla_chunk_bwd` (chunked,
-/// f32); `gla_rec_bwd_{f32,f64}` then `gla_rec_bwd_sum_*` (recurrent, and f64).
-struct GlaBackwardOp {
-    scale: f64,
-    mode: GlaMode,
-    want: [bool; 5],
-}
-
-impl GlaBackwardOp {
-    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
         use rayon::prelude::*;
-        let lanes = Lanes::<T>::new(ins, true)?;
+        let lanes = Lanes::<T>::new(ins, self.has_s0)?;
+        let n = ins.len();
         let d = lanes.d;
         let (tv, kv) = (d.t * d.v, d.k * d.v);
-        let dos = to_lanes::<T>(&ins[5], d)?;
-        let dsf = ins[6].values::<T>()?;
+        let dos = to_lanes::<T>(&ins[n - 2], d)?;
+        let dsf = ins[n - 1].values::<T>()?;
         let scale = <T as tensor::Real>::from_f64(self.scale);
-        let grads: Vec<LaneGrads<T>> = (0..d.b * d.h)
+        let per_lane: Vec<LaneGrads<T>> = (0..d.b * d.h)
             .into_par_iter()
             .map(|l| {
                 let (d_o, d_sf) = (&dos[l * tv..(l + 1) * tv], &dsf[l * kv..(l + 1) * kv]);
@@ -289,7 +262,7 @@ impl GlaBackwardOp {
             })
             .collect();
         let mut acc: [Vec<T>; 5] = Default::default();
-        for lg in grads {
+        for lg in per_lane {
             acc[0].extend(lg.dq);
             acc[1].extend(lg.dk);
             acc[2].extend(lg.dv);
@@ -297,63 +270,37 @@ impl GlaBackwardOp {
             acc[4].extend(lg.ds0);
         }
         let widths = [d.k, d.k, d.v, d.k];
-        let mut out = 0;
-        for (i, a) in acc.iter().enumerate() {
-            if self.want[i] {
-                if i < 4 {
-                    outs[out].write(&from_lanes(a, d, widths[i]))?;
-                } else {
-                    outs[out].write(a)?;
+        for (i, (slot, a)) in grads.iter_mut().zip(&acc).enumerate() {
+            if let Some(out) = slot {
+                match widths.get(i) {
+                    Some(&w) => out.write(&from_lanes(a, d, w))?,
+                    None => out.write(a)?,
                 }
-                out += 1;
             }
         }
         Ok(())
     }
-}
-
-impl CustomOp for GlaBackwardOp {
-    fn name(&self) -> &'static str {
-        "gla backward"
-    }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match ins[5].dtype() {
-            DType::F64 => self.cpu_as::<f64>(ins, outs),
-            _ => self.cpu_as::<f32>(ins, outs),
-        }
-    }
-    fn accel(
-        &self,
-        device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let n = self.name();
-        GpuDevice::of(n, device)?;
-        let x = inputs(n, ins, true)?;
-        let slots = wanted_outputs(n, &self.want, outs)?;
-        let op = |i: usize| slots[i].as_ref().map(|(s, l)| (s, l));
-        let grads = kernels::Grads { dq: op(0), dk: op(1), dv: op(2), dg: op(3), ds0: op(4) };
-        kernels::backward(
-            grads,
-            &x,
-            operand(n, &ins[5])?,
-            operand(n, &ins[6])?,
-            self.scale,
-            chunk_of(self.mode),
-        )
+    fn gpu_backward(&self, ins: &[Operand], grads: &[Option<Operand>]) -> Result<()> {
+        let x = device_inputs(ins, self.has_s0);
+        let slot = |i: usize| grads.get(i).copied().flatten();
+        let g = kernels::Grads { dq: slot(0), dk: slot(1), dv: slot(2), dg: slot(3), ds0: slot(4) };
+        let (d_o, d_sf) = (ins[ins.len() - 2], ins[ins.len() - 1]);
+        kernels::backward(g, &x, d_o, d_sf, self.scale, chunk_of(self.mode))
     }
 }
 
 /// The decoding step, in place: `(q, k, v, g [B, T, H, *])` advance the state
 /// `S [B, H, K, V]` (read and written) by the recurrence and write `o [B, T, H, V]`.
-/// Accelerator kernel: `gla_rec_fwd_{f32,f64}` (the state read and written in place).
+/// Kernel: `gla_rec_fwd_{f32,f64}` (the state read and written in place).
 pub struct GlaStep {
     pub scale: f64,
 }
 
-impl GlaStep {
-    fn cpu_as<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
+impl Fused for GlaStep {
+    fn name(&self) -> &'static str {
+        "gla step"
+    }
+    fn cpu<T: Compute>(&self, ins: &[HostIn], outs: &mut [HostOut]) -> Result<()> {
         use rayon::prelude::*;
         let mut lanes = Lanes::<T>::new(ins, false)?;
         let d = lanes.d;
@@ -373,31 +320,8 @@ impl GlaStep {
         outs[0].write(&sf)?;
         outs[1].write(&from_lanes(&o, d, d.v))
     }
-}
-
-impl CustomOp for GlaStep {
-    fn name(&self) -> &'static str {
-        "gla step"
-    }
-    fn cpu(&self, ins: &[HostIn<'_>], outs: &mut [HostOut<'_>]) -> Result<()> {
-        match outs[0].dtype() {
-            DType::F64 => self.cpu_as::<f64>(ins, outs),
-            _ => self.cpu_as::<f32>(ins, outs),
-        }
-    }
-    fn accel(
-        &self,
-        device: &dyn AccelDevice,
-        ins: &[DevIn<'_>],
-        outs: &mut [DevOut<'_>],
-    ) -> Result<()> {
-        let n = self.name();
-        GpuDevice::of(n, device)?;
-        let x = inputs(n, ins, false)?;
-        let (sl, ol) = (outs[0].layout, outs[1].layout);
-        let state = output(n, &mut outs[0])?.clone();
-        let o = output(n, &mut outs[1])?;
-        kernels::step((&state, sl), (o, ol), &x, self.scale)
+    fn gpu(&self, ins: &[Operand], outs: &[Operand]) -> Result<()> {
+        kernels::step(outs[0], outs[1], &device_inputs(ins, false), self.scale)
     }
 }
 
@@ -413,104 +337,16 @@ pub fn forward(
     mode: GlaMode,
 ) -> Result<(Tensor, Tensor)> {
     let d = check(q, k, v, g, s0)?;
-    let cd = q.dtype().compute();
-    let op = GlaForward { scale, mode, has_s0: s0.is_some() };
     let mut ins = vec![q, k, v, g];
     ins.extend(s0);
-    let mut outs = Tensor::apply_op(
-        &op,
-        &ins,
-        &[([d.b, d.t, d.h, d.v].into(), cd), ([d.b, d.h, d.k, d.v].into(), cd)],
-    )?
-    .into_iter();
+    let op = Gla { scale, mode, has_s0: s0.is_some() };
+    let mut outs = fused::run(&op, &ins, &out_shapes(d, q.dtype().compute()))?.into_iter();
     Ok((outs.next().expect("o"), outs.next().expect("state")))
 }
 
-/// `(dq, dk, dv, dg, d_initial_state)` from the output and final-state gradients (each
-/// `None` unless `want` asks for it).
-#[allow(clippy::too_many_arguments)]
-pub fn backward(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    g: &Tensor,
-    s0: Option<&Tensor>,
-    d_o: &Tensor,
-    d_sf: &Tensor,
-    scale: f64,
-    mode: GlaMode,
-    want: [bool; 5],
-) -> Result<[Option<Tensor>; 5]> {
-    let d = check(q, k, v, g, s0)?;
-    let cd = q.dtype().compute();
-    let zero_state;
-    let s0 = match s0 {
-        Some(s) => s,
-        None => {
-            zero_state = Tensor::zeros([d.b, d.h, d.k, d.v], cd, &q.device())?;
-            &zero_state
-        }
-    };
-    let shapes: [Vec<usize>; 5] = [
-        q.dims().to_vec(),
-        k.dims().to_vec(),
-        v.dims().to_vec(),
-        g.dims().to_vec(),
-        vec![d.b, d.h, d.k, d.v],
-    ];
-    let wanted: Vec<_> = shapes
-        .iter()
-        .zip(want)
-        .filter(|(_, w)| *w)
-        .map(|(s, _)| (s.as_slice().into(), cd))
-        .collect();
-    let op = GlaBackwardOp { scale, mode, want };
-    let mut outs =
-        Tensor::apply_op(&op, &[q, k, v, g, s0, &d_o.to_dtype(cd)?, &d_sf.to_dtype(cd)?], &wanted)?
-            .into_iter();
-    Ok(want.map(|w| if w { outs.next() } else { None }))
-}
-
-struct GlaBackward {
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    g: Tensor,
-    s0: Option<Tensor>,
-    scale: f64,
-    mode: GlaMode,
-}
-
-impl Backward for GlaBackward {
-    fn name(&self) -> &'static str {
-        "gla"
-    }
-    fn backward(&self, grads: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        let cd = self.q.dtype().compute();
-        let d_o = match &grads[0] {
-            Some(g) => g.clone(),
-            None => Tensor::zeros(self.v.dims(), cd, &self.q.device())?,
-        };
-        let sdims = [self.q.dims()[0], self.q.dims()[2], self.q.dims()[3], self.v.dims()[3]];
-        let d_sf = match &grads[1] {
-            Some(g) => g.clone(),
-            None => Tensor::zeros(sdims, cd, &self.q.device())?,
-        };
-        let want = [needs[0], needs[1], needs[2], needs[3], needs[4] && self.s0.is_some()];
-        let out = backward(
-            &self.q,
-            &self.k,
-            &self.v,
-            &self.g,
-            self.s0.as_ref(),
-            &d_o,
-            &d_sf,
-            self.scale,
-            self.mode,
-            want,
-        )?;
-        Ok(out.into_iter().collect())
-    }
+/// `o [B, T, H, V]` and `S_T [B, H, K, V]` in `cd`.
+fn out_shapes(d: Dims, cd: DType) -> [(tensor::Shape, DType); 2] {
+    [([d.b, d.t, d.h, d.v].into(), cd), ([d.b, d.h, d.k, d.v].into(), cd)]
 }
 
 /// Per-head scalar gates `[B, T, H]` stretched over the features (their gradient sums
@@ -535,27 +371,11 @@ pub fn gla(
     mode: GlaMode,
 ) -> Result<(Var, Var)> {
     let g = &gates(g, q)?;
-    let (o, sf) = forward(
-        q.value(),
-        k.value(),
-        v.value(),
-        g.value(),
-        initial.map(|s| s.value()),
-        scale,
-        mode,
-    )?;
-    let back = GlaBackward {
-        q: q.value().clone(),
-        k: k.value().clone(),
-        v: v.value().clone(),
-        g: g.value().clone(),
-        s0: initial.map(|s| s.value().clone()),
-        scale,
-        mode,
-    };
-    let zero = Var::constant(Tensor::zeros((), q.dtype(), &q.value().device())?);
-    let s0 = initial.unwrap_or(&zero);
-    let mut outs = Var::from_op(back, &[q, k, v, g, s0], vec![o, sf]);
+    let d = check(q.value(), k.value(), v.value(), g.value(), initial.map(|s| s.value()))?;
+    let mut ins = vec![Input::Var(q), Input::Var(k), Input::Var(v), Input::Var(g)];
+    ins.extend(initial.map(Input::Var));
+    let op = Gla { scale, mode, has_s0: initial.is_some() };
+    let mut outs = fused::apply(op, &ins, &out_shapes(d, q.dtype().compute()), 2)?;
     let sf = outs.pop().expect("two outputs");
     Ok((outs.pop().expect("two outputs"), sf))
 }

@@ -12,7 +12,7 @@
 //! ```
 
 use super::{Dims, Lane, LaneGrads};
-use crate::ops::conv1d::Compute;
+use tensor::cpu::Compute;
 
 /// `(o [T, V], S_T [K, V])`.
 pub fn forward<T: Compute>(l: &Lane<T>, d: Dims, scale: T) -> (Vec<T>, Vec<T>) {

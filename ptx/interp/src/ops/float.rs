@@ -3,7 +3,7 @@
 //! Floating-Point Instructions": the same on `.f16 .f16x2 .bf16 .bf16x2`).
 //!
 //! Every result is the exact result rounded once in the instruction's mode (see
-//! [`crate::interp::float`]): `fma`/`mad` are fused (one rounding of a*b+c), `add`/`mul`/
+//! [`crate::float`]): `fma`/`mad` are fused (one rounding of a*b+c), `add`/`mul`/
 //! `div`/`sqrt`/`rcp` are IEEE 754 correctly rounded in `.rn .rz .rm .rp`. `.ftz` flushes
 //! subnormal inputs and results to sign-preserving zero; `.sat` clamps results to [0, 1]
 //! (NaN to 0). Packed `x2` types compute each 16-bit half on its own.

@@ -4,7 +4,7 @@
 # prints one row per planted bug and tool with the sanitizer's verdict, beside what the
 # interpreter reports for that file (its `// BUG` kind, from tests/planted.rs).
 #
-#   ptx/tests/sanitizer/run.sh            (needs a GPU, nvcc, compute-sanitizer on PATH or
+#   ptx/interp/tests/sanitizer/run.sh            (needs a GPU, nvcc, compute-sanitizer on PATH or
 #                                          CUDA_HOME set)
 #
 # Each run has a time limit (barrier_deadlock hangs on hardware: its verdict is "hang").
