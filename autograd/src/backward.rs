@@ -96,7 +96,11 @@ pub fn backward_multi(roots: &[(&Var, Tensor)]) -> Result<Gradients> {
     let mut grads: HashMap<u64, Tensor> = HashMap::new();
     for (v, g) in roots {
         if !v.requires_grad() {
-            bail!("backward", "the output does not require a gradient (no parameter or leaf in its graph, or built under no_grad)")
+            bail!(
+                "backward",
+                "the output does not require a gradient (no parameter or leaf in \
+                its graph, or built under no_grad)"
+            )
         }
         if g.dims() != v.dims() {
             bail!(

@@ -84,24 +84,39 @@ proptest! {
     fn unary_rules(shape in small_shape(), transpose in any::<bool>(), seed in any::<u64>()) {
         for (name, op, lo, hi) in unary_cases() {
             let x = rand(&shape, lo, hi, seed);
-            check(|v| Ok(vec![op(&through_view(&v[0], transpose)?)?]), &[x]).map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
+            check(|v| Ok(vec![op(&through_view(&v[0], transpose)?)?]), &[x])
+                .map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
         }
     }
 
     #[test]
-    fn binary_rules_with_broadcasting((_o, sa, sb) in arb_broadcast_pair(), transpose in any::<bool>(), seed in any::<u64>()) {
-        prop_assume!(sa.iter().chain(&sb).all(|&d| d <= 4) && broadcast_shapes("t", &sa, &sb).unwrap().numel() <= 64);
+    fn binary_rules_with_broadcasting(
+        (_o, sa, sb) in arb_broadcast_pair(),
+        transpose in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        prop_assume!(
+            sa.iter().chain(&sb).all(|&d| d <= 4)
+                && broadcast_shapes("t", &sa, &sb).unwrap().numel() <= 64
+        );
         for (name, op, lo, hi) in binary_cases() {
             // max/min ties are not differentiable: keep the two inputs in disjoint ranges
             // for half of the elements' worth of coverage, and otherwise distinct values.
             let a = rand(&sa, lo, hi, seed);
             let b = rand(&sb, lo, hi, seed ^ 0xabc).affine(1.0, 1e-3)?;
-            check(|v| Ok(vec![op(&through_view(&v[0], transpose)?, &v[1])?]), &[a, b]).map_err(|e| TestCaseError::fail(format!("{name} {sa:?} {sb:?}: {e}")))?;
+            check(|v| Ok(vec![op(&through_view(&v[0], transpose)?, &v[1])?]), &[a, b])
+                .map_err(|e| TestCaseError::fail(format!("{name} {sa:?} {sb:?}: {e}")))?;
         }
     }
 
     #[test]
-    fn reductions_softmax_cumsum(shape in small_shape().prop_filter("rank >= 1", |s| !s.is_empty()), dim_pick in 0usize..3, keep in any::<bool>(), transpose in any::<bool>(), seed in any::<u64>()) {
+    fn reductions_softmax_cumsum(
+        shape in small_shape().prop_filter("rank >= 1", |s| !s.is_empty()),
+        dim_pick in 0usize..3,
+        keep in any::<bool>(),
+        transpose in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
         let dim = dim_pick % shape.len();
         let x = rand(&shape, -2.0, 2.0, seed);
         let cases: Vec<(&str, Box<dyn Fn(&Var) -> tensor::Result<Var>>)> = vec![
@@ -117,52 +132,112 @@ proptest! {
             ("mean_all", Box::new(|x| x.mean_all())),
         ];
         for (name, op) in cases {
-            check(|v| Ok(vec![op(&through_view(&v[0], transpose)?)?]), &[x.clone()]).map_err(|e| TestCaseError::fail(format!("{name} dim {dim}: {e}")))?;
+            check(|v| Ok(vec![op(&through_view(&v[0], transpose)?)?]), &[x.clone()])
+                .map_err(|e| TestCaseError::fail(format!("{name} dim {dim}: {e}")))?;
         }
     }
 
     #[test]
-    fn views_and_joins(shape in small_shape().prop_filter("rank >= 2", |s| s.len() >= 2), seed in any::<u64>()) {
+    fn views_and_joins(
+        shape in small_shape().prop_filter("rank >= 2", |s| s.len() >= 2),
+        seed in any::<u64>(),
+    ) {
         let x = rand(&shape, -2.0, 2.0, seed);
         let r = shape.len();
         let views: Vec<(&str, Box<dyn Fn(&Var) -> tensor::Result<Vec<Var>>>)> = vec![
             ("reshape", Box::new(|x| Ok(vec![x.reshape(x.value().numel())?]))),
-            ("permute", Box::new(move |x| Ok(vec![x.permute(&(0..r).rev().collect::<Vec<_>>())?.exp()?]))),
-            ("narrow", Box::new(|x| { let n = x.dims()[0]; Ok(vec![x.narrow(0, n / 2, n - n / 2)?.sqr()?]) })),
+            (
+                "permute",
+                Box::new(move |x| Ok(vec![x.permute(&(0..r).rev().collect::<Vec<_>>())?.exp()?])),
+            ),
+            (
+                "narrow",
+                Box::new(|x| {
+                    let n = x.dims()[0];
+                    Ok(vec![x.narrow(0, n / 2, n - n / 2)?.sqr()?])
+                }),
+            ),
             ("select", Box::new(|x| Ok(vec![x.select(1, 0)?.sqr()?]))),
             ("squeeze_unsqueeze", Box::new(|x| Ok(vec![x.unsqueeze(1)?.sqr()?.squeeze(1)?]))),
-            ("broadcast", Box::new(|x| { let mut d = vec![2]; d.extend(x.dims()); Ok(vec![x.broadcast_as(d)?.sqr()?]) })),
+            (
+                "broadcast",
+                Box::new(|x| {
+                    let mut d = vec![2];
+                    d.extend(x.dims());
+                    Ok(vec![x.broadcast_as(d)?.sqr()?])
+                }),
+            ),
             ("contiguous", Box::new(|x| Ok(vec![x.t()?.contiguous()?.sqr()?]))),
-            ("chunk (several outputs)", Box::new(|x| Ok(x.chunk(2, 0)?.into_iter().map(|c| c.sqr()).collect::<tensor::Result<Vec<_>>>()?))),
+            (
+                "chunk (several outputs)",
+                Box::new(|x| {
+                    Ok(x.chunk(2, 0)?
+                        .into_iter()
+                        .map(|c| c.sqr())
+                        .collect::<tensor::Result<Vec<_>>>()?)
+                }),
+            ),
             ("cat", Box::new(|x| Ok(vec![Var::cat(&[x, &x.sqr()?, x], 1)?]))),
             ("stack", Box::new(|x| Ok(vec![Var::stack(&[x, &x.exp()?], 0)?]))),
         ];
         for (name, f) in views {
-            check(|v| f(&v[0]), &[x.clone()]).map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
+            check(|v| f(&v[0]), &[x.clone()])
+                .map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
         }
         let cond = x.gt(&Tensor::scalar(0.0, DType::F64, &Device::Cpu).unwrap())?;
-        check(|v| Ok(vec![Var::where_cond(&cond, &v[0], &v[1])?]), &[x.clone(), rand(&shape[1..], -1.0, 1.0, seed ^ 1)])?;
+        check(
+            |v| Ok(vec![Var::where_cond(&cond, &v[0], &v[1])?]),
+            &[x.clone(), rand(&shape[1..], -1.0, 1.0, seed ^ 1)],
+        )?;
     }
 
     #[test]
-    fn matmul_with_broadcast_batches(b in 1usize..3, m in 1usize..4, k in 1usize..4, n in 1usize..4, bcast in any::<bool>(), ta in any::<bool>(), seed in any::<u64>()) {
+    fn matmul_with_broadcast_batches(
+        b in 1usize..3,
+        m in 1usize..4,
+        k in 1usize..4,
+        n in 1usize..4,
+        bcast in any::<bool>(),
+        ta in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
         let a = rand(&[b, m, k], -1.0, 1.0, seed);
-        let w = if bcast { rand(&[k, n], -1.0, 1.0, seed ^ 2) } else { rand(&[b, k, n], -1.0, 1.0, seed ^ 2) };
+        let w = if bcast {
+            rand(&[k, n], -1.0, 1.0, seed ^ 2)
+        } else {
+            rand(&[b, k, n], -1.0, 1.0, seed ^ 2)
+        };
         check(|v| {
             let a = if ta { v[0].t()?.contiguous()?.t()? } else { v[0].clone() };
             Ok(vec![a.matmul(&v[1])?])
         }, &[a, w])?;
         // vectors
-        check(|v| Ok(vec![v[0].matmul(&v[1])?, v[1].t()?.matmul(&v[0])?]), &[rand(&[k], -1.0, 1.0, seed), rand(&[k, n], -1.0, 1.0, seed ^ 3)])?;
+        check(
+            |v| Ok(vec![v[0].matmul(&v[1])?, v[1].t()?.matmul(&v[0])?]),
+            &[rand(&[k], -1.0, 1.0, seed), rand(&[k, n], -1.0, 1.0, seed ^ 3)],
+        )?;
     }
 
     #[test]
-    fn gather_and_index_select(rows in 1usize..5, cols in 1usize..5, n in 1usize..6, seed in any::<u64>()) {
+    fn gather_and_index_select(
+        rows in 1usize..5,
+        cols in 1usize..5,
+        n in 1usize..6,
+        seed in any::<u64>(),
+    ) {
         let mut rng = Rng::new(seed);
-        let ids = Tensor::from_vec((0..n).map(|_| rng.below(rows) as i64).collect::<Vec<_>>(), n, &Device::Cpu)?;
+        let ids = Tensor::from_vec(
+            (0..n).map(|_| rng.below(rows) as i64).collect::<Vec<_>>(),
+            n,
+            &Device::Cpu,
+        )?;
         let x = rand(&[rows, cols], -1.0, 1.0, seed);
         check(|v| Ok(vec![v[0].index_select(&ids, 0)?]), &[x.clone()])?;
-        let gi = Tensor::from_vec((0..rows * n).map(|_| rng.below(cols) as i64).collect::<Vec<_>>(), [rows, n], &Device::Cpu)?;
+        let gi = Tensor::from_vec(
+            (0..rows * n).map(|_| rng.below(cols) as i64).collect::<Vec<_>>(),
+            [rows, n],
+            &Device::Cpu,
+        )?;
         check(|v| Ok(vec![v[0].gather(&gi, 1)?]), &[x])?;
     }
 }

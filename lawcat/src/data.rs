@@ -122,7 +122,16 @@ impl Data {
         }
         let sequences: Vec<Vec<u32>> = stream.chunks_exact(seq_len).map(|c| c.to_vec()).collect();
         if sequences.len() < batch_size {
-            return Err(Error::op("data", format!("{} tokens in {} files make {} sequences of {seq_len}, fewer than one batch of {batch_size}", stream.len(), files.len(), sequences.len())));
+            return Err(Error::op(
+                "data",
+                format!(
+                    "{} tokens in {} files make {} sequences of \
+                {seq_len}, fewer than one batch of {batch_size}",
+                    stream.len(),
+                    files.len(),
+                    sequences.len()
+                ),
+            ));
         }
         Ok(Data {
             source: Source::Tokens { sequences, name: format!("{} files", files.len()) },

@@ -70,7 +70,12 @@ impl DemoReport {
                 r.student_state_bytes as f64 / 1024.0
             );
         }
-        let _ = writeln!(s, "decoding memory per token: teacher +{:.0} bytes (KV cache grows), student +0 bytes (constant state)", self.teacher_bytes_per_token);
+        let _ = writeln!(
+            s,
+            "decoding memory per token: teacher +{:.0} bytes (KV cache grows), \
+            student +0 bytes (constant state)",
+            self.teacher_bytes_per_token
+        );
         s
     }
 }

@@ -174,9 +174,10 @@ pub fn run_info(
     let values: Vec<(String, Tensor)> =
         teacher.named_params().into_iter().map(|(n, p)| (n, p.value())).collect();
     let teacher_sha = tensor::sha256::tensors_hex(values.iter().map(|(n, t)| (n.as_str(), t)))?;
-    Ok(
-        serde_json::json!({"distill": cfg, "lawcat": lcfg, "data": data.describe(), "data_sha256": data.fingerprint()?, "teacher_sha256": teacher_sha}),
-    )
+    Ok(serde_json::json!({
+        "distill": cfg, "lawcat": lcfg, "data": data.describe(),
+        "data_sha256": data.fingerprint()?, "teacher_sha256": teacher_sha
+    }))
 }
 
 /// Checks a checkpoint's record against this run's; an error names every difference.
@@ -194,13 +195,27 @@ fn check_resume(
     let mut problems: Vec<String> = other
         .iter()
         .map(|(p, was, is)| match p.as_str() {
-            "teacher_sha256" => format!("the teacher's weights differ from the ones the checkpoint was distilled from (SHA-256 {} there, {} now)", short(was), short(is)),
-            "data_sha256" => format!("the training data differ from the checkpoint's (SHA-256 {} there, {} now)", short(was), short(is)),
+            "teacher_sha256" => format!(
+                "the teacher's weights differ from the ones the checkpoint was distilled from \
+                 (SHA-256 {} there, {} now)",
+                short(was),
+                short(is)
+            ),
+            "data_sha256" => format!(
+                "the training data differ from the checkpoint's (SHA-256 {} there, {} now)",
+                short(was),
+                short(is)
+            ),
             _ => format!("{p} is {was} there, {is} now"),
         })
         .collect();
     if !override_lr {
-        problems.extend(lr.iter().map(|(p, was, is)| format!("{p} is {was} there, {is} now (pass --override-lr to continue with the new learning rate)")));
+        problems.extend(lr.iter().map(|(p, was, is)| {
+            format!(
+                "{p} is {was} there, {is} now (pass --override-lr to continue with the new \
+                 learning rate)"
+            )
+        }));
     }
     if !problems.is_empty() {
         return Err(Error::file(
@@ -264,7 +279,9 @@ pub fn distill(
                 .into_iter()
                 .map(|(p, was, is)| (p, serde_json::json!({"checkpoint": was, "now": is})))
                 .collect();
-            o.dir.append_metric(&serde_json::json!({"stage": l.stage, "step": l.step, "event": "lr_override", "changes": changes}))?;
+            o.dir.append_metric(&serde_json::json!({
+                "stage": l.stage, "step": l.step, "event": "lr_override", "changes": changes
+            }))?;
         }
         Some(l)
     } else {

@@ -46,7 +46,8 @@ enum Command {
     Inspect(cli::inspect::Args),
     /// Generate text from a model.
     Generate(cli::generate::Args),
-    /// Convert a GGUF file to a Hugging Face folder (config.json, model.safetensors, tokenizer.json).
+    /// Convert a GGUF file to a Hugging Face folder (config.json, model.safetensors,
+    /// tokenizer.json).
     Convert(cli::convert::Args),
     /// Compare our implementation with a reference dump from another implementation.
     Audit(cli::audit::Args),
@@ -110,7 +111,9 @@ fn main() -> ExitCode {
     };
     let run = || -> anyhow::Result<ExitCode> {
         cli::setup(&args.device, args.threads, &args.dtype)?;
-        cli::in_pool(|| match &args.command {
+        // verify-kernels times each kernel on its own cases
+        let profile = !matches!(args.command, Command::VerifyKernels(_)) && cli::profile_start()?;
+        let code = cli::in_pool(|| match &args.command {
             Command::Demo(a) => cli::demo::run(a),
             Command::VerifyKernels(a) => cli::verify_kernels::run(a),
             Command::Distill(a) => cli::distill::run(a),
@@ -122,7 +125,11 @@ fn main() -> ExitCode {
             Command::Convert(a) => cli::convert::run(a),
             Command::Audit(a) => cli::audit::run(a),
             Command::Ptx(a) => cli::ptx::run(a),
-        })
+        })?;
+        if profile {
+            cli::profile_report()?;
+        }
+        Ok(code)
     };
     match run() {
         Ok(code) => code,

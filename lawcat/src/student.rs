@@ -151,7 +151,13 @@ pub fn load_student(dir: &Path) -> Result<(Llama, StudentInfo, Option<Tokenizer>
     }
     if !tensors.is_empty() {
         let extra: Vec<&String> = tensors.keys().collect();
-        return Err(Error::file(dir.join("lawcat.json"), format!("does not match the weights in model.safetensors, which hold tensors it does not describe: {extra:?}")));
+        return Err(Error::file(
+            dir.join("lawcat.json"),
+            format!(
+                "does not match the weights in \
+            model.safetensors, which hold tensors it does not describe: {extra:?}"
+            ),
+        ));
     }
     let student = teacher.with_blocks(blocks)?;
     for (_, p) in student.named_params() {

@@ -11,7 +11,9 @@
 use nn::Tokenizer;
 use tensor::{Result, Rng};
 
-pub const INTRO: &str = "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there.\n";
+pub const INTRO: &str = "There is an important info hidden inside a lot of irrelevant text. Find \
+                         it and memorize them. I will quiz you about the important information \
+                         there.\n";
 pub const FILLER: &str =
     "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
 pub const QUESTION: &str = "\nWhat is the pass key? The pass key is";
@@ -86,7 +88,9 @@ pub fn passkey_document(rng: &mut Rng, filler_sentences: usize) -> String {
     s
 }
 
-pub const NIAH_INTRO: &str = "Some special magic numbers are hidden within the following text. Make sure to memorize it. I will quiz you about the numbers afterwards.\n";
+pub const NIAH_INTRO: &str = "Some special magic numbers are hidden within the following text. \
+                              Make sure to memorize it. I will quiz you about the numbers \
+                              afterwards.\n";
 const ADJECTIVES: &[&str] = &[
     "fierce", "quiet", "silver", "hollow", "bright", "ancient", "gentle", "bitter", "rapid",
     "humble", "crimson", "frozen",
@@ -118,7 +122,10 @@ pub fn niah_needle(key: &str, value: &str) -> String {
 }
 
 pub fn niah_question(key: &str) -> String {
-    format!("\nWhat is the special magic number for {key} mentioned in the provided text? The special magic number for {key} mentioned in the provided text is")
+    format!(
+        "\nWhat is the special magic number for {key} mentioned in the provided text? The special \
+         magic number for {key} mentioned in the provided text is"
+    )
 }
 
 /// Token ids of an S-NIAH prompt of `len` tokens over the haystack tokens `fill`, with the
@@ -232,7 +239,9 @@ pub fn babi_story(rng: &mut Rng, three_facts: bool) -> Story {
     }
 }
 
-pub const BABI_INTRO: &str = "I will give you context with the facts about positions of different persons hidden in some random text and a question. You need to answer the question based only on the information from the facts.\n";
+pub const BABI_INTRO: &str = "I will give you context with the facts about positions of different \
+                              persons hidden in some random text and a question. You need to \
+                              answer the question based only on the information from the facts.\n";
 
 /// The words of the demo world (passkey prompts): the built-in tokenizer's vocabulary.
 fn demo_words() -> Vec<String> {
@@ -266,9 +275,12 @@ pub fn demo_tokenizer() -> Result<Tokenizer> {
     let doc = serde_json::json!({
         "version": "1.0", "truncation": null, "padding": null, "normalizer": null,
         "added_tokens": [
-            {"id": 0, "content": "<unk>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
-            {"id": 1, "content": "<s>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
-            {"id": 2, "content": "</s>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}
+            {"id": 0, "content": "<unk>", "single_word": false, "lstrip": false, "rstrip": false,
+             "normalized": false, "special": true},
+            {"id": 1, "content": "<s>", "single_word": false, "lstrip": false, "rstrip": false,
+             "normalized": false, "special": true},
+            {"id": 2, "content": "</s>", "single_word": false, "lstrip": false, "rstrip": false,
+             "normalized": false, "special": true}
         ],
         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"String": "\n"}, "behavior": "Isolated", "invert": false},
@@ -277,7 +289,8 @@ pub fn demo_tokenizer() -> Result<Tokenizer> {
             {"type": "Digits", "individual_digits": true}
         ]},
         "post_processor": null,
-        "decoder": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never", "split": true},
+        "decoder": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never",
+                    "split": true},
         "model": {"type": "WordLevel", "vocab": vocab_json, "unk_token": "<unk>"}
     });
     Tokenizer::from_json(&doc.to_string(), std::path::Path::new("<built-in demo tokenizer>"))

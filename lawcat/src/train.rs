@@ -131,7 +131,10 @@ impl RunDir {
         if parse_checkpoint_folder(folder).is_none() {
             return Err(Error::file(
                 source,
-                format!("names the checkpoint folder {folder:?}, which is not one this run writes (stage<S>-step<NNNNNNN> inside checkpoints/); refusing to read or delete it"),
+                format!(
+                    "names the checkpoint folder {folder:?}, which is not one this run writes \
+                     (stage<S>-step<NNNNNNN> inside checkpoints/); refusing to read or delete it"
+                ),
             ));
         }
         let dir = self.checkpoints().join(folder);
@@ -146,7 +149,11 @@ impl RunDir {
         {
             return Err(Error::file(
                 source,
-                format!("names the checkpoint folder {folder:?}, which resolves to {} outside this run's checkpoints/; refusing to read or delete it", resolved.display()),
+                format!(
+                    "names the checkpoint folder {folder:?}, which resolves to {} outside this \
+                     run's checkpoints/; refusing to read or delete it",
+                    resolved.display()
+                ),
             ));
         }
         Ok(dir)
@@ -157,10 +164,21 @@ impl RunDir {
             .map_err(|e| Error::file(path, format!("not a valid checkpoint record: {e}")))?;
         match parse_checkpoint_folder(&s.folder) {
             Some((stage, step)) if (stage, step) == (s.stage, s.step) => Ok(s),
-            Some((stage, step)) => Err(Error::file(path, format!("says stage {} step {}, but names the folder {} (stage {stage} step {step}): the record was edited", s.stage, s.step, s.folder))),
+            Some((stage, step)) => Err(Error::file(
+                path,
+                format!(
+                    "says stage {} step {}, but names the folder {} (stage {stage} step {step}): \
+                     the record was edited",
+                    s.stage, s.step, s.folder
+                ),
+            )),
             None => Err(Error::file(
                 path,
-                format!("names the checkpoint folder {:?}, which is not one this run writes (stage<S>-step<NNNNNNN> inside checkpoints/); refusing to read or delete it", s.folder),
+                format!(
+                    "names the checkpoint folder {:?}, which is not one this run writes \
+                     (stage<S>-step<NNNNNNN> inside checkpoints/); refusing to read or delete it",
+                    s.folder
+                ),
             )),
         }
     }
@@ -176,7 +194,11 @@ impl RunDir {
         let dir = self.checkpoint_dir(&s.folder, &p)?;
         let own_path = dir.join("state.json");
         if !own_path.exists() {
-            return Err(Error::file(&own_path, "is missing: the checkpoint is incomplete or was damaged; refusing to resume from it"));
+            return Err(Error::file(
+                &own_path,
+                "is missing: the checkpoint is incomplete or was damaged; refusing to resume from \
+                 it",
+            ));
         }
         let own = Self::read_record(&own_path)?;
         if own != s {
@@ -188,10 +210,21 @@ impl RunDir {
             } else {
                 "settings or file hashes differ".to_string()
             };
-            return Err(Error::file(&p, format!("disagrees with {} ({what}): the checkpoint record was edited; refusing to resume", own_path.display())));
+            return Err(Error::file(
+                &p,
+                format!(
+                    "disagrees with {} ({what}): the checkpoint record was edited; refusing to \
+                     resume",
+                    own_path.display()
+                ),
+            ));
         }
         if s.files.is_empty() {
-            return Err(Error::file(&own_path, "records no file hashes (written by an older lawcat?); refusing to resume from a checkpoint that cannot be verified"));
+            return Err(Error::file(
+                &own_path,
+                "records no file hashes (written by an older lawcat?); refusing to resume from a \
+                 checkpoint that cannot be verified",
+            ));
         }
         for (name, want) in &s.files {
             if !CHECKPOINT_FILES.contains(&name.as_str()) {
@@ -203,7 +236,13 @@ impl RunDir {
             let f = dir.join(name);
             let got = tensor::sha256::file_hex(&f)?;
             if &got != want {
-                return Err(Error::file(&f, format!("has SHA-256 {got}, the checkpoint recorded {want}: the file was changed or damaged; refusing to resume")));
+                return Err(Error::file(
+                    &f,
+                    format!(
+                        "has SHA-256 {got}, the checkpoint recorded {want}: the file was changed \
+                         or damaged; refusing to resume"
+                    ),
+                ));
             }
         }
         Ok(Some(s))
@@ -574,14 +613,26 @@ pub fn run_stage(
         pb.set_message(format!("loss {value:.5} {tps:.0} tok/s"));
         pb.set_position(step);
         if let Some(d) = r.dir {
-            d.append_metric(&serde_json::json!({"stage": r.stage, "step": step, "loss": value, "lr": opt.lr(), "grad_norm": num(norm), "tokens_per_s": tps, "seconds": secs}))?;
+            d.append_metric(&serde_json::json!({
+                "stage": r.stage, "step": step, "loss": value, "lr": opt.lr(),
+                "grad_norm": num(norm), "tokens_per_s": tps, "seconds": secs
+            }))?;
             pending = r.checkpoint_every > 0 && step % r.checkpoint_every == 0;
         }
     }
     if let (true, Some(d)) = (ran > 0 && (step == cfg.steps || pending), r.dir) {
         if let Some(bad) = non_finite_param(&r.params)? {
             pb.abandon();
-            return Err(Error::op("train", format!("{}: parameter {bad} is not finite after step {step} of stage {}; stopped. Last good checkpoint: {}", r.name, r.stage, last_good(r.dir))));
+            return Err(Error::op(
+                "train",
+                format!(
+                    "{}: parameter {bad} is not finite after step {step} of stage {}; stopped. \
+                     Last good checkpoint: {}",
+                    r.name,
+                    r.stage,
+                    last_good(r.dir)
+                ),
+            ));
         }
         d.save(r.stage, step, &r.params, opt, &r.run_info)?;
     }

@@ -109,11 +109,20 @@ fn every_command_has_help() {
 
 #[test]
 fn the_help_checker_sees_a_missing_description() {
-    let inline = "Options:\n      --seq-len <SEQ_LEN>    [default: 256]\n      --lr <LR>    Learning rate [default: 0.001]\n";
+    let inline = "Options:\n      --seq-len <SEQ_LEN>    [default: 256]\n      --lr <LR>    \
+                  Learning rate [default: 0.001]\n";
     assert_eq!(undocumented(inline), ["--seq-len <SEQ_LEN>"]);
-    let next_line = "Arguments:\n  <MODEL>\n          A model\n\nOptions:\n      --seed <SEED>\n          [default: 0]\n\n      --no-progress\n          \n\n  -h, --help\n          Print help\n";
+    let next_line = "Arguments:\n  <MODEL>\n          A model\n\n\
+                     Options:\n      --seed <SEED>\n          [default: 0]\n\
+                     \n      --no-progress\n          \n\n  -h, --help\n          Print help\n";
     assert_eq!(undocumented(next_line), ["--seed <SEED>", "--no-progress"]);
-    assert_eq!(subcommands("Usage: x\n\nCommands:\n  model  Load time\n  scan   Cost\n  help   Print this\n\nOptions:\n"), ["model", "scan"]);
+    assert_eq!(
+        subcommands(
+            "Usage: x\n\nCommands:\n  model  Load time\n  scan   Cost\n  help   Print this\n\n\
+             Options:\n"
+        ),
+        ["model", "scan"]
+    );
 }
 
 #[test]
@@ -373,7 +382,12 @@ fn ptx_check_exit_codes() {
     assert_eq!(code, 2, "{text}");
     // A file that does not parse: 2, with its name and line.
     let tmp = std::env::temp_dir().join(format!("lawcat-ptx-{}.ptx", std::process::id()));
-    std::fs::write(&tmp, ".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry k()\n{\n    frobnicate.u32 %r1;\n}\n").unwrap();
+    std::fs::write(
+        &tmp,
+        ".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry k()\n\
+         {\n    frobnicate.u32 %r1;\n}\n",
+    )
+    .unwrap();
     let (code, text) =
         lawcat(&["ptx", "check", &tmp.to_string_lossy(), "--entry", "k", "--block", "32"]);
     assert_eq!(code, 2, "{text}");

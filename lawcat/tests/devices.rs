@@ -94,7 +94,11 @@ fn distillation_steps_on_the_device_equal_the_cpu_bit_for_bit() {
         for per_head in [false, true] {
             let cpu = train(&Device::Cpu, stage, 3, per_head, |_| {}, || {});
             let dev = train(&CheckDevice::device(), stage, 3, per_head, |_| {}, || {});
-            assert_eq!(cpu, dev, "stage {stage} (per-head gates: {per_head}): trained weights differ between the CPU and the device");
+            assert_eq!(
+                cpu, dev,
+                "stage {stage} (per-head gates: {per_head}): trained weights \
+                differ between the CPU and the device"
+            );
         }
     }
 }

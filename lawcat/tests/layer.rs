@@ -55,7 +55,13 @@ proptest! {
     #![proptest_config(config(20))]
 
     #[test]
-    fn prefill_then_decode_equals_full_forward(cfg in arb_cfg(), t in 2usize..50, cut in 0.0f64..1.0, kv in prop_oneof![Just(1usize), Just(2), Just(4)], seed in any::<u64>()) {
+    fn prefill_then_decode_equals_full_forward(
+        cfg in arb_cfg(),
+        t in 2usize..50,
+        cut in 0.0f64..1.0,
+        kv in prop_oneof![Just(1usize), Just(2), Just(4)],
+        seed in any::<u64>(),
+    ) {
         let te = teacher(kv, seed);
         let st = build_student(&te, &cfg, seed).unwrap();
         perturb(&st, seed ^ 1);
@@ -63,15 +69,27 @@ proptest! {
         let full = no_grad(|| st.forward(&x, None, false)).unwrap().logits.value().clone();
         let cut = ((t as f64 * cut) as usize).clamp(1, t);
         let mut cache = st.new_cache(2).unwrap();
-        let mut parts = vec![no_grad(|| st.forward(&x.narrow(1, 0, cut).unwrap(), Some(&mut cache), false)).unwrap().logits.value().clone()];
+        let mut parts =
+            vec![no_grad(|| st.forward(&x.narrow(1, 0, cut).unwrap(), Some(&mut cache), false))
+                .unwrap()
+                .logits
+                .value()
+                .clone()];
         let bytes_after_prefill = cache.bytes();
         for i in cut..t {
-            parts.push(no_grad(|| st.forward(&x.narrow(1, i, 1).unwrap(), Some(&mut cache), false)).unwrap().logits.value().clone());
+            parts.push(
+                no_grad(|| st.forward(&x.narrow(1, i, 1).unwrap(), Some(&mut cache), false))
+                    .unwrap()
+                    .logits
+                    .value()
+                    .clone(),
+            );
         }
         // constant decoding memory: the state does not grow with the tokens seen
         prop_assert_eq!(cache.bytes(), bytes_after_prefill);
         let stitched = Tensor::cat(&parts.iter().collect::<Vec<_>>(), 1).unwrap();
-        let c = compare_tensors(&stitched, &full, Tol { atol: 2e-5, rtol: 1e-4, rms: 1e-5 }).unwrap();
+        let c =
+            compare_tensors(&stitched, &full, Tol { atol: 2e-5, rtol: 1e-4, rms: 1e-5 }).unwrap();
         prop_assert!(c.pass, "{cfg:?} t={t} cut={cut}: {c}");
     }
 }

@@ -107,48 +107,90 @@ proptest! {
         for (i, (x, y)) in a.iter().zip(&b).enumerate() {
             // both in f64: only summation order differs
             let cmp = compare_tensors(y, x, Tol { atol: 1e-10, rtol: 1e-9, rms: 1e-9 }).unwrap();
-            prop_assert!(cmp.pass, "{} (t={t}, K={kd}, V={vd}, strength={strength}, chunk={chunk}, normalized={normalized}): {cmp}", NAMES[i]);
+            prop_assert!(cmp.pass, "{} (t={t}, K={kd}, V={vd}, strength={strength}, chunk={chunk}, \
+                                    normalized={normalized}): {cmp}", NAMES[i]);
         }
         // and the f32 chunked form stays close to the f64 reference
-        let c32 = Case { q: c.q.to_dtype(DType::F32)?, k: c.k.to_dtype(DType::F32)?, v: c.v.to_dtype(DType::F32)?, g: c.g.to_dtype(DType::F32)?, s0: c.s0.to_dtype(DType::F32)? };
+        let c32 = Case {
+            q: c.q.to_dtype(DType::F32)?,
+            k: c.k.to_dtype(DType::F32)?,
+            v: c.v.to_dtype(DType::F32)?,
+            g: c.g.to_dtype(DType::F32)?,
+            s0: c.s0.to_dtype(DType::F32)?,
+        };
         let f = run(&c32, GlaMode::Chunked(chunk), normalized, with_s0, seed);
         for (i, (x, y)) in a.iter().zip(&f).enumerate() {
             // f32 rounding of sums over up to 130 steps, relative to the tensor's scale
             // (an element can be an exact zero in f64, e.g. dg with no earlier state).
             let scale = x.abs()?.max_all()?.to_scalar()?.max(1.0);
-            let cmp = compare_tensors(y, x, Tol { atol: 2e-5 * scale, rtol: 1e-3, rms: 2e-4 }).unwrap();
+            let cmp =
+                compare_tensors(y, x, Tol { atol: 2e-5 * scale, rtol: 1e-3, rms: 2e-4 }).unwrap();
             prop_assert!(cmp.pass, "f32 {}: {cmp}", NAMES[i]);
         }
     }
 
     #[test]
-    fn gradcheck_both_forms(t in 1usize..20, strength in prop_oneof![Just(0.5f64), Just(10.0)], normalized in any::<bool>(), seed in any::<u64>()) {
+    fn gradcheck_both_forms(
+        t in 1usize..20,
+        strength in prop_oneof![Just(0.5f64), Just(10.0)],
+        normalized in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
         let c = case(1, t, 2, 3, 2, strength, DType::F64, seed);
         for mode in [GlaMode::Recurrent, GlaMode::Chunked(16), GlaMode::Chunked(4)] {
-            let r = gradcheck(|v| {
-                if normalized {
-                    let (o, st) = gla_normalized(&v[0].exp()?, &v[1].exp()?, &v[2], &v[3], None, 1e-6, mode)?;
-                    Ok(vec![o, st.s, st.z])
-                } else {
-                    let (o, s) = gla(&v[0], &v[1], &v[2], &v[3], Some(&v[4]), 0.5, mode)?;
-                    Ok(vec![o, s])
-                }
-            }, &[c.q.clone(), c.k.clone(), c.v.clone(), c.g.clone(), c.s0.clone()], &GradcheckOptions::default());
+            let r = gradcheck(
+                |v| {
+                    if normalized {
+                        let (o, st) = gla_normalized(
+                            &v[0].exp()?,
+                            &v[1].exp()?,
+                            &v[2],
+                            &v[3],
+                            None,
+                            1e-6,
+                            mode,
+                        )?;
+                        Ok(vec![o, st.s, st.z])
+                    } else {
+                        let (o, s) = gla(&v[0], &v[1], &v[2], &v[3], Some(&v[4]), 0.5, mode)?;
+                        Ok(vec![o, s])
+                    }
+                },
+                &[c.q.clone(), c.k.clone(), c.v.clone(), c.g.clone(), c.s0.clone()],
+                &GradcheckOptions::default(),
+            );
             prop_assert!(r.is_ok(), "{mode:?} normalized={normalized}: {}", r.err().unwrap());
         }
     }
 
     #[test]
-    fn conv1d_matches_reference_loops(b in 1usize..3, t in 0usize..40, c in prop_oneof![1usize..8, Just(64), Just(70)], w in 1usize..6, bias in any::<bool>(), seed in any::<u64>()) {
+    fn conv1d_matches_reference_loops(
+        b in 1usize..3,
+        t in 0usize..40,
+        c in prop_oneof![1usize..8, Just(64), Just(70)],
+        w in 1usize..6,
+        bias in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
         let mut rng = Rng::new(seed);
         let x = Tensor::randn([b, t, c], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
         let wt = Tensor::randn([c, w], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
         let bt = Tensor::randn(c, 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
         let dy = Tensor::randn([b, t, c], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
-        let (xv, wv, bv, dyv) = (Var::leaf(x.clone()), Var::leaf(wt.clone()), Var::leaf(bt.clone()), dy.to_vec_f64()?);
+        let (xv, wv, bv, dyv) =
+            (Var::leaf(x.clone()), Var::leaf(wt.clone()), Var::leaf(bt.clone()), dy.to_vec_f64()?);
         let y = conv1d(&xv, &wv, bias.then_some(&bv))?;
         let bias_vals = bt.to_vec_f64()?;
-        let (ry, rdx, rdw, rdb) = conv1d_reference(&x.to_vec_f64()?, &wt.to_vec_f64()?, bias.then_some(&bias_vals[..]), Some(&dyv), b, t, c, w);
+        let (ry, rdx, rdw, rdb) = conv1d_reference(
+            &x.to_vec_f64()?,
+            &wt.to_vec_f64()?,
+            bias.then_some(&bias_vals[..]),
+            Some(&dyv),
+            b,
+            t,
+            c,
+            w,
+        );
         let tol = Tol::accumulated(DType::F64, w * b * t, 4.0);
         tensor::tolerance::assert_close("y", &y.value().to_vec_f64()?, &ry, tol);
         let g = y.backward_with(dy)?;
@@ -160,11 +202,17 @@ proptest! {
     }
 
     #[test]
-    fn conv1d_decoding_steps_equal_one_pass(t in 1usize..30, split in 0usize..30, w in 1usize..5, seed in any::<u64>()) {
+    fn conv1d_decoding_steps_equal_one_pass(
+        t in 1usize..30,
+        split in 0usize..30,
+        w in 1usize..5,
+        seed in any::<u64>(),
+    ) {
         let mut rng = Rng::new(seed);
         let (b, c) = (2, 5);
         let x = Tensor::randn([b, t, c], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
-        let wt = Var::constant(Tensor::randn([c, w], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap());
+        let wt =
+            Var::constant(Tensor::randn([c, w], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap());
         let bt = Var::constant(Tensor::randn(c, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap());
         let full = conv1d(&Var::constant(x.clone()), &wt, Some(&bt))?;
         let cut = split.min(t);
@@ -173,7 +221,8 @@ proptest! {
         for (s, n) in [(0, cut), (cut, t - cut)] {
             if n == 0 { continue; }
             for i in 0..n {
-                let (y, nt) = conv1d_step(&Var::constant(x.narrow(1, s + i, 1)?), &tail, &wt, Some(&bt))?;
+                let (y, nt) =
+                    conv1d_step(&Var::constant(x.narrow(1, s + i, 1)?), &tail, &wt, Some(&bt))?;
                 parts.push(y.value().clone());
                 tail = nt;
             }

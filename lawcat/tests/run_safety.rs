@@ -29,7 +29,9 @@ fn tmp(name: &str) -> PathBuf {
 /// A text of the demo world's words (the built-in teacher's vocabulary).
 fn data_file(dir: &Path) -> PathBuf {
     let p = dir.join("data.txt");
-    let text = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ".repeat(40);
+    let text = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and \
+        back again. "
+        .repeat(40);
     std::fs::write(&p, text).unwrap();
     p
 }

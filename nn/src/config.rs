@@ -152,7 +152,13 @@ impl LlamaConfig {
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         if model_type != "llama" && !archs.contains(&"LlamaForCausalLM") {
-            return Err(err(path, format!("not a Llama model: model_type {model_type:?}, architectures {archs:?} (this loader reads model_type \"llama\" / LlamaForCausalLM)")));
+            return Err(err(
+                path,
+                format!(
+                    "not a Llama model: model_type {model_type:?}, architectures {archs:?} (this \
+                     loader reads model_type \"llama\" / LlamaForCausalLM)"
+                ),
+            ));
         }
         if let Some(act) = obj.get("hidden_act").and_then(Value::as_str) {
             if act != "silu" {
@@ -169,13 +175,25 @@ impl LlamaConfig {
         }
         let num_key_value_heads = r.usize_or("num_key_value_heads", num_attention_heads)?;
         if num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0 {
-            return Err(err(path, format!("num_attention_heads ({num_attention_heads}) must be a multiple of num_key_value_heads ({num_key_value_heads})")));
+            return Err(err(
+                path,
+                format!(
+                    "num_attention_heads ({num_attention_heads}) must be a multiple of \
+                     num_key_value_heads ({num_key_value_heads})"
+                ),
+            ));
         }
         let head_dim = match r.get("head_dim") {
             Some(_) => r.usize("head_dim")?,
             None => {
                 if hidden_size % num_attention_heads != 0 {
-                    return Err(err(path, format!("hidden_size ({hidden_size}) is not divisible by num_attention_heads ({num_attention_heads}) and no head_dim is given")));
+                    return Err(err(
+                        path,
+                        format!(
+                            "hidden_size ({hidden_size}) is not divisible by num_attention_heads \
+                             ({num_attention_heads}) and no head_dim is given"
+                        ),
+                    ));
                 }
                 hidden_size / num_attention_heads
             }
@@ -211,7 +229,11 @@ impl LlamaConfig {
             }
         };
         if obj.get("rope_theta").is_some_and(Value::is_null) {
-            return Err(err(path, "rope_theta is null: it must be a positive number (leave the key out for the default 10000)"));
+            return Err(err(
+                path,
+                "rope_theta is null: it must be a positive number (leave the key out for the \
+                 default 10000)",
+            ));
         }
         let dtype_name = obj
             .get("dtype")
@@ -319,7 +341,10 @@ impl LlamaConfig {
                 }
             }
             if high_freq_factor <= low_freq_factor {
-                return Err(format!("rope scaling high_freq_factor ({high_freq_factor}) must be larger than low_freq_factor ({low_freq_factor})"));
+                return Err(format!(
+                    "rope scaling high_freq_factor ({high_freq_factor}) must be larger than \
+                     low_freq_factor ({low_freq_factor})"
+                ));
             }
             if original_max_position_embeddings == 0 {
                 return Err("rope scaling original_max_position_embeddings must be positive".into());
@@ -355,7 +380,8 @@ impl LlamaConfig {
                 original_max_position_embeddings,
             } => json!({
                 "rope_type": "llama3", "factor": factor, "low_freq_factor": low_freq_factor,
-                "high_freq_factor": high_freq_factor, "original_max_position_embeddings": original_max_position_embeddings
+                "high_freq_factor": high_freq_factor,
+                "original_max_position_embeddings": original_max_position_embeddings
             }),
         };
         let dtype = match self.dtype {
@@ -383,7 +409,11 @@ impl LlamaConfig {
             "attention_bias": self.attention_bias,
             "mlp_bias": self.mlp_bias,
             "bos_token_id": self.bos_token_id,
-            "eos_token_id": if self.eos_token_ids.len() == 1 { json!(self.eos_token_ids[0]) } else { json!(self.eos_token_ids) },
+            "eos_token_id": if self.eos_token_ids.len() == 1 {
+                json!(self.eos_token_ids[0])
+            } else {
+                json!(self.eos_token_ids)
+            },
             "torch_dtype": dtype,
         });
         serde_json::to_string_pretty(&v).expect("config serializes")

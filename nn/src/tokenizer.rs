@@ -57,7 +57,14 @@ impl Tokenizer {
     /// The text of `ids`; an id the vocabulary lacks is an error (the crate would drop it).
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
         if let Some(bad) = ids.iter().find(|&&id| self.inner.id_to_token(id).is_none()) {
-            return Err(Error::file(&self.source, format!("cannot decode token id {bad}: it is not in this tokenizer's vocabulary ({} tokens)", self.vocab_size())));
+            return Err(Error::file(
+                &self.source,
+                format!(
+                    "cannot decode token id {bad}: it is \
+                not in this tokenizer's vocabulary ({} tokens)",
+                    self.vocab_size()
+                ),
+            ));
         }
         self.inner
             .decode(ids, skip_special)

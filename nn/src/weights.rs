@@ -91,9 +91,14 @@ pub fn load_hf_dir(dir: &Path) -> Result<Loaded> {
 pub fn check_vocab(model: &Llama, tok: &Tokenizer, model_path: &Path) -> Result<()> {
     let rows = model.embed_tokens.weight.value().dims()[0];
     match tok.max_id() {
-        Some(max) if max as usize >= rows => {
-            Err(Error::file(tok.source(), format!("the tokenizer has token ids up to {max}, but the model {} has a vocabulary of {rows}: the two do not belong together", model_path.display())))
-        }
+        Some(max) if max as usize >= rows => Err(Error::file(
+            tok.source(),
+            format!(
+                "the tokenizer has token ids up to {max}, but \
+                the model {} has a vocabulary of {rows}: the two do not belong together",
+                model_path.display()
+            ),
+        )),
         _ => Ok(()),
     }
 }
@@ -130,7 +135,12 @@ pub fn load_warnings(model: &Llama, tok: Option<&Tokenizer>) -> Result<Vec<Strin
     if let Some(t) = tok {
         let rows = model.embed_tokens.weight.value().dims()[0];
         if t.vocab_size() < rows {
-            out.push(format!("the tokenizer {} has {} tokens, the model's vocabulary {rows}: ids past the tokenizer's cannot be decoded", t.source().display(), t.vocab_size()));
+            out.push(format!(
+                "the tokenizer {} has {} tokens, the model's vocabulary {rows}: ids \
+                past the tokenizer's cannot be decoded",
+                t.source().display(),
+                t.vocab_size()
+            ));
         }
     }
     Ok(out)

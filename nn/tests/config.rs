@@ -49,13 +49,15 @@ fn both_styles_parse() {
     assert_eq!(b.rope_theta, 100000.0);
     assert_eq!(b.rope_scaling, RopeScaling::Default);
     assert_eq!(b.num_parameters(), 134_515_008); // SmolLM2-135M
-                                                 // and back: our own writing parses to the same config
+
+    // and back: our own writing parses to the same config
     assert_eq!(parse(&a.to_json()).unwrap(), a);
     let nested =
         NEW_STYLE.replace(r#""rope_type": "default""#, r#""rope_type": "llama3", "factor": 8.0"#);
-    assert!(
-        matches!(parse(&nested).unwrap().rope_scaling, RopeScaling::Llama3 { factor, .. } if factor == 8.0)
-    );
+    assert!(matches!(
+        parse(&nested).unwrap().rope_scaling,
+        RopeScaling::Llama3 { factor, .. } if factor == 8.0
+    ));
 }
 
 #[test]

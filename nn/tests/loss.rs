@@ -25,7 +25,12 @@ proptest! {
     #![proptest_config(config(24))]
 
     #[test]
-    fn losses(n in 1usize..5, v in 2usize..6, temp in prop_oneof![Just(1.0), Just(2.0)], seed in any::<u64>()) {
+    fn losses(
+        n in 1usize..5,
+        v in 2usize..6,
+        temp in prop_oneof![Just(1.0), Just(2.0)],
+        seed in any::<u64>(),
+    ) {
         let mut rng = Rng::new(seed);
         let logits = rand(&[n, v], -2.0, 2.0, seed);
         let mut t: Vec<i64> = (0..n).map(|_| rng.below(v) as i64).collect();

@@ -56,16 +56,34 @@ proptest! {
     #![proptest_config(config(16))]
 
     #[test]
-    fn cache_decoding_equals_full_forward(t in 2usize..40, cut_frac in 0.0f64..1.0, kv in prop_oneof![Just(1usize), Just(2), Just(4)], b in 1usize..3, seed in any::<u64>()) {
+    fn cache_decoding_equals_full_forward(
+        t in 2usize..40,
+        cut_frac in 0.0f64..1.0,
+        kv in prop_oneof![Just(1usize), Just(2), Just(4)],
+        b in 1usize..3,
+        seed in any::<u64>(),
+    ) {
         let model = Llama::init(&tiny_config(kv, seed % 2 == 0), &mut Rng::new(seed)).unwrap();
         let ids = random_ids(b, t, 50, seed);
         let full = no_grad(|| model.forward(&ids, None, false)).unwrap().logits;
         // prefill the first `cut` tokens, then one token at a time
         let cut = ((t as f64 * cut_frac) as usize).clamp(1, t);
         let mut cache = model.new_cache(b).unwrap();
-        let mut pieces = vec![no_grad(|| model.forward(&ids.narrow(1, 0, cut).unwrap(), Some(&mut cache), false)).unwrap().logits.value().clone()];
+        let mut pieces = vec![no_grad(|| {
+            model.forward(&ids.narrow(1, 0, cut).unwrap(), Some(&mut cache), false)
+        })
+        .unwrap()
+        .logits
+        .value()
+        .clone()];
         for i in cut..t {
-            pieces.push(no_grad(|| model.forward(&ids.narrow(1, i, 1).unwrap(), Some(&mut cache), false)).unwrap().logits.value().clone());
+            pieces.push(
+                no_grad(|| model.forward(&ids.narrow(1, i, 1).unwrap(), Some(&mut cache), false))
+                    .unwrap()
+                    .logits
+                    .value()
+                    .clone(),
+            );
         }
         let stitched = Tensor::cat(&pieces.iter().collect::<Vec<_>>(), 1).unwrap();
         let c = compare_tensors(&stitched, full.value(), Tol::relative(1e-5)).unwrap();
@@ -75,7 +93,14 @@ proptest! {
     }
 
     #[test]
-    fn blocked_attention_equals_differentiable_attention(t in 1usize..70, past in 0usize..300, kvh in prop_oneof![Just(1usize), Just(3)], rep in 1usize..3, spare in 0usize..40, seed in any::<u64>()) {
+    fn blocked_attention_equals_differentiable_attention(
+        t in 1usize..70,
+        past in 0usize..300,
+        kvh in prop_oneof![Just(1usize), Just(3)],
+        rep in 1usize..3,
+        spare in 0usize..40,
+        seed in any::<u64>(),
+    ) {
         let mut rng = Rng::new(seed);
         let (b, d) = (2, 16);
         let h = kvh * rep;
@@ -83,14 +108,23 @@ proptest! {
         let q = Tensor::randn([b, t, h, d], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
         let k = Tensor::randn([b, s, kvh, d], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
         let v = Tensor::randn([b, s, kvh, d], 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
-        let want = sdpa(&Var::constant(q.clone()), &Var::constant(k.clone()), &Var::constant(v.clone()), past).unwrap();
+        let want = sdpa(
+            &Var::constant(q.clone()),
+            &Var::constant(k.clone()),
+            &Var::constant(v.clone()),
+            past,
+        )
+        .unwrap();
         // keys and values read in place from the front of bigger buffers, as a KV cache holds them
         let mut kb = Tensor::zeros([b, s + spare, kvh, d], DType::F32, &Device::Cpu).unwrap();
         let mut vb = kb.clone();
         kb.slice_assign(1, 0, &k).unwrap();
         vb.slice_assign(1, 0, &v).unwrap();
-        let got = sdpa_blocked(&q, &kb.narrow(1, 0, s).unwrap(), &vb.narrow(1, 0, s).unwrap(), past).unwrap();
-        let c = compare_tensors(&got, want.value(), Tol { atol: 1e-5, rtol: 1e-4, rms: 1e-5 }).unwrap();
+        let got =
+            sdpa_blocked(&q, &kb.narrow(1, 0, s).unwrap(), &vb.narrow(1, 0, s).unwrap(), past)
+                .unwrap();
+        let c =
+            compare_tensors(&got, want.value(), Tol { atol: 1e-5, rtol: 1e-4, rms: 1e-5 }).unwrap();
         prop_assert!(c.pass, "{c}");
     }
 }

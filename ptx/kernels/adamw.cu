@@ -1,4 +1,4 @@
-// The AdamW update of one parameter, in place (autograd/src/optim/adamw.rs: AdamWUpdate):
+// The AdamW update of one parameter, in place (nn/src/optim/adamw.rs: AdamWUpdate):
 //   p <- p decay (when weight decay is on)
 //   m <- m b1 + g nb1;  v <- v b2 + g g nb2
 //   p <- p - m / (sqrt(v) inv_sqrt_bc2 + eps) step
@@ -9,15 +9,15 @@
 // formed on the host in f64 and rounded once to the compute type, as the CPU body forms them.
 #include "fused.cuh"
 
-/// adamw_f32(g, p, pdt, m, v, master, n, has_decay, decay, b1, b2, nb1, nb2,
-/// inv_sqrt_bc2, eps, step): the AdamW update in f32 (CPU reference: AdamWUpdate::cpu_as::<f32>),
+/// adamw_f32(g, p, pdt, m, v, master, n, has_decay, decay, b1, b2, nb1, nb2, inv_sqrt_bc2,
+/// eps, step): the AdamW update in f32 (CPU reference: AdamWUpdate, cpu::<f32>),
 /// element i: x = master[i] when master is not null (a bf16/f16 parameter's f32 copy), else
 /// p[i]; x *= decay when has_decay; m[i] = m b1 + g nb1; v[i] = v b2 + (g g) nb2;
 /// x = x - (m / (sqrt(v) inv_sqrt_bc2 + eps)) step; master[i] = x; p[i] = x rounded to the
 /// parameter's dtype (nearest even). Each step is one correctly rounded f32 operation in the
 /// CPU's order (no FMA), so the result equals the CPU's bit for bit.
 /// Thread mapping: a grid-stride loop, one element per thread per pass.
-/// Parameters: g any float dtype (code gdt) [n] with its Strided gs; p the parameter [n]
+/// Parameters: g an Operand of any float dtype [n], flat; p the parameter [n]
 /// contiguous, f32 or (with master) bf16/f16 (code pdt); m, v f32 [n] contiguous; master f32
 /// [n] contiguous or null; n i64; has_decay i32; the rest f32. No shared memory.
 extern "C" __global__ void adamw_f32(Operand g, void* p, int pdt, float* m, float* v, float* master, long long n,
@@ -44,7 +44,7 @@ extern "C" __global__ void adamw_f32(Operand g, void* p, int pdt, float* m, floa
 }
 
 /// adamw_f64(g, p, m, v, n, has_decay, decay, b1, b2, nb1, nb2, inv_sqrt_bc2, eps,
-/// step): as adamw_f32 for an f64 parameter (AdamWUpdate::cpu_as::<f64>): p, m, v f64 [n]
+/// step): as adamw_f32 for an f64 parameter (AdamWUpdate, cpu::<f64>): p, m, v f64 [n]
 /// contiguous, g any float dtype read as f64, every operation a correctly rounded f64 one in
 /// the CPU's order; no master copy. Thread mapping and limits as adamw_f32.
 extern "C" __global__ void adamw_f64(Operand g, double* p, double* m, double* v, long long n, int has_decay,

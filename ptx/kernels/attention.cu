@@ -170,7 +170,7 @@ __device__ __forceinline__ void attn_fwd(float* o, float* part_m, float* part_l,
 /// unnormalised (m, l, acc) of each row go to part_* and attn_combine merges them).
 /// Parameters: o f32 [B, T, H, d] contiguous; part_m, part_l f32 [B*Hkv, T*rep, nsplit],
 /// part_acc f32 [B*Hkv, T*rep, nsplit, d] (unused when nsplit = 1); q [B, T, H, d], k, v
-/// [B, S, Hkv, d] strided views (any strides: k, v are views of a KV cache) with dtype codes;
+/// [B, S, Hkv, d] Operands laid out by dim (any strides: k, v are views of a KV cache);
 /// T, H, Hkv, d i32 (H a multiple of Hkv, d <= 128); S i64 >= start + T; start i64; nsplit
 /// i32; split_len i64 (a multiple of 32); scale f32 (1/sqrt(d)).
 /// Shared memory (dynamic): (32 d + 32 (d+1)) f32: the block's scaled queries and one tile

@@ -29,15 +29,15 @@ __device__ __forceinline__ void conv1d_fwd(C* y, Operand x, Operand w, Operand b
         conv1d_fwd<C>(y, x, w, bias, has_bias, B, T, Ch, W);                                        \
     }
 
-/// conv1d_fwd_f32(y, x, w, bias, has_bias, B, T, C, W): the causal
-/// depthwise convolution y[b,t,c] = bias[c] + sum_j w[c,j] x[b,t-W+1+j,c] (CPU reference:
-/// lawcat::ops::conv1d Conv1dForward, forward_kernel; terms summed in the same order, j up).
+/// conv1d_fwd_f32(y, x, w, bias, has_bias, B, T, C, W): the causal depthwise convolution
+/// y[b,t,c] = bias[c] + sum_j w[c,j] x[b,t-W+1+j,c] (CPU reference: lawcat::ops::conv1d
+/// Conv1d, forward_kernel; terms summed in the same order, j up).
 /// Thread mapping: a grid-stride loop over the B*T*C outputs, one output per thread per pass
 /// (channels fastest, so a warp reads 32 neighbouring channels of one row); the W taps come
 /// through L1.
-/// Parameters: y f32 [B, T, C] contiguous (out); x [B, T, C], w [C, W], bias [C] strided views
-/// (View4, rank 3/2/1) of dtype codes xdt/wdt/bdt (0 f32, 1 f64, 2 bf16, 3 f16); has_bias 0/1
-/// (bias unread when 0); B, T, C i64; W i32 >= 1. No shared memory.
+/// Parameters: y f32 [B, T, C] contiguous (out); x [B, T, C], w [C, W], bias [C] Operands of
+/// any float dtype, laid out by dim (rank 3/2/1); has_bias 0/1 (bias unread when 0); B, T, C
+/// i64; W i32 >= 1. No shared memory.
 CONV1D_FWD(conv1d_fwd_f32, float)
 /// conv1d_fwd_f64: as conv1d_fwd_f32, computing in f64 and writing y f64.
 CONV1D_FWD(conv1d_fwd_f64, double)
@@ -66,8 +66,8 @@ __device__ __forceinline__ void conv1d_bwd_dx(C* dx, Operand dy, Operand w, long
 /// dx[b,s,c] = sum_j w[c,j] dy[b,s+W-1-j,c], terms past T dropped (CPU reference:
 /// backward_kernel's dx, j up).
 /// Thread mapping: grid-stride loop, one dx element per thread per pass, channels fastest.
-/// Parameters: dx f32 [B, T, C] contiguous (out); dy [B, T, C] and w [C, W] strided views with
-/// dtype codes; B, T, C i64; W i32. No shared memory.
+/// Parameters: dx f32 [B, T, C] contiguous (out); dy [B, T, C] and w [C, W] Operands laid out
+/// by dim; B, T, C i64; W i32. No shared memory.
 CONV1D_BWD_DX(conv1d_bwd_dx_f32, float)
 /// conv1d_bwd_dx_f64: as conv1d_bwd_dx_f32, in f64.
 CONV1D_BWD_DX(conv1d_bwd_dx_f64, double)
@@ -126,8 +126,8 @@ __device__ __forceinline__ void conv1d_bwd_dw_part(C* part, Operand x, Operand d
 /// channels per warp, coalesced), threadIdx.y one of 8 interleaved row streams; each thread
 /// sums W+1 values in registers, then the 8 streams of a channel are added in shared memory in
 /// a fixed order (deterministic; no atomics).
-/// Parameters: part f32 [P, C, W+1] contiguous (out); x, dy [B, T, C] strided views with dtype
-/// codes; B, T, C i64; W i32 in 1..=16; R i64 rows per part (P = ceil(B*T / R)).
+/// Parameters: part f32 [P, C, W+1] contiguous (out); x, dy [B, T, C] Operands laid out by
+/// dim; B, T, C i64; W i32 in 1..=16; R i64 rows per part (P = ceil(B*T / R)).
 /// Shared memory: 8 x 32 x 17 values (17 KiB in f32).
 CONV1D_BWD_DW_PART(conv1d_bwd_dw_part_f32, float)
 /// conv1d_bwd_dw_part_f64: as conv1d_bwd_dw_part_f32, in f64 (34 KiB of shared memory).
@@ -185,9 +185,9 @@ __device__ __forceinline__ void conv1d_step_y(C* y, const C* tail, Strided tv, O
 /// the outputs of a decoding step, the forward over [tail; x] (CPU reference: Conv1dStep):
 /// y[b,t,c] = bias[c] + sum_j w[c,j] u[b,t+j,c] with u = tail rows 0..W-1, then x rows.
 /// Thread mapping: grid-stride loop, one y element per thread per pass, channels fastest.
-/// Parameters: y f32 [B, T, C] contiguous (out); tail f32 [B, W-1, C] strided (read only here;
-/// conv1d_step_tail_f32 advances it after); x [B, T, C], w [C, W], bias [C] strided with dtype
-/// codes; has_bias 0/1; B, T, C i64; W i32 >= 1. No shared memory.
+/// Parameters: y f32 [B, T, C] contiguous (out); tail f32 [B, W-1, C] with its Strided tv, by
+/// dim (read only here; conv1d_step_tail_f32 advances it after); x [B, T, C], w [C, W],
+/// bias [C] Operands by dim; has_bias 0/1; B, T, C i64; W i32 >= 1. No shared memory.
 CONV1D_STEP_Y(conv1d_step_y_f32, float)
 /// conv1d_step_y_f64: as conv1d_step_y_f32, in f64 (tail and y f64).
 CONV1D_STEP_Y(conv1d_step_y_f64, double)
@@ -220,8 +220,8 @@ __device__ __forceinline__ void conv1d_step_tail(C* tail, Strided tv, Operand x,
 /// Thread mapping: grid-stride loop, one (b, c) column per thread per pass: the thread reads
 /// every row it needs into registers before writing any (each column is read and written by
 /// its one thread only, so the in-place update has no race).
-/// Parameters: tail f32 [B, W-1, C] strided (read and written); x [B, T, C] strided with
-/// dtype code; B, T, C i64; W i32 in 1..=17. No shared memory.
+/// Parameters: tail f32 [B, W-1, C] with its Strided tv, by dim (read and written); x
+/// [B, T, C] an Operand by dim; B, T, C i64; W i32 in 1..=17. No shared memory.
 CONV1D_STEP_TAIL(conv1d_step_tail_f32, float)
 /// conv1d_step_tail_f64: as conv1d_step_tail_f32, in f64.
 CONV1D_STEP_TAIL(conv1d_step_tail_f64, double)

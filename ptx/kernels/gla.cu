@@ -219,6 +219,28 @@ __device__ __forceinline__ void gla_a_patch(float acc[4][4], int ty, int tx, con
     }
 }
 
+// The outer-product accumulation of thread (ty, tx) of a 16 x 16 block: its 4 rows
+// 4ty..4ty+3 and GLA_MV columns tx, tx + 16, ... (those < V) of
+//   acc[r][m] += sum_{l < n} X[(4ty + r) xs + l] Y[l V + tx + 16 m],  l in order,
+// X row-major with row stride xs, Y [n][V] (both in shared memory). Used for the state term
+// Q e^b S_prev and for A V in the forward, and for (K e^(b_last - b)) D in the backward.
+__device__ __forceinline__ void gla_outer_acc(float (&acc)[4][GLA_MV], const float* X, int xs, const float* Y, int n, int V, int ty, int tx) {
+    for (int l = 0; l < n; ++l) {
+        float x[4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r) x[r] = X[(4 * ty + r) * xs + l];
+#pragma unroll
+        for (int m = 0; m < GLA_MV; ++m) {
+            int col = tx + 16 * m;
+            if (col < V) {
+                float y = Y[l * V + col];
+#pragma unroll
+                for (int r = 0; r < 4; ++r) acc[r][m] += x[r] * y;
+            }
+        }
+    }
+}
+
 // Stages rows t0 .. t0+len of features f0 .. f0+31 of q, k and the cumulative gates into
 // [GLA_MAXC][GLA_KT] tiles (zero past len and K).
 __device__ __forceinline__ void gla_stage_qkb(float* Qs, float* Ks, float* Bs, const Operand& q, const Operand& k, const float* gl, long long b, long long h,
@@ -288,20 +310,7 @@ extern "C" __global__ __launch_bounds__(GLA_THREADS) void gla_chunk_fwd_o(float*
         for (int e = tid; e < TILE; e += GLA_THREADS) Qe[e] = Qs[e] * expf(Bs[e]);
         __syncthreads();
         gla_a_patch(a, ty, tx, Qs, Ks, Bs, Eq, Ek, Dd, len);
-        for (int fl = 0; fl < GLA_KT; ++fl) {
-            float qe[4];
-#pragma unroll
-            for (int r = 0; r < 4; ++r) qe[r] = Qe[(4 * ty + r) * GLA_KT + fl];
-#pragma unroll
-            for (int m = 0; m < GLA_MV; ++m) {
-                int col = tx + 16 * m;
-                if (col < V) {
-                    float hv = Hs[fl * V + col];
-#pragma unroll
-                    for (int r = 0; r < 4; ++r) acc[r][m] += qe[r] * hv;
-                }
-            }
-        }
+        gla_outer_acc(acc, Qe, GLA_KT, Hs, GLA_KT, V, ty, tx);
     }
     __syncthreads();  // every tile read
 #pragma unroll
@@ -313,21 +322,7 @@ extern "C" __global__ __launch_bounds__(GLA_THREADS) void gla_chunk_fwd_o(float*
         Vs[e] = i < len ? ld4<float>(v, b, t0 + i, h, e % V) : 0.f;
     }
     __syncthreads();
-    const int jmax = min(len, 4 * ty + 4);
-    for (int j = 0; j < jmax; ++j) {
-        float av[4];
-#pragma unroll
-        for (int r = 0; r < 4; ++r) av[r] = A[(4 * ty + r) * GLA_MAXC + j];
-#pragma unroll
-        for (int m = 0; m < GLA_MV; ++m) {
-            int col = tx + 16 * m;
-            if (col < V) {
-                float vv = Vs[j * V + col];
-#pragma unroll
-                for (int r = 0; r < 4; ++r) acc[r][m] += av[r] * vv;
-            }
-        }
-    }
+    gla_outer_acc(acc, A, GLA_MAXC, Vs, min(len, 4 * ty + 4), V, ty, tx);
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
         int i = 4 * ty + r;
@@ -444,20 +439,7 @@ extern "C" __global__ __launch_bounds__(GLA_THREADS) void gla_chunk_bwd(float* d
         __syncthreads();
         gla_a_patch(a, ty, tx, Qs, Ks, Bs, Eq, Ek, Dd, len);
         // dv += (K e^(b_last - b)) D over this tile's features
-        for (int fl = 0; fl < GLA_KT; ++fl) {
-            float kh[4];
-#pragma unroll
-            for (int r = 0; r < 4; ++r) kh[r] = Kh[(4 * ty + r) * GLA_KT + fl];
-#pragma unroll
-            for (int m = 0; m < GLA_MV; ++m) {
-                int col = tx + 16 * m;
-                if (col < V) {
-                    float d = Dt[fl * V + col];
-#pragma unroll
-                    for (int r = 0; r < 4; ++r) dva[r][m] += kh[r] * d;
-                }
-            }
-        }
+        gla_outer_acc(dva, Kh, GLA_KT, Dt, GLA_KT, V, ty, tx);
         // dq and dk at rows 2qy, 2qy+1 and features 4qx .. 4qx+3 of the tile
         float gq[2][4], gk[2][4];
 #pragma unroll

@@ -1,13 +1,13 @@
-// The losses (autograd/src/ops/loss/: cross_entropy.rs, kl.rs, mse.rs), forward and
+// The losses (nn/src/loss/: cross_entropy.rs, kl.rs, mse.rs), forward and
 // backward. Row losses run one block per row of the [N, V] logits (V up to ~128K: the block's
 // threads stride over the row, block reductions for the max, the sum of exponentials and the
 // row's term); the scalar over rows is a second one-block kernel that sums the per-row values
 // (f64) in a fixed order, so a loss repeats bit for bit. The row log-sum-exp is the CPU's
 // row_lse: m = max_j z_j (NaN skipped), lse = m + log sum_j exp(z_j - m), -inf when m is -inf.
 //
-// Logits are read as rows (a Strided over the leading dims and the stride of the last dim),
-// other inputs as Strided vectors or scalars (rank 0), any float dtype (codes *dt, fused.cuh);
-// outputs are contiguous, in the compute type C.
+// Operands of any float dtype: logits laid out as rows, other inputs flat (vectors, or
+// scalars of rank 0); targets i64 with their Strided; outputs contiguous, in the compute
+// type C.
 #include "fused.cuh"
 
 // The log-sum-exp of row values f(j) (j < v), in every thread of the block.
@@ -138,22 +138,21 @@ __device__ __forceinline__ void mse_bwd(Operand a, Operand b, Operand g, C* da, 
 
 // ---- cross-entropy ----
 
-/// ce_fwd_rows_f32(z, tg, ts, lse, term, counted, n, v, ignore, has_ignore):
-/// first pass of the mean cross-entropy in f32 (CPU reference: autograd cross_entropy
-/// forward_cpu::<f32>): lse[i] = row_lse(z[i, :]); for a row whose target t = tg[i] counts
+/// ce_fwd_rows_f32(z, tg, ts, lse, term, counted, n, v, ignore, has_ignore): first pass of
+/// the mean cross-entropy in f32 (CPU reference: nn::loss CrossEntropy, cpu::<f32>): lse[i] = row_lse(z[i, :]); for a row whose target t = tg[i] counts
 /// (not ignore when has_ignore), term[i] = (double)(lse[i] - z[i, t]) and counted[i] = 1;
 /// ignored rows give 0 and 0. A target outside [0, v) (the CPU errors) is never read: its row
 /// gives term NaN, counted 1, so the loss is NaN.
 /// Thread mapping: one block per row (block-stride loop over rows), threads stride over the
 /// v columns; max and sum of exponentials are block reductions; thread 0 writes the row.
-/// Parameters: z any float dtype [n, v] as rows (Strided over the leading dims + last-dim
-/// stride); tg i64 [n] (Strided ts); lse f32 [n]; term, counted f64 [n] (scratch); n, v,
+/// Parameters: z an Operand of any float dtype [n, v] as rows; tg i64 [n] with its flat
+/// Strided ts; lse f32 [n]; term, counted f64 [n] (scratch); n, v,
 /// ignore i64; has_ignore i32. Limits: blockDim.x a multiple of 32, <= 1024. Shared: 32 values.
 extern "C" __global__ void ce_fwd_rows_f32(Operand z, const long long* tg, Strided ts, float* lse,
                                            double* term, double* counted, long long n, long long v, long long ignore, int has_ignore) {
     ce_fwd_rows<float>(z, tg, ts, lse, term, counted, n, v, ignore, has_ignore);
 }
-/// ce_fwd_rows_f64(...): as ce_fwd_rows_f32 in f64 (forward_cpu::<f64>); lse f64.
+/// ce_fwd_rows_f64(...): as ce_fwd_rows_f32 in f64 (cpu::<f64>); lse f64.
 extern "C" __global__ void ce_fwd_rows_f64(Operand z, const long long* tg, Strided ts, double* lse,
                                            double* term, double* counted, long long n, long long v, long long ignore, int has_ignore) {
     ce_fwd_rows<double>(z, tg, ts, lse, term, counted, n, v, ignore, has_ignore);
@@ -172,19 +171,18 @@ extern "C" __global__ void ce_fwd_finish_f64(const double* term, const double* c
     ce_fwd_finish<double>(term, counted, n, loss, count);
 }
 
-/// ce_bwd_f32(z, tg, ts, lse, count, g, dz, n, v,
-/// ignore, has_ignore): the cross-entropy gradient in f32 (CPU reference: cross_entropy
-/// backward_cpu::<f32>): scale = g / count (0 when count is 0); on a counted row
+/// ce_bwd_f32(z, tg, ts, lse, count, g, dz, n, v, ignore, has_ignore): the cross-entropy
+/// gradient in f32 (CPU reference: CrossEntropy, cpu_backward::<f32>): scale = g / count (0 when count is 0); on a counted row
 /// dz[i, j] = exp(z[i, j] - lse[i]) * scale, minus scale at j = target; 0 on ignored rows;
 /// NaN on a row whose target is outside [0, v) (the CPU errors).
 /// Thread mapping: one block per row (block-stride loop), threads stride over the columns.
-/// Parameters: z [n, v] as rows; tg i64 [n]; lse [n]; count, g scalars (rank-0 Strided); any
-/// float dtypes; dz f32 [n, v] contiguous; n, v, ignore i64; has_ignore i32. No shared memory.
+/// Parameters: z [n, v] as rows; tg i64 [n] (Strided ts); lse [n] flat; count, g scalars
+/// (rank 0); Operands of any float dtypes; dz f32 [n, v] contiguous; n, v, ignore i64; has_ignore i32. No shared memory.
 extern "C" __global__ void ce_bwd_f32(Operand z, const long long* tg, Strided ts, Operand lse, Operand count, Operand g,
                                       float* dz, long long n, long long v, long long ignore, int has_ignore) {
     ce_bwd<float>(z, tg, ts, lse, count, g, dz, n, v, ignore, has_ignore);
 }
-/// ce_bwd_f64(...): as ce_bwd_f32 in f64 (backward_cpu::<f64>); dz f64.
+/// ce_bwd_f64(...): as ce_bwd_f32 in f64 (cpu_backward::<f64>); dz f64.
 extern "C" __global__ void ce_bwd_f64(Operand z, const long long* tg, Strided ts, Operand lse, Operand count, Operand g,
                                       double* dz, long long n, long long v, long long ignore, int has_ignore) {
     ce_bwd<double>(z, tg, ts, lse, count, g, dz, n, v, ignore, has_ignore);
@@ -192,36 +190,34 @@ extern "C" __global__ void ce_bwd_f64(Operand z, const long long* tg, Strided ts
 
 // ---- KL divergence to the teacher ----
 
-/// kl_fwd_rows_f32(zs, zt, lse_s, lse_t, term, n, v, inv_t):
-/// first pass of KL(p_teacher || p_student) in f32 (CPU reference: autograd kl_div
-/// forward_cpu::<f32>): with s = zs * inv_t and t = zt * inv_t (f32), lse_s[i] = row_lse(s),
+/// kl_fwd_rows_f32(zs, zt, lse_s, lse_t, term, n, v, inv_t): first pass of
+/// KL(p_teacher || p_student) in f32 (CPU reference: nn::loss Kl, cpu::<f32>): with s = zs * inv_t and t = zt * inv_t (f32), lse_s[i] = row_lse(s),
 /// lse_t[i] = row_lse(t), term[i] = sum_j (double)(exp(lp) * (lp - (s - lse_s))),
 /// lp = t - lse_t (each term in f32, the sum in f64).
 /// Thread mapping: one block per row (block-stride loop), threads stride over the columns;
 /// two log-sum-exps and the term sum are block reductions.
-/// Parameters: zs, zt any float dtypes [n, v] as rows; lse_s, lse_t f32 [n]; term f64 [n]
+/// Parameters: zs, zt Operands of any float dtypes [n, v] as rows; lse_s, lse_t f32 [n]; term f64 [n]
 /// (scratch); n, v i64; inv_t f32 (1 / temperature). Limits: blockDim.x a multiple of 32,
 /// <= 1024. Shared: 32 values.
 extern "C" __global__ void kl_fwd_rows_f32(Operand zs, Operand zt, float* lse_s, float* lse_t, double* term, long long n, long long v, float inv_t) {
     kl_fwd_rows<float>(zs, zt, lse_s, lse_t, term, n, v, inv_t);
 }
-/// kl_fwd_rows_f64(...): as kl_fwd_rows_f32 in f64 (forward_cpu::<f64>); lse_s, lse_t, inv_t f64.
+/// kl_fwd_rows_f64(...): as kl_fwd_rows_f32 in f64 (cpu::<f64>); lse_s, lse_t, inv_t f64.
 extern "C" __global__ void kl_fwd_rows_f64(Operand zs, Operand zt, double* lse_s, double* lse_t, double* term, long long n, long long v, double inv_t) {
     kl_fwd_rows<double>(zs, zt, lse_s, lse_t, term, n, v, inv_t);
 }
 
-/// kl_bwd_f32(zs, zt, lse_s, lse_t, g,
-/// gdt, gs, dz, n, v, inv_t): the KL gradient in f32 (CPU reference: kl_div
-/// backward_cpu::<f32>): scale = g * inv_t / max(n, 1), q = exp(zs inv_t - lse_s[i]),
+/// kl_bwd_f32(zs, zt, lse_s, lse_t, g, dz, n, v, inv_t): the KL gradient in f32 (CPU
+/// reference: Kl, cpu_backward::<f32>): scale = g * inv_t / max(n, 1), q = exp(zs inv_t - lse_s[i]),
 /// p = exp(zt inv_t - lse_t[i]), dz[i, j] = (q - p) * scale.
 /// Thread mapping: one block per row (block-stride loop), threads stride over the columns.
-/// Parameters: zs, zt [n, v] as rows; lse_s, lse_t [n]; g scalar; any float dtypes; dz f32
+/// Parameters: zs, zt [n, v] as rows; lse_s, lse_t [n] flat; g scalar; Operands; dz f32
 /// [n, v] contiguous; n, v i64; inv_t f32. No shared memory.
 extern "C" __global__ void kl_bwd_f32(Operand zs, Operand zt, Operand lse_s, Operand lse_t,
                                       Operand g, float* dz, long long n, long long v, float inv_t) {
     kl_bwd<float>(zs, zt, lse_s, lse_t, g, dz, n, v, inv_t);
 }
-/// kl_bwd_f64(...): as kl_bwd_f32 in f64 (backward_cpu::<f64>); dz, inv_t f64.
+/// kl_bwd_f64(...): as kl_bwd_f32 in f64 (cpu_backward::<f64>); dz, inv_t f64.
 extern "C" __global__ void kl_bwd_f64(Operand zs, Operand zt, Operand lse_s, Operand lse_t,
                                       Operand g, double* dz, long long n, long long v, double inv_t) {
     kl_bwd<double>(zs, zt, lse_s, lse_t, g, dz, n, v, inv_t);
@@ -229,12 +225,12 @@ extern "C" __global__ void kl_bwd_f64(Operand zs, Operand zt, Operand lse_s, Ope
 
 // ---- mean squared error ----
 
-/// mse_partial_f32(a, b, partial, n): first pass of the mean squared error
-/// (CPU reference: autograd mse forward_cpu::<f32>): block k writes partial[k], the f64 sum
+/// mse_partial_f32(a, b, partial, n): first pass of the mean squared error (CPU reference:
+/// nn::loss Mse, cpu::<f32>): block k writes partial[k], the f64 sum
 /// of (double)(a[i] - b[i])^2 (difference in f32, square in f64) over the i its threads visit.
 /// Thread mapping: a grid-stride loop over the n elements (row-major over the shared shape),
 /// then a block_sum; the grid size is the host's fixed function of n, so the result repeats.
-/// Parameters: a, b any float dtypes with their Strided; partial f64 [gridDim.x] (scratch);
+/// Parameters: a, b Operands of any float dtypes, flat; partial f64 [gridDim.x] (scratch);
 /// n i64. Limits: blockDim.x a multiple of 32, <= 1024. Shared: 32 values.
 extern "C" __global__ void mse_partial_f32(Operand a, Operand b, double* partial, long long n) {
     mse_partial<float>(a, b, partial, n);
@@ -258,15 +254,15 @@ extern "C" __global__ void mean_finish_f64(const double* vals, long long count, 
     if (threadIdx.x == 0) *out = s / divisor;
 }
 
-/// mse_bwd_f32(a, b, g, da, n): the MSE gradient in f32 (CPU
-/// reference: mse backward_cpu::<f32>): f = 2 g / max(n, 1), da[i] = (a[i] - b[i]) * f.
+/// mse_bwd_f32(a, b, g, da, n): the MSE gradient in f32 (CPU reference: Mse,
+/// cpu_backward::<f32>; db is this with a and b swapped): f = 2 g / max(n, 1), da[i] = (a[i] - b[i]) * f.
 /// Thread mapping: a grid-stride loop, one element per thread per pass.
-/// Parameters: a, b any float dtypes with their Strided; g scalar; da f32 [n] contiguous;
+/// Parameters: a, b Operands of any float dtypes, flat; g scalar; da f32 [n] contiguous;
 /// n i64. No shared memory.
 extern "C" __global__ void mse_bwd_f32(Operand a, Operand b, Operand g, float* da, long long n) {
     mse_bwd<float>(a, b, g, da, n);
 }
-/// mse_bwd_f64(...): as mse_bwd_f32 in f64 (backward_cpu::<f64>); da f64.
+/// mse_bwd_f64(...): as mse_bwd_f32 in f64 (cpu_backward::<f64>); da f64.
 extern "C" __global__ void mse_bwd_f64(Operand a, Operand b, Operand g, double* da, long long n) {
     mse_bwd<double>(a, b, g, da, n);
 }

@@ -62,8 +62,7 @@ __device__ __forceinline__ long long block_argmax(const Operand& z, long long zb
 /// skipped, and a NaN first logit gives 0, as the CPU's comparison loop does).
 /// Thread mapping: one block per row (block-stride loop over rows); threads stride over the
 /// columns keeping their best (value, index), then a warp-butterfly and cross-warp argmax.
-/// Parameters: z any float dtype (code zdt) [b, v] as rows (Strided over [b] + last-dim
-/// stride), read as f32; ids i64 [b] contiguous; b, v i64 (v >= 1). Limits: blockDim.x a
+/// Parameters: z an Operand of any float dtype [b, v] as rows, read as f32; ids i64 [b] contiguous; b, v i64 (v >= 1). Limits: blockDim.x a
 /// multiple of 32, <= 1024. Shared memory: 32 (value, index) pairs.
 extern "C" __global__ void choose_greedy(Operand z, long long* ids, long long b, long long v) {
     for (long long i = blockIdx.x; i < b; i += gridDim.x) {
@@ -89,7 +88,7 @@ extern "C" __global__ void choose_greedy(Operand z, long long* ids, long long b,
 /// inverse CDF thread k owns the contiguous columns [k c, (k+1) c), c = ceil(v / blockDim),
 /// their kept masses are scanned in thread order by thread 0, and each thread walks its own
 /// columns from its prefix; the first crossing over all threads is a block minimum.
-/// Parameters: z any float dtype [b, v] as rows, read as f32; p f64 [b, v] scratch (written
+/// Parameters: z an Operand of any float dtype [b, v] as rows, read as f32; p f64 [b, v] scratch (written
 /// before read); ids i64 [b] contiguous; b, v i64 (v >= 1); temperature f64 (> 0, the host
 /// clamps it to >= 1e-6 as choose does); top_p f64; seed, step u64.
 /// Limits: blockDim.x a multiple of 32, <= 1024. Shared memory: blockDim.x + 64 f64 values.

@@ -13,7 +13,10 @@ fn root() -> PathBuf {
 fn shipped_ptx_is_what_the_sources_generate() {
     let nvcc = root().join(".data/cuda-toolkit/nvidia/cu13/bin/nvcc");
     if !nvcc.exists() {
-        eprintln!("skipped: the CUDA compiler wheels are not installed (scripts/gen-ptx.sh --toolkit installs them)");
+        eprintln!(
+            "skipped: the CUDA compiler wheels are not installed (scripts/gen-ptx.sh \
+            --toolkit installs them)"
+        );
         return;
     }
     let out = std::env::temp_dir().join(format!("lawcat-gen-ptx-{}", std::process::id()));
@@ -32,7 +35,11 @@ fn shipped_ptx_is_what_the_sources_generate() {
             let shipped = std::fs::read(p.with_extension("ptx"))
                 .unwrap_or_else(|_| panic!("{name}.ptx is not committed"));
             let fresh = std::fs::read(out.join(format!("{name}.ptx"))).unwrap();
-            assert!(shipped == fresh, "ptx/kernels/{name}.ptx differs from what scripts/gen-ptx.sh makes from {name}.cu: run scripts/gen-ptx.sh");
+            assert!(
+                shipped == fresh,
+                "ptx/kernels/{name}.ptx differs from what \
+                scripts/gen-ptx.sh makes from {name}.cu: run scripts/gen-ptx.sh"
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&out);

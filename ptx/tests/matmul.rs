@@ -1,6 +1,6 @@
-//! The matmul launcher (`ptx::ops::matmul`): what it refuses (shapes, dtypes, views past their storage) is an error naming
-//! matmul before anything is launched. Results against the CPU are `lawcat verify-kernels`'
-//! matmul cases (`lawcat/src/verify/matmul.rs`).
+//! The matmul launcher (`ptx::ops::matmul`): what it refuses (shapes, dtypes, views past their
+//! storage) is an error naming matmul before anything is launched. Results against the CPU are
+//! `lawcat verify-kernels`' matmul cases (`lawcat/src/verify/matmul.rs`).
 
 use ptx::ops::matmul::matmul;
 use ptx::runtime::GpuStorage;

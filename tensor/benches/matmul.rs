@@ -139,7 +139,9 @@ fn main() {
     let (mr, nr) = kernel.tile();
     let present: Vec<&str> = Simd::present().iter().map(|s| s.name()).collect();
     println!(
-        "f32 matmul, GFLOP/s (median of runs, then best run); m x k x n; SIMD path: {} ({mr}x{nr} tile, blocks {:?}; present: {}); peer: matrixmultiply 0.3 (threading, its own kernel choice)",
+        "f32 matmul, GFLOP/s (median of runs, then best run); m x k x n; SIMD path: {} ({mr}x{nr} \
+         tile, blocks {:?}; present: {}); peer: matrixmultiply 0.3 (threading, its own kernel \
+         choice)",
         tensor::cpu::simd_path(),
         blocks_for(&kernel),
         present.join(", ")

@@ -5,7 +5,10 @@
 //! try it with `LAWCAT_GEMM_BLOCKS=kc,mc,nc`. `TUNE_TILES=1` compares the AVX-512 tile shapes
 //! instead (`LAWCAT_AVX512_TILE`), `TUNE_IN_CACHE=m,n,k` measures one kernel in cache.
 //!
-//! `MATMUL_NUM_THREADS=1 cargo run --release -p tensor --example gemm_tune -- [size] [kc,kc,..] [mc,mc,..] [nc,..]`
+//! ```text
+//! MATMUL_NUM_THREADS=1 cargo run --release -p tensor --example gemm_tune -- \
+//!     [size] [kc,kc,..] [mc,mc,..] [nc,..]
+//! ```
 
 /// Seconds of CPU time this thread has used (Linux): unlike wall time it does not count
 /// the time other work on a shared machine holds the core, so tuning runs compare fairly.

@@ -250,7 +250,8 @@ pub trait BackendStorage: Send + Sync + Debug + 'static {
         src_layout: &Layout,
         dim: usize,
     ) -> Result<Storage>;
-    /// A copy of `self` with slice `i` of `src` added to slice `ids[i]` along `dim` (torch.index_add).
+    /// A copy of `self` with slice `i` of `src` added to slice `ids[i]` along `dim`
+    /// (torch.index_add).
     fn index_add(
         &self,
         layout: &Layout,

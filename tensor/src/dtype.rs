@@ -252,8 +252,26 @@ macro_rules! impl_elem {
 }
 impl_elem!(f32, F32, |x| x as f64, |v| v as f32);
 impl_elem!(f64, F64, |x| x, |v| v);
-impl_elem!(bf16, BF16, |x| x.to_f64(), |v| bf16::from_f64(v));
-impl_elem!(f16, F16, |x| x.to_f64(), |v| f16::from_f64(v));
+impl_elem!(bf16, BF16, |x| x.to_f64(), |v| bf16::from_f32(f32_round_to_odd(v)));
+impl_elem!(f16, F16, |x| x.to_f64(), |v| f16::from_f32(f32_round_to_odd(v)));
+
+/// `v` rounded to f32 by round-to-odd: truncated toward zero, the last bit set when anything
+/// was dropped. Rounding that to bf16 or f16 (to nearest, ties to even) then rounds `v` once,
+/// correctly: 24 bits are at least twice the target's 8 or 11, plus 2, so the odd bit only
+/// breaks ties it must break. (`half`'s own f64 conversions first drop the low 32 bits of the
+/// f64, so a value just above a tie, such as the f32 -218.50002, was rounded as the tie: to
+/// -218 in bf16, where CUDA's `__float2bfloat16_rn` and `__double2bfloat16` give -219.)
+pub fn f32_round_to_odd(v: f64) -> f32 {
+    let r = v as f32;
+    if r.is_nan() || r as f64 == v {
+        return r;
+    }
+    let mut bits = r.to_bits();
+    if (r as f64).abs() > v.abs() {
+        bits -= 1; // one step toward zero: the truncation
+    }
+    f32::from_bits(bits | 1)
+}
 impl_elem!(i64, I64, |x| x as f64, |v| v as i64);
 impl_elem!(u8, U8, |x| x as f64, |v| v as u8);
 

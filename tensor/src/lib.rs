@@ -16,7 +16,8 @@
 //!   and `cpu::gemm`, the matrix product CPU bodies of fused ops may call.
 //! * `tensor`, `view`, `ops` — the user-facing [`Tensor`] API.
 //! * `safetensors_io`, `atomic` — files; `random` — seeded RNG; `tolerance` — comparisons;
-//!   `sha256` — content hashes (checkpoints, teachers); `memory` — refusing sizes that cannot fit.
+//!   `sha256` — content hashes (checkpoints, teachers); `memory` — refusing sizes that cannot
+//!   fit.
 //!
 //! Dependencies and why: `half` (bf16/f16 types), `rayon` (CPU parallelism), `bytemuck`
 //! (safe byte views for file I/O), `safetensors` (header parsing/serialization),

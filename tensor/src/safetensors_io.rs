@@ -29,7 +29,15 @@ fn to_dtype(path: &Path, name: &str, d: StDtype) -> Result<(DType, bool)> {
         StDtype::I64 => (DType::I64, false),
         StDtype::U8 | StDtype::BOOL => (DType::U8, false),
         StDtype::I32 => (DType::I64, true),
-        other => return Err(Error::file(path, format!("tensor {name:?} has dtype {other:?}, which is not supported (F32, F64, BF16, F16, I64, I32, U8, BOOL are)"))),
+        other => {
+            return Err(Error::file(
+                path,
+                format!(
+                    "tensor {name:?} has dtype {other:?}, \
+            which is not supported (F32, F64, BF16, F16, I64, I32, U8, BOOL are)"
+                ),
+            ))
+        }
     })
 }
 

@@ -67,14 +67,25 @@ proptest! {
     #![proptest_config(config(48))]
 
     #[test]
-    fn unary_ops_match_reference(shape in arb_shape(), dtype in arb_dtype(), mode in arb_mode(), seed in any::<u64>()) {
+    fn unary_ops_match_reference(
+        shape in arb_shape(),
+        dtype in arb_dtype(),
+        mode in arb_mode(),
+        seed in any::<u64>(),
+    ) {
         for (name, op, reference, lo, hi) in unary_cases() {
             let x = make(&shape, dtype, seed, mode, lo, hi);
             let y = op(&x).unwrap();
             prop_assert_eq!(y.dims(), x.dims());
             prop_assert_eq!(y.dtype(), dtype);
-            let want: Vec<f64> = logical(&x).into_iter().map(|v| round_to(reference(v), dtype)).collect();
-            assert_close(&format!("{name} {dtype} {shape:?} {mode:?}"), &logical(&y), &want, tol_for(dtype));
+            let want: Vec<f64> =
+                logical(&x).into_iter().map(|v| round_to(reference(v), dtype)).collect();
+            assert_close(
+                &format!("{name} {dtype} {shape:?} {mode:?}"),
+                &logical(&y),
+                &want,
+                tol_for(dtype),
+            );
         }
     }
 
@@ -91,41 +102,86 @@ proptest! {
             prop_assert_eq!(y.dims(), out.dims());
             let (va, vb) = (logical(&a), logical(&b));
             let want: Vec<f64> = (0..out.numel())
-                .map(|i| round_to(reference(va[bcast_index(out.dims(), &sa, i)], vb[bcast_index(out.dims(), &sb, i)]), dtype))
+                .map(|i| {
+                    round_to(
+                        reference(
+                            va[bcast_index(out.dims(), &sa, i)],
+                            vb[bcast_index(out.dims(), &sb, i)],
+                        ),
+                        dtype,
+                    )
+                })
                 .collect();
-            assert_close(&format!("{name} {dtype} {sa:?}x{sb:?}"), &logical(&y), &want, tol_for(dtype));
+            assert_close(
+                &format!("{name} {dtype} {sa:?}x{sb:?}"),
+                &logical(&y),
+                &want,
+                tol_for(dtype),
+            );
         }
     }
 
     #[test]
     fn comparisons_and_where(
-        (_out, sa, sb) in arb_broadcast_pair(), dtype in arb_dtype(), ma in arb_mode(), seed in any::<u64>()
+        (_out, sa, sb) in arb_broadcast_pair(),
+        dtype in arb_dtype(),
+        ma in arb_mode(),
+        seed in any::<u64>(),
     ) {
         let out = broadcast_shapes("test", &sa, &sb).unwrap();
         // Few distinct values so that equality happens.
-        let a = make(&sa, dtype, seed, ma, -2.0, 2.0).affine(1.0, 0.0).unwrap().clamp(-1.0, 1.0).unwrap();
+        let a = make(&sa, dtype, seed, ma, -2.0, 2.0)
+            .affine(1.0, 0.0)
+            .unwrap()
+            .clamp(-1.0, 1.0)
+            .unwrap();
         let b = make(&sb, dtype, seed ^ 1, Mode::Contiguous, -2.0, 2.0).clamp(-1.0, 1.0).unwrap();
         let (va, vb) = (logical(&a), logical(&b));
-        let pick = |i: usize| (va[bcast_index(out.dims(), &sa, i)], vb[bcast_index(out.dims(), &sb, i)]);
-        let cases: Vec<(fn(&Tensor, &Tensor) -> tensor::Result<Tensor>, fn(f64, f64) -> bool)> = vec![
-            (|a, b| a.eq(b), |x, y| x == y), (|a, b| a.ne(b), |x, y| x != y),
-            (|a, b| a.lt(b), |x, y| x < y), (|a, b| a.le(b), |x, y| x <= y),
-            (|a, b| a.gt(b), |x, y| x > y), (|a, b| a.ge(b), |x, y| x >= y),
-        ];
+        let pick =
+            |i: usize| (va[bcast_index(out.dims(), &sa, i)], vb[bcast_index(out.dims(), &sb, i)]);
+        let cases: Vec<(fn(&Tensor, &Tensor) -> tensor::Result<Tensor>, fn(f64, f64) -> bool)> =
+            vec![
+                (|a, b| a.eq(b), |x, y| x == y),
+                (|a, b| a.ne(b), |x, y| x != y),
+                (|a, b| a.lt(b), |x, y| x < y),
+                (|a, b| a.le(b), |x, y| x <= y),
+                (|a, b| a.gt(b), |x, y| x > y),
+                (|a, b| a.ge(b), |x, y| x >= y),
+            ];
         for (op, r) in cases {
             let m = op(&a, &b).unwrap();
             prop_assert_eq!(m.dtype(), DType::U8);
-            let want: Vec<f64> = (0..out.numel()).map(|i| { let (x, y) = pick(i); r(x, y) as u8 as f64 }).collect();
+            let want: Vec<f64> = (0..out.numel())
+                .map(|i| {
+                    let (x, y) = pick(i);
+                    r(x, y) as u8 as f64
+                })
+                .collect();
             prop_assert_eq!(logical(&m), want);
         }
         let mask = a.gt(&b).unwrap();
         let w = mask.where_cond(&a, &b).unwrap();
-        let want: Vec<f64> = (0..out.numel()).map(|i| { let (x, y) = pick(i); if x > y { x } else { y } }).collect();
+        let want: Vec<f64> = (0..out.numel())
+            .map(|i| {
+                let (x, y) = pick(i);
+                if x > y {
+                    x
+                } else {
+                    y
+                }
+            })
+            .collect();
         prop_assert_eq!(logical(&w), want);
     }
 
     #[test]
-    fn casts_round_once(shape in arb_shape(), from in arb_dtype(), to in arb_dtype(), mode in arb_mode(), seed in any::<u64>()) {
+    fn casts_round_once(
+        shape in arb_shape(),
+        from in arb_dtype(),
+        to in arb_dtype(),
+        mode in arb_mode(),
+        seed in any::<u64>(),
+    ) {
         let x = make(&shape, from, seed, mode, -100.0, 100.0);
         let y = x.to_dtype(to).unwrap();
         prop_assert_eq!(y.dtype(), to);
@@ -137,14 +193,20 @@ proptest! {
     }
 
     #[test]
-    fn large_strided_inputs_take_the_parallel_path(shape in arb_big_shape(), mode in arb_mode(), seed in any::<u64>()) {
+    fn large_strided_inputs_take_the_parallel_path(
+        shape in arb_big_shape(),
+        mode in arb_mode(),
+        seed in any::<u64>(),
+    ) {
         let mut big = shape.clone();
         big.push(600);
         let a = make(&big, DType::F32, seed, mode, -3.0, 3.0);
         let b = make(&big[1..], DType::F32, seed ^ 3, Mode::Permuted, -3.0, 3.0);
         let y = a.mul(&b).unwrap().exp().unwrap();
         let (va, vb) = (logical(&a), logical(&b));
-        let want: Vec<f64> = (0..y.numel()).map(|i| round_to((va[i] * vb[bcast_index(&big, &big[1..], i)]).exp(), DType::F32)).collect();
+        let want: Vec<f64> = (0..y.numel())
+            .map(|i| round_to((va[i] * vb[bcast_index(&big, &big[1..], i)]).exp(), DType::F32))
+            .collect();
         assert_close("mul+exp", &logical(&y), &want, Tol { atol: 1e-6, rtol: 1e-6, rms: 1e-6 });
     }
 }

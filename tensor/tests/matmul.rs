@@ -49,7 +49,15 @@ proptest! {
     #![proptest_config(config(40))]
 
     #[test]
-    fn gemm_matches_naive(m in dim(), n in dim(), k in dim(), ta in any::<bool>(), tb in any::<bool>(), dtype in arb_dtype(), seed in any::<u64>()) {
+    fn gemm_matches_naive(
+        m in dim(),
+        n in dim(),
+        k in dim(),
+        ta in any::<bool>(),
+        tb in any::<bool>(),
+        dtype in arb_dtype(),
+        seed in any::<u64>(),
+    ) {
         let mut rng = Rng::new(seed);
         let a = operand(m, k, ta, dtype, &mut rng);
         let b = operand(k, n, tb, dtype, &mut rng);
@@ -58,32 +66,87 @@ proptest! {
         prop_assert_eq!(c.dims(), &[m, n]);
         prop_assert_eq!(c.dtype(), dtype);
         let want: Vec<f64> = reference(&a, &b).into_iter().map(|v| round_to(v, dtype)).collect();
-        assert_close(&format!("matmul {m}x{k}x{n} ta={ta} tb={tb} {dtype}"), &logical(&c), &want, tol(dtype, k));
+        assert_close(
+            &format!("matmul {m}x{k}x{n} ta={ta} tb={tb} {dtype}"),
+            &logical(&c),
+            &want,
+            tol(dtype, k),
+        );
     }
 
     #[test]
-    fn gemm_into_accumulates_and_leaves_the_rest_of_c(m in dim(), n in dim(), k in 0usize..300, pad in 0usize..5, accumulate in any::<bool>(), seed in any::<u64>()) {
+    fn gemm_into_accumulates_and_leaves_the_rest_of_c(
+        m in dim(),
+        n in dim(),
+        k in 0usize..300,
+        pad in 0usize..5,
+        accumulate in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
         use tensor::cpu::gemm::{gemm_into, MatRef};
         let mut rng = Rng::new(seed);
-        let a = Tensor::rand_uniform([m, k], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
-        let b = Tensor::rand_uniform([k, n], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
+        let a = Tensor::rand_uniform([m, k], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+        let b = Tensor::rand_uniform([k, n], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
         let ldc = n + pad;
-        let c0 = Tensor::rand_uniform([m, ldc], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
+        let c0 = Tensor::rand_uniform([m, ldc], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
         let mut c = c0.clone();
-        gemm_into::<f32, f32>(m, n, k, MatRef { data: &a, off: 0, rs: k, cs: 1 }, MatRef { data: &b, off: 0, rs: n, cs: 1 }, &mut c, ldc, accumulate);
-        let ab = matmul_naive(m, n, k, &a.iter().map(|&x| x as f64).collect::<Vec<_>>(), 0, k, 1, &b.iter().map(|&x| x as f64).collect::<Vec<_>>(), 0, n, 1);
+        gemm_into::<f32, f32>(
+            m,
+            n,
+            k,
+            MatRef { data: &a, off: 0, rs: k, cs: 1 },
+            MatRef { data: &b, off: 0, rs: n, cs: 1 },
+            &mut c,
+            ldc,
+            accumulate,
+        );
+        let ab = matmul_naive(
+            m,
+            n,
+            k,
+            &a.iter().map(|&x| x as f64).collect::<Vec<_>>(),
+            0,
+            k,
+            1,
+            &b.iter().map(|&x| x as f64).collect::<Vec<_>>(),
+            0,
+            n,
+            1,
+        );
         let mut want: Vec<f64> = c0.iter().map(|&x| x as f64).collect();
         for i in 0..m {
             for j in 0..n {
-                want[i * ldc + j] = ab[i * n + j] + if accumulate { c0[i * ldc + j] as f64 } else { 0.0 };
+                want[i * ldc + j] =
+                    ab[i * n + j] + if accumulate { c0[i * ldc + j] as f64 } else { 0.0 };
             }
         }
         let got: Vec<f64> = c.iter().map(|&x| x as f64).collect();
-        assert_close(&format!("gemm_into {m}x{k}x{n} ldc={ldc} accumulate={accumulate}"), &got, &want, tol(DType::F32, k + 1));
+        assert_close(
+            &format!("gemm_into {m}x{k}x{n} ldc={ldc} accumulate={accumulate}"),
+            &got,
+            &want,
+            tol(DType::F32, k + 1),
+        );
     }
 
     #[test]
-    fn single_thread_and_pool_agree(m in dim(), n in dim(), k in dim(), ta in any::<bool>(), tb in any::<bool>(), seed in any::<u64>()) {
+    fn single_thread_and_pool_agree(
+        m in dim(),
+        n in dim(),
+        k in dim(),
+        ta in any::<bool>(),
+        tb in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
         let mut rng = Rng::new(seed);
         let a = operand(m, k, ta, DType::F32, &mut rng);
         let b = operand(k, n, tb, DType::F32, &mut rng);
@@ -96,19 +159,36 @@ proptest! {
     }
 
     #[test]
-    fn batched_with_broadcast_and_vectors(b1 in 1usize..4, b2 in 1usize..4, m in dim(), n in 1usize..40, k in dim(), bcast in any::<bool>(), seed in any::<u64>()) {
+    fn batched_with_broadcast_and_vectors(
+        b1 in 1usize..4,
+        b2 in 1usize..4,
+        m in dim(),
+        n in 1usize..40,
+        k in dim(),
+        bcast in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
         let mut rng = Rng::new(seed);
-        let a = Tensor::rand_uniform([b1, b2, m, k], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap();
+        let a = Tensor::rand_uniform([b1, b2, m, k], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng)
+            .unwrap();
         let bdims: Vec<usize> = if bcast { vec![b2, n, k] } else { vec![b1, b2, n, k] };
-        let b = Tensor::rand_uniform(bdims, -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().t().unwrap();
+        let b = Tensor::rand_uniform(bdims, -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng)
+            .unwrap()
+            .t()
+            .unwrap();
         let c = a.matmul(&b).unwrap();
         prop_assert_eq!(c.dims(), &[b1, b2, m, n]);
         for i in 0..b1 {
             for j in 0..b2 {
                 let ai = a.select(0, i).unwrap().select(0, j).unwrap();
-                let bi = if bcast { b.select(0, j).unwrap() } else { b.select(0, i).unwrap().select(0, j).unwrap() };
+                let bi = if bcast {
+                    b.select(0, j).unwrap()
+                } else {
+                    b.select(0, i).unwrap().select(0, j).unwrap()
+                };
                 let ci = c.select(0, i).unwrap().select(0, j).unwrap();
-                let want: Vec<f64> = reference(&ai, &bi).into_iter().map(|v| round_to(v, DType::F32)).collect();
+                let want: Vec<f64> =
+                    reference(&ai, &bi).into_iter().map(|v| round_to(v, DType::F32)).collect();
                 assert_close("batched", &logical(&ci), &want, tol(DType::F32, k));
             }
         }
@@ -177,13 +257,17 @@ proptest! {
         let (a, aoff, ars, acs) = strided(m, k, la, &mut rng);
         let (b, boff, brs, bcs) = strided(k, n, lb, &mut rng);
         let ldc = n + pad;
-        let c0 = Tensor::rand_uniform([m * ldc], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap().to_vec::<f32>().unwrap();
+        let c0 = Tensor::rand_uniform([m * ldc], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
         let to64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
         let ab = matmul_naive(m, n, k, &to64(&a), aoff, ars, acs, &to64(&b), boff, brs, bcs);
         let mut want = to64(&c0);
         for i in 0..m {
             for j in 0..n {
-                want[i * ldc + j] = ab[i * n + j] + if accumulate { c0[i * ldc + j] as f64 } else { 0.0 };
+                want[i * ldc + j] =
+                    ab[i * n + j] + if accumulate { c0[i * ldc + j] as f64 } else { 0.0 };
             }
         }
         for (simd, mut kernel) in kernels() {
@@ -191,9 +275,15 @@ proptest! {
                 kernel.blocks = Blocks { kc, mc, nc };
             }
             let mut c = c0.clone();
-            let (am, bm) = (MatRef { data: &a, off: aoff, rs: ars, cs: acs }, MatRef { data: &b, off: boff, rs: brs, cs: bcs });
+            let (am, bm) = (
+                MatRef { data: &a, off: aoff, rs: ars, cs: acs },
+                MatRef { data: &b, off: boff, rs: brs, cs: bcs },
+            );
             gemm_with(&kernel, m, n, k, am, bm, &mut c, ldc, accumulate);
-            let what = format!("{simd} {:?} {m}x{k}x{n} layouts {la},{lb} ldc={ldc} accumulate={accumulate}", kernel);
+            let what = format!(
+                "{simd} {:?} {m}x{k}x{n} layouts {la},{lb} ldc={ldc} accumulate={accumulate}",
+                kernel
+            );
             assert_close(&what, &to64(&c), &want, tol(DType::F32, k + 1));
         }
     }
@@ -201,14 +291,32 @@ proptest! {
     /// bf16 and f16 values of A are converted while packing: every kernel, A and B each
     /// row- or column-major.
     #[test]
-    fn every_kernel_converts_half_operands(m in 1usize..50, n in 1usize..80, k in 1usize..90, ta in any::<bool>(), tb in any::<bool>(), half in any::<bool>(), seed in any::<u64>()) {
+    fn every_kernel_converts_half_operands(
+        m in 1usize..50,
+        n in 1usize..80,
+        k in 1usize..90,
+        ta in any::<bool>(),
+        tb in any::<bool>(),
+        half in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
         let mut rng = Rng::new(seed);
         let dtype = if half { DType::F16 } else { DType::BF16 };
         // Logical row-major values; A's are exactly representable in `dtype`.
-        let a = logical(&Tensor::rand_uniform([m, k], -1.0, 1.0, dtype, &Device::Cpu, &mut rng).unwrap());
-        let b = logical(&Tensor::rand_uniform([k, n], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap());
+        let a = logical(
+            &Tensor::rand_uniform([m, k], -1.0, 1.0, dtype, &Device::Cpu, &mut rng).unwrap(),
+        );
+        let b = logical(
+            &Tensor::rand_uniform([k, n], -1.0, 1.0, DType::F32, &Device::Cpu, &mut rng).unwrap(),
+        );
         // Stored row-major, or column-major (the storage of a transposed view).
-        fn store<T>(v: &[f64], rows: usize, cols: usize, colmajor: bool, conv: impl Fn(f64) -> T) -> (Vec<T>, usize, usize) {
+        fn store<T>(
+            v: &[f64],
+            rows: usize,
+            cols: usize,
+            colmajor: bool,
+            conv: impl Fn(f64) -> T,
+        ) -> (Vec<T>, usize, usize) {
             if colmajor {
                 ((0..rows * cols).map(|q| conv(v[(q % rows) * cols + q / rows])).collect(), 1, rows)
             } else {
@@ -222,13 +330,38 @@ proptest! {
             let bm = MatRef { data: &bs, off: 0, rs: brs, cs: bcs };
             if half {
                 let (s, rs, cs) = store(&a, m, k, ta, tensor::f16::from_f64);
-                gemm_with(&kernel, m, n, k, MatRef { data: &s, off: 0, rs, cs }, bm, &mut c, n, false);
+                gemm_with(
+                    &kernel,
+                    m,
+                    n,
+                    k,
+                    MatRef { data: &s, off: 0, rs, cs },
+                    bm,
+                    &mut c,
+                    n,
+                    false,
+                );
             } else {
                 let (s, rs, cs) = store(&a, m, k, ta, tensor::bf16::from_f64);
-                gemm_with(&kernel, m, n, k, MatRef { data: &s, off: 0, rs, cs }, bm, &mut c, n, false);
+                gemm_with(
+                    &kernel,
+                    m,
+                    n,
+                    k,
+                    MatRef { data: &s, off: 0, rs, cs },
+                    bm,
+                    &mut c,
+                    n,
+                    false,
+                );
             }
             let got: Vec<f64> = c.iter().map(|&x| x as f64).collect();
-            assert_close(&format!("{simd} {dtype} A {m}x{k}x{n} ta={ta} tb={tb}"), &got, &want, tol(DType::F32, k));
+            assert_close(
+                &format!("{simd} {dtype} A {m}x{k}x{n} ta={ta} tb={tb}"),
+                &got,
+                &want,
+                tol(DType::F32, k),
+            );
         }
     }
 }

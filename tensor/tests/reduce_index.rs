@@ -57,7 +57,13 @@ proptest! {
     #![proptest_config(config(48))]
 
     #[test]
-    fn reductions((shape, dim) in arb_shape_dim(), dtype in arb_dtype(), mode in arb_mode(), keep in any::<bool>(), seed in any::<u64>()) {
+    fn reductions(
+        (shape, dim) in arb_shape_dim(),
+        dtype in arb_dtype(),
+        mode in arb_mode(),
+        keep in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
         let x = make(&shape, dtype, seed, mode, -3.0, 3.0);
         let v = logical(&x);
         let n = shape[dim];
@@ -69,50 +75,110 @@ proptest! {
         let want_dims = if keep { kept } else { dropped };
         let sum = x.sum(dim, keep).unwrap();
         prop_assert_eq!(sum.dims(), want_dims.as_slice());
-        assert_close("sum", &logical(&sum), &lanes(&v, &shape, dim, |l| round_to(l.iter().sum(), dtype)), tol);
+        assert_close(
+            "sum",
+            &logical(&sum),
+            &lanes(&v, &shape, dim, |l| round_to(l.iter().sum(), dtype)),
+            tol,
+        );
         let mean = x.mean(dim, keep).unwrap();
         if n > 0 {
-            assert_close("mean", &logical(&mean), &lanes(&v, &shape, dim, |l| round_to(l.iter().sum::<f64>() / n as f64, dtype)), tol);
+            assert_close(
+                "mean",
+                &logical(&mean),
+                &lanes(&v, &shape, dim, |l| round_to(l.iter().sum::<f64>() / n as f64, dtype)),
+                tol,
+            );
             let mx = x.max(dim, keep).unwrap();
-            prop_assert_eq!(logical(&mx), lanes(&v, &shape, dim, |l| l.iter().cloned().fold(f64::NEG_INFINITY, f64::max)));
+            prop_assert_eq!(
+                logical(&mx),
+                lanes(&v, &shape, dim, |l| l.iter().cloned().fold(f64::NEG_INFINITY, f64::max))
+            );
             let mn = x.min(dim, keep).unwrap();
-            prop_assert_eq!(logical(&mn), lanes(&v, &shape, dim, |l| l.iter().cloned().fold(f64::INFINITY, f64::min)));
+            prop_assert_eq!(
+                logical(&mn),
+                lanes(&v, &shape, dim, |l| l.iter().cloned().fold(f64::INFINITY, f64::min))
+            );
             let am = x.argmax(dim, keep).unwrap();
             prop_assert_eq!(am.dtype(), DType::I64);
-            let first_max = |l: &[f64]| { let m = l.iter().cloned().fold(f64::NEG_INFINITY, f64::max); l.iter().position(|&y| y == m).unwrap() as f64 };
+            let first_max = |l: &[f64]| {
+                let m = l.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                l.iter().position(|&y| y == m).unwrap() as f64
+            };
             prop_assert_eq!(logical(&am), lanes(&v, &shape, dim, first_max));
             let ai = x.argmin(dim, keep).unwrap();
-            let first_min = |l: &[f64]| { let m = l.iter().cloned().fold(f64::INFINITY, f64::min); l.iter().position(|&y| y == m).unwrap() as f64 };
+            let first_min = |l: &[f64]| {
+                let m = l.iter().cloned().fold(f64::INFINITY, f64::min);
+                l.iter().position(|&y| y == m).unwrap() as f64
+            };
             prop_assert_eq!(logical(&ai), lanes(&v, &shape, dim, first_min));
             let ls = x.logsumexp(dim, keep).unwrap();
-            assert_close("logsumexp", &logical(&ls), &lanes(&v, &shape, dim, |l| round_to(lse(l), dtype)), tol);
+            assert_close(
+                "logsumexp",
+                &logical(&ls),
+                &lanes(&v, &shape, dim, |l| round_to(lse(l), dtype)),
+                tol,
+            );
         } else {
             prop_assert!(x.max(dim, keep).is_err());
         }
     }
 
     #[test]
-    fn softmax_log_softmax_cumsum((shape, dim) in arb_shape_dim(), dtype in arb_dtype(), mode in arb_mode(), seed in any::<u64>()) {
+    fn softmax_log_softmax_cumsum(
+        (shape, dim) in arb_shape_dim(),
+        dtype in arb_dtype(),
+        mode in arb_mode(),
+        seed in any::<u64>(),
+    ) {
         let x = make(&shape, dtype, seed, mode, -4.0, 4.0);
         let v = logical(&x);
         let n = shape[dim];
         let tol = Tol::accumulated(dtype, n, 1.0);
         let sm = x.softmax(dim).unwrap();
-        let want = lanes_map(&v, &shape, dim, |l| { let z = lse(l); l.iter().map(|y| round_to((y - z).exp(), dtype)).collect() });
+        let want = lanes_map(&v, &shape, dim, |l| {
+            let z = lse(l);
+            l.iter().map(|y| round_to((y - z).exp(), dtype)).collect()
+        });
         assert_close("softmax", &logical(&sm), &want, tol);
         let lsm = x.log_softmax(dim).unwrap();
-        let want = lanes_map(&v, &shape, dim, |l| { let z = lse(l); l.iter().map(|y| round_to(y - z, dtype)).collect() });
+        let want = lanes_map(&v, &shape, dim, |l| {
+            let z = lse(l);
+            l.iter().map(|y| round_to(y - z, dtype)).collect()
+        });
         assert_close("log_softmax", &logical(&lsm), &want, Tol::accumulated(dtype, n, 4.0));
         let cs = x.cumsum(dim).unwrap();
-        let want = lanes_map(&v, &shape, dim, |l| l.iter().scan(0.0, |s, y| { *s += y; Some(round_to(*s, dtype)) }).collect());
+        let want = lanes_map(&v, &shape, dim, |l| {
+            l.iter()
+                .scan(0.0, |s, y| {
+                    *s += y;
+                    Some(round_to(*s, dtype))
+                })
+                .collect()
+        });
         assert_close("cumsum", &logical(&cs), &want, Tol::accumulated(dtype, n, 4.0));
         let cr = x.cumsum_reverse(dim).unwrap();
-        let want = lanes_map(&v, &shape, dim, |l| { let mut r: Vec<f64> = l.iter().rev().scan(0.0, |s, y| { *s += y; Some(round_to(*s, dtype)) }).collect(); r.reverse(); r });
+        let want = lanes_map(&v, &shape, dim, |l| {
+            let mut r: Vec<f64> = l
+                .iter()
+                .rev()
+                .scan(0.0, |s, y| {
+                    *s += y;
+                    Some(round_to(*s, dtype))
+                })
+                .collect();
+            r.reverse();
+            r
+        });
         assert_close("cumsum_reverse", &logical(&cr), &want, Tol::accumulated(dtype, n, 4.0));
     }
 
     #[test]
-    fn views_are_zero_copy_and_index_right(shape in arb_shape(), mode in arb_mode(), seed in any::<u64>()) {
+    fn views_are_zero_copy_and_index_right(
+        shape in arb_shape(),
+        mode in arb_mode(),
+        seed in any::<u64>(),
+    ) {
         let x = make(&shape, DType::F32, seed, mode, -1.0, 1.0);
         let v = logical(&x);
         let r = shape.len();
@@ -143,10 +209,18 @@ proptest! {
                 let nar = x.narrow(d, 1, shape[d] - 1).unwrap();
                 prop_assert!(nar.same_storage(&x));
                 let (pre, len, post) = split(&shape, d);
-                let want: Vec<f64> = (0..pre).flat_map(|p| (1..len).flat_map(move |a| (0..post).map(move |q| (p * len + a) * post + q))).map(|i| v[i]).collect();
+                let want: Vec<f64> = (0..pre)
+                    .flat_map(|p| {
+                        (1..len).flat_map(move |a| (0..post).map(move |q| (p * len + a) * post + q))
+                    })
+                    .map(|i| v[i])
+                    .collect();
                 prop_assert_eq!(logical(&nar), want);
                 let sel = x.select(d, 1).unwrap();
-                let want: Vec<f64> = (0..pre).flat_map(|p| (0..post).map(move |q| (p * len + 1) * post + q)).map(|i| v[i]).collect();
+                let want: Vec<f64> = (0..pre)
+                    .flat_map(|p| (0..post).map(move |q| (p * len + 1) * post + q))
+                    .map(|i| v[i])
+                    .collect();
                 prop_assert_eq!(logical(&sel), want);
             }
         }
@@ -159,7 +233,12 @@ proptest! {
     }
 
     #[test]
-    fn concat_and_stack((shape, dim) in arb_shape_dim(), extra in 0usize..4, mode in arb_mode(), seed in any::<u64>()) {
+    fn concat_and_stack(
+        (shape, dim) in arb_shape_dim(),
+        extra in 0usize..4,
+        mode in arb_mode(),
+        seed in any::<u64>(),
+    ) {
         let a = make(&shape, DType::F32, seed, mode, -1.0, 1.0);
         let mut sb = shape.clone();
         sb[dim] = extra;
@@ -182,11 +261,21 @@ proptest! {
         prop_assert_eq!(logical(&s.select(dim, 1).unwrap()), va);
         let mut bad = shape.clone();
         bad.push(2);
-        prop_assert!(Tensor::cat(&[&a, &Tensor::zeros(bad, DType::F32, &Device::Cpu).unwrap()], dim).is_err());
+        prop_assert!(Tensor::cat(
+            &[&a, &Tensor::zeros(bad, DType::F32, &Device::Cpu).unwrap()],
+            dim
+        )
+        .is_err());
     }
 
     #[test]
-    fn index_select_gather_and_their_adjoints((shape, dim) in arb_shape_dim(), n in 0usize..7, dtype in arb_dtype(), mode in arb_mode(), seed in any::<u64>()) {
+    fn index_select_gather_and_their_adjoints(
+        (shape, dim) in arb_shape_dim(),
+        n in 0usize..7,
+        dtype in arb_dtype(),
+        mode in arb_mode(),
+        seed in any::<u64>(),
+    ) {
         prop_assume!(shape[dim] > 0);
         let x = make(&shape, dtype, seed, mode, -1.0, 1.0);
         let v = logical(&x);
@@ -196,7 +285,13 @@ proptest! {
         let idt = Tensor::from_vec(ids.clone(), n, &Device::Cpu).unwrap();
         let sel = x.index_select(&idt, dim).unwrap();
         let (pre, _, post) = split(&shape, dim);
-        let want: Vec<f64> = (0..pre).flat_map(|p| ids.iter().flat_map(move |&j| (0..post).map(move |q| (p * len + j as usize) * post + q))).map(|i| v[i]).collect();
+        let want: Vec<f64> = (0..pre)
+            .flat_map(|p| {
+                ids.iter()
+                    .flat_map(move |&j| (0..post).map(move |q| (p * len + j as usize) * post + q))
+            })
+            .map(|i| v[i])
+            .collect();
         prop_assert_eq!(logical(&sel), want);
         // index_add is the adjoint of index_select: <sel(x), g> == <x, index_add(0, g)>
         let g = make(sel.dims(), dtype, seed ^ 5, Mode::Contiguous, -1.0, 1.0);
@@ -204,20 +299,33 @@ proptest! {
         let lhs: f64 = logical(&sel).iter().zip(logical(&g)).map(|(a, b)| a * b).sum();
         let rhs: f64 = v.iter().zip(logical(&back)).map(|(a, b)| a * b).sum();
         let u = tensor::tolerance::unit_roundoff(dtype);
-        prop_assert!((lhs - rhs).abs() <= 1e-9 + 50.0 * u * (1 + n * post * pre) as f64, "{lhs} vs {rhs}");
+        prop_assert!(
+            (lhs - rhs).abs() <= 1e-9 + 50.0 * u * (1 + n * post * pre) as f64,
+            "{lhs} vs {rhs}"
+        );
         // gather along dim with an index of the same shape but `n` along dim
         let mut gd = shape.clone();
         gd[dim] = n;
-        let gidx: Vec<i64> = (0..gd.iter().product::<usize>()).map(|_| rng.below(len) as i64).collect();
+        let gidx: Vec<i64> =
+            (0..gd.iter().product::<usize>()).map(|_| rng.below(len) as i64).collect();
         let git = Tensor::from_vec(gidx.clone(), gd.clone(), &Device::Cpu).unwrap();
         let ga = x.gather(&git, dim).unwrap();
-        let want: Vec<f64> = (0..gidx.len()).map(|i| { let p = i / (n * post); let q = i % post; v[(p * len + gidx[i] as usize) * post + q] }).collect();
+        let want: Vec<f64> = (0..gidx.len())
+            .map(|i| {
+                let p = i / (n * post);
+                let q = i % post;
+                v[(p * len + gidx[i] as usize) * post + q]
+            })
+            .collect();
         prop_assert_eq!(logical(&ga), want);
         let gg = make(&gd, dtype, seed ^ 7, Mode::Contiguous, -1.0, 1.0);
         let sc = x.zeros_like().unwrap().scatter_add(&git, &gg, dim).unwrap();
         let lhs: f64 = logical(&ga).iter().zip(logical(&gg)).map(|(a, b)| a * b).sum();
         let rhs: f64 = v.iter().zip(logical(&sc)).map(|(a, b)| a * b).sum();
-        prop_assert!((lhs - rhs).abs() <= 1e-9 + 50.0 * u * (1 + gidx.len()) as f64, "{lhs} vs {rhs}");
+        prop_assert!(
+            (lhs - rhs).abs() <= 1e-9 + 50.0 * u * (1 + gidx.len()) as f64,
+            "{lhs} vs {rhs}"
+        );
     }
 }
 

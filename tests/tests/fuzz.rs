@@ -2,9 +2,9 @@
 //! weights, `config.json`, `tokenizer.json` (word-level and byte-level BPE), GGUF files
 //! (header, metadata, tensor table and data), the audit reference dumps (llama, GLA,
 //! conv1d), checkpoint records (latest.json alone, and both copies alike), a student's
-//! `lawcat.json`, `--data` .jsonl files and `metrics.jsonl`. The seed files are the repository's own (`lawcat/assets/demo-teacher`)
-//! or written here, so the harness runs in a plain clone; the SmolLM2 GGUF joins when
-//! `scripts/fetch-smollm2.sh` has fetched it.
+//! `lawcat.json`, `--data` .jsonl files and `metrics.jsonl`. The seed files are the
+//! repository's own (`lawcat/assets/demo-teacher`) or written here, so the harness runs in a
+//! plain clone; the SmolLM2 GGUF joins when `scripts/fetch-smollm2.sh` has fetched it.
 //!
 //! Each case takes a target's seed file, applies 1-3 seeded mutations (bit flips,
 //! interesting bytes, cuts, inserts, duplicated chunks, 32/64-bit fields of the binary
@@ -53,8 +53,12 @@ fn refuse(size: usize) -> ! {
     let case = CURRENT_CASE.load(Ordering::SeqCst);
     let n = {
         let mut c = std::io::Cursor::new(&mut buf[..]);
-        let _ =
-            write!(c, "\nfuzz: an allocation of {size} bytes (over the 1 GiB limit) in target #{target} case {case}: a size from the input was trusted. Rerun with LAWCAT_FUZZ_CASE=<target>:{case}\n");
+        let _ = write!(
+            c,
+            "\nfuzz: an allocation of {size} bytes (over the 1 GiB limit) in target #{target} case \
+             {case}: a size from the input was trusted. Rerun with \
+             LAWCAT_FUZZ_CASE=<target>:{case}\n"
+        );
         c.position() as usize
     };
     let _ = std::io::stderr().write_all(&buf[..n]);
@@ -514,7 +518,9 @@ fn targets(dir: &Path) -> Vec<Target> {
     {
         let d = mk("data");
         let file = d.join("docs.jsonl");
-        let seed = b"{\"text\": \"The grass is green.\"}\n{\"text\": \"Here we go.\", \"id\": 2}\n{\"text\": \"\"}\n".to_vec();
+        let seed = b"{\"text\": \"The grass is green.\"}\n{\"text\": \"Here we go.\", \"id\": 2}\n\
+                     {\"text\": \"\"}\n"
+            .to_vec();
         out.push(Target {
             name: "data .jsonl",
             file,
@@ -536,7 +542,11 @@ fn targets(dir: &Path) -> Vec<Target> {
         let d = mk("metrics");
         let run = lawcat::train::RunDir::create(&d).unwrap();
         let file = run.metrics_path();
-        let seed = b"{\"stage\":1,\"step\":1,\"loss\":2.5,\"seconds\":0.1}\n{\"stage\":1,\"step\":2,\"loss\":2.25,\"seconds\":0.1}\n{\"stage\":1,\"step\":2,\"event\":\"lr_override\",\"changes\":{}}\n{\"stage\":2,\"step\":1,\"loss\":1.5,\"seconds\":0.2}\n".to_vec();
+        let seed = b"{\"stage\":1,\"step\":1,\"loss\":2.5,\"seconds\":0.1}\n\
+                     {\"stage\":1,\"step\":2,\"loss\":2.25,\"seconds\":0.1}\n\
+                     {\"stage\":1,\"step\":2,\"event\":\"lr_override\",\"changes\":{}}\n\
+                     {\"stage\":2,\"step\":1,\"loss\":1.5,\"seconds\":0.2}\n"
+            .to_vec();
         let root = run.root.clone();
         out.push(Target {
             name: "metrics.jsonl",

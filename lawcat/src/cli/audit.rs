@@ -171,7 +171,10 @@ pub fn audit_llama(
     }
     let vocab = m.config.vocab_size;
     if let Some(bad) = ids.to_vec::<i64>()?.into_iter().find(|&i| i < 0 || i as usize >= vocab) {
-        bail!("{path}: input_ids holds token id {bad}, outside the vocabulary of the model {model_name} ({vocab} tokens)");
+        bail!(
+            "{path}: input_ids holds token id {bad}, outside the vocabulary of the model \
+            {model_name} ({vocab} tokens)"
+        );
     }
     tensor::memory::check_fits(
         &format!("{path}: a forward pass over input_ids {:?}", ids.dims()),
@@ -234,7 +237,14 @@ pub fn audit_gla(
     let path = r.path().display().to_string();
     let (q, k, v, g) = (require(r, "q")?, require(r, "k")?, require(r, "v")?, require(r, "g")?);
     let shape_err = || {
-        anyhow::anyhow!("{path}: expected q, k, g of shape [B, T, H, K] and v of shape [B, T, H, V], got q {:?}, k {:?}, g {:?}, v {:?}", q.dims(), k.dims(), g.dims(), v.dims())
+        anyhow::anyhow!(
+            "{path}: expected q, k, g of shape [B, T, H, K] and v of shape [B, T, H, \
+            V], got q {:?}, k {:?}, g {:?}, v {:?}",
+            q.dims(),
+            k.dims(),
+            g.dims(),
+            v.dims()
+        )
     };
     if q.rank() != 4
         || k.dims() != q.dims()
@@ -319,7 +329,12 @@ pub fn audit_conv1d(r: &SafetensorsFile, tol: f64) -> anyhow::Result<Report> {
     let path = r.path().display().to_string();
     let (x, w) = (require(r, "x")?, require(r, "weight")?);
     if x.rank() != 3 || w.rank() != 2 || w.dims()[0] != x.dims()[2] || w.dims()[1] == 0 {
-        bail!("{path}: expected x of shape [B, T, D] and weight of shape [D, W], got x {:?}, weight {:?}", x.dims(), w.dims());
+        bail!(
+            "{path}: expected x of shape [B, T, D] and weight of shape [D, W], got x {:?}, \
+            weight {:?}",
+            x.dims(),
+            w.dims()
+        );
     }
     let b = if r.contains("bias") {
         let b = require(r, "bias")?;

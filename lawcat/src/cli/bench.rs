@@ -99,7 +99,8 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let peak = tensor::cpu::fma_peak_gflops(threads);
     let (mr, nr) = <f32 as tensor::cpu::gemm::GemmScalar>::kernel().tile();
     outln!(
-        "{threads} threads, device {dev}; CPU SIMD path: {} (f32 GEMM tile {mr}x{nr}); FMA peak {peak:.1} GFLOP/s ({}-wide, all {threads} threads)",
+        "{threads} threads, device {dev}; CPU SIMD path: {} (f32 GEMM tile {mr}x{nr}); FMA peak \
+            {peak:.1} GFLOP/s ({}-wide, all {threads} threads)",
         tensor::cpu::simd_path(),
         tensor::cpu::Simd::widest().f32_lanes()
     );
@@ -135,7 +136,11 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             if hkv == 0 || h % hkv != 0 {
                 bail!("--heads must be a multiple of --kv-heads");
             }
-            outln!("one layer's token mixing, batch 1, {h} heads ({hkv} kv), head dim {d}; GLA with the hedgehog feature dim {}", 2 * d);
+            outln!(
+                "one layer's token mixing, batch 1, {h} heads ({hkv} kv), head dim {d}; GLA \
+                with the hedgehog feature dim {}",
+                2 * d
+            );
             outln!(
                 "{:>8} {:>14} {:>14} {:>14} {:>10}",
                 "length",
@@ -209,7 +214,10 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             )?;
             student.to_device(&dev)?;
             let tokens = (batch * seq_len) as f64;
-            outln!("distillation steps of {model} on {dev}, batch {batch} x {seq_len} tokens; median of {steps}");
+            outln!(
+                "distillation steps of {model} on {dev}, batch {batch} x {seq_len} tokens; \
+                median of {steps}"
+            );
             outln!(
                 "{:>8} {:>16} {:>14} {:>16} {:>14} {:>8}",
                 "stage",

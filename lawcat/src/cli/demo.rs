@@ -125,7 +125,8 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         c.num_parameters() as f64 / 1e6
     );
     outln!(
-        "distilling a LAWCAT student on {seq_len}-token sequences ({} + {} steps), then passkey retrieval at {:?} x {seq_len} tokens",
+        "distilling a LAWCAT student on {seq_len}-token sequences ({} + {} steps), then passkey \
+            retrieval at {:?} x {seq_len} tokens",
         cfg.distill.stage1.steps,
         cfg.distill.stage2.steps,
         a.multiples

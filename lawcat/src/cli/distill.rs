@@ -201,7 +201,9 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let info = StudentInfo {
         lawcat: final_lcfg,
         teacher: a.teacher.clone(),
-        notes: serde_json::json!({"distill": cfg, "summaries": summaries, "lr_overrides": overrides}),
+        notes: serde_json::json!({
+            "distill": cfg, "summaries": summaries, "lr_overrides": overrides
+        }),
     };
     if done {
         let student_dir = a.out.join("student");

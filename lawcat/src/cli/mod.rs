@@ -87,6 +87,41 @@ pub fn setup(device: &str, threads: Option<usize>, dtype: &str) -> anyhow::Resul
     Ok(())
 }
 
+/// The GPU or interpreter device chosen with `--device`, if it is one.
+fn gpu() -> Option<::ptx::runtime::GpuDevice> {
+    match device() {
+        Device::Accel(a) => a.as_any().downcast_ref::<::ptx::runtime::GpuDevice>().cloned(),
+        Device::Cpu => None,
+    }
+}
+
+/// `LAWCAT_PROFILE=1`: times every kernel launch of the command (device time per entry, see
+/// `ptx::runtime::profile`); [`profile_report`] prints the table at its end. Returns whether
+/// it is on (only on a `cuda` or `interp` device).
+pub fn profile_start() -> anyhow::Result<bool> {
+    let on = std::env::var("LAWCAT_PROFILE").is_ok_and(|v| !v.is_empty() && v != "0");
+    match (on, gpu()) {
+        (true, Some(g)) => {
+            g.profile_start()?;
+            Ok(true)
+        }
+        (true, None) => {
+            eprintln!("LAWCAT_PROFILE: --device {} runs no kernels; nothing to time", device());
+            Ok(false)
+        }
+        (false, _) => Ok(false),
+    }
+}
+
+/// Prints the profile [`profile_start`] began, to standard error.
+pub fn profile_report() -> anyhow::Result<()> {
+    if let Some(g) = gpu() {
+        let times = g.profile_take()?;
+        eprintln!("kernels on {}:\n{}", device(), ::ptx::runtime::profile::table(&times));
+    }
+    Ok(())
+}
+
 /// Stack size of the compute threads: that of a Linux main thread, which ran every command
 /// before they moved onto the pool.
 const WORKER_STACK: usize = 8 << 20;

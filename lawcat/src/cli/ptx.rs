@@ -83,7 +83,12 @@ fn dims(flag: &str, s: &str) -> anyhow::Result<[u32; 3]> {
 
 /// Makes the argument a `--arg SPEC` describes, allocating and filling buffers.
 fn arg(m: &mut Machine, spec: &str, seed: &mut u64) -> anyhow::Result<Arg> {
-    let (kind, v) = spec.split_once(':').ok_or_else(|| anyhow!("--arg {spec:?}: expected KIND:VALUE (buf:BYTES, uninit:BYTES, u32:V, s32:V, u64:V, s64:V, f32:V, f64:V)"))?;
+    let (kind, v) = spec.split_once(':').ok_or_else(|| {
+        anyhow!(
+            "--arg {spec:?}: expected \
+        KIND:VALUE (buf:BYTES, uninit:BYTES, u32:V, s32:V, u64:V, s64:V, f32:V, f64:V)"
+        )
+    })?;
     let bad = || anyhow!("--arg {spec:?}: {v:?} is not a valid {kind} value");
     Ok(match kind {
         "buf" | "uninit" => {

@@ -74,11 +74,13 @@ pub fn svg(spec: &EvalSpec, results: &[ModelResult]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"12\">"
     );
     let _ = writeln!(
         s,
-        r#"<text x="10" y="18" font-size="14">{} accuracy by context length (columns) and needle depth (rows), {} examples per cell</text>"#,
+        "<text x=\"10\" y=\"18\" font-size=\"14\">{} accuracy by context length (columns) and \
+         needle depth (rows), {} examples per cell</text>",
         spec.task.name(),
         spec.samples
     );
@@ -117,7 +119,8 @@ pub fn svg(spec: &EvalSpec, results: &[ModelResult]) -> String {
                 let x = x0 + left + cw * li as f64;
                 let _ = writeln!(
                     s,
-                    r#"<rect x="{x}" y="{y}" width="{cw}" height="{ch}" fill="{}" stroke="white"/>"#,
+                    "<rect x=\"{x}\" y=\"{y}\" width=\"{cw}\" height=\"{ch}\" fill=\"{}\" \
+                     stroke=\"white\"/>",
                     color(acc)
                 );
                 let _ = writeln!(

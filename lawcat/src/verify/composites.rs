@@ -1,6 +1,8 @@
-//! A model's building blocks made of primitive ops, forward and backward, on the device under
-//! test against the CPU: an embedding lookup (its gradient an index_add), RMSNorm and SwiGLU
-//! as their composites (the references the fused kernels are tested against) and a
+//! Composites of the primitive kernels (no `.cu` of their own: `fill`, `copy`, `elementwise`,
+//! `reduce` and `index` under the tensor ops): a model's building blocks, forward and backward,
+//! on the device under test against the CPU: an embedding lookup (its gradient an
+//! index_add), RMSNorm and SwiGLU as their composites (`nn::norm::rms_norm_composite`,
+//! `nn::mlp::swiglu_composite`, the references the fused kernels are tested against) and a
 //! log-softmax loss (its gradient through gather's scatter_add). What a model on the device
 //! runs, as far as primitive kernels go: the matmuls and fused ops are other kernel families.
 
@@ -77,5 +79,9 @@ fn blocks(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
 }
 
 pub fn cases() -> Vec<Case> {
-    vec![Case { kernel: "composites: embedding, norm, swiglu, loss", run: blocks }]
+    vec![Case {
+        family: "composites",
+        kernel: "composites: embedding, norm, swiglu, loss",
+        run: blocks,
+    }]
 }

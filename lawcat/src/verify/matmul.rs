@@ -1,9 +1,10 @@
-//! Cases of the matmul kernels (`ptx/kernels/matmul.cu`: f32, f64 and mixed dtypes on the
-//! CUDA cores; `ptx/kernels/matmul_tc.cu`: bf16 and f16 on the tensor cores) against the
-//! CPU's `matmul_storage`, through `Tensor::matmul`: awkward sizes (1, 63, 65, D = 60,
-//! k = 0, size-0 dims; 1000 for the GPU), every dtype pair the CPU accepts, operands
-//! contiguous, transposed, narrowed (misaligned rows) or strided in both dims, batch dims
-//! broadcast, and the products the model makes.
+//! `ptx/kernels/matmul.cu` (f32, f64 and mixed dtypes on the CUDA cores) and
+//! `ptx/kernels/matmul_tc.cu` (bf16 and f16 on the tensor cores), launcher `ptx::ops::matmul`
+//! (`matmul`, and `matmul_with` to force a plan), the op `Tensor::matmul`: against the CPU's
+//! `matmul_storage` on awkward sizes (1, 63, 65, D = 60, k = 0, size-0 dims; 1000 for the
+//! GPU), every dtype pair the CPU accepts, operands contiguous, transposed, narrowed
+//! (misaligned rows) or strided in both dims, batch dims broadcast, and the products the model
+//! makes.
 
 use super::{Case, Check};
 use ptx::ops::matmul::{matmul_with, Plan, Tiles};
@@ -302,11 +303,11 @@ fn model_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>>
 
 pub fn cases() -> Vec<Case> {
     vec![
-        Case { kernel: "matmul f32 (cuda cores)", run: f32_case },
-        Case { kernel: "matmul f64 (cuda cores)", run: f64_case },
-        Case { kernel: "matmul mixed dtypes", run: mixed_case },
-        Case { kernel: "matmul bf16/f16 (tensor cores)", run: tc_case },
-        Case { kernel: "matmul tensor-core tiles", run: tc_tiles_case },
-        Case { kernel: "matmul model products", run: model_case },
+        Case { family: "matmul", kernel: "matmul f32 (cuda cores)", run: f32_case },
+        Case { family: "matmul", kernel: "matmul f64 (cuda cores)", run: f64_case },
+        Case { family: "matmul", kernel: "matmul mixed dtypes", run: mixed_case },
+        Case { family: "matmul", kernel: "matmul bf16/f16 (tensor cores)", run: tc_case },
+        Case { family: "matmul", kernel: "matmul tensor-core tiles", run: tc_tiles_case },
+        Case { family: "matmul", kernel: "matmul model products", run: model_case },
     ]
 }

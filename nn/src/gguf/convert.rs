@@ -99,7 +99,13 @@ pub fn config(g: &GgufFile) -> Result<LlamaConfig> {
         .max()
         .map_or(0, |m| m + 1);
     if blocks != num_hidden_layers {
-        return Err(Error::file(&g.path, format!("llama.block_count is {num_hidden_layers}, but the tensor table holds blocks 0..{blocks}")));
+        return Err(Error::file(
+            &g.path,
+            format!(
+                "llama.block_count is {num_hidden_layers}, but the tensor table holds blocks \
+                 0..{blocks}"
+            ),
+        ));
     }
     let rope_scaling = rope_scaling(g, head_dim, rope_theta)?;
     let mut eos_ids: Vec<u32> = token_id(g, "tokenizer.ggml.eos_token_id")?.into_iter().collect();
@@ -178,7 +184,13 @@ fn rope_scaling(g: &GgufFile, head_dim: usize, theta: f64) -> Result<RopeScaling
     for (i, f) in factors.iter().enumerate() {
         let implied = plain.inv_freq[i] as f64 / scaled.inv_freq[i] as f64;
         if (implied - *f as f64).abs() > 1e-3 * implied.max(1.0) {
-            return Err(Error::file(&g.path, format!("rope_freqs[{i}] = {f} does not follow the llama3 rule with factor {factor}, low 1, high 4, original context {original}")));
+            return Err(Error::file(
+                &g.path,
+                format!(
+                    "rope_freqs[{i}] = {f} does not follow the llama3 rule with factor {factor}, \
+                     low 1, high 4, original context {original}"
+                ),
+            ));
         }
     }
     Ok(rule)
@@ -289,15 +301,28 @@ pub fn tensors(g: &GgufFile, c: &LlamaConfig) -> Result<BTreeMap<String, Tensor>
 
 /// The pre-tokenizer of a `tokenizer.ggml.pre` name (llama.cpp's names).
 fn pre_tokenizer(g: &GgufFile, pre: &str) -> Result<serde_json::Value> {
-    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
+    let byte_level = |use_regex: bool| {
+        json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true,
+               "use_regex": use_regex})
+    };
     Ok(match pre {
         "llama-bpe" | "llama3" | "llama-v3" => json!({"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false},
+            {"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|\
+                [^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\
+                \\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false},
             byte_level(false)]}),
         "smollm" | "starcoder" | "refact" => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
         "gpt2" | "default" => byte_level(true),
-        other => return Err(Error::file(&g.path, format!("tokenizer pre-type {other:?} is not supported (llama-bpe, smollm, starcoder, gpt2)"))),
+        other => {
+            return Err(Error::file(
+                &g.path,
+                format!(
+                    "tokenizer pre-type {other:?} is not supported (llama-bpe, smollm, starcoder, \
+                     gpt2)"
+                ),
+            ))
+        }
     })
 }
 
@@ -335,10 +360,9 @@ pub fn tokenizer(g: &GgufFile) -> Result<Tokenizer> {
             "tokenizer.ggml.merges is missing: a byte-level BPE tokenizer needs its merges",
         ));
     }
+    // An empty list is refused only where the vocabulary has tokens only merges make
+    // (`Tokenizer::from_json`, the rule for tokenizer.json files too): llama.cpp loads the rest.
     let merges = strings("tokenizer.ggml.merges")?;
-    if merges.is_empty() && tokens.iter().any(|t| t.chars().count() > 1) {
-        return Err(Error::file(&g.path, "tokenizer.ggml.merges is empty, but the vocabulary has multi-character tokens: without merges they are never produced"));
-    }
     let types: Vec<u64> = match g.get("tokenizer.ggml.token_type") {
         None => vec![],
         Some(v) => {
@@ -387,17 +411,25 @@ pub fn tokenizer(g: &GgufFile) -> Result<Tokenizer> {
         .iter()
         .enumerate()
         .filter(|(_, &t)| t == 3 || t == 4)
-        .map(|(i, &t)| json!({"id": i, "content": tokens[i], "single_word": false, "lstrip": false, "rstrip": false, "normalized": t == 4, "special": t == 3}))
+        .map(|(i, &t)| {
+            json!({"id": i, "content": tokens[i], "single_word": false, "lstrip": false,
+                   "rstrip": false, "normalized": t == 4, "special": t == 3})
+        })
         .collect();
     let add_bos = g.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(false);
     let bos = token_id(g, "tokenizer.ggml.bos_token_id")?.map(|v| v as usize);
-    let byte_post = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true});
+    let byte_post = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false,
+                           "use_regex": true});
     let post = match (add_bos, bos) {
         (true, Some(b)) if b < tokens.len() => {
             let bt = tokens[b];
             json!({"type": "Sequence", "processors": [byte_post, {"type": "TemplateProcessing",
-                "single": [{"SpecialToken": {"id": bt, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-                "pair": [{"SpecialToken": {"id": bt, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": bt, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                "single": [{"SpecialToken": {"id": bt, "type_id": 0}},
+                           {"Sequence": {"id": "A", "type_id": 0}}],
+                "pair": [{"SpecialToken": {"id": bt, "type_id": 0}},
+                         {"Sequence": {"id": "A", "type_id": 0}},
+                         {"SpecialToken": {"id": bt, "type_id": 1}},
+                         {"Sequence": {"id": "B", "type_id": 1}}],
                 "special_tokens": {bt: {"id": bt, "ids": [b], "tokens": [bt]}}}]})
         }
         _ => byte_post,
@@ -407,9 +439,12 @@ pub fn tokenizer(g: &GgufFile) -> Result<Tokenizer> {
         "added_tokens": added, "normalizer": null,
         "pre_tokenizer": pre_tokenizer(g, pre)?,
         "post_processor": post,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
-                  "fuse_unk": false, "byte_fallback": false, "ignore_merges": pre.starts_with("llama"), "vocab": vocab, "merges": merges},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true,
+                    "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null,
+                  "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                  "fuse_unk": false, "byte_fallback": false,
+                  "ignore_merges": pre.starts_with("llama"), "vocab": vocab, "merges": merges},
     });
     Tokenizer::from_json(&doc.to_string(), &g.path)
 }

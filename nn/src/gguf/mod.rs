@@ -204,7 +204,13 @@ impl<'a> Cursor<'a> {
         let n = self.u64()?;
         let left = (self.buf.len() - self.pos) as u64;
         if n.checked_mul(min_bytes as u64).is_none_or(|b| b > left) {
-            return Err(Error::file(self.path, format!("{what} {n} at offset {at} is more than the {left} bytes left in the file can hold: truncated or corrupt")));
+            return Err(Error::file(
+                self.path,
+                format!(
+                    "{what} {n} at offset {at} is more than the {left} bytes left in the file can \
+                     hold: truncated or corrupt"
+                ),
+            ));
         }
         Ok(n as usize)
     }
@@ -229,7 +235,14 @@ impl<'a> Cursor<'a> {
     fn value(&mut self, ty: u32, depth: usize) -> Result<Value> {
         self.values += 1;
         if self.values > MAX_VALUES {
-            return Err(Error::file(self.path, format!("more than {MAX_VALUES} metadata values (at offset {}): not a model file this reader takes", self.pos)));
+            return Err(Error::file(
+                self.path,
+                format!(
+                    "more than {MAX_VALUES} metadata values (at offset {}): not a model file this \
+                     reader takes",
+                    self.pos
+                ),
+            ));
         }
         Ok(match ty {
             0 => Value::U8(self.u8()?),
@@ -355,26 +368,53 @@ impl GgufFile {
             let kind = GgmlType::from_u32(ty).ok_or_else(|| {
                 Error::file(
                     &path,
-                    format!("tensor {name:?} has ggml type {ty}, which this reader does not dequantize (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"),
+                    format!(
+                        "tensor {name:?} has ggml type {ty}, which this reader does not dequantize \
+                         (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, \
+                         Q4_K, Q5_K, Q6_K)"
+                    ),
                 )
             })?;
             let (bs, bb) = kind.block();
             let n = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
             let nbytes = n.and_then(|n| (n / bs as u64).checked_mul(bb as u64));
             let Some((n, nbytes)) = n.zip(nbytes).filter(|&(_, b)| b <= file_len as u64) else {
-                return Err(Error::file(&path, format!("tensor {name:?} has dims {dims:?}: {kind:?} data of that size cannot fit in the file ({file_len} bytes)")));
+                return Err(Error::file(
+                    &path,
+                    format!(
+                        "tensor {name:?} has dims {dims:?}: {kind:?} data of that size cannot fit \
+                         in the file ({file_len} bytes)"
+                    ),
+                ));
             };
             if dims[0] % bs as u64 != 0 {
-                return Err(Error::file(&path, format!("tensor {name:?}: row length {} is not a multiple of the {kind:?} block size {bs}", dims[0])));
+                return Err(Error::file(
+                    &path,
+                    format!(
+                        "tensor {name:?}: row length {} is not a multiple of the {kind:?} block \
+                         size {bs}",
+                        dims[0]
+                    ),
+                ));
             }
             if off % align as u64 != 0 {
-                return Err(Error::file(&path, format!("tensor {name:?} starts at data offset {off}, which is not a multiple of the alignment {align}")));
+                return Err(Error::file(
+                    &path,
+                    format!(
+                        "tensor {name:?} starts at data offset {off}, which is not a multiple of \
+                         the alignment {align}"
+                    ),
+                ));
             }
             let offset = (data_start as u64).checked_add(off).filter(|&o| o <= file_len as u64);
             let Some(offset) = offset.filter(|o| o + nbytes <= file_len as u64) else {
                 return Err(Error::file(
                     &path,
-                    format!("tensor {name:?} ({nbytes} bytes at data offset {off}, the data starting at {data_start}) runs past the end of the file ({file_len} bytes): truncated?"),
+                    format!(
+                        "tensor {name:?} ({nbytes} bytes at data offset {off}, the data starting \
+                         at {data_start}) runs past the end of the file ({file_len} bytes): \
+                         truncated?"
+                    ),
                 ));
             };
             let _ = n; // fits: n / bs * bb bytes are inside the file
@@ -439,7 +479,11 @@ fn check_tiling(
             let p = prev.expect("the first tensor starts at or after the data start");
             return Err(Error::file(
                 path,
-                format!("tensors {:?} and {:?} overlap: {:?} ({:?}, {} bytes) ends at {end}, {:?} starts at {}", p.name, t.name, p.name, p.kind, p.nbytes, t.name, t.offset),
+                format!(
+                    "tensors {:?} and {:?} overlap: {:?} ({:?}, {} bytes) ends at {end}, {:?} \
+                     starts at {}",
+                    p.name, t.name, p.name, p.kind, p.nbytes, t.name, t.offset
+                ),
             ));
         }
         if t.offset - end >= align {
@@ -450,7 +494,16 @@ fn check_tiling(
                 ),
                 None => format!("at the start of the data ({end})"),
             };
-            return Err(Error::file(path, format!("{} unaccounted bytes {what}, before {:?} at {}: a tensor's type or dims do not match its data", t.offset - end, t.name, t.offset)));
+            return Err(Error::file(
+                path,
+                format!(
+                    "{} unaccounted bytes {what}, before {:?} at {}: a tensor's type or dims do \
+                     not match its data",
+                    t.offset - end,
+                    t.name,
+                    t.offset
+                ),
+            ));
         }
         end = t.offset + t.nbytes;
         prev = Some(t);
@@ -460,7 +513,8 @@ fn check_tiling(
             return Err(Error::file(
                 path,
                 format!(
-                    "{} unaccounted bytes after the last tensor {:?} ({:?}, dims {:?}, {} bytes), which ends at {end}: its type or dims do not match its data",
+                    "{} unaccounted bytes after the last tensor {:?} ({:?}, dims {:?}, {} bytes), \
+                     which ends at {end}: its type or dims do not match its data",
                     file_len - end,
                     p.name,
                     p.kind,

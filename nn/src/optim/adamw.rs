@@ -10,7 +10,7 @@
 //! bf16/f16 parameter keeps an f32 master copy that the update reads and writes, the
 //! parameter itself being that copy rounded once per step.
 
-use super::{meta_f64, state_tensor, Optimizer};
+use super::{check_kind, meta, meta_f64, state_tensor, Optimizer};
 use crate::fused::{self, Compute, Fused};
 use autograd::Param;
 use ptx::ops::adamw::Hyper;
@@ -212,29 +212,21 @@ impl Optimizer for AdamW {
                 }
             }
         }
-        let meta = HashMap::from([
-            ("optimizer".to_string(), "adamw".to_string()),
-            ("step".to_string(), self.t.to_string()),
-            ("lr".to_string(), format!("{:e}", self.lr)),
-            ("beta1".to_string(), format!("{:e}", self.betas.0)),
-            ("beta2".to_string(), format!("{:e}", self.betas.1)),
-            ("eps".to_string(), format!("{:e}", self.eps)),
-            ("weight_decay".to_string(), format!("{:e}", self.weight_decay)),
-        ]);
-        (tensors, meta)
+        let scalars = [
+            ("lr", self.lr),
+            ("beta1", self.betas.0),
+            ("beta2", self.betas.1),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+        ];
+        (tensors, meta("adamw", self.t, &scalars))
     }
     fn load_state(
         &mut self,
         tensors: &HashMap<String, Tensor>,
         meta: &HashMap<String, String>,
     ) -> Result<()> {
-        if meta.get("optimizer").map(String::as_str) != Some("adamw") {
-            bail!(
-                "AdamW::load_state",
-                "the saved state is not an AdamW state (optimizer = {:?})",
-                meta.get("optimizer")
-            )
-        }
+        check_kind(meta, "adamw", "AdamW", "AdamW::load_state")?;
         self.t = meta_f64(meta, "step")? as u64;
         self.lr = meta_f64(meta, "lr")?;
         self.betas = (meta_f64(meta, "beta1")?, meta_f64(meta, "beta2")?);

@@ -80,6 +80,34 @@ pub fn clip_grad_norm(params: &[Param], max_norm: f64) -> Result<Option<Tensor>>
     Ok(Some(norm))
 }
 
+/// The metadata of a saved state: the optimizer's kind, its step, and its scalars.
+pub(crate) fn meta(kind: &str, step: u64, scalars: &[(&str, f64)]) -> HashMap<String, String> {
+    let mut m = HashMap::from([
+        ("optimizer".to_string(), kind.to_string()),
+        ("step".to_string(), step.to_string()),
+    ]);
+    m.extend(scalars.iter().map(|(k, v)| (k.to_string(), format!("{v:e}"))));
+    m
+}
+
+/// An error unless `meta` is the state of a `kind` optimizer (`name` as users know it, in
+/// "not an {name} state"; `who` the caller).
+pub(crate) fn check_kind(
+    meta: &HashMap<String, String>,
+    kind: &str,
+    name: &str,
+    who: &'static str,
+) -> Result<()> {
+    if meta.get("optimizer").map(String::as_str) != Some(kind) {
+        bail!(
+            who,
+            "the saved state is not an {name} state (optimizer = {:?})",
+            meta.get("optimizer")
+        )
+    }
+    Ok(())
+}
+
 pub(crate) fn meta_f64(meta: &HashMap<String, String>, key: &str) -> Result<f64> {
     match meta.get(key).map(|s| s.parse::<f64>()) {
         Some(Ok(v)) => Ok(v),

@@ -5,10 +5,10 @@
 //! p <- p - lr b
 //! ```
 
-use super::{meta_f64, state_tensor, Optimizer};
+use super::{check_kind, meta, meta_f64, state_tensor, Optimizer};
 use autograd::Param;
 use std::collections::HashMap;
-use tensor::{bail, Result, Tensor};
+use tensor::{Result, Tensor};
 
 pub struct Sgd {
     params: Vec<Param>,
@@ -74,27 +74,16 @@ impl Optimizer for Sgd {
                 b.as_ref().map(|b| (format!("{}.momentum_buffer", p.name()), b.clone()))
             })
             .collect();
-        let meta = HashMap::from([
-            ("optimizer".to_string(), "sgd".to_string()),
-            ("step".to_string(), self.t.to_string()),
-            ("lr".to_string(), format!("{:e}", self.lr)),
-            ("momentum".to_string(), format!("{:e}", self.momentum)),
-            ("weight_decay".to_string(), format!("{:e}", self.weight_decay)),
-        ]);
-        (tensors, meta)
+        let scalars =
+            [("lr", self.lr), ("momentum", self.momentum), ("weight_decay", self.weight_decay)];
+        (tensors, meta("sgd", self.t, &scalars))
     }
     fn load_state(
         &mut self,
         tensors: &HashMap<String, Tensor>,
         meta: &HashMap<String, String>,
     ) -> Result<()> {
-        if meta.get("optimizer").map(String::as_str) != Some("sgd") {
-            bail!(
-                "Sgd::load_state",
-                "the saved state is not an SGD state (optimizer = {:?})",
-                meta.get("optimizer")
-            )
-        }
+        check_kind(meta, "sgd", "SGD", "Sgd::load_state")?;
         self.t = meta_f64(meta, "step")? as u64;
         self.lr = meta_f64(meta, "lr")?;
         self.momentum = meta_f64(meta, "momentum")?;

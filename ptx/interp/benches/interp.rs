@@ -56,7 +56,8 @@ fn main() {
             .collect();
         assert_eq!(got, want, "the interpreted SGEMM must equal the CPU one (integers: exact)");
         println!(
-            "sgemm_tiled n={n} checker {:<3}: {:>10} instructions in {:.3} s = {:.1} M instructions/s",
+            "sgemm_tiled n={n} checker {:<3}: {:>10} instructions in {:.3} s = {:.1} M \
+                instructions/s",
             if checking { "on" } else { "off" },
             report.instructions,
             secs,

@@ -229,7 +229,11 @@ pub fn access(
                     who,
                     space,
                     addr,
-                    format!("{len}-byte access at offset {addr}, but the block has {size} bytes of shared memory ({} static, {} dynamic)", g.dyn_shared_offset, g.dyn_shared_bytes),
+                    format!(
+                        "{len}-byte access at offset {addr}, but the block has {size} bytes \
+                        of shared memory ({} static, {} dynamic)",
+                        g.dyn_shared_offset, g.dyn_shared_bytes
+                    ),
                 );
                 return false;
             }
@@ -241,7 +245,15 @@ pub fn access(
         Space::Local => {
             let lb = env.geo.local_bytes as u64;
             if addr.checked_add(len as u64).is_none_or(|e| e > lb) {
-                env.check.out_of_bounds(who, space, addr, format!("{len}-byte access at offset {addr}, but each thread has {lb} bytes of local memory"));
+                env.check.out_of_bounds(
+                    who,
+                    space,
+                    addr,
+                    format!(
+                        "{len}-byte access at offset \
+                    {addr}, but each thread has {lb} bytes of local memory"
+                    ),
+                );
                 return false;
             }
             let off = (who.thread as u64 * lb + addr) as usize;

@@ -335,15 +335,26 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
             || expected == 0
             || (count.is_some() && !expected.is_multiple_of(32) && expected != n)
         {
-            return Err(self
-                .kernel_err(format!("{}: barrier {id} with a count of {expected} threads in a block of {n} (the count must be a multiple of 32, at most the block size)", self.env.check.site(who))));
+            return Err(self.kernel_err(format!(
+                "{}: barrier {id} with a count of {expected} threads in a block of {n} (the count \
+                 must be a multiple of 32, at most the block size)",
+                self.env.check.site(who)
+            )));
         }
         let b = &mut self.barriers[id as usize];
         if b.arrivals.is_empty() {
             b.expected = expected;
         } else if b.expected != expected {
             let first = b.expected;
-            self.env.check.report(ProblemKind::BarrierDivergence, who, None, format!("barrier {id} is given a count of {expected} here but {first} by a thread that arrived earlier"));
+            self.env.check.report(
+                ProblemKind::BarrierDivergence,
+                who,
+                None,
+                format!(
+                    "barrier {id} is given a count of {expected} here but {first} by a thread that \
+                     arrived earlier"
+                ),
+            );
         }
         let b = &mut self.barriers[id as usize];
         b.arrivals.push((t, pc, aligned));
@@ -370,7 +381,17 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
                 Some(&(t0, pc0, al0)) if pc0 != pc && (aligned || al0) => {
                     let (l0, l1) =
                         (self.f.insts[pc0 as usize].line, self.f.insts[pc as usize].line);
-                    self.env.check.report(ProblemKind::BarrierDivergence, Who { thread: t, pc }, None, format!("threads of warp {} reach barrier {id} at different instructions (lines {l0} and {l1}, e.g. thread {t0} at line {l0}); bar.sync is .aligned: the whole warp must execute the same one", t / 32));
+                    self.env.check.report(
+                        ProblemKind::BarrierDivergence,
+                        Who { thread: t, pc },
+                        None,
+                        format!(
+                            "threads of warp {} reach barrier {id} at different instructions \
+                             (lines {l0} and {l1}, e.g. thread {t0} at line {l0}); bar.sync is \
+                             .aligned: the whole warp must execute the same one",
+                            t / 32
+                        ),
+                    );
                 }
                 Some(_) => {}
                 None => {
@@ -448,7 +469,13 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
                     ProblemKind::CollectiveMask,
                     Who { thread: u, pc },
                     None,
-                    format!("lanes of one warp give different member masks (0x{:08x} here, 0x{:08x} in lane {})", masks[i], masks[0], members[0] % 32),
+                    format!(
+                        "lanes of one warp give different member masks (0x{:08x} here, 0x{:08x} in \
+                         lane {})",
+                        masks[i],
+                        masks[0],
+                        members[0] % 32
+                    ),
                 );
             }
         }
@@ -557,7 +584,13 @@ impl<'f, 'e, 'g> BlockRun<'f, 'e, 'g> {
                         continue;
                     }
                     let (t, pc, _) = b.arrivals[0];
-                    let detail = format!("barrier {id} expects {} threads but only {} arrive: {exited} threads of the block exited without reaching it (released as the hardware would; a barrier must be reached by all threads it counts)", b.expected, b.arrivals.len());
+                    let detail = format!(
+                        "barrier {id} expects {} threads but only {} arrive: {exited} threads of \
+                         the block exited without reaching it (released as the hardware would; a \
+                         barrier must be reached by all threads it counts)",
+                        b.expected,
+                        b.arrivals.len()
+                    );
                     self.env.check.report(
                         ProblemKind::BarrierDivergence,
                         Who { thread: t, pc },

@@ -172,7 +172,12 @@ mod tests {
 
     #[test]
     fn words_numbers_and_comments() {
-        let t = lex("ld.global.v4.f32 {%f1}, [%rd1+16]; // x\n/* y\n */ add.f32 %f1, 0f3F800000, 1.5;\nst.shared::cta.u32 [a], 0x10U;", "t.ptx").unwrap();
+        let t = lex(
+            "ld.global.v4.f32 {%f1}, [%rd1+16]; // x\n/* y\n */ add.f32 %f1, 0f3F800000, \
+            1.5;\nst.shared::cta.u32 [a], 0x10U;",
+            "t.ptx",
+        )
+        .unwrap();
         assert_eq!(t[0].tok, Tok::Word("ld.global.v4.f32".into()));
         assert!(t.iter().any(|x| x.tok == Tok::Int(16)));
         let add = t.iter().position(|x| x.tok == Tok::Word("add.f32".into())).unwrap();

@@ -30,7 +30,9 @@
 //! let module = Module::parse(text, "add_one.ptx").unwrap();
 //! let mut m = Machine::new(7);
 //! let out = m.alloc(4 * 40).unwrap();
-//! let report = m.launch(&module, "add_one", [1, 1, 1], [64, 1, 1], 0, &[Arg::Ptr(out), Arg::U32(40)]).unwrap();
+//! let report = m
+//!     .launch(&module, "add_one", [1, 1, 1], [64, 1, 1], 0, &[Arg::Ptr(out), Arg::U32(40)])
+//!     .unwrap();
 //! assert!(report.is_clean(), "{:?}", report.problems);
 //! assert_eq!(&m.read(out, 8).unwrap(), &[1, 0, 0, 0, 2, 0, 0, 0]);
 //! ```

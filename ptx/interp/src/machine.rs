@@ -216,7 +216,11 @@ impl Machine {
         let dyn_off = f.dyn_shared_offset();
         let shared_bytes = dyn_off as u64 + dynamic_shared_bytes as u64;
         if shared_bytes > MAX_SHARED_BYTES as u64 {
-            return Err(bad(format!("{shared_bytes} bytes of shared memory ({} static + {dynamic_shared_bytes} dynamic) is over the {MAX_SHARED_BYTES}-byte limit", f.shared_static)));
+            return Err(bad(format!(
+                "{shared_bytes} bytes of shared memory ({} static + \
+                {dynamic_shared_bytes} dynamic) is over the {MAX_SHARED_BYTES}-byte limit",
+                f.shared_static
+            )));
         }
         if args.len() != f.params.len() {
             let want: Vec<String> =

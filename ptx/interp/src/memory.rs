@@ -120,7 +120,14 @@ impl Global {
             let a = &self.allocs[i - 1];
             let end = a.base + a.size();
             if addr < end {
-                return format!("{len}-byte access at offset {} runs {} bytes past the end of the {}-byte allocation at 0x{:x}", addr - a.base, addr + len - end, a.size(), a.base);
+                return format!(
+                    "{len}-byte access at offset {} runs {} bytes past the end of the \
+                    {}-byte allocation at 0x{:x}",
+                    addr - a.base,
+                    addr + len - end,
+                    a.size(),
+                    a.base
+                );
             }
             return format!(
                 "{len}-byte access {} bytes past the end of the {}-byte allocation at 0x{:x}",

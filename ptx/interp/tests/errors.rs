@@ -6,7 +6,10 @@ use ptx_interp::{Arg, LaunchError, Machine, MemError, Module, ProblemKind};
 const HEAD: &str = ".version 8.0\n.target sm_90\n.address_size 64\n";
 
 fn parse_err(body: &str) -> String {
-    let text = format!("{HEAD}.visible .entry k(.param .u64 p)\n{{\n.reg .b32 %r<4>;\n.reg .pred %p<2>;\n{body}\nret;\n}}\n");
+    let text = format!(
+        "{HEAD}.visible .entry k(.param .u64 p)\n{{\n.reg .b32 %r<4>;\n.reg .pred %p<2>;\n{body}\n\
+         ret;\n}}\n"
+    );
     match Module::parse(&text, "bad.ptx") {
         Ok(_) => panic!("{body:?} should not parse"),
         Err(e) => e.to_string(),
@@ -42,7 +45,11 @@ fn unsupported_or_malformed_instructions_are_named_with_their_line() {
 }
 
 fn small() -> Module {
-    let text = format!("{HEAD}.visible .entry k(.param .u64 p, .param .f32 x)\n.maxntid 64, 1, 1\n{{\nret;\n}}\n.visible .entry fixed()\n.reqntid 32, 2, 1\n{{\nret;\n}}\n.visible .entry spin()\n{{\nL:\nbra L;\n}}\n");
+    let text = format!(
+        "{HEAD}.visible .entry k(.param .u64 p, .param .f32 x)\n.maxntid 64, 1, 1\n{{\nret;\n}}\n\
+         .visible .entry fixed()\n.reqntid 32, 2, 1\n{{\nret;\n}}\n.visible .entry spin()\n{{\nL:\n\
+         bra L;\n}}\n"
+    );
     Module::parse(&text, "small.ptx").unwrap()
 }
 

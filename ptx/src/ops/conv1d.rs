@@ -2,7 +2,7 @@
 //! `conv1d_bwd_dx_*` and `conv1d_bwd_dw_part_*` + `conv1d_bwd_dw_sum_*` (a deterministic
 //! two-pass sum over batch and time), and the decoding step `conv1d_step_y_*` then
 //! `conv1d_step_tail_*` (in place on the tail). `*` is the compute type: f32, or f64 for f64
-//! operands. Callers: `lawcat::ops::conv1d`'s Conv1dForward, Conv1dBackwardOp, Conv1dStep.
+//! operands. Callers: `lawcat::ops::conv1d`'s Conv1d (forward and backward) and Conv1dStep.
 
 use super::f32_f64;
 use super::operand::{compute, i64_arg, Operand};

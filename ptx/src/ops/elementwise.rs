@@ -143,26 +143,32 @@ pub fn binary(
     if !x.dtype().is_float() {
         bail!(name, "needs float tensors, got {}", x.dtype())
     }
+    two_operands(name, "binary", x, xl, y, yl, x.dtype(), binary_code(op))
+}
+
+/// `family_<dtype of x>` over `x`, `y` (broadcast to one shape), the op code `code`, into new
+/// storage of `out_dtype`: binary ops and comparisons.
+#[allow(clippy::too_many_arguments)]
+fn two_operands(
+    name: &'static str,
+    family: &str,
+    x: &GpuStorage,
+    xl: &Layout,
+    y: &GpuStorage,
+    yl: &Layout,
+    out_dtype: DType,
+    code: i32,
+) -> Result<GpuStorage> {
     let d = pair(name, x, xl, y, yl)?;
     let n = xl.numel();
-    let out = x.gpu().storage(x.dtype(), n)?;
+    let out = x.gpu().storage(out_dtype, n)?;
     if n == 0 {
         return Ok(out);
     }
-    let entry = KERNELS.entry(&format!("binary_{}", dtype_name(x.dtype())))?;
-    x.gpu().launch(
-        entry,
-        grid(n),
-        &[
-            out.arg(),
-            x.arg(),
-            d[0].clone(),
-            y.arg(),
-            d[1].clone(),
-            n_arg(n),
-            KernelArg::I32(binary_code(op)),
-        ],
-    )?;
+    let entry = KERNELS.entry(&format!("{family}_{}", dtype_name(x.dtype())))?;
+    let [dx, dy] = [d[0].clone(), d[1].clone()];
+    let args = [out.arg(), x.arg(), dx, y.arg(), dy, n_arg(n), KernelArg::I32(code)];
+    x.gpu().launch(entry, grid(n), &args)?;
     Ok(out)
 }
 
@@ -174,27 +180,7 @@ pub fn cmp(
     yl: &Layout,
     op: CmpOp,
 ) -> Result<GpuStorage> {
-    let d = pair("cmp", x, xl, y, yl)?;
-    let n = xl.numel();
-    let out = x.gpu().storage(DType::U8, n)?;
-    if n == 0 {
-        return Ok(out);
-    }
-    let name = KERNELS.entry(&format!("cmp_{}", dtype_name(x.dtype())))?;
-    x.gpu().launch(
-        name,
-        grid(n),
-        &[
-            out.arg(),
-            x.arg(),
-            d[0].clone(),
-            y.arg(),
-            d[1].clone(),
-            n_arg(n),
-            KernelArg::I32(cmp_code(op)),
-        ],
-    )?;
-    Ok(out)
+    two_operands("cmp", "cmp", x, xl, y, yl, DType::U8, cmp_code(op))
 }
 
 /// `t` where `c` is non-zero, `f` elsewhere (`c` of any dtype; `t`, `f` of one dtype).

@@ -1,5 +1,5 @@
-//! Gated linear attention (`kernels/gla.cu`), for `lawcat::ops::gla`'s GlaForward,
-//! GlaBackwardOp and GlaStep.
+//! Gated linear attention (`kernels/gla.cu`), for `lawcat::ops::gla`'s Gla (forward and
+//! backward) and GlaStep.
 //!
 //! * chunked, f32: `gla_cumsum` (gates summed inside chunks), `gla_chunk_h` (the states at
 //!   the chunk boundaries), `gla_chunk_fwd_o` (the outputs, one block per chunk); backward:

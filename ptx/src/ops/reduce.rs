@@ -157,48 +157,38 @@ pub fn reduce(x: &GpuStorage, l: &Layout, dim: usize, op: ReduceOp) -> Result<Gp
 /// Softmax (or log-softmax) along `dim`, contiguous in the input's shape.
 pub fn softmax(x: &GpuStorage, l: &Layout, dim: usize, log: bool) -> Result<GpuStorage> {
     let r = rows("softmax", x, l, dim)?;
-    let n = l.numel();
-    let out = x.gpu().storage(x.dtype(), n)?;
-    if n == 0 {
-        return Ok(out);
-    }
     let (by, yfast) = arrangement(r.len, r.stride);
-    let name = KERNELS.entry(&format!("softmax_{}", dtype_name(x.dtype())))?;
-    let args = [
-        out.arg(),
-        x.arg(),
-        r.outer,
-        KernelArg::I64(r.n_out as i64),
-        KernelArg::I64(r.len as i64),
-        KernelArg::I64(r.stride as i64),
-        KernelArg::I64(r.post as i64),
-        KernelArg::I32(log as i32),
-        KernelArg::I32(by as i32),
-        KernelArg::I32(yfast as i32),
-    ];
-    x.gpu().launch(name, row_blocks(r.n_out, by), &args)?;
-    Ok(out)
+    let (tail, dims) =
+        ([log as i32, by as i32, yfast as i32].map(KernelArg::I32), row_blocks(r.n_out, by));
+    along("softmax", x, l, r, &tail, dims)
 }
 
 /// Inclusive running sums along `dim` (from the end when `reverse`), contiguous.
 pub fn cumsum(x: &GpuStorage, l: &Layout, dim: usize, reverse: bool) -> Result<GpuStorage> {
     let r = rows("cumsum", x, l, dim)?;
+    let dims = super::grid(r.n_out);
+    along("cumsum", x, l, r, &[KernelArg::I32(reverse as i32)], dims)
+}
+
+/// `family_<dtype>` over the rows `r` of `x` (a result of `x`'s shape and dtype): the
+/// arguments every row kernel takes, then `tail`.
+fn along(
+    family: &str,
+    x: &GpuStorage,
+    l: &Layout,
+    r: Rows,
+    tail: &[KernelArg],
+    dims: LaunchDims,
+) -> Result<GpuStorage> {
     let n = l.numel();
     let out = x.gpu().storage(x.dtype(), n)?;
     if n == 0 {
         return Ok(out);
     }
-    let name = KERNELS.entry(&format!("cumsum_{}", dtype_name(x.dtype())))?;
-    let args = [
-        out.arg(),
-        x.arg(),
-        r.outer,
-        KernelArg::I64(r.n_out as i64),
-        KernelArg::I64(r.len as i64),
-        KernelArg::I64(r.stride as i64),
-        KernelArg::I64(r.post as i64),
-        KernelArg::I32(reverse as i32),
-    ];
-    x.gpu().launch(name, super::grid(r.n_out), &args)?;
+    let name = KERNELS.entry(&format!("{family}_{}", dtype_name(x.dtype())))?;
+    let mut args = vec![out.arg(), x.arg(), r.outer];
+    args.extend([r.n_out, r.len, r.stride, r.post].map(|v| KernelArg::I64(v as i64)));
+    args.extend_from_slice(tail);
+    x.gpu().launch(name, dims, &args)?;
     Ok(out)
 }

@@ -62,7 +62,11 @@ impl CudaBackend {
     /// Opens device `ordinal`: an error, never a panic, where there is no driver or device.
     pub fn open(ordinal: usize) -> Result<CudaBackend> {
         if !driver_present() {
-            tensor::bail!("cuda", "no CUDA driver found (libcuda could not be loaded); use --device cpu, or --device interp to run the kernels in the PTX interpreter")
+            tensor::bail!(
+                "cuda",
+                "no CUDA driver found (libcuda could not be loaded); use \
+                --device cpu, or --device interp to run the kernels in the PTX interpreter"
+            )
         }
         result::init().map_err(|e| driver("cuInit", e))?;
         let count =

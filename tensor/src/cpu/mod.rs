@@ -108,9 +108,8 @@ impl CpuStorage {
         rhs_layout: &Layout,
         op: BinaryOp,
     ) -> Result<CpuStorage> {
-        Ok(
-            float_pair!("binary", self, rhs, a, b => Elem::wrap(map::binary(a, layout, b, rhs_layout, op))),
-        )
+        Ok(float_pair!("binary", self, rhs, a, b =>
+            Elem::wrap(map::binary(a, layout, b, rhs_layout, op))))
     }
     pub(crate) fn h_cmp(
         &self,
@@ -196,9 +195,8 @@ impl CpuStorage {
         dim: usize,
     ) -> Result<CpuStorage> {
         let idx = map::copy_strided(ids_of("scatter_add", index)?, il);
-        Ok(
-            float_pair!("scatter_add", self, src, d, s => Elem::wrap(index::scatter_add(d, layout, &idx, il.dims(), s, sl, dim)?)),
-        )
+        Ok(float_pair!("scatter_add", self, src, d, s =>
+            Elem::wrap(index::scatter_add(d, layout, &idx, il.dims(), s, sl, dim)?)))
     }
     pub(crate) fn h_index_add(
         &self,
@@ -210,9 +208,8 @@ impl CpuStorage {
         dim: usize,
     ) -> Result<CpuStorage> {
         let ids = map::copy_strided(ids_of("index_add", ids)?, il);
-        Ok(
-            float_pair!("index_add", self, src, d, s => Elem::wrap(index::index_add(d, layout, &ids, s, sl, dim)?)),
-        )
+        Ok(float_pair!("index_add", self, src, d, s =>
+            Elem::wrap(index::index_add(d, layout, &ids, s, sl, dim)?)))
     }
     pub(crate) fn h_concat(
         &self,

@@ -3,7 +3,7 @@
 //! start (log space, never increasing):
 //!
 //! ```text
-//! O = scale * [ (Q e^b) S_prev + (A masked) V ],     A_ij = sum_k q_ik k_jk e^(b_ik - b_jk)  (j <= i)
+//! O = scale * [ (Q e^b) S_prev + (A masked) V ],  A_ij = sum_k q_ik k_jk e^(b_ik - b_jk)  (j <= i)
 //! S = e^(b_C) S_prev + (K e^(b_C - b))^T V
 //! ```
 //!

@@ -211,7 +211,13 @@ impl<'f> Checker<'f> {
                     ProblemKind::UninitGlobal,
                     who,
                     Some(alloc.base + i as u64),
-                    format!("{len}-byte read of global memory never written since it was allocated (byte {} of the {}-byte allocation at 0x{:x})", i, alloc.size(), alloc.base),
+                    format!(
+                        "{len}-byte read of global memory never written since it was allocated \
+                         (byte {} of the {}-byte allocation at 0x{:x})",
+                        i,
+                        alloc.size(),
+                        alloc.base
+                    ),
                 );
             }
         }
@@ -253,7 +259,15 @@ impl<'f> Checker<'f> {
         }
         if let Some(i) = (off..off + len).find(|&i| self.shared_pending[i] > 0) {
             let verb = if kind == AccessKind::Read { "read" } else { "written" };
-            self.report(ProblemKind::AsyncCopyUnwaited, who, Some(i as u64), format!("shared byte {verb} while a cp.async into it is still in flight (no cp.async.wait_group/wait_all completed it)"));
+            self.report(
+                ProblemKind::AsyncCopyUnwaited,
+                who,
+                Some(i as u64),
+                format!(
+                    "shared byte {verb} while a cp.async into it is still in flight (no \
+                     cp.async.wait_group/wait_all completed it)"
+                ),
+            );
         }
         if kind != AccessKind::Write {
             if let Some(i) =

@@ -136,7 +136,10 @@ pub fn exec(op: &AsyncOp, cx: &mut Ctx) -> Flow {
             }
             let shared = cx.env.shared.len() as u64;
             if d.checked_add(size as u64).is_none_or(|e| e > shared) {
-                let msg = format!("cp.async writes {size} bytes at shared offset {d}, but the block has {shared} bytes of shared memory");
+                let msg = format!(
+                    "cp.async writes {size} bytes at shared offset {d}, but the \
+                    block has {shared} bytes of shared memory"
+                );
                 cx.env.check.out_of_bounds(cx.who, Space::Shared, d, msg);
                 return Flow::Next;
             }

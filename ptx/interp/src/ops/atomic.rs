@@ -5,10 +5,10 @@
 //! `op(old, b)` and returns the old value in `d`; `red` does the same without `d`. Operations:
 //! `and or xor` (`.b32 .b64`), `exch` (`.b32 .b64`), `cas` (write `c` if `old == b`), `add`
 //! (`.u32 .s32 .u64 .f32 .f64`), `inc` (`old >= b ? 0 : old + 1`) and `dec`
-//! (`old == 0 || old > b ? b : old - 1`) on `.u32`, `min max` (`.u32 .s32 .u64 .s64`). `atom.add.f32` rounds to
-//! nearest even and does not flush subnormals on sm_90. The interpreter runs one thread at a
-//! time, so every atomic is trivially indivisible; memory order and scope qualifiers are
-//! accepted and change nothing.
+//! (`old == 0 || old > b ? b : old - 1`) on `.u32`, `min max` (`.u32 .s32 .u64 .s64`).
+//! `atom.add.f32` rounds to nearest even and does not flush subnormals on sm_90. The interpreter
+//! runs one thread at a time, so every atomic is trivially indivisible; memory order and scope
+//! qualifiers are accepted and change nothing.
 
 use super::super::ctx::Ctx;
 use super::super::exec::Flow;

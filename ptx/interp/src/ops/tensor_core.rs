@@ -64,7 +64,11 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
             [Ty::F32, Ty::BF16, Ty::BF16, Ty::F32] => MmaKind::Bf16F32,
             [Ty::F32, Ty::F16, Ty::F16, Ty::F32] => MmaKind::F16F32,
             [Ty::F16, Ty::F16, Ty::F16, Ty::F16] => MmaKind::F16F16,
-            _ => return Err("mma: supported types are .f32.bf16.bf16.f32, .f32.f16.f16.f32 and .f16.f16.f16.f16".into()),
+            _ => {
+                return Err("mma: supported types are .f32.bf16.bf16.f32, .f32.f16.f16.f32 and \
+                .f16.f16.f16.f16"
+                    .into())
+            }
         };
         let nc = if kind == MmaKind::F16F16 { 2 } else { 4 };
         let d = o.dst_vec(nc)?;

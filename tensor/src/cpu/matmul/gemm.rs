@@ -48,9 +48,16 @@ pub fn blocks_for<S>(kernel: &Kernel<S>) -> Blocks {
     let o = OVERRIDE.get_or_init(|| {
         let s = std::env::var("LAWCAT_GEMM_BLOCKS").ok()?;
         let v: Vec<usize> = s.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-        let parsed = (v.len() == 3 && v.iter().all(|&x| x > 0)).then(|| Blocks { kc: v[0], mc: v[1], nc: v[2] });
+        let parsed = (v.len() == 3 && v.iter().all(|&x| x > 0)).then(|| Blocks {
+            kc: v[0],
+            mc: v[1],
+            nc: v[2],
+        });
         if parsed.is_none() {
-            eprintln!("LAWCAT_GEMM_BLOCKS={s}: want three positive numbers kc,mc,nc; using each kernel's own");
+            eprintln!(
+                "LAWCAT_GEMM_BLOCKS={s}: want three positive numbers kc,mc,nc; using each kernel's \
+                 own"
+            );
         }
         parsed
     });
@@ -75,7 +82,8 @@ pub trait GemmScalar: Real {
 macro_rules! thread_buffers {
     ($name:ident, $t:ty) => {
         thread_local! {
-            static $name: RefCell<(Vec<$t>, Vec<$t>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+            static $name: RefCell<(Vec<$t>, Vec<$t>)> =
+                const { RefCell::new((Vec::new(), Vec::new())) };
         }
     };
 }

@@ -332,7 +332,9 @@ unsafe fn avx512_rows<const R: usize, const MR: usize, const NV: usize, const PF
                 // Software prefetch PF steps ahead: every line of B, and A's next line.
                 // `wrapping_add`: a prefetch past the panel's end is harmless, no access.
                 for v in 0..NV {
-                    _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(16 * NV * PF + 16 * v) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        bp.wrapping_add(16 * NV * PF + 16 * v) as *const i8,
+                    );
                 }
                 _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(MR * PF) as *const i8);
             }

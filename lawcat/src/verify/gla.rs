@@ -1,175 +1,28 @@
-//! Cases of the fused sequence kernels (`ptx/kernels/{attention,conv1d,gla}.cu`): blocked
-//! softmax attention over strided KV-cache views, the causal conv1d (forward, backward,
-//! decoding step) and gated linear attention (chunked and recurrent, forward and backward,
-//! the in-place decoding step, the normalized variant's shapes), each against the CPU body of
-//! the same op on the same inputs.
+//! `ptx/kernels/gla.cu`, launcher `ptx::ops::gla`, fused ops `lawcat::ops::gla` (Gla through
+//! `gla`, `gla_normalized` and `forward`; GlaStep through `nn::fused::run_inplace`): gated
+//! linear attention chunked (`gla_cumsum`, `gla_chunk_h`, `gla_chunk_fwd_o`, `gla_chunk_bwd`)
+//! and recurrent (`gla_rec_fwd_*`, `gla_rec_bwd_*`, `gla_rec_bwd_sum_*`), forward and
+//! backward with random cotangents on the output and the final state, the normalized
+//! variant's shapes and the in-place decoding step, each against the CPU body of the same op
+//! on the same inputs.
 //!
-//! Until the primitive kernels exist on a device, a case runs only the fused op there: inputs
-//! are built on the host, uploaded (`to_device`), viewed in place on the device (narrow,
-//! permute: no kernel), and results come back with `to_device(&Device::Cpu)`; whatever the
-//! composite ops around the fused one do (the normalized GLA's division) is done on the host.
+//! Inputs are built on the host and uploaded (`to_device`); results come back with
+//! `to_device(&Device::Cpu)`. The normalized GLA's division, a composite of primitive ops
+//! around the fused one, is done on the host, so that its check is of the fused kernels
+//! alone (the primitive kernels have their own cases).
 
-use super::{gen, Case, Check};
-use crate::ops::conv1d::{conv1d, conv1d_forward, conv1d_step_inplace};
+use super::helpers::{both, check_sum, max_abs};
+use super::{Case, Check};
 use crate::ops::gla::{self, gla_normalized, GlaMode, GlaStep};
 use autograd::{backward_multi, no_grad, Var};
 use tensor::tolerance::Tol;
 use tensor::{DType, Device, Result, Rng, Tensor};
 
-/// Uniform values of `shape` on the host and the same values on `device`.
-fn both(
-    shape: &[usize],
-    dtype: DType,
-    lo: f64,
-    hi: f64,
-    device: &Device,
-    rng: &mut Rng,
-) -> Result<(Tensor, Tensor)> {
-    gen::pair(shape, dtype, lo, hi, false, device, rng)
-}
-
-/// The largest magnitude of a tensor (the scale of its tolerance).
-fn max_abs(t: &Tensor) -> Result<f64> {
-    Ok(t.to_vec_f64()?.iter().fold(0f64, |m, x| m.max(x.abs())))
-}
-
-/// A sum of `n` terms in the compute type of `dtype`, relative to the reference's largest
-/// magnitude (`Tol::accumulated` with the reference's scale).
-fn tol(dtype: DType, n: usize, want: &Tensor) -> Result<Tol> {
-    Ok(Tol::accumulated(dtype.compute(), n, max_abs(want)?.max(1e-30)))
-}
-
-fn check(what: String, got: &Tensor, want: &Tensor, n: usize) -> Result<Check> {
-    let t = tol(want.dtype(), n, want)?;
-    Ok(Check::new(what, got.to_device(&Device::Cpu)?, want.clone(), t))
-}
-
-/// As [`check`], for a result whose terms are `scale` large even where it is near zero (a
+/// As [`check_sum`], for a result whose terms are `scale` large even where it is near zero (a
 /// difference that cancels: the gate gradient `q dq - k dk`).
 fn check_scaled(what: String, got: &Tensor, want: &Tensor, n: usize, scale: f64) -> Result<Check> {
     let t = Tol::accumulated(want.dtype().compute(), n, scale.max(max_abs(want)?).max(1e-30));
     Ok(Check::new(what, got.to_device(&Device::Cpu)?, want.clone(), t))
-}
-
-/// `sdpa_blocked` over a KV cache: `k, v` are narrowed views of `[B, capacity, H_kv, d]`
-/// buffers, `q` a permuted view of `[B, H, T, d]`; GQA, positions from `start`, decoding
-/// (T = 1) over long caches (split over the keys), f32 and bf16.
-fn attention(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
-    let decode_long = size == 1 && rng.below(3) == 0;
-    let t = if decode_long { 1 } else { gen::len(rng, size, &[0, 1, 2, 9], &[1, 63, 65, 1000]) };
-    let t = if size == 1 && !decode_long { [1, 63, 65][rng.below(3)] } else { t };
-    let d = gen::len(rng, size, &[8, 6], &[64, 128, 60]);
-    let d = if size == 1 { [16, 60][rng.below(2)] } else { d };
-    let (b, hkv, rep) = if size >= 2 {
-        (2, 4, 4)
-    } else {
-        (1 + rng.below(2), 1 + rng.below(2), [1, 2, 3][rng.below(3)])
-    };
-    let (b, hkv, rep) = if size == 1 && t > 1 { (1, 1, 2) } else { (b, hkv, rep) };
-    let h = hkv * rep;
-    let start = if decode_long {
-        500 + rng.below(200)
-    } else if size >= 2 {
-        rng.below(3000)
-    } else {
-        rng.below(20)
-    };
-    let s = start + t;
-    let cap = s + rng.below(5);
-    let dtype = if rng.below(3) == 0 { DType::BF16 } else { DType::F32 };
-    let (kc, kd) = both(&[b, cap, hkv, d], dtype, -1.0, 1.0, device, rng)?;
-    let (vc, vd) = both(&[b, cap, hkv, d], dtype, -1.0, 1.0, device, rng)?;
-    let (qc, qd) = both(&[b, h, t, d], dtype, -2.0, 2.0, device, rng)?;
-    let view = |x: &Tensor| x.narrow(1, 0, s);
-    let (qc, qd) = (qc.permute(&[0, 2, 1, 3])?, qd.permute(&[0, 2, 1, 3])?);
-    let want = nn::attention_kernel::sdpa_blocked(&qc, &view(&kc)?, &view(&vc)?, start)?;
-    let got = nn::attention_kernel::sdpa_blocked(&qd, &view(&kd)?, &view(&vd)?, start)?;
-    let what = format!("sdpa {dtype} b{b} t{t} h{h}/{hkv} d{d} start {start} cache {cap}");
-    Ok(vec![check(what, &got, &want, s.max(d))?])
-}
-
-/// conv1d forward and backward (through autograd, every gradient) on a transposed view of
-/// `x`, with and without bias, widths 1 and 4; a bf16 forward.
-fn conv1d_case(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
-    let t = gen::len(rng, size, &[0, 1, 5, 17], &[1000]);
-    let t = if size == 1 { [1, 63, 65][rng.below(3)] } else { t };
-    let c = gen::len(rng, size, &[3, 60], &[2048, 576]);
-    let b = if size >= 2 { 4 } else { 1 + rng.below(2) };
-    let kw = [1, 4, 4][rng.below(3)];
-    let dtype = [DType::F32, DType::F64][rng.below(2)];
-    let mut out = vec![];
-    let (xc, xd) = gen::pair(&[b, t, c], dtype, -1.0, 1.0, rng.below(2) == 0, device, rng)?;
-    let (wc, wd) = both(&[c, kw], dtype, -1.0, 1.0, device, rng)?;
-    let with_bias = rng.below(2) == 0;
-    let (bc, bd) = both(&[c], dtype, -1.0, 1.0, device, rng)?;
-    let (dyc, dyd) = both(&[b, t, c], dtype, -1.0, 1.0, device, rng)?;
-    let run = |x: &Tensor,
-               w: &Tensor,
-               bias: &Tensor,
-               dy: &Tensor|
-     -> Result<(Tensor, Vec<Tensor>)> {
-        let (x, w, bias) = (Var::leaf(x.clone()), Var::leaf(w.clone()), Var::leaf(bias.clone()));
-        let y = conv1d(&x, &w, with_bias.then_some(&bias))?;
-        let grads = y.backward_with(dy.clone())?;
-        let mut gs = vec![grads.get(&x).cloned(), grads.get(&w).cloned()];
-        if with_bias {
-            gs.push(grads.get(&bias).cloned());
-        }
-        let gs = gs
-            .into_iter()
-            .map(|g| g.ok_or_else(|| tensor::Error::op("verify conv1d", "a gradient is missing")))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((y.value().clone(), gs))
-    };
-    let (yw, gw) = run(&xc, &wc, &bc, &dyc)?;
-    let (yg, gg) = run(&xd, &wd, &bd, &dyd)?;
-    let tag = format!("{dtype} b{b} t{t} c{c} w{kw} bias {with_bias}");
-    out.push(check(format!("conv1d y {tag}"), &yg, &yw, kw + 1)?);
-    for (name, (g, w)) in ["dx", "dw", "dbias"].iter().zip(gg.iter().zip(&gw)) {
-        out.push(check(
-            format!("conv1d {name} {tag}"),
-            g,
-            w,
-            if *name == "dx" { kw } else { b * t },
-        )?);
-    }
-    let (xc16, xd16) = both(&[b, t, c], DType::BF16, -1.0, 1.0, device, rng)?;
-    let want = conv1d_forward(&xc16, &wc, None)?;
-    out.push(check(
-        format!("conv1d y bf16 x, {dtype} w, b{b} t{t} c{c}"),
-        &conv1d_forward(&xd16, &wd, None)?,
-        &want,
-        kw,
-    )?);
-    Ok(out)
-}
-
-/// The decoding step in place: two calls (T = 1, then a few steps) from a random tail.
-fn conv1d_step(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
-    let c = gen::len(rng, size, &[3, 60], &[2048]);
-    let b = 1 + rng.below(2);
-    let kw = [1, 4, 4, 3][rng.below(4)];
-    let dtype = [DType::F32, DType::F64][rng.below(2)];
-    let mut tail_c = Tensor::rand_uniform([b, kw - 1, c], -1.0, 1.0, dtype, &Device::Cpu, rng)?;
-    let mut tail_d = tail_c.to_device(device)?;
-    let (wc, wd) = both(&[c, kw], dtype, -1.0, 1.0, device, rng)?;
-    let (bc, bd) = both(&[c], dtype, -1.0, 1.0, device, rng)?;
-    let with_bias = rng.below(2) == 0;
-    let mut out = vec![];
-    for (i, t) in [1, 1 + rng.below(6)].into_iter().enumerate() {
-        let (xc, xd) = both(&[b, t, c], DType::F32, -1.0, 1.0, device, rng)?;
-        let yc = conv1d_step_inplace(&xc, &mut tail_c, &wc, with_bias.then_some(&bc))?;
-        let yd = conv1d_step_inplace(&xd, &mut tail_d, &wd, with_bias.then_some(&bd))?;
-        let tag = format!("{dtype} b{b} t{t} c{c} w{kw} bias {with_bias}, call {i}");
-        out.push(check(format!("conv1d step y {tag}"), &yd, &yc, kw + 1)?);
-        out.push(Check::new(
-            format!("conv1d step tail {tag}"),
-            tail_d.to_device(&Device::Cpu)?,
-            tail_c.clone(),
-            Tol::EXACT,
-        ));
-    }
-    Ok(out)
 }
 
 /// Log gates from weak to strong: `-s u` with `u` uniform in [0.2, 1) and `s` drawn from
@@ -294,14 +147,14 @@ fn gla_normalized_case(
     let tag = format!("{mode:?} b{b} t{t} h{h} k{k} v{}", d + 1);
     let n = t.min(64) + k + d;
     let mut out = vec![
-        check(format!("gla normalized o {tag}"), &got, want.value(), n)?,
-        check(
+        check_sum(format!("gla normalized o {tag}"), &got, want.value(), n)?,
+        check_sum(
             format!("gla normalized S {tag}"),
             &s1.narrow(3, 0, d)?.contiguous()?,
             &state.s.value().contiguous()?,
             n,
         )?,
-        check(
+        check_sum(
             format!("gla normalized z {tag}"),
             &s1.narrow(3, d, 1)?.squeeze(3)?.contiguous()?,
             &state.z.value().contiguous()?,
@@ -315,8 +168,8 @@ fn gla_normalized_case(
     let k16d = k16c.to_device(device)?;
     let (ow, sw) = gla::forward(&q16c, &k16c, &v16c, &g16c, None, 0.25, mode)?;
     let (og, sg) = gla::forward(&q16d, &k16d, &v16d, &g16c.to_device(device)?, None, 0.25, mode)?;
-    out.push(check(format!("gla o bf16 {tag}"), &og, &ow, n)?);
-    out.push(check(format!("gla final state bf16 {tag}"), &sg, &sw, n)?);
+    out.push(check_sum(format!("gla o bf16 {tag}"), &og, &ow, n)?);
+    out.push(check_sum(format!("gla final state bf16 {tag}"), &sg, &sw, n)?);
     Ok(out)
 }
 
@@ -355,19 +208,16 @@ fn gla_step(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
         nn::fused::run_inplace(&op, &[&qc, &kc, &vc, &gc], &mut [&mut sc, &mut oc])?;
         nn::fused::run_inplace(&op, &[&qd, &kd, &vd, &gd], &mut [&mut sd, &mut od])?;
         let tag = format!("{dtype} b{b} t{t} h{h} k{k} v{v}, call {i}");
-        out.push(check(format!("gla step o {tag}"), &od, &oc, k)?);
-        out.push(check(format!("gla step state {tag}"), &sd, &sc, k)?);
+        out.push(check_sum(format!("gla step o {tag}"), &od, &oc, k)?);
+        out.push(check_sum(format!("gla step state {tag}"), &sd, &sc, k)?);
     }
     Ok(out)
 }
 
 pub fn cases() -> Vec<Case> {
     vec![
-        Case { kernel: "attn_fwd_r32/r8, attn_combine", run: attention },
-        Case { kernel: "conv1d_fwd, conv1d_bwd_*", run: conv1d_case },
-        Case { kernel: "conv1d_step_y, conv1d_step_tail", run: conv1d_step },
-        Case { kernel: "gla_cumsum, gla_chunk_*", run: gla_chunked },
-        Case { kernel: "gla_rec_fwd, gla_rec_bwd(_sum)", run: gla_recurrent },
-        Case { kernel: "gla_rec_fwd (step, in place)", run: gla_step },
+        Case { family: "gla", kernel: "gla_cumsum, gla_chunk_*", run: gla_chunked },
+        Case { family: "gla", kernel: "gla_rec_fwd, gla_rec_bwd(_sum)", run: gla_recurrent },
+        Case { family: "gla", kernel: "gla_rec_fwd (step, in place)", run: gla_step },
     ]
 }
