@@ -223,6 +223,24 @@ fn chunk_h(
     Ok(hs)
 }
 
+/// The chunked forward's first two passes: the gates summed inside chunks (`gla_cumsum`) and
+/// the states at every chunk boundary (`gla_chunk_h` over `(k, v)` from `s0`), the final
+/// state into `fin` (a pointer, or null).
+fn states(
+    gpu: &GpuDevice,
+    x: &Inputs,
+    [k, v]: [&KernelArg; 2],
+    fin: KernelArg,
+    d: Dims,
+    c: usize,
+    scale: f64,
+) -> Result<(GpuStorage, GpuStorage)> {
+    let gc = cumsum(gpu, x, d, c)?;
+    let s0 = s0_arg("gla_chunk_h", x, d)?;
+    let hs = chunk_h(gpu, s0, k.clone(), v.clone(), &gc, fin, d, c, scale, false)?;
+    Ok((gc, hs))
+}
+
 fn rec_shared(d: Dims, size: usize) -> u32 {
     ((3 * REC_TS * d.k + 2 * REC_TS * 32 + REC_TS * 16 * 32) * size) as u32
 }
@@ -260,19 +278,7 @@ pub fn forward(
             let o_arg = o.out("gla_chunk_fwd_o", "o", &d.bthv(), DType::F32)?;
             let sf_arg = sf.out("gla_chunk_h", "final state", &d.bhkv(), DType::F32)?;
             let [q, k, v, _] = in_args("gla_chunk_fwd_o", x, d)?;
-            let gc = cumsum(gpu, x, d, c)?;
-            let hs = chunk_h(
-                gpu,
-                s0_arg("gla_chunk_h", x, d)?,
-                k.clone(),
-                v.clone(),
-                &gc,
-                sf_arg,
-                d,
-                c,
-                scale,
-                false,
-            )?;
+            let (gc, hs) = states(gpu, x, [&k, &v], sf_arg, d, c, scale)?;
             let nc = chunks(d, c);
             if nc * d.lanes() * d.v == 0 {
                 return Ok(());
@@ -378,19 +384,7 @@ pub fn backward(
             let [q, k, v, _] = in_args(kb, x, d)?;
             let dout_a = dout.arg(kb, "dO", &d.bthv())?;
             let dsf_a = dsf.arg("gla_chunk_h", "dS_T", &d.bhkv())?;
-            let gc = cumsum(gpu, x, d, c)?;
-            let hs = chunk_h(
-                gpu,
-                s0_arg("gla_chunk_h", x, d)?,
-                k.clone(),
-                v.clone(),
-                &gc,
-                KernelArg::Ptr(0),
-                d,
-                c,
-                scale,
-                false,
-            )?;
+            let (gc, hs) = states(gpu, x, [&k, &v], KernelArg::Ptr(0), d, c, scale)?;
             let dhs = chunk_h(
                 gpu,
                 [dsf_a, KernelArg::I32(1)],

@@ -102,30 +102,23 @@ fn dims_of(q: &HostIn, v: &HostIn) -> Dims {
 
 /// `[B, T, H, X]` values regrouped as `[B, H, T, X]`: one contiguous lane per sequence and head.
 fn to_lanes<T: Compute>(x: &HostIn, d: Dims) -> Result<Vec<T>> {
-    let vals = x.values::<T>()?;
-    let xd = x.dims()[3];
-    let mut out = vec![T::ZERO; vals.len()];
-    for bi in 0..d.b {
-        for t in 0..d.t {
-            for hh in 0..d.h {
-                let src = ((bi * d.t + t) * d.h + hh) * xd;
-                let dst = ((bi * d.h + hh) * d.t + t) * xd;
-                out[dst..dst + xd].copy_from_slice(&vals[src..src + xd]);
-            }
-        }
-    }
-    Ok(out)
+    Ok(swap_th(&x.values::<T>()?, d.b, d.t, d.h, x.dims()[3]))
 }
 
 /// Lanes `[B, H, T, X]` back to `[B, T, H, X]`.
 fn from_lanes<T: Compute>(lanes: &[T], d: Dims, xd: usize) -> Vec<T> {
-    let mut out = vec![T::ZERO; lanes.len()];
-    for bi in 0..d.b {
-        for hh in 0..d.h {
-            for t in 0..d.t {
-                let src = ((bi * d.h + hh) * d.t + t) * xd;
-                let dst = ((bi * d.t + t) * d.h + hh) * xd;
-                out[dst..dst + xd].copy_from_slice(&lanes[src..src + xd]);
+    swap_th(lanes, d.b, d.h, d.t, xd)
+}
+
+/// `[B, P, Q, X]` rows as `[B, Q, P, X]`.
+fn swap_th<T: Compute>(vals: &[T], b: usize, p: usize, q: usize, xd: usize) -> Vec<T> {
+    let mut out = vec![T::ZERO; vals.len()];
+    for bi in 0..b {
+        for i in 0..p {
+            for j in 0..q {
+                let src = ((bi * p + i) * q + j) * xd;
+                let dst = ((bi * q + j) * p + i) * xd;
+                out[dst..dst + xd].copy_from_slice(&vals[src..src + xd]);
             }
         }
     }
