@@ -4,8 +4,11 @@
 //!   one kernel in the PTX interpreter (no GPU needed) with the inputs its arguments describe
 //!   (seeded random, zeroed, from files, typed lists), prints every problem the checker
 //!   finds, and with `--out DIR` writes the buffers back for comparison with the user's own
-//!   reference. Exit status: 0 clean, 1 problems found (or the kernel deadlocked or never
-//!   finished), 2 the file does not parse or the arguments do not fit the entry.
+//!   reference. Findings are errors or notes (benign: same-value writes, unused uninitialised
+//!   reads, a barrier released by exits as the ISA says; `--strict` makes them errors). Exit
+//!   status: 0 no errors, 1 errors (or the kernel deadlocked or never finished), 2 the file
+//!   does not parse, the arguments do not fit the entry, or the kernel reached an instruction
+//!   the interpreter cannot run (named).
 //! * `lawcat ptx list`: every shipped module (`ptx::modules`) with its entries.
 //! * `lawcat ptx dump NAME`: the text of one shipped module, as the GPU and the interpreter
 //!   load it (exit 2 for a name that is not shipped).
@@ -71,6 +74,11 @@ pub struct CheckArgs {
     /// line), N the argument's position from 0. Files are written whole or not at all.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The stricter rules: a thread exiting before a barrier its block waits at is an error (the
+    /// CUDA programming guide's rule; the PTX ISA's `exit` releases such a barrier), and every
+    /// note (benign same-value writes, uninitialised reads never used) counts as an error.
+    #[arg(long)]
+    pub strict: bool,
     /// List at most this many problems of each kind.
     #[arg(long, default_value_t = 10)]
     pub max_problems: usize,
@@ -355,6 +363,7 @@ fn check(c: &CheckArgs) -> anyhow::Result<ExitCode> {
     let block = dims("--block", &c.block)?;
     let mut m = Machine::new(c.seed);
     m.set_problem_cap(c.max_problems);
+    m.set_strict(c.strict);
     let mut seed = c.seed ^ 0x5eed;
     let mut buffers = vec![];
     let args = c
@@ -371,22 +380,36 @@ fn check(c: &CheckArgs) -> anyhow::Result<ExitCode> {
                 c.entry,
                 report.instructions
             );
+            for line in report.printed.lines() {
+                outln!("{name}: printf: {line}");
+            }
             for p in &report.problems {
                 outln!("{name}: {p}");
             }
+            let (errors, notes) = (report.errors().len(), report.notes().len());
             let more: u64 = report.suppressed.iter().map(|(_, n)| n).sum();
-            if report.is_clean() {
+            let tail = if more > 0 {
+                format!(", {more} more of the same kinds not listed")
+            } else {
+                String::new()
+            };
+            if report.is_clean() && notes == 0 && more == 0 {
                 outln!("{name}: clean");
+            } else {
+                outln!("{name}: {errors} error(s), {notes} note(s) listed{tail}");
+            }
+            if report.is_clean() {
                 ExitCode::SUCCESS
             } else {
-                outln!(
-                    "{name}: {} problem(s) listed, {more} more of the same kinds not listed",
-                    report.problems.len()
-                );
                 ExitCode::from(1)
             }
         }
-        Err(e @ (LaunchError::NoEntry { .. } | LaunchError::BadLaunch { .. })) => {
+        // A construct the interpreter cannot run, reached: the kernel is not checked.
+        Err(
+            e @ (LaunchError::NoEntry { .. }
+            | LaunchError::BadLaunch { .. }
+            | LaunchError::Unsupported { .. }),
+        ) => {
             bail!("{name}: {e}")
         }
         Err(

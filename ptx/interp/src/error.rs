@@ -3,8 +3,10 @@
 
 use std::fmt;
 
-/// A PTX text the interpreter cannot load: syntax errors and unsupported instructions alike,
-/// with the file and line.
+/// A PTX text the interpreter cannot load: a syntax error (malformed text, an undeclared
+/// register, a label or function that does not exist), with the file and line. An
+/// instruction the interpreter does not support is no parse error: it fails the launches
+/// that reach it ([`LaunchError::Unsupported`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub file: String,
@@ -49,11 +51,32 @@ impl std::error::Error for MemError {}
 /// one, the line, instruction, block and thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LaunchError {
-    NoEntry { kernel: String, entries: String },
-    BadLaunch { kernel: String, message: String },
-    Deadlock { kernel: String, detail: String },
-    Fault { kernel: String, detail: String },
-    InstructionLimit { kernel: String, limit: u64 },
+    NoEntry {
+        kernel: String,
+        entries: String,
+    },
+    BadLaunch {
+        kernel: String,
+        message: String,
+    },
+    Deadlock {
+        kernel: String,
+        detail: String,
+    },
+    Fault {
+        kernel: String,
+        detail: String,
+    },
+    InstructionLimit {
+        kernel: String,
+        limit: u64,
+    },
+    /// A thread reached an instruction the interpreter cannot run (or called a function the
+    /// module only declares): the detail names it, its line and the thread.
+    Unsupported {
+        kernel: String,
+        detail: String,
+    },
 }
 
 impl fmt::Display for LaunchError {
@@ -65,6 +88,9 @@ impl fmt::Display for LaunchError {
             LaunchError::BadLaunch { kernel, message } => write!(f, "{kernel}: {message}"),
             LaunchError::Deadlock { kernel, detail } => write!(f, "{kernel}: deadlock: {detail}"),
             LaunchError::Fault { kernel, detail } => write!(f, "{kernel}: {detail}"),
+            LaunchError::Unsupported { kernel, detail } => {
+                write!(f, "{kernel}: not supported by the interpreter: {detail}")
+            }
             LaunchError::InstructionLimit { kernel, limit } => write!(
                 f,
                 "{kernel}: stopped after {limit} instructions (an endless loop, or a spin-wait \
@@ -82,6 +108,10 @@ impl std::error::Error for LaunchError {}
 pub struct Site {
     pub line: u32,
     pub instruction: String,
+    /// The `.func` the instruction is in, when it is not the kernel itself.
+    pub function: Option<String>,
+    /// The line of the `call` that entered that function (the innermost), where known.
+    pub called_from: Option<u32>,
     pub block: [u32; 3],
     pub thread: [u32; 3],
 }
@@ -90,10 +120,13 @@ impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let [bx, by, bz] = self.block;
         let [tx, ty, tz] = self.thread;
-        write!(
-            f,
-            "line {} `{}` block ({bx},{by},{bz}) thread ({tx},{ty},{tz})",
-            self.line, self.instruction
-        )
+        write!(f, "line {} `{}`", self.line, self.instruction)?;
+        if let Some(func) = &self.function {
+            write!(f, " in {func}")?;
+            if let Some(l) = self.called_from {
+                write!(f, " (called from line {l})")?;
+            }
+        }
+        write!(f, " block ({bx},{by},{bz}) thread ({tx},{ty},{tz})")
     }
 }

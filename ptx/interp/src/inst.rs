@@ -34,10 +34,18 @@ pub enum Base {
     Shared(u32),
     /// The `.extern .shared` array: starts after the static shared variables.
     DynShared,
-    /// A `.param` of the function, at this byte offset of the parameter buffer.
+    /// A `.param` of the function (or one declared in its body for a call), at this byte
+    /// offset of the current frame's parameter space.
     Param(u32),
-    /// A `.local` variable at this offset of the thread's local memory.
+    /// A `.local` variable at this offset of the current function's frame of the thread's
+    /// local memory.
     Local(u32),
+    /// A module-scope `.global` or `.const` variable: its index in [`crate::Module::variables`]
+    /// (its address is the one the machine gave it when it loaded the module).
+    Var(u32),
+    /// A function (`mov.u64 %rd, f;` takes its address, for an indirect `call`): its index in
+    /// [`crate::Module::functions`].
+    Func(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -68,6 +76,11 @@ pub enum Op {
     Atomic(ops::atomic::AtomOp),
     TensorCore(Box<ops::tensor_core::TcOp>),
     Async(ops::async_copy::AsyncOp),
+    Carry(ops::carry::CarryOp),
+    /// An instruction the interpreter cannot run (its text parses, but the opcode, a modifier
+    /// or an operand is not supported): kept, so that the module loads, and a launch fails
+    /// only when a thread reaches it, with this message.
+    Unsupported(Box<String>),
 }
 
 impl Op {
@@ -87,6 +100,8 @@ impl Op {
             Op::Atomic(o) => o.visit_regs(f),
             Op::TensorCore(o) => o.visit_regs(f),
             Op::Async(o) => o.visit_regs(f),
+            Op::Carry(o) => o.visit_regs(f),
+            Op::Unsupported(_) => {}
         }
     }
 }

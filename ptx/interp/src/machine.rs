@@ -1,15 +1,19 @@
-//! The machine: global memory plus a seeded scheduler, and the launch that runs a kernel
-//! over a grid of blocks and returns what the checker found.
+//! The machine: global memory (with the module-scope variables of the modules it has
+//! loaded) plus a seeded scheduler, and the launch that runs a kernel over a grid of blocks
+//! and returns what the checker found.
+
+use std::collections::HashMap;
 
 use super::check::Checker;
-use super::ctx::{BlockEnv, Geometry};
+use super::ctx::{BlockEnv, Geometry, RESERVED_SMEM_BYTES};
 use super::error::{LaunchError, MemError};
 use super::exec::{BlockRun, RunLimits};
 use super::memory::Global;
-use super::module::{Module, Param};
+use super::module::{Module, Param, Target};
+use super::ops::control::function_addr;
 use super::problem::LaunchReport;
 use super::rng::Rng;
-use super::types::Ty;
+use super::types::{Space, Ty};
 
 /// Shared memory one block may use (sm_90: 227 KiB with the opt-in).
 pub const MAX_SHARED_BYTES: u32 = 227 * 1024;
@@ -84,6 +88,9 @@ pub struct Machine {
     checking: bool,
     problem_cap: usize,
     limits: RunLimits,
+    /// The addresses of the variables of each module loaded (by module id; 0 for an
+    /// `.extern` variable no module here defines).
+    loaded: HashMap<u64, Vec<u64>>,
 }
 
 impl Machine {
@@ -96,8 +103,72 @@ impl Machine {
             launches: 0,
             checking: true,
             problem_cap: 10,
-            limits: RunLimits { max_slice: 16, instruction_limit: 1 << 34 },
+            limits: RunLimits {
+                max_slice: 16,
+                instruction_limit: 1 << 34,
+                call_depth: 1024,
+                strict: false,
+            },
+            loaded: HashMap::new(),
         }
+    }
+
+    /// The strict setting (off by default): barriers follow the CUDA programming guide's
+    /// rule (every thread of the block reaches a `bar.sync` the others wait at; a thread that
+    /// exits before it is a barrier-divergence error) instead of the ISA's (`exit` releases a
+    /// barrier for all threads that only exited threads are missing from, with a note), and
+    /// every note is reported as an error (`problem.rs`).
+    pub fn set_strict(&mut self, on: bool) {
+        self.limits.strict = on;
+    }
+
+    /// A launch fails when a thread has this many calls in progress (default 1024).
+    pub fn set_call_depth_limit(&mut self, frames: usize) {
+        self.limits.call_depth = frames.max(2);
+    }
+
+    /// The address of module-scope `.global` or `.const` variable `name` of `module` (a
+    /// `__device__` or `__constant__` variable) on this machine, to read or write it with
+    /// [`Machine::read`] and [`Machine::write`] before or after a launch (as
+    /// `cudaMemcpyFromSymbol`/`ToSymbol` do). The machine loads the module's variables, with
+    /// their initial values, the first time a launch or this call names the module; they keep
+    /// their values across launches. `None` when the module has no such variable (or it is
+    /// `.extern`, defined in another module).
+    pub fn symbol(&mut self, module: &Module, name: &str) -> Option<u64> {
+        let i = module.variables.iter().position(|v| v.name == name)?;
+        let addrs = self.load(module).ok()?;
+        Some(addrs[i]).filter(|&a| a != 0)
+    }
+
+    /// Allocates and initialises `module`'s variables on first use: their addresses.
+    fn load(&mut self, module: &Module) -> Result<Vec<u64>, MemError> {
+        if let Some(a) = self.loaded.get(&module.id) {
+            return Ok(a.clone());
+        }
+        let mut addrs = vec![];
+        for v in &module.variables {
+            addrs.push(if v.is_extern {
+                0
+            } else {
+                let ro = v.space == Space::Const;
+                self.global.alloc_var(&v.name, v.init.clone(), ro, v.align as u64)?
+            });
+        }
+        // Addresses in initializers (`= {f, g}`, `= generic(table)`).
+        for (v, &at) in module.variables.iter().zip(&addrs) {
+            for r in &v.relocs {
+                let target = match r.target {
+                    Target::Var(i) => addrs[i as usize],
+                    Target::Func(f) => function_addr(f),
+                };
+                let value = (target.wrapping_add(r.addend as u64) & r.mask) >> r.shift;
+                let (i, off) = self.global.find(at + r.offset, r.size as u64).expect("allocated");
+                let bytes = &mut self.global.allocs[i].data[off..off + r.size as usize];
+                bytes.copy_from_slice(&value.to_le_bytes()[..r.size as usize]);
+            }
+        }
+        self.loaded.insert(module.id, addrs.clone());
+        Ok(addrs)
     }
 
     /// Turns the checker's shadow tracking (initialisation, races, in-flight copies,
@@ -177,10 +248,13 @@ impl Machine {
         dynamic_shared_bytes: u32,
         args: &[Arg],
     ) -> Result<LaunchReport, LaunchError> {
-        let f = module.entry(entry).ok_or_else(|| LaunchError::NoEntry {
-            kernel: entry.to_string(),
-            entries: module.entries().join(", "),
-        })?;
+        let fi = module.functions.iter().position(|f| f.is_entry && f.name == entry).ok_or_else(
+            || LaunchError::NoEntry {
+                kernel: entry.to_string(),
+                entries: module.entries().join(", "),
+            },
+        )?;
+        let f = &module.functions[fi];
         let bad = |message: String| LaunchError::BadLaunch { kernel: entry.to_string(), message };
         if grid.contains(&0) || block.contains(&0) {
             return Err(bad(format!(
@@ -214,10 +288,10 @@ impl Machine {
             }
         }
         let dyn_off = f.dyn_shared_offset();
-        let shared_bytes = dyn_off as u64 + dynamic_shared_bytes as u64;
-        if shared_bytes > MAX_SHARED_BYTES as u64 {
+        let user_shared = dyn_off as u64 + dynamic_shared_bytes as u64;
+        if user_shared > MAX_SHARED_BYTES as u64 {
             return Err(bad(format!(
-                "{shared_bytes} bytes of shared memory ({} static + \
+                "{user_shared} bytes of shared memory ({} static + \
                 {dynamic_shared_bytes} dynamic) is over the {MAX_SHARED_BYTES}-byte limit",
                 f.shared_static
             )));
@@ -246,6 +320,19 @@ impl Machine {
             })?;
             params[p.offset as usize..p.offset as usize + b.len()].copy_from_slice(&b);
         }
+        let vars =
+            self.load(module).map_err(|e| bad(format!("loading the module's variables: {e}")))?;
+        // The reserved shared region, after the block's own shared memory (ctx.rs).
+        let (reserved_offset, reserved_bytes) = if module.uses_reserved_smem {
+            ((user_shared as u32).next_multiple_of(16), RESERVED_SMEM_BYTES)
+        } else {
+            (0, 0)
+        };
+        let shared_bytes = if reserved_bytes > 0 {
+            (reserved_offset + reserved_bytes) as u64
+        } else {
+            user_shared
+        };
         self.launches += 1;
         let mut rng = Rng::new(self.seed ^ self.launches.wrapping_mul(0x2545_f491_4f6c_dd1d));
         let n_blocks = grid.iter().map(|&d| d as u64).product::<u64>();
@@ -256,17 +343,29 @@ impl Machine {
             n_threads: n_threads as u32,
             dyn_shared_offset: dyn_off,
             dyn_shared_bytes: dynamic_shared_bytes,
-            local_bytes: f.local_bytes,
+            reserved_offset,
+            reserved_bytes,
+            launch: self.launches,
         };
-        let check = Checker::new(f, grid, block, self.checking, self.problem_cap);
+        let mut check = Checker::new(module, f, grid, block, self.checking, self.problem_cap);
+        check.strict = self.limits.strict;
+        let param_stack_base = f.param_bytes.next_multiple_of(16);
+        let entry_params = f.frame_param_bytes.saturating_sub(param_stack_base) as usize;
+        let n = n_threads as usize;
         let mut env = BlockEnv {
             global: &mut self.global,
             shared: vec![],
-            local: vec![],
+            local: vec![vec![]; n],
             params: &params,
+            param_stack: vec![vec![]; n],
+            param_stack_base,
+            vars: &vars,
+            n_functions: module.functions.len(),
             check,
             geo,
             clock: 0,
+            progress: 0,
+            printed: String::new(),
         };
         // Blocks run one after another in a seeded order (a random permutation for grids
         // that fit in memory, otherwise a seeded rotation).
@@ -285,12 +384,20 @@ impl Machine {
             env.geo.block = bc;
             env.shared = vec![0u8; shared_bytes as usize];
             rng.fill(&mut env.shared);
-            env.local = vec![0u8; (f.local_bytes as u64 * n_threads) as usize];
+            for l in env.local.iter_mut() {
+                l.clear();
+                l.resize(f.local_bytes as usize, 0);
+            }
+            for p in env.param_stack.iter_mut() {
+                p.clear();
+                p.resize(entry_params, 0);
+            }
             env.check.begin_block(bc, shared_bytes as usize);
-            BlockRun::new(f, &mut env, &mut rng, self.limits).run()?;
+            BlockRun::new(module, fi as u32, &mut env, &mut rng, self.limits).run()?;
         }
         let instructions = env.clock;
+        let printed = std::mem::take(&mut env.printed);
         let (problems, suppressed) = env.check.finish();
-        Ok(LaunchReport { problems, suppressed, instructions })
+        Ok(LaunchReport { problems, suppressed, instructions, printed })
     }
 }

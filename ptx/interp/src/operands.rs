@@ -11,11 +11,19 @@ pub trait Resolve {
     fn reg(&self, name: &str) -> Option<Reg>;
     /// The declared type of a register.
     fn reg_ty(&self, r: Reg) -> Ty;
+    /// A variable (any state space) or a function, by name: what `[name]` or `mov %rd, name`
+    /// refers to.
     fn symbol(&self, name: &str) -> Option<Base>;
+    /// A function (`.entry` or `.func`, declared anywhere in the module), by name: its index
+    /// in the module.
+    fn function(&self, name: &str) -> Option<u32>;
     /// The id of a label (declared before or after its use).
     fn label(&mut self, name: &str) -> u32;
     /// A register for the sink `_` (written, never read).
     fn sink(&mut self) -> Reg;
+    /// The function's hidden register for the carry flag `CC.CF` (extended-precision
+    /// arithmetic).
+    fn carry_flag(&mut self) -> Reg;
 }
 
 /// The modifiers of an opcode (`ld.global.nc.v4.f32` -> `global nc v4 f32`). Each is
@@ -45,6 +53,11 @@ impl<'a> Mods<'a> {
             }
         }
         false
+    }
+
+    /// Is the modifier `m` there (not consumed yet)? Does not consume it.
+    pub fn peek(&self, m: &str) -> bool {
+        self.items.iter().zip(&self.used).any(|(it, u)| !*u && *it == m)
     }
 
     /// Consumes the first of `set` present.
@@ -310,6 +323,33 @@ impl<'a> Operands<'a> {
         }
         self.expect(']')?;
         Ok(a)
+    }
+
+    /// The next operand as a bare name (a function, a prototype, a label).
+    pub fn word(&mut self) -> Result<&'a str, String> {
+        let t = self.next();
+        match t.map(|t| &t.tok) {
+            Some(Tok::Word(w)) => Ok(w.as_str()),
+            _ => Err(format!("expected a name, found {}", describe(t))),
+        }
+    }
+
+    /// A parenthesised list of sources `(a, b, ...)` (call arguments and return values);
+    /// `()` is empty.
+    pub fn paren_list(&mut self, ty: Ty) -> Result<Vec<Src>, String> {
+        self.expect('(')?;
+        let mut v = vec![];
+        if self.eat(')') {
+            return Ok(v);
+        }
+        loop {
+            v.push(self.src(ty)?);
+            if !self.eat(',') {
+                break;
+            }
+        }
+        self.expect(')')?;
+        Ok(v)
     }
 
     /// A label (branch target).

@@ -1,46 +1,81 @@
-//! The PTX parser: module directives, function headers, declarations and statements
-//! (ISA 4 "Syntax", 5 "State Spaces, Types, and Variables", 11 "Directives").
+//! The PTX parser: module directives, variables and their initializers, function headers,
+//! declarations and statements (ISA 4 "Syntax", 5 "State Spaces, Types, and Variables",
+//! 11 "Directives").
 //!
 //! Instructions are handed to their family's `parse` in `ops/`, which decodes the modifiers
-//! and operands into that family's compact form. Anything not understood is an error naming
-//! the line, never skipped.
+//! and operands into that family's compact form. What is malformed (unbalanced brackets, two
+//! operands without a comma, an undeclared `%` register, a label or function that does not
+//! exist) is an error naming the line. An instruction whose text is well formed but that the
+//! interpreter cannot run (an unknown opcode, modifier or operand form, an unknown special
+//! register, a variable defined in another module) is kept as [`Op::Unsupported`]: the
+//! module loads, and only a launch that reaches the instruction fails, naming it.
+//!
+//! Memory layout decided here: a `.func`'s parameter space holds its return values, then its
+//! parameters, then (from the next 16-byte boundary) the `.param` variables its body declares
+//! for its own calls (a `{ }` scope's are reused after the scope closes); an entry's
+//! parameters are its kernel arguments, and its body's `.param` variables follow them the same
+//! way. Shared memory: module-scope `.shared` variables and those of `.func` bodies form one
+//! region shared by every entry; an entry's own variables follow it, then the dynamic
+//! (`.extern .shared`) array.
 
-use std::collections::HashMap;
+mod vars;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use super::error::ParseError;
 use super::inst::{Base, Guard, Inst, Op, Reg};
 use super::lexer::{lex, FloatLit, Tok, Token};
-use super::module::{Function, Module, Param};
+use super::module::{Code, Function, Module, Param, Variable};
 use super::operands::{Mods, Operands, Resolve};
 use super::ops;
-use super::types::Ty;
+use super::ops::control::{Callee, ControlOp};
+use super::types::{is_isa_sreg, Space, Sreg, Ty};
 
 struct Parser<'a> {
     toks: Vec<Token>,
     pos: usize,
     file: &'a str,
     lines: Vec<&'a str>,
-    /// Module-scope `.shared` variables: name -> offset.
-    module_shared: HashMap<String, u32>,
-    module_shared_bytes: u32,
-    /// Module-scope `.extern .shared` arrays (all start at the dynamic shared base).
-    module_dyn: Vec<String>,
-    module_dyn_align: u32,
+    /// Every function name in the module (found before parsing), with its index.
+    fn_ids: HashMap<String, u32>,
+    functions: Vec<Option<Function>>,
+    defined: HashSet<u32>,
+    variables: Vec<Variable>,
+    /// Module-scope names: `.shared` variables (offsets), `.extern .shared` arrays,
+    /// `.global`/`.const` variables.
+    module_syms: HashMap<String, Base>,
+    /// Where the module's shared region (module-scope and `.func` variables) ends, and the
+    /// highest offset any entry's variables reach.
+    shared_module_end: u32,
+    shared_top: u32,
+    dyn_align: u32,
+    code: Code,
+    uses_reserved_smem: bool,
+    /// Instructions naming a module variable, to refuse those still `.extern` at the end.
+    var_refs: Vec<(u32, u32)>,
+    /// Direct calls, to check against their callee's signature at the end.
+    calls: Vec<u32>,
 }
 
 /// The names visible while parsing one function body.
-struct FnNames {
+struct FnNames<'p> {
     scopes: Vec<HashMap<String, Reg>>,
-    symbols: HashMap<String, Base>,
+    sym_scopes: Vec<HashMap<String, Base>>,
+    module_syms: &'p HashMap<String, Base>,
+    fn_ids: &'p HashMap<String, u32>,
     labels: HashMap<String, u32>,
     label_pc: Vec<Option<u32>>,
     label_names: Vec<String>,
     reg_names: Vec<String>,
     reg_tys: Vec<Ty>,
     sink: Option<Reg>,
+    carry: Option<Reg>,
+    /// Module variables the instruction being parsed names.
+    vars_named: RefCell<Vec<u32>>,
 }
 
-impl FnNames {
+impl FnNames<'_> {
     fn new_reg(&mut self, name: &str, ty: Ty) -> Reg {
         let r = self.reg_names.len() as Reg;
         self.reg_names.push(name.to_string());
@@ -49,7 +84,7 @@ impl FnNames {
     }
 }
 
-impl Resolve for FnNames {
+impl Resolve for FnNames<'_> {
     fn reg(&self, name: &str) -> Option<Reg> {
         self.scopes.iter().rev().find_map(|s| s.get(name).copied())
     }
@@ -57,7 +92,20 @@ impl Resolve for FnNames {
         self.reg_tys[r as usize]
     }
     fn symbol(&self, name: &str) -> Option<Base> {
-        self.symbols.get(name).copied()
+        let b = self
+            .sym_scopes
+            .iter()
+            .rev()
+            .find_map(|s| s.get(name).copied())
+            .or_else(|| self.module_syms.get(name).copied())
+            .or_else(|| self.fn_ids.get(name).map(|&f| Base::Func(f)))?;
+        if let Base::Var(i) = b {
+            self.vars_named.borrow_mut().push(i);
+        }
+        Some(b)
+    }
+    fn function(&self, name: &str) -> Option<u32> {
+        self.fn_ids.get(name).copied()
     }
     fn label(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.labels.get(name) {
@@ -79,26 +127,89 @@ impl Resolve for FnNames {
             }
         }
     }
+    fn carry_flag(&mut self) -> Reg {
+        match self.carry {
+            Some(r) => r,
+            None => {
+                let r = self.new_reg("%cc", Ty::B32);
+                self.carry = Some(r);
+                r
+            }
+        }
+    }
+}
+
+/// The names of every `.entry` and `.func` at module scope, in file order.
+fn function_names(toks: &[Token]) -> Vec<String> {
+    let mut names = vec![];
+    let mut depth = 0i32;
+    let mut i = 0;
+    while i < toks.len() {
+        match &toks[i].tok {
+            Tok::Punct('{') => depth += 1,
+            Tok::Punct('}') => depth -= 1,
+            Tok::Word(w) if depth == 0 && (w == ".entry" || w == ".func") => {
+                let mut j = i + 1;
+                if toks.get(j).map(|t| &t.tok) == Some(&Tok::Punct('(')) {
+                    let mut d = 0;
+                    while j < toks.len() {
+                        match toks[j].tok {
+                            Tok::Punct('(') => d += 1,
+                            Tok::Punct(')') => d -= 1,
+                            _ => {}
+                        }
+                        j += 1;
+                        if d == 0 {
+                            break;
+                        }
+                    }
+                }
+                if let Some(Tok::Word(n)) = toks.get(j).map(|t| &t.tok) {
+                    if !names.contains(n) {
+                        names.push(n.clone());
+                    }
+                }
+                i = j;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    names
 }
 
 pub fn parse_module(text: &str, file: &str) -> Result<Module, ParseError> {
     let toks = lex(text, file)?;
+    let names = function_names(&toks);
     let mut p = Parser {
         toks,
         pos: 0,
         file,
         lines: text.lines().collect(),
-        module_shared: HashMap::new(),
-        module_shared_bytes: 0,
-        module_dyn: vec![],
-        module_dyn_align: 1,
+        fn_ids: names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect(),
+        functions: vec![None; names.len()],
+        defined: HashSet::new(),
+        variables: vec![],
+        module_syms: HashMap::new(),
+        shared_module_end: 0,
+        shared_top: 0,
+        dyn_align: 1,
+        code: Code::default(),
+        uses_reserved_smem: false,
+        var_refs: vec![],
+        calls: vec![],
     };
     let mut m = Module {
         file: file.to_string(),
         version: String::new(),
         target: String::new(),
         functions: vec![],
+        variables: vec![],
+        code: Code::default(),
+        uses_reserved_smem: false,
+        id: Module::next_id(),
     };
+    let mut is_extern = false;
     while p.pos < p.toks.len() {
         let line = p.line();
         let w = p.word()?;
@@ -121,33 +232,28 @@ pub fn parse_module(text: &str, file: &str) -> Result<Module, ParseError> {
                 Some(Tok::Int(64)) => {}
                 _ => return Err(p.err(line, ".address_size: only 64-bit addressing is supported")),
             },
-            ".visible" | ".weak" | ".common" => {}
+            ".visible" | ".weak" | ".common" => continue,
             ".extern" => {
-                if p.peek_word() == Some(".shared") {
-                    p.pos += 1;
-                    p.module_shared_decl(true)?;
-                }
+                is_extern = true;
+                continue;
             }
-            ".entry" | ".func" => {
-                if let Some(f) = p.function(w == ".entry", line)? {
-                    if m.functions.iter().any(|g| g.name == f.name) {
-                        return Err(p.err(line, &format!("function {} defined twice", f.name)));
-                    }
-                    m.functions.push(f);
-                }
+            ".entry" | ".func" => p.function(w == ".entry", line)?,
+            ".shared" => p.module_shared_decl(is_extern)?,
+            ".global" | ".const" => {
+                let space = if w == ".global" { Space::Global } else { Space::Const };
+                p.module_var(space, is_extern, line)?
             }
-            ".shared" => p.module_shared_decl(false)?,
             ".file" | ".loc" => p.skip_line(line),
             ".section" => p.skip_section()?,
-            ".global" | ".const" => {
-                return Err(p.err(
-                    line,
-                    &format!("module-scope {w} variables are not supported by the interpreter"),
-                ))
+            ".pragma" => p.skip_to_semicolon(line)?,
+            ".local" => {
+                return Err(p.err(line, "module-scope .local variables are not supported"));
             }
             other => return Err(p.err(line, &format!("unexpected `{other}` at module scope"))),
         }
+        is_extern = false;
     }
+    p.finish(&mut m)?;
     Ok(m)
 }
 
@@ -218,6 +324,15 @@ impl<'a> Parser<'a> {
         }
     }
 
+    fn skip_to_semicolon(&mut self, line: u32) -> Result<(), ParseError> {
+        while !self.eat(';') {
+            if self.next_tok().is_none() {
+                return Err(self.err(line, "missing `;`"));
+            }
+        }
+        Ok(())
+    }
+
     fn skip_section(&mut self) -> Result<(), ParseError> {
         let line = self.line();
         while !self.eat('{') {
@@ -237,90 +352,32 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// `.align N`, `.TYPE`, `name`, `[N]...`: a variable declaration after its state space.
-    /// Returns (name, element type, total elements (None for `[]`), align).
-    fn var_decl(&mut self) -> Result<(String, Ty, Option<u64>, u32), ParseError> {
-        let line = self.line();
-        let mut align = None;
-        let mut ty = None;
-        loop {
-            match self.peek_word() {
-                Some(".align") => {
-                    self.pos += 1;
-                    align = Some(self.int()? as u32);
-                }
-                Some(w) if w.starts_with('.') => {
-                    let w = w.to_string();
-                    self.pos += 1;
-                    match Ty::parse(&w[1..]) {
-                        Some(t) => ty = Some(t),
-                        None => {
-                            return Err(
-                                self.err(line, &format!("unsupported variable attribute {w}"))
-                            )
-                        }
-                    }
-                }
-                _ => break,
-            }
-        }
-        let ty = ty.ok_or_else(|| self.err(line, "variable declaration without a type"))?;
-        let name = self.word()?;
-        let mut count = Some(1u64);
-        while self.eat('[') {
-            if self.eat(']') {
-                count = None;
-                continue;
-            }
-            let n = self.int()?;
-            self.expect(']')?;
-            count = count.map(|c| c * n);
-        }
-        if self.peek() == Some(&Tok::Punct('=')) {
-            return Err(self.err(line, "initialised variables are not supported"));
-        }
-        self.expect(';')?;
-        let align = align.unwrap_or(ty.bytes());
-        if !align.is_power_of_two() {
-            return Err(self.err(line, &format!(".align {align} is not a power of two")));
-        }
-        Ok((name, ty, count, align))
-    }
-
-    fn module_shared_decl(&mut self, is_extern: bool) -> Result<(), ParseError> {
-        let line = self.line();
-        let (name, ty, count, align) = self.var_decl()?;
-        match (is_extern, count) {
-            (true, None) => {
-                self.module_dyn.push(name);
-                self.module_dyn_align = self.module_dyn_align.max(align);
-            }
-            (false, Some(n)) => {
-                let off = self.module_shared_bytes.next_multiple_of(align);
-                self.module_shared.insert(name, off);
-                self.module_shared_bytes = off + (n * ty.bytes() as u64) as u32;
-            }
-            _ => {
-                return Err(self.err(
-                    line,
-                    "a .shared array without size must be .extern (dynamic shared memory)",
-                ))
+    /// Skips a parenthesised group (`.attribute(.managed)`).
+    fn skip_parens(&mut self, line: u32) -> Result<(), ParseError> {
+        self.expect('(')?;
+        let mut depth = 1;
+        while depth > 0 {
+            match self.next_tok() {
+                Some(Tok::Punct('(')) => depth += 1,
+                Some(Tok::Punct(')')) => depth -= 1,
+                Some(_) => {}
+                None => return Err(self.err(line, "unbalanced `(`")),
             }
         }
         Ok(())
     }
 
-    /// `( .param .u64 .ptr .global .align 8 name, ... )`
-    fn params(&mut self) -> Result<(Vec<Param>, u32), ParseError> {
+    /// `( .param .u64 .ptr .global .align 8 name, ... )`, laid out from `offset`.
+    fn params(&mut self, mut offset: u32) -> Result<(Vec<Param>, u32), ParseError> {
         let mut params = vec![];
-        let mut offset = 0u32;
         self.expect('(')?;
         if self.eat(')') {
-            return Ok((params, 0));
+            return Ok((params, offset));
         }
         loop {
             let line = self.line();
-            if self.word()? != ".param" {
+            let w = self.word()?;
+            if w != ".param" && w != ".reg" {
                 return Err(self.err(line, "expected .param"));
             }
             let (mut ty, mut align, mut is_ptr) = (None, None, false);
@@ -368,30 +425,30 @@ impl<'a> Parser<'a> {
         Ok(d)
     }
 
-    fn function(&mut self, is_entry: bool, line: u32) -> Result<Option<Function>, ParseError> {
-        if !is_entry && self.peek() == Some(&Tok::Punct('(')) {
-            let (ret, _) = self.params()?;
-            if !ret.is_empty() {
-                return Err(self.err(
-                    line,
-                    ".func with a return value: calls are not supported by the interpreter",
-                ));
-            }
-        }
+    /// An `.entry` or `.func`: a declaration (`;`) or a definition with its body.
+    fn function(&mut self, is_entry: bool, line: u32) -> Result<(), ParseError> {
+        let (returns, ret_end) = if !is_entry && self.peek() == Some(&Tok::Punct('(')) {
+            self.params(0)?
+        } else {
+            (vec![], 0)
+        };
         let name = self.word()?;
-        let (params, param_bytes) =
-            if self.peek() == Some(&Tok::Punct('(')) { self.params()? } else { (vec![], 0) };
+        let (params, param_bytes) = if self.peek() == Some(&Tok::Punct('(')) {
+            self.params(ret_end)?
+        } else {
+            (vec![], ret_end)
+        };
         let (mut reqntid, mut maxntid, mut minnctapersm) = (None, None, None);
-        loop {
+        let has_body = loop {
             let l = self.line();
             match self.peek() {
                 Some(Tok::Punct(';')) => {
                     self.pos += 1;
-                    return Ok(None);
+                    break false;
                 }
                 Some(Tok::Punct('{')) => {
                     self.pos += 1;
-                    break;
+                    break true;
                 }
                 Some(Tok::Word(_)) => {
                     let w = self.word()?;
@@ -402,17 +459,12 @@ impl<'a> Parser<'a> {
                         ".maxnreg" | ".maxclusterrank" => {
                             self.int()?;
                         }
-                        ".reqnctapercluster" | ".explicitcluster" => {
-                            if w == ".reqnctapercluster" {
-                                self.dims()?;
-                            }
+                        ".reqnctapercluster" => {
+                            self.dims()?;
                         }
-                        ".noreturn" => {}
-                        ".pragma" => {
-                            while !self.eat(';') {
-                                self.next_tok();
-                            }
-                        }
+                        ".explicitcluster" | ".noreturn" | ".blocksareclusters" => {}
+                        ".attribute" => self.skip_parens(l)?,
+                        ".pragma" => self.skip_to_semicolon(l)?,
                         other => {
                             return Err(self
                                 .err(l, &format!("unexpected `{other}` in the header of {name}")))
@@ -421,75 +473,113 @@ impl<'a> Parser<'a> {
                 }
                 _ => return Err(self.err(l, &format!("expected the body of {name}"))),
             }
-        }
-        let mut names = FnNames {
-            scopes: vec![HashMap::new()],
-            symbols: HashMap::new(),
-            labels: HashMap::new(),
-            label_pc: vec![],
-            label_names: vec![],
-            reg_names: vec![],
-            reg_tys: vec![],
-            sink: None,
         };
-        for (n, off) in &self.module_shared {
-            names.symbols.insert(n.clone(), Base::Shared(*off));
-        }
-        for n in &self.module_dyn {
-            names.symbols.insert(n.clone(), Base::DynShared);
-        }
-        for p in &params {
-            names.symbols.insert(p.name.clone(), Base::Param(p.offset));
-        }
+        let id = self.fn_ids[&name];
+        let frame_params = param_bytes.next_multiple_of(16);
         let mut f = Function {
             name: name.clone(),
             is_entry,
             line,
             params,
             param_bytes,
-            insts: vec![],
-            texts: vec![],
-            use_ranges: vec![],
-            uses: vec![],
-            def_ranges: vec![],
-            defs: vec![],
+            returns,
+            frame_param_bytes: param_bytes,
+            body: None,
             n_regs: 0,
             reg_names: vec![],
             reg_tys: vec![],
-            shared_static: self.module_shared_bytes,
-            dyn_shared_align: self.module_dyn_align,
+            shared_static: if is_entry { self.shared_module_end } else { 0 },
+            dyn_shared_align: 1,
             local_bytes: 0,
             reqntid,
             maxntid,
             minnctapersm,
         };
-        self.body(&mut f, &mut names)?;
-        // Resolve branch targets from label ids to instruction indices.
-        for inst in f.insts.iter_mut() {
-            if let Op::Control(c) = &mut inst.op {
+        if !has_body {
+            if self.functions[id as usize].is_none() {
+                self.functions[id as usize] = Some(f);
+            }
+            return Ok(());
+        }
+        if !self.defined.insert(id) {
+            return Err(self.err(line, &format!("function {name} defined twice")));
+        }
+        let module_syms = std::mem::take(&mut self.module_syms);
+        let fn_ids = std::mem::take(&mut self.fn_ids);
+        let mut names = FnNames {
+            scopes: vec![HashMap::new()],
+            sym_scopes: vec![HashMap::new()],
+            module_syms: &module_syms,
+            fn_ids: &fn_ids,
+            labels: HashMap::new(),
+            label_pc: vec![],
+            label_names: vec![],
+            reg_names: vec![],
+            reg_tys: vec![],
+            sink: None,
+            carry: None,
+            vars_named: RefCell::new(vec![]),
+        };
+        for p in f.params.iter().chain(&f.returns) {
+            names.sym_scopes[0].insert(p.name.clone(), Base::Param(p.offset));
+        }
+        let start = self.code.insts.len() as u32;
+        let mut frame = FrameLayout { params: frame_params, params_max: frame_params };
+        let r = self.body(&mut f, id, &mut names, &mut frame);
+        let label_fix = r.and_then(|_| self.resolve_labels(&f, start, &names));
+        let (n_regs, reg_names, reg_tys) =
+            (names.reg_names.len() as u32, names.reg_names, names.reg_tys);
+        self.module_syms = module_syms;
+        self.fn_ids = fn_ids;
+        label_fix?;
+        f.body = Some(start..self.code.insts.len() as u32);
+        f.n_regs = n_regs;
+        f.reg_names = reg_names;
+        f.reg_tys = reg_tys;
+        f.frame_param_bytes =
+            if frame.params_max > frame_params { frame.params_max } else { param_bytes };
+        if is_entry {
+            self.shared_top = self.shared_top.max(f.shared_static);
+        }
+        self.functions[id as usize] = Some(f);
+        Ok(())
+    }
+
+    /// Branch targets from label ids to instruction indices.
+    fn resolve_labels(
+        &mut self,
+        f: &Function,
+        start: u32,
+        names: &FnNames,
+    ) -> Result<(), ParseError> {
+        for pc in start as usize..self.code.insts.len() {
+            let line = self.code.insts[pc].line;
+            if let Op::Control(c) = &mut self.code.insts[pc].op {
                 if let Some(id) = c.label_mut() {
                     match names.label_pc.get(*id as usize).copied().flatten() {
-                        Some(pc) => *id = pc,
+                        Some(target) => *id = target,
                         None => {
-                            return Err(self.err(
-                                inst.line,
-                                &format!(
-                                    "label {} is not defined in {}",
-                                    names.label_names[*id as usize], f.name
-                                ),
-                            ))
+                            let msg = format!(
+                                "label {} is not defined in {}",
+                                names.label_names[*id as usize], f.name
+                            );
+                            return Err(self.err(line, &msg));
                         }
                     }
                 }
             }
         }
-        f.n_regs = names.reg_names.len() as u32;
-        f.reg_names = names.reg_names;
-        f.reg_tys = names.reg_tys;
-        Ok(Some(f))
+        Ok(())
     }
 
-    fn body(&mut self, f: &mut Function, names: &mut FnNames) -> Result<(), ParseError> {
+    fn body(
+        &mut self,
+        f: &mut Function,
+        id: u32,
+        names: &mut FnNames,
+        frame: &mut FrameLayout,
+    ) -> Result<(), ParseError> {
+        let mut param_marks = vec![];
         loop {
             let line = self.line();
             match self.peek().cloned() {
@@ -497,11 +587,24 @@ impl<'a> Parser<'a> {
                 Some(Tok::Punct('{')) => {
                     self.pos += 1;
                     names.scopes.push(HashMap::new());
+                    names.sym_scopes.push(HashMap::new());
+                    param_marks.push(frame.params);
                 }
                 Some(Tok::Punct('}')) => {
                     self.pos += 1;
                     names.scopes.pop();
+                    names.sym_scopes.pop();
+                    if let Some(m) = param_marks.pop() {
+                        frame.params = m;
+                    }
                     if names.scopes.is_empty() {
+                        // The end of the body returns, as a `ret` would.
+                        self.push_inst(
+                            id,
+                            Inst { op: Op::Control(ControlOp::Ret), guard: None, line },
+                            format!("}} (end of {})", f.name),
+                            &[],
+                        );
                         return Ok(());
                     }
                 }
@@ -512,18 +615,24 @@ impl<'a> Parser<'a> {
                     let reg = names.reg(&g).ok_or_else(|| {
                         self.err(line, &format!("guard `{g}` is not a declared register"))
                     })?;
-                    self.instruction(f, names, Some(Guard { reg, negate }))?;
+                    self.instruction(id, names, Some(Guard { reg, negate }))?;
                 }
                 Some(Tok::Word(w)) => {
                     if self.toks.get(self.pos + 1).map(|t| &t.tok) == Some(&Tok::Punct(':'))
                         && !w.starts_with('.')
                     {
                         self.pos += 2;
-                        let id = names.label(&w);
-                        if names.label_pc[id as usize].is_some() {
+                        if matches!(self.peek_word(), Some(".callprototype" | ".calltargets")) {
+                            // `proto: .callprototype (.param .b32 _) _ (.param .b32 _);`: only
+                            // describes an indirect call's callee.
+                            self.skip_to_semicolon(line)?;
+                            continue;
+                        }
+                        let lid = names.label(&w);
+                        if names.label_pc[lid as usize].is_some() {
                             return Err(self.err(line, &format!("label {w} defined twice")));
                         }
-                        names.label_pc[id as usize] = Some(f.insts.len() as u32);
+                        names.label_pc[lid as usize] = Some(self.code.insts.len() as u32);
                         continue;
                     }
                     match w.as_str() {
@@ -540,39 +649,62 @@ impl<'a> Parser<'a> {
                                     "only .extern .shared is supported inside a function",
                                 ));
                             }
-                            let (name, ty, count, align) = self.var_decl()?;
-                            match (is_extern, count) {
+                            let d = self.var_decl()?;
+                            if d.init.is_some() {
+                                return Err(
+                                    self.err(line, ".shared variables cannot be initialised")
+                                );
+                            }
+                            let base = match (is_extern, d.count) {
                                 (true, None) => {
-                                    f.dyn_shared_align = f.dyn_shared_align.max(align);
-                                    names.symbols.insert(name, Base::DynShared);
+                                    if f.is_entry {
+                                        f.dyn_shared_align = f.dyn_shared_align.max(d.align);
+                                    } else {
+                                        self.dyn_align = self.dyn_align.max(d.align);
+                                    }
+                                    Base::DynShared
                                 }
-                                (false, Some(n)) => {
-                                    let off = f.shared_static.next_multiple_of(align);
-                                    f.shared_static = off + (n * ty.bytes() as u64) as u32;
-                                    names.symbols.insert(name, Base::Shared(off));
+                                (_, Some(_)) if f.is_entry => {
+                                    let off = f.shared_static.next_multiple_of(d.align);
+                                    f.shared_static = off + d.bytes() as u32;
+                                    Base::Shared(off)
                                 }
+                                (_, Some(_)) => Base::Shared(self.module_shared(&d)),
                                 _ => {
                                     return Err(self
                                         .err(line, "a .shared array without size must be .extern"))
                                 }
-                            }
+                            };
+                            names.sym_scopes.last_mut().expect("scope").insert(d.name, base);
                         }
                         ".local" => {
                             self.pos += 1;
-                            let (name, ty, count, align) = self.var_decl()?;
-                            let n = count
-                                .ok_or_else(|| self.err(line, ".local array without a size"))?;
-                            let off = f.local_bytes.next_multiple_of(align);
-                            f.local_bytes = off + (n * ty.bytes() as u64) as u32;
-                            names.symbols.insert(name, Base::Local(off));
-                        }
-                        ".pragma" => {
-                            while !self.eat(';') {
-                                if self.next_tok().is_none() {
-                                    return Err(self.err(line, "unterminated .pragma"));
-                                }
+                            let d = self.var_decl()?;
+                            if d.count.is_none() {
+                                return Err(self.err(line, ".local array without a size"));
                             }
+                            let off = f.local_bytes.next_multiple_of(d.align);
+                            f.local_bytes = off + d.bytes() as u32;
+                            names
+                                .sym_scopes
+                                .last_mut()
+                                .expect("scope")
+                                .insert(d.name, Base::Local(off));
                         }
+                        ".param" => {
+                            // A `.param` variable for a call's argument or return value.
+                            self.pos += 1;
+                            let d = self.var_decl()?;
+                            let off = frame.params.next_multiple_of(d.align.max(1));
+                            frame.params = off + d.bytes() as u32;
+                            frame.params_max = frame.params_max.max(frame.params);
+                            names
+                                .sym_scopes
+                                .last_mut()
+                                .expect("scope")
+                                .insert(d.name, Base::Param(off));
+                        }
+                        ".pragma" => self.skip_to_semicolon(line)?,
                         ".loc" | ".file" => {
                             self.pos += 1;
                             self.skip_line(line);
@@ -583,7 +715,7 @@ impl<'a> Parser<'a> {
                                 &format!("unsupported directive {w} in a function body"),
                             ))
                         }
-                        _ => self.instruction(f, names, None)?,
+                        _ => self.instruction(id, names, None)?,
                     }
                 }
                 Some(t) => {
@@ -596,9 +728,13 @@ impl<'a> Parser<'a> {
     /// `.reg .TYPE %a, %b<N>, ...;`
     fn reg_decl(&mut self, names: &mut FnNames) -> Result<(), ParseError> {
         let line = self.line();
-        let w = self.word()?;
+        let mut w = self.word()?;
         if w == ".v2" || w == ".v4" {
             return Err(self.err(line, "vector registers (.reg .v2/.v4) are not supported"));
+        }
+        if w == ".align" {
+            self.int()?;
+            w = self.word()?;
         }
         let ty = w
             .strip_prefix('.')
@@ -625,9 +761,48 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The instruction's text for reports: its source lines, comments removed.
+    fn text(&self, first: u32, last: u32) -> String {
+        let mut parts = vec![];
+        for l in first..=last {
+            let t = self.lines.get(l as usize - 1).copied().unwrap_or("");
+            let t = t.split("//").next().unwrap_or("").trim();
+            if !t.is_empty() {
+                parts.push(t);
+            }
+        }
+        let s = parts.join(" ").split_whitespace().collect::<Vec<_>>().join(" ");
+        let s = s.trim_end_matches(';').to_string();
+        match s.find(';') {
+            // Several instructions on one line: the first (ours) only.
+            Some(i) if first == last => s[..i].to_string(),
+            _ => s,
+        }
+    }
+
+    fn push_inst(&mut self, func: u32, inst: Inst, text: String, vars: &[u32]) {
+        let pc = self.code.insts.len() as u32;
+        let c = &mut self.code;
+        let (u0, d0) = (c.uses.len() as u32, c.defs.len() as u32);
+        inst.op.visit_regs(&mut |r, def| if def { c.defs.push(r) } else { c.uses.push(r) });
+        c.use_ranges.push((u0, c.uses.len() as u32));
+        c.def_ranges.push((d0, c.defs.len() as u32));
+        c.texts.push(text);
+        c.func.push(func);
+        if let Op::Control(ControlOp::Call(call)) = &inst.op {
+            if let Callee::Direct(_) = call.callee {
+                self.calls.push(pc);
+            }
+        }
+        c.insts.push(inst);
+        for &v in vars {
+            self.var_refs.push((pc, v));
+        }
+    }
+
     fn instruction(
         &mut self,
-        f: &mut Function,
+        func: u32,
         names: &mut FnNames,
         guard: Option<Guard>,
     ) -> Result<(), ParseError> {
@@ -641,25 +816,136 @@ impl<'a> Parser<'a> {
             self.pos += 1;
         }
         let end = self.pos;
+        let last_line = self.toks[end].line;
         self.pos += 1;
         let toks = self.toks[start..end].to_vec();
-        let mut mods = Mods::new(&opcode);
-        let mut ops = Operands::new(&toks, names);
-        let op = ops::parse(&mut mods, &mut ops)
+        let reserved = check_syntax(&toks, names)
             .map_err(|m| self.err(line, &format!("{m} (in `{opcode}`)")))?;
-        ops.end().map_err(|m| self.err(line, &format!("{m} (in `{opcode}`)")))?;
-        mods.finish().map_err(|m| self.err(line, &m))?;
-        let (u0, d0) = (f.uses.len() as u32, f.defs.len() as u32);
-        op.visit_regs(&mut |r, def| if def { f.defs.push(r) } else { f.uses.push(r) });
-        f.use_ranges.push((u0, f.uses.len() as u32));
-        f.def_ranges.push((d0, f.defs.len() as u32));
-        let text = self
-            .lines
-            .get(line as usize - 1)
-            .map(|l| l.split("//").next().unwrap_or("").trim().trim_end_matches(';').to_string())
-            .unwrap_or_default();
-        f.texts.push(text);
-        f.insts.push(Inst { op, guard, line });
+        self.uses_reserved_smem |= reserved;
+        names.vars_named.borrow_mut().clear();
+        let mut mods = Mods::new(&opcode);
+        let decoded = {
+            let mut ops = Operands::new(&toks, names);
+            ops::parse(&mut mods, &mut ops)
+                .and_then(|op| ops.end().map(|_| op))
+                .and_then(|op| mods.finish().map(|_| op))
+        };
+        let text = self.text(line, last_line);
+        let op = match decoded {
+            Ok(op) => op,
+            Err(m) => Op::Unsupported(Box::new(m)),
+        };
+        let vars = std::mem::take(&mut *names.vars_named.borrow_mut());
+        self.push_inst(func, Inst { op, guard, line }, text, &vars);
         Ok(())
     }
+
+    /// Completes the module: declarations without definitions, shared layouts, calls checked
+    /// against their callees, instructions naming variables no module here defines.
+    fn finish(mut self, m: &mut Module) -> Result<(), ParseError> {
+        let mut functions = vec![];
+        for (i, f) in std::mem::take(&mut self.functions).into_iter().enumerate() {
+            let name = self.fn_ids.iter().find(|(_, &j)| j == i as u32).map(|(n, _)| n.clone());
+            match f {
+                Some(mut f) => {
+                    if f.is_entry {
+                        f.shared_static = f.shared_static.max(self.shared_module_end);
+                        f.dyn_shared_align = f.dyn_shared_align.max(self.dyn_align);
+                    }
+                    functions.push(f);
+                }
+                None => {
+                    return Err(self
+                        .err(1, &format!("function {} has no header", name.unwrap_or_default())))
+                }
+            }
+        }
+        for &pc in &self.calls {
+            let inst = &self.code.insts[pc as usize];
+            if let Op::Control(ControlOp::Call(c)) = &inst.op {
+                if let Callee::Direct(f) = c.callee {
+                    ops::control::check_signature(c, &functions[f as usize])
+                        .map_err(|e| self.err(inst.line, &e))?;
+                }
+            }
+        }
+        for &(pc, v) in &self.var_refs {
+            let var = &self.variables[v as usize];
+            if var.is_extern {
+                self.code.insts[pc as usize].op = Op::Unsupported(Box::new(format!(
+                    "{} is declared .extern and defined in no module loaded (the interpreter \
+                     does not link modules)",
+                    var.name
+                )));
+            }
+        }
+        m.functions = functions;
+        m.variables = self.variables;
+        m.code = self.code;
+        m.uses_reserved_smem = self.uses_reserved_smem;
+        Ok(())
+    }
+}
+
+/// The parameter space a function body's `.param` declarations take.
+struct FrameLayout {
+    params: u32,
+    params_max: u32,
+}
+
+/// Checks an instruction's operand text is well formed: brackets balanced, operands
+/// separated, every `%` name a declared register or a special register of the ISA. Returns
+/// whether it reads a `%reserved_smem_offset_*` register.
+fn check_syntax(toks: &[Token], names: &FnNames) -> Result<bool, String> {
+    let mut stack = vec![];
+    let mut after_atom = false;
+    let mut reserved = false;
+    for t in toks {
+        match &t.tok {
+            Tok::Word(w) | Tok::Str(w) => {
+                if after_atom {
+                    return Err(format!("expected `,` before `{w}`"));
+                }
+                if w.starts_with('%') && names.reg(w).is_none() {
+                    if !is_isa_sreg(w) {
+                        return Err(format!("`{w}` is not a declared register"));
+                    }
+                    reserved |= Sreg::parse(w).is_some_and(|s| s.is_reserved_smem());
+                }
+                after_atom = true;
+            }
+            Tok::Int(_) | Tok::Float(_) => {
+                if after_atom {
+                    return Err("expected `,` before a number".into());
+                }
+                after_atom = true;
+            }
+            Tok::Punct(c) => match c {
+                '[' | '{' | '(' => {
+                    if after_atom && *c != '(' {
+                        return Err(format!("expected `,` before `{c}`"));
+                    }
+                    stack.push(*c);
+                    after_atom = false;
+                }
+                ']' | '}' | ')' => {
+                    let open = match c {
+                        ']' => '[',
+                        '}' => '{',
+                        _ => '(',
+                    };
+                    if stack.pop() != Some(open) {
+                        return Err(format!("unbalanced `{c}`"));
+                    }
+                    after_atom = true;
+                }
+                ',' | '+' | '-' | '|' | '!' => after_atom = false,
+                other => return Err(format!("unexpected `{other}`")),
+            },
+        }
+    }
+    if let Some(c) = stack.pop() {
+        return Err(format!("unclosed `{c}`"));
+    }
+    Ok(reserved)
 }

@@ -124,11 +124,15 @@ impl Ty {
 }
 
 /// A state space (ISA 5.1). `Generic` is an address in the generic window that covers global,
-/// shared and local memory (ISA 6.4.1 "Generic Addressing").
+/// constant, shared and local memory (ISA 6.4.1 "Generic Addressing"). `Const` (ISA 5.1.3
+/// "Constant State Space") is read-only memory the host initialises; here its variables are
+/// allocations among the global ones, marked read-only, so a constant address is also its
+/// generic address (as a global one is).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Space {
     Generic,
     Global,
+    Const,
     Shared,
     Local,
     Param,
@@ -138,6 +142,7 @@ impl Space {
     pub fn parse(s: &str) -> Option<Space> {
         Some(match s {
             "global" => Space::Global,
+            "const" => Space::Const,
             "shared" | "shared::cta" => Space::Shared,
             "local" => Space::Local,
             "param" | "param::entry" | "param::func" => Space::Param,
@@ -149,6 +154,7 @@ impl Space {
         match self {
             Space::Generic => "generic",
             Space::Global => "global",
+            Space::Const => "const",
             Space::Shared => "shared",
             Space::Local => "local",
             Space::Param => "param",
@@ -183,7 +189,9 @@ impl Rnd {
     }
 }
 
-/// A special register (ISA 10): read-only values the launch gives each thread.
+/// A special register (ISA 10): read-only values the launch gives each thread. The values
+/// of the registers about hardware the interpreter does not have (SM ids, performance
+/// counters, clusters, the driver's environment registers) are in `ctx::sreg`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sreg {
     Tid(u8),
@@ -193,18 +201,45 @@ pub enum Sreg {
     Laneid,
     Warpid,
     Nwarpid,
+    Smid,
+    Nsmid,
+    Gridid,
     LanemaskEq,
     LanemaskLt,
     LanemaskLe,
     LanemaskGt,
     LanemaskGe,
     Clock,
+    ClockHi,
     Clock64,
+    Globaltimer,
+    GlobaltimerLo,
+    GlobaltimerHi,
+    /// `%pm0..%pm7` (`false`) and `%pm0_64..%pm7_64` (`true`): performance counters.
+    Pm(u8, bool),
+    /// `%envreg0..%envreg31`: set by the driver.
+    Envreg(u8),
     DynamicSmemSize,
     TotalSmemSize,
+    AggrSmemSize,
+    ReservedSmemBegin,
+    ReservedSmemEnd,
+    ReservedSmemCap,
+    /// `%reserved_smem_offset_0`, `%reserved_smem_offset_1`.
+    ReservedSmemOffset(u8),
+    IsExplicitCluster,
+    Clusterid(u8),
+    Nclusterid(u8),
+    ClusterCtaid(u8),
+    ClusterNctaid(u8),
+    ClusterCtarank,
+    ClusterNctarank,
+    CurrentGraphExec,
 }
 
 impl Sreg {
+    /// The special register named `s` (ISA 10, "Special Registers"; `%tid` alone is `%tid.x`
+    /// only with a component, as nvcc writes it).
     pub fn parse(s: &str) -> Option<Sreg> {
         let dim = |d: &str| match d {
             "x" => Some(0u8),
@@ -219,23 +254,94 @@ impl Sreg {
                 "%ntid" => Sreg::Ntid(d),
                 "%ctaid" => Sreg::Ctaid(d),
                 "%nctaid" => Sreg::Nctaid(d),
+                "%clusterid" => Sreg::Clusterid(d),
+                "%nclusterid" => Sreg::Nclusterid(d),
+                "%cluster_ctaid" => Sreg::ClusterCtaid(d),
+                "%cluster_nctaid" => Sreg::ClusterNctaid(d),
                 _ => return None,
             });
+        }
+        let numbered = |prefix: &str, n: u8| {
+            s.strip_prefix(prefix).and_then(|i| i.parse::<u8>().ok()).filter(|&i| i < n)
+        };
+        if let Some(i) = numbered("%envreg", 32) {
+            return Some(Sreg::Envreg(i));
+        }
+        if let Some(i) = s.strip_suffix("_64").and_then(|p| {
+            p.strip_prefix("%pm").and_then(|i| i.parse::<u8>().ok()).filter(|&i| i < 8)
+        }) {
+            return Some(Sreg::Pm(i, true));
+        }
+        if let Some(i) = numbered("%pm", 8) {
+            return Some(Sreg::Pm(i, false));
         }
         Some(match s {
             "%laneid" => Sreg::Laneid,
             "%warpid" => Sreg::Warpid,
             "%nwarpid" => Sreg::Nwarpid,
+            "%smid" => Sreg::Smid,
+            "%nsmid" => Sreg::Nsmid,
+            "%gridid" => Sreg::Gridid,
             "%lanemask_eq" => Sreg::LanemaskEq,
             "%lanemask_lt" => Sreg::LanemaskLt,
             "%lanemask_le" => Sreg::LanemaskLe,
             "%lanemask_gt" => Sreg::LanemaskGt,
             "%lanemask_ge" => Sreg::LanemaskGe,
             "%clock" => Sreg::Clock,
+            "%clock_hi" => Sreg::ClockHi,
             "%clock64" => Sreg::Clock64,
+            "%globaltimer" => Sreg::Globaltimer,
+            "%globaltimer_lo" => Sreg::GlobaltimerLo,
+            "%globaltimer_hi" => Sreg::GlobaltimerHi,
             "%dynamic_smem_size" => Sreg::DynamicSmemSize,
             "%total_smem_size" => Sreg::TotalSmemSize,
+            "%aggr_smem_size" => Sreg::AggrSmemSize,
+            "%reserved_smem_offset_begin" => Sreg::ReservedSmemBegin,
+            "%reserved_smem_offset_end" => Sreg::ReservedSmemEnd,
+            "%reserved_smem_offset_cap" => Sreg::ReservedSmemCap,
+            "%reserved_smem_offset_0" => Sreg::ReservedSmemOffset(0),
+            "%reserved_smem_offset_1" => Sreg::ReservedSmemOffset(1),
+            "%is_explicit_cluster" => Sreg::IsExplicitCluster,
+            "%cluster_ctarank" => Sreg::ClusterCtarank,
+            "%cluster_nctarank" => Sreg::ClusterNctarank,
+            "%current_graph_exec" => Sreg::CurrentGraphExec,
             _ => return None,
         })
     }
+
+    /// Does the register name the reserved shared memory region (which the interpreter then
+    /// sets aside for the launch)?
+    pub fn is_reserved_smem(self) -> bool {
+        matches!(
+            self,
+            Sreg::ReservedSmemBegin
+                | Sreg::ReservedSmemEnd
+                | Sreg::ReservedSmemCap
+                | Sreg::ReservedSmemOffset(_)
+        )
+    }
+}
+
+/// Is `name` a special register of the ISA (ISA 10), whether or not the interpreter knows
+/// it? The parser uses this to tell an unknown special register (the instruction is kept, and
+/// fails when a thread reaches it) from a misspelt register (a syntax error).
+pub fn is_isa_sreg(name: &str) -> bool {
+    if Sreg::parse(name).is_some() {
+        return true;
+    }
+    let base = name.split('.').next().unwrap_or(name);
+    const OTHERS: &[&str] = &[
+        "%tid",
+        "%ntid",
+        "%ctaid",
+        "%nctaid",
+        "%clusterid",
+        "%nclusterid",
+        "%cluster_ctaid",
+        "%cluster_nctaid",
+        "%perctamemoryoffset",
+        "%perctamemorysize",
+        "%activemask",
+    ];
+    OTHERS.contains(&base) || base.starts_with("%reserved_smem_offset")
 }

@@ -5,43 +5,74 @@ use ptx_interp::{Arg, LaunchError, Machine, MemError, Module, ProblemKind};
 
 const HEAD: &str = ".version 8.0\n.target sm_90\n.address_size 64\n";
 
-fn parse_err(body: &str) -> String {
-    let text = format!(
+fn kernel(body: &str) -> String {
+    format!(
         "{HEAD}.visible .entry k(.param .u64 p)\n{{\n.reg .b32 %r<4>;\n.reg .pred %p<2>;\n{body}\n\
-         ret;\n}}\n"
-    );
-    match Module::parse(&text, "bad.ptx") {
+         ret;\n}}\n.visible .entry other(.param .u64 p)\n{{\nret;\n}}\n"
+    )
+}
+
+fn parse_err(body: &str) -> String {
+    match Module::parse(&kernel(body), "bad.ptx") {
         Ok(_) => panic!("{body:?} should not parse"),
         Err(e) => e.to_string(),
     }
 }
 
+/// Parses (the instruction is kept), then fails the launch of the entry that reaches it.
+fn launch_err(body: &str) -> String {
+    let module =
+        Module::parse(&kernel(body), "bad.ptx").unwrap_or_else(|e| panic!("{body:?}: {e}"));
+    let mut m = Machine::new(0);
+    let p = m.alloc(16).unwrap();
+    // The other entry never reaches it and runs.
+    assert!(m.launch(&module, "other", [1; 3], [32, 1, 1], 0, &[Arg::Ptr(p)]).unwrap().is_clean());
+    match m.launch(&module, "k", [1; 3], [32, 1, 1], 0, &[Arg::Ptr(p)]) {
+        Err(e @ LaunchError::Unsupported { .. }) => e.to_string(),
+        other => panic!("{body:?} should fail as unsupported, got {other:?}"),
+    }
+}
+
 #[test]
-fn unsupported_or_malformed_instructions_are_named_with_their_line() {
-    let e = parse_err("tex.1d.v4.f32.s32 {%r0, %r1, %r2, %r3}, [t, {%r0}];");
-    assert!(e.starts_with("bad.ptx:8:") && e.contains("unsupported instruction `tex`"), "{e}");
-    let e = parse_err("add.cc.u32 %r0, %r1, %r2;");
-    assert!(e.contains("bad.ptx:8:") && e.contains(".cc"), "{e}");
+fn malformed_instructions_are_parse_errors_naming_their_line() {
     let e = parse_err("add.u32 %r0, %r9, 1;");
-    assert!(e.contains("%r9") && e.contains("not a declared register"), "{e}");
+    assert!(e.starts_with("bad.ptx:8:") && e.contains("%r9"), "{e}");
+    assert!(e.contains("not a declared register"), "{e}");
     let e = parse_err("bra NOWHERE;");
     assert!(e.contains("NOWHERE") && e.contains("not defined"), "{e}");
-    let e = parse_err("call foo;");
-    assert!(e.contains("call is not supported"), "{e}");
-    let e = parse_err("mul.u32 %r0, %r1, %r2;");
-    assert!(e.contains(".lo, .hi or .wide"), "{e}");
-    let e = parse_err("cvt.s32.f32 %r0, %r1;");
-    assert!(e.contains(".rni"), "{e}");
-    let e =
-        parse_err("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%r0}, {%r1}, {%r2}, {%r3};");
-    assert!(e.contains("m16n8k16"), "{e}");
     let e = parse_err("add.u32 %r0, %r1 %r2;");
-    assert!(e.contains("expected `,`"), "{e}");
-    assert!(Module::parse(&format!("{HEAD}.global .u32 g;"), "g.ptx")
-        .unwrap_err()
-        .to_string()
-        .contains("g.ptx:4"));
+    assert!(e.contains("bad.ptx:8:") && e.contains("expected `,`"), "{e}");
+    let e = parse_err("ld.global.u32 %r0, [%r1;");
+    assert!(e.contains("bad.ptx:8:") && e.contains("`[`"), "{e}");
     assert!(Module::parse("/* never closed", "c.ptx").unwrap_err().to_string().contains("c.ptx:1"));
+}
+
+#[test]
+fn instructions_the_interpreter_cannot_run_fail_only_the_launches_that_reach_them() {
+    let e = launch_err("tex.1d.v4.f32.s32 {%r0, %r1, %r2, %r3}, [t, {%r0}];");
+    assert!(e.contains("line 8") && e.contains("unsupported instruction `tex`"), "{e}");
+    assert!(e.contains("`tex.1d.v4.f32.s32 {%r0, %r1, %r2, %r3}, [t, {%r0}]`"), "{e}");
+    let e = launch_err("mov.u32 %r1, 1;\nadd.u32.sat %r0, %r1, %r1;");
+    assert!(e.contains("line 9") && e.contains(".sat"), "{e}");
+    let e = launch_err("vadd.u32.u32.u32 %r0, %r1, %r2, %r3;");
+    assert!(e.contains("unsupported instruction `vadd`"), "{e}");
+    let e = launch_err("call foo;");
+    assert!(e.contains("`foo` is not a declared function"), "{e}");
+    let e = launch_err("mul.u32 %r0, %r1, %r2;");
+    assert!(e.contains(".lo, .hi or .wide"), "{e}");
+    let e = launch_err("cvt.s32.f32 %r0, %r1;");
+    assert!(e.contains(".rni"), "{e}");
+    // A special register of the ISA the interpreter does not know (%perctamemorysize).
+    let e = launch_err("mov.u32 %r0, %perctamemorysize;");
+    assert!(e.contains("%perctamemorysize"), "{e}");
+    // Guarded off, it is never reached.
+    let module = Module::parse(
+        &kernel("setp.eq.u32 %p1, 1, 0;\n@%p1 tex.1d.v4.f32.s32 {%r0, %r1, %r2, %r3}, [t, {%r0}];"),
+        "t.ptx",
+    )
+    .unwrap();
+    let mut m = Machine::new(0);
+    assert!(m.launch(&module, "k", [1; 3], [32, 1, 1], 0, &[Arg::U64(0)]).unwrap().is_clean());
 }
 
 fn small() -> Module {

@@ -14,7 +14,14 @@
 //! completed after the latest read (the usual "read tile, `bar.sync`, overwrite tile"). Named
 //! barriers over part of a block are tracked exactly for one reader and conservatively for
 //! several; ordering through a chain of partial barriers (P with Q, then Q with T) is not
-//! followed, which can only add reports, never hide one.
+//! followed, which can only add reports, never hide one. Of several readers, two distinct
+//! ones are remembered, so a write that conflicts with them names a reader other than the
+//! writer itself.
+//!
+//! Two unordered writes of the same bytes (the second writes exactly what the first left
+//! there, and no read came between) are a *benign* conflict: every order of the two leaves
+//! the same memory. The checker reports it as a note; a read unordered with either write is
+//! still a race.
 
 /// The per-byte record. Thread ids are global (block * threads per block + thread) plus one,
 /// so zero means "none".
@@ -26,8 +33,14 @@ pub struct Shadow {
     r: u32,
     r_gen: u32,
     r_pc: u32,
+    /// The latest reader other than `r`, when there are several.
+    r2: u32,
+    r2_pc: u32,
     /// 0: `r` is the only reader; 1: several readers of one block; 2: readers of several blocks.
     multi: u8,
+    /// An atomic changed the byte after the last plain write (so memory no longer holds
+    /// what that write wrote).
+    atomic_since: bool,
 }
 
 /// The barriers completed so far in the current block.
@@ -82,6 +95,8 @@ pub struct Conflict {
     pub other: u32,
     pub other_pc: u32,
     other_wrote: bool,
+    /// Both accesses write, the second the very bytes the first left: a same-value write.
+    pub benign: bool,
 }
 
 impl Conflict {
@@ -93,7 +108,7 @@ impl Conflict {
 }
 
 /// Records an access by global thread `me` to `bytes` and returns the first conflicting
-/// earlier access, if any.
+/// earlier access, if any. `same`: a write that leaves the bytes as they were.
 pub fn access(
     sync: &SyncState,
     bytes: &mut [Shadow],
@@ -101,6 +116,7 @@ pub fn access(
     n_threads: u32,
     pc: u32,
     write: bool,
+    same: bool,
 ) -> Option<Conflict> {
     // Threads of my block are lo..lo + n_threads (no division per byte).
     let lo = me - me % n_threads;
@@ -110,21 +126,36 @@ pub fn access(
     // The bytes of one access usually share one record: decide once, copy to the rest.
     let uniform = bytes.windows(2).all(|w| w[0] == w[1]);
     let n = if uniform { bytes.len().min(1) } else { bytes.len() };
-    let mut found = None;
+    let mut found: Option<Conflict> = None;
     for s in bytes[..n].iter_mut() {
-        if s.w != 0 && !ord(s.w - 1, s.w_gen) && found.is_none() {
-            found = Some(Conflict { other: s.w - 1, other_pc: s.w_pc, other_wrote: true });
+        if s.w != 0 && !ord(s.w - 1, s.w_gen) && found.as_ref().is_none_or(|c| c.benign) {
+            // A write after a write, of the same bytes, with no read in between and no
+            // atomic since: benign.
+            let benign = write && same && s.r == 0 && !s.atomic_since;
+            found = Some(Conflict { other: s.w - 1, other_pc: s.w_pc, other_wrote: true, benign });
         }
         if write {
-            if s.r != 0 && found.is_none() {
-                let reader = s.r - 1;
+            if s.r != 0 && found.as_ref().is_none_or(|c| c.benign) {
                 let conflict = match s.multi {
-                    0 => !ord(reader, s.r_gen),
-                    1 => !same_block(reader) || sync.last_full <= s.r_gen,
+                    0 => !ord(s.r - 1, s.r_gen),
+                    1 => !same_block(s.r - 1) || sync.last_full <= s.r_gen,
                     _ => true,
                 };
                 if conflict {
-                    found = Some(Conflict { other: reader, other_pc: s.r_pc, other_wrote: false });
+                    // Name a reader other than this thread.
+                    let (reader, rpc) = if s.r - 1 == me && s.r2 != 0 {
+                        (s.r2 - 1, s.r2_pc)
+                    } else {
+                        (s.r - 1, s.r_pc)
+                    };
+                    if reader != me {
+                        found = Some(Conflict {
+                            other: reader,
+                            other_pc: rpc,
+                            other_wrote: false,
+                            benign: false,
+                        });
+                    }
                 }
             }
             *s = Shadow { w: me + 1, w_gen: sync.gen, w_pc: pc, ..Shadow::default() };
@@ -135,10 +166,15 @@ pub fn access(
             s.r = me + 1;
             s.r_gen = sync.gen;
             s.r_pc = pc;
+            s.r2 = 0;
             s.multi = 0;
         } else {
             s.multi = if s.multi == 2 || !same_block(s.r - 1) { 2 } else { 1 };
             s.r_gen = s.r_gen.max(sync.gen);
+            if s.r != me + 1 {
+                s.r2 = me + 1;
+                s.r2_pc = pc;
+            }
         }
     }
     if uniform && bytes.len() > 1 {
@@ -146,6 +182,13 @@ pub fn access(
         bytes[1..].fill(first);
     }
     found
+}
+
+/// An atomic wrote the bytes: memory no longer holds the last plain write's value.
+pub fn atomic_write(bytes: &mut [Shadow]) {
+    for s in bytes {
+        s.atomic_since = true;
+    }
 }
 
 #[cfg(test)]
@@ -156,31 +199,63 @@ mod tests {
     fn barriers_order_and_their_absence_is_a_race() {
         let mut sync = SyncState::new(64);
         let mut b = vec![Shadow::default(); 4];
-        assert!(access(&sync, &mut b, 3, 64, 0, true).is_none());
+        assert!(access(&sync, &mut b, 3, 64, 0, true, false).is_none());
         // Another thread reads without a barrier: race with the write.
-        assert!(access(&sync, &mut b, 5, 64, 1, false).is_some());
+        assert!(access(&sync, &mut b, 5, 64, 1, false, false).is_some());
         sync.barrier(None);
         // After a barrier, reads by many threads, then (after another barrier) a write: fine.
         for t in 0..64 {
-            assert!(access(&sync, &mut b, t, 64, 2, false).is_none());
+            assert!(access(&sync, &mut b, t, 64, 2, false, false).is_none());
         }
         assert!(
-            access(&sync, &mut b, 7, 64, 3, true).is_some(),
+            access(&sync, &mut b, 7, 64, 3, true, false).is_some(),
             "write after many unordered reads"
         );
         sync.barrier(None);
-        assert!(access(&sync, &mut b, 9, 64, 4, true).is_none());
+        assert!(access(&sync, &mut b, 9, 64, 4, true, false).is_none());
         // A partial barrier orders its members only.
         sync.barrier(Some(&[9, 10]));
-        assert!(access(&sync, &mut b, 10, 64, 5, false).is_none());
+        assert!(access(&sync, &mut b, 10, 64, 5, false, false).is_none());
         let mut c = vec![Shadow::default(); 1];
-        assert!(access(&sync, &mut c, 9, 64, 0, true).is_none());
+        assert!(access(&sync, &mut c, 9, 64, 0, true, false).is_none());
         sync.barrier(Some(&[9, 10]));
-        assert!(access(&sync, &mut c, 11, 64, 1, false).is_some());
+        assert!(access(&sync, &mut c, 11, 64, 1, false, false).is_some());
         // Different blocks are never ordered.
         let mut d = vec![Shadow::default(); 1];
-        assert!(access(&sync, &mut d, 1, 64, 0, true).is_none());
+        assert!(access(&sync, &mut d, 1, 64, 0, true, false).is_none());
         sync.barrier(None);
-        assert!(access(&sync, &mut d, 65, 64, 1, false).is_some());
+        assert!(access(&sync, &mut d, 65, 64, 1, false, false).is_some());
+    }
+
+    #[test]
+    fn same_value_writes_are_benign_until_someone_reads() {
+        let sync = SyncState::new(64);
+        let mut b = vec![Shadow::default(); 4];
+        assert!(access(&sync, &mut b, 3, 64, 0, true, false).is_none());
+        let c = access(&sync, &mut b, 4, 64, 1, true, true).expect("a conflict");
+        assert!(c.benign && c.other == 3);
+        let c = access(&sync, &mut b, 5, 64, 2, false, false).expect("a read races");
+        assert!(!c.benign && c.other == 4);
+        // A different value is a race.
+        let mut d = vec![Shadow::default(); 1];
+        assert!(access(&sync, &mut d, 3, 64, 0, true, false).is_none());
+        assert!(!access(&sync, &mut d, 4, 64, 1, true, false).unwrap().benign);
+        // An atomic in between: memory no longer holds the first write's bytes.
+        let mut e = vec![Shadow::default(); 1];
+        assert!(access(&sync, &mut e, 3, 64, 0, true, false).is_none());
+        atomic_write(&mut e);
+        assert!(!access(&sync, &mut e, 4, 64, 1, true, true).unwrap().benign);
+    }
+
+    #[test]
+    fn a_write_after_several_reads_names_another_reader() {
+        let sync = SyncState::new(64);
+        let mut b = vec![Shadow::default(); 1];
+        assert!(access(&sync, &mut b, 5, 64, 0, false, false).is_none());
+        assert!(access(&sync, &mut b, 6, 64, 1, false, false).is_none());
+        assert!(access(&sync, &mut b, 5, 64, 2, false, false).is_none());
+        // Thread 5 writes: the conflict is with thread 6's read, never with itself.
+        let c = access(&sync, &mut b, 5, 64, 3, true, false).expect("a conflict");
+        assert_eq!((c.other, c.other_pc), (6, 1));
     }
 }

@@ -1,5 +1,6 @@
 //! Asynchronous copies global -> shared (PTX ISA, "Data Movement and Conversion
-//! Instructions: cp.async, cp.async.commit_group, cp.async.wait_group, cp.async.wait_all").
+//! Instructions: cp.async, cp.async.commit_group, cp.async.wait_group, cp.async.wait_all",
+//! and "Parallel Synchronization and Communication Instructions: cp.async.mbarrier.arrive").
 //!
 //! `cp.async.ca.shared.global [dst], [src], cp-size{, src-size}` (`.cg`: cp-size 16 only)
 //! starts copying `cp-size` (4, 8 or 16) bytes; with `src-size` smaller than `cp-size` only
@@ -11,9 +12,15 @@
 //! guaranteed to be in shared memory, and only for the issuing thread (other threads need a
 //! barrier after the wait).
 //!
+//! `cp.async.mbarrier.arrive{.noinc}{.shared{::cta}}.b64 [addr]` makes an mbarrier track the
+//! thread's copies instead: an arrive-on that fires once all the thread's earlier `cp.async`
+//! copies have completed; its semantics are the mbarrier family's (`sync.rs`,
+//! [`super::sync::cp_async_arrive`]).
+//!
 //! The interpreter reads the source when the copy is issued and writes the destination when
-//! a wait completes its group (or when the thread exits), so reading the destination
-//! early sees stale data, and the checker reports that read.
+//! a wait completes its group (or when the thread exits, or a `cp.async.mbarrier.arrive`
+//! completes all its copies), so reading the destination early sees stale data, and the
+//! checker reports that read.
 
 use super::super::check::{AccessKind, Who};
 use super::super::ctx::{access, AsyncState, BlockEnv, Ctx, PendingCopy};
@@ -24,10 +31,25 @@ use super::super::types::{Space, Ty};
 
 #[derive(Clone, Debug)]
 pub enum AsyncOp {
-    Copy { dst: Addr, src: Addr, size: u8, src_size: Option<Src>, ignore: Option<(Reg, bool)> },
+    Copy {
+        dst: Addr,
+        src: Addr,
+        size: u8,
+        src_size: Option<Src>,
+        ignore: Option<(Reg, bool)>,
+    },
     Commit,
-    Wait { groups: u32 },
+    Wait {
+        groups: u32,
+    },
     WaitAll,
+    /// `cp.async.mbarrier.arrive`: the mbarrier object at `addr` (in `space`: generic or
+    /// shared) tracks the thread's copies so far.
+    MbarrierArrive {
+        noinc: bool,
+        space: Space,
+        addr: Addr,
+    },
 }
 
 pub const OPCODES: &[&str] = &["cp"];
@@ -42,6 +64,22 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
         AsyncOp::Wait { groups: o.int()? as u32 }
     } else if m.has("wait_all") {
         AsyncOp::WaitAll
+    } else if m.has("mbarrier") {
+        if !m.has("arrive") {
+            return Err("cp.async.mbarrier needs .arrive".into());
+        }
+        let noinc = m.has("noinc");
+        let space = match m.find(Space::parse) {
+            None => Space::Generic,
+            Some(Space::Shared) => Space::Shared,
+            Some(s) => {
+                return Err(format!("mbarrier objects live in shared memory, not .{}", s.name()))
+            }
+        };
+        if m.ty()? != Ty::B64 {
+            return Err("cp.async.mbarrier.arrive takes .b64".into());
+        }
+        AsyncOp::MbarrierArrive { noinc, space, addr: o.addr()? }
     } else {
         let cg = m.has("cg");
         let ca = m.has("ca");
@@ -77,15 +115,19 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
 
 impl AsyncOp {
     pub fn visit_regs(&self, f: &mut dyn FnMut(Reg, bool)) {
-        if let AsyncOp::Copy { dst, src, src_size, ignore, .. } = self {
-            use_addr(dst, f);
-            use_addr(src, f);
-            if let Some(s) = src_size {
-                use_src(s, f);
+        match self {
+            AsyncOp::Copy { dst, src, src_size, ignore, .. } => {
+                use_addr(dst, f);
+                use_addr(src, f);
+                if let Some(s) = src_size {
+                    use_src(s, f);
+                }
+                if let Some((p, _)) = ignore {
+                    f(*p, false);
+                }
             }
-            if let Some((p, _)) = ignore {
-                f(*p, false);
-            }
+            AsyncOp::MbarrierArrive { addr, .. } => use_addr(addr, f),
+            AsyncOp::Commit | AsyncOp::Wait { .. } | AsyncOp::WaitAll => {}
         }
     }
 }
@@ -163,6 +205,9 @@ pub fn exec(op: &AsyncOp, cx: &mut Ctx) -> Flow {
             let g = std::mem::take(&mut cx.asyncs.uncommitted);
             cx.asyncs.groups.push_back(g);
             wait(cx.env, cx.who.thread, cx.asyncs, 0);
+        }
+        AsyncOp::MbarrierArrive { noinc, space, addr } => {
+            super::sync::cp_async_arrive(cx, *space, addr, *noinc)
         }
     }
     Flow::Next

@@ -9,12 +9,23 @@
 //! `atom.add.f32` rounds to nearest even and does not flush subnormals on sm_90. The interpreter
 //! runs one thread at a time, so every atomic is trivially indivisible; memory order and scope
 //! qualifiers are accepted and change nothing.
+//!
+//! Half precision: `atom.add.noftz.{f16,bf16,f16x2,bf16x2}` and `red.add.noftz...` add in
+//! round-to-nearest-even, keep subnormal inputs and results (`.noftz` is required), and on the
+//! packed types add each 16-bit half on its own. `atom.cas.b16` compares and swaps 2 bytes.
+//! The vector forms (`.global` only) run one atomic per element, each indivisible on its own
+//! (the ISA promises no more): `atom.global.v2/v4.add.f32`, `atom.global.{v2,v4,v8}.{add,min,
+//! max}.noftz.{f16,bf16}` and `atom.global.{v2,v4}.{add,min,max}.noftz.{f16x2,bf16x2}` with
+//! brace lists `d` and `b` of that many elements, element `i` at `a + i * size`. `min`/`max`
+//! on half types ignore a NaN operand (both NaN: canonical NaN) and order -0 below +0, as the
+//! `min`/`max` instructions do.
 
 use super::super::ctx::Ctx;
 use super::super::exec::Flow;
 use super::super::inst::{use_addr, use_src, Addr, Op, Reg, Src};
 use super::super::operands::{Mods, Operands};
-use super::super::types::{Space, Ty};
+use super::super::types::{Rnd, Space, Ty};
+use super::float::{bin_lane, kind, Bin, Mode};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AtomKind {
@@ -40,6 +51,14 @@ pub struct AtomOp {
     pub addr: Addr,
     pub b: Src,
     pub c: Option<Src>,
+    /// The vector forms' other elements (`d` and `b` from the second on).
+    pub vec: Option<Box<AtomVec>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AtomVec {
+    pub dst: Vec<Reg>,
+    pub b: Vec<Src>,
 }
 
 pub const OPCODES: &[&str] = &["atom", "red"];
@@ -51,7 +70,13 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
     if !matches!(space, Space::Generic | Space::Global | Space::Shared) {
         return Err(format!("{}.{} is not defined", m.base, space.name()));
     }
-    m.has("noftz");
+    let noftz = m.has("noftz");
+    let n_vec = match m.one_of(&["v2", "v4", "v8"]) {
+        Some("v2") => 2,
+        Some("v4") => 4,
+        Some("v8") => 8,
+        _ => 1,
+    };
     let kind =
         match m.one_of(&["and", "or", "xor", "exch", "cas", "add", "inc", "dec", "min", "max"]) {
             Some("and") => AtomKind::And,
@@ -67,20 +92,58 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
             None => return Err(format!("{}: missing operation", m.base)),
         };
     let ty = m.ty()?;
-    let ok = match kind {
-        AtomKind::And | AtomKind::Or | AtomKind::Xor => matches!(ty, Ty::B32 | Ty::B64),
-        AtomKind::Exch | AtomKind::Cas => {
-            matches!(ty, Ty::B32 | Ty::B64 | Ty::U32 | Ty::U64 | Ty::S32)
+    let half = matches!(ty, Ty::F16 | Ty::BF16 | Ty::F16x2 | Ty::BF16x2);
+    let ok = match (kind, n_vec) {
+        (AtomKind::And | AtomKind::Or | AtomKind::Xor, 1) => matches!(ty, Ty::B32 | Ty::B64),
+        (AtomKind::Exch, 1) => matches!(ty, Ty::B32 | Ty::B64 | Ty::U32 | Ty::U64 | Ty::S32),
+        (AtomKind::Cas, 1) => {
+            matches!(ty, Ty::B16 | Ty::B32 | Ty::B64 | Ty::U32 | Ty::U64 | Ty::S32)
         }
-        AtomKind::Add => matches!(ty, Ty::U32 | Ty::S32 | Ty::U64 | Ty::F32 | Ty::F64),
-        AtomKind::Inc | AtomKind::Dec => ty == Ty::U32,
-        AtomKind::Min | AtomKind::Max => matches!(ty, Ty::U32 | Ty::S32 | Ty::U64 | Ty::S64),
+        (AtomKind::Add, 1) => half || matches!(ty, Ty::U32 | Ty::S32 | Ty::U64 | Ty::F32 | Ty::F64),
+        (AtomKind::Inc | AtomKind::Dec, 1) => ty == Ty::U32,
+        (AtomKind::Min | AtomKind::Max, 1) => matches!(ty, Ty::U32 | Ty::S32 | Ty::U64 | Ty::S64),
+        (AtomKind::Add, 2 | 4) if ty == Ty::F32 => true,
+        (AtomKind::Add | AtomKind::Min | AtomKind::Max, 2 | 4 | 8) => {
+            matches!(ty, Ty::F16 | Ty::BF16) || (n_vec < 8 && matches!(ty, Ty::F16x2 | Ty::BF16x2))
+        }
+        _ => false,
     };
+    let vec_name = if n_vec > 1 { format!(".v{n_vec}") } else { String::new() };
     if !ok {
-        return Err(format!("{}.{:?}.{} is not supported", m.base, kind, ty.name()).to_lowercase());
+        return Err(format!("{}{vec_name}.{:?}.{} is not supported", m.base, kind, ty.name())
+            .to_lowercase());
+    }
+    if half && !noftz {
+        return Err(format!("{}.{:?}.{} requires .noftz", m.base, kind, ty.name()).to_lowercase());
+    }
+    if n_vec > 1 && space != Space::Global && space != Space::Generic {
+        return Err(format!("{}{vec_name} is defined on .global only", m.base));
     }
     if is_red && kind == AtomKind::Cas {
         return Err("red.cas is not defined".into());
+    }
+    if n_vec > 1 {
+        let dst = if is_red {
+            vec![]
+        } else {
+            let d = o.dst_vec(n_vec)?;
+            o.comma()?;
+            d
+        };
+        let addr = o.addr()?;
+        o.comma()?;
+        let b = o.src_vec(n_vec, ty)?;
+        let vec = Some(Box::new(AtomVec { dst: dst.clone(), b: b.clone() }));
+        return Ok(Op::Atomic(AtomOp {
+            kind,
+            space,
+            ty,
+            dst: dst.first().copied(),
+            addr,
+            b: b[0],
+            c: None,
+            vec,
+        }));
     }
     let dst = if is_red {
         None
@@ -98,7 +161,7 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
     } else {
         None
     };
-    Ok(Op::Atomic(AtomOp { kind, space, ty, dst, addr, b, c }))
+    Ok(Op::Atomic(AtomOp { kind, space, ty, dst, addr, b, c, vec: None }))
 }
 
 impl AtomOp {
@@ -111,7 +174,24 @@ impl AtomOp {
         if let Some(d) = self.dst {
             f(d, true);
         }
+        if let Some(v) = &self.vec {
+            v.b.iter().for_each(|s| use_src(s, f));
+            v.dst.iter().for_each(|d| f(*d, true));
+        }
     }
+}
+
+/// Round to nearest even, subnormals kept (`.noftz`).
+const NOFTZ_RN: Mode = Mode { rnd: Rnd::Rn, ftz: false, sat: false, nan: false };
+
+/// A half-precision add, min or max of each 16-bit lane of `o` and `b`.
+fn half_op(op: Bin, ty: Ty, o: u64, b: u64) -> u64 {
+    let (k, n) = kind(ty);
+    (0..n).fold(0, |acc, i| {
+        let sh = 16 * i;
+        let r = bin_lane(op, k, NOFTZ_RN, (o >> sh) & 0xffff, (b >> sh) & 0xffff);
+        acc | (r & 0xffff) << sh
+    })
 }
 
 /// The new value an atomic writes, from the old one.
@@ -135,6 +215,9 @@ pub fn apply(kind: AtomKind, ty: Ty, old: u64, b: u64, c: u64) -> u64 {
         (AtomKind::Add, Ty::F64) => {
             super::super::float::canon64(f64::from_bits(o) + f64::from_bits(b))
         }
+        (AtomKind::Add, Ty::F16 | Ty::BF16 | Ty::F16x2 | Ty::BF16x2) => half_op(Bin::Add, ty, o, b),
+        (AtomKind::Min, Ty::F16 | Ty::BF16 | Ty::F16x2 | Ty::BF16x2) => half_op(Bin::Min, ty, o, b),
+        (AtomKind::Max, Ty::F16 | Ty::BF16 | Ty::F16x2 | Ty::BF16x2) => half_op(Bin::Max, ty, o, b),
         (AtomKind::Add, _) => o.wrapping_add(b),
         (AtomKind::Inc, _) => {
             if o >= b {
@@ -160,6 +243,24 @@ pub fn apply(kind: AtomKind, ty: Ty, old: u64, b: u64, c: u64) -> u64 {
 
 pub fn exec(op: &AtomOp, cx: &mut Ctx) -> Flow {
     let (space, a) = cx.resolve(op.space, &op.addr);
+    if let Some(v) = &op.vec {
+        let (kind, ty, size) = (op.kind, op.ty, op.ty.bytes() as u64);
+        // The vector as a whole is aligned to its size (ISA "Addresses as Operands").
+        let total = size * v.b.len() as u64;
+        if a % total != 0 {
+            cx.env.check.misaligned(cx.who, space, a, total as u32);
+        }
+        for (i, bs) in v.b.iter().enumerate() {
+            let b = cx.get(bs);
+            let old = cx.atomic(space, a + i as u64 * size, size as usize, &mut |old| {
+                apply(kind, ty, old, b, 0)
+            });
+            if let Some(d) = v.dst.get(i) {
+                cx.set(*d, ty.read(old));
+            }
+        }
+        return Flow::Next;
+    }
     let b = cx.get(&op.b);
     let c = op.c.as_ref().map(|c| cx.get(c)).unwrap_or(0);
     let (kind, ty) = (op.kind, op.ty);

@@ -1,5 +1,5 @@
-//! Comparison and selection (PTX ISA, "Comparison and Selection Instructions: setp, selp";
-//! "Half Precision Comparison Instructions: setp" on `.f16 .bf16`).
+//! Comparison and selection (PTX ISA, "Comparison and Selection Instructions: set, setp,
+//! selp"; "Half Precision Comparison Instructions: set, setp" on `.f16 .bf16 .f16x2 .bf16x2`).
 //!
 //! `setp.CmpOp{.BoolOp}.type p{|q}, a, b{, {!}c}`: `p = (a CmpOp b) BoolOp c` and, when `q`
 //! is given, `q = !(a CmpOp b) BoolOp c`.
@@ -9,6 +9,16 @@
 //!   `ne` with a NaN is false); `equ neu ltu leu gtu geu` are *unordered*: true when either is
 //!   NaN; `num` is true when neither is NaN, `nan` when either is. `.ftz` flushes subnormal
 //!   inputs.
+//!
+//! On `.f16x2 .bf16x2` each 16-bit half is compared on its own: `p` takes the lower halves'
+//! result, `q` the upper halves' (each combined with `c`), so `q` is no complement there.
+//!
+//! `set.CmpOp{.BoolOp}{.ftz}.dtype.stype d, a, b{, {!}c}` is `setp` writing a value:
+//! `r = (a CmpOp b) BoolOp c`, and `d` is `r ? one : 0`, where *one* is 1.0 for a float
+//! `dtype` (`.f32`, `.f16`, `.bf16`) and all bits set for an integer one (`0xffffffff` for
+//! `.u32 .s32`, `0xffff` for `.u16 .s16`). With a packed `stype` (`.f16x2 .bf16x2`) each half
+//! gets its own result: 1.0 in the half's format for a packed `dtype`, `0xffff` for `.u32
+//! .s32`.
 //!
 //! `selp.type d, a, b, c`: `d = c ? a : b`.
 
@@ -99,9 +109,19 @@ pub enum CmpOp {
         b: Src,
         c: Reg,
     },
+    Set {
+        cmp: Cmp,
+        dty: Ty,
+        sty: Ty,
+        ftz: bool,
+        dst: Reg,
+        a: Src,
+        b: Src,
+        combine: Option<(BoolOp, Reg, bool)>,
+    },
 }
 
-pub const OPCODES: &[&str] = &["setp", "selp"];
+pub const OPCODES: &[&str] = &["setp", "selp", "set"];
 
 pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
     if m.base == "selp" {
@@ -123,9 +143,15 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
         None => None,
     };
     let ftz = m.has("ftz");
-    let ty = m.ty()?;
-    if matches!(ty, Ty::F16x2 | Ty::BF16x2 | Ty::Pred) {
-        return Err(format!("setp.{} is not supported", ty.name()));
+    let tys = m.tys();
+    let (dty, ty) = match (m.base, &tys[..]) {
+        ("setp", [t]) => (Ty::Pred, *t),
+        ("set", [d, s]) => (*d, *s),
+        ("setp", _) => return Err("setp takes one type".into()),
+        _ => return Err("set takes a destination and a source type".into()),
+    };
+    if ty == Ty::Pred || ty.bits() > 64 {
+        return Err(format!("{}.{} is not defined", m.base, ty.name()));
     }
     if cmp.is_float_only() && !ty.is_float() {
         return Err("unordered comparisons, num and nan need a float type".into());
@@ -133,8 +159,21 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
     if matches!(cmp, Cmp::Lo | Cmp::Ls | Cmp::Hi | Cmp::Hs) && ty.is_float() {
         return Err("lo/ls/hi/hs compare integers".into());
     }
+    let packed = matches!(ty, Ty::F16x2 | Ty::BF16x2);
+    let dst_ok = match dty {
+        Ty::Pred => true,
+        Ty::U32 | Ty::S32 => true,
+        Ty::F32 => !packed,
+        Ty::U16 | Ty::S16 | Ty::F16 | Ty::BF16 => !packed,
+        Ty::F16x2 => ty == Ty::F16x2,
+        Ty::BF16x2 => ty == Ty::BF16x2,
+        _ => false,
+    };
+    if !dst_ok {
+        return Err(format!("set.{}.{} is not defined", dty.name(), ty.name()));
+    }
     let p = o.dst()?;
-    let q = if o.eat('|') { Some(o.dst()?) } else { None };
+    let q = if dty == Ty::Pred && o.eat('|') { Some(o.dst()?) } else { None };
     o.comma()?;
     let a = o.src(ty)?;
     o.comma()?;
@@ -147,6 +186,9 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
         }
         None => None,
     };
+    if dty != Ty::Pred {
+        return Ok(Op::Cmp(CmpOp::Set { cmp, dty, sty: ty, ftz, dst: p, a, b, combine }));
+    }
     Ok(Op::Cmp(CmpOp::Setp { cmp, ty, ftz, p, q, a, b, combine }))
 }
 
@@ -168,6 +210,14 @@ impl CmpOp {
                 use_src(a, f);
                 use_src(b, f);
                 f(*c, false);
+                f(*dst, true);
+            }
+            CmpOp::Set { dst, a, b, combine, .. } => {
+                use_src(a, f);
+                use_src(b, f);
+                if let Some((_, c, _)) = combine {
+                    f(*c, false);
+                }
                 f(*dst, true);
             }
         }
@@ -226,21 +276,58 @@ fn combine(op: BoolOp, x: bool, c: bool) -> bool {
     }
 }
 
+/// The halves of a packed `.f16x2`/`.bf16x2` comparison (lower, upper), as scalar type.
+fn halves(ty: Ty, a: u64) -> (Ty, u64, u64) {
+    let half = if ty == Ty::F16x2 { Ty::F16 } else { Ty::BF16 };
+    (half, a & 0xffff, (a >> 16) & 0xffff)
+}
+
+/// `set`'s value for a true result in `dty`: 1.0, or all bits.
+fn set_true(dty: Ty) -> u64 {
+    match dty {
+        Ty::F32 => 1f32.to_bits() as u64,
+        Ty::F16 | Ty::F16x2 => 0x3c00,
+        Ty::BF16 | Ty::BF16x2 => 0x3f80,
+        t => t.mask(),
+    }
+}
+
 pub fn exec(op: &CmpOp, cx: &mut Ctx) -> Flow {
+    let comb = |cx: &Ctx, c: &Option<(BoolOp, Reg, bool)>, t: bool| match c {
+        Some((bop, c, neg)) => combine(*bop, t, cx.pred(*c) ^ neg),
+        None => t,
+    };
     match op {
-        CmpOp::Setp { cmp, ty, ftz, p, q, a, b, combine: comb } => {
-            let t = compare(*cmp, *ty, *ftz, cx.get(a), cx.get(b));
-            let (pv, qv) = match comb {
-                Some((bop, c, neg)) => {
-                    let c = cx.pred(*c) ^ neg;
-                    (combine(*bop, t, c), combine(*bop, !t, c))
-                }
-                None => (t, !t),
+        CmpOp::Setp { cmp, ty, ftz, p, q, a, b, combine: c } => {
+            let (x, y) = (cx.get(a), cx.get(b));
+            let (pv, qv) = if matches!(ty, Ty::F16x2 | Ty::BF16x2) {
+                let ((h, xl, xh), (_, yl, yh)) = (halves(*ty, x), halves(*ty, y));
+                let lo = compare(*cmp, h, *ftz, xl, yl);
+                let hi = compare(*cmp, h, *ftz, xh, yh);
+                (comb(cx, c, lo), comb(cx, c, hi))
+            } else {
+                let t = compare(*cmp, *ty, *ftz, x, y);
+                (comb(cx, c, t), comb(cx, c, !t))
             };
             cx.set(*p, pv as u64);
             if let Some(q) = q {
                 cx.set(*q, qv as u64);
             }
+        }
+        CmpOp::Set { cmp, dty, sty, ftz, dst, a, b, combine: c } => {
+            let (x, y) = (cx.get(a), cx.get(b));
+            let v = if matches!(sty, Ty::F16x2 | Ty::BF16x2) {
+                let ((h, xl, xh), (_, yl, yh)) = (halves(*sty, x), halves(*sty, y));
+                let one = if dty.is_float() { set_true(*dty) } else { 0xffff };
+                let lo = comb(cx, c, compare(*cmp, h, *ftz, xl, yl));
+                let hi = comb(cx, c, compare(*cmp, h, *ftz, xh, yh));
+                (if hi { one << 16 } else { 0 }) | if lo { one } else { 0 }
+            } else if comb(cx, c, compare(*cmp, *sty, *ftz, x, y)) {
+                set_true(*dty)
+            } else {
+                0
+            };
+            cx.set(*dst, v);
         }
         CmpOp::Selp { dst, a, b, c } => {
             let v = if cx.pred(*c) { cx.get(a) } else { cx.get(b) };

@@ -1,6 +1,8 @@
 //! Data movement (PTX ISA, "Data Movement and Conversion Instructions": `mov`, `mov` with
 //! vector packing `{a,b}`, `ld`, `ld.global.nc`, `st`, `cvta`). Sections are cited by name:
-//! their numbers move between ISA versions.
+//! their numbers move between ISA versions. State spaces: `.global .const .shared .local
+//! .param` and generic (no space); `mov` of a variable's name gives its address in its
+//! space, of a function's name the function's address.
 //!
 //! A load reads `n * size` bytes (n = 1, 2 or 4 for `.v2`/`.v4`) at an address aligned to the
 //! whole vector, little-endian, and writes each element to its register, sign-extended for
@@ -122,7 +124,7 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
         "cvta" => {
             let to = m.has("to");
             let space = m.find(Space::parse).ok_or("cvta: missing state space")?;
-            if !matches!(space, Space::Global | Space::Shared | Space::Local) {
+            if !matches!(space, Space::Global | Space::Const | Space::Shared | Space::Local) {
                 return Err(format!("cvta.{} is not supported", space.name()));
             }
             let ty = m.ty()?;
@@ -228,8 +230,8 @@ pub fn exec(op: &DataOp, cx: &mut Ctx) -> Flow {
             cx.store(space, a, &buf[..size * *n as usize]);
         }
         DataOp::Cvta { to, space, dst, src } => {
-            // Global addresses are the same in both spaces; the shared and local windows
-            // sit at fixed generic bases (ISA 6.4.1).
+            // Global and constant addresses are the same in both spaces; the shared and local
+            // windows sit at fixed generic bases (ISA 6.4.1).
             let v = cx.get(src);
             let base = match space {
                 Space::Shared => SHARED_WINDOW,

@@ -1,11 +1,21 @@
 //! Integer arithmetic and logic (PTX ISA, "Integer Arithmetic Instructions": `add sub mul
-//! mad div rem abs neg min max popc clz brev bfe bfi`; "Logic and Shift Instructions": `and
-//! or xor not cnot lop3 shl shr`; "Data Movement and Conversion Instructions": `prmt`).
+//! mad div rem abs neg min max popc clz bfind brev bfe bfi`; "Logic and Shift Instructions": `and
+//! or xor not cnot lop3 shf shl shr`; "Data Movement and Conversion Instructions": `prmt`).
 //!
 //! Values are the register's low `bits` bits, read as signed for `.sN` types. Results wrap
 //! modulo 2^bits unless `.sat` (only `add.sat.s32`/`sub.sat.s32`). `and or xor not` on
 //! `.pred` work on the 0/1 predicate values. Division by zero is unspecified in PTX; here
 //! `div` by zero gives all ones (unsigned) or -1 (signed) and `rem` by zero gives the dividend.
+//!
+//! `bfind{.shiftamt}.type d, a` (`.u32 .u64 .s32 .s64`): the bit position of the most
+//! significant 1 (for a negative signed value, of the most significant 0: the first bit that
+//! differs from the sign), `0xffffffff` when there is none; `.shiftamt` gives `bits - 1 - pos`
+//! instead, the left shift that brings that bit to the top.
+//!
+//! `shf.{l,r}.{wrap,clamp}.b32 d, a, b, c` (funnel shift, "Logic and Shift Instructions:
+//! shf"): shifts the 64-bit value `b:a` (`b` the high word) left or right by `c` (`.wrap`:
+//! `c mod 32`; `.clamp`: `min(c, 32)`) and keeps the high word (`.l`) or the low word (`.r`);
+//! with `a == b` it is a rotate.
 
 use super::super::ctx::Ctx;
 use super::super::exec::Flow;
@@ -43,6 +53,8 @@ pub enum Un {
     Popc,
     Clz,
     Brev,
+    Bfind,
+    BfindShift,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,11 +120,21 @@ pub enum IntOp {
         c: Src,
         lut: u8,
     },
+    /// `shf.{l,r}.{wrap,clamp}.b32 d, a, b, c`: funnel shift of `b:a` by `c`.
+    Shf {
+        left: bool,
+        clamp: bool,
+        dst: Reg,
+        a: Src,
+        b: Src,
+        c: Src,
+    },
 }
 
 pub const OPCODES: &[&str] = &[
     "add", "sub", "mul", "mad", "div", "rem", "min", "max", "and", "or", "xor", "shl", "shr",
-    "neg", "abs", "not", "cnot", "popc", "clz", "brev", "bfe", "bfi", "prmt", "lop3",
+    "neg", "abs", "not", "cnot", "popc", "clz", "brev", "bfe", "bfi", "prmt", "lop3", "bfind",
+    "shf",
 ];
 
 /// Is this opcode with these modifiers an integer instruction (not a float one)?
@@ -165,7 +187,7 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
             let b = o.src(bty)?;
             IntOp::Bin { op, ty, dst, a, b }
         }
-        "neg" | "abs" | "not" | "cnot" | "popc" | "clz" | "brev" => {
+        "neg" | "abs" | "not" | "cnot" | "popc" | "clz" | "brev" | "bfind" => {
             let op = match base {
                 "neg" => Un::Neg,
                 "abs" => Un::Abs,
@@ -173,9 +195,16 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
                 "cnot" => Un::Cnot,
                 "popc" => Un::Popc,
                 "clz" => Un::Clz,
+                "bfind" if m.has("shiftamt") => Un::BfindShift,
+                "bfind" => Un::Bfind,
                 _ => Un::Brev,
             };
             let ty = m.ty()?;
+            if matches!(op, Un::Bfind | Un::BfindShift)
+                && !matches!(ty, Ty::U32 | Ty::U64 | Ty::S32 | Ty::S64)
+            {
+                return Err(format!("bfind.{} is not defined", ty.name()));
+            }
             let dst = o.dst()?;
             o.comma()?;
             IntOp::Un { op, ty, dst, a: o.src(ty)? }
@@ -254,6 +283,26 @@ pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
             let lut = o.int()? as u8;
             IntOp::Lop3 { dst, a, b, c, lut }
         }
+        "shf" => {
+            let left = match m.one_of(&["l", "r"]) {
+                Some(d) => d == "l",
+                None => return Err("shf needs a direction, .l or .r".into()),
+            };
+            let clamp = match m.one_of(&["wrap", "clamp"]) {
+                Some(w) => w == "clamp",
+                None => return Err("shf needs a mode, .wrap or .clamp".into()),
+            };
+            if m.ty()? != Ty::B32 {
+                return Err("shf takes .b32".into());
+            }
+            let dst = o.dst()?;
+            o.comma()?;
+            let a = o.src(Ty::B32)?;
+            o.comma()?;
+            let b = o.src(Ty::B32)?;
+            o.comma()?;
+            IntOp::Shf { left, clamp, dst, a, b, c: o.src(Ty::U32)? }
+        }
         other => return Err(format!("{other} is not an integer instruction")),
     };
     Ok(Op::Int(op))
@@ -280,6 +329,7 @@ impl IntOp {
             IntOp::Bfi { dst, f: fv, b, pos, len, .. } => (*dst, vec![fv, b, pos, len]),
             IntOp::Prmt { dst, a, b, c } => (*dst, vec![a, b, c]),
             IntOp::Lop3 { dst, a, b, c, .. } => (*dst, vec![a, b, c]),
+            IntOp::Shf { dst, a, b, c, .. } => (*dst, vec![a, b, c]),
         };
         srcs.into_iter().for_each(|s| use_src(s, f));
         f(dst, true);
@@ -338,6 +388,18 @@ pub fn bin(op: Bin, ty: Ty, a: u64, b: u64) -> u64 {
     ty.read(r)
 }
 
+/// `shf` (see the file's documentation): the ISA's `n = clamp ? min(c, 32) : c & 0x1f`, then
+/// `.l`: the high word of `b:a << n`; `.r`: the low word of `b:a >> n`.
+pub fn shf(left: bool, clamp: bool, a: u32, b: u32, c: u32) -> u32 {
+    let n = if clamp { c.min(32) } else { c & 0x1f };
+    let v = (b as u64) << 32 | a as u64;
+    if left {
+        ((v << n) >> 32) as u32
+    } else {
+        (v >> n) as u32
+    }
+}
+
 pub fn un(op: Un, ty: Ty, a: u64) -> u64 {
     let bits = ty.bits();
     let a = ty.read(a);
@@ -350,6 +412,15 @@ pub fn un(op: Un, ty: Ty, a: u64) -> u64 {
         Un::Popc => (a & ty.mask()).count_ones() as u64,
         Un::Clz => ((a & ty.mask()).leading_zeros() - (64 - bits)) as u64,
         Un::Brev => (a & ty.mask()).reverse_bits() >> (64 - bits),
+        Un::Bfind | Un::BfindShift => {
+            // Signed negative values look for the first 0 below the sign.
+            let v = if ty.is_signed() && (a as i64) < 0 { !a } else { a } & ty.mask();
+            match (v.checked_ilog2(), op) {
+                (None, _) => 0xffff_ffff,
+                (Some(p), Un::Bfind) => p as u64,
+                (Some(p), _) => (bits - 1 - p) as u64,
+            }
+        }
     }
 }
 
@@ -419,6 +490,10 @@ pub fn exec(op: &IntOp, cx: &mut Ctx) -> Flow {
             }
             cx.set(*dst, d & 0xffff_ffff);
         }
+        IntOp::Shf { left, clamp, dst, a, b, c } => {
+            let (a, b, c) = (cx.get(a) as u32, cx.get(b) as u32, cx.get(c) as u32);
+            cx.set(*dst, shf(*left, *clamp, a, b, c) as u64);
+        }
     }
     Flow::Next
 }
@@ -443,6 +518,34 @@ mod tests {
         assert_eq!(un(Un::Clz, Ty::B32, 1), 31);
         assert_eq!(un(Un::Brev, Ty::B32, 1), 0x8000_0000);
         assert_eq!(un(Un::Popc, Ty::B64, u64::MAX), 64);
+        assert_eq!(un(Un::Bfind, Ty::U32, 0x8000_0001), 31);
+        assert_eq!(un(Un::BfindShift, Ty::U32, 0x8000_0001), 0);
+        assert_eq!(un(Un::Bfind, Ty::U32, 0), 0xffff_ffff);
+        assert_eq!(un(Un::BfindShift, Ty::U32, 0), 0xffff_ffff);
+        assert_eq!(un(Un::Bfind, Ty::S32, (-1i32) as u32 as u64), 0xffff_ffff);
+        assert_eq!(un(Un::Bfind, Ty::S32, (-2i32) as u32 as u64), 0);
+        assert_eq!(un(Un::Bfind, Ty::S64, 5), 2);
+        assert_eq!(un(Un::BfindShift, Ty::U64, 1), 63);
         assert_eq!(un(Un::Not, Ty::Pred, 1), 0);
+    }
+
+    #[test]
+    fn funnel_shifts() {
+        let (a, b) = (0x89ab_cdef, 0x0123_4567);
+        // Left: the high word of b:a << n; right: the low word of b:a >> n.
+        assert_eq!(shf(true, false, a, b, 8), 0x2345_6789);
+        assert_eq!(shf(false, false, a, b, 8), 0x6789_abcd);
+        assert_eq!(shf(true, false, a, b, 0), b);
+        assert_eq!(shf(false, false, a, b, 0), a);
+        // .wrap takes the amount mod 32, .clamp caps it at 32 (the other word, whole).
+        assert_eq!(shf(true, false, a, b, 40), 0x2345_6789);
+        assert_eq!(shf(true, true, a, b, 40), a);
+        assert_eq!(shf(false, true, a, b, 40), b);
+        assert_eq!(shf(false, true, a, b, 32), b);
+        // a == b: a rotate.
+        for n in 0..32 {
+            assert_eq!(shf(true, false, a, a, n), a.rotate_left(n));
+            assert_eq!(shf(false, false, a, a, n), a.rotate_right(n));
+        }
     }
 }

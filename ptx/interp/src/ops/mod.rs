@@ -1,8 +1,16 @@
 //! The instruction families, one file each: each file has the family's decoded form, its
 //! parser (syntax as in the ISA) and its semantics, with the ISA section it implements.
+//! `syscall.rs` is no instruction family: it runs the functions a `call` reaches that the
+//! driver provides (`vprintf`, `malloc`, `free`, `__assertfail`).
+//!
+//! The dispatcher below picks the family by opcode (and, for `add sub mul mad min max ...`,
+//! by type: integer, float, or extended precision with `.cc`). A family whose parser refuses
+//! an instruction is not an error here: the module keeps it as [`Op::Unsupported`] and a
+//! launch fails when a thread reaches it ([`Flow::Unsupported`]).
 
 pub mod async_copy;
 pub mod atomic;
+pub mod carry;
 pub mod compare;
 pub mod control;
 pub mod convert;
@@ -10,6 +18,7 @@ pub mod data_movement;
 pub mod float;
 pub mod int;
 pub mod sync;
+pub mod syscall;
 pub mod tensor_core;
 pub mod warp;
 
@@ -18,11 +27,16 @@ use super::exec::{Flow, Group};
 use super::inst::Op;
 use super::operands::{Mods, Operands};
 
-/// Decodes one instruction by its opcode. Unknown opcodes are errors.
+/// Decodes one instruction by its opcode, with its family's parser. An error means the
+/// interpreter cannot run the instruction (an unknown opcode, an unsupported modifier or
+/// operand form); the module parser keeps it as [`Op::Unsupported`] with the message, so
+/// only launches that reach it fail.
 pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
     let b = m.base;
     let in_list = |l: &[&str]| l.contains(&b);
-    if in_list(float::OPCODES)
+    if carry::is_carry(m) {
+        carry::parse(m, o)
+    } else if in_list(float::OPCODES)
         && (!in_list(int::OPCODES) || m.peek_ty().is_some_and(|t| t.is_float()))
     {
         float::parse(m, o)
@@ -66,6 +80,8 @@ pub fn exec(op: &Op, cx: &mut Ctx) -> Flow {
         Op::Atomic(o) => atomic::exec(o, cx),
         Op::TensorCore(o) => tensor_core::exec(o, cx),
         Op::Async(o) => async_copy::exec(o, cx),
+        Op::Carry(o) => carry::exec(o, cx),
+        Op::Unsupported(_) => Flow::Unsupported,
     }
 }
 
@@ -83,6 +99,8 @@ pub fn collective(op: &Op, g: &mut Group) {
         | Op::Cmp(_)
         | Op::Control(_)
         | Op::Atomic(_)
-        | Op::Async(_) => {}
+        | Op::Async(_)
+        | Op::Carry(_)
+        | Op::Unsupported(_) => {}
     }
 }

@@ -1,5 +1,6 @@
 //! Warp collectives (PTX ISA, "Data Movement and Conversion Instructions: shfl.sync";
-//! "Parallel Synchronization and Communication Instructions: vote.sync, redux.sync").
+//! "Parallel Synchronization and Communication Instructions: vote.sync, redux.sync,
+//! activemask").
 //!
 //! A `.sync` collective makes each thread wait until every lane named in `membermask` has
 //! reached the same instruction (with the same mask); then all of them execute it together.
@@ -22,6 +23,15 @@
 //! membermask` (bit i set when lane i's predicate is true). `redux.sync.op.type d, a,
 //! membermask`: the reduction over the lanes (`add min max` on `.u32/.s32`, `and or xor`
 //! on `.b32`).
+//!
+//! `activemask.b32 d` (ISA "activemask") is no collective: it asks which lanes of
+//! the warp are active, executing it together with the thread; exited, inactive and
+//! predicated-off lanes give 0. Which lanes run together is the scheduler's choice under
+//! independent thread scheduling (CUDA promises no convergence); this interpreter runs every
+//! instruction but the `.sync` collectives for one thread at a time, so the lanes executing
+//! `activemask` together are the thread alone: `d` is the thread's own lane bit (a subset
+//! of what a GPU may give, and one a correct program must handle: `__activemask()` is never a
+//! promise that other lanes are there).
 
 use super::super::ctx::Ctx;
 use super::super::exec::{Flow, Group};
@@ -60,11 +70,18 @@ pub enum WarpOp {
     Shfl { mode: ShflMode, dst: Reg, p: Option<Reg>, a: Src, b: Src, c: Src, mask: Src },
     Vote { mode: VoteMode, dst: Reg, a: Reg, negate: bool, mask: Src },
     Redux { op: ReduxOp, ty: Ty, dst: Reg, a: Src, mask: Src },
+    Activemask { dst: Reg },
 }
 
-pub const OPCODES: &[&str] = &["shfl", "vote", "redux"];
+pub const OPCODES: &[&str] = &["shfl", "vote", "redux", "activemask"];
 
 pub fn parse(m: &mut Mods, o: &mut Operands) -> Result<Op, String> {
+    if m.base == "activemask" {
+        if m.ty()? != Ty::B32 {
+            return Err("activemask takes .b32".into());
+        }
+        return Ok(Op::Warp(WarpOp::Activemask { dst: o.dst()? }));
+    }
     if !m.has("sync") {
         return Err(format!("{} without .sync (deprecated before sm_70) is not supported", m.base));
     }
@@ -157,6 +174,7 @@ impl WarpOp {
                 use_src(mask, f);
                 f(*dst, true);
             }
+            WarpOp::Activemask { dst } => f(*dst, true),
         }
     }
 }
@@ -164,6 +182,10 @@ impl WarpOp {
 pub fn exec(op: &WarpOp, cx: &mut Ctx) -> Flow {
     let mask = match op {
         WarpOp::Shfl { mask, .. } | WarpOp::Vote { mask, .. } | WarpOp::Redux { mask, .. } => mask,
+        WarpOp::Activemask { dst } => {
+            cx.set(*dst, 1u64 << (cx.who.thread % 32));
+            return Flow::Next;
+        }
     };
     Flow::Collective { mask: cx.get(mask) as u32 }
 }
@@ -256,6 +278,7 @@ pub fn collective(op: &WarpOp, g: &mut Group) {
                 g.set(t, *dst, ty.read(v.unwrap_or(0)));
             }
         }
+        WarpOp::Activemask { .. } => {}
     }
 }
 
