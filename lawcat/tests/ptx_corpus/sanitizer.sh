@@ -7,6 +7,8 @@
 # python3 (to write the typed buffers as files for the launcher).
 #
 #   BIN=.gpu/lawcat lawcat/tests/ptx_corpus/sanitizer.sh
+#   TOOLS=auto ...   (only the tool that checks what each launch expects, and memcheck: a
+#                     quicker table)
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$(cd ../../.. && pwd)
@@ -78,7 +80,17 @@ for cu in *.cu; do
             *) o="unusable" ;;
         esac
         [ -n "$strict" ] && o="$o (strict)"
-        for tool in memcheck racecheck synccheck initcheck; do
+        tools="memcheck racecheck synccheck initcheck"
+        if [ "${TOOLS:-all}" = auto ]; then
+            case $expect in
+                *race*|*same-value*) tools="memcheck racecheck" ;;
+                *barrier*|*collective*|deadlock) tools="memcheck synccheck" ;;
+                *uninitialised*) tools="memcheck initcheck" ;;
+                clean) tools="memcheck racecheck" ;;
+                *) tools="memcheck" ;;
+            esac
+        fi
+        for tool in $tools; do
             out=$(timeout "$LIMIT" "$SAN" --tool "$tool" --error-exitcode 99 --print-limit 5 \
                 "$work/launch" "$work/$name.ptx" "$entry" "$grid" "$block" "$shared" -- "${launch_args[@]}" 2>&1)
             rc=$?

@@ -259,6 +259,10 @@ impl Backend for CudaBackend {
         unsafe { result::stream::synchronize(self.stream) }
             .map_err(|e| driver("stream synchronise (a kernel queued earlier failed)", e))
     }
+    fn prepare(&self, entry: Entry, dims: LaunchDims) -> Result<()> {
+        self.current()?;
+        self.function(entry.module, entry.name, dims.shared).map(|_| ())
+    }
     fn mark(&self) -> Result<Mark> {
         self.current()?;
         let e = result::event::create(sys::CUevent_flags::CU_EVENT_DEFAULT)

@@ -41,7 +41,7 @@ impl GpuDevice {
     pub fn launch(&self, entry: Entry, dims: LaunchDims, args: &[KernelArg]) -> Result<()> {
         let backend = &**self.backend();
         if self.profile.is_on() {
-            self.profile.time(backend, entry, || backend.launch(entry, dims, args))
+            self.profile.time(backend, entry, dims, || backend.launch(entry, dims, args))
         } else {
             backend.launch(entry, dims, args)
         }

@@ -54,6 +54,23 @@ fn mem(op: &'static str, e: impl std::fmt::Display) -> Error {
     Error::op(op, format!("interp: {e}"))
 }
 
+impl InterpBackend {
+    /// Module `name`, parsed on first use and kept.
+    fn module(&self, name: &'static str) -> Result<Arc<Module>> {
+        let mut st = self.state()?;
+        if let Some(m) = st.modules.get(name) {
+            return Ok(m.clone());
+        }
+        let text = modules::text(name)?;
+        let m = Arc::new(
+            Module::parse(text, &format!("{name}.ptx"))
+                .map_err(|e| Error::op("interp", e.to_string()))?,
+        );
+        st.modules.insert(name, m.clone());
+        Ok(m)
+    }
+}
+
 impl Backend for InterpBackend {
     fn kind(&self) -> &'static str {
         "interp"
@@ -93,19 +110,8 @@ impl Backend for InterpBackend {
                 dims.grid, dims.block, dims.shared
             )
         };
+        let m = self.module(module).map_err(|e| Error::op("interp", format!("{}: {e}", what())))?;
         let mut st = self.state()?;
-        let m = match st.modules.get(module) {
-            Some(m) => m.clone(),
-            None => {
-                let text = modules::text(module)?;
-                let m = Arc::new(
-                    Module::parse(text, &format!("{module}.ptx"))
-                        .map_err(|e| Error::op("interp", format!("{}: {e}", what())))?,
-                );
-                st.modules.insert(module, m.clone());
-                m
-            }
-        };
         let args: Vec<Arg> = args
             .iter()
             .map(|a| match a {
@@ -140,6 +146,9 @@ impl Backend for InterpBackend {
     }
     fn synchronize(&self) -> Result<()> {
         Ok(())
+    }
+    fn prepare(&self, entry: Entry, _dims: LaunchDims) -> Result<()> {
+        self.module(entry.module).map(|_| ())
     }
     fn mark(&self) -> Result<Mark> {
         Ok(Mark::Host(std::time::Instant::now()))

@@ -87,6 +87,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn launch(&self, entry: Entry, dims: LaunchDims, args: &[KernelArg]) -> Result<()>;
     /// Waits for all queued work.
     fn synchronize(&self) -> Result<()>;
+    /// Loads what a launch of `entry` needs (the module, JIT-compiled on a GPU) without
+    /// launching, so that a timed launch times the kernel alone.
+    fn prepare(&self, entry: Entry, dims: LaunchDims) -> Result<()>;
     /// Queues a mark after the work queued so far.
     fn mark(&self) -> Result<Mark>;
     /// Seconds of device time between two marks of this backend (waiting for the later one),

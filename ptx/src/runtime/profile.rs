@@ -5,7 +5,7 @@
 //! `lawcat verify-kernels` times each kernel on its cases this way, and `LAWCAT_PROFILE=1`
 //! prints the table for any command.
 
-use super::{Backend, Mark};
+use super::{Backend, LaunchDims, Mark};
 use crate::modules::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,8 +43,11 @@ impl Profiler {
         &self,
         backend: &dyn Backend,
         entry: Entry,
+        dims: LaunchDims,
         launch: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
+        // The module is loaded (JIT-compiled on a GPU) outside the timed span.
+        backend.prepare(entry, dims)?;
         let start = backend.mark()?;
         launch()?;
         let end = backend.mark()?;
