@@ -5,34 +5,10 @@
 //! hand-written PTX for the rules the ISA sets that nvcc never breaks: a call's arguments must
 //! match its callee, a declared-only function must be a system call, recursion has a limit.
 
+mod common;
+
+use common::{f32s, i32s, kernels, upload};
 use ptx_interp::{Arg, LaunchError, Machine, Module, ProblemKind};
-
-fn module() -> Module {
-    let path = format!("{}/tests/kernels/calls.ptx", env!("CARGO_MANIFEST_DIR"));
-    Module::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
-}
-
-fn upload(m: &mut Machine, bytes: &[u8]) -> u64 {
-    let a = m.alloc(bytes.len() as u64).unwrap();
-    m.write(a, bytes).unwrap();
-    a
-}
-
-fn i32s(m: &Machine, a: u64, n: usize) -> Vec<i32> {
-    m.read(a, 4 * n as u64)
-        .unwrap()
-        .chunks(4)
-        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-fn f32s(m: &Machine, a: u64, n: usize) -> Vec<f32> {
-    m.read(a, 4 * n as u64)
-        .unwrap()
-        .chunks(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
 
 fn fib(n: i32) -> i32 {
     if n < 2 {
@@ -44,7 +20,7 @@ fn fib(n: i32) -> i32 {
 
 #[test]
 fn arguments_return_values_structs_and_local_frames() {
-    let module = module();
+    let module = kernels("calls.ptx");
     for seed in [0, 1, 2] {
         let mut m = Machine::new(seed);
         m.set_max_slice(1 + seed as u32 * 7);
@@ -77,7 +53,7 @@ fn arguments_return_values_structs_and_local_frames() {
 
 #[test]
 fn recursion_runs_as_deep_as_it_goes_and_runaway_recursion_is_an_error() {
-    let module = module();
+    let module = kernels("calls.ptx");
     let mut m = Machine::new(3);
     let xs: Vec<i32> = (0..32).map(|i| i % 16).collect();
     let x = upload(&mut m, &xs.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
@@ -102,7 +78,7 @@ fn recursion_runs_as_deep_as_it_goes_and_runaway_recursion_is_an_error() {
 
 #[test]
 fn a_failed_assert_names_its_message_file_and_line_and_ends_the_thread() {
-    let module = module();
+    let module = kernels("calls.ptx");
     let mut m = Machine::new(0);
     // x[5] = 100 fails `assert(x[i] < n)` with n = 50; the others pass.
     let mut xs = [0i32; 32];
@@ -126,7 +102,7 @@ fn a_failed_assert_names_its_message_file_and_line_and_ends_the_thread() {
 
 #[test]
 fn printf_output_is_in_the_report() {
-    let module = module();
+    let module = kernels("calls.ptx");
     let mut m = Machine::new(0);
     let xs: Vec<i32> = (0..4).map(|i| 10 * i).collect();
     let x = upload(&mut m, &xs.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
@@ -147,7 +123,7 @@ fn printf_output_is_in_the_report() {
 
 #[test]
 fn math_library_slow_paths_are_calls_and_compute_the_same() {
-    let module = module();
+    let module = kernels("calls.ptx");
     let mut m = Machine::new(0);
     // Large arguments take sin's Payne-Hanek reduction (a .func with a local array).
     let xs: Vec<f64> = vec![0.5, -1.25, 3.0, 1e6, 1e22, -7.5e15, 123456.789, 2.0];
@@ -179,7 +155,7 @@ fn math_library_slow_paths_are_calls_and_compute_the_same() {
 
 #[test]
 fn calls_through_function_pointers() {
-    let module = module();
+    let module = kernels("calls.ptx");
     let mut m = Machine::new(0);
     let xs: Vec<f32> = (0..8).map(|i| i as f32 - 3.0).collect();
     for which in [0u32, 1] {
@@ -196,7 +172,7 @@ fn calls_through_function_pointers() {
 
 #[test]
 fn an_out_of_bounds_write_in_a_callee_names_the_function_and_its_caller() {
-    let module = module();
+    let module = kernels("calls.ptx");
     let mut m = Machine::new(0);
     let out = m.alloc(4 * 20).unwrap();
     let r = m.launch(&module, "callee_oob", [1, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(out)]).unwrap();

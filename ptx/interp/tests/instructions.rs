@@ -11,12 +11,10 @@
 //! Then planted bugs (`kernels/instruction_bugs.ptx`): each kernel beside a clean control,
 //! and the problem the checker must report.
 
-use ptx_interp::{Arg, LaunchError, LaunchReport, Machine, Module, ProblemKind};
+mod common;
 
-fn module(name: &str) -> Module {
-    let path = format!("{}/tests/kernels/{name}", env!("CARGO_MANIFEST_DIR"));
-    Module::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
-}
+use common::{kernels, upload, words};
+use ptx_interp::{Arg, LaunchError, LaunchReport, Machine, Module, ProblemKind};
 
 /// The FNV-1a hash of the little-endian bytes of `words` (16- or 32-bit).
 fn hash<const N: usize, T: Copy + Into<u64>>(words: &[T]) -> u64 {
@@ -32,7 +30,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// Runs `entry` of `kernels/nvcc/instructions.ptx` with one output buffer of `bytes` (and any
 /// `extra` buffers), returning the output.
 fn run_instructions(entry: &str, grid: u32, block: u32, bytes: u64, extra: &[u64]) -> Vec<u8> {
-    let m = module("nvcc/instructions.ptx");
+    let m = kernels("nvcc/instructions.ptx");
     let mut mach = Machine::new(3);
     let out = mach.alloc(bytes).unwrap();
     let mut args = vec![Arg::Ptr(out)];
@@ -46,10 +44,6 @@ fn run_instructions(entry: &str, grid: u32, block: u32, bytes: u64, extra: &[u64
 
 fn u16s(b: &[u8]) -> Vec<u16> {
     b.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
-}
-
-fn u32s(b: &[u8]) -> Vec<u32> {
-    b.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
 }
 
 /// The kernels' inputs, as `mix` and `f32_bits` in instructions.cu make them.
@@ -217,7 +211,7 @@ fn cvt_to_fp8_from_f32_ties_saturation_nan() {
 
 #[test]
 fn cvt_f16x2_from_every_fp8_pair() {
-    let out = u32s(&run_instructions("f16x2_from_fp8", 256, 256, 65536 * 16, &[]));
+    let out = words(&run_instructions("f16x2_from_fp8", 256, 256, 65536 * 16, &[]));
     let half = |code: u32, fmt: Format, relu: bool| {
         let v = fmt.value(code);
         if v.is_nan() {
@@ -242,7 +236,7 @@ fn cvt_f16x2_from_every_fp8_pair() {
 
 #[test]
 fn cvt_tf32_rna_rn_rz_relu() {
-    let out = u32s(&run_instructions("tf32_from_f32", 1024, 256, 262144 * 20, &[]));
+    let out = words(&run_instructions("tf32_from_f32", 1024, 256, 262144 * 20, &[]));
     // tf32 by its definition: an f32 whose 13 low mantissa bits are zero; the candidates
     // around x are x truncated and the next one up (in magnitude). NaN, as an H100 gives it:
     // .rn/.rz the canonical 0x7fffe000, .rna the NaN's own bits truncated (which can make it
@@ -330,7 +324,7 @@ fn pair_ref(op: &str, fmt: Format, a: u32, b: u32) -> u32 {
 #[test]
 fn half_precision_atomics_round_to_nearest_even() {
     let n = 16384u32;
-    let out = u32s(&run_instructions("atomics_half", 64, 256, n as u64 * 64, &[n as u64 * 64]));
+    let out = words(&run_instructions("atomics_half", 64, 256, n as u64 * 64, &[n as u64 * 64]));
     for i in 0..n {
         let (x, y, x2, y2) = (mix(i, 1), mix(i, 2), mix(i, 3), mix(i, 4));
         let (xs, ys) = (x & 0xffff, y & 0xffff);
@@ -391,7 +385,7 @@ fn cmp_ref(op: &str, x: f64, y: f64) -> bool {
 
 #[test]
 fn set_and_packed_setp() {
-    let out = u32s(&run_instructions("set_forms", 256, 256, 65536 * 48, &[]));
+    let out = words(&run_instructions("set_forms", 256, 256, 65536 * 48, &[]));
     for i in 0..65536u32 {
         let x = mix(i, 5);
         let y = if i & 3 == 3 { x } else { mix(i, 6) };
@@ -438,7 +432,7 @@ fn set_and_packed_setp() {
 
 #[test]
 fn mbarrier_phases_arrivals_and_transactions() {
-    let out = u32s(&run_instructions("mbarrier_walk", 1, 32, 32 * 4, &[]));
+    let out = words(&run_instructions("mbarrier_walk", 1, 32, 32 * 4, &[]));
     // Walked by hand from the ISA's phase arithmetic (see the comments in instructions.cu).
     #[rustfmt::skip]
     let want: [u32; 32] = [
@@ -463,7 +457,7 @@ fn mbarrier_phases_arrivals_and_transactions() {
 /// with `cp.async.mbarrier.arrive.noinc` on a barrier that counts the copies' arrivals.
 #[test]
 fn cuda_barrier_kernels_from_nvcc() {
-    let m = module("nvcc/barrier.ptx");
+    let m = kernels("nvcc/barrier.ptx");
     for entry in ["barrier_sum", "barrier_copy", "barrier_copy_noinc"] {
         for seed in 0..8 {
             let mut mach = Machine::new(seed);
@@ -476,7 +470,7 @@ fn cuda_barrier_kernels_from_nvcc() {
             let args = [Arg::Ptr(inp), Arg::Ptr(out)];
             let r = mach.launch(&m, entry, [2, 1, 1], [256, 1, 1], 0, &args).unwrap();
             assert!(r.is_clean(), "{entry} seed {seed}: {:?}", r.problems);
-            let got = u32s(&mach.read(out, 4 * n).unwrap());
+            let got = words(&mach.read(out, 4 * n).unwrap());
             for b in 0..2 {
                 for t in 0..256 {
                     let want = (b * 256 + (t + 1) % 256) as f32 * 0.5;
@@ -498,7 +492,7 @@ fn activemask_is_the_lanes_executing_together() {
     // Each thread runs activemask alone here: its own lane, and the shuffle over that mask
     // reads its own value. (An H100 gives the branch's lanes 0, 3, 6, ...: a superset that
     // a correct program handles the same way.)
-    let out = u32s(&run_instructions("activemask_branch", 1, 64, 64 * 8, &[]));
+    let out = words(&run_instructions("activemask_branch", 1, 64, 64 * 8, &[]));
     for i in 0..64u32 {
         let want = if i % 3 == 0 { [1 << (i % 32), i * 10] } else { [0, 0] };
         assert_eq!(out[i as usize * 2..i as usize * 2 + 2], want, "thread {i}");
@@ -509,12 +503,6 @@ fn activemask_is_the_lanes_executing_together() {
 
 fn halves(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| half::f16::from_f32(*x).to_bits().to_le_bytes()).collect()
-}
-
-fn upload(m: &mut Machine, bytes: &[u8]) -> u64 {
-    let a = m.alloc(bytes.len() as u64).unwrap();
-    m.write(a, bytes).unwrap();
-    a
 }
 
 fn launch_clean(m: &mut Machine, module: &Module, entry: &str, grid: [u32; 3], args: &[Arg]) {
@@ -529,7 +517,7 @@ fn eighths(n: usize, s: usize) -> Vec<f32> {
 
 #[test]
 fn wmma_gemm_f16_from_nvcc() {
-    let m = module("nvcc/wmma.ptx");
+    let m = kernels("nvcc/wmma.ptx");
     let (mm, nn, kk) = (32usize, 48usize, 80usize);
     let mut mach = Machine::new(1);
     let a = eighths(mm * kk, 1);
@@ -546,7 +534,7 @@ fn wmma_gemm_f16_from_nvcc() {
         Arg::U32(kk as u32),
     ];
     launch_clean(&mut mach, &m, "wmma_gemm", [(nn / 16) as u32, (mm / 16) as u32, 1], &args);
-    let got = u32s(&mach.read(pc, (mm * nn * 4) as u64).unwrap());
+    let got = words(&mach.read(pc, (mm * nn * 4) as u64).unwrap());
     for i in 0..mm {
         for j in 0..nn {
             let want: f64 = (0..kk).map(|k| a[i * kk + k] as f64 * b[j * kk + k] as f64).sum();
@@ -557,7 +545,7 @@ fn wmma_gemm_f16_from_nvcc() {
 
 #[test]
 fn wmma_m32n8k16_f16_accumulators_column_major_and_fragment_scaling() {
-    let m = module("nvcc/wmma.ptx");
+    let m = kernels("nvcc/wmma.ptx");
     let mut mach = Machine::new(2);
     let a = eighths(32 * 16, 3); // column-major: a[k * 32 + m]
     let b = eighths(16 * 8, 4); // row-major: b[k * 8 + n]
@@ -583,7 +571,7 @@ fn wmma_m32n8k16_f16_accumulators_column_major_and_fragment_scaling() {
 
 #[test]
 fn wmma_m8n32k16_bf16_with_a_stride() {
-    let m = module("nvcc/wmma.ptx");
+    let m = kernels("nvcc/wmma.ptx");
     let mut mach = Machine::new(3);
     let lda = 24usize;
     let a = eighths(8 * lda, 6); // row-major, rows lda apart (the last 8 of each row unused)
@@ -595,7 +583,7 @@ fn wmma_m8n32k16_bf16_with_a_stride() {
     let pd = mach.alloc(8 * 32 * 4).unwrap();
     let args = [Arg::Ptr(pa), Arg::U32(lda as u32), Arg::Ptr(pb), Arg::Ptr(pd)];
     launch_clean(&mut mach, &m, "wmma_bf16", [1, 1, 1], &args);
-    let got = u32s(&mach.read(pd, 8 * 32 * 4).unwrap());
+    let got = words(&mach.read(pd, 8 * 32 * 4).unwrap());
     for i in 0..8 {
         for j in 0..32 {
             let want: f64 = (0..16).map(|k| a[i * lda + k] as f64 * b[j * 16 + k] as f64).sum();
@@ -606,7 +594,7 @@ fn wmma_m8n32k16_bf16_with_a_stride() {
 
 #[test]
 fn wmma_s8_wraps_in_s32() {
-    let m = module("nvcc/wmma.ptx");
+    let m = kernels("nvcc/wmma.ptx");
     let mut mach = Machine::new(4);
     let a: Vec<i8> = (0..256).map(|i| mix(i, 11) as i8).collect();
     let b: Vec<i8> = (0..256).map(|i| mix(i, 12) as i8).collect(); // column-major
@@ -622,7 +610,7 @@ fn wmma_s8_wraps_in_s32() {
         [1, 1, 1],
         &[Arg::Ptr(pa), Arg::Ptr(pb), Arg::Ptr(pc), Arg::Ptr(pd)],
     );
-    let got = u32s(&mach.read(pd, 256 * 4).unwrap());
+    let got = words(&mach.read(pd, 256 * 4).unwrap());
     for i in 0..16 {
         for j in 0..16 {
             let s = (0..16).fold(c[i * 16 + j], |s, k| {
@@ -635,7 +623,7 @@ fn wmma_s8_wraps_in_s32() {
 
 #[test]
 fn wmma_m16n16k8_tf32_rounds_inputs_to_tf32() {
-    let m = module("nvcc/wmma.ptx");
+    let m = kernels("nvcc/wmma.ptx");
     let mut mach = Machine::new(5);
     // Inputs with more than tf32's 11 significant bits: __float_to_tf32 (cvt.rna) rounds
     // them, ties away from zero.
@@ -652,7 +640,7 @@ fn wmma_m16n16k8_tf32_rounds_inputs_to_tf32() {
         [1, 1, 1],
         &[Arg::Ptr(pa), Arg::Ptr(pb), Arg::Ptr(pd)],
     );
-    let got = u32s(&mach.read(pd, 256 * 4).unwrap());
+    let got = words(&mach.read(pd, 256 * 4).unwrap());
     let rna = |x: f32| {
         f32::from_bits(((x.to_bits() & 0x7fff_ffff) + 0x1000) & !0x1fff | x.to_bits() & 0x8000_0000)
             as f64
@@ -667,7 +655,7 @@ fn wmma_m16n16k8_tf32_rounds_inputs_to_tf32() {
 
 #[test]
 fn wmma_m8n8k4_f64_in_place() {
-    let m = module("nvcc/wmma.ptx");
+    let m = kernels("nvcc/wmma.ptx");
     let mut mach = Machine::new(6);
     let a: Vec<f64> = (0..32).map(|i| (mix(i, 16) % 1000) as f64 / 7.0).collect();
     let b: Vec<f64> = (0..32).map(|i| (mix(i, 17) % 1000) as f64 / 3.0 - 100.0).collect();
@@ -694,7 +682,7 @@ fn wmma_m8n8k4_f64_in_place() {
 // ---- planted bugs ----
 
 fn bugs() -> Module {
-    module("instruction_bugs.ptx")
+    kernels("instruction_bugs.ptx")
 }
 
 /// Runs a planted-bug kernel (one block of `threads`, an output of 4 bytes per thread).

@@ -5,24 +5,14 @@
 //! nearest to, or says it is in none. Kernels from `tests/kernels/globals.cu` (nvcc) and
 //! hand-written PTX.
 
+mod common;
+
+use common::{f32s, kernels};
 use ptx_interp::{Arg, Level, Machine, Module, ProblemKind};
-
-fn globals() -> Module {
-    let path = format!("{}/tests/kernels/globals.ptx", env!("CARGO_MANIFEST_DIR"));
-    Module::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
-}
-
-fn f32s(m: &Machine, a: u64, n: usize) -> Vec<f32> {
-    m.read(a, 4 * n as u64)
-        .unwrap()
-        .chunks(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
 
 #[test]
 fn exit_before_syncthreads_is_released_by_the_isa_and_a_divergence_under_strict() {
-    let module = globals();
+    let module = kernels("globals.ptx");
     let n = 40usize;
     for strict in [false, true] {
         for seed in [0, 1, 2] {
@@ -91,7 +81,7 @@ fn exits_do_not_release_a_barrier_with_a_thread_count() {
 
 #[test]
 fn same_value_writes_are_notes_and_errors_under_strict() {
-    let module = globals();
+    let module = kernels("globals.ptx");
     for strict in [false, true] {
         let mut m = Machine::new(4);
         m.set_strict(strict);
@@ -134,7 +124,7 @@ fn other_party(detail: &str) -> ([u32; 3], [u32; 3]) {
 
 #[test]
 fn different_values_are_a_race_naming_two_different_threads() {
-    let module = globals();
+    let module = kernels("globals.ptx");
     let mut m = Machine::new(1);
     m.set_problem_cap(100);
     let out = m.alloc(4 * 64).unwrap();

@@ -6,28 +6,14 @@
 //! `.shared` variables at module scope and in `.func` bodies; the reserved shared memory
 //! region and its special registers.
 
+mod common;
+
+use common::{f32s, kernels, u32s};
 use ptx_interp::{Arg, LaunchError, Machine, Module, ProblemKind};
-
-fn globals() -> Module {
-    let path = format!("{}/tests/kernels/globals.ptx", env!("CARGO_MANIFEST_DIR"));
-    Module::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
-}
-
-fn u32s(m: &Machine, a: u64, n: usize) -> Vec<u32> {
-    m.read(a, 4 * n as u64)
-        .unwrap()
-        .chunks(4)
-        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-fn f32s(m: &Machine, a: u64, n: usize) -> Vec<f32> {
-    u32s(m, a, n).into_iter().map(f32::from_bits).collect()
-}
 
 #[test]
 fn device_and_constant_variables_with_their_initializers() {
-    let module = globals();
+    let module = kernels("globals.ptx");
     let mut m = Machine::new(1);
     // The host sets `__constant__ int cfg` before the launch (cudaMemcpyToSymbol).
     let cfg = m.symbol(&module, "cfg").expect("cfg");
@@ -72,7 +58,7 @@ fn device_and_constant_variables_with_their_initializers() {
 
 #[test]
 fn a_kernel_writes_a_device_array_the_host_reads_back() {
-    let module = globals();
+    let module = kernels("globals.ptx");
     let mut m = Machine::new(0);
     let r = m.launch(&module, "scale_table", [1; 3], [32, 1, 1], 0, &[]).unwrap();
     assert!(r.is_clean(), "{:#?}", r.problems);
@@ -83,7 +69,7 @@ fn a_kernel_writes_a_device_array_the_host_reads_back() {
 #[test]
 fn nvcc_turns_a_store_to_constant_memory_into_a_trap() {
     // `p[i] = v` through a pointer to a __constant__: nvcc warns and emits `trap;`.
-    let module = globals();
+    let module = kernels("globals.ptx");
     match Machine::new(0).launch(&module, "write_const", [1; 3], [4, 1, 1], 0, &[Arg::F32(1.0)]) {
         Err(LaunchError::Fault { kernel, detail }) => {
             assert_eq!(kernel, "write_const");
@@ -273,7 +259,7 @@ fn the_reserved_shared_region_and_the_shared_memory_registers() {
 fn cooperative_groups_tiles_of_64_use_the_reserved_region() {
     // cg::tiled_partition<64> keeps its scratch at %reserved_smem_offset_1 (globals.cu), and
     // its shuffles use the funnel shift `shf`.
-    let module = globals();
+    let module = kernels("globals.ptx");
     let ins: Vec<i32> = (0..128).map(|i| (i * 7) % 23 - 11).collect();
     for seed in 0..4 {
         let mut m = Machine::new(seed);

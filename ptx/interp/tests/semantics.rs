@@ -4,27 +4,11 @@
 //! does), a plain CPU matrix product for `mma.sync`, the ISA's layout formulas for
 //! `ldmatrix`, and CUDA's `__shfl_*_sync` definitions for the shuffle clamps.
 
+mod common;
+
+use common::{kernels, u32s, upload};
 use half::{bf16, f16};
-use ptx_interp::{Arg, Machine, Module};
-
-fn module() -> Module {
-    let path = format!("{}/tests/kernels/semantics.ptx", env!("CARGO_MANIFEST_DIR"));
-    Module::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
-}
-
-fn words(m: &Machine, addr: u64, n: usize) -> Vec<u32> {
-    m.read(addr, 4 * n as u64)
-        .unwrap()
-        .chunks(4)
-        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-fn upload(m: &mut Machine, bytes: &[u8]) -> u64 {
-    let a = m.alloc(bytes.len() as u64).unwrap();
-    m.write(a, bytes).unwrap();
-    a
-}
+use ptx_interp::{Arg, Machine};
 
 fn bf16_rn(x: f32) -> u32 {
     if x.is_nan() {
@@ -104,7 +88,7 @@ fn cvt_rounding_modes_bf16_nan_and_saturation() {
     let out = m.alloc(32 * n as u64).unwrap();
     let r = m
         .launch(
-            &module(),
+            &kernels("semantics.ptx"),
             "cvt_modes",
             [(n as u32).div_ceil(64), 1, 1],
             [64, 1, 1],
@@ -113,7 +97,7 @@ fn cvt_rounding_modes_bf16_nan_and_saturation() {
         )
         .unwrap();
     assert!(r.is_clean(), "{:#?}", r.problems);
-    let got = words(&m, out, 8 * n);
+    let got = u32s(&m, out, 8 * n);
     for (i, &x) in xs.iter().enumerate() {
         let g = &got[8 * i..8 * i + 8];
         let want = [
@@ -146,7 +130,7 @@ fn mma_m16n8k16_fragments_match_a_cpu_matmul() {
     let d = m.alloc(16 * 8 * 4).unwrap();
     let r = m
         .launch(
-            &module(),
+            &kernels("semantics.ptx"),
             "mma_bf16",
             [1, 1, 1],
             [32, 1, 1],
@@ -155,7 +139,7 @@ fn mma_m16n8k16_fragments_match_a_cpu_matmul() {
         )
         .unwrap();
     assert!(r.is_clean(), "{:#?}", r.problems);
-    let got: Vec<f32> = words(&m, d, 128).into_iter().map(f32::from_bits).collect();
+    let got: Vec<f32> = u32s(&m, d, 128).into_iter().map(f32::from_bits).collect();
     for i in 0..16 {
         for j in 0..8 {
             let want: f32 = (0..16).map(|k| a[i * 16 + k] * bt[j * 16 + k]).sum();
@@ -168,9 +152,18 @@ fn mma_m16n8k16_fragments_match_a_cpu_matmul() {
 fn ldmatrix_layouts() {
     let mut m = Machine::new(5);
     let out = m.alloc(40 * 32).unwrap();
-    let r = m.launch(&module(), "ldmatrix_x4", [1, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(out)]).unwrap();
+    let r = m
+        .launch(
+            &kernels("semantics.ptx"),
+            "ldmatrix_x4",
+            [1, 1, 1],
+            [32, 1, 1],
+            0,
+            &[Arg::Ptr(out)],
+        )
+        .unwrap();
     assert!(r.is_clean(), "{:#?}", r.problems);
-    let got = words(&m, out, 10 * 32);
+    let got = u32s(&m, out, 10 * 32);
     let el = |mat: usize, row: usize, col: usize| (64 * mat + 8 * row + col) as u32;
     for l in 0..32 {
         let g = &got[10 * l..10 * l + 10];
@@ -206,7 +199,7 @@ fn cp_async_zero_fills_past_src_size_and_for_ignore_src() {
     let out = m.alloc(17 * 16).unwrap();
     let r = m
         .launch(
-            &module(),
+            &kernels("semantics.ptx"),
             "cp_async_zfill",
             [1, 1, 1],
             [17, 1, 1],
@@ -228,9 +221,11 @@ fn cp_async_zero_fills_past_src_size_and_for_ignore_src() {
 fn shuffle_modes_clamps_and_segments() {
     let mut m = Machine::new(8);
     let out = m.alloc(32 * 32).unwrap();
-    let r = m.launch(&module(), "shfl_modes", [1, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(out)]).unwrap();
+    let r = m
+        .launch(&kernels("semantics.ptx"), "shfl_modes", [1, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(out)])
+        .unwrap();
     assert!(r.is_clean(), "{:#?}", r.problems);
-    let got = words(&m, out, 8 * 32);
+    let got = u32s(&m, out, 8 * 32);
     let v = |l: u32| 10 * l + 1;
     for l in 0..32u32 {
         let g = &got[8 * l as usize..8 * l as usize + 8];
@@ -246,21 +241,23 @@ fn shuffle_modes_clamps_and_segments() {
     }
 }
 
-fn misc_module() -> Module {
-    let path = format!("{}/tests/kernels/misc.ptx", env!("CARGO_MANIFEST_DIR"));
-    Module::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
-}
-
 #[test]
 fn bit_fields_permutes_votes_reductions_and_address_spaces() {
     let mut m = Machine::new(4);
     let out = m.alloc(64 * 32).unwrap();
     let x = 1.0 + 1e-9f64;
     let r = m
-        .launch(&misc_module(), "misc", [1, 1, 1], [32, 1, 1], 0, &[Arg::Ptr(out), Arg::F64(x)])
+        .launch(
+            &kernels("misc.ptx"),
+            "misc",
+            [1, 1, 1],
+            [32, 1, 1],
+            0,
+            &[Arg::Ptr(out), Arg::F64(x)],
+        )
         .unwrap();
     assert!(r.is_clean(), "{:#?}", r.problems);
-    let got = words(&m, out, 16 * 32);
+    let got = u32s(&m, out, 16 * 32);
     for l in 0..32u32 {
         let g = &got[16 * l as usize..16 * l as usize + 16];
         let a = -7 - l as i32;
@@ -293,9 +290,11 @@ fn atomics_on_global_memory() {
     let mut init = [0u32; 8];
     init[7] = u32::MAX;
     let c = upload(&mut m, &init.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
-    let r = m.launch(&misc_module(), "atomics", [2, 1, 1], [128, 1, 1], 0, &[Arg::Ptr(c)]).unwrap();
+    let r = m
+        .launch(&kernels("misc.ptx"), "atomics", [2, 1, 1], [128, 1, 1], 0, &[Arg::Ptr(c)])
+        .unwrap();
     assert!(r.is_clean(), "{:#?}", r.problems);
-    let g = words(&m, c, 8);
+    let g = u32s(&m, c, 8);
     assert_eq!(g[0], 256);
     assert_eq!(g[1], 256 % 10, "inc wraps to 0 after 9");
     assert_eq!(g[2] as i32, 155);
