@@ -102,8 +102,7 @@ pub fn run_demo(
     let dir = RunDir::create(out)?;
     dir.clear_checkpoints()?;
     let mut student = build_student(t, &cfg.lawcat, d.seed)?;
-    let opts =
-        DistillOptions { dir: &dir, resume: false, progress, stop_after: None, override_lr: false };
+    let opts = DistillOptions { progress, ..DistillOptions::fresh(&dir) };
     let stages = distill(t, &mut student, &cfg.lawcat, &data, d, &opts)?;
     let info = StudentInfo {
         lawcat: cfg.lawcat.clone(),

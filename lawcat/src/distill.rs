@@ -39,22 +39,8 @@ impl Default for DistillConfig {
         DistillConfig {
             seq_len: 1024,
             batch_size: 1,
-            stage1: StageConfig {
-                steps: 200,
-                lr: 1e-2,
-                warmup_frac: 0.1,
-                min_lr_ratio: 0.1,
-                weight_decay: 0.0,
-                clip: 1.0,
-            },
-            stage2: StageConfig {
-                steps: 200,
-                lr: 1e-4,
-                warmup_frac: 0.1,
-                min_lr_ratio: 0.1,
-                weight_decay: 0.0,
-                clip: 1.0,
-            },
+            stage1: StageConfig::recipe(200, 1e-2),
+            stage2: StageConfig::recipe(200, 1e-4),
             ce_weight: 0.0,
             kl_temperature: 1.0,
             lora_rank: 0,
@@ -132,6 +118,13 @@ pub struct DistillOptions<'a> {
     /// On resume, continue with learning rates other than the checkpoint's (e.g. smaller,
     /// after a non-finite loss); the change is recorded in `metrics.jsonl`.
     pub override_lr: bool,
+}
+
+impl<'a> DistillOptions<'a> {
+    /// A new run in `dir`: no resume, no progress bar, no early stop, the config's rates.
+    pub fn fresh(dir: &'a RunDir) -> Self {
+        DistillOptions { dir, resume: false, progress: false, stop_after: None, override_lr: false }
+    }
 }
 
 /// The settings a resume may change only with [`DistillOptions::override_lr`].

@@ -31,6 +31,15 @@ pub struct StageConfig {
     pub clip: f64,
 }
 
+impl StageConfig {
+    /// A distillation stage of `steps` at peak rate `lr`, on the recipe's schedule: warmup
+    /// over the first 10% of the steps, cosine decay to a tenth of the peak, no weight decay,
+    /// gradients clipped to norm 1.
+    pub fn recipe(steps: u64, lr: f64) -> StageConfig {
+        StageConfig { steps, lr, warmup_frac: 0.1, min_lr_ratio: 0.1, weight_decay: 0.0, clip: 1.0 }
+    }
+}
+
 /// Where a run keeps its files. Everything a run reads back or deletes is inside `root`
 /// (resolved once, when the folder is opened): a checkpoint record cannot point elsewhere.
 pub struct RunDir {

@@ -60,6 +60,18 @@ fn saxpy(dir: &Path) -> String {
     f.to_string_lossy().into_owned()
 }
 
+/// `lawcat ptx check FILE --entry saxpy` with the launch flags, the arguments `y x a n` and
+/// any further flags.
+fn check_saxpy(file: &str, launch: &[&str], args: [&str; 4], extra: &[&str]) -> (i32, String) {
+    let mut a = vec!["ptx", "check", file, "--entry", "saxpy"];
+    a.extend(launch);
+    for spec in args {
+        a.extend(["--arg", spec]);
+    }
+    a.extend(extra);
+    lawcat(&a)
+}
+
 #[test]
 fn typed_lists_files_and_zeros_go_in_and_out_comes_back() {
     let dir = scratch("io");
@@ -67,25 +79,12 @@ fn typed_lists_files_and_zeros_go_in_and_out_comes_back() {
     let out = dir.join("out");
     let o = out.to_string_lossy().into_owned();
     // y and x from lists: y = 2 x + y
-    let (code, text) = lawcat(&[
-        "ptx",
-        "check",
+    let (code, text) = check_saxpy(
         &f,
-        "--entry",
-        "saxpy",
-        "--block",
-        "8",
-        "--arg",
-        "f32[]:1,2,3,4.5",
-        "--arg",
-        "f32[]:0.5,0.25,-1,10",
-        "--arg",
-        "f32:2",
-        "--arg",
-        "u32:4",
-        "--out",
-        &o,
-    ]);
+        &["--block", "8"],
+        ["f32[]:1,2,3,4.5", "f32[]:0.5,0.25,-1,10", "f32:2", "u32:4"],
+        &["--out", &o],
+    );
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("clean") && text.contains("arg0.txt"), "{text}");
     let y = std::fs::read_to_string(out.join("arg0.txt")).unwrap();
@@ -94,51 +93,20 @@ fn typed_lists_files_and_zeros_go_in_and_out_comes_back() {
     let want: Vec<u8> = [0.5f32, 0.25, -1.0, 10.0].iter().flat_map(|v| v.to_le_bytes()).collect();
     assert_eq!(x, want, "x is written back unchanged");
     // y zeroed, x read from the bytes just written: y = 3 x
-    let (code, text) = lawcat(&[
-        "ptx",
-        "check",
-        &f,
-        "--entry",
-        "saxpy",
-        "--block",
-        "8",
-        "--arg",
-        "zero:16",
-        "--arg",
-        &format!("file:{}", out.join("arg1.bin").display()),
-        "--arg",
-        "f32:3",
-        "--arg",
-        "u32:4",
-        "--out",
-        &o,
-    ]);
+    let x = format!("file:{}", out.join("arg1.bin").display());
+    let (code, text) =
+        check_saxpy(&f, &["--block", "8"], ["zero:16", &x, "f32:3", "u32:4"], &["--out", &o]);
     assert_eq!(code, 0, "{text}");
     let y = std::fs::read(out.join("arg0.bin")).unwrap();
     let got: Vec<f32> = y.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
     assert_eq!(got, [1.5, 0.75, -3.0, 30.0]);
     // N copies: y = 1 + 1 * x with x = 7 everywhere
-    let (code, text) = lawcat(&[
-        "ptx",
-        "check",
+    let (code, text) = check_saxpy(
         &f,
-        "--entry",
-        "saxpy",
-        "--grid",
-        "2",
-        "--block",
-        "32",
-        "--arg",
-        "f32[64]:1",
-        "--arg",
-        "f32[64]:7",
-        "--arg",
-        "f32:1",
-        "--arg",
-        "u32:64",
-        "--out",
-        &o,
-    ]);
+        &["--grid", "2", "--block", "32"],
+        ["f32[64]:1", "f32[64]:7", "f32:1", "u32:64"],
+        &["--out", &o],
+    );
     assert_eq!(code, 0, "{text}");
     let y = std::fs::read_to_string(out.join("arg0.txt")).unwrap();
     assert!(y.lines().all(|l| l == "8") && y.lines().count() == 64, "{y}");
@@ -149,23 +117,8 @@ fn typed_lists_files_and_zeros_go_in_and_out_comes_back() {
 fn a_too_short_list_is_an_out_of_bounds_finding() {
     let dir = scratch("short");
     let f = saxpy(&dir);
-    let (code, text) = lawcat(&[
-        "ptx",
-        "check",
-        &f,
-        "--entry",
-        "saxpy",
-        "--block",
-        "8",
-        "--arg",
-        "f32[]:1,2,3",
-        "--arg",
-        "f32[4]",
-        "--arg",
-        "f32:1",
-        "--arg",
-        "u32:4",
-    ]);
+    let (code, text) =
+        check_saxpy(&f, &["--block", "8"], ["f32[]:1,2,3", "f32[4]", "f32:1", "u32:4"], &[]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("out-of-bounds") && text.contains("thread (3,0,0)"), "{text}");
     std::fs::remove_dir_all(&dir).ok();
@@ -175,7 +128,6 @@ fn a_too_short_list_is_an_out_of_bounds_finding() {
 fn bad_argument_specifications_are_errors_naming_them() {
     let dir = scratch("bad");
     let f = saxpy(&dir);
-    let base = ["ptx", "check", &f, "--entry", "saxpy", "--block", "8"];
     for (spec, says) in [
         ("f32[]:1,x", "\"x\" is not a f32 value"),
         ("q32[]:1", "expected one of"),
@@ -185,9 +137,8 @@ fn bad_argument_specifications_are_errors_naming_them() {
         ("file:/nonexistent/lawcat-no-such-file", "reading /nonexistent"),
         ("zero:x", "expected one of"),
     ] {
-        let mut a = base.to_vec();
-        a.extend(["--arg", spec, "--arg", "f32[4]", "--arg", "f32:1", "--arg", "u32:4"]);
-        let (code, text) = lawcat(&a);
+        let (code, text) =
+            check_saxpy(&f, &["--block", "8"], [spec, "f32[4]", "f32:1", "u32:4"], &[]);
         assert_eq!(code, 2, "{spec}: {text}");
         assert!(text.contains(spec) && text.contains(says), "{spec}: {text}");
     }

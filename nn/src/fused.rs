@@ -255,7 +255,9 @@ pub fn apply<F: FusedGrad>(
             Input::Data(_) => None,
         })
         .collect();
-    let cd = outputs.first().map_or(DType::F32, |(_, d)| d.compute());
+    let in_dtypes: Vec<DType> = values.iter().map(|t| t.dtype()).collect();
+    let out_dtypes: Vec<DType> = outputs.iter().map(|(_, d)| *d).collect();
+    let cd = op.compute_dtype(&in_dtypes, &out_dtypes);
     let node = Node {
         saved: values.iter().map(|t| (*t).clone()).chain(saved_outs).collect(),
         vars: inputs.iter().map(|i| matches!(i, Input::Var(_))).collect(),

@@ -10,6 +10,30 @@ pub mod gguf;
 
 use std::path::PathBuf;
 
+/// A small Llama config for tests that save, edit and load models (2 layers, hidden 32, 4
+/// heads of 8 over 2 key/value heads, BOS 1, EOS 2, f32) with a vocabulary of `vocab`.
+pub fn small_llama(vocab: usize) -> nn::LlamaConfig {
+    nn::LlamaConfig {
+        hidden_size: 32,
+        intermediate_size: 48,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        head_dim: 8,
+        vocab_size: vocab,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10000.0,
+        rope_scaling: nn::RopeScaling::Default,
+        max_position_embeddings: 256,
+        tie_word_embeddings: true,
+        attention_bias: false,
+        mlp_bias: false,
+        bos_token_id: Some(1),
+        eos_token_ids: vec![2],
+        dtype: tensor::DType::F32,
+    }
+}
+
 /// The repository's `fixtures/` folder (this crate's folder is `tests/`).
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")

@@ -6,9 +6,9 @@
 //! folders from a small random Llama with one file edited.
 
 use lawcat_tests::gguf::{GgufSpec, Meta};
-use nn::{Llama, LlamaConfig};
+use nn::Llama;
 use std::path::{Path, PathBuf};
-use tensor::{DType, Device, Rng, Tensor};
+use tensor::{Device, Rng, Tensor};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("lawcat-broken-{}", std::process::id()));
@@ -136,25 +136,7 @@ fn gguf_metadata_is_checked() {
 /// A small Llama saved as an HF folder (with a byte-level BPE tokenizer of 300 tokens when
 /// `tokenizer`), for editing one file.
 fn hf_folder(name: &str, vocab: usize, tokenizer: bool) -> (PathBuf, Llama) {
-    let cfg = LlamaConfig {
-        hidden_size: 32,
-        intermediate_size: 48,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        head_dim: 8,
-        vocab_size: vocab,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10000.0,
-        rope_scaling: nn::RopeScaling::Default,
-        max_position_embeddings: 256,
-        tie_word_embeddings: true,
-        attention_bias: false,
-        mlp_bias: false,
-        bos_token_id: Some(1),
-        eos_token_ids: vec![2],
-        dtype: DType::F32,
-    };
+    let cfg = lawcat_tests::small_llama(vocab);
     let m = Llama::init(&cfg, &mut Rng::new(3)).unwrap();
     let dir = tmp(name);
     let tok = tokenizer.then(|| {

@@ -23,19 +23,11 @@ fn data(seq_len: usize, batch: usize) -> Data {
 }
 
 fn config(s1: u64, s2: u64) -> DistillConfig {
-    let stage = |steps, lr| StageConfig {
-        steps,
-        lr,
-        warmup_frac: 0.1,
-        min_lr_ratio: 0.1,
-        weight_decay: 0.0,
-        clip: 1.0,
-    };
     DistillConfig {
         seq_len: 64,
         batch_size: 4,
-        stage1: stage(s1, 1e-2),
-        stage2: stage(s2, 3e-3),
+        stage1: StageConfig::recipe(s1, 1e-2),
+        stage2: StageConfig::recipe(s2, 3e-3),
         checkpoint_every: 10,
         seed: 3,
         ..DistillConfig::default()
@@ -65,21 +57,8 @@ fn stage_one_lowers_attention_transfer_loss_tenfold() {
     let mut cfg = config(300, 0);
     cfg.stage1.lr = 3e-2;
     let dir = RunDir::create(&tmp("stage1")).unwrap();
-    let sums = distill(
-        &t,
-        &mut s,
-        &lcfg,
-        &data(64, 4),
-        &cfg,
-        &DistillOptions {
-            dir: &dir,
-            resume: false,
-            progress: false,
-            stop_after: None,
-            override_lr: false,
-        },
-    )
-    .unwrap();
+    let sums =
+        distill(&t, &mut s, &lcfg, &data(64, 4), &cfg, &DistillOptions::fresh(&dir)).unwrap();
     let s1 = &sums[0];
     assert_eq!(s1.steps, 300);
     assert!(s1.first_loss / s1.last_loss >= 10.0, "stage 1: {} -> {}", s1.first_loss, s1.last_loss);
@@ -94,21 +73,8 @@ fn stage_two_lowers_the_kl_twofold() {
     let mut cfg = config(0, 200);
     cfg.stage2.lr = 1e-2;
     let dir = RunDir::create(&tmp("stage2")).unwrap();
-    let sums = distill(
-        &t,
-        &mut s,
-        &lcfg,
-        &data(64, 4),
-        &cfg,
-        &DistillOptions {
-            dir: &dir,
-            resume: false,
-            progress: false,
-            stop_after: None,
-            override_lr: false,
-        },
-    )
-    .unwrap();
+    let sums =
+        distill(&t, &mut s, &lcfg, &data(64, 4), &cfg, &DistillOptions::fresh(&dir)).unwrap();
     let s2 = &sums[0];
     assert_eq!((s2.stage, s2.steps), (2, 200));
     assert!(s2.first_loss / s2.last_loss >= 2.0, "stage 2: {} -> {}", s2.first_loss, s2.last_loss);
@@ -125,21 +91,7 @@ fn resumed_run_ends_with_the_same_weights() {
     let straight = {
         let mut s = build_student(&t, &lcfg, 1).unwrap();
         let dir = RunDir::create(&tmp("straight")).unwrap();
-        distill(
-            &t,
-            &mut s,
-            &lcfg,
-            &d,
-            &cfg,
-            &DistillOptions {
-                dir: &dir,
-                resume: false,
-                progress: false,
-                stop_after: None,
-                override_lr: false,
-            },
-        )
-        .unwrap();
+        distill(&t, &mut s, &lcfg, &d, &cfg, &DistillOptions::fresh(&dir)).unwrap();
         trainable_params(&s)
             .unwrap()
             .into_iter()
@@ -157,13 +109,7 @@ fn resumed_run_ends_with_the_same_weights() {
                 &lcfg,
                 &d,
                 &cfg,
-                &DistillOptions {
-                    dir: &dir,
-                    resume: false,
-                    progress: false,
-                    stop_after: Some(kill_at),
-                    override_lr: false,
-                },
+                &DistillOptions { stop_after: Some(kill_at), ..DistillOptions::fresh(&dir) },
             )
             .unwrap();
         }
@@ -176,13 +122,7 @@ fn resumed_run_ends_with_the_same_weights() {
             &lcfg,
             &d,
             &cfg,
-            &DistillOptions {
-                dir: &dir,
-                resume: true,
-                progress: false,
-                stop_after: None,
-                override_lr: false,
-            },
+            &DistillOptions { resume: true, ..DistillOptions::fresh(&dir) },
         )
         .unwrap();
         let resumed: Vec<(String, Vec<f32>)> = trainable_params(&s)
@@ -217,21 +157,8 @@ fn non_finite_loss_stops_the_run_naming_the_step() {
     cfg.stage1.lr = 1e30; // diverges
     cfg.stage1.clip = 1e30;
     let dir = RunDir::create(&tmp("nan")).unwrap();
-    let e = distill(
-        &t,
-        &mut s,
-        &lcfg,
-        &data(64, 2),
-        &cfg,
-        &DistillOptions {
-            dir: &dir,
-            resume: false,
-            progress: false,
-            stop_after: None,
-            override_lr: false,
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let e = distill(&t, &mut s, &lcfg, &data(64, 2), &cfg, &DistillOptions::fresh(&dir))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("at step") && e.contains("Last good checkpoint"), "{e}");
 }

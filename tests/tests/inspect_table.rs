@@ -8,7 +8,7 @@
 
 use lawcat_tests::gguf::GgufSpec;
 use nn::inspect::Checked;
-use nn::{Llama, LlamaConfig};
+use nn::Llama;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tensor::{DType, Device, Rng, Tensor};
@@ -104,29 +104,6 @@ fn gguf_tables_loading_refuses_inspect_refuses() {
     taken_alike(&write_gguf("tied.gguf", &s));
 }
 
-/// A small Llama config (2 layers, hidden 32).
-fn config() -> LlamaConfig {
-    LlamaConfig {
-        hidden_size: 32,
-        intermediate_size: 48,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        head_dim: 8,
-        vocab_size: 64,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10000.0,
-        rope_scaling: nn::RopeScaling::Default,
-        max_position_embeddings: 256,
-        tie_word_embeddings: true,
-        attention_bias: false,
-        mlp_bias: false,
-        bos_token_id: None,
-        eos_token_ids: vec![],
-        dtype: DType::F32,
-    }
-}
-
 fn weights(m: &Llama) -> BTreeMap<String, Tensor> {
     m.named_params().into_iter().map(|(n, p)| (n, p.value())).collect()
 }
@@ -147,7 +124,7 @@ fn hf_folder(name: &str, m: &Llama, edit: impl FnOnce(&mut BTreeMap<String, Tens
 
 #[test]
 fn hf_folder_tables_loading_refuses_inspect_refuses() {
-    let m = Llama::init(&config(), &mut Rng::new(5)).unwrap();
+    let m = Llama::init(&lawcat_tests::small_llama(64), &mut Rng::new(5)).unwrap();
     taken_alike(&hf_folder("hf-seed", &m, |_| {}));
     let up = "model.layers.0.mlp.up_proj.weight";
     let dir = hf_folder("hf-renamed", &m, |w| {
@@ -175,7 +152,7 @@ fn hf_folder_tables_loading_refuses_inspect_refuses() {
 
 #[test]
 fn sharded_folders_are_read_as_the_index_says() {
-    let m = Llama::init(&config(), &mut Rng::new(6)).unwrap();
+    let m = Llama::init(&lawcat_tests::small_llama(64), &mut Rng::new(6)).unwrap();
     let dir = tmp("sharded");
     nn::weights::save_hf_dir(&m, None, &dir).unwrap();
     std::fs::remove_file(dir.join("model.safetensors")).unwrap();
@@ -215,7 +192,7 @@ fn sharded_folders_are_read_as_the_index_says() {
 
 #[test]
 fn student_folders_check_their_llama_part() {
-    let teacher = Llama::init(&config(), &mut Rng::new(7)).unwrap();
+    let teacher = Llama::init(&lawcat_tests::small_llama(64), &mut Rng::new(7)).unwrap();
     let cfg = lawcat::config::LawcatConfig::default();
     let student = lawcat::student::build_student(&teacher, &cfg, 1).unwrap();
     let info = lawcat::student::StudentInfo {

@@ -78,19 +78,11 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             bail!("{name} must be a positive number, got {}", v.unwrap_or_default());
         }
     }
-    let stage = |steps, lr| StageConfig {
-        steps,
-        lr,
-        warmup_frac: 0.1,
-        min_lr_ratio: 0.1,
-        weight_decay: 0.0,
-        clip: 1.0,
-    };
     let distill = DistillConfig {
         seq_len,
         batch_size: a.batch_size.unwrap_or(batch),
-        stage1: stage(a.stage1_steps.unwrap_or(s1), a.lr1.unwrap_or(lr1)),
-        stage2: stage(a.stage2_steps.unwrap_or(s2), a.lr2.unwrap_or(lr2)),
+        stage1: StageConfig::recipe(a.stage1_steps.unwrap_or(s1), a.lr1.unwrap_or(lr1)),
+        stage2: StageConfig::recipe(a.stage2_steps.unwrap_or(s2), a.lr2.unwrap_or(lr2)),
         checkpoint_every: 0,
         seed: a.seed,
         ..DistillConfig::default()

@@ -114,12 +114,9 @@ pub fn config(a: &Args) -> anyhow::Result<DistillConfig> {
         bail!("--warmup must be in [0, 1), got {}", a.warmup);
     }
     let stage = |steps, lr| StageConfig {
-        steps,
-        lr,
         warmup_frac: a.warmup,
-        min_lr_ratio: 0.1,
-        weight_decay: 0.0,
         clip: a.clip,
+        ..StageConfig::recipe(steps, lr)
     };
     Ok(DistillConfig {
         seq_len: a.seq_len,

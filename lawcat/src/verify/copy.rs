@@ -4,7 +4,9 @@
 //! broadcast, and casts of NaN, infinities and values past every integer range. Exact, but
 //! for f64 -> bf16/f16, where the CPU's rounding can be an ulp off near ties.
 
-use super::helpers::{check, operand, pick_view, random_shape, special_values, View, ALL, FLOATS};
+use super::helpers::{
+    check, operand, pick_view, random_shape, special_operand, special_values, View, ALL, FLOATS,
+};
 use super::{Case, Check};
 use tensor::tolerance::Tol;
 use tensor::{DType, Device, Result, Rng, Tensor};
@@ -99,11 +101,9 @@ fn casts(device: &Device, rng: &mut Rng, size: usize) -> Result<Vec<Check>> {
 /// CPU casts as Rust's `as` does: saturating, NaN to 0).
 fn special_casts(device: &Device, rng: &mut Rng, _size: usize) -> Result<Vec<Check>> {
     let (v, _) = special_values(rng);
-    let n = v.len();
     let mut out = vec![];
     for dtype in FLOATS {
-        let c = Tensor::from_vec(v.clone(), n, &Device::Cpu)?.to_dtype(dtype)?;
-        let g = c.to_device(device)?;
+        let (c, g) = special_operand(&v, dtype, device)?;
         for to in [DType::I64, DType::U8] {
             out.push(check(
                 format!("cast {dtype} -> {to} of NaN/inf/huge"),

@@ -101,7 +101,7 @@ pub fn check(what: String, got: &Tensor, want: &Tensor, tol: Tol) -> Result<Chec
 /// NaN and infinities replaced by finite sentinels (as f64), so that "NaN where the CPU has
 /// NaN" compares equal (the comparison counts NaN as a difference, and infinities spoil its
 /// RMS check).
-pub fn marked(t: &Tensor) -> Result<Tensor> {
+fn marked(t: &Tensor) -> Result<Tensor> {
     let mark = |x: f64| {
         if x.is_nan() {
             -7.7e7
@@ -115,32 +115,38 @@ pub fn marked(t: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(v, t.dims(), &Device::Cpu)
 }
 
+/// A special-value case's comparison: exact, with NaN and the infinities [`marked`] on both
+/// sides.
+pub fn check_marked(what: String, got: &Tensor, want: &Tensor) -> Result<Check> {
+    check(what, &marked(got)?, &marked(want)?, Tol::EXACT)
+}
+
 /// The two vectors of 37 values of the special-value cases: a third of them drawn from NaN,
 /// the infinities, signed zeros, values past every integer range and u8's edge, the rest
 /// uniform in [-4, 4).
 pub fn special_values(rng: &mut Rng) -> (Vec<f64>, Vec<f64>) {
     let specials =
         [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, 1e30, -1e30, 300.5, -2.5, 255.9];
-    let n = 37;
-    let v: Vec<f64> = (0..n)
-        .map(|_| {
-            if rng.below(3) == 0 {
-                specials[rng.below(specials.len())]
-            } else {
-                rng.uniform() * 8.0 - 4.0
-            }
-        })
-        .collect();
-    let w: Vec<f64> = (0..n)
-        .map(|_| {
-            if rng.below(3) == 0 {
-                specials[rng.below(specials.len())]
-            } else {
-                rng.uniform() * 8.0 - 4.0
-            }
-        })
-        .collect();
-    (v, w)
+    let mut draw = || -> Vec<f64> {
+        (0..37)
+            .map(|_| {
+                if rng.below(3) == 0 {
+                    specials[rng.below(specials.len())]
+                } else {
+                    rng.uniform() * 8.0 - 4.0
+                }
+            })
+            .collect()
+    };
+    let v = draw();
+    (v, draw())
+}
+
+/// Special values as a vector of `dtype`: `(cpu, device)`.
+pub fn special_operand(v: &[f64], dtype: DType, device: &Device) -> Result<(Tensor, Tensor)> {
+    let c = Tensor::from_vec(v.to_vec(), v.len(), &Device::Cpu)?.to_dtype(dtype)?;
+    let g = c.to_device(device)?;
+    Ok((c, g))
 }
 
 /// A random shape of `rank` dims drawn from `sizes`, at most `cap` elements (later dims
