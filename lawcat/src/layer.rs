@@ -289,10 +289,8 @@ impl LawcatAttention {
                 let p = self.feature_map.as_ref().expect("hedgehog has a projection").var();
                 let (b, t, h, d) = (u.dims()[0], u.dims()[1], u.dims()[2], u.dims()[3]);
                 let f = p.dims()[2];
-                let z = u
-                    .permute(&[2, 0, 1, 3])?
-                    .reshape([h, b * t, d])?
-                    .matmul(&p)?
+                let z = u.permute(&[2, 0, 1, 3])?.reshape([h, b * t, d])?;
+                let z = nn::linear::autocast_matmul(&z, &p)?
                     .reshape([h, b, t, f])?
                     .permute(&[1, 2, 0, 3])?;
                 Var::cat(&[&z.softmax(3)?, &z.neg()?.softmax(3)?], 3)

@@ -22,6 +22,7 @@ pub mod distill;
 pub mod eval;
 pub mod layer;
 pub mod ops;
+pub mod shapes;
 pub mod student;
 pub mod synth;
 pub mod teacher;

@@ -20,9 +20,11 @@ struct Args {
     /// CPU threads (default: all cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
-    /// Weights' precision: f32 (as stored; the reference), or bf16 (mixed precision: the
-    /// teacher's weights in bf16, its linear layers on tensor cores with f32 accumulation;
-    /// norms, attention, the GLA state, losses and what is trained stay f32).
+    /// Weights' precision: f32 (as stored; the reference), or bf16 (mixed precision, as
+    /// PyTorch's autocast: the teacher's weights in bf16; every linear layer and the feature
+    /// map's product in bf16 on tensor cores with f32 accumulation, forward and backward; the
+    /// teacher's attention in bf16 (tensor cores, f32 softmax); norms, the GLA state, losses,
+    /// gradients, master weights and optimizer moments stay f32).
     #[arg(long, global = true, default_value = "f32")]
     dtype: String,
     #[command(subcommand)]

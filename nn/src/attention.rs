@@ -167,6 +167,16 @@ impl AttentionBlock for LlamaAttention {
         let (q, k, v) = self.qkv(x, start)?;
         let training =
             grad_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+        // Inference under autocast takes q, k and v in its dtype, as PyTorch's SDPA does
+        // (bf16: the tensor-core kernels; a KV cache of half the bytes).
+        let (q, k, v) = match crate::linear::autocast() {
+            Some(low) if !training => (
+                Var::constant(q.value().to_dtype(low)?),
+                Var::constant(k.value().to_dtype(low)?),
+                Var::constant(v.value().to_dtype(low)?),
+            ),
+            _ => (q, k, v),
+        };
         let out = match state {
             None if training => sdpa(&q, &k, &v, start)?,
             None => Var::constant(sdpa_blocked(q.value(), k.value(), v.value(), start)?),

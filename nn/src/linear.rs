@@ -1,9 +1,10 @@
 //! `Linear` (`y = x W^T + b`, W stored `[out, in]` as in PyTorch) and `Embedding`
 //! (row lookup). Weights keep the dtype they were stored in; activations are f32, except
-//! under autocast ([`set_autocast`]): then a linear layer whose weight has the autocast
-//! dtype (bf16) multiplies in it, `x` rounded to bf16, on tensor cores with f32
-//! accumulation, and gives bf16 (mixed precision on the GPU; the CPU runs without it and
-//! stays the f32 reference).
+//! under autocast ([`set_autocast`], `--dtype bf16`): then every product of a linear layer,
+//! and the other products written with [`autocast_matmul`], multiply in bf16 on tensor
+//! cores with f32 accumulation, as PyTorch's autocast does (mixed precision; without it,
+//! `--dtype f32`, everything stays the f32 reference). See [`autocast_matmul`] for which
+//! dtype each product gives.
 
 use autograd::{Param, Var};
 use tensor::{bail, DType, Device, Result, Rng, Tensor};
@@ -26,6 +27,27 @@ pub fn autocast() -> Option<DType> {
         1 => Some(DType::BF16),
         2 => Some(DType::F16),
         _ => None,
+    }
+}
+
+/// `a @ b` under the autocast rule. Without autocast, or for operands other than f32 and
+/// the autocast dtype, the plain product. Under autocast, f32 operands are rounded to the
+/// autocast dtype (differentiably: their gradients come back f32) and the product runs in
+/// it; its backward does too (`autograd::ops::matmul`). The result keeps the autocast dtype
+/// when an operand already had it (activations stay bf16: a half-precision layer's weight
+/// times its input), and is widened back to f32 when both operands were f32 (the LAWCAT
+/// parameters' small products, which feed softmaxes and log-gates computed in f32).
+pub fn autocast_matmul(a: &Var, b: &Var) -> Result<Var> {
+    let Some(low) = autocast() else { return a.matmul(b) };
+    let castable = |d: DType| d == DType::F32 || d == low;
+    if !castable(a.dtype()) || !castable(b.dtype()) {
+        return a.matmul(b);
+    }
+    let y = a.to_dtype(low)?.matmul(&b.to_dtype(low)?)?;
+    if a.dtype() == DType::F32 && b.dtype() == DType::F32 {
+        y.to_dtype(DType::F32)
+    } else {
+        Ok(y)
     }
 }
 
@@ -86,12 +108,8 @@ impl Linear {
             )
         }
         let rows: usize = lead.iter().product();
-        let mut x2 = x.reshape([rows, last])?;
-        let wd = self.weight.value().dtype();
-        if autocast() == Some(wd) && x2.dtype() != wd {
-            x2 = x2.to_dtype(wd)?;
-        }
-        let mut y = x2.matmul(&self.weight.var().t()?)?;
+        let x2 = x.reshape([rows, last])?;
+        let mut y = autocast_matmul(&x2, &self.weight.var().t()?)?;
         if let Some(b) = &self.bias {
             y = y.add(&b.var())?;
         }

@@ -1,5 +1,11 @@
 //! Matrix product with broadcast batch dims: for `C = A B`, `dA = dC B^T` and `dB = A^T dC`,
 //! each summed over the batch dims its operand was broadcast along.
+//!
+//! A half-precision product (bf16 or f16 operands, the product in that dtype: autocast's
+//! matmuls) takes its backward in the same precision, as PyTorch's autocast does: the
+//! incoming gradient (f32 by [`crate::grad_dtype`]) is rounded to the product's dtype once,
+//! so both gradient products run on the same tensor cores as the forward (f32 accumulation),
+//! instead of as mixed f32 x bf16 products on the f32 path.
 
 use super::sum_to_shape;
 use crate::var::{Backward, Var};
@@ -8,6 +14,8 @@ use tensor::{Result, Tensor};
 struct MatmulBackward {
     a: Tensor,
     b: Tensor,
+    /// The product's dtype: the gradient products are taken in it when it is a half type.
+    out: tensor::DType,
 }
 
 impl Backward for MatmulBackward {
@@ -16,6 +24,10 @@ impl Backward for MatmulBackward {
     }
     fn backward(&self, g: &[Option<Tensor>], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = &g[0] else { return Ok(vec![None, None]) };
+        let half = matches!(self.out, tensor::DType::BF16 | tensor::DType::F16);
+        let rounded =
+            if half && g.dtype() != self.out { Some(g.to_dtype(self.out)?) } else { None };
+        let g = rounded.as_ref().unwrap_or(g);
         let ga = if needs[0] {
             Some(sum_to_shape(&g.matmul(&self.b.t()?)?, self.a.dims())?)
         } else {
@@ -46,7 +58,7 @@ impl Var {
         }
         let y = self.value().matmul(rhs.value())?;
         Ok(Var::from_op1(
-            MatmulBackward { a: self.value().clone(), b: rhs.value().clone() },
+            MatmulBackward { a: self.value().clone(), b: rhs.value().clone(), out: y.dtype() },
             &[self, rhs],
             y,
         ))

@@ -21,7 +21,7 @@ pub struct Args {
 pub enum What {
     /// Load time and forward (prefill) tokens/s of a model.
     Model {
-        /// HF folder, .gguf file, student folder or "builtin".
+        /// HF folder, .gguf file, student folder, "builtin" or shape:NAME (random weights).
         model: String,
         /// Prompt lengths in tokens, comma separated.
         #[arg(long, value_delimiter = ',', default_value = "256,1024")]
@@ -50,7 +50,8 @@ pub enum What {
     /// a teacher and its fresh LAWCAT student: milliseconds and tokens per second, with and
     /// without gradient masks (backward rules told which inputs need gradients).
     Step {
-        /// HF folder, .gguf file or "builtin".
+        /// HF folder, .gguf file, "builtin", or shape:smollm2-135m / shape:llama-3.2-1b (the
+        /// model's shape with random weights: speed without its weights, as the peer times it).
         model: String,
         /// Sequences per batch.
         #[arg(long, default_value_t = 2)]
@@ -137,8 +138,9 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                 bail!("--heads must be a multiple of --kv-heads");
             }
             outln!(
-                "one layer's token mixing, batch 1, {h} heads ({hkv} kv), head dim {d}; GLA \
-                with the hedgehog feature dim {}",
+                "one layer's token mixing, batch 1, {h} heads ({hkv} kv), head dim {d}; softmax \
+                attention in {}; GLA with the hedgehog feature dim {}",
+                nn::linear::autocast().unwrap_or(DType::F32),
                 2 * d
             );
             outln!(
@@ -150,11 +152,14 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                 "speed-up"
             );
             let mut rng = Rng::new(0);
+            // The teacher's attention in the dtype inference gives it (bf16 under --dtype
+            // bf16: the tensor-core kernels on a GPU).
+            let soft_dtype = nn::linear::autocast().unwrap_or(DType::F32);
             for &n in lengths {
-                let q = Tensor::randn([1, n, h, d], 1.0, DType::F32, &dev, &mut rng)?;
-                let k = Tensor::randn([1, n, hkv, d], 1.0, DType::F32, &dev, &mut rng)?;
-                let v = Tensor::randn([1, n, hkv, d], 1.0, DType::F32, &dev, &mut rng)?;
-                let soft = time(&dev, 1, || {
+                let q = Tensor::randn([1, n, h, d], 1.0, soft_dtype, &dev, &mut rng)?;
+                let k = Tensor::randn([1, n, hkv, d], 1.0, soft_dtype, &dev, &mut rng)?;
+                let v = Tensor::randn([1, n, hkv, d], 1.0, soft_dtype, &dev, &mut rng)?;
+                let soft = time(&dev, 3, || {
                     nn::attention_kernel::sdpa_blocked(&q, &k, &v, 0)?;
                     Ok(())
                 })?;

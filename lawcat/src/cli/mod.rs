@@ -142,6 +142,13 @@ pub fn in_pool<R: Send>(command: impl FnOnce() -> R + Send) -> R {
 pub fn load_named(name: &str) -> anyhow::Result<AnyModel> {
     let m = if name == "builtin" {
         crate::builtin::teacher().context("loading the built-in teacher")?
+    } else if let Some(shape) = name.strip_prefix("shape:") {
+        let Some(config) = crate::shapes::config(shape) else {
+            bail!("{name}: no such shape; known: {}", crate::shapes::NAMES.join(", "))
+        };
+        let model = nn::Llama::init(&config, &mut tensor::Rng::new(0))
+            .with_context(|| format!("making {name} (random weights)"))?;
+        crate::student::AnyModel { model, tokenizer: None, student: None }
     } else {
         crate::student::load_any(Path::new(name))
             .with_context(|| format!("loading the model {name}"))?

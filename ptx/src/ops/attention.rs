@@ -1,7 +1,8 @@
 //! Causal GQA softmax attention for inference (`kernels/attention.cu`): `attn_fwd_r32`
 //! (blocks of 32 query rows: prefill) or `attn_fwd_r8` (8 rows: decoding), split over the keys
 //! when there are too few row blocks to fill the GPU, then `attn_combine` to merge the
-//! splits. Caller: `nn::attention_kernel::SdpaBlocked`.
+//! splits; prefill of bf16 operands on the tensor cores (`attn_fwd_tc_d64` / `_d128`, see
+//! [`tensor_cores`]). Caller: `nn::attention_kernel::SdpaBlocked`.
 
 use super::operand::{i64_arg, Operand};
 use crate::modules::Kernels;
@@ -12,13 +13,23 @@ use tensor::{bail, DType, Result};
 pub const MAX_HEAD_DIM: usize = 128;
 /// `kernels/attention.ptx`.
 pub static KERNELS: Kernels = Kernels::new("attention", || {
-    ["attn_fwd_r32", "attn_fwd_r8", "attn_combine"].map(String::from).to_vec()
+    ["attn_fwd_r32", "attn_fwd_r8", "attn_combine", "attn_fwd_tc_d64", "attn_fwd_tc_d128"]
+        .map(String::from)
+        .to_vec()
 });
 
 /// Blocks that fill an H200 (132 SMs, two blocks each) before the keys are split.
 const FILL_BLOCKS: usize = 264;
 /// The fewest keys a split takes.
 const MIN_SPLIT_KEYS: usize = 256;
+
+/// Whether a call takes the tensor-core kernels: bf16 queries, keys and values, and more rows
+/// (query positions times the heads of a group) than decoding's `attn_fwd_r8` takes. Their
+/// probabilities are rounded to bf16 for `P V` (FlashAttention-2's precision): the result
+/// differs from the f32 path by up to about `2^-8 max |v|`.
+pub fn tensor_cores(q: DType, k: DType, v: DType, rows: usize) -> bool {
+    [q, k, v].iter().all(|&d| d == DType::BF16) && rows > 8
+}
 
 /// `o [B, T, H, d]` (fresh, f32) = causal softmax attention of `q [B, T, H, d]` at positions
 /// `start..start + T` over `k, v [B, S, H_kv, d]` (any strides and float dtypes).
@@ -56,6 +67,9 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
     }
     let rep = h / hkv;
     let rows = t * rep;
+    if tensor_cores(q.dtype(), k.dtype(), v.dtype(), rows) {
+        return sdpa_tensor_cores(o_arg, q, k, v, [b, t, h, d, s, hkv], start);
+    }
     let (kernel, tile) = if rows <= 8 { ("attn_fwd_r8", 8usize) } else { ("attn_fwd_r32", 32) };
     let kernel = KERNELS.entry(kernel)?;
     let tiles = rows.div_ceil(tile);
@@ -132,4 +146,41 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
         )?;
     }
     Ok(())
+}
+
+/// The tensor-core prefill (`attn_fwd_tc_d64` / `_d128`): one block per 64 rows of a
+/// (sequence, kv head), no split over the keys.
+fn sdpa_tensor_cores(
+    o: KernelArg,
+    q: Operand,
+    k: Operand,
+    v: Operand,
+    [b, t, h, d, s, hkv]: [usize; 6],
+    start: usize,
+) -> Result<()> {
+    let (kernel, width) = if d <= 64 { ("attn_fwd_tc_d64", 64) } else { ("attn_fwd_tc_d128", 128) };
+    let kernel = KERNELS.entry(kernel)?;
+    let tiles = (t * (h / hkv)).div_ceil(64);
+    if tiles > u32::MAX as usize || b * hkv > u16::MAX as usize {
+        bail!("ptx", "{}: grid ({tiles}, {}) too large", kernel.name, b * hkv)
+    }
+    let args = [
+        o,
+        q.arg(kernel.name, "q", &[b, t, h, d])?,
+        k.arg(kernel.name, "k", &[b, s, hkv, d])?,
+        v.arg(kernel.name, "v", &[b, s, hkv, d])?,
+        KernelArg::I32(t as i32),
+        KernelArg::I32(h as i32),
+        KernelArg::I32(hkv as i32),
+        i64_arg(s),
+        KernelArg::I32(d as i32),
+        i64_arg(start),
+        KernelArg::F32(std::f32::consts::LOG2_E / (d as f32).sqrt()),
+    ];
+    let dims = LaunchDims {
+        grid: [tiles as u32, (b * hkv) as u32, 1],
+        block: [128, 1, 1],
+        shared: (3 * 64 * (width + 8) * 2) as u32,
+    };
+    q.gpu().launch(kernel, dims, &args)
 }
