@@ -82,8 +82,26 @@ pub fn attention_transfer_loss(teacher: &Llama, student: &Llama, ids: &Tensor) -
     total.expect("at least one layer").scale(1.0 / layers.len() as f64)
 }
 
-/// Stage 2's loss on one batch.
+/// Stage 2's loss on one batch: the KL to the teacher (and `ce_weight` times the
+/// cross-entropy), from both models' final hidden states with the LM heads applied a chunk of
+/// rows at a time (`nn::loss::head_loss`: no `[N, V]` logits in memory).
 pub fn end_to_end_loss(
+    teacher: &Llama,
+    student: &Llama,
+    ids: &Tensor,
+    temperature: f64,
+    ce_weight: f64,
+) -> Result<Var> {
+    let ids = &teacher.ids_to_device(ids)?;
+    let ht = no_grad(|| teacher.hidden(ids))?.value().clone();
+    let hs = student.hidden(ids)?;
+    let opts = nn::loss::HeadLoss::new(temperature, ce_weight, teacher.config.vocab_size);
+    nn::loss::head_loss(&hs, &student.head_layer(), &ht, &teacher.head_layer(), ids, opts)
+}
+
+/// Stage 2's loss from whole `[N, V]` logits ([`kl_div`], `next_token_loss`): the reference
+/// [`end_to_end_loss`] (chunked, `nn::loss::head_loss`) is tested against.
+pub fn end_to_end_loss_unchunked(
     teacher: &Llama,
     student: &Llama,
     ids: &Tensor,

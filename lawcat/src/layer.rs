@@ -293,7 +293,7 @@ impl LawcatAttention {
                 let z = nn::linear::autocast_matmul(&z, &p)?
                     .reshape([h, b, t, f])?
                     .permute(&[1, 2, 0, 3])?;
-                Var::cat(&[&z.softmax(3)?, &z.neg()?.softmax(3)?], 3)
+                crate::ops::feature_map::hedgehog(&z)
             }
             FeatureMap::EluPlusOne => u.elu(1.0)?.add_scalar(1.0),
             FeatureMap::Relu => u.relu(),

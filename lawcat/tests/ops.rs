@@ -1,7 +1,8 @@
 //! Property tests of LAWCAT's ops: the chunked scan against the recurrent reference on
 //! awkward lengths, head dims and gate strengths (weak to strong), with and without
 //! normalization and initial states, every output and gradient; gradcheck of both forms in
-//! f64; the conv1d against its f64 reference loops, and its decoding step.
+//! f64; the conv1d against its f64 reference loops, and its decoding step; the fused Hedgehog
+//! map against its composite.
 
 use autograd::{backward_multi, gradcheck, GradcheckOptions, Var};
 use lawcat::ops::conv1d::{conv1d, conv1d_reference, conv1d_step};
@@ -302,4 +303,43 @@ fn gla_rejects_mismatched_shapes() {
     let v = Var::constant(Tensor::zeros([1, 5, 2, 8], DType::F32, &Device::Cpu).unwrap());
     let e = gla(&q, &q, &v, &q, None, 1.0, GlaMode::Recurrent).unwrap_err().to_string();
     assert!(e.contains("gla") && e.contains("[1, 5, 2, 8]"), "{e}");
+}
+
+#[test]
+fn hedgehog_equals_its_composite_and_gradchecks() {
+    use lawcat::ops::feature_map::{hedgehog, hedgehog_composite};
+    let mut rng = Rng::new(5);
+    for (dims, dtype, spread) in [
+        (vec![3, 4, 5], DType::F64, 2.0),
+        (vec![2, 7, 64], DType::F32, 3.0),
+        (vec![6, 1], DType::F32, 1.0),
+        (vec![4, 9], DType::F32, 90.0),
+    ] {
+        // A permuted view, as the feature map hands it over.
+        let mut stored = dims.clone();
+        stored.swap(0, 1);
+        let z = Tensor::rand_uniform(stored, -spread, spread, dtype, &Device::Cpu, &mut rng)
+            .unwrap()
+            .permute(if dims.len() == 3 { &[1, 0, 2][..] } else { &[1, 0][..] })
+            .unwrap();
+        let mut gd = dims.clone();
+        *gd.last_mut().unwrap() *= 2;
+        let g = Tensor::randn(gd, 1.0, dtype, &Device::Cpu, &mut rng).unwrap();
+        let run = |f: &dyn Fn(&Var) -> tensor::Result<Var>| {
+            let zv = Var::leaf(z.clone());
+            let y = f(&zv).unwrap();
+            let grads = y.backward_with(g.clone()).unwrap();
+            (y.value().clone(), grads.get(&zv).unwrap().clone())
+        };
+        let (y, dz) = run(&hedgehog);
+        let (yc, dzc) = run(&hedgehog_composite);
+        let tol = Tol::accumulated(dtype, dims[dims.len() - 1], 1.0);
+        assert!(compare_tensors(&y, &yc, tol).unwrap().pass, "{dims:?} {dtype} y");
+        assert!(compare_tensors(&dz, &dzc, tol).unwrap().pass, "{dims:?} {dtype} dz");
+        let halves = y.sum(dims.len() - 1, false).unwrap().to_vec_f64().unwrap();
+        assert!(halves.iter().all(|s| (s - 2.0).abs() < 1e-5), "each half sums to 1: {halves:?}");
+        assert!(y.to_vec_f64().unwrap().iter().all(|v| v.is_finite()), "{dims:?}: no overflow");
+    }
+    let z = Tensor::randn([2, 3, 5], 1.0, DType::F64, &Device::Cpu, &mut rng).unwrap();
+    gradcheck(|v| Ok(vec![hedgehog(&v[0])?]), &[z], &GradcheckOptions::default()).unwrap();
 }

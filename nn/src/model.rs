@@ -306,11 +306,22 @@ impl Llama {
         Ok((x, hs))
     }
 
+    /// The final normed hidden states `[B, T, D]` for token ids `[B, T]` (what the LM head
+    /// takes: [`Llama::head_layer`]).
+    pub fn hidden(&self, ids: &Tensor) -> Result<Var> {
+        Ok(self.trunk(ids, None, false)?.0)
+    }
+
     /// The LM head on final hidden states `[.., D]`.
     pub fn head(&self, x: &Var) -> Result<Var> {
+        self.head_layer().forward(x)
+    }
+
+    /// The LM head as a layer: `lm_head`, or the embedding table when they are tied.
+    pub fn head_layer(&self) -> Linear {
         match &self.lm_head {
-            Some(h) => h.forward(x),
-            None => Linear::new(self.embed_tokens.weight.clone(), None).forward(x),
+            Some(h) => h.clone(),
+            None => Linear::new(self.embed_tokens.weight.clone(), None),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The losses (`nn::loss`): cross-entropy, KL to a teacher and MSE, each a fused op, against
 //! f64 central differences on random shapes and against the composites of primitive ops
-//! they replace; MSE computes only the gradients asked for.
+//! they replace; MSE computes only the gradients asked for; stage 2's chunked loss from hidden
+//! states against the same losses on whole logits.
 
 use autograd::{gradcheck, GradcheckOptions, Var};
 use nn::{cross_entropy, kl_div, mse};
@@ -117,4 +118,55 @@ fn fused_mse_matches_its_composite_and_computes_only_needed_gradients() {
     let x3 = Var::leaf(a);
     let g3 = mse(&x3, &Var::constant(b)).unwrap().backward().unwrap();
     assert_eq!(g3.len(), 1);
+}
+
+/// Stage 2's chunked loss from hidden states equals the KL (and cross-entropy) on whole
+/// logits, value and every gradient, for any chunk size: chunks of one row, chunks that
+/// cross sequences, a last partial chunk, one chunk for everything.
+#[test]
+fn head_loss_equals_the_loss_on_whole_logits() {
+    use autograd::Param;
+    use nn::linear::Linear;
+    use nn::loss::{head_loss, HeadLoss};
+    let (b, t, d, v) = (2, 5, 8, 11);
+    let ids: Vec<i64> = (0..b * t).map(|i| ((i * 7 + 3) % v) as i64).collect();
+    let ids = Tensor::from_vec(ids, [b, t], &Device::Cpu).unwrap();
+    let ht = rand(&[b, t, d], -1.0, 1.0, 2);
+    let head_t = Linear::new(Param::frozen("t", rand(&[v, d], -1.0, 1.0, 3)), None);
+    for (ce_weight, temperature) in [(0.0, 1.0), (0.5, 2.0)] {
+        // Each run: fresh leaves for the student's states and head weight.
+        let run = |chunk_rows: Option<usize>| {
+            let w = Param::new("s", rand(&[v, d], -1.0, 1.0, 4));
+            let head_s = Linear::new(w.clone(), None);
+            let hs = Var::leaf(rand(&[b, t, d], -1.0, 1.0, 1));
+            let loss = match chunk_rows {
+                Some(c) => {
+                    let opts = HeadLoss { temperature, ce_weight, chunk_rows: c };
+                    head_loss(&hs, &head_s, &ht, &head_t, &ids, opts).unwrap()
+                }
+                None => {
+                    let s = head_s.forward(&hs).unwrap();
+                    let tl = head_t.forward(&Var::constant(ht.clone())).unwrap();
+                    let kl = kl_div(&s, tl.value(), temperature).unwrap();
+                    let ce = nn::model::next_token_loss(&s, &ids).unwrap();
+                    kl.add(&ce.scale(ce_weight).unwrap()).unwrap()
+                }
+            };
+            let grads = loss.backward().unwrap();
+            let dh = grads.get(&hs).unwrap().clone();
+            (loss.value().to_scalar().unwrap(), dh, w.grad().unwrap())
+        };
+        let (l0, dh0, dw0) = run(None);
+        for c in [1, 3, 4, 10, 100] {
+            let (l, dh, dw) = run(Some(c));
+            let what = format!("chunks of {c}, ce {ce_weight}");
+            assert!((l - l0).abs() <= 1e-12 * l0.abs().max(1.0), "{what}: loss {l} vs {l0}");
+            for (name, x, y) in [("dh", &dh, &dh0), ("dW", &dw, &dw0)] {
+                let (x, y) = (x.to_vec_f64().unwrap(), y.to_vec_f64().unwrap());
+                let worst = x.iter().zip(&y).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+                assert!(worst <= 1e-12, "{what}: {name} differs by {worst}");
+                assert!(y.iter().any(|&g| g != 0.0), "{what}: {name} is all zero");
+            }
+        }
+    }
 }

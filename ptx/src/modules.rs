@@ -24,6 +24,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("matmul_tc", include_str!("../kernels/matmul_tc.ptx")),
     ("attention", include_str!("../kernels/attention.ptx")),
     ("conv1d", include_str!("../kernels/conv1d.ptx")),
+    ("feature_map", include_str!("../kernels/feature_map.ptx")),
     ("gla", include_str!("../kernels/gla.ptx")),
     ("norm", include_str!("../kernels/norm.ptx")),
     ("rope", include_str!("../kernels/rope.ptx")),

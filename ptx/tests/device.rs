@@ -1,6 +1,6 @@
 //! The tensor device over the interpreter (and over the GPU where there is one): constants
-//! made on the device, uploads and downloads, the caching pool, and a clear error without a
-//! CUDA driver.
+//! made on the device, uploads and downloads, the caching pool (and what it counts as live),
+//! and a clear error without a CUDA driver.
 
 use tensor::{DType, Device, Tensor};
 
@@ -45,6 +45,28 @@ fn the_pool_reuses_freed_memory() {
         drop(t);
     }
     assert_eq!(gpu.pool_stats().driver_allocs, 1, "{:?}", gpu.pool_stats());
+}
+
+#[test]
+fn the_pool_counts_live_bytes_apart_from_its_cache() {
+    let dev = ptx::open("interp:4").unwrap();
+    let Device::Accel(a) = &dev else { panic!("an accelerator") };
+    let gpu = a.as_any().downcast_ref::<ptx::runtime::GpuDevice>().unwrap();
+    let mib = 1usize << 20;
+    // 1 MiB and 3 MiB of f32 (size classes of exactly that), then the first dropped.
+    let a = Tensor::zeros(mib / 4, DType::F32, &dev).unwrap();
+    let b = Tensor::zeros(3 * mib / 4, DType::F32, &dev).unwrap();
+    drop(a);
+    let s = gpu.pool_stats();
+    assert_eq!((s.live, s.live_peak, s.in_use, s.cached), (3 * mib, 4 * mib, 4 * mib, mib));
+    // A peak restarts from what is live; reusing the cached buffer counts as live again.
+    gpu.reset_peaks();
+    let c = Tensor::zeros(mib / 4, DType::F32, &dev).unwrap();
+    let s = gpu.pool_stats();
+    assert_eq!((s.live, s.live_peak, s.cached, s.driver_allocs), (4 * mib, 4 * mib, 0, 2));
+    drop((b, c));
+    let s = gpu.pool_stats();
+    assert_eq!((s.live, s.live_peak, s.peak), (0, 4 * mib, 4 * mib));
 }
 
 #[test]

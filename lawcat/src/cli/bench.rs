@@ -224,23 +224,35 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                 median of {steps}"
             );
             outln!(
-                "{:>8} {:>16} {:>14} {:>16} {:>14} {:>8}",
+                "{:>8} {:>16} {:>14} {:>16} {:>14} {:>8} {:>9}",
                 "stage",
                 "masked ms/step",
                 "tokens/s",
                 "unmasked ms",
                 "tokens/s",
-                "saved"
+                "saved",
+                "peak GiB"
             );
+            let gpu = super::gpu();
             for stage in [1u32, 2] {
                 // Alternate (masked, unmasked) twice and keep each one's best median, so both
-                // see the same machine.
+                // see the same machine. The peak: the live buffers' most during the first
+                // masked run (as torch.cuda.max_memory_allocated; the weights included).
                 let (mut on, mut off) = (f64::INFINITY, f64::INFINITY);
-                for _ in 0..2 {
+                let mut peak = None;
+                for round in 0..2 {
                     autograd::set_gradient_masks(true);
+                    if let Some(g) = &gpu {
+                        g.reset_peaks();
+                    }
                     on = on.min(crate::bench_step::time_stage(
                         &t.model, &student, stage, *batch, *seq_len, *steps, 1,
                     )?);
+                    if round == 0 {
+                        peak = gpu
+                            .as_ref()
+                            .map(|g| g.pool_stats().live_peak as f64 / (1u64 << 30) as f64);
+                    }
                     autograd::set_gradient_masks(false);
                     let r = crate::bench_step::time_stage(
                         &t.model, &student, stage, *batch, *seq_len, *steps, 1,
@@ -249,12 +261,13 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                     off = off.min(r?);
                 }
                 outln!(
-                    "{stage:>8} {:>16.1} {:>14.0} {:>16.1} {:>14.0} {:>7.1}%",
+                    "{stage:>8} {:>16.1} {:>14.0} {:>16.1} {:>14.0} {:>7.1}% {:>9}",
                     on * 1e3,
                     tokens / on,
                     off * 1e3,
                     tokens / off,
-                    100.0 * (1.0 - on / off)
+                    100.0 * (1.0 - on / off),
+                    peak.map_or("-".to_string(), |p| format!("{p:.1}"))
                 );
             }
         }

@@ -17,6 +17,7 @@ pub mod composites;
 pub mod conv1d;
 pub mod copy;
 pub mod elementwise;
+pub mod feature_map;
 pub mod fill;
 pub mod gla;
 mod helpers;
@@ -70,6 +71,7 @@ pub fn cases() -> Vec<Case> {
     all.extend(matmul::cases());
     all.extend(attention::cases());
     all.extend(conv1d::cases());
+    all.extend(feature_map::cases());
     all.extend(gla::cases());
     all.extend(norm::cases());
     all.extend(rope::cases());

@@ -2,12 +2,16 @@
 //! forward and for its backward, nothing of size `[N, V]` kept between them beyond the
 //! inputs): cross-entropy against targets, the KL divergence to a teacher's distribution,
 //! mean squared error. Each is tested against the composite of primitive ops it replaces.
+//! [`head_loss`] is stage 2's KL (and cross-entropy) taken from final hidden states with the
+//! LM heads applied a chunk of rows at a time, never the whole `[N, V]` logits.
 
 mod cross_entropy;
+mod head;
 mod kl;
 mod mse;
 
 pub use cross_entropy::cross_entropy;
+pub use head::{head_loss, HeadLoss, CHUNK_LOGITS};
 pub use kl::kl_div;
 pub use mse::mse;
 

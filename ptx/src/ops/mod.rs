@@ -7,6 +7,7 @@ pub mod attention;
 pub mod conv1d;
 pub mod copy;
 pub mod elementwise;
+pub mod feature_map;
 pub mod fill;
 pub mod gla;
 pub mod index;
@@ -34,6 +35,7 @@ pub static REGISTRIES: &[&Kernels] = &[
     &matmul::TC_KERNELS,
     &attention::KERNELS,
     &conv1d::KERNELS,
+    &feature_map::KERNELS,
     &gla::KERNELS,
     &norm::KERNELS,
     &rope::KERNELS,

@@ -30,6 +30,10 @@ impl GpuDevice {
     pub fn pool_stats(&self) -> PoolStats {
         self.pool.stats()
     }
+    /// Restarts the pool's peaks from what it holds now ([`Pool::reset_peaks`]).
+    pub fn reset_peaks(&self) {
+        self.pool.reset_peaks()
+    }
     /// New storage for `len` elements of `dtype` (contents unspecified).
     pub fn storage(&self, dtype: DType, len: usize) -> Result<GpuStorage> {
         let bytes = len

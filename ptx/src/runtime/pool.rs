@@ -16,6 +16,10 @@ struct Cache {
     in_use: usize,
     cached: usize,
     peak: usize,
+    /// Bytes held by live buffers alone (their size classes), and the most since the last
+    /// [`Pool::reset_peaks`].
+    live: usize,
+    live_peak: usize,
     driver_allocs: u64,
 }
 
@@ -27,11 +31,16 @@ pub struct Pool {
 }
 
 /// Pool statistics, in bytes (and the number of allocations that reached the backend).
+/// `in_use` and `peak` count what the pool holds from the driver (live buffers and the
+/// cache: PyTorch's "reserved"); `live` and `live_peak` the live buffers alone (its
+/// "allocated", `torch.cuda.max_memory_allocated` for the peak), in size classes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolStats {
     pub in_use: usize,
     pub cached: usize,
     pub peak: usize,
+    pub live: usize,
+    pub live_peak: usize,
     pub driver_allocs: u64,
 }
 
@@ -68,6 +77,8 @@ impl Pool {
         let mut c = self.cache()?;
         if let Some(addr) = c.free.get_mut(&class).and_then(Vec::pop) {
             c.cached -= class;
+            c.live += class;
+            c.live_peak = c.live_peak.max(c.live);
             return Ok(Buffer { addr, class, pool: self.clone() });
         }
         let addr = match self.backend.alloc(class) {
@@ -91,6 +102,8 @@ impl Pool {
         };
         c.in_use += class;
         c.peak = c.peak.max(c.in_use);
+        c.live += class;
+        c.live_peak = c.live_peak.max(c.live);
         c.driver_allocs += 1;
         Ok(Buffer { addr, class, pool: self.clone() })
     }
@@ -100,9 +113,18 @@ impl Pool {
                 in_use: c.in_use,
                 cached: c.cached,
                 peak: c.peak,
+                live: c.live,
+                live_peak: c.live_peak,
                 driver_allocs: c.driver_allocs,
             })
             .unwrap_or_default()
+    }
+    /// Starts both peaks again from what is held now (to measure one piece of work).
+    pub fn reset_peaks(&self) {
+        if let Ok(mut c) = self.cache() {
+            c.peak = c.in_use;
+            c.live_peak = c.live;
+        }
     }
     /// Frees everything cached (live buffers stay).
     pub fn trim(&self) -> Result<()> {
@@ -133,6 +155,7 @@ impl Drop for Buffer {
         if let Ok(mut c) = self.pool.cache.lock() {
             c.free.entry(self.class).or_default().push(self.addr);
             c.cached += self.class;
+            c.live -= self.class;
         }
     }
 }
