@@ -102,17 +102,7 @@ pub fn sdpa(o: Operand, q: Operand, k: Operand, v: Operand, start: usize) -> Res
         None => (o_arg.clone(), o_arg.clone(), o_arg.clone()),
     };
     let mut args = vec![o_arg.clone(), pm.clone(), pl.clone(), pa.clone()];
-    args.push(q.arg(kernel.name, "q", &[b, t, h, d])?);
-    args.push(k.arg(kernel.name, "k", &[b, s, hkv, d])?);
-    args.push(v.arg(kernel.name, "v", &[b, s, hkv, d])?);
-    args.extend([
-        KernelArg::I32(t as i32),
-        KernelArg::I32(h as i32),
-        KernelArg::I32(hkv as i32),
-        i64_arg(s),
-        KernelArg::I32(d as i32),
-        i64_arg(start),
-    ]);
+    args.extend(qkv_args(kernel.name, q, k, v, [b, t, h, d, s, hkv], start)?);
     args.extend([
         KernelArg::I32(nsplit as i32),
         i64_arg(split_len),
@@ -164,23 +154,36 @@ fn sdpa_tensor_cores(
     if tiles > u32::MAX as usize || b * hkv > u16::MAX as usize {
         bail!("ptx", "{}: grid ({tiles}, {}) too large", kernel.name, b * hkv)
     }
-    let args = [
-        o,
-        q.arg(kernel.name, "q", &[b, t, h, d])?,
-        k.arg(kernel.name, "k", &[b, s, hkv, d])?,
-        v.arg(kernel.name, "v", &[b, s, hkv, d])?,
-        KernelArg::I32(t as i32),
-        KernelArg::I32(h as i32),
-        KernelArg::I32(hkv as i32),
-        i64_arg(s),
-        KernelArg::I32(d as i32),
-        i64_arg(start),
-        KernelArg::F32(std::f32::consts::LOG2_E / (d as f32).sqrt()),
-    ];
+    let mut args = vec![o];
+    args.extend(qkv_args(kernel.name, q, k, v, [b, t, h, d, s, hkv], start)?);
+    args.push(KernelArg::F32(std::f32::consts::LOG2_E / (d as f32).sqrt()));
     let dims = LaunchDims {
         grid: [tiles as u32, (b * hkv) as u32, 1],
         block: [128, 1, 1],
         shared: (3 * 64 * (width + 8) * 2) as u32,
     };
     q.gpu().launch(kernel, dims, &args)
+}
+
+/// The arguments every attention entry takes after its outputs: `q, k, v` and `T, H, Hkv, S,
+/// d, start`.
+fn qkv_args(
+    kernel: &str,
+    q: Operand,
+    k: Operand,
+    v: Operand,
+    [b, t, h, d, s, hkv]: [usize; 6],
+    start: usize,
+) -> Result<[KernelArg; 9]> {
+    Ok([
+        q.arg(kernel, "q", &[b, t, h, d])?,
+        k.arg(kernel, "k", &[b, s, hkv, d])?,
+        v.arg(kernel, "v", &[b, s, hkv, d])?,
+        KernelArg::I32(t as i32),
+        KernelArg::I32(h as i32),
+        KernelArg::I32(hkv as i32),
+        i64_arg(s),
+        KernelArg::I32(d as i32),
+        i64_arg(start),
+    ])
 }
