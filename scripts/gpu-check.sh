@@ -3,7 +3,9 @@
 # kernel against the CPU (and under compute-sanitizer), the planted-bug kernels under the
 # sanitizer's four tools, the tiny fixture teacher distilled on the GPU and on the CPU (their
 # losses compared), the Llama audit on the GPU, greedy generation of SmolLM2 on both, the
-# demo, distillation-step throughput for SmolLM2 at 8 x 1024, and the host CPU's matmul against
+# demo, bf16 distillation-step throughput in the SmolLM2-135M and Llama-3.2-1B shapes at 8 x
+# 1024 (and PyTorch + fla's, with ANCHORS=a copy of the anchors folder), the teacher's
+# attention against torch SDPA, and the host CPU's matmul against
 # matrixmultiply and PyTorch (MMBENCH: the tensor matmul bench binary; TUNE: the gemm_tune
 # example, whose best tile and blocking at 2048^3 then run through the bench as well; AVX2=1:
 # also both capped to AVX2, our kernel and MKL's). Logs go to $OUT (or
@@ -83,10 +85,19 @@ fi
 if want demo; then
     run demo-cuda "$BIN" --device cuda demo --out /tmp/demo-cuda
 fi
-if want step && [ -f "$GGUF" ]; then
-    for dt in f32 bf16; do
-        run "step-$dt" "$BIN" --device cuda --dtype "$dt" bench step "$GGUF" --batch 8 --seq-len 1024 --steps 3
+if want step; then
+    # The distillation step in the real models' shapes (random weights, as the peer), then the
+    # peer itself when ANCHORS names a copy of the anchors folder (its script and fla wheels).
+    for shape in smollm2-135m llama-3.2-1b; do
+        run "step-$shape" "$BIN" --device cuda --dtype bf16 bench step "shape:$shape" --batch 8 --seq-len 1024 --steps 3
     done
+    if [ -n "${ANCHORS:-}" ]; then
+        python3 -m pip install -q --no-index --no-deps --target /tmp/fla-site "$ANCHORS"/wheels/*.whl
+        TMO=600 run peer-step env PYTHONPATH=/tmp/fla-site python3 "$ANCHORS/distill_step_anchor.py"
+    fi
+    # The teacher's attention against torch SDPA's FlashAttention-2 (Llama-3.2-1B's heads).
+    run scan "$BIN" --device cuda --dtype bf16 bench scan --lengths 4096,16384,32768 --heads 32 --kv-heads 8
+    run peer-attention python3 scripts/peer_attention.py --lengths 4096,16384,32768 --heads 32 --kv-heads 8
 fi
 if want cpu && [ -n "${MMBENCH:-}" ]; then
     lscpu | grep -E 'Model name|Flags|L1d|L2|L3' | sed 's/Flags:.*\(avx512[a-z_0-9]*\).*/AVX-512 present/' > "$OUT/cpu.txt"

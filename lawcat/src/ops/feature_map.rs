@@ -17,14 +17,15 @@ use ptx::ops::operand::Operand;
 use rayon::prelude::*;
 use tensor::{bail, HostIn, HostOut, Result};
 
-/// `e^(x - max x) / sum e^(x - max x)` of `sign * z` into `out`.
+/// `e^(x - max x) / sum e^(x - max x)` of `x = sign * z` into `out` (the exponentials by the
+/// vectorized [`Compute::exp_in_place`], as the CPU's softmax).
 fn softmax_into<T: Compute>(z: &[T], sign: T, out: &mut [T]) {
     let m = z.iter().fold(T::NEG_INFINITY, |m, &v| m.max(sign * v));
-    let mut s = T::ZERO;
     for (o, &v) in out.iter_mut().zip(z) {
-        *o = (sign * v - m).exp();
-        s += *o;
+        *o = sign * v - m;
     }
+    T::exp_in_place(out);
+    let s: T = out.iter().copied().sum();
     out.iter_mut().for_each(|o| *o = *o / s);
 }
 
