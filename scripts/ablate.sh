@@ -3,7 +3,7 @@
 # teacher, data, steps and seed; one setting changed), then one table of passkey retrieval
 # per variant and evaluation length, and the student's accuracy by needle depth.
 #
-#   scripts/ablate.sh                         # the built-in teacher, every variant (2-6 min each on 2 cores)
+#   scripts/ablate.sh                         # the built-in teacher, every variant (2-14 min each on 2 cores)
 #   scripts/ablate.sh --out runs/abl --variants base,no-conv -- --device cuda --teacher M.gguf
 #
 # Options: --out DIR (default runs/ablate; each variant in DIR/NAME, the table in
@@ -37,6 +37,7 @@ variants=(
     "elu-feature-map:--feature-map elu"
     "feature-dim-128:--feature-dim 128"
     "steps-x3:--stage1-steps 600 --stage2-steps 900"
+    "wide-and-long:--feature-dim 128 --stage1-steps 600 --stage2-steps 900"
 )
 if [ -n "$only" ]; then
     for want in ${only//,/ }; do
