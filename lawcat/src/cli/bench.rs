@@ -137,10 +137,12 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             if hkv == 0 || h % hkv != 0 {
                 bail!("--heads must be a multiple of --kv-heads");
             }
+            // The teacher's attention in the dtype inference gives it (bf16 under --dtype
+            // bf16: the tensor-core kernels on a GPU).
+            let soft_dtype = nn::linear::autocast().unwrap_or(DType::F32);
             outln!(
                 "one layer's token mixing, batch 1, {h} heads ({hkv} kv), head dim {d}; softmax \
-                attention in {}; GLA with the hedgehog feature dim {}",
-                nn::linear::autocast().unwrap_or(DType::F32),
+                attention in {soft_dtype}; GLA with the hedgehog feature dim {}",
                 2 * d
             );
             outln!(
@@ -152,9 +154,6 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                 "speed-up"
             );
             let mut rng = Rng::new(0);
-            // The teacher's attention in the dtype inference gives it (bf16 under --dtype
-            // bf16: the tensor-core kernels on a GPU).
-            let soft_dtype = nn::linear::autocast().unwrap_or(DType::F32);
             for &n in lengths {
                 let q = Tensor::randn([1, n, h, d], 1.0, soft_dtype, &dev, &mut rng)?;
                 let k = Tensor::randn([1, n, hkv, d], 1.0, soft_dtype, &dev, &mut rng)?;

@@ -15,7 +15,7 @@ use autograd::Var;
 use nn::fused::{self, Compute, Fused, FusedGrad, Input};
 use ptx::ops::operand::Operand;
 use rayon::prelude::*;
-use tensor::{bail, HostIn, HostOut, Result};
+use tensor::{HostIn, HostOut, Result};
 
 /// `e^(x - max x) / sum e^(x - max x)` of `x = sign * z` into `out` (the exponentials by the
 /// vectorized [`Compute::exp_in_place`], as the CPU's softmax).
@@ -63,14 +63,15 @@ impl FusedGrad for HedgehogOp {
         let (z, g) = (ins[0].values::<T>()?, ins[1].values::<T>()?);
         let f = ins[0].dims().last().copied().unwrap_or(0).max(1);
         let mut out = vec![T::ZERO; z.len()];
-        out.par_chunks_mut(f).zip(z.par_chunks(f)).zip(g.par_chunks(2 * f)).for_each(
-            |((d, z), g)| {
-                let (mut s1, mut s2) = (vec![T::ZERO; f], vec![T::ZERO; f]);
-                softmax_into(z, T::ONE, &mut s1);
-                softmax_into(z, -T::ONE, &mut s2);
+        // s1 and s2 in buffers each worker thread allocates once.
+        out.par_chunks_mut(f).zip(z.par_chunks(f)).zip(g.par_chunks(2 * f)).for_each_init(
+            || (vec![T::ZERO; f], vec![T::ZERO; f]),
+            |(s1, s2), ((d, z), g)| {
+                softmax_into(z, T::ONE, s1);
+                softmax_into(z, -T::ONE, s2);
                 let (g1, g2) = g.split_at(f);
-                let d1: T = g1.iter().zip(&s1).map(|(&a, &b)| a * b).sum();
-                let d2: T = g2.iter().zip(&s2).map(|(&a, &b)| a * b).sum();
+                let d1: T = g1.iter().zip(s1.iter()).map(|(&a, &b)| a * b).sum();
+                let d2: T = g2.iter().zip(s2.iter()).map(|(&a, &b)| a * b).sum();
                 for j in 0..z.len() {
                     d[j] = s1[j] * (g1[j] - d1) - s2[j] * (g2[j] - d2);
                 }
@@ -89,9 +90,7 @@ impl FusedGrad for HedgehogOp {
 /// `[softmax(z), softmax(-z)]` along the last dim of `z [.., F]`: `[.., 2F]`, in the compute
 /// dtype of `z`.
 pub fn hedgehog(z: &Var) -> Result<Var> {
-    let Some(&f) = z.dims().last() else { bail!("hedgehog", "z must have rank >= 1") };
-    let mut dims = z.dims().to_vec();
-    *dims.last_mut().expect("rank >= 1") = 2 * f;
+    let dims = ptx::ops::feature_map::output_dims(z.dims())?;
     let out = (tensor::Shape::from(dims), z.dtype().compute());
     Ok(fused::apply(HedgehogOp, &[Input::Var(z)], &[out], 1)?.remove(0))
 }

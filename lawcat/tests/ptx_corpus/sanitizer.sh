@@ -18,6 +18,7 @@ CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 NVCC=$(command -v nvcc || echo "$CUDA_HOME/bin/nvcc")
 SAN=$(command -v compute-sanitizer || echo "$CUDA_HOME/bin/compute-sanitizer")
 LIMIT=${LIMIT:-30}
+source "$ROOT/ptx/interp/tests/sanitizer/verdict.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$NVCC" -O1 -o "$work/launch" "$ROOT/ptx/interp/tests/sanitizer/launch.c" -lcuda \
@@ -91,15 +92,7 @@ for cu in *.cu; do
             esac
         fi
         for tool in $tools; do
-            out=$(timeout "$LIMIT" "$SAN" --tool "$tool" --error-exitcode 99 --print-limit 5 \
-                "$work/launch" "$work/$name.ptx" "$entry" "$grid" "$block" "$shared" -- "${launch_args[@]}" 2>&1)
-            rc=$?
-            case $rc in
-                0) v="clean" ;;
-                99) v="ERROR: $(grep -m1 -E '^=========  *[A-Z]' <<<"$out" | sed 's/^=* *//' | cut -c1-70)" ;;
-                124) v="hang (killed after ${LIMIT}s)" ;;
-                *) v="failed (exit $rc): $(grep -m1 -iE 'error|fail' <<<"$out" | cut -c1-70)" ;;
-            esac
+            v=$(sanitize "$tool" 70 "$work/launch" "$work/$name.ptx" "$entry" "$grid" "$block" "$shared" -- "${launch_args[@]}")
             printf "%-10s %-18s %-34s %-10s %s\n" "$name" "$lname" "$o" "$tool" "$v"
         done
     done

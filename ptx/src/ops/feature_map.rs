@@ -19,6 +19,15 @@ fn rows_f(z: Operand) -> Result<(usize, usize)> {
     Ok((dims[..dims.len() - 1].iter().product(), f))
 }
 
+/// The shape of `[softmax(z), softmax(-z)]` (and of its cotangent) for `z` of shape `dims`:
+/// the last dim doubled.
+pub fn output_dims(dims: &[usize]) -> Result<Vec<usize>> {
+    let Some((&f, lead)) = dims.split_last() else {
+        bail!("hedgehog", "z must have rank >= 1, got a scalar")
+    };
+    Ok(lead.iter().copied().chain([2 * f]).collect())
+}
+
 /// `y [.., 2f] = [softmax(z), softmax(-z)]` along the last dim of `z [.., f]` (any float dtype
 /// and layout), into a contiguous `y` of the compute dtype.
 pub fn forward(z: Operand, y: Operand) -> Result<()> {
@@ -26,11 +35,9 @@ pub fn forward(z: Operand, y: Operand) -> Result<()> {
     let (cd, sfx) = compute_out("hedgehog_fwd", "y", y.dtype())?;
     let kernel = KERNELS.entry(&format!("hedgehog_fwd_{sfx}"))?;
     let k = kernel.name;
-    let mut ydims = z.dims().to_vec();
-    *ydims.last_mut().expect("rank >= 1") = 2 * f;
     let args = [
         z.rows(k, "z")?,
-        y.out(k, "y", &ydims, cd)?,
+        y.out(k, "y", &output_dims(z.dims())?, cd)?,
         KernelArg::I64(rows as i64),
         KernelArg::I64(f as i64),
     ];
@@ -44,8 +51,7 @@ pub fn forward(z: Operand, y: Operand) -> Result<()> {
 /// of the forward's output (any float dtypes and layouts).
 pub fn backward(z: Operand, g: Operand, dz: Operand) -> Result<()> {
     let (rows, f) = rows_f(z)?;
-    let mut gdims = z.dims().to_vec();
-    *gdims.last_mut().expect("rank >= 1") = 2 * f;
+    let gdims = output_dims(z.dims())?;
     if g.dims() != gdims {
         bail!("hedgehog_bwd", "g {:?} does not match z {:?} (needs {gdims:?})", g.dims(), z.dims())
     }

@@ -14,6 +14,7 @@ CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 NVCC=$(command -v nvcc || echo "$CUDA_HOME/bin/nvcc")
 SAN=$(command -v compute-sanitizer || echo "$CUDA_HOME/bin/compute-sanitizer")
 LIMIT=${LIMIT:-60}
+source ./verdict.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$NVCC" -O1 -o "$work/launch" launch.c -lcuda || { echo "run.sh: building launch.c failed" >&2; exit 2; }
@@ -34,15 +35,7 @@ for f in ../planted/*.ptx; do
     for tool in memcheck racecheck synccheck initcheck; do
         # The shape every planted kernel shares: 2 blocks of 64 threads, n = 128; `out` is
         # never written by the host (as in tests/planted.rs), `in` and `sum` are.
-        out=$(timeout "$LIMIT" "$SAN" --tool "$tool" --error-exitcode 99 --print-limit 5 \
-            "$work/launch" "$f" kernel 2 64 -- uninit:512 buf:512 buf:16 u32:128 2>&1)
-        rc=$?
-        case $rc in
-            0) verdict="clean" ;;
-            99) verdict="ERROR: $(grep -m1 -E '=========  *(Invalid|Race|Barrier|Uninitialized|Error|Warning|Misaligned|Out of bounds|.*hazard)' <<<"$out" | sed 's/^=* *//' | cut -c1-100)" ;;
-            124) verdict="hang (killed after ${LIMIT}s)" ;;
-            *) verdict="failed (exit $rc): $(grep -m1 -iE 'error|fail' <<<"$out" | cut -c1-100)" ;;
-        esac
+        verdict=$(sanitize "$tool" 100 "$work/launch" "$f" kernel 2 64 -- uninit:512 buf:512 buf:16 u32:128)
         printf "%-18s %-24s %-10s %s\n" "$name" "${interp[$name]:-?}" "$tool" "$verdict"
     done
 done
